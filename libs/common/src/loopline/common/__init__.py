@@ -1,0 +1,1 @@
+"""Shared building blocks: settings, logging, rows, transaction ids, bus, store."""

@@ -1,0 +1,119 @@
+"""The bus interface: keyed, batched publish; consumer groups with batch handlers.
+
+Delivery is at-least-once: a consumer commits a batch's offsets only after its handler
+returned without raising. A handler that raises gets the same messages again (after a
+backoff); a consumer that dies before committing leaves them to the next group member.
+Messages with the same key land in the same partition and are handled in publish order.
+"""
+
+from __future__ import annotations
+
+import abc
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+
+class BusError(Exception):
+    """Base class of bus failures."""
+
+
+class BusUnavailable(BusError):
+    """The bus could not accept (or acknowledge) a publish in time. Nothing may be assumed sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message as a consumer sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """One message to publish."""
+
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+BatchHandler = Callable[[list[Message]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ConsumerOptions:
+    """How a consumer fetches and retries."""
+
+    max_batch: int = 1000
+    max_wait_s: float = 0.05
+    retry_backoff_s: float = 0.2
+    retry_backoff_max_s: float = 5.0
+    # When true, consumption starts at the earliest retained offset for a group with no commit.
+    from_beginning: bool = True
+
+
+@dataclass(slots=True)
+class TopicSpec:
+    name: str
+    partitions: int = 8
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Stable key → partition mapping used by the in-process backend (Kafka uses murmur2)."""
+    return zlib.crc32(key) % partitions
+
+
+class Consumer(abc.ABC):
+    """A running group member. `stop()` finishes the batch in hand, commits it, and leaves."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def lag(self) -> int:
+        """Messages published but not yet committed for this consumer's assigned partitions."""
+
+
+class Bus(abc.ABC):
+    """A message bus backend (in-process or Apache Kafka)."""
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
+        """Create topics that do not exist yet (idempotent)."""
+
+    @abc.abstractmethod
+    async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
+        """Publish and wait until every message is acknowledged (acks=all for Kafka).
+
+        Raises BusUnavailable if that did not happen within `timeout_s`; then the caller must
+        assume none of them was delivered (some may have been: consumers are idempotent).
+        """
+
+    @abc.abstractmethod
+    async def subscribe(
+        self,
+        topic: str,
+        group: str,
+        handler: BatchHandler,
+        options: ConsumerOptions | None = None,
+    ) -> Consumer:
+        """Join `group` on `topic` and start handling batches in the background."""
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool:
+        """True when the bus is reachable (for /readyz)."""

@@ -1,0 +1,326 @@
+"""In-process bus: the same topics, keys and consumer-group semantics, inside one asyncio loop.
+
+- A topic has N partitions; a key always maps to the same partition, so per-key order holds.
+- A consumer group shares a topic's partitions among its members (round-robin, rebalanced on
+  join and leave); the group's committed offset per partition is where a new owner resumes.
+- A batch's offsets are committed only after the handler returned; a failing handler gets the
+  same messages again, and a member that dies (`kill()`) leaves them to the next owner.
+- Memory is bounded: a partition holds at most `capacity` messages not yet committed by every
+  group; `publish` waits for room and raises BusUnavailable after its timeout (backpressure).
+  Messages of a topic that no group consumes are retained up to `capacity`, oldest dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Sequence
+
+from loopline.common.bus.base import (
+    BatchHandler,
+    Bus,
+    BusUnavailable,
+    Consumer,
+    ConsumerOptions,
+    Message,
+    OutMessage,
+    TopicSpec,
+    partition_for,
+)
+from loopline.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class _Partition:
+    __slots__ = ("base", "index", "log")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.log: list[Message] = []
+        self.base = 0  # offset of log[0]
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.log)
+
+    def read(self, start: int, limit: int) -> list[Message]:
+        i = max(start - self.base, 0)
+        return self.log[i : i + limit]
+
+    def trim_to(self, offset: int) -> None:
+        n = offset - self.base
+        if n > 0:
+            del self.log[:n]
+            self.base = offset
+
+
+class _Group:
+    def __init__(self, name: str, topic: _Topic) -> None:
+        self.name = name
+        self.topic = topic
+        self.committed: dict[int, int] = {}
+        self.members: list[_Member] = []
+        self.generation = 0
+
+    def position(self, p: int, from_beginning: bool) -> int:
+        if p not in self.committed:
+            part = self.topic.partitions[p]
+            self.committed[p] = part.base if from_beginning else part.end
+        return self.committed[p]
+
+    def rebalance(self) -> None:
+        self.generation += 1
+        for m in self.members:
+            m.assigned = []
+        if self.members:
+            for p in range(len(self.topic.partitions)):
+                self.members[p % len(self.members)].assigned.append(p)
+        for m in self.members:
+            m.on_rebalance()
+        self.topic.changed()
+
+
+class _Topic:
+    def __init__(self, name: str, partitions: int, capacity: int) -> None:
+        self.name = name
+        self.partitions = [_Partition(i) for i in range(partitions)]
+        self.capacity = capacity
+        self.groups: dict[str, _Group] = {}
+        self._data = asyncio.Event()
+        self._room = asyncio.Event()
+        self._dropped_warned = False
+
+    def changed(self) -> None:
+        self._data.set()
+        self._data = asyncio.Event()
+
+    def room_changed(self) -> None:
+        self._room.set()
+        self._room = asyncio.Event()
+
+    def floor(self, p: int) -> int:
+        """Lowest offset some group still needs in partition p."""
+        part = self.partitions[p]
+        if not self.groups:
+            return max(part.base, part.end - self.capacity)
+        return min(g.committed.get(p, part.base) for g in self.groups.values())
+
+    def trim(self, p: int) -> None:
+        part = self.partitions[p]
+        floor = self.floor(p)
+        if not self.groups and floor > part.base and not self._dropped_warned:
+            self._dropped_warned = True
+            log.warning("in-process topic has no consumer group; dropping oldest messages", topic=self.name)
+        # trim in chunks to keep `del list[:n]` amortised
+        if floor - part.base >= 256 or floor >= part.end:
+            part.trim_to(floor)
+
+    def backlog(self, p: int) -> int:
+        part = self.partitions[p]
+        if not self.groups:
+            return 0
+        return part.end - min(g.committed.get(p, part.base) for g in self.groups.values())
+
+
+class _Member(Consumer):
+    _ids = itertools.count()
+
+    def __init__(
+        self, bus: InProcessBus, group: _Group, handler: BatchHandler, options: ConsumerOptions
+    ) -> None:
+        self.id = next(self._ids)
+        self.bus = bus
+        self.group = group
+        self.handler = handler
+        self.options = options
+        self.assigned: list[int] = []
+        self.positions: dict[int, int] = {}
+        self._generation = -1
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._rebalanced = asyncio.Event()
+
+    def on_rebalance(self) -> None:
+        self._rebalanced.set()
+
+    def _sync_assignment(self) -> None:
+        if self._generation != self.group.generation:
+            self._generation = self.group.generation
+            self.positions = {p: self.group.position(p, self.options.from_beginning) for p in self.assigned}
+            self._rebalanced.clear()
+
+    def _fetch(self) -> list[Message]:
+        topic = self.group.topic
+        batch: list[Message] = []
+        room = self.options.max_batch
+        # rotate the starting partition so no partition starves
+        order = (
+            self.assigned[self.id % max(len(self.assigned), 1) :]
+            + self.assigned[: self.id % max(len(self.assigned), 1)]
+        )
+        for p in order:
+            if room <= 0:
+                break
+            msgs = topic.partitions[p].read(self.positions[p], room)
+            if msgs:
+                batch.extend(msgs)
+                room -= len(msgs)
+        return batch
+
+    async def _run(self) -> None:
+        topic = self.group.topic
+        backoff = self.options.retry_backoff_s
+        while not self._stopping:
+            self._sync_assignment()
+            batch = self._fetch()
+            if not batch:
+                data = topic._data
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(data.wait(), timeout=max(self.options.max_wait_s, 0.05) * 4)
+                continue
+            if len(batch) < self.options.max_batch and self.options.max_wait_s > 0:
+                # linger briefly to build fuller batches
+                await asyncio.sleep(0)
+            generation = self._generation
+            try:
+                await self.handler(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "bus handler failed; redelivering",
+                    topic=topic.name,
+                    group=self.group.name,
+                    error=repr(exc),
+                    retry_in_s=backoff,
+                )
+                self._generation = -1  # reset positions to committed
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.options.retry_backoff_max_s)
+                continue
+            backoff = self.options.retry_backoff_s
+            if generation != self.group.generation:
+                continue  # partitions moved while handling: the new owner redelivers
+            last: dict[int, int] = {}
+            for m in batch:
+                last[m.partition] = m.offset + 1
+            for p, off in last.items():
+                self.positions[p] = off
+                if off > self.group.committed.get(p, 0):
+                    self.group.committed[p] = off
+                topic.trim(p)
+            topic.room_changed()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"inproc-consumer-{self.group.name}-{self.id}")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (its commit included), then leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            # wake the loop if it is idle
+            self.group.topic.changed()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._leave()
+
+    async def kill(self) -> None:
+        """Die abruptly: nothing in hand is committed; the group rebalances."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._leave()
+
+    def _leave(self) -> None:
+        if self in self.group.members:
+            self.group.members.remove(self)
+            self.group.rebalance()
+
+    @property
+    def lag(self) -> int:
+        topic = self.group.topic
+        return sum(topic.partitions[p].end - self.group.committed.get(p, 0) for p in self.assigned)
+
+
+class InProcessBus(Bus):
+    """Bus backend for the embedded runtime and tests."""
+
+    def __init__(self, default_partitions: int = 8, capacity: int = 100_000) -> None:
+        self.default_partitions = default_partitions
+        self.capacity = capacity
+        self._topics: dict[str, _Topic] = {}
+        self._members: list[_Member] = []
+        self._running = False
+
+    async def start(self) -> None:
+        self._running = True
+
+    async def stop(self) -> None:
+        for m in list(self._members):
+            await m.stop()
+        self._members.clear()
+        self._running = False
+
+    def _topic(self, name: str, partitions: int | None = None) -> _Topic:
+        t = self._topics.get(name)
+        if t is None:
+            t = _Topic(name, partitions or self.default_partitions, self.capacity)
+            self._topics[name] = t
+        return t
+
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
+        for spec in topics:
+            self._topic(spec.name, spec.partitions)
+
+    async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
+        if not self._running:
+            raise BusUnavailable("bus is not running")
+        t = self._topic(topic)
+        n = len(t.partitions)
+        deadline = time.monotonic() + timeout_s
+        now_ms = int(time.time() * 1000)
+        by_part: dict[int, list[OutMessage]] = {}
+        for m in messages:
+            by_part.setdefault(partition_for(m.key, n), []).append(m)
+        # wait for room in every partition first, so a publish is all-or-nothing
+        while any(t.backlog(p) + len(ms) > t.capacity and t.backlog(p) > 0 for p, ms in by_part.items()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BusUnavailable(f"topic {topic} is full (consumers are behind); retry later")
+            room = t._room
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(room.wait(), timeout=min(remaining, 0.5))
+        for p, ms in by_part.items():
+            part = t.partitions[p]
+            off = part.end
+            part.log.extend(
+                Message(topic, p, off + i, m.key, m.value, m.headers, now_ms) for i, m in enumerate(ms)
+            )
+            if not t.groups:
+                t.trim(p)
+        t.changed()
+
+    async def subscribe(
+        self, topic: str, group: str, handler: BatchHandler, options: ConsumerOptions | None = None
+    ) -> Consumer:
+        t = self._topic(topic)
+        g = t.groups.get(group)
+        if g is None:
+            g = _Group(group, t)
+            t.groups[group] = g
+        member = _Member(self, g, handler, options or ConsumerOptions())
+        g.members.append(member)
+        self._members.append(member)
+        g.rebalance()
+        member.start()
+        return member
+
+    async def healthy(self) -> bool:
+        return self._running
+
+    def topic_end_offsets(self, topic: str) -> list[int]:
+        return [p.end for p in self._topic(topic).partitions]

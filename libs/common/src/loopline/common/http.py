@@ -1,0 +1,105 @@
+"""HTTP plumbing shared by services: request ids, access logs, JSON errors, health routes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from loopline.common.logging import get_logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+access_log = get_logger("loopline.access")
+
+
+class JSONResponse(Response):
+    """JSON response rendered with orjson (the hot-path serializer)."""
+
+    media_type = "application/json"
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+log = get_logger(__name__)
+
+
+def error_body(status: int, message: str, **extra: object) -> dict[str, object]:
+    return {"error": {"status": status, "message": message, **extra}}
+
+
+def install_http_basics(app: FastAPI) -> None:
+    """Request-id/access-log middleware and uniform JSON errors (never an HTML 500)."""
+
+    @app.middleware("http")
+    async def _access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        traceparent = request.headers.get("traceparent", "")
+        trace_id = traceparent.split("-")[1] if traceparent.count("-") >= 3 else None
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        if trace_id:
+            structlog.contextvars.bind_contextvars(trace_id=trace_id)
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["x-request-id"] = request_id
+            return response
+        finally:
+            if request.url.path not in ("/healthz", "/readyz"):
+                access_log.info(
+                    "request",
+                    method=request.method,
+                    path=request.url.path,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                    client=request.client.host if request.client else None,
+                )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_exc(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.detail, dict):
+            body: dict[str, object] = {"error": {"status": exc.status_code, **exc.detail}}
+        else:
+            body = error_body(exc.status_code, str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"location": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"location": "", "message": "invalid request"}
+        msg = f"{first['location']}: {first['message']}"
+        return JSONResponse(error_body(400, msg, details=errors), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", path=request.url.path)
+        return JSONResponse(error_body(500, "internal error; see the server log"), status_code=500)
+
+
+def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
+    """`/healthz` answers while the process lives; `/readyz` checks the bus and store."""
+    router = APIRouter()
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        checks = await ready()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    return router

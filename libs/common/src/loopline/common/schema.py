@@ -1,0 +1,129 @@
+"""ClickHouse schema of Loopline, as an ordered list of versioned migrations.
+
+Every table has one owner (see DESIGN.md). Migrations are append-only: never edit one that
+has shipped, add a new one. `{db}` is replaced by the configured database name.
+
+Span table design (see research/peers.md):
+- one wide table for project logs and experiment rows, ReplacingMergeTree versioned by
+  `_xact_id` with `_is_deleted` tombstones, read with FINAL;
+- sort key led by tenant and object, then day of `created`, then row id. `created` is sticky
+  per row key (the writer keeps the first value), so every version of a row shares its sort
+  key and FINAL deduplicates it;
+- JSON fields kept verbatim as String (exact round trip) plus typed companions for fast
+  filtering: `metadata_json` (JSON type), `scores_map` / `metrics_map` (Map(String, Float64));
+- a text index on input/output, bloom filters on id / root_span_id, a light preview column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+SPAN_COLUMNS_DDL = """
+    org_id LowCardinality(String),
+    project_id String,
+    object_type LowCardinality(String),
+    object_id String,
+    id String,
+    _xact_id UInt64,
+    _is_deleted UInt8 DEFAULT 0,
+    created DateTime64(6, 'UTC'),
+    span_id String,
+    root_span_id String,
+    span_parents Array(String),
+    is_root Bool,
+    span_attributes String DEFAULT '',
+    span_name String DEFAULT '',
+    span_type LowCardinality(String) DEFAULT '',
+    input String DEFAULT '',
+    output String DEFAULT '',
+    expected String DEFAULT '',
+    error String DEFAULT '',
+    scores String DEFAULT '',
+    scores_map Map(String, Float64),
+    metadata String DEFAULT '',
+    metadata_json JSON(max_dynamic_paths = 256) MATERIALIZED if(metadata = '', '{}', metadata)::JSON,
+    metrics String DEFAULT '',
+    metrics_map Map(String, Float64),
+    start_time DateTime64(6, 'UTC'),
+    end_time Nullable(DateTime64(6, 'UTC')),
+    duration Nullable(Float64),
+    tags Array(String),
+    context String DEFAULT '',
+    origin String DEFAULT '',
+    comment String DEFAULT '',
+    audit_data String DEFAULT '',
+    extra String DEFAULT '',
+    intent LowCardinality(String) DEFAULT '',
+    intent_confidence Float32 DEFAULT 0,
+    input_preview String MATERIALIZED substringUTF8(input, 1, 200),
+    output_preview String MATERIALIZED substringUTF8(output, 1, 200),
+    INDEX idx_id id TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_root root_span_id TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_input_text input TYPE text(tokenizer = 'splitByNonAlpha'),
+    INDEX idx_output_text output TYPE text(tokenizer = 'splitByNonAlpha')
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "control plane: orgs, api keys, projects, experiments, datasets",
+        (
+            """CREATE TABLE IF NOT EXISTS {db}.orgs (
+                id String, name String, created DateTime64(6, 'UTC'),
+                _version UInt64, _is_deleted UInt8 DEFAULT 0
+            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY id""",
+            """CREATE TABLE IF NOT EXISTS {db}.api_keys (
+                org_id String, id String, name String, prefix String, key_hash String,
+                user_id String DEFAULT '', created DateTime64(6, 'UTC'),
+                revoked Nullable(DateTime64(6, 'UTC')),
+                _version UInt64
+            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (key_hash)""",
+            """CREATE TABLE IF NOT EXISTS {db}.projects (
+                org_id String, id String, name String, description String DEFAULT '',
+                settings String DEFAULT '', user_id String DEFAULT '',
+                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
+            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, id)""",
+            """CREATE TABLE IF NOT EXISTS {db}.experiments (
+                org_id String, project_id String, id String, name String,
+                description String DEFAULT '', base_exp_id String DEFAULT '',
+                dataset_id String DEFAULT '', dataset_version String DEFAULT '',
+                repo_info String DEFAULT '', metadata String DEFAULT '',
+                public Bool DEFAULT false, user_id String DEFAULT '',
+                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
+            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, project_id, id)""",
+            """CREATE TABLE IF NOT EXISTS {db}.datasets (
+                org_id String, project_id String, id String, name String,
+                description String DEFAULT '', metadata String DEFAULT '', user_id String DEFAULT '',
+                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
+            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, project_id, id)""",
+        ),
+    ),
+    Migration(
+        2,
+        "spans: project logs and experiment rows",
+        (
+            f"""CREATE TABLE IF NOT EXISTS {{db}}.spans ({SPAN_COLUMNS_DDL})
+            ENGINE = ReplacingMergeTree(_xact_id, _is_deleted)
+            PARTITION BY toYYYYMM(created)
+            ORDER BY (org_id, project_id, object_type, object_id, toDate(created), id)
+            SETTINGS index_granularity = 8192""",
+        ),
+    ),
+    Migration(
+        3,
+        "dataset records with full version history",
+        (
+            f"""CREATE TABLE IF NOT EXISTS {{db}}.dataset_rows ({SPAN_COLUMNS_DDL})
+            ENGINE = MergeTree
+            ORDER BY (org_id, project_id, object_id, id, _xact_id)""",
+        ),
+    ),
+)

@@ -1,0 +1,136 @@
+"""Settings from `LOOPLINE_*` environment variables and an optional TOML config file.
+
+Precedence (highest first): explicit keyword arguments, environment, the config file named by
+`LOOPLINE_CONFIG` (or `config_file=`), defaults. Errors name the setting and its source.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SERVICES = ("gateway", "ingest", "query", "evaluator", "classifier", "loop-agent", "writer")
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded; the message names each bad setting."""
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                with path.open("rb") as fh:
+                    raw = tomllib.load(fh)
+            except FileNotFoundError as exc:
+                raise SettingsError(f"config file {path} does not exist") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+            section = raw.get("loopline", raw)
+            self._data = {str(k).replace("-", "_"): v for k, v in section.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a Loopline process."""
+
+    model_config = SettingsConfigDict(env_prefix="LOOPLINE_", extra="ignore", validate_default=True)
+
+    # where and how to run
+    data_dir: Path = Field(default=Path(".loopline"), description="embedded data directory")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    bus_url: str = Field(default="memory://", description="memory:// or kafka://host:port[,host:port]")
+    store_dsn: str = Field(default="", description="chdb:///dir or http(s)://user:pass@host:8123/db")
+    database: str = "loopline"
+    service_urls: dict[str, str] = Field(default_factory=dict, description="service → base URL (distributed)")
+    internal_token: str = Field(default="", description="shared secret for gateway → service calls")
+
+    # auth
+    bootstrap_api_key: str = ""
+    bootstrap_org_name: str = "default"
+
+    # logging
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    # ingest limits
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    max_row_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    publish_timeout_s: float = Field(default=10.0, gt=0)
+    read_your_writes_timeout_s: float = Field(default=10.0, gt=0)
+
+    # writer
+    writer_max_batch: int = Field(default=5000, gt=0)
+    writer_max_wait_s: float = Field(default=0.05, ge=0)
+    topic_partitions: int = Field(default=8, gt=0)
+
+    # blobs (attachments)
+    blob_url: str = Field(default="", description="file:///dir or s3://bucket/prefix; default under data_dir")
+
+    @field_validator("bus_url")
+    @classmethod
+    def _check_bus_url(cls, v: str) -> str:
+        if not (v.startswith("memory://") or v.startswith("kafka://")):
+            raise ValueError("must start with memory:// or kafka://")
+        return v
+
+    @field_validator("store_dsn")
+    @classmethod
+    def _check_store_dsn(cls, v: str) -> str:
+        if v and not v.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must start with chdb://, http:// or https://")
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, v: str) -> str:
+        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return v.upper()
+
+    @property
+    def effective_store_dsn(self) -> str:
+        return self.store_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def effective_blob_url(self) -> str:
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("LOOPLINE_CONFIG")
+        return (init_settings, env_settings, _TomlSource(settings_cls, Path(path) if path else None))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings, raising SettingsError with one line per bad setting."""
+    if config_file is not None:
+        os.environ["LOOPLINE_CONFIG"] = str(config_file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"LOOPLINE_{name.upper()} ({name}): {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

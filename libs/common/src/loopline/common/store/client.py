@@ -1,0 +1,123 @@
+"""The ClickHouse store: a clickhouse-connect client built from a DSN, used off the event loop.
+
+`chdb:///path` runs the embedded engine in this process (one data directory per process);
+`http(s)://user:password@host:port/database` talks to a ClickHouse server. Calls run in a
+thread pool so the asyncio loop never blocks on the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """The store rejected a call or could not be reached."""
+
+
+def _make_client(dsn: str) -> Client:
+    parsed = urlparse(dsn)
+    if parsed.scheme == "chdb":
+        path = dsn.split("://", 1)[1]
+        if path not in ("", "memory", ":memory:"):
+            from pathlib import Path
+
+            Path(path).mkdir(parents=True, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=dsn)
+    if parsed.scheme in ("http", "https"):
+        return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+    raise StoreError(f"unsupported store DSN {dsn!r}: use chdb:///dir or http(s)://host:port")
+
+
+class Store:
+    """Async facade over a clickhouse-connect client."""
+
+    def __init__(self, dsn: str, database: str = "loopline", *, workers: int | None = None) -> None:
+        self.dsn = dsn
+        self.database = database
+        self.embedded = dsn.startswith("chdb://")
+        self._client: Client | None = None
+        n = workers or (4 if self.embedded else 8)
+        self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="store")
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise StoreError("store is not open")
+        return self._client
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = await self._run(_make_client, self.dsn)
+            await self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, client.close)
+        self._pool.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def sql(self, text: str) -> str:
+        """Format a statement template that refers to the database as `{db}`."""
+        return text.replace("{db}", self.database)
+
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None, **kw: Any) -> Any:
+        try:
+            return await self._run(self.client.command, sql, parameters=parameters, **kw)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a query; return (column names, rows)."""
+
+        def run() -> tuple[list[str], list[tuple[Any, ...]]]:
+            res = self.client.query(sql, parameters=parameters, settings=settings)
+            return list(res.column_names), list(res.result_rows)
+
+        try:
+            return await self._run(run)
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        cols, rows = await self.query(sql, parameters, settings)
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    async def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+        if not rows:
+            return
+        try:
+            await self._run(
+                self.client.insert, f"{self.database}.{table}", list(rows), column_names=list(column_names)
+            )
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def ping(self) -> bool:
+        try:
+            await self._run(self.client.command, "SELECT 1")
+            return True
+        except Exception:
+            return False

@@ -1,0 +1,43 @@
+"""Versioned, idempotent schema migrations, recorded in `{db}.schema_migrations`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from loopline.common.logging import get_logger
+from loopline.common.schema import MIGRATIONS, Migration
+from loopline.common.store.client import Store
+
+log = get_logger(__name__)
+
+_LEDGER = """CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+    version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)
+) ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+async def applied_versions(store: Store) -> set[int]:
+    _, rows = await store.query(store.sql("SELECT version FROM {db}.schema_migrations FINAL"))
+    return {int(r[0]) for r in rows}
+
+
+async def apply_migrations(store: Store, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
+    """Apply every migration not yet recorded; return the versions applied now.
+
+    Each statement is idempotent (`IF NOT EXISTS`), so a crash between a statement and the
+    ledger row is repaired by re-running.
+    """
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError("migration versions must be unique and increasing")
+    await store.command(store.sql(_LEDGER))
+    done = await applied_versions(store)
+    applied: list[int] = []
+    for m in migrations:
+        if m.version in done:
+            continue
+        for stmt in m.statements:
+            await store.command(store.sql(stmt))
+        await store.insert("schema_migrations", [[m.version, m.name]], ["version", "name"])
+        log.info("migration applied", version=m.version, migration=m.name)
+        applied.append(m.version)
+    return applied

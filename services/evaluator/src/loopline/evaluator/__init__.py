@@ -1,0 +1,1 @@
+"""Loopline evaluator service."""

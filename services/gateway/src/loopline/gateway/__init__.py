@@ -1,0 +1,1 @@
+"""Loopline gateway service."""

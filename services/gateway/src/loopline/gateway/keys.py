@@ -1,0 +1,156 @@
+"""Organizations and API keys. Keys are stored as SHA-256 hashes and shown once, at creation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from loopline.common.auth import Principal
+from loopline.common.store import Store
+
+KEY_PREFIX = "sk-ll-"
+_CACHE_TTL_S = 10.0
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(30).replace("-", "A").replace("_", "b")
+
+
+def key_display_prefix(key: str) -> str:
+    return key[: len(KEY_PREFIX) + 6]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _version() -> int:
+    return time.time_ns()
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: str
+    org_id: str
+    name: str
+    prefix: str
+    created: datetime
+    revoked: datetime | None
+
+
+class KeyStore:
+    """Owner of the `orgs` and `api_keys` tables."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def ensure_org(self, name: str) -> str:
+        rows = await self.store.query_dicts(
+            self.store.sql("SELECT id FROM {db}.orgs FINAL WHERE name = {n:String} ORDER BY created LIMIT 1"),
+            {"n": name},
+        )
+        if rows:
+            return str(rows[0]["id"])
+        org_id = str(uuid.uuid4())
+        await self.store.insert(
+            "orgs", [[org_id, name, _now(), _version()]], ["id", "name", "created", "_version"]
+        )
+        return org_id
+
+    async def org_name(self, org_id: str) -> str | None:
+        rows = await self.store.query_dicts(
+            self.store.sql("SELECT name FROM {db}.orgs FINAL WHERE id = {i:String}"), {"i": org_id}
+        )
+        return str(rows[0]["name"]) if rows else None
+
+    async def register_key(self, org_id: str, key: str, name: str, user_id: str = "") -> ApiKeyInfo:
+        info = ApiKeyInfo(str(uuid.uuid4()), org_id, name, key_display_prefix(key), _now(), None)
+        await self.store.insert(
+            "api_keys",
+            [[org_id, info.id, name, info.prefix, hash_key(key), user_id, info.created, None, _version()]],
+            ["org_id", "id", "name", "prefix", "key_hash", "user_id", "created", "revoked", "_version"],
+        )
+        self._cache.pop(hash_key(key), None)
+        return info
+
+    async def create_key(self, org_id: str, name: str) -> tuple[str, ApiKeyInfo]:
+        key = new_key()
+        return key, await self.register_key(org_id, key, name)
+
+    async def has_key(self, key: str) -> bool:
+        return await self._lookup(hash_key(key)) is not None
+
+    async def list_keys(self, org_id: str | None = None) -> list[ApiKeyInfo]:
+        where = "WHERE org_id = {o:String}" if org_id else ""
+        rows = await self.store.query_dicts(
+            self.store.sql(
+                f"SELECT id, org_id, name, prefix, created, revoked FROM {{db}}.api_keys FINAL {where} ORDER BY created"
+            ),
+            {"o": org_id} if org_id else None,
+        )
+        return [ApiKeyInfo(**r) for r in rows]
+
+    async def revoke(self, id_or_prefix: str, org_id: str | None = None) -> list[ApiKeyInfo]:
+        """Revoke keys matching an id or a display prefix; returns what was revoked."""
+        matches = [
+            k
+            for k in await self.list_keys(org_id)
+            if k.revoked is None and (k.id == id_or_prefix or k.prefix.startswith(id_or_prefix))
+        ]
+        if not matches:
+            return []
+        rows = await self.store.query_dicts(
+            self.store.sql(
+                "SELECT org_id, id, name, prefix, key_hash, user_id, created FROM {db}.api_keys FINAL "
+                "WHERE id IN {ids:Array(String)}"
+            ),
+            {"ids": [k.id for k in matches]},
+        )
+        now = _now()
+        await self.store.insert(
+            "api_keys",
+            [[*r.values(), now, _version()] for r in rows],
+            ["org_id", "id", "name", "prefix", "key_hash", "user_id", "created", "revoked", "_version"],
+        )
+        self._cache.clear()
+        return matches
+
+    async def _lookup(self, key_hash: str) -> Principal | None:
+        rows = await self.store.query_dicts(
+            self.store.sql(
+                "SELECT k.org_id AS org_id, k.id AS id, k.user_id AS user_id, k.revoked AS revoked "
+                "FROM {db}.api_keys AS k FINAL WHERE k.key_hash = {h:String}"
+            ),
+            {"h": key_hash},
+        )
+        if not rows or rows[0]["revoked"] is not None:
+            return None
+        r = rows[0]
+        return Principal(
+            org_id=r["org_id"],
+            org_name=await self.org_name(r["org_id"]) or "",
+            user_id=r["user_id"],
+            api_key_id=r["id"],
+        )
+
+    async def authenticate(self, key: str) -> Principal | None:
+        """Resolve a presented key (cached briefly; revocation applies within the TTL)."""
+        h = hash_key(key)
+        hit = self._cache.get(h)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < _CACHE_TTL_S:
+            return hit[1]
+        principal = await self._lookup(h)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[h] = (now, principal)
+        return principal

@@ -1,0 +1,1 @@
+"""Loopline loop_agent service."""

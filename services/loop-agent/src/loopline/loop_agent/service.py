@@ -1,0 +1,7 @@
+"""The loop-agent service definition."""
+
+from __future__ import annotations
+
+from loopline.common.service import ServiceDef
+
+SERVICE = ServiceDef(name="loop-agent")

@@ -1,0 +1,145 @@
+"""`loopline`: run Loopline (embedded or one service per process) and administer it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from loopline.common.logging import configure_logging
+from loopline.common.service import ServiceContext
+from loopline.common.settings import Settings, SettingsError, load_settings
+
+from loopline.runtime.registry import ALL_SERVICES, parse_services
+from loopline.runtime.server import serve as run_server
+from loopline.runtime.server import write_line
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (offline: opens the store).")
+app.add_typer(keys_app, name="keys")
+
+EMBEDDED = ("gateway", "ingest", "writer", "query", "evaluator", "classifier", "loop-agent")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        s = load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    configure_logging(s.log_format, s.log_level)
+    return s
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path | None, typer.Option(help="data directory (default ./.loopline)")] = None,
+    host: Annotated[str | None, typer.Option(help="listen address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default 8000)")] = None,
+    bus: Annotated[str | None, typer.Option(help="memory:// (default) or kafka://host:port")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file")] = None,
+) -> None:
+    """Run every service in one process: embedded store, in-process bus (or --bus kafka://)."""
+    from loopline.runtime.app import build_app, build_context
+    from loopline.runtime.bootstrap import bootstrap_dev_key
+
+    s = _settings(config_file=config, data_dir=data_dir, host=host, port=port, bus_url=bus)
+    if not s.store_dsn.startswith(("http://", "https://")):
+        s.store_dsn = s.effective_store_dsn
+    ctx = build_context(s, EMBEDDED)
+
+    async def announce(c: ServiceContext) -> None:
+        _org_id, key = await bootstrap_dev_key(c)
+        write_line(f"Loopline is running at http://{s.host}:{s.port}")
+        write_line(f"  data dir:  {s.data_dir.resolve()}")
+        write_line(f"  bus:       {s.bus_url}")
+        write_line(f"  API key:   {key}")
+        write_line(
+            f"  use it:    export BRAINTRUST_API_URL=http://{s.host}:{s.port} BRAINTRUST_API_KEY={key}"
+        )
+
+    raise typer.Exit(run_server(build_app(ctx, on_ready=announce), s.host, s.port))
+
+
+@app.command()
+def serve(
+    services: Annotated[str, typer.Argument(help=f"comma-separated services: {', '.join(ALL_SERVICES)}")],
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file")] = None,
+) -> None:
+    """Run some services in this process (distributed mode: Kafka bus, ClickHouse DSN from settings)."""
+    from loopline.runtime.app import build_app, build_context
+
+    s = _settings(config_file=config, host=host, port=port)
+    try:
+        names = parse_services(services)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    ctx = build_context(s, names)
+    raise typer.Exit(run_server(build_app(ctx), s.host, s.port))
+
+
+def _with_keystore(s: Settings, fn):  # type: ignore[no-untyped-def]
+    from loopline.common.store import Store, apply_migrations
+    from loopline.gateway.keys import KeyStore
+
+    async def run():  # type: ignore[no-untyped-def]
+        store = Store(s.effective_store_dsn, s.database)
+        await store.open()
+        try:
+            await apply_migrations(store)
+            return await fn(KeyStore(store))
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="a label for the key")] = "cli",
+    org: Annotated[str | None, typer.Option(help="organization name (default: the bootstrap org)")] = None,
+    data_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    s = _settings(data_dir=data_dir)
+
+    async def go(ks):  # type: ignore[no-untyped-def]
+        org_id = await ks.ensure_org(org or s.bootstrap_org_name)
+        return await ks.create_key(org_id, name)
+
+    key, info = _with_keystore(s, go)
+    typer.echo(f"{key}\n(id {info.id}, prefix {info.prefix}; shown once)")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """List keys by prefix (never the key itself)."""
+    s = _settings(data_dir=data_dir)
+    for k in _with_keystore(s, lambda ks: ks.list_keys()):
+        state = f"revoked {k.revoked:%Y-%m-%d %H:%M}" if k.revoked else "active"
+        typer.echo(
+            f"{k.prefix}…  {k.id}  {k.name}  org={k.org_id}  created={k.created:%Y-%m-%d %H:%M}  {state}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id_or_prefix: Annotated[str, typer.Argument(help="key id or display prefix")],
+    data_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Revoke a key by id or prefix."""
+    s = _settings(data_dir=data_dir)
+    revoked = _with_keystore(s, lambda ks: ks.revoke(key_id_or_prefix))
+    if not revoked:
+        typer.echo(f"no active key matches {key_id_or_prefix!r}", err=True)
+        raise typer.Exit(1)
+    for k in revoked:
+        typer.echo(f"revoked {k.prefix}… ({k.id})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Runs services: embedded (all in one process) or one service per process."""

@@ -1,0 +1,131 @@
+"""Builds the ASGI app for a set of services, with their shared context and lifecycle.
+
+`loopline up` builds it with every service (embedded: in-process bus, chdb store);
+`loopline serve a,b` with a subset (distributed). The gateway authenticates; in distributed mode
+it forwards other services' routes to their configured URLs with the resolved principal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from loopline.common.auth import principal_from_internal_headers
+from loopline.common.bus import Bus
+from loopline.common.bus.factory import bus_from_url
+from loopline.common.http import JSONResponse, error_body, health_router, install_http_basics
+from loopline.common.logging import get_logger
+from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.common.settings import Settings
+from loopline.common.store import Store, apply_migrations
+from loopline.common.topics import all_topics
+from loopline.common.xact import XactIdGenerator
+
+from loopline.runtime.registry import service_def
+
+log = get_logger("loopline.runtime")
+
+OnReady = Callable[[ServiceContext], Awaitable[None]]
+
+
+def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | None = None) -> ServiceContext:
+    defs = [service_def(s) for s in services]
+    needs_store = any(d.needs_store for d in defs)
+    store = Store(settings.effective_store_dsn, settings.database) if needs_store else None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return ServiceContext(
+        settings=settings,
+        bus=bus or bus_from_url(settings.bus_url, default_partitions=settings.topic_partitions),
+        store=store,
+        xact=XactIdGenerator(Path(settings.data_dir) / "xact.lease"),
+        services=services,
+        embedded=set(services) >= {"gateway", "ingest", "writer", "query"},
+    )
+
+
+def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
+    defs: list[ServiceDef] = [service_def(s) for s in ctx.services]
+    workers: list[Worker] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if ctx.store is not None:
+            await ctx.store.open()
+            await apply_migrations(ctx.store)
+        await ctx.bus.start()
+        await ctx.bus.ensure_topics(all_topics(ctx.settings.topic_partitions))
+        try:
+            for d in defs:
+                if d.start is not None:
+                    workers.extend(await d.start(ctx))
+            if on_ready is not None:
+                await on_ready(ctx)
+            log.info("loopline ready", services=list(ctx.services), bus=ctx.settings.bus_url)
+            yield
+        finally:
+            log.info("loopline stopping: draining workers")
+            for w in reversed(workers):
+                try:
+                    await w.stop()
+                except Exception:
+                    log.exception("worker failed to stop cleanly")
+            await ctx.bus.stop()
+            if ctx.store is not None:
+                await ctx.store.close()
+            log.info("loopline stopped")
+
+    app = FastAPI(title="Loopline", lifespan=lifespan, default_response_class=JSONResponse)
+    app.state.ctx = ctx
+
+    async def ready() -> dict[str, bool]:
+        checks = {"bus": await ctx.bus.healthy()}
+        if ctx.store is not None:
+            checks["store"] = await ctx.store.ping()
+        return checks
+
+    if "gateway" in ctx.services:
+        from loopline.gateway.auth_middleware import install_auth
+        from loopline.gateway.keys import KeyStore
+
+        def keys() -> KeyStore:
+            ks = ctx.shared.get("keys")
+            assert isinstance(ks, KeyStore)
+            return ks
+
+        # Starlette runs the middleware added last first: access log → auth → proxy → routes.
+        if not ctx.embedded:
+            from loopline.runtime.proxy import install_proxy
+
+            install_proxy(app, ctx, [service_def(s) for s in _remote_services(ctx)])
+        install_auth(app, keys)
+    else:
+        _install_internal_principal(app, ctx)
+    install_http_basics(app)
+    app.include_router(health_router(ready))
+    for d in defs:
+        if d.router is not None:
+            app.include_router(d.router(ctx))
+    return app
+
+
+def _remote_services(ctx: ServiceContext) -> list[str]:
+    return [s for s in ctx.settings.service_urls if s not in ctx.services]
+
+
+def _install_internal_principal(app: FastAPI, ctx: ServiceContext) -> None:
+    @app.middleware("http")
+    async def _principal(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        try:
+            p = principal_from_internal_headers(request, ctx.settings.internal_token)
+        except Exception as exc:
+            return JSONResponse(error_body(401, str(getattr(exc, "detail", exc))), status_code=401)
+        if p is not None:
+            request.state.principal = p
+        return await call_next(request)
+
+
+async def wait_forever() -> None:
+    await asyncio.Event().wait()

@@ -1,0 +1,51 @@
+"""Distributed mode: the gateway forwards service routes to their URLs with the principal."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal
+from loopline.common.http import JSONResponse, error_body
+from loopline.common.service import ServiceContext, ServiceDef
+
+_HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -> None:
+    table: list[tuple[re.Pattern[str], str]] = []
+    for d in remote:
+        url = ctx.settings.service_urls[d.name].rstrip("/")
+        table.extend((re.compile(pattern), url) for pattern in d.routes)
+    client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+
+    @app.middleware("http")
+    async def _proxy(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        target = next((url for pat, url in table if pat.match(path)), None)
+        principal = getattr(request.state, "principal", None)
+        if target is None or not isinstance(principal, Principal):
+            return await call_next(request)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        headers[PRINCIPAL_HEADER] = principal.model_dump_json()
+        headers[INTERNAL_TOKEN_HEADER] = ctx.settings.internal_token
+        try:
+            upstream = await client.request(
+                request.method,
+                target + path,
+                params=list(request.query_params.multi_items()),
+                content=await request.body(),
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            return JSONResponse(
+                error_body(503, f"upstream service unavailable: {exc}"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        out_headers = {
+            k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS | {"content-encoding"}
+        }
+        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)

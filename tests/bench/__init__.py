@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (or `./dev bench [name ...]`) runs them and prints their figures."""
