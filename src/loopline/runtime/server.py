@@ -4,13 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 from loopline.common.logging import get_logger
 
 log = get_logger("loopline.server")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal after shutdown (exit -15); we stop cleanly and exit 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+
+        def stop(sig: int) -> None:
+            log.info("signal received; stopping", signal=signal.Signals(sig).name)
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 def serve(app: FastAPI, host: str, port: int) -> int:
@@ -25,7 +49,7 @@ def serve(app: FastAPI, host: str, port: int) -> int:
         loop="asyncio",
         http="h11",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(server.serve())
     if not server.started:
