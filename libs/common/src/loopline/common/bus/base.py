@@ -117,3 +117,29 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     async def healthy(self) -> bool:
         """True when the bus is reachable (for /readyz)."""
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Partition → offset one past the last acknowledged message."""
+        raise NotImplementedError
+
+    async def committed_offsets(self, topic: str, group: str) -> dict[int, int]:
+        """Partition → the group's committed offset (0 / absent when none)."""
+        raise NotImplementedError
+
+    async def wait_caught_up(
+        self, topic: str, group: str, targets: dict[int, int], timeout_s: float, poll_s: float = 0.01
+    ) -> bool:
+        """Wait until `group` committed at least `targets` on every partition (read-your-writes)."""
+        import asyncio
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        delay = poll_s
+        while True:
+            committed = await self.committed_offsets(topic, group)
+            if all(committed.get(p, 0) >= off for p, off in targets.items() if off > 0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)

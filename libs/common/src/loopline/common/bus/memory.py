@@ -322,5 +322,9 @@ class InProcessBus(Bus):
     async def healthy(self) -> bool:
         return self._running
 
-    def topic_end_offsets(self, topic: str) -> list[int]:
-        return [p.end for p in self._topic(topic).partitions]
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        return {p.index: p.end for p in self._topic(topic).partitions}
+
+    async def committed_offsets(self, topic: str, group: str) -> dict[int, int]:
+        g = self._topic(topic).groups.get(group)
+        return dict(g.committed) if g is not None else {}
