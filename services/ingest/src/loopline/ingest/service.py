@@ -1,7 +1,46 @@
-"""The ingest service definition."""
+"""The ingest service definition: the write API (the writer is `writer_service`)."""
 
 from __future__ import annotations
 
-from loopline.common.service import ServiceDef
+from fastapi import APIRouter
 
-SERVICE = ServiceDef(name="ingest")
+from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.ingest.dead_letters import DeadLetters
+from loopline.ingest.blobs import UrlSigner, blob_store_from_url, load_or_create_secret
+from loopline.common.objects import ObjectResolver
+from loopline.ingest.write_api import WriteAPI
+
+
+def _router(ctx: ServiceContext) -> APIRouter:
+    from loopline.ingest.blob_routes import build_blob_router
+    from loopline.ingest.routes import build_admin_router, build_router
+
+    router = build_router(ctx)
+    router.include_router(build_blob_router(ctx))
+    router.include_router(build_admin_router(ctx))
+    return router
+
+
+async def _start(ctx: ServiceContext) -> list[Worker]:
+    s = ctx.settings
+    ctx.shared["write_api"] = WriteAPI(
+        ctx.bus,
+        ObjectResolver(ctx.require_store()),
+        ctx.xact,
+        max_row_bytes=s.max_row_bytes,
+        publish_timeout_s=s.publish_timeout_s,
+    )
+    ctx.shared["dead_letters"] = DeadLetters(ctx.require_store(), ctx.bus)
+    signer = UrlSigner(load_or_create_secret(s.data_dir / "blob-signing.key"))
+    ctx.shared["blob_signer"] = signer
+    ctx.shared["blobs"] = blob_store_from_url(s.effective_blob_url, signer)
+    return []
+
+
+SERVICE = ServiceDef(
+    name="ingest",
+    router=_router,
+    start=_start,
+    needs_store=True,
+    routes=(r"^/logs3", r"^/otel/", r"^/attachment", r"^/blob/", r"^/api/admin/dlq", r"^/v1/(experiment|dataset|project_logs)/[^/]+/insert$"),
+)

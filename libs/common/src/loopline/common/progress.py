@@ -1,0 +1,25 @@
+"""Read-your-writes: wait until the writer has committed everything acknowledged before now."""
+
+from __future__ import annotations
+
+from loopline.common.bus import Bus
+from loopline.common.topics import ROWS
+
+WRITER_GROUP = "loopline-writer"
+
+
+class NotCaughtUp(Exception):
+    """The writer did not reach the requested position in time."""
+
+
+async def wait_for_writer(bus: Bus, timeout_s: float) -> None:
+    """Block until every row acknowledged on `rows` before this call is in the store.
+
+    Takes the topic's end offsets now and waits for the writer group's committed offsets to
+    reach them (the writer commits only after the store accepted a batch).
+    """
+    targets = await bus.end_offsets(ROWS)
+    if not await bus.wait_caught_up(ROWS, WRITER_GROUP, targets, timeout_s):
+        raise NotCaughtUp(
+            f"the writer has not caught up within {timeout_s:.1f}s; recent writes may be missing — retry shortly"
+        )

@@ -1,0 +1,624 @@
+"""The row model shared by project logs, experiment rows and dataset rows (write side).
+
+A row as it arrives in `/logs3` `rows[]` (protocol spec §5.1) mixes four kinds of top-level
+fields; `validate_row` checks them and sorts them apart:
+
+- **target object ids** (`experiment_id`, `dataset_id`, `project_id` + `log_id`,
+  `prompt_session_id`) → an `ObjectRef`. `org_id` is dropped: the org comes from the
+  authenticated principal, never from the body;
+- **data fields** (`id`, `created`, span ids, `input`, `output`, `scores`, ...) → `data`;
+- **control fields** (`_is_merge`, `_merge_paths`, `_array_delete`, `_object_delete`,
+  `_parent_id`, `_audit_source`, `_audit_metadata`, ...) → `Control`;
+- **unknown fields** → `extra` (kept, not rejected). Read-only fields a fetched row carries
+  (`_xact_id`, `is_root`, `audit_data`, `comments`, `_pagination_key`) are dropped, so a row read
+  from one object can be written into another unchanged.
+
+The validator is a hand-written dict walk (no pydantic): it only looks at top-level fields and
+at the small typed objects (`scores`, `metrics`, `tags`, span ids); `input`/`output`/... are
+arbitrary JSON and are not traversed. Errors name the field path, e.g.
+`rows[3].scores.accuracy: expected a number between 0 and 1 or null`.
+
+Row size limits are enforced by the HTTP layer, not here.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+# -- object types ---------------------------------------------------------------------------
+
+EXPERIMENT: Final = "experiment"
+DATASET: Final = "dataset"
+PROJECT_LOGS: Final = "project_logs"
+PROMPT_SESSION: Final = "prompt_session"
+PROJECT_PROMPTS: Final = "project_prompts"
+OBJECT_TYPES: Final = frozenset({EXPERIMENT, DATASET, PROJECT_LOGS, PROMPT_SESSION, PROJECT_PROMPTS})
+
+#: `log_id` values of project-scoped objects (spec §5.1).
+LOG_IDS: Final = {"g": PROJECT_LOGS, "p": PROJECT_PROMPTS}
+
+# -- field classes --------------------------------------------------------------------------
+
+OBJECT_ID_FIELDS: Final = frozenset(
+    {"experiment_id", "dataset_id", "project_id", "log_id", "prompt_session_id", "org_id"}
+)
+#: Data fields of the Braintrust row shape that we store in their own columns.
+DATA_FIELDS: Final = frozenset(
+    {
+        "id",
+        "created",
+        "span_id",
+        "root_span_id",
+        "span_parents",
+        "span_attributes",
+        "input",
+        "output",
+        "expected",
+        "error",
+        "scores",
+        "metadata",
+        "metrics",
+        "tags",
+        "context",
+        "origin",
+        "comment",
+    }
+)
+CONTROL_FIELDS: Final = frozenset(
+    {
+        "_is_merge",
+        "_merge_paths",
+        "_array_delete",
+        "_object_delete",
+        "_parent_id",
+        "_audit_source",
+        "_audit_metadata",
+        "_async_scoring_control",
+        "_skip_async_scoring",
+    }
+)
+#: Fields only the server sets (read side); dropped when a client sends them.
+READ_ONLY_FIELDS: Final = frozenset({"_xact_id", "is_root", "audit_data", "comments", "_pagination_key"})
+#: Identity fields that keep the first write's value when later writes merge into a row.
+STICKY_FIELDS: Final = ("created", "span_id", "root_span_id", "span_parents")
+
+
+class RowValidationError(ValueError):
+    """A row that is not acceptable; `path` names the offending field (`rows[3].scores.acc`)."""
+
+    def __init__(
+        self, path: str, message: str, *, index: int | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+        self.index = index
+        self.field = field
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """The object a row targets. `project_id` is known from the row for project-scoped objects
+    (project logs/prompts) or when the row carries it as a hint; otherwise the ingest resolves it."""
+
+    object_type: str
+    object_id: str
+    project_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RowKey:
+    """Identity of a logical row: every write with the same key folds into one row."""
+
+    object_type: str
+    object_id: str
+    id: str
+
+    def bus_key(self, org_id: str) -> bytes:
+        """Kafka key: one row key → one partition → per-key order (matches `envelope.row_key`)."""
+        return f"{org_id}/{self.object_type}/{self.object_id}/{self.id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayDelete:
+    path: tuple[str, ...]
+    delete: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    is_merge: bool = False
+    merge_paths: tuple[tuple[str, ...], ...] = ()
+    array_delete: tuple[ArrayDelete, ...] = ()
+    object_delete: bool = False
+    parent_id: str | None = None
+    audit_source: str | None = None
+    audit_metadata: dict[str, Any] | None = None
+    #: rare online-scoring controls (`_async_scoring_control`, `_skip_async_scoring`), verbatim
+    other: Mapping[str, Any] = field(default_factory=dict)
+
+
+NO_CONTROL: Final = Control()
+
+
+@dataclass(slots=True)
+class ValidatedRow:
+    """One write, validated and sorted into its parts.
+
+    `row` is the normalised wire form to put on the bus (the original minus `org_id` and
+    read-only fields, with `id` filled in and `created` in canonical ISO form); `parse_row(row)`
+    rebuilds this object from it without re-validating.
+    """
+
+    ref: ObjectRef
+    id: str
+    data: dict[str, Any]
+    control: Control
+    extra: dict[str, Any]
+    row: dict[str, Any]
+    #: which body field named the target object (`experiment_id`, ...), for error messages
+    id_field: str
+
+    @property
+    def key(self) -> RowKey:
+        return RowKey(self.ref.object_type, self.ref.object_id, self.id)
+
+    # the attributes the write API reads
+    @property
+    def object_type(self) -> str:
+        return self.ref.object_type
+
+    @property
+    def object_id(self) -> str:
+        return self.ref.object_id
+
+    @property
+    def project_id(self) -> str | None:
+        return self.ref.project_id
+
+    def fields(self) -> dict[str, Any]:
+        """Data and unknown fields together: the row's content in Braintrust shape."""
+        if not self.extra:
+            return dict(self.data)
+        return {**self.data, **self.extra}
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def _is_number(v: Any) -> bool:
+    t = type(v)
+    if t is int:
+        return True
+    if t is float:
+        return math.isfinite(v)
+    return False
+
+
+def _fail(path: str, message: str, index: int | None, fld: str | None = None) -> RowValidationError:
+    return RowValidationError(path, message, index=index, field=fld)
+
+
+def normalize_created(value: str) -> str:
+    """Canonical `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (UTC) of an ISO-8601 timestamp.
+
+    Accepts `Z`, offsets, a space separator, 0-9 fractional digits (truncated to µs) and naive
+    times (taken as UTC). Raises ValueError otherwise.
+    """
+    return format_created(parse_created(value))
+
+
+def parse_created(value: str) -> datetime:
+    s = value.strip()
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        dt = datetime.fromisoformat(_trim_fraction(s))
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _trim_fraction(s: str) -> str:
+    # Python 3.11 refuses > 6 fractional digits in some forms; truncate to microseconds.
+    dot = s.find(".", 10)
+    if dot < 0:
+        raise ValueError(s)
+    end = dot + 1
+    while end < len(s) and s[end].isdigit():
+        end += 1
+    return s[: dot + 1] + s[dot + 1 : min(end, dot + 7)] + s[end:]
+
+
+def format_created(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    elif dt.utcoffset():
+        dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="microseconds")
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def _target(raw: Mapping[str, Any], path: str, index: int | None) -> tuple[ObjectRef, str]:
+    get = raw.get
+    exp = get("experiment_id")
+    ds = get("dataset_id")
+    ps = get("prompt_session_id")
+    proj = get("project_id")
+    log = get("log_id")
+    for name, v in (
+        ("experiment_id", exp),
+        ("dataset_id", ds),
+        ("prompt_session_id", ps),
+        ("project_id", proj),
+        ("log_id", log),
+    ):
+        if v is not None and (type(v) is not str or not v):
+            raise _fail(f"{path}.{name}", f"expected a non-empty string, got {_type_name(v)}", index, name)
+    if (exp is not None) + (ds is not None) + (ps is not None) + (log is not None) > 1:
+        found = [
+            n
+            for n, v in (
+                ("experiment_id", exp),
+                ("dataset_id", ds),
+                ("prompt_session_id", ps),
+                ("project_id+log_id", log),
+            )
+            if v is not None
+        ]
+        raise _fail(path, f"a row must target exactly one object, found {' and '.join(found)}", index)
+    if log is not None:
+        otype = LOG_IDS.get(log)
+        if otype is None:
+            raise _fail(
+                f"{path}.log_id",
+                f'expected "g" (project logs) or "p" (prompts), got {log!r}',
+                index,
+                "log_id",
+            )
+        if proj is None:
+            raise _fail(f"{path}.project_id", "a row with log_id needs a project_id", index, "project_id")
+        return ObjectRef(otype, proj, proj), "project_id"
+    if exp is not None:
+        return ObjectRef(EXPERIMENT, exp, proj), "experiment_id"
+    if ds is not None:
+        return ObjectRef(DATASET, ds, proj), "dataset_id"
+    if ps is not None:
+        return ObjectRef(PROMPT_SESSION, ps, proj), "prompt_session_id"
+    if proj is not None:  # project_id alone: project logs (as the REST project_logs insert implies)
+        return ObjectRef(PROJECT_LOGS, proj, proj), "project_id"
+    raise _fail(
+        path,
+        "missing target object: set one of experiment_id, dataset_id, project_id+log_id, prompt_session_id",
+        index,
+    )
+
+
+def _ck_object(name: str) -> Any:
+    def check(v: Any, path: str, index: int | None) -> Any:
+        if type(v) is not dict:
+            raise _fail(f"{path}.{name}", f"expected an object or null, got {_type_name(v)}", index, name)
+        return v
+
+    return check
+
+
+def _ck_span_attributes(v: Any, path: str, index: int | None) -> Any:
+    if type(v) is not dict:
+        raise _fail(
+            f"{path}.span_attributes",
+            f"expected an object or null, got {_type_name(v)}",
+            index,
+            "span_attributes",
+        )
+    for k in ("name", "type"):
+        sv = v.get(k)
+        if sv is not None and type(sv) is not str:
+            raise _fail(
+                f"{path}.span_attributes.{k}",
+                f"expected a string or null, got {_type_name(sv)}",
+                index,
+                "span_attributes",
+            )
+    return v
+
+
+def _ck_scores(v: Any, path: str, index: int | None) -> Any:
+    if type(v) is not dict:
+        raise _fail(f"{path}.scores", f"expected an object or null, got {_type_name(v)}", index, "scores")
+    for k, s in v.items():
+        t = type(s)
+        if (t is int or t is float) and 0 <= s <= 1:  # NaN fails the comparison
+            continue
+        if s is None:
+            continue
+        raise _fail(f"{path}.scores.{k}", "expected a number between 0 and 1 or null", index, "scores")
+    return v
+
+
+def _ck_metrics(v: Any, path: str, index: int | None) -> Any:
+    if type(v) is not dict:
+        raise _fail(f"{path}.metrics", f"expected an object or null, got {_type_name(v)}", index, "metrics")
+    for k, m in v.items():
+        if m is not None and not _is_number(m):
+            raise _fail(
+                f"{path}.metrics.{k}", f"expected a number or null, got {_type_name(m)}", index, "metrics"
+            )
+    return v
+
+
+def _ck_str_list(name: str) -> Any:
+    def check(v: Any, path: str, index: int | None) -> Any:
+        if type(v) is not list:
+            raise _fail(
+                f"{path}.{name}", f"expected an array of strings or null, got {_type_name(v)}", index, name
+            )
+        for i, t in enumerate(v):
+            if type(t) is not str:
+                raise _fail(f"{path}.{name}[{i}]", f"expected a string, got {_type_name(t)}", index, name)
+        return v
+
+    return check
+
+
+def _ck_str(name: str) -> Any:
+    def check(v: Any, path: str, index: int | None) -> Any:
+        if type(v) is not str:
+            raise _fail(f"{path}.{name}", f"expected a string or null, got {_type_name(v)}", index, name)
+        return v
+
+    return check
+
+
+def _ck_created(v: Any, path: str, index: int | None) -> Any:
+    if type(v) is not str:
+        raise _fail(
+            f"{path}.created",
+            f"expected an ISO-8601 timestamp string or null, got {_type_name(v)}",
+            index,
+            "created",
+        )
+    try:
+        if len(v) == 32 and v[10] == "T" and v[19] == "." and v.endswith("+00:00"):
+            datetime.fromisoformat(v)  # already canonical: just check it
+            return v
+        return normalize_created(v)
+    except ValueError:
+        raise _fail(
+            f"{path}.created", f"expected an ISO-8601 timestamp, got {v!r}", index, "created"
+        ) from None
+
+
+_ANY: Final = None  # arbitrary JSON: no check
+#: Per data field: its checker (returns the possibly normalised value), or None for any JSON.
+_CHECKERS: Final[dict[str, Any]] = {
+    "created": _ck_created,
+    "span_id": _ck_str("span_id"),
+    "root_span_id": _ck_str("root_span_id"),
+    "span_parents": _ck_str_list("span_parents"),
+    "span_attributes": _ck_span_attributes,
+    "input": _ANY,
+    "output": _ANY,
+    "expected": _ANY,
+    "error": _ANY,
+    "scores": _ck_scores,
+    "metadata": _ck_object("metadata"),
+    "metrics": _ck_metrics,
+    "tags": _ck_str_list("tags"),
+    "context": _ck_object("context"),
+    "origin": _ck_object("origin"),
+    "comment": _ck_object("comment"),
+}
+assert set(_CHECKERS) == DATA_FIELDS - {"id"}
+#: Top-level keys that are neither data nor unknown.
+_NOT_EXTRA: Final = OBJECT_ID_FIELDS | CONTROL_FIELDS | READ_ONLY_FIELDS | {"id"}
+_DROPPED: Final = READ_ONLY_FIELDS | {"org_id"}
+
+
+def _str_path(p: Any, path: str, index: int | None, name: str) -> tuple[str, ...]:
+    if type(p) is not list or not p or any(type(x) is not str for x in p):
+        raise _fail(path, "expected a non-empty array of field names (strings)", index, name)
+    return tuple(p)
+
+
+def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
+    is_merge = raw.get("_is_merge")
+    if is_merge is not None and type(is_merge) is not bool:
+        raise _fail(
+            f"{path}._is_merge", f"expected a boolean or null, got {_type_name(is_merge)}", index, "_is_merge"
+        )
+    obj_del = raw.get("_object_delete")
+    if obj_del is not None and type(obj_del) is not bool:
+        raise _fail(
+            f"{path}._object_delete",
+            f"expected a boolean or null, got {_type_name(obj_del)}",
+            index,
+            "_object_delete",
+        )
+    mp = raw.get("_merge_paths")
+    merge_paths: tuple[tuple[str, ...], ...] = ()
+    if mp is not None:
+        if type(mp) is not list:
+            raise _fail(
+                f"{path}._merge_paths",
+                f"expected an array of paths, got {_type_name(mp)}",
+                index,
+                "_merge_paths",
+            )
+        merge_paths = tuple(
+            _str_path(p, f"{path}._merge_paths[{i}]", index, "_merge_paths") for i, p in enumerate(mp)
+        )
+    ad = raw.get("_array_delete")
+    array_delete: tuple[ArrayDelete, ...] = ()
+    if ad is not None:
+        if type(ad) is not list:
+            raise _fail(
+                f"{path}._array_delete", f"expected an array, got {_type_name(ad)}", index, "_array_delete"
+            )
+        items = []
+        for i, item in enumerate(ad):
+            ipath = f"{path}._array_delete[{i}]"
+            if type(item) is not dict:
+                raise _fail(
+                    ipath, 'expected an object {"path": [...], "delete": [...]}', index, "_array_delete"
+                )
+            p = _str_path(item.get("path"), f"{ipath}.path", index, "_array_delete")
+            d = item.get("delete")
+            if type(d) is not list:
+                raise _fail(
+                    f"{ipath}.delete",
+                    f"expected an array of values, got {_type_name(d)}",
+                    index,
+                    "_array_delete",
+                )
+            items.append(ArrayDelete(p, tuple(d)))
+        array_delete = tuple(items)
+    parent = raw.get("_parent_id")
+    if parent is not None and (type(parent) is not str or not parent):
+        raise _fail(
+            f"{path}._parent_id",
+            f"expected a non-empty string or null, got {_type_name(parent)}",
+            index,
+            "_parent_id",
+        )
+    src = raw.get("_audit_source")
+    if src is not None and type(src) is not str:
+        raise _fail(
+            f"{path}._audit_source",
+            f"expected a string or null, got {_type_name(src)}",
+            index,
+            "_audit_source",
+        )
+    meta = raw.get("_audit_metadata")
+    if meta is not None and type(meta) is not dict:
+        raise _fail(
+            f"{path}._audit_metadata",
+            f"expected an object or null, got {_type_name(meta)}",
+            index,
+            "_audit_metadata",
+        )
+    other = {k: raw[k] for k in ("_async_scoring_control", "_skip_async_scoring") if k in raw}
+    return Control(
+        is_merge=bool(is_merge),
+        merge_paths=merge_paths,
+        array_delete=array_delete,
+        object_delete=bool(obj_del),
+        parent_id=parent,
+        audit_source=src,
+        audit_metadata=meta,
+        other=other,
+    )
+
+
+def _has_control(raw: Mapping[str, Any]) -> bool:
+    return not CONTROL_FIELDS.isdisjoint(raw)
+
+
+def validate_row(
+    raw: Any, path: str = "row", *, index: int | None = None, new_id: Any = None
+) -> ValidatedRow:
+    """Validate one wire row. Raises `RowValidationError` naming the field path.
+
+    A row without `id` gets a fresh UUID (REST semantics; the SDK always sends one) — pass
+    `new_id` (a zero-argument callable) to control that.
+    """
+    if type(raw) is not dict:
+        raise _fail(path, f"expected an object, got {_type_name(raw)}", index)
+    ref, id_field = _target(raw, path, index)
+    data: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    row = dict(raw)
+    checkers = _CHECKERS
+    for k, v in raw.items():
+        if k in checkers:
+            if v is not None:
+                chk = checkers[k]
+                if chk is not None:
+                    nv = chk(v, path, index)
+                    if nv is not v:
+                        row[k] = v = nv
+            data[k] = v
+        elif k not in _NOT_EXTRA:
+            extra[k] = v
+    if not _DROPPED.isdisjoint(raw):
+        for k in _DROPPED:
+            row.pop(k, None)
+    rid = raw.get("id")
+    if rid is None:
+        rid = str(new_id() if new_id is not None else uuid.uuid4())
+        row["id"] = rid
+    elif type(rid) is not str or not rid:
+        raise _fail(f"{path}.id", f"expected a non-empty string, got {_type_name(rid)}", index, "id")
+    control = _control(raw, path, index) if _has_control(raw) else NO_CONTROL
+    if control.object_delete and control.is_merge:
+        raise _fail(path, "_object_delete cannot be combined with _is_merge", index, "_object_delete")
+    return ValidatedRow(ref=ref, id=rid, data=data, control=control, extra=extra, row=row, id_field=id_field)
+
+
+def validate_rows(rows: Sequence[Any], path: str = "rows") -> list[ValidatedRow]:
+    """Validate a batch; the first bad row raises (error paths like `rows[3].scores.x`)."""
+    return [validate_row(r, f"{path}[{i}]", index=i) for i, r in enumerate(rows)]
+
+
+def parse_row(row: Mapping[str, Any]) -> ValidatedRow:
+    """Rebuild a `ValidatedRow` from its normalised wire form (`ValidatedRow.row`), e.g. on the
+    consumer side of the bus. Cheap: types are re-checked only for the control fields."""
+    ref, id_field = _target(row, "row", None)
+    data: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for k, v in row.items():
+        if k in DATA_FIELDS:
+            if k != "id":
+                data[k] = v
+        elif k not in _NOT_EXTRA:
+            extra[k] = v
+    rid = row.get("id")
+    if type(rid) is not str or not rid:
+        raise RowValidationError("row.id", "expected a non-empty string", field="id")
+    control = _control(row, "row", None) if _has_control(row) else NO_CONTROL
+    return ValidatedRow(
+        ref=ref, id=rid, data=data, control=control, extra=extra, row=dict(row), id_field=id_field
+    )
+
+
+def waves(rows: Iterable[ValidatedRow]) -> list[int]:
+    """Wave number of each row: 0 for a key's first occurrence in the batch, 1 for its second...
+
+    A request that writes one row key twice should give each wave its own transaction id (in
+    wave order), so that no two writes of one key share an `_xact_id` — the dataset version
+    table cannot order two versions with equal `_xact_id`.
+    """
+    seen: dict[RowKey, int] = {}
+    out = []
+    for r in rows:
+        k = r.key
+        n = seen.get(k, -1) + 1
+        seen[k] = n
+        out.append(n)
+    return out

@@ -1,0 +1,65 @@
+"""Reading request bodies safely: size limits (413), gzip, JSON with positioned errors (400)."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import Request
+
+
+class IngestError(Exception):
+    """A client error with an HTTP status and, where known, where it went wrong."""
+
+    def __init__(self, status: int, message: str, **where: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.where = where
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, decompressed if gzip/deflate; 413 past `max_bytes` (either side)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise IngestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise IngestError(413, f"request body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "").lower().strip()
+    if encoding in ("gzip", "deflate"):
+        body = _inflate(body, max_bytes, gzip=encoding == "gzip")
+    elif encoding not in ("", "identity"):
+        raise IngestError(415, f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or none")
+    return body
+
+
+def _inflate(data: bytes, max_bytes: int, *, gzip: bool) -> bytes:
+    d = zlib.decompressobj(wbits=31 if gzip else 15)
+    try:
+        out = d.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise IngestError(400, f"body is not valid {'gzip' if gzip else 'deflate'} data: {exc}") from exc
+    if len(out) > max_bytes or d.unconsumed_tail:
+        raise IngestError(413, f"decompressed body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+    return out
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise IngestError(400, "empty body: expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = str(exc)
+        if "utf-8" in msg.lower() or "utf8" in msg.lower():
+            raise IngestError(400, f"body is not valid UTF-8: {msg}", position=exc.pos) from exc
+        raise IngestError(
+            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", line=exc.lineno, column=exc.colno
+        ) from exc

@@ -1,0 +1,48 @@
+"""Dead letters: list them, and replay them onto `loopline.rows` (owner of `dead_letters`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from loopline.common.bus import Bus, OutMessage
+from loopline.common.store import Store
+from loopline.common.topics import ROWS
+
+_COLUMNS = "id, key, value, reason, created, replayed"
+
+
+class DeadLetters:
+    def __init__(self, store: Store, bus: Bus) -> None:
+        self.store = store
+        self.bus = bus
+
+    async def list(self, org_id: str, *, include_replayed: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        cond = "" if include_replayed else "AND replayed IS NULL"
+        rows = await self.store.query_dicts(
+            self.store.sql(
+                f"SELECT {_COLUMNS} FROM {{db}}.dead_letters FINAL WHERE startsWith(key, {{prefix:String}}) {cond} "
+                f"ORDER BY created DESC LIMIT {int(limit)}"
+            ),
+            {"prefix": f"{org_id}/"},
+        )
+        for r in rows:
+            r["id"] = str(r["id"])
+        return rows
+
+    async def replay(self, org_id: str, ids: list[str] | None) -> list[str]:
+        """Republish dead letters (all pending ones when `ids` is None); returns the ids replayed."""
+        pending = await self.list(org_id, limit=100_000)
+        if ids is not None:
+            wanted = set(ids)
+            pending = [r for r in pending if r["id"] in wanted]
+        if not pending:
+            return []
+        await self.bus.publish(ROWS, [OutMessage(r["key"].encode(), r["value"].encode()) for r in pending])
+        now = datetime.now(UTC)
+        await self.store.insert(
+            "dead_letters",
+            [[r["id"], r["key"], r["value"], r["reason"], r["created"], now] for r in pending],
+            ["id", "key", "value", "reason", "created", "replayed"],
+        )
+        return [r["id"] for r in pending]

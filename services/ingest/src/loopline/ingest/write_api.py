@@ -1,0 +1,114 @@
+"""The write API's logic: validate a `/logs3` batch, check ownership, publish, and only then ack.
+
+Nothing of a request is published unless every row in it is valid and targets an object of the
+caller's org. The request is acknowledged only after the bus acknowledged every row; if the bus
+cannot, the caller gets 503 with Retry-After and must retry (a retry is idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from loopline.common.auth import Principal
+from loopline.common.bus import Bus, BusUnavailable, OutMessage
+from loopline.common.topics import ROWS
+from loopline.common.xact import XactIdGenerator, format_xact
+from loopline.common.rows import RowValidationError, validate_rows, waves
+from loopline.ingest.body import IngestError
+from loopline.ingest.envelope import RowWrite
+from loopline.common.objects import ObjectResolver
+
+
+_PROJECT_SCOPED_IDS = {"project_logs": "g", "project_prompts": "p"}
+
+
+def stored_object_id(object_type: str, object_id: str) -> str:
+    """Project-scoped objects are stored under their `log_id` ("g" logs, "p" prompts)."""
+    return _PROJECT_SCOPED_IDS.get(object_type, object_id)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    xact_id: str
+    row_ids: list[str]
+
+
+class WriteAPI:
+    def __init__(
+        self,
+        bus: Bus,
+        objects: ObjectResolver,
+        xact: XactIdGenerator,
+        *,
+        max_row_bytes: int,
+        publish_timeout_s: float,
+    ) -> None:
+        self.bus = bus
+        self.objects = objects
+        self.xact = xact
+        self.max_row_bytes = max_row_bytes
+        self.publish_timeout_s = publish_timeout_s
+
+    def check_row_sizes(self, rows: Sequence[Any], body_size: int) -> None:
+        if body_size <= self.max_row_bytes:
+            return  # no row can be larger than the whole body
+        for i, row in enumerate(rows):
+            size = len(orjson.dumps(row))
+            if size > self.max_row_bytes:
+                raise IngestError(
+                    413,
+                    f"rows[{i}] is {size} bytes, over the row limit of {self.max_row_bytes} bytes",
+                    row_index=i,
+                    limit=self.max_row_bytes,
+                )
+
+    async def write_rows(self, principal: Principal, rows: Any, *, body_size: int, path: str = "rows") -> WriteResult:
+        if not isinstance(rows, list):
+            raise IngestError(400, f"'{path}' must be an array of rows", field=path)
+        if not rows:
+            return WriteResult(self.xact.next_str(), [])
+        self.check_row_sizes(rows, body_size)
+        try:
+            validated = validate_rows(rows, path=path)
+        except RowValidationError as exc:
+            raise IngestError(400, str(exc), row_index=exc.index, field=exc.path) from exc
+        # ownership: every target object must exist in the caller's org
+        projects: dict[tuple[str, str], str] = {}
+        for i, v in enumerate(validated):
+            key = (v.object_type, v.object_id)
+            if key in projects:
+                continue
+            project_id = await self.objects.project_of(principal.org_id, v.object_type, v.object_id)
+            if project_id is None or (v.project_id and v.project_id != project_id):
+                raise IngestError(
+                    404,
+                    f"{path}[{i}]: {v.object_type} {v.object_id!r} does not exist in this organization",
+                    row_index=i,
+                    field=v.id_field,
+                )
+            projects[key] = project_id
+        # one transaction id per request; a request writing a row key twice gets one per "wave"
+        # (first occurrences, second occurrences, ...) so no two writes of a key share an id
+        wave_of = waves(validated)
+        xacts = [self.xact.next() for _ in range(max(wave_of) + 1)]
+        writes = [
+            RowWrite(
+                org_id=principal.org_id,
+                project_id=projects[(v.object_type, v.object_id)],
+                object_type=v.object_type,
+                object_id=stored_object_id(v.object_type, v.object_id),
+                xact_id=xacts[w],
+                row=v.row,
+            )
+            for v, w in zip(validated, wave_of, strict=True)
+        ]
+        messages = [OutMessage(w.key.encode(), w.encode()) for w in writes]
+        try:
+            await self.bus.publish(ROWS, messages, timeout_s=self.publish_timeout_s)
+        except BusUnavailable as exc:
+            raise IngestError(503, f"the event bus is unavailable, nothing was written: {exc}", retry_after=1) from exc
+        return WriteResult(format_xact(xacts[-1]), [w.row_id for w in writes])

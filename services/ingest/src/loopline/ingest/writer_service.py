@@ -1,0 +1,50 @@
+"""The writer as a service: one consumer-group member on `loopline.rows`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from loopline.common.bus import Consumer, ConsumerOptions
+from loopline.common.logging import get_logger
+from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.common.topics import ROWS
+from loopline.common.progress import WRITER_GROUP
+from loopline.ingest.writer import Writer
+
+log = get_logger(__name__)
+
+
+class DrainingWriter:
+    """Stops the writer only after it consumed everything already acknowledged.
+
+    With the in-process bus, unconsumed messages live only in memory: stopping without draining
+    would lose rows that clients were told were accepted.
+    """
+
+    def __init__(self, consumer: Consumer, drain_timeout_s: float) -> None:
+        self.consumer = consumer
+        self.drain_timeout_s = drain_timeout_s
+
+    async def stop(self) -> None:
+        deadline = time.monotonic() + self.drain_timeout_s
+        while self.consumer.lag > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self.consumer.lag > 0:
+            log.error("writer stopped with rows not yet written", lag=self.consumer.lag)
+        await self.consumer.stop()
+
+
+async def _start(ctx: ServiceContext) -> list[Worker]:
+    writer = Writer(ctx.require_store(), ctx.bus)
+    ctx.shared["writer"] = writer
+    consumer = await ctx.bus.subscribe(
+        ROWS,
+        WRITER_GROUP,
+        writer.handle,
+        ConsumerOptions(max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s),
+    )
+    return [DrainingWriter(consumer, drain_timeout_s=60.0)]
+
+
+SERVICE = ServiceDef(name="writer", start=_start, needs_store=True)

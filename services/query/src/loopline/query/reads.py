@@ -1,0 +1,119 @@
+"""Object reads: fetch a project's logs, an experiment or a dataset (optionally as of a version)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from loopline.ingest import stored_row
+from loopline.common.objects import ObjectResolver
+from loopline.common.store import Store
+from loopline.query.cursor import decode_cursor, encode_cursor
+
+OBJECT_TYPES = {"experiment": "experiment", "dataset": "dataset", "project_logs": "project_logs"}
+MAX_LIMIT = 10_000
+DEFAULT_LIMIT = 1000
+
+
+class ReadError(Exception):
+    def __init__(self, status: int, message: str, **where: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.where = where
+
+
+@dataclass(frozen=True)
+class ObjectScope:
+    org_id: str
+    project_id: str
+    object_type: str  # experiment | dataset | project_logs
+    object_id: str  # experiment id, dataset id, or "g" for project logs
+
+
+def parse_version(version: Any) -> int | None:
+    if version is None or version == "":
+        return None
+    try:
+        v = int(str(version))
+    except ValueError:
+        raise ReadError(400, f"'version' must be a transaction id (a decimal integer), got {version!r}", field="version") from None
+    if v < 0:
+        raise ReadError(400, "'version' must be >= 0", field="version")
+    return v
+
+
+def parse_limit(limit: Any) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    try:
+        n = int(limit)
+    except (TypeError, ValueError):
+        raise ReadError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
+    if n < 1:
+        raise ReadError(400, "'limit' must be >= 1", field="limit")
+    return min(n, MAX_LIMIT)
+
+
+class ObjectReader:
+    def __init__(self, store: Store, objects: ObjectResolver) -> None:
+        self.store = store
+        self.objects = objects
+
+    async def scope(self, org_id: str, object_type: str, object_id: str) -> ObjectScope:
+        if object_type not in OBJECT_TYPES:
+            raise ReadError(404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs")
+        project_id = await self.objects.project_of(org_id, object_type, object_id)
+        if project_id is None:
+            raise ReadError(404, f"{object_type} {object_id!r} does not exist in this organization")
+        return ObjectScope(org_id, project_id, object_type, "g" if object_type == "project_logs" else object_id)
+
+    def current_rows_sql(self, scope: ObjectScope, version: int | None, columns: str) -> tuple[str, dict[str, Any]]:
+        """SQL (a subquery) of the object's live rows, as of `version` when given."""
+        params: dict[str, Any] = {"o": scope.org_id, "p": scope.project_id, "t": scope.object_type, "i": scope.object_id}
+        if scope.object_type == "dataset":
+            vfilter = ""
+            if version is not None:
+                vfilter = "AND _xact_id <= {v:UInt64}"
+                params["v"] = version
+            sql = (
+                f"SELECT * FROM (SELECT {columns} FROM {{db}}.dataset_rows WHERE org_id = {{o:String}} "
+                f"AND project_id = {{p:String}} AND object_id = {{i:String}} {vfilter} "
+                "ORDER BY id, _xact_id DESC LIMIT 1 BY id) WHERE _is_deleted = 0"
+            )
+        else:
+            vfilter = ""
+            if version is not None:
+                vfilter = "AND _xact_id <= {v:UInt64}"
+                params["v"] = version
+            sql = (
+                f"SELECT {columns} FROM {{db}}.spans FINAL WHERE org_id = {{o:String}} AND project_id = {{p:String}} "
+                f"AND object_type = {{t:String}} AND object_id = {{i:String}} {vfilter}"
+            )
+        return self.store.sql(sql), params
+
+    async def fetch(
+        self, scope: ObjectScope, *, limit: Any = None, cursor: str | None = None, version: Any = None
+    ) -> dict[str, Any]:
+        n = parse_limit(limit)
+        v = parse_version(version)
+        inner, params = self.current_rows_sql(scope, v, ", ".join(stored_row.READ_COLUMNS))
+        where = ""
+        if cursor:
+            try:
+                state = decode_cursor(cursor)
+                params["cc"] = str(state["c"])
+                params["ci"] = str(state["i"])
+            except (ValueError, KeyError) as exc:
+                raise ReadError(400, "invalid cursor: pass back the 'cursor' value of the previous page", field="cursor") from exc
+            where = "WHERE (created, id) < (toDateTime64({cc:String}, 6, 'UTC'), {ci:String})"
+        sql = f"SELECT * FROM ({inner}) {where} ORDER BY created DESC, id DESC LIMIT {n + 1}"
+        rows = await self.store.query_dicts(sql, params)
+        more = len(rows) > n
+        rows = rows[:n]
+        events = [stored_row.to_read_row(r) for r in rows]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]
+            next_cursor = encode_cursor({"c": last["created"].strftime("%Y-%m-%d %H:%M:%S.%f"), "i": last["id"]})
+        return {"events": events, "cursor": next_cursor}

@@ -1,0 +1,171 @@
+"""Query service routes (thin): object fetch, summaries, comparisons. BTQL lives in btql_routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from loopline.common.auth import Principal, current_principal
+from loopline.common.http import JSONResponse, error_body
+from loopline.common.progress import NotCaughtUp, wait_for_writer
+from loopline.common.service import ServiceContext
+from loopline.query.catalog import Catalog
+from loopline.query.reads import ObjectReader, ReadError
+from loopline.query.summaries import dataset_total_records, summarize_scores, trace_stats
+
+
+def read_error(exc: ReadError) -> Response:
+    return JSONResponse(error_body(exc.status, exc.message, **exc.where), status_code=exc.status)
+
+
+def build_router(ctx: ServiceContext) -> APIRouter:
+    router = APIRouter()
+
+    def reader() -> ObjectReader:
+        return ctx.shared["object_reader"]  # type: ignore[no-any-return]
+
+    def catalog() -> Catalog:
+        return ctx.shared["catalog"]  # type: ignore[no-any-return]
+
+    async def fresh() -> None:
+        """Read-your-writes: everything acknowledged before this read is visible to it."""
+        try:
+            await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
+        except NotCaughtUp as exc:
+            raise ReadError(503, str(exc)) from exc
+
+    async def fetch(principal: Principal, object_type: str, object_id: str, params: dict[str, Any]) -> Response:
+        try:
+            scope = await reader().scope(principal.org_id, object_type, object_id)
+            await fresh()
+            cursor = params.get("cursor")
+            if cursor is not None and not isinstance(cursor, str):
+                raise ReadError(400, "'cursor' must be a string", field="cursor")
+            result = await reader().fetch(scope, limit=params.get("limit"), cursor=cursor, version=params.get("version"))
+        except ReadError as exc:
+            return read_error(exc)
+        return JSONResponse(result)
+
+    @router.post("/v1/{object_type}/{object_id}/fetch")
+    async def fetch_post(
+        object_type: str, object_id: str, request: Request, principal: Principal = Depends(current_principal)
+    ) -> Response:
+        body = await request.body()
+        params: Any = {}
+        if body.strip():
+            import orjson
+
+            try:
+                params = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                return read_error(ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"))
+            if not isinstance(params, dict):
+                return read_error(ReadError(400, "body must be a JSON object"))
+        return await fetch(principal, object_type, object_id, params)
+
+    @router.get("/v1/{object_type}/{object_id}/fetch")
+    async def fetch_get(
+        object_type: str,
+        object_id: str,
+        limit: str | None = None,
+        cursor: str | None = None,
+        version: str | None = None,
+        principal: Principal = Depends(current_principal),
+    ) -> Response:
+        return await fetch(principal, object_type, object_id, {"limit": limit, "cursor": cursor, "version": version})
+
+    async def experiment_summary(
+        principal: Principal, experiment_id: str, comparison_id: str | None, summarize: bool = True
+    ) -> dict[str, Any]:
+        exp = await catalog().experiment(principal.org_id, experiment_id)
+        if exp is None:
+            raise ReadError(404, f"experiment {experiment_id!r} does not exist in this organization")
+        project = await catalog().project(principal.org_id, exp["project_id"])
+        base = None
+        if comparison_id:
+            base = await catalog().experiment(principal.org_id, comparison_id)
+            if base is None:
+                raise ReadError(404, f"comparison experiment {comparison_id!r} does not exist in this organization")
+        else:
+            base = await catalog().default_base(principal.org_id, exp)
+        out: dict[str, Any] = {
+            "project_name": project["name"] if project else "",
+            "experiment_name": exp["name"],
+            "project_id": exp["project_id"],
+            "experiment_id": exp["id"],
+            "comparison_experiment_name": base["name"] if base else None,
+            "scores": {},
+            "metrics": {},
+        }
+        if not summarize:
+            return out
+        await fresh()
+        cur = await trace_stats(reader(), await reader().scope(principal.org_id, "experiment", exp["id"]))
+        base_stats = None
+        if base is not None:
+            base_stats = await trace_stats(reader(), await reader().scope(principal.org_id, "experiment", base["id"]))
+        out["scores"], out["metrics"] = summarize_scores(cur, base_stats)
+        return out
+
+    @router.get("/v1/experiment/{experiment_id}/summarize")
+    async def summarize_experiment(
+        experiment_id: str,
+        summarize_scores: str = "true",
+        comparison_experiment_id: str | None = None,
+        principal: Principal = Depends(current_principal),
+    ) -> Response:
+        try:
+            out = await experiment_summary(
+                principal, experiment_id, comparison_experiment_id, summarize_scores.lower() != "false"
+            )
+        except ReadError as exc:
+            return read_error(exc)
+        return JSONResponse(out)
+
+    @router.get("/experiment-comparison2")
+    async def experiment_comparison2(
+        experiment_id: str, base_experiment_id: str | None = None, principal: Principal = Depends(current_principal)
+    ) -> Response:
+        try:
+            out = await experiment_summary(principal, experiment_id, base_experiment_id)
+        except ReadError as exc:
+            return read_error(exc)
+        return JSONResponse({"scores": out["scores"], "metrics": out["metrics"]})
+
+    async def dataset_summary(principal: Principal, dataset_id: str) -> tuple[dict[str, Any], int]:
+        ds = await catalog().dataset(principal.org_id, dataset_id)
+        if ds is None:
+            raise ReadError(404, f"dataset {dataset_id!r} does not exist in this organization")
+        await fresh()
+        total = await dataset_total_records(reader(), await reader().scope(principal.org_id, "dataset", dataset_id))
+        return ds, total
+
+    @router.get("/v1/dataset/{dataset_id}/summarize")
+    async def summarize_dataset(
+        dataset_id: str, summarize_data: str = "true", principal: Principal = Depends(current_principal)
+    ) -> Response:
+        try:
+            ds, total = await dataset_summary(principal, dataset_id)
+            project = await catalog().project(principal.org_id, ds["project_id"])
+        except ReadError as exc:
+            return read_error(exc)
+        out: dict[str, Any] = {
+            "project_name": project["name"] if project else "",
+            "dataset_name": ds["name"],
+            "project_id": ds["project_id"],
+            "dataset_id": ds["id"],
+        }
+        if summarize_data.lower() != "false":
+            out["data_summary"] = {"total_records": total}
+        return JSONResponse(out)
+
+    @router.get("/dataset-summary")
+    async def legacy_dataset_summary(dataset_id: str, principal: Principal = Depends(current_principal)) -> Response:
+        try:
+            _, total = await dataset_summary(principal, dataset_id)
+        except ReadError as exc:
+            return read_error(exc)
+        return JSONResponse({"total_records": total})
+
+    return router
