@@ -36,9 +36,15 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
     needs_store = any(d.needs_store for d in defs)
     store = Store(settings.effective_store_dsn, settings.database) if needs_store else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if bus is None:
+        bus = bus_from_url(settings.bus_url, default_partitions=settings.topic_partitions)
+        if settings.topic_prefix:
+            from loopline.common.bus.prefixed import PrefixedBus
+
+            bus = PrefixedBus(bus, settings.topic_prefix)
     return ServiceContext(
         settings=settings,
-        bus=bus or bus_from_url(settings.bus_url, default_partitions=settings.topic_partitions),
+        bus=bus,
         store=store,
         xact=XactIdGenerator(Path(settings.data_dir) / "xact.lease"),
         services=services,

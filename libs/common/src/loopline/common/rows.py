@@ -439,6 +439,9 @@ assert set(_CHECKERS) == DATA_FIELDS - {"id"}
 #: Top-level keys that are neither data nor unknown.
 _NOT_EXTRA: Final = OBJECT_ID_FIELDS | CONTROL_FIELDS | READ_ONLY_FIELDS | {"id"}
 _DROPPED: Final = READ_ONLY_FIELDS | {"org_id"}
+_TARGET_FIELDS: Final = frozenset(
+    {"experiment_id", "dataset_id", "project_id", "log_id", "prompt_session_id"}
+)
 
 
 def _str_path(p: Any, path: str, index: int | None, name: str) -> tuple[str, ...]:
@@ -586,14 +589,22 @@ def validate_rows(rows: Sequence[Any], path: str = "rows") -> list[ValidatedRow]
     return [validate_row(r, f"{path}[{i}]", index=i) for i, r in enumerate(rows)]
 
 
-def parse_row(row: Mapping[str, Any]) -> ValidatedRow:
+def parse_row(row: Mapping[str, Any], ref: ObjectRef | None = None) -> ValidatedRow:
     """Rebuild a `ValidatedRow` from its normalised wire form (`ValidatedRow.row`), e.g. on the
-    consumer side of the bus. Cheap: types are re-checked only for the control fields."""
-    ref, id_field = _target(row, "row", None)
+    consumer side of the bus. Cheap: types are re-checked only for the control fields.
+
+    A row without target-object fields (a producer that put the target in the bus envelope
+    only) gets `ref`, or an empty `ObjectRef("", "")`: merging does not need it."""
+    if _TARGET_FIELDS.isdisjoint(row):
+        ref, id_field = ref or ObjectRef("", ""), ""
+    else:
+        ref, id_field = _target(row, "row", None)
     data: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for k, v in row.items():
         if k in DATA_FIELDS:
+            if k == "created" and v is not None:
+                v = _ck_created(v, "row", None)  # producers that skip validate_row
             if k != "id":
                 data[k] = v
         elif k not in _NOT_EXTRA:

@@ -22,7 +22,12 @@ makes it safe when one transaction carries several writes for one key that a con
 two batches (or two producers' ids collide). Re-applying is harmless because every write is
 idempotent (f(f(s)) = f(s)) and so is any re-applied suffix of one key's write sequence: merges
 set paths, unions/deletes settle per element on the last write touching it, replaces and deletes
-overwrite. `tests/test_merge.py` checks this property on random write sequences.
+overwrite. `tests/test_merge.py` checks this property on random write sequences. (Tags are a
+set: a replay that deletes and re-adds one tag may leave it at the end of the array.)
+
+Two deliberate differences from the SDK's client-side `merge_row_batch`: a sticky field the base
+row lacks is taken from the write (the SDK drops it), and merged `tags` are always de-duplicated
+(the SDK keeps duplicates when the base had no tags) — both needed for idempotent re-application.
 """
 
 from __future__ import annotations
@@ -97,8 +102,8 @@ def deep_merge(
         else:
             fp = ()
             stop = False
-        if not _path and k == "tags" and not stop and type(cur) is list and type(v) is list:
-            out[k] = union(cur, v)
+        if not _path and k == "tags" and not stop and type(v) is list:
+            out[k] = union(cur if type(cur) is list else (), v)
         elif type(cur) is dict and type(v) is dict and not stop:
             out[k] = deep_merge(cur, v, merge_paths, fp if merge_paths else (*_path, k))
         else:
@@ -231,8 +236,12 @@ def apply_write(
         deleted = False
     else:  # replace; or a merge without a live base row = insert (merge into an empty row)
         new = dict(fields)
-        if c.is_merge and c.array_delete:
-            new = array_delete(new, c.array_delete)
+        if c.is_merge:  # a merge into an empty row: tags still come out as a set
+            tags = new.get("tags")
+            if type(tags) is list and ("tags",) not in c.merge_paths:
+                new["tags"] = union((), tags)
+            if c.array_delete:
+                new = array_delete(new, c.array_delete)
         new["id"] = w.id
         if not c.is_merge and c.parent_id is not None:
             derived = derive_from_parent(c.parent_id, parent)
@@ -243,7 +252,10 @@ def apply_write(
             if prior.get("created") is not None:
                 new["created"] = prior["created"]
             for f in _IDENTITY_FIELDS:
-                if f not in new and f in prior:
+                if c.is_merge:  # merging into a tombstone: its identity stays, as on a live row
+                    if prior.get(f) is not None:
+                        new[f] = prior[f]
+                elif f not in new and f in prior:  # replace: the write's ids, else the old ones
                     new[f] = prior[f]
         deleted = False
 

@@ -13,11 +13,13 @@ from loopline.ingest.write_api import WriteAPI
 
 def _router(ctx: ServiceContext) -> APIRouter:
     from loopline.ingest.blob_routes import build_blob_router
+    from loopline.ingest.otlp_routes import build_otlp_router
     from loopline.ingest.routes import build_admin_router, build_router
 
     router = build_router(ctx)
     router.include_router(build_blob_router(ctx))
     router.include_router(build_admin_router(ctx))
+    router.include_router(build_otlp_router(ctx))
     return router
 
 

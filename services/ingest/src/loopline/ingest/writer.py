@@ -3,7 +3,7 @@
 One batch handler, as small steps (decode → group → load bases → merge → encode → insert →
 announce), each testable alone. The bus commits the batch's offsets only after `handle` returns,
 so a crash anywhere before that redelivers the batch; every step is idempotent under redelivery
-(writes at or below a row's stored `_xact_id` are no-ops; ClickHouse keeps the highest version).
+(writes below a row's stored `_xact_id` are no-ops, equal ones re-apply idempotently; ClickHouse keeps the highest version).
 
 If the store is unreachable `handle` raises and the bus retries with backoff (lag grows, nothing
 is lost). Rows the store rejects while it is healthy are isolated by bisection and sent, with the

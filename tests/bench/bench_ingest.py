@@ -1,0 +1,331 @@
+"""Ingest load: SDK-shaped /logs3 batches and OTLP requests against a running Loopline, and the
+same OTLP load against Arize Phoenix.
+
+Prints, per target: sustained spans/s end to end (acknowledged and queryable), ack latency
+p50/p95/p99 per request, and ingest-to-queryable freshness p95 (a probe row's ack → the moment a
+fetch returns it). Spans are 0.5–5 KB with a few of 1 MB. Every run is bounded in time.
+
+    python -m tests.bench.bench_ingest [--seconds 20] [--concurrency 8] [--no-phoenix] [--no-kafka]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.support.running import RunningLoopline, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS_PER_REQUEST = 100
+BIG_SPAN_EVERY = 2000  # one 1 MB span per this many spans
+
+
+def _text(n: int) -> str:
+    words = ("refund", "order", "password", "reset", "invoice", "shipping", "account", "cancel", "upgrade", "help")
+    out = []
+    size = 0
+    while size < n:
+        w = random.choice(words)
+        out.append(w)
+        size += len(w) + 1
+    return " ".join(out)[:n]
+
+
+def make_span(project_id: str, trace: str, parent: str | None, i: int) -> dict[str, Any]:
+    size = 1_000_000 if i % BIG_SPAN_EVERY == BIG_SPAN_EVERY - 1 else random.randint(500, 5000)
+    now = time.time()
+    return {
+        "id": uuid.uuid4().hex,
+        "project_id": project_id,
+        "log_id": "g",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00",
+        "span_id": uuid.uuid4().hex[:16],
+        "root_span_id": trace,
+        "span_parents": [parent] if parent else None,
+        "span_attributes": {"name": "llm-call" if parent else "root", "type": "llm" if parent else "task"},
+        "input": [{"role": "user", "content": _text(size // 2)}],
+        "output": {"role": "assistant", "content": _text(size // 2)},
+        "metadata": {"model": random.choice(["gpt-4o-mini", "claude-3-5-haiku", "llama-3"]), "user": f"u{i % 50}"},
+        "metrics": {"start": now - 0.5, "end": now, "prompt_tokens": 30, "completion_tokens": 40, "tokens": 70},
+        "scores": {"quality": random.random()},
+    }
+
+
+def make_batch(project_id: str, start: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while len(rows) < ROWS_PER_REQUEST:
+        trace = uuid.uuid4().hex
+        root = make_span(project_id, trace, None, start + len(rows))
+        rows.append(root)
+        for _ in range(3):
+            if len(rows) < ROWS_PER_REQUEST:
+                rows.append(make_span(project_id, trace, root["span_id"], start + len(rows)))
+    return rows
+
+
+def make_otlp(spans: int, start: int) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    def kv(k: str, v: Any) -> KeyValue:
+        return KeyValue(key=k, value=AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=str(v)))
+
+    out = []
+    now = time.time_ns()
+    for i in range(spans):
+        size = 1_000_000 if (start + i) % BIG_SPAN_EVERY == BIG_SPAN_EVERY - 1 else random.randint(500, 5000)
+        out.append(
+            Span(
+                trace_id=os.urandom(16),
+                span_id=os.urandom(8),
+                name="chat gpt-4o-mini",
+                kind=Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=now - 500_000_000,
+                end_time_unix_nano=now,
+                attributes=[
+                    kv("gen_ai.operation.name", "chat"),
+                    kv("gen_ai.request.model", "gpt-4o-mini"),
+                    kv("gen_ai.usage.input_tokens", 30),
+                    kv("gen_ai.usage.output_tokens", 40),
+                    kv("gen_ai.prompt", _text(size // 2)),
+                    kv("gen_ai.completion", _text(size // 2)),
+                ],
+            )
+        )
+    req = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=out)])]
+    )
+    return req.SerializeToString()
+
+
+@dataclass
+class Result:
+    name: str
+    spans: int = 0
+    seconds: float = 0.0
+    ack_ms: list[float] = field(default_factory=list)
+    fresh_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    queryable_after_s: float = 0.0
+
+    def line(self) -> str:
+        def pct(xs: list[float], p: float) -> str:
+            if not xs:
+                return "n/a"
+            xs = sorted(xs)
+            return f"{xs[min(len(xs) - 1, int(p * len(xs)))]:.1f}"
+
+        e2e = self.spans / (self.seconds + self.queryable_after_s) if self.seconds else 0.0
+        return (
+            f"{self.name:<34} spans={self.spans:>8}  acked/s={self.spans / max(self.seconds, 1e-9):>9,.0f}  "
+            f"end-to-end/s={e2e:>9,.0f}  ack p50/p95/p99 ms={pct(self.ack_ms, .5)}/{pct(self.ack_ms, .95)}/{pct(self.ack_ms, .99)}  "
+            f"freshness p95 ms={pct(self.fresh_ms, .95)}  errors={self.errors}"
+        )
+
+
+async def drive(
+    name: str,
+    send: Callable[[int], Awaitable[int]],
+    seconds: float,
+    concurrency: int,
+    probe: Callable[[], Awaitable[float]] | None,
+    drain: Callable[[], Awaitable[None]] | None,
+) -> Result:
+    res = Result(name)
+    stop_at = time.monotonic() + seconds
+    counter = 0
+
+    async def worker() -> None:
+        nonlocal counter
+        while time.monotonic() < stop_at:
+            start = counter
+            counter += ROWS_PER_REQUEST
+            t0 = time.perf_counter()
+            try:
+                n = await send(start)
+                res.spans += n
+                res.ack_ms.append((time.perf_counter() - t0) * 1000)
+            except Exception:
+                res.errors += 1
+                await asyncio.sleep(0.1)
+
+    async def prober() -> None:
+        assert probe is not None
+        while time.monotonic() < stop_at:
+            try:
+                res.fresh_ms.append(await probe())
+            except Exception:
+                res.errors += 1
+            await asyncio.sleep(0.5)
+
+    t0 = time.perf_counter()
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    if probe is not None:
+        tasks.append(asyncio.create_task(prober()))
+    await asyncio.gather(*tasks)
+    res.seconds = time.perf_counter() - t0
+    if drain is not None:
+        t1 = time.perf_counter()
+        await drain()
+        res.queryable_after_s = time.perf_counter() - t1
+    return res
+
+
+async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurrency: int) -> list[Result]:
+    async with httpx.AsyncClient(base_url=ll.url, headers=ll.headers, timeout=120) as c:
+        pid = (await c.post("/v1/project", json={"name": f"bench-{uuid.uuid4().hex[:6]}"})).json()["id"]
+        probe_pid = (await c.post("/v1/project", json={"name": f"probe-{uuid.uuid4().hex[:6]}"})).json()["id"]
+        batches = [orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST), "api_version": 2}) for i in range(64)]
+
+        async def send_logs3(start: int) -> int:
+            r = await c.post("/logs3", content=batches[(start // ROWS_PER_REQUEST) % len(batches)])
+            r.raise_for_status()
+            return ROWS_PER_REQUEST
+
+        async def probe() -> float:
+            rid = uuid.uuid4().hex
+            row = {"id": rid, "project_id": probe_pid, "log_id": "g", "input": "probe"}
+            r = await c.post("/logs3", content=orjson.dumps({"rows": [row]}))
+            r.raise_for_status()
+            t_ack = time.perf_counter()
+            while True:
+                f = await c.get(f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1})
+                if f.status_code == 200 and f.json()["events"] and f.json()["events"][0]["id"] == rid:
+                    return (time.perf_counter() - t_ack) * 1000
+                await asyncio.sleep(0.005)
+
+        async def drain() -> None:
+            r = await c.get(f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1})  # waits for the writer
+            r.raise_for_status()
+
+        otlp_bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
+
+        async def send_otlp(start: int) -> int:
+            r = await c.post(
+                "/otel/v1/traces",
+                content=otlp_bodies[(start // ROWS_PER_REQUEST) % len(otlp_bodies)],
+                headers={"Content-Type": "application/x-protobuf", "x-bt-parent": f"project_id:{pid}"},
+            )
+            r.raise_for_status()
+            return ROWS_PER_REQUEST
+
+        logs3 = await drive(f"loopline {name} /logs3", send_logs3, seconds, concurrency, probe, drain)
+        otel = await drive(f"loopline {name} OTLP", send_otlp, seconds / 2, concurrency, None, drain)
+        return [logs3, otel]
+
+
+async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
+    venv = ROOT / ".cache" / "bench-phoenix"
+    py = venv / "bin" / "python"
+    uv = ROOT / ".cache" / "uv-tool" / "bin" / "uv"
+    if not py.exists():
+        subprocess.run([str(uv), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
+        subprocess.run([str(uv), "pip", "install", "-q", "-p", str(py), "arize-phoenix"], check=True)
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="phoenix-"))
+    env = {**os.environ, "PHOENIX_PORT": str(port), "PHOENIX_HOST": "127.0.0.1", "PHOENIX_WORKING_DIR": str(work),
+           "PHOENIX_GRPC_PORT": str(free_port())}
+    proc = subprocess.Popen([str(venv / "bin" / "phoenix"), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if (await c.get("/")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    print("phoenix did not start in 90 s")
+                    return None
+                await asyncio.sleep(0.5)
+            bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
+
+            async def send(start: int) -> int:
+                r = await c.post("/v1/traces", content=bodies[(start // ROWS_PER_REQUEST) % len(bodies)],
+                                 headers={"Content-Type": "application/x-protobuf"})
+                r.raise_for_status()
+                return ROWS_PER_REQUEST
+
+            return await drive("phoenix OTLP (acked, queued)", send, seconds / 2, concurrency, None, None)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def run(args: argparse.Namespace) -> None:
+    results: list[Result] = []
+    base = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    ll = RunningLoopline(base / "embedded", free_port(), extra_env={"LOOPLINE_LOG_LEVEL": "WARNING"}).start()
+    try:
+        results += await bench_loopline(ll, "embedded", args.seconds, args.concurrency)
+    finally:
+        ll.terminate()
+    kafka = os.environ.get("LOOPLINE_TEST_KAFKA")
+    local = None
+    if not args.no_kafka and not kafka:
+        sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
+        try:
+            from broker import LocalKafka  # type: ignore[import-not-found]
+
+            local = LocalKafka(port=free_port(), data_dir=base / "kafka")
+            local.start()
+            kafka = local.bootstrap
+        except Exception as exc:  # no Java / Maven here
+            print(f"skipping the Kafka run: {exc}")
+    if kafka and not args.no_kafka:
+        llk = RunningLoopline(base / "kafka-ll", free_port(), bus=f"kafka://{kafka}",
+                              extra_env={"LOOPLINE_LOG_LEVEL": "WARNING", "LOOPLINE_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}."}).start()
+        try:
+            results += await bench_loopline(llk, "kafka", args.seconds, args.concurrency)
+        finally:
+            llk.terminate()
+            if local is not None:
+                local.stop()
+    phoenix = None if args.no_phoenix else await bench_phoenix(args.seconds, args.concurrency)
+    print()
+    for r in results:
+        print(r.line())
+    if phoenix is not None:
+        print(phoenix.line())
+        ours = next((r for r in results if "embedded OTLP" in r.name), None)
+        if ours and phoenix.spans:
+            ratio = (ours.spans / ours.seconds) / (phoenix.spans / phoenix.seconds)
+            print(f"OTLP acked spans/s, Loopline embedded vs Phoenix: {ratio:.2f}x")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--no-phoenix", action="store_true")
+    p.add_argument("--no-kafka", action="store_true")
+    args = p.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
