@@ -58,6 +58,8 @@ def parse_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         msg = str(exc)
+        if "depth" in msg.lower() or "recursion" in msg.lower():
+            raise IngestError(400, "JSON is nested deeper than the limit of 1024 levels", position=exc.pos) from exc
         if "utf-8" in msg.lower() or "utf8" in msg.lower():
             raise IngestError(400, f"body is not valid UTF-8: {msg}", position=exc.pos) from exc
         raise IngestError(

@@ -13,6 +13,7 @@ reason, to the dead-letter table and topic; the rest of the batch is written.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from loopline.common.bus import Bus, Message, OutMessage
 from loopline.common.logging import get_logger
 from loopline.common.store import Store, StoreError
 from loopline.common.topics import ROWS_COMMITTED, ROWS_DLQ
-from loopline.common.rows import RowValidationError
+from loopline.common.rows import RowValidationError, parse_row
 from loopline.ingest import merge, stored_row
 from loopline.ingest.merge import RowState
 from loopline.ingest.envelope import EnvelopeError, RowWrite, decode
@@ -110,13 +111,20 @@ class Writer:
         """
         table = group[0]
         out: list[dict[str, Any]] = []
+        latest: dict[str, RowState] = dict(bases)  # parents may be written earlier in this batch
         for row_id, ws in by_id.items():
             state = bases.get(row_id)
             for w in sorted(ws, key=lambda w: w.xact_id):  # stable: bus order for equal xacts
-                new_state = merge.apply_write(state, w.row, w.xact_id)
+                parsed = parse_row(w.row)
+                parent_id = merge.parent_to_resolve(parsed)
+                parent = latest.get(parent_id) if parent_id else None
+                new_state = merge.apply_write(
+                    state, parsed, w.xact_id, parent=parent.row if parent is not None else None
+                )
                 if new_state is None:
-                    continue  # stale or duplicate (redelivery): already applied
+                    continue  # stale (redelivery of an older write): already applied
                 state = new_state
+                latest[row_id] = state
                 if table == "dataset_rows":
                     out.append(_columns(state, w))
             if table == "spans" and state is not None and state is not bases.get(row_id):
@@ -143,7 +151,7 @@ class Writer:
         """Record rows that cannot be written: in the `dead_letters` table and the DLQ topic."""
         if not letters:
             return
-        now = time.time()
+        now = datetime.now(UTC)
         await self.store.insert(
             "dead_letters",
             [[key.decode(errors="replace"), value.decode(errors="replace"), reason, now] for key, value, reason in letters],
@@ -188,7 +196,13 @@ class Writer:
         by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
         originals: dict[str, RowWrite] = {}
         for group, by_id in group_writes(writes).items():
-            bases = await self.load_bases(group, list(by_id))
+            parent_ids = {
+                pid
+                for ws in by_id.values()
+                for w in ws
+                if "_parent_id" in w.row and (pid := merge.parent_to_resolve(parse_row(w.row)))
+            }
+            bases = await self.load_bases(group, list(by_id.keys() | parent_ids))
             for ws in by_id.values():
                 originals[ws[-1].key] = ws[-1]
             try:
