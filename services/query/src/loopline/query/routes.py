@@ -169,3 +169,39 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return JSONResponse({"total_records": total})
 
     return router
+
+
+def build_btql_router(ctx: ServiceContext) -> APIRouter:
+    """`POST /btql`: the SDK's object fetches take a fast path; other queries are compiled."""
+    import orjson
+
+    from loopline.query.btql_service import run_btql
+    from loopline.query.sdk_fetch import as_object_fetch
+
+    router = APIRouter()
+
+    @router.post("/btql")
+    async def btql(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError as exc:
+            return read_error(ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"))
+        if not isinstance(body, dict) or "query" not in body:
+            return read_error(ReadError(400, "body must be a JSON object with a 'query' (text or JSON AST)", field="query"))
+        reader: ObjectReader = ctx.shared["object_reader"]
+        try:
+            await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
+        except NotCaughtUp as exc:
+            return read_error(ReadError(503, str(exc)))
+        fetch = as_object_fetch(body)
+        if fetch is not None:
+            try:
+                scope = await reader.scope(principal.org_id, fetch.object_type, fetch.object_id)
+                page = await reader.fetch(scope, limit=fetch.limit, cursor=fetch.cursor, version=fetch.version)
+            except ReadError as exc:
+                return read_error(exc)
+            return JSONResponse({"data": page["events"], "cursor": page["cursor"]})
+        return await run_btql(ctx, principal, body)
+
+    return router

@@ -11,14 +11,18 @@ from loopline.query.reads import ObjectReader
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
-    from loopline.query.routes import build_router
+    from loopline.query.routes import build_btql_router, build_router
 
-    return build_router(ctx)
+    router = build_router(ctx)
+    router.include_router(build_btql_router(ctx))
+    return router
 
 
 async def _start(ctx: ServiceContext) -> list[Worker]:
     store = ctx.require_store()
-    ctx.shared["object_reader"] = ObjectReader(store, ObjectResolver(store))
+    objects = ObjectResolver(store)
+    ctx.shared["objects"] = objects
+    ctx.shared["object_reader"] = ObjectReader(store, objects)
     ctx.shared["catalog"] = Catalog(store)
     return []
 

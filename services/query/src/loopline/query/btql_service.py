@@ -1,0 +1,108 @@
+"""General BTQL queries: authorize the source, compile with loopline.btql, run, shape the response.
+
+The tenant and objects come from the caller's principal and the control plane, never from the
+query: `source_of` says what the query asks for; each object must belong to the caller's org
+(else 404), and the compiler injects that scope into every table read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from fastapi import Response
+
+from loopline import btql
+from loopline.common.auth import Principal
+from loopline.common.http import JSONResponse
+from loopline.common.objects import ObjectResolver
+from loopline.common.service import ServiceContext
+from loopline.common.store import StoreError
+
+_RUNTIME_CODES = {
+    "TIMEOUT_EXCEEDED": (408, "the query ran longer than its time limit; narrow it (e.g. a time range filter)"),
+    "MEMORY_LIMIT_EXCEEDED": (413, "the query needed more memory than its limit; narrow it or aggregate less"),
+    "TOO_MANY_ROWS_OR_BYTES": (413, "the query read more data than its limit; add filters"),
+    "TOO_MANY_ROWS": (413, "the query returned more rows than its limit; add a limit or filters"),
+    "TOO_MANY_BYTES": (413, "the query read more bytes than its limit; add filters"),
+}
+
+
+def runtime_error(exc: StoreError) -> Response:
+    text = str(exc)
+    status, message = 400, "the query failed in the store"
+    for code, (st, msg) in _RUNTIME_CODES.items():
+        if code in text:
+            status, message = st, msg
+            break
+    detail = re.sub(r"\s+", " ", text)[:500]
+    return JSONResponse(
+        {"Message": f"RuntimeError: {message}", "error": {"class": "RuntimeError", "status": status, "message": message, "detail": detail}},
+        status_code=status,
+    )
+
+
+def btql_error(exc: btql.BtqlError) -> Response:
+    body = exc.to_json()
+    err = body.get("error", {})
+    body["Message"] = f"{err.get('class', 'Error')}: {err.get('message', str(exc))}"
+    return JSONResponse(body, status_code=exc.http_status)
+
+
+async def build_scope(objects: ObjectResolver, org_id: str, src: btql.SourceRef, version: int | None) -> btql.Scope:
+    projects: list[str] = []
+    for oid in src.object_ids:
+        pid = await objects.project_of(org_id, src.object_type, oid)
+        if pid is None:
+            raise btql.ScopeError(f"{src.object_type} {oid!r} does not exist in this organization")
+        projects.append(pid)
+    if src.object_type == "project_logs":
+        if version is not None:
+            raise btql.BindError("'version' is not supported for project_logs")
+        return btql.Scope.project_logs(org_id, src.object_ids)
+    if src.object_type == "experiment":
+        return btql.Scope.experiment(org_id, src.object_ids, tuple(dict.fromkeys(projects)))
+    return btql.Scope.dataset(org_id, src.object_ids, tuple(dict.fromkeys(projects)), version)
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    v = body.get("version")
+    if v is None or v == "":
+        return None
+    try:
+        n = int(str(v))
+    except ValueError:
+        raise btql.BindError(f"'version' must be a transaction id, got {v!r}") from None
+    if n < 0:
+        raise btql.BindError("'version' must be >= 0")
+    return n
+
+
+async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, Any]) -> Response:
+    store = ctx.require_store()
+    objects: ObjectResolver = ctx.shared["objects"]
+    t0 = time.perf_counter()
+    try:
+        if body.get("fmt", "json") != "json":
+            raise btql.BindError(f"unsupported fmt {body.get('fmt')!r}: only 'json' is served")
+        q = btql.parse(body["query"])
+        scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
+        tz = body.get("tz_offset", 0)
+        lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
+        cq = btql.compile_query(q, scope, db=store.database, tz_offset=tz if isinstance(tz, int) else 0, lint_mode=lint)
+        if body.get("explain"):
+            return JSONResponse({"sql": cq.sql, "params": cq.params, "settings": cq.settings, "schema": cq.response_schema()})
+        cols, rows = await store.query(cq.sql, cq.params, cq.settings)
+        page = cq.finish(cols, rows)
+    except btql.BtqlError as exc:
+        return btql_error(exc)
+    except StoreError as exc:
+        return runtime_error(exc)
+    out: dict[str, Any] = {"data": page.data, "schema": cq.response_schema()}
+    if page.cursor:
+        out["cursor"] = page.cursor
+    if cq.warnings:
+        out["warnings"] = [w if isinstance(w, dict) else {"message": str(w)} for w in cq.warnings]
+    out["freshness_state"] = {"fresh": True}
+    return JSONResponse(out, headers={"x-bt-api-duration-ms": f"{(time.perf_counter() - t0) * 1000:.1f}"})
