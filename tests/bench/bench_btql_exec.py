@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+from loopline.common.schema import MIGRATIONS
 
 from loopline import btql
-from loopline.common.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = "benchbtql"
@@ -75,7 +75,9 @@ def seed(client: Any, n: int) -> None:
 
 
 P = f"project_logs('{PROJECT}')"
-SCOPE_SQL = f"org_id = '{ORG}' AND project_id = '{PROJECT}' AND object_type = 'project_logs' AND object_id = 'g'"
+SCOPE_SQL = (
+    f"org_id = '{ORG}' AND project_id = '{PROJECT}' AND object_type = 'project_logs' AND object_id = 'g'"
+)
 WEEK = "created >= '2026-10-08 00:00:00' AND created < '2026-10-15 00:00:00'"
 
 CASES: list[tuple[str, str, str]] = [
@@ -112,7 +114,9 @@ CASES: list[tuple[str, str, str]] = [
 ]
 
 
-def timed(client: Any, sql: str, params: dict[str, Any] | None, settings: dict[str, Any] | None) -> tuple[float, int, int]:
+def timed(
+    client: Any, sql: str, params: dict[str, Any] | None, settings: dict[str, Any] | None
+) -> tuple[float, int, int]:
     t = time.perf_counter()
     r = client.query(sql, parameters=params, settings=settings)
     dt = time.perf_counter() - t
@@ -135,7 +139,9 @@ def main() -> None:
     client = clickhouse_connect.get_client(dsn=f"chdb://{data}")
     seed(client, args.spans)
     scope = btql.Scope.project_logs(ORG, PROJECT)
-    print(f"\n{'query':<38} {'btql ms':>9} {'hand ms':>9} {'ratio':>6} {'btql read':>12} {'hand read':>12} {'compile ms':>10}")
+    print(
+        f"\n{'query':<38} {'btql ms':>9} {'hand ms':>9} {'ratio':>6} {'btql read':>12} {'hand read':>12} {'compile ms':>10}"
+    )
     for name, q, hand in CASES:
         t = time.perf_counter()
         try:

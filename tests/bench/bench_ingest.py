@@ -16,7 +16,6 @@ import os
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,18 @@ BIG_SPAN_EVERY = 2000  # one 1 MB span per this many spans
 
 
 def _text(n: int) -> str:
-    words = ("refund", "order", "password", "reset", "invoice", "shipping", "account", "cancel", "upgrade", "help")
+    words = (
+        "refund",
+        "order",
+        "password",
+        "reset",
+        "invoice",
+        "shipping",
+        "account",
+        "cancel",
+        "upgrade",
+        "help",
+    )
     out = []
     size = 0
     while size < n:
@@ -62,8 +72,17 @@ def make_span(project_id: str, trace: str, parent: str | None, i: int) -> dict[s
         "span_attributes": {"name": "llm-call" if parent else "root", "type": "llm" if parent else "task"},
         "input": [{"role": "user", "content": _text(size // 2)}],
         "output": {"role": "assistant", "content": _text(size // 2)},
-        "metadata": {"model": random.choice(["gpt-4o-mini", "claude-3-5-haiku", "llama-3"]), "user": f"u{i % 50}"},
-        "metrics": {"start": now - 0.5, "end": now, "prompt_tokens": 30, "completion_tokens": 40, "tokens": 70},
+        "metadata": {
+            "model": random.choice(["gpt-4o-mini", "claude-3-5-haiku", "llama-3"]),
+            "user": f"u{i % 50}",
+        },
+        "metrics": {
+            "start": now - 0.5,
+            "end": now,
+            "prompt_tokens": 30,
+            "completion_tokens": 40,
+            "tokens": 70,
+        },
         "scores": {"quality": random.random()},
     }
 
@@ -86,7 +105,9 @@ def make_otlp(spans: int, start: int) -> bytes:
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
     def kv(k: str, v: Any) -> KeyValue:
-        return KeyValue(key=k, value=AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=str(v)))
+        return KeyValue(
+            key=k, value=AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=str(v))
+        )
 
     out = []
     now = time.time_ns()
@@ -110,9 +131,7 @@ def make_otlp(spans: int, start: int) -> bytes:
                 ],
             )
         )
-    req = ExportTraceServiceRequest(
-        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=out)])]
-    )
+    req = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=out)])])
     return req.SerializeToString()
 
 
@@ -136,8 +155,8 @@ class Result:
         e2e = self.spans / (self.seconds + self.queryable_after_s) if self.seconds else 0.0
         return (
             f"{self.name:<34} spans={self.spans:>8}  acked/s={self.spans / max(self.seconds, 1e-9):>9,.0f}  "
-            f"end-to-end/s={e2e:>9,.0f}  ack p50/p95/p99 ms={pct(self.ack_ms, .5)}/{pct(self.ack_ms, .95)}/{pct(self.ack_ms, .99)}  "
-            f"freshness p95 ms={pct(self.fresh_ms, .95)}  errors={self.errors}"
+            f"end-to-end/s={e2e:>9,.0f}  ack p50/p95/p99 ms={pct(self.ack_ms, 0.5)}/{pct(self.ack_ms, 0.95)}/{pct(self.ack_ms, 0.99)}  "
+            f"freshness p95 ms={pct(self.fresh_ms, 0.95)}  errors={self.errors}"
         )
 
 
@@ -193,7 +212,9 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
     async with httpx.AsyncClient(base_url=ll.url, headers=ll.headers, timeout=120) as c:
         pid = (await c.post("/v1/project", json={"name": f"bench-{uuid.uuid4().hex[:6]}"})).json()["id"]
         probe_pid = (await c.post("/v1/project", json={"name": f"probe-{uuid.uuid4().hex[:6]}"})).json()["id"]
-        batches = [orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST), "api_version": 2}) for i in range(64)]
+        batches = [
+            orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST), "api_version": 2}) for i in range(64)
+        ]
 
         async def send_logs3(start: int) -> int:
             r = await c.post("/logs3", content=batches[(start // ROWS_PER_REQUEST) % len(batches)])
@@ -213,7 +234,9 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
                 await asyncio.sleep(0.005)
 
         async def drain() -> None:
-            r = await c.get(f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1})  # waits for the writer
+            r = await c.get(
+                f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1}
+            )  # waits for the writer
             r.raise_for_status()
 
         otlp_bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
@@ -241,9 +264,19 @@ async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
         subprocess.run([str(uv), "pip", "install", "-q", "-p", str(py), "arize-phoenix"], check=True)
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="phoenix-"))
-    env = {**os.environ, "PHOENIX_PORT": str(port), "PHOENIX_HOST": "127.0.0.1", "PHOENIX_WORKING_DIR": str(work),
-           "PHOENIX_GRPC_PORT": str(free_port())}
-    proc = subprocess.Popen([str(venv / "bin" / "phoenix"), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_WORKING_DIR": str(work),
+        "PHOENIX_GRPC_PORT": str(free_port()),
+    }
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "phoenix"), "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
             deadline = time.monotonic() + 90
@@ -260,8 +293,11 @@ async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
             bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
 
             async def send(start: int) -> int:
-                r = await c.post("/v1/traces", content=bodies[(start // ROWS_PER_REQUEST) % len(bodies)],
-                                 headers={"Content-Type": "application/x-protobuf"})
+                r = await c.post(
+                    "/v1/traces",
+                    content=bodies[(start // ROWS_PER_REQUEST) % len(bodies)],
+                    headers={"Content-Type": "application/x-protobuf"},
+                )
                 r.raise_for_status()
                 return ROWS_PER_REQUEST
 
@@ -296,8 +332,15 @@ async def run(args: argparse.Namespace) -> None:
         except Exception as exc:  # no Java / Maven here
             print(f"skipping the Kafka run: {exc}")
     if kafka and not args.no_kafka:
-        llk = RunningLoopline(base / "kafka-ll", free_port(), bus=f"kafka://{kafka}",
-                              extra_env={"LOOPLINE_LOG_LEVEL": "WARNING", "LOOPLINE_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}."}).start()
+        llk = RunningLoopline(
+            base / "kafka-ll",
+            free_port(),
+            bus=f"kafka://{kafka}",
+            extra_env={
+                "LOOPLINE_LOG_LEVEL": "WARNING",
+                "LOOPLINE_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.",
+            },
+        ).start()
         try:
             results += await bench_loopline(llk, "kafka", args.seconds, args.concurrency)
         finally:

@@ -85,7 +85,9 @@ def server(request: pytest.FixtureRequest) -> RunningLoopline:
     return request.getfixturevalue("embedded")  # type: ignore[no-any-return]
 
 
-def run_flow(server: RunningLoopline, python: str, flow: str, project: str, timeout_s: float = 180) -> dict[str, Any]:
+def run_flow(
+    server: RunningLoopline, python: str, flow: str, project: str, timeout_s: float = 180
+) -> dict[str, Any]:
     env = {
         **os.environ,
         "BRAINTRUST_API_URL": server.url,
@@ -96,10 +98,17 @@ def run_flow(server: RunningLoopline, python: str, flow: str, project: str, time
     }
     env.pop("BRAINTRUST_ORG_NAME", None)
     proc = subprocess.run(
-        [python, str(FLOWS), flow, project], capture_output=True, text=True, env=env, timeout=timeout_s, cwd=FLOWS.parent
+        [python, str(FLOWS), flow, project],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+        cwd=FLOWS.parent,
     )
     if proc.returncode != 0:
-        raise AssertionError(f"flow {flow} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}\n--- server log ---\n{server.log_text()}")
+        raise AssertionError(
+            f"flow {flow} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}\n--- server log ---\n{server.log_text()}"
+        )
     last = [line for line in proc.stdout.splitlines() if line.startswith("{")][-1]
     out: dict[str, Any] = json.loads(last)
     out["_stderr"] = proc.stderr
@@ -126,7 +135,9 @@ class Api:
         events: list[dict[str, Any]] = []
         cursor = None
         while True:
-            r = self.client.post(f"/v1/{object_type}/{object_id}/fetch", json={**body, "cursor": cursor, "limit": 200})
+            r = self.client.post(
+                f"/v1/{object_type}/{object_id}/fetch", json={**body, "cursor": cursor, "limit": 200}
+            )
             assert r.status_code == 200, r.text
             d = r.json()
             events.extend(d["events"])

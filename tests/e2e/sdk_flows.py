@@ -23,7 +23,15 @@ def _summary(s: Any) -> dict[str, Any]:
         "experiment_name": s.experiment_name,
         "comparison_experiment_name": s.comparison_experiment_name,
         "comparison_status": type(comp).__name__ if comp is not None else "legacy",
-        "scores": {k: {"score": v.score, "diff": v.diff, "improvements": v.improvements, "regressions": v.regressions} for k, v in scores.items()},
+        "scores": {
+            k: {
+                "score": v.score,
+                "diff": v.diff,
+                "improvements": v.improvements,
+                "regressions": v.regressions,
+            }
+            for k, v in scores.items()
+        },
         "metrics": {k: {"metric": v.metric, "unit": v.unit} for k, v in metrics.items()},
     }
 
@@ -75,21 +83,36 @@ def flow_eval(project: str) -> dict[str, Any]:
         task=lambda inp: inp if inp in ("word0", "word1", "word3", "word4") else inp + "xy",
         scores=[Levenshtein, ExactMatch],
         experiment_name="base-exp",
-        base_experiment="base-exp",
+        base_experiment_name="base-exp",
     )
     return {"first": _summary(first.summary), "second": _summary(second.summary)}
 
 
 def flow_dataset(project: str) -> dict[str, Any]:
     ds = braintrust.init_dataset(project, "ds1")
-    ids = [ds.insert(input={"q": f"{i}+{i}"}, expected=str(2 * i), metadata={"i": i}, tags=["math"]) for i in range(3)]
+    ids = [
+        ds.insert(input={"q": f"{i}+{i}"}, expected=str(2 * i), metadata={"i": i}, tags=["math"])
+        for i in range(3)
+    ]
     custom = ds.insert(input={"q": "3+3"}, expected="6", id="custom-row-id")
     ds.flush()
     v_before = max(str(r["_xact_id"]) for r in ds.fetch())
     ds.update(id=ids[0], metadata={"reviewed": True})
     ds.delete(ids[1])
     ds.flush()
-    after = sorted(({"id": r["id"], "input": r["input"], "expected": r["expected"], "metadata": r.get("metadata"), "tags": r.get("tags")} for r in ds.fetch()), key=lambda r: r["id"])
+    after = sorted(
+        (
+            {
+                "id": r["id"],
+                "input": r["input"],
+                "expected": r["expected"],
+                "metadata": r.get("metadata"),
+                "tags": r.get("tags"),
+            }
+            for r in ds.fetch()
+        ),
+        key=lambda r: r["id"],
+    )
     summary = ds.summarize()
     pinned = braintrust.init_dataset(project, "ds1", version=v_before)
     pinned_ids = sorted(r["id"] for r in pinned.fetch())
@@ -123,13 +146,19 @@ def flow_attachment(project: str) -> dict[str, Any]:
 
 def flow_overflow(project: str) -> dict[str, Any]:
     logger = braintrust.init_logger(project=project)
-    big = "x" * 60_000
+    big = "x" * 150_000
     ids = [logger.log(input={"i": i, "big": big}, output=i) for i in range(5)]
     logger.flush()
     return {"ids": ids}
 
 
-FLOWS = {"logger": flow_logger, "eval": flow_eval, "dataset": flow_dataset, "attachment": flow_attachment, "overflow": flow_overflow}
+FLOWS = {
+    "logger": flow_logger,
+    "eval": flow_eval,
+    "dataset": flow_dataset,
+    "attachment": flow_attachment,
+    "overflow": flow_overflow,
+}
 
 if __name__ == "__main__":
     out = FLOWS[sys.argv[1]](sys.argv[2])

@@ -36,7 +36,11 @@ def test_logger_spans_update_feedback(server: RunningLoopline, sdk: str, api: Ap
     assert [c["span_attributes"]["name"] for c in traced_children] == ["double"]
     assert traced_children[0]["output"] == 42
     comments = [r for r in rows if r.get("comment")]
-    assert comments and comments[0]["comment"]["text"] == "nice" and comments[0]["origin"]["id"] == out["root_id"]
+    assert (
+        comments
+        and comments[0]["comment"]["text"] == "nice"
+        and comments[0]["origin"]["id"] == out["root_id"]
+    )
     # no control fields leak, every row has a fixed-width transaction id
     for r in rows:
         assert not any(k in r for k in ("_is_merge", "_merge_paths", "_object_delete"))
@@ -80,7 +84,9 @@ def test_attachment_round_trip(server: RunningLoopline, sdk: str, api: Api) -> N
     rows = api.fetch("project_logs", api.project_id(project))
     ref = next(r for r in rows if r["id"] == out["row_id"])["input"]["file"]
     assert ref["type"] == "braintrust_attachment" and ref["filename"] == "hello.txt"
-    r = api.client.get("/attachment", params={"key": ref["key"], "filename": "hello.txt", "content_type": "text/plain"})
+    r = api.client.get(
+        "/attachment", params={"key": ref["key"], "filename": "hello.txt", "content_type": "text/plain"}
+    )
     assert r.status_code == 200, r.text
     import httpx
 
@@ -95,5 +101,5 @@ def test_overflow_batches(server: RunningLoopline, api: Api) -> None:
     out = run_flow(server, sys.executable, "overflow", project)
     rows = {r["id"]: r for r in api.fetch("project_logs", api.project_id(project))}
     assert set(out["ids"]) <= set(rows)
-    assert all(len(rows[i]["input"]["big"]) == 60_000 for i in out["ids"])
+    assert all(len(rows[i]["input"]["big"]) == 150_000 for i in out["ids"])
     assert "overflow" in server.log_text()

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-
 from loopline.common.service import ServiceContext
 from loopline.common.settings import load_settings
 from loopline.common.testing import unique_database
 from loopline.gateway.keys import KeyStore
+
 from loopline.runtime.app import build_app, build_context
 from loopline.runtime.bootstrap import bootstrap_dev_key
 
@@ -65,7 +65,9 @@ class InProcess:
 
 
 @asynccontextmanager
-async def in_process(chdb_dsn: str, tmp_path: Path, services: tuple[str, ...] = ALL, **settings: Any) -> AsyncIterator[InProcess]:
+async def in_process(
+    chdb_dsn: str, tmp_path: Path, services: tuple[str, ...] = ALL, **settings: Any
+) -> AsyncIterator[InProcess]:
     key = f"sk-ll-{uuid.uuid4().hex}"
     s = load_settings(
         data_dir=tmp_path / "data",
@@ -81,5 +83,8 @@ async def in_process(chdb_dsn: str, tmp_path: Path, services: tuple[str, ...] = 
         ids["org"], _ = await bootstrap_dev_key(c)
 
     app = build_app(ctx, on_ready=ready)
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://loopline.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://loopline.test") as client,
+    ):
         yield InProcess(app, ctx, client, key, ids["org"])

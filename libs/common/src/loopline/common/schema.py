@@ -139,4 +139,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) ENGINE = ReplacingMergeTree(_version) ORDER BY (created, id)""",
         ),
     ),
+    Migration(
+        5,
+        "case-insensitive full-text: text indexes on lower(input) / lower(output)",
+        tuple(
+            f"ALTER TABLE {{db}}.{table} DROP INDEX IF EXISTS idx_{col}_text, "
+            f"ADD INDEX IF NOT EXISTS idx_{col}_lc lower({col}) TYPE text(tokenizer = 'splitByNonAlpha')"
+            for table in ("spans", "dataset_rows")
+            for col in ("input", "output")
+        ),
+    ),
 )

@@ -9,6 +9,8 @@ from loopline.common.http import JSONResponse, error_body
 from loopline.gateway.keys import KeyStore
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/", "/docs", "/openapi.json"})
+# signed blob URLs authorise themselves (the SDK calls them without its API key)
+PUBLIC_PREFIXES = ("/blob/",)
 
 
 def extract_key(request: Request) -> str | None:
@@ -26,7 +28,7 @@ def install_auth(app: FastAPI, keys: Callable[[], KeyStore]) -> None:
     @app.middleware("http")
     async def _auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         path = request.url.path
-        if path in PUBLIC_PATHS or request.method == "OPTIONS":
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or request.method == "OPTIONS":
             return await call_next(request)
         key = extract_key(request)
         if key is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.gateway.catalog import Catalog
 from loopline.gateway.keys import KeyStore
 
 
@@ -15,6 +16,13 @@ def _router(ctx: ServiceContext) -> APIRouter:
 
 async def _start(ctx: ServiceContext) -> list[Worker]:
     ctx.shared["keys"] = KeyStore(ctx.require_store())
+    catalog = Catalog(ctx.require_store())
+    ctx.shared["control_plane"] = catalog
+
+    async def project_by_name(org_id: str, name: str) -> str:
+        return str((await catalog.create_project(org_id, name))[0]["id"])
+
+    ctx.shared["projects_by_name"] = project_by_name  # OTLP `x-bt-parent: project_name:...`
     return []
 
 

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-
 from loopline.common.auth import Principal, current_principal
 from loopline.common.http import JSONResponse, error_body
 from loopline.common.service import ServiceContext
@@ -50,7 +49,9 @@ def build_blob_router(ctx: ServiceContext) -> APIRouter:
         return v
 
     @router.post("/attachment")
-    async def attachment_upload(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+    async def attachment_upload(
+        request: Request, principal: Principal = Depends(current_principal)
+    ) -> Response:
         try:
             doc = await json_body(request)
             key = attachment_key(principal.org_id, str_field(doc, "key"))
@@ -63,13 +64,21 @@ def build_blob_router(ctx: ServiceContext) -> APIRouter:
         return JSONResponse({"signedUrl": url, "headers": headers})
 
     @router.post("/attachment/status")
-    async def attachment_status(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+    async def attachment_status(
+        request: Request, principal: Principal = Depends(current_principal)
+    ) -> Response:
         try:
             doc = await json_body(request)
             key = attachment_key(principal.org_id, str_field(doc, "key"))
             status = doc.get("status")
-            if not isinstance(status, dict) or status.get("upload_status") not in ("uploading", "done", "error"):
-                raise IngestError(400, "'status.upload_status' must be one of uploading, done, error", field="status")
+            if not isinstance(status, dict) or status.get("upload_status") not in (
+                "uploading",
+                "done",
+                "error",
+            ):
+                raise IngestError(
+                    400, "'status.upload_status' must be one of uploading, done, error", field="status"
+                )
             import orjson
 
             await blobs().put(key + ".status", orjson.dumps(status), "application/json")
@@ -103,16 +112,24 @@ def build_blob_router(ctx: ServiceContext) -> APIRouter:
         return JSONResponse({"downloadUrl": url, "status": status})
 
     @router.post("/logs3/overflow")
-    async def overflow_upload(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+    async def overflow_upload(
+        request: Request, principal: Principal = Depends(current_principal)
+    ) -> Response:
         try:
             doc = await json_body(request)
             size = doc.get("size_bytes")
             if not isinstance(size, int) or size < 0:
                 raise IngestError(400, "'size_bytes' must be a non-negative integer", field="size_bytes")
             if size > max_bytes:
-                raise IngestError(413, f"overflow payload of {size} bytes exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+                raise IngestError(
+                    413,
+                    f"overflow payload of {size} bytes exceeds the limit of {max_bytes} bytes",
+                    limit=max_bytes,
+                )
             key = f"{principal.org_id}/overflow/{uuid.uuid4()}"
-            url, headers = blobs().upload_url(key, str(request.base_url), str(doc.get("content_type") or "application/json"))
+            url, headers = blobs().upload_url(
+                key, str(request.base_url), str(doc.get("content_type") or "application/json")
+            )
         except IngestError as exc:
             return error_response(exc)
         return JSONResponse({"method": "PUT", "signedUrl": url, "headers": headers, "key": key})

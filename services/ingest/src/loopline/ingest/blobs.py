@@ -58,14 +58,20 @@ class UrlSigner:
         self.secret = secret
 
     def sign(self, key: str, method: str, ttl_s: int = 3600) -> str:
-        payload = base64.urlsafe_b64encode(orjson.dumps({"k": key, "m": method, "e": int(time.time()) + ttl_s})).rstrip(b"=")
-        sig = base64.urlsafe_b64encode(hmac.new(self.secret, payload, hashlib.sha256).digest()[:20]).rstrip(b"=")
+        payload = base64.urlsafe_b64encode(
+            orjson.dumps({"k": key, "m": method, "e": int(time.time()) + ttl_s})
+        ).rstrip(b"=")
+        sig = base64.urlsafe_b64encode(hmac.new(self.secret, payload, hashlib.sha256).digest()[:20]).rstrip(
+            b"="
+        )
         return (payload + b"." + sig).decode()
 
     def verify(self, token: str, method: str) -> SignedToken:
         try:
             payload, sig = token.encode().split(b".", 1)
-            want = base64.urlsafe_b64encode(hmac.new(self.secret, payload, hashlib.sha256).digest()[:20]).rstrip(b"=")
+            want = base64.urlsafe_b64encode(
+                hmac.new(self.secret, payload, hashlib.sha256).digest()[:20]
+            ).rstrip(b"=")
             if not hmac.compare_digest(sig, want):
                 raise ValueError("bad signature")
             d = orjson.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))

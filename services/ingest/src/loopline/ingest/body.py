@@ -23,7 +23,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, decompressed if gzip/deflate; 413 past `max_bytes` (either side)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise IngestError(413, f"request body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+        raise IngestError(
+            413,
+            f"request body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes",
+            limit=max_bytes,
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -59,9 +63,14 @@ def parse_json(body: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         msg = str(exc)
         if "depth" in msg.lower() or "recursion" in msg.lower():
-            raise IngestError(400, "JSON is nested deeper than the limit of 1024 levels", position=exc.pos) from exc
+            raise IngestError(
+                400, "JSON is nested deeper than the limit of 1024 levels", position=exc.pos
+            ) from exc
         if "utf-8" in msg.lower() or "utf8" in msg.lower():
             raise IngestError(400, f"body is not valid UTF-8: {msg}", position=exc.pos) from exc
         raise IngestError(
-            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", line=exc.lineno, column=exc.colno
+            400,
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            line=exc.lineno,
+            column=exc.colno,
         ) from exc

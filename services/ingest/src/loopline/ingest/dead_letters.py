@@ -17,7 +17,9 @@ class DeadLetters:
         self.store = store
         self.bus = bus
 
-    async def list(self, org_id: str, *, include_replayed: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    async def list(
+        self, org_id: str, *, include_replayed: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
         cond = "" if include_replayed else "AND replayed IS NULL"
         rows = await self.store.query_dicts(
             self.store.sql(

@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
-SPAN_OBJECT_TYPES = frozenset({"project_logs", "experiment", "prompt_session", "project_prompts", "playground_logs"})
+SPAN_OBJECT_TYPES = frozenset(
+    {"project_logs", "experiment", "prompt_session", "project_prompts", "playground_logs"}
+)
 DATASET_OBJECT_TYPE = "dataset"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-
 from loopline.common.auth import Principal, current_principal
 from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef
 from loopline.common.service import ServiceContext

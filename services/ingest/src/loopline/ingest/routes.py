@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-
 from loopline.common.auth import Principal, current_principal
 from loopline.common.http import JSONResponse, error_body
 from loopline.common.service import ServiceContext
@@ -17,7 +16,9 @@ _REST_OBJECTS = {"experiment": "experiment_id", "dataset": "dataset_id", "projec
 
 def error_response(exc: IngestError) -> Response:
     headers = {"Retry-After": str(exc.where.pop("retry_after"))} if "retry_after" in exc.where else None
-    return JSONResponse(error_body(exc.status, exc.message, **exc.where), status_code=exc.status, headers=headers)
+    return JSONResponse(
+        error_body(exc.status, exc.message, **exc.where), status_code=exc.status, headers=headers
+    )
 
 
 def build_router(ctx: ServiceContext) -> APIRouter:
@@ -52,7 +53,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     ) -> Response:
         try:
             if object_type not in _REST_OBJECTS:
-                raise IngestError(404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs")
+                raise IngestError(
+                    404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs"
+                )
             body = await read_body(request, limits.max_request_bytes)
             doc = parse_json(body)
             events = doc.get("events") if isinstance(doc, dict) else None
@@ -94,7 +97,9 @@ def build_admin_router(ctx: ServiceContext) -> APIRouter:
         include_replayed: bool = False, limit: int = 100, principal: Principal = Depends(current_principal)
     ) -> Response:
         if not 1 <= limit <= 10_000:
-            return JSONResponse(error_body(400, "'limit' must be between 1 and 10000", field="limit"), status_code=400)
+            return JSONResponse(
+                error_body(400, "'limit' must be between 1 and 10000", field="limit"), status_code=400
+            )
         rows = await dl().list(principal.org_id, include_replayed=include_replayed, limit=limit)
         return JSONResponse({"objects": rows})
 

@@ -14,14 +14,19 @@ from loopline.ingest.blobs import BlobError, check_key
 
 
 class S3BlobStore:
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None
+    ) -> None:
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client: Any = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region or "us-east-1", config=Config(signature_version="s3v4")
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region or "us-east-1",
+            config=Config(signature_version="s3v4"),
         )
 
     @classmethod
@@ -41,7 +46,11 @@ class S3BlobStore:
 
     async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         await asyncio.to_thread(
-            self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ContentType=content_type,
         )
 
     async def get(self, key: str) -> bytes:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-
-from loopline.common.service import ServiceContext, ServiceDef, Worker
-from loopline.ingest.dead_letters import DeadLetters
-from loopline.ingest.blobs import UrlSigner, blob_store_from_url, load_or_create_secret
 from loopline.common.objects import ObjectResolver
+from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.ingest.blobs import UrlSigner, blob_store_from_url, load_or_create_secret
+from loopline.ingest.dead_letters import DeadLetters
 from loopline.ingest.write_api import WriteAPI
 
 
@@ -44,5 +43,12 @@ SERVICE = ServiceDef(
     router=_router,
     start=_start,
     needs_store=True,
-    routes=(r"^/logs3", r"^/otel/", r"^/attachment", r"^/blob/", r"^/api/admin/dlq", r"^/v1/(experiment|dataset|project_logs)/[^/]+/insert$"),
+    routes=(
+        r"^/logs3",
+        r"^/otel/",
+        r"^/attachment",
+        r"^/blob/",
+        r"^/api/admin/dlq",
+        r"^/v1/(experiment|dataset|project_logs)/[^/]+/insert$",
+    ),
 )

@@ -12,16 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
 from loopline.common.auth import Principal
 from loopline.common.bus import Bus, BusUnavailable, OutMessage
+from loopline.common.objects import ObjectResolver
+from loopline.common.rows import RowValidationError, validate_rows, waves
 from loopline.common.topics import ROWS
 from loopline.common.xact import XactIdGenerator, format_xact
-from loopline.common.rows import RowValidationError, validate_rows, waves
 from loopline.ingest.body import IngestError
 from loopline.ingest.envelope import RowWrite
-from loopline.common.objects import ObjectResolver
-
 
 _PROJECT_SCOPED_IDS = {"project_logs": "g", "project_prompts": "p"}
 
@@ -66,7 +64,9 @@ class WriteAPI:
                     limit=self.max_row_bytes,
                 )
 
-    async def write_rows(self, principal: Principal, rows: Any, *, body_size: int, path: str = "rows") -> WriteResult:
+    async def write_rows(
+        self, principal: Principal, rows: Any, *, body_size: int, path: str = "rows"
+    ) -> WriteResult:
         if not isinstance(rows, list):
             raise IngestError(400, f"'{path}' must be an array of rows", field=path)
         if not rows:
@@ -110,5 +110,7 @@ class WriteAPI:
         try:
             await self.bus.publish(ROWS, messages, timeout_s=self.publish_timeout_s)
         except BusUnavailable as exc:
-            raise IngestError(503, f"the event bus is unavailable, nothing was written: {exc}", retry_after=1) from exc
+            raise IngestError(
+                503, f"the event bus is unavailable, nothing was written: {exc}", retry_after=1
+            ) from exc
         return WriteResult(format_xact(xacts[-1]), [w.row_id for w in writes])

@@ -13,22 +13,21 @@ reason, to the dead-letter table and topic; the rest of the batch is written.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
 from loopline.common.bus import Bus, Message, OutMessage
 from loopline.common.logging import get_logger
+from loopline.common.rows import RowValidationError, parse_row
 from loopline.common.store import Store, StoreError
 from loopline.common.topics import ROWS_COMMITTED, ROWS_DLQ
-from loopline.common.rows import RowValidationError, parse_row
 from loopline.ingest import merge, stored_row
-from loopline.ingest.merge import RowState
 from loopline.ingest.envelope import EnvelopeError, RowWrite, decode
+from loopline.ingest.merge import RowState
 
 log = get_logger(__name__)
 
@@ -154,11 +153,15 @@ class Writer:
         now = datetime.now(UTC)
         await self.store.insert(
             "dead_letters",
-            [[key.decode(errors="replace"), value.decode(errors="replace"), reason, now] for key, value, reason in letters],
+            [
+                [key.decode(errors="replace"), value.decode(errors="replace"), reason, now]
+                for key, value, reason in letters
+            ],
             ["key", "value", "reason", "created"],
         )
         await self.bus.publish(
-            ROWS_DLQ, [OutMessage(key, value, (("reason", reason.encode()),)) for key, value, reason in letters]
+            ROWS_DLQ,
+            [OutMessage(key, value, (("reason", reason.encode()),)) for key, value, reason in letters],
         )
         self.stats.dead_letters += len(letters)
         log.warning("rows dead-lettered", count=len(letters), first_reason=letters[0][2][:300])

@@ -7,9 +7,9 @@ import time
 
 from loopline.common.bus import Consumer, ConsumerOptions
 from loopline.common.logging import get_logger
+from loopline.common.progress import WRITER_GROUP
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.common.topics import ROWS
-from loopline.common.progress import WRITER_GROUP
 from loopline.ingest.writer import Writer
 
 log = get_logger(__name__)

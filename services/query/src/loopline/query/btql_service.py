@@ -12,17 +12,23 @@ import time
 from typing import Any
 
 from fastapi import Response
-
-from loopline import btql
 from loopline.common.auth import Principal
 from loopline.common.http import JSONResponse
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext
 from loopline.common.store import StoreError
 
+from loopline import btql
+
 _RUNTIME_CODES = {
-    "TIMEOUT_EXCEEDED": (408, "the query ran longer than its time limit; narrow it (e.g. a time range filter)"),
-    "MEMORY_LIMIT_EXCEEDED": (413, "the query needed more memory than its limit; narrow it or aggregate less"),
+    "TIMEOUT_EXCEEDED": (
+        408,
+        "the query ran longer than its time limit; narrow it (e.g. a time range filter)",
+    ),
+    "MEMORY_LIMIT_EXCEEDED": (
+        413,
+        "the query needed more memory than its limit; narrow it or aggregate less",
+    ),
     "TOO_MANY_ROWS_OR_BYTES": (413, "the query read more data than its limit; add filters"),
     "TOO_MANY_ROWS": (413, "the query returned more rows than its limit; add a limit or filters"),
     "TOO_MANY_BYTES": (413, "the query read more bytes than its limit; add filters"),
@@ -38,7 +44,10 @@ def runtime_error(exc: StoreError) -> Response:
             break
     detail = re.sub(r"\s+", " ", text)[:500]
     return JSONResponse(
-        {"Message": f"RuntimeError: {message}", "error": {"class": "RuntimeError", "status": status, "message": message, "detail": detail}},
+        {
+            "Message": f"RuntimeError: {message}",
+            "error": {"class": "RuntimeError", "status": status, "message": message, "detail": detail},
+        },
         status_code=status,
     )
 
@@ -50,7 +59,9 @@ def btql_error(exc: btql.BtqlError) -> Response:
     return JSONResponse(body, status_code=exc.http_status)
 
 
-async def build_scope(objects: ObjectResolver, org_id: str, src: btql.SourceRef, version: int | None) -> btql.Scope:
+async def build_scope(
+    objects: ObjectResolver, org_id: str, src: btql.SourceRef, version: int | None
+) -> btql.Scope:
     projects: list[str] = []
     for oid in src.object_ids:
         pid = await objects.project_of(org_id, src.object_type, oid)
@@ -90,9 +101,13 @@ async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, An
         scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
         tz = body.get("tz_offset", 0)
         lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
-        cq = btql.compile_query(q, scope, db=store.database, tz_offset=tz if isinstance(tz, int) else 0, lint_mode=lint)
+        cq = btql.compile_query(
+            q, scope, db=store.database, tz_offset=tz if isinstance(tz, int) else 0, lint_mode=lint
+        )
         if body.get("explain"):
-            return JSONResponse({"sql": cq.sql, "params": cq.params, "settings": cq.settings, "schema": cq.response_schema()})
+            return JSONResponse(
+                {"sql": cq.sql, "params": cq.params, "settings": cq.settings, "schema": cq.response_schema()}
+            )
         cols, rows = await store.query(cq.sql, cq.params, cq.settings)
         page = cq.finish(cols, rows)
     except btql.BtqlError as exc:

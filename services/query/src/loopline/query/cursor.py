@@ -21,7 +21,9 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         raw = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4))
         state = orjson.loads(raw)
     except (ValueError, orjson.JSONDecodeError) as exc:
-        raise CursorError("invalid cursor: pass back the 'cursor' value of the previous page unchanged") from exc
+        raise CursorError(
+            "invalid cursor: pass back the 'cursor' value of the previous page unchanged"
+        ) from exc
     if not isinstance(state, dict):
         raise CursorError("invalid cursor: pass back the 'cursor' value of the previous page unchanged")
     return state

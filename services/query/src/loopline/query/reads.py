@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loopline.ingest import stored_row
 from loopline.common.objects import ObjectResolver
 from loopline.common.store import Store
+from loopline.ingest import stored_row
 from loopline.query.cursor import decode_cursor, encode_cursor
 
 OBJECT_TYPES = {"experiment": "experiment", "dataset": "dataset", "project_logs": "project_logs"}
@@ -37,7 +37,9 @@ def parse_version(version: Any) -> int | None:
     try:
         v = int(str(version))
     except ValueError:
-        raise ReadError(400, f"'version' must be a transaction id (a decimal integer), got {version!r}", field="version") from None
+        raise ReadError(
+            400, f"'version' must be a transaction id (a decimal integer), got {version!r}", field="version"
+        ) from None
     if v < 0:
         raise ReadError(400, "'version' must be >= 0", field="version")
     return v
@@ -62,15 +64,26 @@ class ObjectReader:
 
     async def scope(self, org_id: str, object_type: str, object_id: str) -> ObjectScope:
         if object_type not in OBJECT_TYPES:
-            raise ReadError(404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs")
+            raise ReadError(
+                404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs"
+            )
         project_id = await self.objects.project_of(org_id, object_type, object_id)
         if project_id is None:
             raise ReadError(404, f"{object_type} {object_id!r} does not exist in this organization")
-        return ObjectScope(org_id, project_id, object_type, "g" if object_type == "project_logs" else object_id)
+        return ObjectScope(
+            org_id, project_id, object_type, "g" if object_type == "project_logs" else object_id
+        )
 
-    def current_rows_sql(self, scope: ObjectScope, version: int | None, columns: str) -> tuple[str, dict[str, Any]]:
+    def current_rows_sql(
+        self, scope: ObjectScope, version: int | None, columns: str
+    ) -> tuple[str, dict[str, Any]]:
         """SQL (a subquery) of the object's live rows, as of `version` when given."""
-        params: dict[str, Any] = {"o": scope.org_id, "p": scope.project_id, "t": scope.object_type, "i": scope.object_id}
+        params: dict[str, Any] = {
+            "o": scope.org_id,
+            "p": scope.project_id,
+            "t": scope.object_type,
+            "i": scope.object_id,
+        }
         if scope.object_type == "dataset":
             vfilter = ""
             if version is not None:
@@ -105,7 +118,9 @@ class ObjectReader:
                 params["cc"] = str(state["c"])
                 params["ci"] = str(state["i"])
             except (ValueError, KeyError) as exc:
-                raise ReadError(400, "invalid cursor: pass back the 'cursor' value of the previous page", field="cursor") from exc
+                raise ReadError(
+                    400, "invalid cursor: pass back the 'cursor' value of the previous page", field="cursor"
+                ) from exc
             where = "WHERE (created, id) < (toDateTime64({cc:String}, 6, 'UTC'), {ci:String})"
         sql = f"SELECT * FROM ({inner}) {where} ORDER BY created DESC, id DESC LIMIT {n + 1}"
         rows = await self.store.query_dicts(sql, params)
@@ -115,5 +130,7 @@ class ObjectReader:
         next_cursor = None
         if more and rows:
             last = rows[-1]
-            next_cursor = encode_cursor({"c": last["created"].strftime("%Y-%m-%d %H:%M:%S.%f"), "i": last["id"]})
+            next_cursor = encode_cursor(
+                {"c": last["created"].strftime("%Y-%m-%d %H:%M:%S.%f"), "i": last["id"]}
+            )
         return {"events": events, "cursor": next_cursor}

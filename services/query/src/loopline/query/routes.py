@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-
 from loopline.common.auth import Principal, current_principal
 from loopline.common.http import JSONResponse, error_body
 from loopline.common.progress import NotCaughtUp, wait_for_writer
@@ -35,14 +34,18 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         except NotCaughtUp as exc:
             raise ReadError(503, str(exc)) from exc
 
-    async def fetch(principal: Principal, object_type: str, object_id: str, params: dict[str, Any]) -> Response:
+    async def fetch(
+        principal: Principal, object_type: str, object_id: str, params: dict[str, Any]
+    ) -> Response:
         try:
             scope = await reader().scope(principal.org_id, object_type, object_id)
             await fresh()
             cursor = params.get("cursor")
             if cursor is not None and not isinstance(cursor, str):
                 raise ReadError(400, "'cursor' must be a string", field="cursor")
-            result = await reader().fetch(scope, limit=params.get("limit"), cursor=cursor, version=params.get("version"))
+            result = await reader().fetch(
+                scope, limit=params.get("limit"), cursor=cursor, version=params.get("version")
+            )
         except ReadError as exc:
             return read_error(exc)
         return JSONResponse(result)
@@ -59,7 +62,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             try:
                 params = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                return read_error(ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"))
+                return read_error(
+                    ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+                )
             if not isinstance(params, dict):
                 return read_error(ReadError(400, "body must be a JSON object"))
         return await fetch(principal, object_type, object_id, params)
@@ -73,7 +78,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         version: str | None = None,
         principal: Principal = Depends(current_principal),
     ) -> Response:
-        return await fetch(principal, object_type, object_id, {"limit": limit, "cursor": cursor, "version": version})
+        return await fetch(
+            principal, object_type, object_id, {"limit": limit, "cursor": cursor, "version": version}
+        )
 
     async def experiment_summary(
         principal: Principal, experiment_id: str, comparison_id: str | None, summarize: bool = True
@@ -86,7 +93,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         if comparison_id:
             base = await catalog().experiment(principal.org_id, comparison_id)
             if base is None:
-                raise ReadError(404, f"comparison experiment {comparison_id!r} does not exist in this organization")
+                raise ReadError(
+                    404, f"comparison experiment {comparison_id!r} does not exist in this organization"
+                )
         else:
             base = await catalog().default_base(principal.org_id, exp)
         out: dict[str, Any] = {
@@ -104,7 +113,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         cur = await trace_stats(reader(), await reader().scope(principal.org_id, "experiment", exp["id"]))
         base_stats = None
         if base is not None:
-            base_stats = await trace_stats(reader(), await reader().scope(principal.org_id, "experiment", base["id"]))
+            base_stats = await trace_stats(
+                reader(), await reader().scope(principal.org_id, "experiment", base["id"])
+            )
         out["scores"], out["metrics"] = summarize_scores(cur, base_stats)
         return out
 
@@ -125,7 +136,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
     @router.get("/experiment-comparison2")
     async def experiment_comparison2(
-        experiment_id: str, base_experiment_id: str | None = None, principal: Principal = Depends(current_principal)
+        experiment_id: str,
+        base_experiment_id: str | None = None,
+        principal: Principal = Depends(current_principal),
     ) -> Response:
         try:
             out = await experiment_summary(principal, experiment_id, base_experiment_id)
@@ -138,7 +151,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         if ds is None:
             raise ReadError(404, f"dataset {dataset_id!r} does not exist in this organization")
         await fresh()
-        total = await dataset_total_records(reader(), await reader().scope(principal.org_id, "dataset", dataset_id))
+        total = await dataset_total_records(
+            reader(), await reader().scope(principal.org_id, "dataset", dataset_id)
+        )
         return ds, total
 
     @router.get("/v1/dataset/{dataset_id}/summarize")
@@ -161,7 +176,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return JSONResponse(out)
 
     @router.get("/dataset-summary")
-    async def legacy_dataset_summary(dataset_id: str, principal: Principal = Depends(current_principal)) -> Response:
+    async def legacy_dataset_summary(
+        dataset_id: str, principal: Principal = Depends(current_principal)
+    ) -> Response:
         try:
             _, total = await dataset_summary(principal, dataset_id)
         except ReadError as exc:
@@ -174,7 +191,6 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 def build_btql_router(ctx: ServiceContext) -> APIRouter:
     """`POST /btql`: the SDK's object fetches take a fast path; other queries are compiled."""
     import orjson
-
     from loopline.query.btql_service import run_btql
     from loopline.query.sdk_fetch import as_object_fetch
 
@@ -186,9 +202,13 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
         try:
             body = orjson.loads(raw) if raw.strip() else None
         except orjson.JSONDecodeError as exc:
-            return read_error(ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"))
+            return read_error(
+                ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+            )
         if not isinstance(body, dict) or "query" not in body:
-            return read_error(ReadError(400, "body must be a JSON object with a 'query' (text or JSON AST)", field="query"))
+            return read_error(
+                ReadError(400, "body must be a JSON object with a 'query' (text or JSON AST)", field="query")
+            )
         reader: ObjectReader = ctx.shared["object_reader"]
         try:
             await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
@@ -198,7 +218,9 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
         if fetch is not None:
             try:
                 scope = await reader.scope(principal.org_id, fetch.object_type, fetch.object_id)
-                page = await reader.fetch(scope, limit=fetch.limit, cursor=fetch.cursor, version=fetch.version)
+                page = await reader.fetch(
+                    scope, limit=fetch.limit, cursor=fetch.cursor, version=fetch.version
+                )
             except ReadError as exc:
                 return read_error(exc)
             return JSONResponse({"data": page["events"], "cursor": page["cursor"]})

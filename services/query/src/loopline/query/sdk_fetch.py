@@ -40,10 +40,17 @@ def as_object_fetch(body: dict[str, Any]) -> ObjectFetch | None:
     parts = name["name"]
     if len(parts) != 1 or parts[0] not in _SOURCES:
         return None
-    if not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict) and args[0].get("op") == "literal"):
+    if not (
+        isinstance(args, list)
+        and len(args) == 1
+        and isinstance(args[0], dict)
+        and args[0].get("op") == "literal"
+    ):
         return None
     oid = args[0].get("value")
     if not isinstance(oid, str):
         return None
     cursor = q.get("cursor")
-    return ObjectFetch(parts[0], oid, q.get("limit"), cursor if isinstance(cursor, str) else None, body.get("version"))
+    return ObjectFetch(
+        parts[0], oid, q.get("limit"), cursor if isinstance(cursor, str) else None, body.get("version")
+    )

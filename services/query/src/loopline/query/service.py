@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.query.catalog import Catalog

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-
 from loopline.common.store import Store
 from loopline.query.reads import ObjectReader, ObjectScope
 
@@ -120,7 +119,13 @@ def summarize_scores(
         if not vals:
             continue
         value = _mean(vals)
-        m: dict[str, Any] = {"name": name, "metric": value, "unit": unit, "improvements": None, "regressions": None}
+        m: dict[str, Any] = {
+            "name": name,
+            "metric": value,
+            "unit": unit,
+            "improvements": None,
+            "regressions": None,
+        }
         if base is not None:
             bvals = [t.metrics[name] for t in base.values() if name in t.metrics]
             base_value = _mean(bvals)

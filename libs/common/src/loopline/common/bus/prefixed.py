@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from loopline.common.bus.base import BatchHandler, Bus, Consumer, ConsumerOptions, Message, OutMessage, TopicSpec
+from loopline.common.bus.base import (
+    BatchHandler,
+    Bus,
+    Consumer,
+    ConsumerOptions,
+    Message,
+    OutMessage,
+    TopicSpec,
+)
 
 
 class PrefixedBus(Bus):
@@ -36,7 +44,9 @@ class PrefixedBus(Bus):
         async def unprefixed(batch: list[Message]) -> None:
             await handler(
                 [
-                    Message(m.topic[prefix_len:], m.partition, m.offset, m.key, m.value, m.headers, m.timestamp_ms)
+                    Message(
+                        m.topic[prefix_len:], m.partition, m.offset, m.key, m.value, m.headers, m.timestamp_ms
+                    )
                     for m in batch
                 ]
             )
