@@ -1,0 +1,167 @@
+"""Compile inputs that do not come from the query text: the tenant/object scope and limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopline.btql import ast as A
+from loopline.btql.errors import BindError
+from loopline.btql.schema import DATASET, EXPERIMENT, OBJECT_TYPES, PROJECT_LOGS
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the caller is authorized to read; the only source of tenant/object ids in the SQL.
+
+    `object_ids`: project ids for project_logs, experiment ids, or dataset ids.
+    `project_ids`: the owning project(s) of experiments/datasets (optional; narrows the read to
+    the table's sort-key prefix). `version`: read datasets as of this transaction id.
+    """
+
+    org_id: str
+    object_type: str
+    object_ids: tuple[str, ...]
+    project_ids: tuple[str, ...] = ()
+    version: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.object_type not in OBJECT_TYPES:
+            raise ValueError(f"unknown object type {self.object_type!r}")
+        if not isinstance(self.org_id, str) or not self.org_id:
+            raise ValueError("org_id must be a non-empty string")
+        ids = tuple(self.object_ids) if not isinstance(self.object_ids, str) else (self.object_ids,)
+        if not ids or not all(isinstance(i, str) and i for i in ids):
+            raise ValueError("object_ids must be non-empty strings")
+        object.__setattr__(self, "object_ids", ids)
+        pids = tuple(self.project_ids) if not isinstance(self.project_ids, str) else (self.project_ids,)
+        object.__setattr__(self, "project_ids", pids)
+        if self.version is not None and (isinstance(self.version, bool) or not isinstance(self.version, int)):
+            raise ValueError("version must be an integer transaction id")
+
+    @classmethod
+    def project_logs(cls, org_id: str, project_ids: str | Iterable[str]) -> Scope:
+        ids = (project_ids,) if isinstance(project_ids, str) else tuple(project_ids)
+        return cls(org_id, PROJECT_LOGS, ids, ids)
+
+    @classmethod
+    def experiment(
+        cls, org_id: str, experiment_ids: str | Iterable[str], project_ids: str | Iterable[str] = ()
+    ) -> Scope:
+        ids = (experiment_ids,) if isinstance(experiment_ids, str) else tuple(experiment_ids)
+        pids = (project_ids,) if isinstance(project_ids, str) else tuple(project_ids)
+        return cls(org_id, EXPERIMENT, ids, pids)
+
+    @classmethod
+    def dataset(
+        cls,
+        org_id: str,
+        dataset_ids: str | Iterable[str],
+        project_ids: str | Iterable[str] = (),
+        version: int | None = None,
+    ) -> Scope:
+        ids = (dataset_ids,) if isinstance(dataset_ids, str) else tuple(dataset_ids)
+        pids = (project_ids,) if isinstance(project_ids, str) else tuple(project_ids)
+        return cls(org_id, DATASET, ids, pids, version)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-query limits; the ClickHouse ones are returned as query settings."""
+
+    default_limit: int = 1000
+    max_limit: int = 10_000
+    max_result_rows: int = 200_000
+    max_execution_time: float = 30.0
+    max_memory_usage: int = 4 * 2**30
+    max_bytes_to_read: int = 64 * 2**30
+    extra_settings: tuple[tuple[str, Any], ...] = field(default=())
+
+    def settings(self) -> dict[str, Any]:
+        s: dict[str, Any] = {
+            "max_execution_time": self.max_execution_time,
+            "max_memory_usage": self.max_memory_usage,
+            "max_bytes_to_read": self.max_bytes_to_read,
+            "max_result_rows": self.max_result_rows,
+            "result_overflow_mode": "throw",
+            # numeric constants in ORDER BY / GROUP BY must never mean "column N"
+            "enable_positional_arguments": 0,
+            # every version of a row shares `created` (sticky), hence its monthly partition:
+            # FINAL may deduplicate partition by partition
+            "do_not_merge_across_partitions_select_final": 1,
+        }
+        s.update(dict(self.extra_settings))
+        return s
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """The data source a query asks for (what the service must authorize and turn into a Scope)."""
+
+    object_type: str
+    object_ids: tuple[str, ...]
+    project_id: str | None = None
+    shape: str = "spans"
+
+
+_UNSUPPORTED = {
+    "prompt",
+    "function",
+    "view",
+    "project_prompts",
+    "project_functions",
+    "org_prompts",
+    "org_functions",
+    "playground_logs",
+    "prompt_session",
+}
+_SOURCES = {
+    "project_logs": PROJECT_LOGS,
+    "experiment": EXPERIMENT,
+    "dataset": DATASET,
+    "project_dataset": DATASET,
+}
+
+
+def _where(node: Any) -> tuple[int | None, int | None]:
+    p = getattr(node, "pos", None)
+    return (p.line, p.column) if p else (None, None)
+
+
+def source_of(q: A.Query) -> SourceRef:
+    """Resolve the query's `from:`; BindError when missing, unknown or malformed."""
+    import difflib
+
+    src = q.from_
+    if src is None:
+        raise BindError("the query has no 'from:' clause (a data source is required)", 1, 1)
+    if not src.is_call:
+        raise BindError(
+            f"querying '{src.name}' objects is not supported; use a source function such as "
+            f"{src.name}('<id>')"
+            if src.name in _SOURCES
+            else f"unknown data source '{src.name}'",
+            *_where(src),
+        )
+    if src.name in _UNSUPPORTED:
+        raise BindError(f"data source '{src.name}' is not supported", *_where(src))
+    if src.name not in _SOURCES:
+        close = difflib.get_close_matches(src.name, list(_SOURCES), n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise BindError(f"unknown data source '{src.name}'{hint}", *_where(src))
+    if src.named:
+        raise BindError(f"unknown argument '{src.named[0][0]}' of '{src.name}'", *_where(src.named[0][1]))
+    ids: list[str] = []
+    for a in src.args:
+        if not (isinstance(a, A.Literal) and isinstance(a.value, str)) or not a.value:
+            raise BindError(f"arguments of '{src.name}' must be non-empty string ids", *_where(a))
+        ids.append(a.value)
+    if not ids:
+        raise BindError(f"'{src.name}' needs at least one id", *_where(src))
+    shape = src.shape or "spans"
+    if src.name == "project_dataset":
+        if len(ids) != 2:
+            raise BindError("project_dataset takes a project id and a dataset id", *_where(src))
+        return SourceRef(DATASET, (ids[1],), ids[0], shape)
+    return SourceRef(_SOURCES[src.name], tuple(dict.fromkeys(ids)), None, shape)
