@@ -49,7 +49,7 @@ async def test_round_trip_every_type(store_dir: Path) -> None:
         )
         when = datetime(2026, 11, 22, 8, 58, 41, 886073, tzinfo=UTC)
         row = [
-            "héllo ✓ \"q\" \\ '",
+            'héllo ✓ "q" \\ \'',
             "lc",
             2**64 - 1,
             -(2**63),
@@ -64,7 +64,9 @@ async def test_round_trip_every_type(store_dir: Path) -> None:
         ]
         cols = ["s", "lc", "u", "i", "f", "b", "dt", "ndt", "arr", "m", "j", "n"]
         await store.insert("types", [row], cols)
-        got = (await store.query_dicts(store.sql("SELECT * FROM {db}.types WHERE s = {s:String}"), {"s": row[0]}))[0]
+        got = (
+            await store.query_dicts(store.sql("SELECT * FROM {db}.types WHERE s = {s:String}"), {"s": row[0]})
+        )[0]
         assert got["s"] == row[0] and got["lc"] == "lc"
         assert got["u"] == 2**64 - 1 and got["i"] == -(2**63)
         assert got["f"] == math.pi and got["b"] is True
