@@ -18,8 +18,12 @@ async def wait_for_writer(bus: Bus, timeout_s: float) -> None:
     Takes the topic's end offsets now and waits for the writer group's committed offsets to
     reach them (the writer commits only after the store accepted a batch).
     """
-    targets = await bus.end_offsets(ROWS)
-    if not await bus.wait_caught_up(ROWS, WRITER_GROUP, targets, timeout_s):
+    try:
+        targets = await bus.end_offsets(ROWS)
+        caught_up = await bus.wait_caught_up(ROWS, WRITER_GROUP, targets, timeout_s)
+    except Exception as exc:  # the bus is unreachable: we cannot promise freshness
+        raise NotCaughtUp(f"cannot check the writer's progress (bus unavailable: {exc}); retry shortly") from exc
+    if not caught_up:
         raise NotCaughtUp(
             f"the writer has not caught up within {timeout_s:.1f}s; recent writes may be missing — retry shortly"
         )
