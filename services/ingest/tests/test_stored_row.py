@@ -246,20 +246,21 @@ def test_columns_from_clickhouse_types() -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def chdb_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    clickhouse_connect = pytest.importorskip("clickhouse_connect")
-    pytest.importorskip("chdb")
+@pytest.fixture
+def chdb_client(chdb_dsn: str) -> Any:
+    # the run's one embedded ClickHouse directory (chdb allows one per process)
+    import clickhouse_connect
+
     from loopline.common.schema import MIGRATIONS
 
-    path: Path = tmp_path_factory.mktemp("chdb")
-    client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-    client.command("CREATE DATABASE IF NOT EXISTS t")
+    Path(chdb_dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
+    client = clickhouse_connect.get_client(dsn=chdb_dsn)
+    client.command("DROP DATABASE IF EXISTS t_stored_row")
+    client.command("CREATE DATABASE t_stored_row")
     for m in MIGRATIONS:
         for stmt in m.statements:
-            client.command(stmt.replace("{db}", "t"))
+            client.command(stmt.replace("{db}", "t_stored_row"))
     yield client
-    client.close()
 
 
 def test_round_trip_through_the_embedded_store(chdb_client: Any) -> None:
@@ -270,10 +271,10 @@ def test_round_trip_through_the_embedded_store(chdb_client: Any) -> None:
         "span_parents": ["7a4f2ffcb07f4643"],
     }
     cols = to_columns(row, xact_id=X, **TARGET)
-    chdb_client.insert("t.spans", [[cols[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS))
+    chdb_client.insert("t_stored_row.spans", [[cols[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS))
     res = chdb_client.query(
         f"SELECT {', '.join(READ_COLUMNS)}, start_time, end_time, duration, scores_map, span_type, is_root "
-        "FROM t.spans FINAL WHERE id = '7dde'"
+        "FROM t_stored_row.spans FINAL WHERE id = '7dde'"
     )
     got = dict(zip(res.column_names, res.result_rows[0], strict=True))
     assert state_from_columns(got).row == row
@@ -286,5 +287,5 @@ def test_round_trip_through_the_embedded_store(chdb_client: Any) -> None:
     tomb = to_columns(
         {"id": "7dde", "created": CREATED, "span_id": ROOT["span_id"]}, xact_id=X + 1, deleted=True, **TARGET
     )
-    chdb_client.insert("t.spans", [[tomb[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS))
-    assert chdb_client.query("SELECT count() FROM t.spans FINAL WHERE id = '7dde'").result_rows[0][0] == 0
+    chdb_client.insert("t_stored_row.spans", [[tomb[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS))
+    assert chdb_client.query("SELECT count() FROM t_stored_row.spans FINAL WHERE id = '7dde'").result_rows[0][0] == 0
