@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-
 from loopline.common.bus import BusUnavailable, ConsumerOptions, Message, OutMessage, TopicSpec
 from loopline.common.bus.kafka import KafkaBus
 
@@ -56,7 +55,7 @@ async def test_acknowledged_messages_survive_a_broker_restart(restartable_kafka:
 
     consumer = await bus.subscribe("restart", "restart-check", handler, ConsumerOptions(max_batch=5000))
     deadline = time.monotonic() + 90
-    while not acked <= seen and time.monotonic() < deadline:
+    while not acked <= seen and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a bounded wait
         await asyncio.sleep(0.2)
     missing = acked - seen
     await consumer.stop()

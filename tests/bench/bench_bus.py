@@ -35,7 +35,9 @@ async def run_one(bus: Bus, n: int, size: int = 1024) -> tuple[float, float]:
         if got >= n:
             done.set()
 
-    consumer = await bus.subscribe(topic, f"g-{topic}", handler, ConsumerOptions(max_batch=5000, max_wait_s=0.01))
+    consumer = await bus.subscribe(
+        topic, f"g-{topic}", handler, ConsumerOptions(max_batch=5000, max_wait_s=0.01)
+    )
     t0 = time.perf_counter()
     chunk = 2000
     sem = asyncio.Semaphore(16)
@@ -74,7 +76,9 @@ async def main_async(n: int) -> None:
         from broker import KafkaError, LocalKafka, free_port
 
         try:
-            local = LocalKafka(port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="bench-kafka-"))).start()
+            local = LocalKafka(
+                port=free_port(), data_dir=Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+            ).start()
             bootstrap = local.bootstrap
         except KafkaError as exc:
             print(f"kafka: skipped ({exc})")

@@ -3,7 +3,7 @@ same OTLP load against Arize Phoenix.
 
 Prints, per target: sustained spans/s end to end (acknowledged and queryable), ack latency
 p50/p95/p99 per request, and ingest-to-queryable freshness p95 (a probe row's ack → the moment a
-fetch returns it). Spans are 0.5–5 KB with a few of 1 MB. Every run is bounded in time.
+fetch returns it). Spans are 0.5-5 KB with a few of 1 MB. Every run is bounded in time.
 
     python -m tests.bench.bench_ingest [--seconds 20] [--concurrency 8] [--no-phoenix] [--no-kafka]
 """
@@ -260,8 +260,12 @@ async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
     py = venv / "bin" / "python"
     uv = ROOT / ".cache" / "uv-tool" / "bin" / "uv"
     if not py.exists():
-        subprocess.run([str(uv), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
-        subprocess.run([str(uv), "pip", "install", "-q", "-p", str(py), "arize-phoenix"], check=True)
+        await asyncio.to_thread(
+            subprocess.run, [str(uv), "venv", "-q", "-p", sys.executable, str(venv)], check=True
+        )
+        await asyncio.to_thread(
+            subprocess.run, [str(uv), "pip", "install", "-q", "-p", str(py), "arize-phoenix"], check=True
+        )
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="phoenix-"))
     env = {
@@ -271,7 +275,7 @@ async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
         "PHOENIX_WORKING_DIR": str(work),
         "PHOENIX_GRPC_PORT": str(free_port()),
     }
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - starts a server; does not wait for it
         [str(venv / "bin" / "phoenix"), "serve"],
         env=env,
         stdout=subprocess.DEVNULL,

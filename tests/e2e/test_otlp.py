@@ -23,8 +23,14 @@ def _spans(provider: TracerProvider) -> None:
             llm.set_attribute("gen_ai.request.model", "gpt-4o-mini")
             llm.set_attribute("gen_ai.usage.input_tokens", 12)
             llm.set_attribute("gen_ai.usage.output_tokens", 34)
-            llm.set_attribute("gen_ai.input.messages", orjson.dumps([{"role": "user", "parts": [{"type": "text", "content": "hello?"}]}]).decode())
-            llm.set_attribute("gen_ai.output.messages", orjson.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "hi!"}]}]).decode())
+            llm.set_attribute(
+                "gen_ai.input.messages",
+                orjson.dumps([{"role": "user", "parts": [{"type": "text", "content": "hello?"}]}]).decode(),
+            )
+            llm.set_attribute(
+                "gen_ai.output.messages",
+                orjson.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "hi!"}]}]).decode(),
+            )
     provider.force_flush()
 
 
@@ -58,7 +64,9 @@ def test_braintrust_span_processor_by_project_name(server: RunningLoopline, api:
 
     name = f"otel-bt-{uuid.uuid4().hex[:8]}"
     provider = TracerProvider()
-    processor = BraintrustSpanProcessor(api_key=server.api_key, api_url=server.url, parent=f"project_name:{name}")
+    processor = BraintrustSpanProcessor(
+        api_key=server.api_key, api_url=server.url, parent=f"project_name:{name}"
+    )
     provider.add_span_processor(processor)
     _spans(provider)
     provider.shutdown()
@@ -69,27 +77,63 @@ def test_otlp_json_answered_in_json_with_partial_success(server: RunningLoopline
     pid = api.project_id(f"otel-json-{uuid.uuid4().hex[:8]}")
     trace = uuid.uuid4().hex
     body = {
-        "resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [
-            {"traceId": trace, "spanId": "a1b2c3d4e5f60718", "name": "json-span", "kind": 3,
-             "startTimeUnixNano": "1795337921000000000", "endTimeUnixNano": "1795337922000000000",
-             "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "m1"}}]},
-            {"traceId": trace, "spanId": "a1b2c3d4e5f60719", "name": "bad-parent",
-             "attributes": [{"key": "braintrust.parent", "value": {"stringValue": "nonsense"}}]},
-        ]}]}]
+        "resourceSpans": [
+            {
+                "resource": {"attributes": []},
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": trace,
+                                "spanId": "a1b2c3d4e5f60718",
+                                "name": "json-span",
+                                "kind": 3,
+                                "startTimeUnixNano": "1795337921000000000",
+                                "endTimeUnixNano": "1795337922000000000",
+                                "attributes": [
+                                    {"key": "gen_ai.request.model", "value": {"stringValue": "m1"}}
+                                ],
+                            },
+                            {
+                                "traceId": trace,
+                                "spanId": "a1b2c3d4e5f60719",
+                                "name": "bad-parent",
+                                "attributes": [
+                                    {"key": "braintrust.parent", "value": {"stringValue": "nonsense"}}
+                                ],
+                            },
+                        ]
+                    }
+                ],
+            }
+        ]
     }
-    r = httpx.post(f"{server.url}/otel/v1/traces", content=orjson.dumps(body),
-                   headers={**server.headers, "Content-Type": "application/json", "x-bt-parent": f"project_id:{pid}"})
+    r = httpx.post(
+        f"{server.url}/otel/v1/traces",
+        content=orjson.dumps(body),
+        headers={**server.headers, "Content-Type": "application/json", "x-bt-parent": f"project_id:{pid}"},
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     assert r.json()["partialSuccess"]["rejectedSpans"] == 1
     rows = api.fetch("project_logs", pid)
     assert [x["span_attributes"]["name"] for x in rows] == ["json-span"]
-    bad = httpx.post(f"{server.url}/otel/v1/traces", content=b"nope", headers={**server.headers, "Content-Type": "text/plain"})
+    bad = httpx.post(
+        f"{server.url}/otel/v1/traces",
+        content=b"nope",
+        headers={**server.headers, "Content-Type": "text/plain"},
+    )
     assert bad.status_code == 415
     body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "zz"
-    malformed = httpx.post(f"{server.url}/otel/v1/traces", content=orjson.dumps(body),
-                           headers={**server.headers, "Content-Type": "application/json"})
+    malformed = httpx.post(
+        f"{server.url}/otel/v1/traces",
+        content=orjson.dumps(body),
+        headers={**server.headers, "Content-Type": "application/json"},
+    )
     assert malformed.status_code == 400 and "traceId" in malformed.json()["error"]["message"]
     body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = trace
-    other = httpx.post(f"{server.url}/otel/v1/traces", content=orjson.dumps(body),
-                       headers={**server.headers, "Content-Type": "application/json", "x-bt-parent": "project_id:not-mine"})
+    other = httpx.post(
+        f"{server.url}/otel/v1/traces",
+        content=orjson.dumps(body),
+        headers={**server.headers, "Content-Type": "application/json", "x-bt-parent": "project_id:not-mine"},
+    )
     assert other.status_code == 200 and other.json()["partialSuccess"]["rejectedSpans"] == 2

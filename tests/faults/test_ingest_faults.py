@@ -42,7 +42,10 @@ class Sender(threading.Thread):
             deadline = time.monotonic() + 120
             while not self.stop_flag.is_set() and time.monotonic() < deadline:
                 ids = [uuid.uuid4().hex for _ in range(self.n)]
-                rows = [{"id": i, "project_id": self.pid, "log_id": "g", "input": {"i": i}, "output": "x" * 200} for i in ids]
+                rows = [
+                    {"id": i, "project_id": self.pid, "log_id": "g", "input": {"i": i}, "output": "x" * 200}
+                    for i in ids
+                ]
                 try:
                     r = c.post("/logs3", content=orjson.dumps({"rows": rows}))
                     key = str(r.status_code)
@@ -73,7 +76,9 @@ def count_and_ids(ll: RunningLoopline, pid: str) -> tuple[int, set[str]]:
 
 
 def make_project(ll: RunningLoopline) -> str:
-    r = httpx.post(f"{ll.url}/v1/project", json={"name": f"faults-{uuid.uuid4().hex[:6]}"}, headers=ll.headers)
+    r = httpx.post(
+        f"{ll.url}/v1/project", json={"name": f"faults-{uuid.uuid4().hex[:6]}"}, headers=ll.headers
+    )
     r.raise_for_status()
     return str(r.json()["id"])
 
@@ -91,7 +96,9 @@ def test_writer_killed_mid_batch(tmp_path: Path, kafka_bootstrap: str) -> None:
     sender.stop_flag.set()
     sender.join()
     assert sender.acked, sender.statuses
-    ll2 = RunningLoopline(tmp_path / "data", port, bus=f"kafka://{kafka_bootstrap}", extra_env=env, api_key=ll.api_key).start()
+    ll2 = RunningLoopline(
+        tmp_path / "data", port, bus=f"kafka://{kafka_bootstrap}", extra_env=env, api_key=ll.api_key
+    ).start()
     try:
         n, ids = count_and_ids(ll2, pid)
         missing = set(sender.acked) - ids
@@ -105,7 +112,10 @@ def test_writer_killed_mid_batch(tmp_path: Path, kafka_bootstrap: str) -> None:
 def test_broker_restart_during_ingest(tmp_path: Path, restartable_kafka: Any) -> None:
     broker = restartable_kafka
     ll = RunningLoopline(
-        tmp_path / "data", free_port(), bus=f"kafka://{broker.bootstrap}", extra_env={"LOOPLINE_PUBLISH_TIMEOUT_S": "3"}
+        tmp_path / "data",
+        free_port(),
+        bus=f"kafka://{broker.bootstrap}",
+        extra_env={"LOOPLINE_PUBLISH_TIMEOUT_S": "3"},
     ).start()
     try:
         pid = make_project(ll)
@@ -119,7 +129,9 @@ def test_broker_restart_during_ingest(tmp_path: Path, restartable_kafka: Any) ->
         sender.stop_flag.set()
         sender.join()
         assert sender.statuses.get("200", 0) > 0
-        assert sender.statuses.get("503", 0) + sum(v for k, v in sender.statuses.items() if not k.isdigit()) > 0, sender.statuses
+        assert (
+            sender.statuses.get("503", 0) + sum(v for k, v in sender.statuses.items() if not k.isdigit()) > 0
+        ), sender.statuses
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -138,6 +150,7 @@ def test_broker_restart_during_ingest(tmp_path: Path, restartable_kafka: Any) ->
 
 async def test_store_unavailable_writer_pauses_and_catches_up(chdb_dsn: str, tmp_path: Path) -> None:
     from loopline.common.store import StoreError
+
     from tests.support.app import in_process
 
     async with in_process(chdb_dsn, tmp_path, read_your_writes_timeout_s=1.0) as ll:
@@ -163,7 +176,9 @@ async def test_store_unavailable_writer_pauses_and_catches_up(chdb_dsn: str, tmp
             ids += [x["id"] for x in rows]
         await asyncio.sleep(1.0)
         r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={}, headers=ll.headers)
-        assert r.status_code == 503 and "not caught up" in r.json()["error"]["message"]  # a clear error, not stale data
+        assert (
+            r.status_code == 503 and "not caught up" in r.json()["error"]["message"]
+        )  # a clear error, not stale data
         from loopline.common.progress import WRITER_GROUP
         from loopline.common.topics import ROWS
 
@@ -173,7 +188,9 @@ async def test_store_unavailable_writer_pauses_and_catches_up(chdb_dsn: str, tmp
         down = False
         deadline = time.monotonic() + 60
         while True:
-            r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 1000}, headers=ll.headers)
+            r = await ll.client.post(
+                f"/v1/project_logs/{pid}/fetch", json={"limit": 1000}, headers=ll.headers
+            )
             if r.status_code == 200:
                 break
             assert time.monotonic() < deadline, r.text

@@ -250,7 +250,6 @@ def test_columns_from_clickhouse_types() -> None:
 def chdb_client(chdb_dsn: str) -> Any:
     # the run's one embedded ClickHouse directory (chdb allows one per process)
     import clickhouse_connect
-
     from loopline.common.schema import MIGRATIONS
 
     Path(chdb_dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
@@ -271,7 +270,9 @@ def test_round_trip_through_the_embedded_store(chdb_client: Any) -> None:
         "span_parents": ["7a4f2ffcb07f4643"],
     }
     cols = to_columns(row, xact_id=X, **TARGET)
-    chdb_client.insert("t_stored_row.spans", [[cols[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS))
+    chdb_client.insert(
+        "t_stored_row.spans", [[cols[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS)
+    )
     res = chdb_client.query(
         f"SELECT {', '.join(READ_COLUMNS)}, start_time, end_time, duration, scores_map, span_type, is_root "
         "FROM t_stored_row.spans FINAL WHERE id = '7dde'"
@@ -287,5 +288,10 @@ def test_round_trip_through_the_embedded_store(chdb_client: Any) -> None:
     tomb = to_columns(
         {"id": "7dde", "created": CREATED, "span_id": ROOT["span_id"]}, xact_id=X + 1, deleted=True, **TARGET
     )
-    chdb_client.insert("t_stored_row.spans", [[tomb[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS))
-    assert chdb_client.query("SELECT count() FROM t_stored_row.spans FINAL WHERE id = '7dde'").result_rows[0][0] == 0
+    chdb_client.insert(
+        "t_stored_row.spans", [[tomb[k] for k in WRITE_COLUMNS]], column_names=list(WRITE_COLUMNS)
+    )
+    assert (
+        chdb_client.query("SELECT count() FROM t_stored_row.spans FINAL WHERE id = '7dde'").result_rows[0][0]
+        == 0
+    )

@@ -9,15 +9,17 @@ from typing import Any
 
 import orjson
 import pytest
-
 from loopline.common.bus import OutMessage
 from loopline.common.topics import ROWS
+
 from tests.support.app import InProcess, in_process
 
 
 @pytest.fixture
 async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
-    async with in_process(chdb_dsn, tmp_path, max_request_bytes=200_000, max_row_bytes=50_000, publish_timeout_s=0.5) as p:
+    async with in_process(
+        chdb_dsn, tmp_path, max_request_bytes=200_000, max_row_bytes=50_000, publish_timeout_s=0.5
+    ) as p:
         yield p
 
 
@@ -25,22 +27,43 @@ def row(pid: str, rid: str, **kw: Any) -> dict[str, Any]:
     return {"id": rid, "project_id": pid, "log_id": "g", **kw}
 
 
-async def logs3(ll: InProcess, rows: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> Any:
+async def logs3(
+    ll: InProcess, rows: Any, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> Any:
     body = raw if raw is not None else orjson.dumps({"rows": rows, "api_version": 2})
     return await ll.client.post("/logs3", content=body, headers=ll.headers if headers is None else headers)
 
 
 async def fetch(ll: InProcess, pid: str, headers: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 1000}, headers=ll.headers if headers is None else headers)
+    r = await ll.client.post(
+        f"/v1/project_logs/{pid}/fetch",
+        json={"limit": 1000},
+        headers=ll.headers if headers is None else headers,
+    )
     assert r.status_code == 200, r.text
     return {e["id"]: e for e in r.json()["events"]}
 
 
 async def test_write_merge_fetch(ll: InProcess) -> None:
     pid = await ll.make_project()
-    r = await logs3(ll, [row(pid, "a", input={"q": 1}, tags=["x"], metadata={"k": {"a": 1}}, span_id="s1", root_span_id="t1")])
+    r = await logs3(
+        ll,
+        [
+            row(
+                pid,
+                "a",
+                input={"q": 1},
+                tags=["x"],
+                metadata={"k": {"a": 1}},
+                span_id="s1",
+                root_span_id="t1",
+            )
+        ],
+    )
     assert r.status_code == 200 and len(r.json()["xact_id"]) == 19
-    r = await logs3(ll, [row(pid, "a", _is_merge=True, tags=["y", "x"], metadata={"k": {"b": 2}}, output="done")])
+    r = await logs3(
+        ll, [row(pid, "a", _is_merge=True, tags=["y", "x"], metadata={"k": {"b": 2}}, output="done")]
+    )
     assert r.status_code == 200
     got = (await fetch(ll, pid))["a"]
     assert got["tags"] == ["x", "y"] and got["metadata"] == {"k": {"a": 1, "b": 2}}
@@ -95,7 +118,9 @@ async def test_deeply_nested_but_valid_payload_is_stored(ll: InProcess) -> None:
 async def test_size_limits_are_413_naming_the_limit(ll: InProcess) -> None:
     pid = await ll.make_project()
     r = await logs3(ll, [row(pid, "big", input="x" * 60_000)])
-    assert r.status_code == 413 and r.json()["error"]["limit"] == 50_000 and r.json()["error"]["row_index"] == 0
+    assert (
+        r.status_code == 413 and r.json()["error"]["limit"] == 50_000 and r.json()["error"]["row_index"] == 0
+    )
     r = await logs3(ll, [row(pid, f"r{i}", input="x" * 40_000) for i in range(6)])
     assert r.status_code == 413 and "200000" in r.json()["error"]["message"]
     bomb = gzip.compress(orjson.dumps({"rows": [row(pid, "z", input="x" * 1_000_000)]}))
@@ -115,7 +140,9 @@ async def test_auth_and_cross_org_isolation(ll: InProcess) -> None:
     pid = await ll.make_project()
     assert (await logs3(ll, [row(pid, "a", input=1)])).status_code == 200
     assert (await logs3(ll, [row(pid, "b")], headers={})).status_code == 401
-    assert (await logs3(ll, [row(pid, "b")], headers={"Authorization": "Bearer sk-ll-nope"})).status_code == 401
+    assert (
+        await logs3(ll, [row(pid, "b")], headers={"Authorization": "Bearer sk-ll-nope"})
+    ).status_code == 401
     _, other_key = await ll.new_org("other-org")
     other = {"Authorization": f"Bearer {other_key}"}
     r = await logs3(ll, [row(pid, "intruder", input="x")], headers=other)

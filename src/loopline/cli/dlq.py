@@ -13,11 +13,16 @@ import typer
 dlq_app = typer.Typer(no_args_is_help=True, help="Inspect and replay rows the writer could not apply.")
 
 UrlOpt = Annotated[str | None, typer.Option(help="Loopline URL (default http://LOOPLINE_HOST:LOOPLINE_PORT)")]
-KeyOpt = Annotated[str | None, typer.Option(help="API key (default $LOOPLINE_API_KEY, $BRAINTRUST_API_KEY or the dev key)")]
+KeyOpt = Annotated[
+    str | None, typer.Option(help="API key (default $LOOPLINE_API_KEY, $BRAINTRUST_API_KEY or the dev key)")
+]
 
 
 def _target(url: str | None, api_key: str | None) -> tuple[str, dict[str, str]]:
-    url = url or f"http://{os.environ.get('LOOPLINE_HOST', '127.0.0.1')}:{os.environ.get('LOOPLINE_PORT', '8000')}"
+    url = (
+        url
+        or f"http://{os.environ.get('LOOPLINE_HOST', '127.0.0.1')}:{os.environ.get('LOOPLINE_PORT', '8000')}"
+    )
     key = api_key or os.environ.get("LOOPLINE_API_KEY") or os.environ.get("BRAINTRUST_API_KEY")
     if not key:
         dev = Path(os.environ.get("LOOPLINE_DATA_DIR", ".loopline")) / "dev-api-key"
@@ -50,7 +55,9 @@ def dlq_list(
 ) -> None:
     """List dead letters (newest first) with the reason each was rejected."""
     base, headers = _target(url, api_key)
-    rows = _call("GET", f"{base}/api/admin/dlq", headers, params={"include_replayed": all_, "limit": limit})["objects"]
+    rows = _call("GET", f"{base}/api/admin/dlq", headers, params={"include_replayed": all_, "limit": limit})[
+        "objects"
+    ]
     for r in rows:
         if json_out:
             typer.echo(orjson.dumps(r).decode())
@@ -63,7 +70,9 @@ def dlq_list(
 
 @dlq_app.command("replay")
 def dlq_replay(
-    ids: Annotated[list[str] | None, typer.Argument(help="dead-letter ids (default: every pending one)")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="dead-letter ids (default: every pending one)")
+    ] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
 ) -> None:

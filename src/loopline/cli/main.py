@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from loopline.common.logging import configure_logging
 from loopline.common.service import ServiceContext
 from loopline.common.settings import Settings, SettingsError, load_settings
 
+from loopline.cli.dlq import dlq_app
 from loopline.runtime.registry import ALL_SERVICES, parse_services
 from loopline.runtime.server import serve as run_server
 from loopline.runtime.server import write_line
@@ -18,11 +19,12 @@ from loopline.runtime.server import write_line
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (offline: opens the store).")
 app.add_typer(keys_app, name="keys")
+app.add_typer(dlq_app, name="dlq")
 
 EMBEDDED = ("gateway", "ingest", "writer", "query", "evaluator", "classifier", "loop-agent")
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(**overrides: Any) -> Settings:
     try:
         s = load_settings(**overrides)
     except SettingsError as exc:

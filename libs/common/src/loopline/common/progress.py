@@ -22,7 +22,9 @@ async def wait_for_writer(bus: Bus, timeout_s: float) -> None:
         targets = await bus.end_offsets(ROWS)
         caught_up = await bus.wait_caught_up(ROWS, WRITER_GROUP, targets, timeout_s)
     except Exception as exc:  # the bus is unreachable: we cannot promise freshness
-        raise NotCaughtUp(f"cannot check the writer's progress (bus unavailable: {exc}); retry shortly") from exc
+        raise NotCaughtUp(
+            f"cannot check the writer's progress (bus unavailable: {exc}); retry shortly"
+        ) from exc
     if not caught_up:
         raise NotCaughtUp(
             f"the writer has not caught up within {timeout_s:.1f}s; recent writes may be missing — retry shortly"

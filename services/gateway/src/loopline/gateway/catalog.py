@@ -273,9 +273,10 @@ class Catalog:
         if name is not None:
             name = _check_name(name, "name")
         base_id = body.get("base_exp_id")
-        if base_id is not None:
-            if not isinstance(base_id, str) or await self.get_experiment(org_id, base_id) is None:
-                raise CatalogError(400, f"base experiment {base_id!r} does not exist", field="base_exp_id")
+        if base_id is not None and (
+            not isinstance(base_id, str) or await self.get_experiment(org_id, base_id) is None
+        ):
+            raise CatalogError(400, f"base experiment {base_id!r} does not exist", field="base_exp_id")
         base_name = body.get("base_experiment")
         if base_id is None and isinstance(base_name, str) and base_name:
             found = await self.list_experiments(org_id, project["id"], base_name, limit=1)
@@ -304,7 +305,8 @@ class Catalog:
                 while f"{name}-{n}" in taken:
                     n += 1
                 name = f"{name}-{n}"
-            meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            raw_meta = body.get("metadata")
+            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             if isinstance(body.get("tags"), list):
                 meta = {**meta, "__tags": body["tags"]}
             row = {

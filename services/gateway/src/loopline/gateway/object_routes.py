@@ -56,7 +56,7 @@ def build_object_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
 
     def cat() -> Catalog:
-        return ctx.shared["control_plane"]  # type: ignore[no-any-return]
+        return ctx.shared["control_plane"]
 
     # -- modern: projects ----------------------------------------------------------------------
     @router.post("/v1/project")

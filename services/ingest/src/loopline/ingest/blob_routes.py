@@ -31,10 +31,10 @@ def build_blob_router(ctx: ServiceContext) -> APIRouter:
     max_bytes = ctx.settings.max_request_bytes
 
     def blobs() -> BlobStore:
-        return ctx.shared["blobs"]  # type: ignore[no-any-return]
+        return ctx.shared["blobs"]
 
     def signer() -> UrlSigner:
-        return ctx.shared["blob_signer"]  # type: ignore[no-any-return]
+        return ctx.shared["blob_signer"]
 
     async def json_body(request: Request) -> dict[str, Any]:
         doc = parse_json(await read_body(request, 1024 * 1024))

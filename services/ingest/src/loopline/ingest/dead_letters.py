@@ -17,7 +17,7 @@ class DeadLetters:
         self.store = store
         self.bus = bus
 
-    async def list(
+    async def pending(
         self, org_id: str, *, include_replayed: bool = False, limit: int = 100
     ) -> list[dict[str, Any]]:
         cond = "" if include_replayed else "AND replayed IS NULL"
@@ -34,7 +34,7 @@ class DeadLetters:
 
     async def replay(self, org_id: str, ids: list[str] | None) -> list[str]:
         """Republish dead letters (all pending ones when `ids` is None); returns the ids replayed."""
-        pending = await self.list(org_id, limit=100_000)
+        pending = await self.pending(org_id, limit=100_000)
         if ids is not None:
             wanted = set(ids)
             pending = [r for r in pending if r["id"] in wanted]

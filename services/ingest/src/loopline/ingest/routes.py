@@ -90,7 +90,7 @@ def build_admin_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
 
     def dl() -> DeadLetters:
-        return ctx.shared["dead_letters"]  # type: ignore[no-any-return]
+        return ctx.shared["dead_letters"]
 
     @router.get("/api/admin/dlq")
     async def dlq_list(
@@ -100,7 +100,7 @@ def build_admin_router(ctx: ServiceContext) -> APIRouter:
             return JSONResponse(
                 error_body(400, "'limit' must be between 1 and 10000", field="limit"), status_code=400
             )
-        rows = await dl().list(principal.org_id, include_replayed=include_replayed, limit=limit)
+        rows = await dl().pending(principal.org_id, include_replayed=include_replayed, limit=limit)
         return JSONResponse({"objects": rows})
 
     @router.post("/api/admin/dlq/replay")

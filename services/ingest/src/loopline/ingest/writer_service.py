@@ -28,7 +28,7 @@ class DrainingWriter:
 
     async def stop(self) -> None:
         deadline = time.monotonic() + self.drain_timeout_s
-        while self.consumer.lag > 0 and time.monotonic() < deadline:
+        while self.consumer.lag > 0 and time.monotonic() < deadline:  # noqa: ASYNC110 - lag has no event
             await asyncio.sleep(0.02)
         if self.consumer.lag > 0:
             log.error("writer stopped with rows not yet written", lag=self.consumer.lag)

@@ -22,10 +22,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
 
     def reader() -> ObjectReader:
-        return ctx.shared["object_reader"]  # type: ignore[no-any-return]
+        return ctx.shared["object_reader"]
 
     def catalog() -> Catalog:
-        return ctx.shared["catalog"]  # type: ignore[no-any-return]
+        return ctx.shared["catalog"]
 
     async def fresh() -> None:
         """Read-your-writes: everything acknowledged before this read is visible to it."""

@@ -93,7 +93,7 @@ class _AsyncProducer:
         await asyncio.to_thread(self._thread.join, 5)
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, member: _KafkaConsumer) -> None:
         self.member = member
 
@@ -302,10 +302,8 @@ class KafkaBus(Bus):
         ]
         if not new:
             return
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             await self._admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass
 
     async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
         producer = self._producer

@@ -92,7 +92,7 @@ class Store:
 
         def run() -> tuple[list[str], list[tuple[Any, ...]]]:
             res = self.client.query(sql, parameters=parameters, settings=settings)
-            return list(res.column_names), list(res.result_rows)
+            return list(res.column_names), [tuple(r) for r in res.result_rows]
 
         try:
             return await self._run(run)
@@ -110,7 +110,10 @@ class Store:
             return
         try:
             await self._run(
-                self.client.insert, f"{self.database}.{table}", list(rows), column_names=list(column_names)
+                self.client.insert,
+                f"{self.database}.{table}",
+                [list(r) for r in rows],
+                column_names=list(column_names),
             )
         except Exception as exc:
             raise StoreError(str(exc)) from exc
