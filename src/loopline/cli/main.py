@@ -81,7 +81,14 @@ def serve(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     ctx = build_context(s, names)
-    raise typer.Exit(run_server(build_app(ctx), s.host, s.port))
+    on_ready = None
+    if "gateway" in names and s.bootstrap_api_key:
+        from loopline.runtime.bootstrap import bootstrap_dev_key
+
+        async def on_ready(c: ServiceContext) -> None:  # register the operator's first key
+            await bootstrap_dev_key(c)
+
+    raise typer.Exit(run_server(build_app(ctx, on_ready=on_ready), s.host, s.port))
 
 
 def _with_keystore(s: Settings, fn):  # type: ignore[no-untyped-def]

@@ -1,0 +1,89 @@
+"""Distributed mode: `loopline serve` runs chosen services per process on Apache Kafka.
+
+chdb allows one process per data directory, so here the store-owning services (gateway, ingest,
+writer, query) share one process while another service runs in its own; with a ClickHouse
+server (docker-compose, Helm) each can run apart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.support.running import free_port
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
+
+
+def serve(services: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loopline.cli", "serve", services, "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            if r.status_code == 200:
+                return r.json()  # type: ignore[no-any-return]
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(log.read_text()[-3000:])
+
+
+def test_serve_services_in_separate_processes(tmp_path: Path, kafka_bootstrap: str) -> None:
+    key = f"sk-ll-{uuid.uuid4().hex}"
+    env = {
+        "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch'}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data"),
+        "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
+        "LOOPLINE_BOOTSTRAP_API_KEY": key,
+        "LOOPLINE_LOG_FORMAT": "json",
+    }
+    pa, pb = free_port(), free_port()
+    a = serve("gateway,ingest,writer,query", pa, env, tmp_path / "a.log")
+    b = serve("evaluator", pb, {**env, "LOOPLINE_STORE_DSN": ""}, tmp_path / "b.log")
+    try:
+        ready_a = wait_ready(pa, a, tmp_path / "a.log")
+        ready_b = wait_ready(pb, b, tmp_path / "b.log")
+        assert ready_a["checks"] == {"bus": True, "store": True}
+        assert ready_b["checks"] == {"bus": True}  # the evaluator owns no store
+        assert httpx.get(f"http://127.0.0.1:{pb}/healthz").json() == {"status": "ok"}
+        h = {"Authorization": f"Bearer {key}"}  # LOOPLINE_BOOTSTRAP_API_KEY registered by the gateway
+        base = f"http://127.0.0.1:{pa}"
+        assert httpx.post(f"{base}/api/apikey/login", headers=h).status_code == 200
+        pid = httpx.post(f"{base}/v1/project", json={"name": "served"}, headers=h).json()["id"]
+        rows = [{"id": f"r{i}", "project_id": pid, "log_id": "g", "input": i} for i in range(10)]
+        assert httpx.post(f"{base}/logs3", content=orjson.dumps({"rows": rows}), headers=h).status_code == 200
+        got = httpx.post(f"{base}/v1/project_logs/{pid}/fetch", json={}, headers=h).json()["events"]
+        assert sorted(e["id"] for e in got) == [f"r{i}" for i in range(10)]
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+        assert a.wait(60) == 0 and b.wait(60) == 0
+
+
+def test_serve_rejects_unknown_service() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "loopline.cli", "serve", "nope"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and "unknown service" in out.stderr
