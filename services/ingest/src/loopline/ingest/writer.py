@@ -136,7 +136,7 @@ class Writer:
             return []
         cols = stored_row.WRITE_COLUMNS
         try:
-            await self.store.insert(table, [[r.get(c) for c in cols] for r in rows], cols)
+            await self.store.insert_json(table, rows, cols)
             return []
         except StoreError as exc:
             if not await self.store.ping():

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import clickhouse_connect
+import orjson
 from clickhouse_connect.driver.client import Client
 
 T = TypeVar("T")
@@ -114,6 +115,27 @@ class Store:
                 f"{self.database}.{table}",
                 [list(r) for r in rows],
                 column_names=list(column_names),
+            )
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def insert_json(
+        self, table: str, rows: Sequence[dict[str, Any]], column_names: Sequence[str]
+    ) -> None:
+        """Insert dict rows as JSONEachRow: ClickHouse parses them in C++, ~3-4x faster than
+        clickhouse-connect's Python-side column serialization for wide rows with big strings."""
+        if not rows:
+            return
+        cols = list(column_names)
+        body = b"\n".join(orjson.dumps({c: r.get(c) for c in cols}) for r in rows)
+        try:
+            await self._run(
+                self.client.raw_insert,
+                f"{self.database}.{table}",
+                cols,
+                insert_block=body,
+                settings={"date_time_input_format": "best_effort", "input_format_skip_unknown_fields": 0},
+                fmt="JSONEachRow",
             )
         except Exception as exc:
             raise StoreError(str(exc)) from exc
