@@ -37,7 +37,11 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
     store = Store(settings.effective_store_dsn, settings.database) if needs_store else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if bus is None:
-        bus = bus_from_url(settings.bus_url, default_partitions=settings.topic_partitions)
+        bus = bus_from_url(
+            settings.bus_url,
+            default_partitions=settings.topic_partitions,
+            inproc_capacity=settings.inproc_bus_capacity,
+        )
         if settings.topic_prefix:
             from loopline.common.bus.prefixed import PrefixedBus
 

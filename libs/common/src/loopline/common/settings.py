@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     writer_max_batch: int = Field(default=5000, gt=0)
     writer_max_wait_s: float = Field(default=0.05, ge=0)
     topic_partitions: int = Field(default=8, gt=0)
+    # in-process bus: messages per partition not yet consumed by every group; beyond it publishes
+    # wait (backpressure), which bounds memory and how stale reads can get under overload
+    inproc_bus_capacity: int = Field(default=20_000, gt=0)
     topic_prefix: str = Field(default="", description="prefix of every topic and consumer group")
     # advertised to SDKs by /version: batches above it go through the overflow upload
     logs3_payload_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)

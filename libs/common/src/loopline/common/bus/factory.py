@@ -7,12 +7,14 @@ from urllib.parse import urlparse
 from loopline.common.bus.base import Bus
 
 
-def bus_from_url(url: str, *, client_id: str = "loopline", default_partitions: int = 8) -> Bus:
+def bus_from_url(
+    url: str, *, client_id: str = "loopline", default_partitions: int = 8, inproc_capacity: int = 100_000
+) -> Bus:
     parsed = urlparse(url)
     if parsed.scheme in ("memory", "inproc", ""):
         from loopline.common.bus.memory import InProcessBus
 
-        return InProcessBus(default_partitions=default_partitions)
+        return InProcessBus(default_partitions=default_partitions, capacity=inproc_capacity)
     if parsed.scheme == "kafka":
         from loopline.common.bus.kafka import KafkaBus
 
