@@ -107,6 +107,33 @@ class Catalog:
         sql = f"SELECT {', '.join(cols)} FROM {{db}}.{table} FINAL WHERE {where} {extra}"
         return await self.store.query_dicts(self.store.sql(sql), params)
 
+    async def _get(self, table: str, cols: list[str], org_id: str, object_id: str) -> dict[str, Any] | None:
+        rows = await self._select(
+            table, cols, "org_id = {o:String} AND id = {i:String}", {"o": org_id, "i": object_id}
+        )
+        return rows[0] if rows else None
+
+    async def _list(
+        self, table: str, cols: list[str], org_id: str, project_id: str | None, name: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        where, params = "org_id = {o:String}", {"o": org_id}
+        if project_id:
+            where += " AND project_id = {p:String}"
+            params["p"] = project_id
+        if name:
+            where += " AND name = {n:String}"
+            params["n"] = name
+        return await self._select(table, cols, where, params, f"ORDER BY created DESC LIMIT {int(limit)}")
+
+    async def _soft_delete(
+        self, table: str, cols: list[str], what: str, org_id: str, object_id: str
+    ) -> dict[str, Any]:
+        r = await self._get(table, cols, org_id, object_id)
+        if r is None:
+            raise CatalogError(404, f"{what} {object_id!r} does not exist")
+        await self._write(table, cols, {**r, "_is_deleted": 1})
+        return r
+
     async def _write(self, table: str, cols: list[str], row: dict[str, Any]) -> None:
         row = {**row, "_version": _version()}
         await self.store.insert(table, [[row.get(c) for c in cols]], cols)
@@ -126,13 +153,7 @@ class Catalog:
         }
 
     async def get_project(self, org_id: str, project_id: str) -> dict[str, Any] | None:
-        rows = await self._select(
-            "projects",
-            _PROJECT_COLS,
-            "org_id = {o:String} AND id = {i:String}",
-            {"o": org_id, "i": project_id},
-        )
-        return rows[0] if rows else None
+        return await self._get("projects", _PROJECT_COLS, org_id, project_id)
 
     async def project_by_name(self, org_id: str, name: str) -> dict[str, Any] | None:
         rows = await self._select(
@@ -198,11 +219,7 @@ class Catalog:
         return r
 
     async def delete_project(self, org_id: str, project_id: str) -> dict[str, Any]:
-        r = await self.get_project(org_id, project_id)
-        if r is None:
-            raise CatalogError(404, f"project {project_id!r} does not exist")
-        await self._write("projects", _PROJECT_COLS, {**r, "_is_deleted": 1})
-        return r
+        return await self._soft_delete("projects", _PROJECT_COLS, "project", org_id, project_id)
 
     async def resolve_project(
         self, org_id: str, project_id: Any, project_name: Any, *, create: bool
@@ -244,27 +261,12 @@ class Catalog:
         return out
 
     async def get_experiment(self, org_id: str, experiment_id: str) -> dict[str, Any] | None:
-        rows = await self._select(
-            "experiments",
-            _EXPERIMENT_COLS,
-            "org_id = {o:String} AND id = {i:String}",
-            {"o": org_id, "i": experiment_id},
-        )
-        return rows[0] if rows else None
+        return await self._get("experiments", _EXPERIMENT_COLS, org_id, experiment_id)
 
     async def list_experiments(
         self, org_id: str, project_id: str | None = None, name: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        where, params = "org_id = {o:String}", {"o": org_id}
-        if project_id:
-            where += " AND project_id = {p:String}"
-            params["p"] = project_id
-        if name:
-            where += " AND name = {n:String}"
-            params["n"] = name
-        return await self._select(
-            "experiments", _EXPERIMENT_COLS, where, params, f"ORDER BY created DESC LIMIT {int(limit)}"
-        )
+        return await self._list("experiments", _EXPERIMENT_COLS, org_id, project_id, name, limit)
 
     async def create_experiment(
         self, org_id: str, project: dict[str, Any], body: dict[str, Any], *, ensure_new: bool
@@ -347,11 +349,7 @@ class Catalog:
         return r
 
     async def delete_experiment(self, org_id: str, experiment_id: str) -> dict[str, Any]:
-        r = await self.get_experiment(org_id, experiment_id)
-        if r is None:
-            raise CatalogError(404, f"experiment {experiment_id!r} does not exist")
-        await self._write("experiments", _EXPERIMENT_COLS, {**r, "_is_deleted": 1})
-        return r
+        return await self._soft_delete("experiments", _EXPERIMENT_COLS, "experiment", org_id, experiment_id)
 
     # -- datasets ----------------------------------------------------------------------------
     @staticmethod
@@ -368,27 +366,12 @@ class Catalog:
         }
 
     async def get_dataset(self, org_id: str, dataset_id: str) -> dict[str, Any] | None:
-        rows = await self._select(
-            "datasets",
-            _DATASET_COLS,
-            "org_id = {o:String} AND id = {i:String}",
-            {"o": org_id, "i": dataset_id},
-        )
-        return rows[0] if rows else None
+        return await self._get("datasets", _DATASET_COLS, org_id, dataset_id)
 
     async def list_datasets(
         self, org_id: str, project_id: str | None = None, name: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        where, params = "org_id = {o:String}", {"o": org_id}
-        if project_id:
-            where += " AND project_id = {p:String}"
-            params["p"] = project_id
-        if name:
-            where += " AND name = {n:String}"
-            params["n"] = name
-        return await self._select(
-            "datasets", _DATASET_COLS, where, params, f"ORDER BY created DESC LIMIT {int(limit)}"
-        )
+        return await self._list("datasets", _DATASET_COLS, org_id, project_id, name, limit)
 
     async def create_dataset(
         self, org_id: str, project: dict[str, Any], body: dict[str, Any]
@@ -430,11 +413,7 @@ class Catalog:
         return r
 
     async def delete_dataset(self, org_id: str, dataset_id: str) -> dict[str, Any]:
-        r = await self.get_dataset(org_id, dataset_id)
-        if r is None:
-            raise CatalogError(404, f"dataset {dataset_id!r} does not exist")
-        await self._write("datasets", _DATASET_COLS, {**r, "_is_deleted": 1})
-        return r
+        return await self._soft_delete("datasets", _DATASET_COLS, "dataset", org_id, dataset_id)
 
 
 def _check_name(v: Any, field: str) -> str:
