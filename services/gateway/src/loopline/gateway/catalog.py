@@ -330,6 +330,21 @@ class Catalog:
             await self._write("experiments", _EXPERIMENT_COLS, row)
             return row
 
+    async def default_base(self, org_id: str, exp: dict[str, Any]) -> dict[str, Any] | None:
+        """The experiment's stored base, else the latest other experiment of its project before it."""
+        if exp.get("base_exp_id"):
+            base = await self.get_experiment(org_id, exp["base_exp_id"])
+            if base is not None:
+                return base
+        older = await self._select(
+            "experiments",
+            _EXPERIMENT_COLS,
+            "org_id = {o:String} AND project_id = {p:String} AND id != {i:String} AND created <= {c:DateTime64(6)}",
+            {"o": org_id, "p": exp["project_id"], "i": exp["id"], "c": exp["created"]},
+            "ORDER BY created DESC LIMIT 1",
+        )
+        return older[0] if older else None
+
     async def patch_experiment(
         self, org_id: str, experiment_id: str, patch: dict[str, Any]
     ) -> dict[str, Any]:

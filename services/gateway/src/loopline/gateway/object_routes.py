@@ -292,14 +292,7 @@ def build_object_router(ctx: ServiceContext) -> APIRouter:
             exp = await cat().get_experiment(p.org_id, exp_id)
             if exp is None:
                 raise CatalogError(400, f"experiment {exp_id!r} does not exist", field="id")
-            base = await cat().get_experiment(p.org_id, exp["base_exp_id"]) if exp["base_exp_id"] else None
-            if base is None:
-                older = [
-                    r
-                    for r in await cat().list_experiments(p.org_id, exp["project_id"], limit=1000)
-                    if r["id"] != exp["id"] and r["created"] <= exp["created"]
-                ]
-                base = older[0] if older else None
+            base = await cat().default_base(p.org_id, exp)
             if base is None:
                 raise CatalogError(400, "this experiment has no base experiment")
         except CatalogError as exc:

@@ -9,7 +9,7 @@ from loopline.common.auth import Principal, current_principal
 from loopline.common.http import JSONResponse, error_body
 from loopline.common.progress import NotCaughtUp, wait_for_writer
 from loopline.common.service import ServiceContext
-from loopline.query.catalog import Catalog
+from loopline.gateway.catalog import Catalog
 from loopline.query.reads import ObjectReader, ReadError
 from loopline.query.summaries import dataset_total_records, summarize_scores, trace_stats
 
@@ -25,7 +25,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return ctx.shared["object_reader"]
 
     def catalog() -> Catalog:
-        return ctx.shared["catalog"]
+        return ctx.shared["query_catalog"]
 
     async def fresh() -> None:
         """Read-your-writes: everything acknowledged before this read is visible to it."""
@@ -85,13 +85,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def experiment_summary(
         principal: Principal, experiment_id: str, comparison_id: str | None, summarize: bool = True
     ) -> dict[str, Any]:
-        exp = await catalog().experiment(principal.org_id, experiment_id)
+        exp = await catalog().get_experiment(principal.org_id, experiment_id)
         if exp is None:
             raise ReadError(404, f"experiment {experiment_id!r} does not exist in this organization")
-        project = await catalog().project(principal.org_id, exp["project_id"])
+        project = await catalog().get_project(principal.org_id, exp["project_id"])
         base = None
         if comparison_id:
-            base = await catalog().experiment(principal.org_id, comparison_id)
+            base = await catalog().get_experiment(principal.org_id, comparison_id)
             if base is None:
                 raise ReadError(
                     404, f"comparison experiment {comparison_id!r} does not exist in this organization"
@@ -147,7 +147,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         return JSONResponse({"scores": out["scores"], "metrics": out["metrics"]})
 
     async def dataset_summary(principal: Principal, dataset_id: str) -> tuple[dict[str, Any], int]:
-        ds = await catalog().dataset(principal.org_id, dataset_id)
+        ds = await catalog().get_dataset(principal.org_id, dataset_id)
         if ds is None:
             raise ReadError(404, f"dataset {dataset_id!r} does not exist in this organization")
         await fresh()
@@ -162,7 +162,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     ) -> Response:
         try:
             ds, total = await dataset_summary(principal, dataset_id)
-            project = await catalog().project(principal.org_id, ds["project_id"])
+            project = await catalog().get_project(principal.org_id, ds["project_id"])
         except ReadError as exc:
             return read_error(exc)
         out: dict[str, Any] = {

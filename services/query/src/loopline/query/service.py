@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext, ServiceDef, Worker
-from loopline.query.catalog import Catalog
+from loopline.gateway.catalog import Catalog
 from loopline.query.reads import ObjectReader
 
 
@@ -22,7 +22,7 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     objects = ObjectResolver(store)
     ctx.shared["objects"] = objects
     ctx.shared["object_reader"] = ObjectReader(store, objects)
-    ctx.shared["catalog"] = Catalog(store)
+    ctx.shared["query_catalog"] = Catalog(store)
     return []
 
 
