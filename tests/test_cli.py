@@ -36,8 +36,16 @@ def test_keys_lifecycle(tmp_path: Path) -> None:
     assert cli("keys", "revoke", "sk-ll-nomatch", "--data-dir", data).returncode == 1
     ll = RunningLoopline(Path(data), free_port(), api_key=second).start()
     try:
-        assert httpx.post(f"{ll.url}/api/apikey/login", headers={"Authorization": f"Bearer {key}"}).status_code == 401
-        assert httpx.post(f"{ll.url}/api/apikey/login", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+        assert (
+            httpx.post(f"{ll.url}/api/apikey/login", headers={"Authorization": f"Bearer {key}"}).status_code
+            == 401
+        )
+        assert (
+            httpx.post(
+                f"{ll.url}/api/apikey/login", headers={"Authorization": f"Bearer {second}"}
+            ).status_code
+            == 200
+        )
         out = cli("dlq", "list", "--url", ll.url, "--api-key", second)
         assert out.returncode == 0 and "no dead letters" in out.stdout
         bad = cli("dlq", "list", "--url", ll.url, "--api-key", key)

@@ -156,7 +156,7 @@ async def test_store_unavailable_writer_pauses_and_catches_up(chdb_dsn: str, tmp
     async with in_process(chdb_dsn, tmp_path, read_your_writes_timeout_s=1.0) as ll:
         pid = await ll.make_project()
         store = ll.ctx.require_store()
-        real_insert, real_ping = store.insert, store.ping
+        real_insert, real_insert_json, real_ping = store.insert, store.insert_json, store.ping
         down = True
 
         async def insert(*a: Any, **kw: Any) -> None:
@@ -164,10 +164,15 @@ async def test_store_unavailable_writer_pauses_and_catches_up(chdb_dsn: str, tmp
                 raise StoreError("Connection refused (simulated outage)")
             await real_insert(*a, **kw)
 
+        async def insert_json(*a: Any, **kw: Any) -> None:
+            if down:
+                raise StoreError("Connection refused (simulated outage)")
+            await real_insert_json(*a, **kw)
+
         async def ping() -> bool:
             return False if down else await real_ping()
 
-        store.insert, store.ping = insert, ping  # type: ignore[method-assign]
+        store.insert, store.insert_json, store.ping = insert, insert_json, ping  # type: ignore[method-assign]
         ids = []
         for b in range(5):
             rows = [{"id": f"r{b}-{i}", "project_id": pid, "log_id": "g", "input": i} for i in range(100)]
