@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from loopline.common.logging import get_logger
+from loopline.common.store import StoreError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 access_log = get_logger("loopline.access")
@@ -79,6 +80,15 @@ def install_http_basics(app: FastAPI) -> None:
         first = errors[0] if errors else {"location": "", "message": "invalid request"}
         msg = f"{first['location']}: {first['message']}"
         return JSONResponse(error_body(400, msg, details=errors), status_code=400)
+
+    @app.exception_handler(StoreError)
+    async def _store_down(request: Request, exc: StoreError) -> Response:
+        log.warning("store error", path=request.url.path, error=str(exc)[:300])
+        return JSONResponse(
+            error_body(503, "the store is unavailable; nothing was lost — retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

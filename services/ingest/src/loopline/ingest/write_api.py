@@ -17,6 +17,7 @@ from loopline.common.bus import Bus, BusUnavailable, OutMessage
 from loopline.common.objects import ObjectResolver
 from loopline.common.rows import RowValidationError, validate_rows, waves
 from loopline.common.topics import ROWS
+from loopline.common.store import StoreError
 from loopline.common.xact import XactIdGenerator, format_xact
 from loopline.ingest.body import IngestError
 from loopline.ingest.envelope import RowWrite
@@ -82,7 +83,12 @@ class WriteAPI:
             key = (v.object_type, v.object_id)
             if key in projects:
                 continue
-            project_id = await self.objects.project_of(principal.org_id, v.object_type, v.object_id)
+            try:
+                project_id = await self.objects.project_of(principal.org_id, v.object_type, v.object_id)
+            except StoreError as exc:
+                raise IngestError(
+                    503, f"cannot check {path}[{i}]'s target object now: {exc}", retry_after=1
+                ) from exc
             if project_id is None or (v.project_id and v.project_id != project_id):
                 raise IngestError(
                     404,
