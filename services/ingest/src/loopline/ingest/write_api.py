@@ -16,8 +16,8 @@ from loopline.common.auth import Principal
 from loopline.common.bus import Bus, BusUnavailable, OutMessage
 from loopline.common.objects import ObjectResolver
 from loopline.common.rows import RowValidationError, validate_rows, waves
-from loopline.common.topics import ROWS
 from loopline.common.store import StoreError
+from loopline.common.topics import ROWS
 from loopline.common.xact import XactIdGenerator, format_xact
 from loopline.ingest.body import IngestError
 from loopline.ingest.envelope import RowWrite
