@@ -196,6 +196,25 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
 
     router = APIRouter()
 
+    def reader_of() -> ObjectReader:
+        return ctx.shared["object_reader"]  # type: ignore[no-any-return]
+
+    @router.get("/btql/schema")
+    async def btql_schema(
+        object_type: str, object_id: str, principal: Principal = Depends(current_principal)
+    ) -> Response:
+        """JSON paths, types and frequencies of an object's rows (for the Loop agent and users)."""
+        from loopline.query.schema_inference import infer_schema
+
+        try:
+            scope = await reader_of().scope(principal.org_id, object_type, object_id)
+            await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
+        except ReadError as exc:
+            return read_error(exc)
+        except NotCaughtUp as exc:
+            return read_error(ReadError(503, str(exc)))
+        return JSONResponse(await infer_schema(reader_of(), scope))
+
     @router.post("/btql")
     async def btql(request: Request, principal: Principal = Depends(current_principal)) -> Response:
         raw = await request.body()

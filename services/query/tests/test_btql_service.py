@@ -1,0 +1,142 @@
+"""/btql and /btql/schema over HTTP: results, classified errors, pagination, scoping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.app import InProcess, in_process
+
+
+@pytest.fixture
+async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
+    async with in_process(chdb_dsn, tmp_path) as p:
+        yield p
+
+
+async def seed(ll: InProcess, name: str = "btql") -> str:
+    pid = str((await ll.client.post("/v1/project", json={"name": name}, headers=ll.headers)).json()["id"])
+    rows = [
+        {
+            "id": f"r{i:02d}",
+            "project_id": pid,
+            "log_id": "g",
+            "input": {"question": f"refund order {i}" if i % 3 == 0 else f"reset password {i}", "n": i},
+            "output": "ok",
+            "metadata": {"model": "m1" if i % 2 else "m2", "user": {"tier": "pro" if i < 5 else "free"}},
+            "scores": {"quality": i / 20},
+            "metrics": {"start": 1795337921.0 + i, "end": 1795337921.5 + i, "tokens": i},
+            "error": "timeout" if i == 7 else None,
+        }
+        for i in range(20)
+    ]
+    r = await ll.client.post("/logs3", content=orjson.dumps({"rows": rows}), headers=ll.headers)
+    assert r.status_code == 200
+    return pid
+
+
+async def btql(ll: InProcess, query: Any, **extra: Any) -> Any:
+    return await ll.client.post("/btql", json={"query": query, **extra}, headers=ll.headers)
+
+
+async def test_filters_aggregates_and_match(ll: InProcess) -> None:
+    pid = await seed(ll)
+    r = await btql(
+        ll,
+        f"select: id | from: project_logs('{pid}') | filter: metadata.model = 'm1' and scores.quality >= 0.5 | sort: id",
+    )
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()["data"]] == ["r11", "r13", "r15", "r17", "r19"]
+    r = await btql(
+        ll,
+        f"dimensions: metadata.model as model | measures: count(1) as n, sum(metrics.tokens) as t | from: project_logs('{pid}') | sort: model",
+    )
+    assert r.json()["data"] == [{"model": "m1", "n": 10, "t": 100}, {"model": "m2", "n": 10, "t": 90}]
+    r = await btql(
+        ll, f"measures: count(1) as n | from: project_logs('{pid}') | filter: input MATCH 'REFUND'"
+    )
+    assert r.json()["data"] == [{"n": 7}]
+    r = await btql(ll, f"SELECT count(*) AS errs FROM project_logs('{pid}') WHERE error IS NOT NULL")
+    assert r.json()["data"] == [{"errs": 1}]
+    assert "schema" in r.json()
+
+
+async def test_pagination_covers_everything_once(ll: InProcess) -> None:
+    pid = await seed(ll, "pages")
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        q = f"select: id | from: project_logs('{pid}') | limit: 6" + (
+            f" | cursor: '{cursor}'" if cursor else ""
+        )
+        body = (await btql(ll, q)).json()
+        seen += [x["id"] for x in body["data"]]
+        cursor = body.get("cursor")
+        if not cursor:
+            break
+    assert sorted(seen) == [f"r{i:02d}" for i in range(20)] and len(seen) == 20
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "cls"),
+    [
+        ("select: id | from: project_logs('P') | filter: id =", 400, "ParseError"),
+        ("select: idd | from: project_logs('P')", 400, "BindError"),
+        ("select: id | from: project_logs('P') | filter: metrics.tokens LIKE 3", 400, "TypeError"),
+        ("measures: count(1) as n | from: project_logs('P') | filter: count(1) > 1", 400, "BindError"),
+        ("select: id | from: project_logs('not-a-project')", 403, "ScopeError"),
+        ("select: id", 400, "BindError"),
+    ],
+)
+async def test_errors_are_classified_4xx(ll: InProcess, query: str, status: int, cls: str) -> None:
+    pid = await seed(ll, f"errs-{cls}-{status}")
+    r = await btql(ll, query.replace("'P'", f"'{pid}'"))
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["class"] == cls and r.json()["Message"].startswith(cls)
+
+
+async def test_explain_has_no_user_values_in_sql(ll: InProcess) -> None:
+    pid = await seed(ll, "explain")
+    hostile = 'x"; DROP TABLE spans; --'
+    r = await btql(
+        ll, f"select: id | from: project_logs('{pid}') | filter: input.question = '{hostile}'", explain=True
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "DROP TABLE" not in body["sql"] and pid not in body["sql"]
+    assert hostile in body["params"].values()
+
+
+async def test_other_org_cannot_query_or_infer(ll: InProcess) -> None:
+    pid = await seed(ll, "mine")
+    _, key = await ll.new_org("theirs")
+    other = {"Authorization": f"Bearer {key}"}
+    r = await ll.client.post(
+        "/btql", json={"query": f"select: id | from: project_logs('{pid}')"}, headers=other
+    )
+    assert r.status_code == 403 and r.json()["error"]["class"] == "ScopeError"
+    r = await ll.client.get(
+        "/btql/schema", params={"object_type": "project_logs", "object_id": pid}, headers=other
+    )
+    assert r.status_code == 404
+
+
+async def test_schema_inference(ll: InProcess) -> None:
+    pid = await seed(ll, "schema")
+    r = await ll.client.get(
+        "/btql/schema", params={"object_type": "project_logs", "object_id": pid}, headers=ll.headers
+    )
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["sampled_rows"] == 20
+    meta = {p["path"]: p for p in s["fields"]["metadata"]["paths"]}
+    assert meta["metadata.model"]["types"] == {"string": 20} and meta["metadata.model"]["frequency"] == 1.0
+    assert meta["metadata.user.tier"]["count"] == 20
+    inp = {p["path"]: p for p in s["fields"]["input"]["paths"]}
+    assert set(inp) == {"input.question", "input.n"} and inp["input.n"]["types"] == {"integer": 20}
+    assert s["fields"]["error"]["types"] == {"string": 1, "null": 19}
+    assert "scores.quality" in {p["path"] for p in s["fields"]["scores"]["paths"]}
