@@ -197,7 +197,7 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
 
     def reader_of() -> ObjectReader:
-        return ctx.shared["object_reader"]  # type: ignore[no-any-return]
+        return ctx.shared["object_reader"]
 
     @router.get("/btql/schema")
     async def btql_schema(
