@@ -23,7 +23,7 @@ from loopline.common.schema import MIGRATIONS
 from loopline import btql
 
 ROOT = Path(__file__).resolve().parents[2]
-DB = "benchbtql"
+DB = "benchbtql2"
 ORG = "org-bench"
 PROJECT = "proj-bench"
 T0 = "2026-10-01 00:00:00"
@@ -64,7 +64,9 @@ def seed(client: Any, n: int) -> None:
                 concat('{{"quality":', toString((cityHash64(number, 5) % 1000) / 1000), '}}'),
                 map('quality', (cityHash64(number, 5) % 1000) / 1000),
                 concat('{{"model":"', ['gpt-4o-mini','gpt-4o','claude-3-5-haiku','llama-3'][1 + cityHash64(number, 6) % 4], '","user":"u', toString(number % 1000), '"}}'),
-                '', map('tokens', toFloat64(50 + cityHash64(number, 8) % 500)),
+                '', map('tokens', toFloat64(50 + cityHash64(number, 8) % 500),
+                        'start', toUnixTimestamp64Micro(ts) / 1e6,
+                        'end', toUnixTimestamp64Micro(ts) / 1e6 + (100 + cityHash64(number, 9) % 5000) / 1000),
                 ts, ts + toIntervalMillisecond(100 + cityHash64(number, 9) % 5000),
                 (100 + cityHash64(number, 9) % 5000) / 1000, []
             FROM numbers({start}, {cnt})"""
@@ -88,13 +90,14 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "p95 latency per model (week)",
-        f"dimensions: metadata.model as model | measures: percentile(duration, 0.95) as p95 | from: {P} | filter: created >= '2026-10-08T00:00:00Z' and created < '2026-10-15T00:00:00Z'",
-        f"SELECT metadata_json.model::String AS model, quantile(0.95)(duration) AS p95 FROM {DB}.spans FINAL WHERE {SCOPE_SQL} AND {WEEK} GROUP BY model",
+        f"dimensions: metadata.model as model | measures: percentile(metrics.end - metrics.start, 0.95) as p95 | from: {P} | filter: created >= '2026-10-08T00:00:00Z' and created < '2026-10-15T00:00:00Z'",
+        f"SELECT metadata_json.model::String AS model, quantileIf(0.95)(metrics_map['end'] - metrics_map['start'], mapContains(metrics_map, 'end') AND mapContains(metrics_map, 'start')) AS p95 FROM {DB}.spans FINAL WHERE {SCOPE_SQL} AND {WEEK} GROUP BY model",
     ),
     (
         "full-text search on input (day)",
         f"measures: count(1) as n | from: {P} | filter: input MATCH 'refund' and created >= '2026-10-08T00:00:00Z' and created < '2026-10-09T00:00:00Z'",
-        f"SELECT count() AS n FROM {DB}.spans FINAL WHERE {SCOPE_SQL} AND hasToken(input, 'refund') AND created >= '2026-10-08 00:00:00' AND created < '2026-10-09 00:00:00'",
+        # MATCH is case-insensitive: the same answer needs the lower(input) token index
+        f"SELECT count() AS n FROM {DB}.spans FINAL WHERE {SCOPE_SQL} AND hasAllTokens(lower(input), ['refund']) AND created >= '2026-10-08 00:00:00' AND created < '2026-10-09 00:00:00'",
     ),
     (
         "whole traces of failing spans (hour)",

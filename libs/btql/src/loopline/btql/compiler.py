@@ -751,10 +751,18 @@ def _traces(
     if payload is not None:
         having = " HAVING " + _keyset(gen, unit, payload.get("k") or [])
     inner = (
-        f"SELECT object_id AS _to, root_span_id AS _tr, {tk} AS _tk FROM {src} WHERE {_and(inner_conds)} "
+        f"SELECT object_id AS _to, root_span_id AS _tr, {tk} AS _tk, min(created) AS _tmin, max(created) AS _tmax "
+        f"FROM {src} WHERE {_and(inner_conds)} "
         f"GROUP BY object_id, root_span_id{having} ORDER BY {_order(unit)} "
         f"LIMIT {gen.param(limit + 1, 'UInt64')}"
     )
+    # The spans of a trace lie within TRACE_WINDOW of its matching spans: bounding the outer read
+    # by that window (scalar subqueries, folded to constants before index analysis) lets
+    # partition and primary-key pruning skip the rest of the table.
+    window = [
+        f"created >= (SELECT min(_tmin) FROM ({inner})) - {TRACE_WINDOW}",
+        f"created <= (SELECT max(_tmax) FROM ({inner})) + {TRACE_WINDOW}",
+    ]
     span_keys = user_keys or [_Key("created", "asc", False, "datetime")]
     span_keys = [*span_keys, _Key("id", "asc", False, "string")]
     hidden = ["_t._tk AS _k0", "_t._tr AS _k1", "_t._to AS _k2"]
@@ -762,7 +770,7 @@ def _traces(
     order = _order(unit, ["_k0", "_k1", "_k2"]) + ", " + _order(span_keys)
     sql = (
         f"SELECT {', '.join(sel + hidden)} FROM {src} INNER JOIN ({inner}) AS _t "
-        f"ON object_id = _t._to AND root_span_id = _t._tr WHERE {_and(row_conds)} ORDER BY {order}"
+        f"ON object_id = _t._to AND root_span_id = _t._tr WHERE {_and([*row_conds, *window])} ORDER BY {order}"
     )
     keys = unit + span_keys
     return CompiledQuery(
@@ -792,6 +800,9 @@ def fingerprint_of(parts: list[Any]) -> str:
     h = hashlib.blake2b(repr(parts).encode(), digest_size=9)
     return h.hexdigest()
 
+
+#: how far (in time) a trace's spans may lie from the spans that matched its filter
+TRACE_WINDOW = "INTERVAL 1 DAY"
 
 _KW = re.compile(r" (FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT|ARRAY JOIN|INNER JOIN) ")
 

@@ -141,7 +141,15 @@ class Gen:
         keys = self._keys(b.path)
         if mode in (None, "raw", "value"):
             raw = f"JSONExtractRaw({base}{keys})" if b.path else base
-            return f"nullIf(nullIf({raw}, ''), 'null')" if mode == "value" else raw
+            if mode != "value":
+                return raw
+            value = f"nullIf(nullIf({raw}, ''), 'null')"
+            if b.fast and b.path and all(isinstance(k, str) and _PLAIN.match(k) for k in b.path):
+                # typed column first (~2x faster than parsing the text); objects are not leaves
+                # of the JSON type, so they (and missing paths) fall back to the text
+                sub = b.fast + "." + ".".join(quote_ident(str(k)) for k in b.path)
+                return f"if(isNull(toJSONString({sub})), {value}, toJSONString({sub}))"
+            return value
         if mode == "datetime":
             return _DT.format(f"JSONExtract({base}{keys}, 'Nullable(String)')")
         if mode in _JSON_TYPES:

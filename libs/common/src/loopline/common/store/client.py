@@ -134,7 +134,13 @@ class Store:
                 f"{self.database}.{table}",
                 cols,
                 insert_block=body,
-                settings={"date_time_input_format": "best_effort", "input_format_skip_unknown_fields": 0},
+                settings={
+                    "date_time_input_format": "best_effort",
+                    "input_format_skip_unknown_fields": 0,
+                    # JSON-typed companions keep user strings as strings (no Date/DateTime inference)
+                    "input_format_try_infer_dates": 0,
+                    "input_format_try_infer_datetimes": 0,
+                },
                 fmt="JSONEachRow",
             )
         except Exception as exc:
