@@ -7,6 +7,7 @@ Legacy (SDK ≤ 0.34): `/api/{project,experiment,dataset}/register`, `/api/proje
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -50,6 +51,36 @@ def _limit(v: str | None) -> int:
     if not 1 <= n <= 1000:
         raise CatalogError(400, "'limit' must be between 1 and 1000", field="limit")
     return n
+
+
+def _object_routes(router: APIRouter, kind: str, cat: Callable[[], Catalog]) -> None:
+    """GET / PATCH / DELETE `/v1/{kind}/{id}` for an experiment or dataset."""
+    out = C.experiment_out if kind == "experiment" else C.dataset_out
+
+    async def get(object_id: str, p: Principal = Depends(current_principal)) -> Response:
+        r = await getattr(cat(), f"get_{kind}")(p.org_id, object_id)
+        if r is None:
+            return _err(CatalogError(404, f"{kind} {object_id!r} does not exist"))
+        return JSONResponse(out(r))
+
+    async def patch(object_id: str, request: Request, p: Principal = Depends(current_principal)) -> Response:
+        try:
+            r = await getattr(cat(), f"patch_{kind}")(p.org_id, object_id, await _json(request))
+        except CatalogError as exc:
+            return _err(exc)
+        return JSONResponse(out(r))
+
+    async def delete(object_id: str, p: Principal = Depends(current_principal)) -> Response:
+        try:
+            r = await getattr(cat(), f"delete_{kind}")(p.org_id, object_id)
+        except CatalogError as exc:
+            return _err(exc)
+        return JSONResponse(out(r))
+
+    path = f"/v1/{kind}/{{object_id}}"
+    router.add_api_route(path, get, methods=["GET"], name=f"get_{kind}")
+    router.add_api_route(path, patch, methods=["PATCH"], name=f"patch_{kind}")
+    router.add_api_route(path, delete, methods=["DELETE"], name=f"delete_{kind}")
 
 
 def build_object_router(ctx: ServiceContext) -> APIRouter:
@@ -138,31 +169,6 @@ def build_object_router(ctx: ServiceContext) -> APIRouter:
             return _err(exc)
         return JSONResponse({"objects": [C.experiment_out(r) for r in rows]})
 
-    @router.get("/v1/experiment/{experiment_id}")
-    async def get_experiment(experiment_id: str, p: Principal = Depends(current_principal)) -> Response:
-        r = await cat().get_experiment(p.org_id, experiment_id)
-        if r is None:
-            return _err(CatalogError(404, f"experiment {experiment_id!r} does not exist"))
-        return JSONResponse(C.experiment_out(r))
-
-    @router.patch("/v1/experiment/{experiment_id}")
-    async def patch_experiment(
-        experiment_id: str, request: Request, p: Principal = Depends(current_principal)
-    ) -> Response:
-        try:
-            r = await cat().patch_experiment(p.org_id, experiment_id, await _json(request))
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.experiment_out(r))
-
-    @router.delete("/v1/experiment/{experiment_id}")
-    async def delete_experiment(experiment_id: str, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            r = await cat().delete_experiment(p.org_id, experiment_id)
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.experiment_out(r))
-
     # -- modern: datasets ----------------------------------------------------------------------
     @router.post("/v1/dataset")
     async def create_dataset(request: Request, p: Principal = Depends(current_principal)) -> Response:
@@ -195,30 +201,8 @@ def build_object_router(ctx: ServiceContext) -> APIRouter:
             return _err(exc)
         return JSONResponse({"objects": [C.dataset_out(r) for r in rows]})
 
-    @router.get("/v1/dataset/{dataset_id}")
-    async def get_dataset(dataset_id: str, p: Principal = Depends(current_principal)) -> Response:
-        r = await cat().get_dataset(p.org_id, dataset_id)
-        if r is None:
-            return _err(CatalogError(404, f"dataset {dataset_id!r} does not exist"))
-        return JSONResponse(C.dataset_out(r))
-
-    @router.patch("/v1/dataset/{dataset_id}")
-    async def patch_dataset(
-        dataset_id: str, request: Request, p: Principal = Depends(current_principal)
-    ) -> Response:
-        try:
-            r = await cat().patch_dataset(p.org_id, dataset_id, await _json(request))
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.dataset_out(r))
-
-    @router.delete("/v1/dataset/{dataset_id}")
-    async def delete_dataset(dataset_id: str, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            r = await cat().delete_dataset(p.org_id, dataset_id)
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.dataset_out(r))
+    for kind in ("experiment", "dataset"):
+        _object_routes(router, kind, cat)
 
     # -- legacy (≤ 0.34) -----------------------------------------------------------------------
     @router.post("/api/project/register")
