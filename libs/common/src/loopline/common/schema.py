@@ -149,4 +149,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             for col in ("input", "output")
         ),
     ),
+    Migration(
+        10,
+        "control plane: experiment tags and parameters, dataset tags",
+        (
+            "ALTER TABLE {db}.experiments ADD COLUMN IF NOT EXISTS tags Array(String), "
+            "ADD COLUMN IF NOT EXISTS parameters_id String DEFAULT '', "
+            "ADD COLUMN IF NOT EXISTS parameters_version String DEFAULT ''",
+            "ALTER TABLE {db}.datasets ADD COLUMN IF NOT EXISTS tags Array(String)",
+        ),
+    ),
 )

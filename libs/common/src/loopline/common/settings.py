@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # writer
     writer_max_batch: int = Field(default=5000, gt=0)
     writer_max_wait_s: float = Field(default=0.05, ge=0)
+    # writer group members per process (measured: 2 did not help on 2 cores; try on bigger hosts):
+    # one's ClickHouse insert (GIL released) overlaps another's
+    # merge; partitions (so row keys) are split between members, so per-key order holds
+    writer_members: int = Field(default=1, ge=1, le=16)
     topic_partitions: int = Field(default=8, gt=0)
     # in-process bus: messages per partition not yet consumed by every group; beyond it publishes
     # wait (backpressure), which bounds memory and how stale reads can get under overload

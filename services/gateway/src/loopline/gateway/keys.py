@@ -44,6 +44,7 @@ class ApiKeyInfo:
     prefix: str
     created: datetime
     revoked: datetime | None
+    user_id: str = ""
 
 
 class KeyStore:
@@ -66,6 +67,14 @@ class KeyStore:
         )
         return org_id
 
+    async def find_org(self, name: str) -> str | None:
+        """The id of the org with this name, without creating it."""
+        rows = await self.store.query_dicts(
+            self.store.sql("SELECT id FROM {db}.orgs FINAL WHERE name = {n:String} ORDER BY created LIMIT 1"),
+            {"n": name},
+        )
+        return str(rows[0]["id"]) if rows else None
+
     async def org_name(self, org_id: str) -> str | None:
         rows = await self.store.query_dicts(
             self.store.sql("SELECT name FROM {db}.orgs FINAL WHERE id = {i:String}"), {"i": org_id}
@@ -73,7 +82,7 @@ class KeyStore:
         return str(rows[0]["name"]) if rows else None
 
     async def register_key(self, org_id: str, key: str, name: str, user_id: str = "") -> ApiKeyInfo:
-        info = ApiKeyInfo(str(uuid.uuid4()), org_id, name, key_display_prefix(key), _now(), None)
+        info = ApiKeyInfo(str(uuid.uuid4()), org_id, name, key_display_prefix(key), _now(), None, user_id)
         await self.store.insert(
             "api_keys",
             [[org_id, info.id, name, info.prefix, hash_key(key), user_id, info.created, None, _version()]],
@@ -82,9 +91,9 @@ class KeyStore:
         self._cache.pop(hash_key(key), None)
         return info
 
-    async def create_key(self, org_id: str, name: str) -> tuple[str, ApiKeyInfo]:
+    async def create_key(self, org_id: str, name: str, user_id: str = "") -> tuple[str, ApiKeyInfo]:
         key = new_key()
-        return key, await self.register_key(org_id, key, name)
+        return key, await self.register_key(org_id, key, name, user_id)
 
     async def has_key(self, key: str) -> bool:
         return await self._lookup(hash_key(key)) is not None
@@ -93,21 +102,47 @@ class KeyStore:
         where = "WHERE org_id = {o:String}" if org_id else ""
         rows = await self.store.query_dicts(
             self.store.sql(
-                f"SELECT id, org_id, name, prefix, created, revoked FROM {{db}}.api_keys FINAL {where} ORDER BY created"
+                "SELECT id, org_id, name, prefix, created, revoked, user_id "
+                f"FROM {{db}}.api_keys FINAL {where} ORDER BY created"
             ),
             {"o": org_id} if org_id else None,
         )
         return [ApiKeyInfo(**r) for r in rows]
 
-    async def revoke(self, id_or_prefix: str, org_id: str | None = None) -> list[ApiKeyInfo]:
-        """Revoke keys matching an id or a display prefix; returns what was revoked."""
-        matches = [
+    async def get_key(self, org_id: str, key_id: str) -> ApiKeyInfo | None:
+        """An active key of this org by id (revoked keys and other orgs' keys are None)."""
+        for k in await self.list_keys(org_id):
+            if k.id == key_id and k.revoked is None:
+                return k
+        return None
+
+    async def matching(self, id_or_prefix: str, org_id: str | None = None) -> list[ApiKeyInfo]:
+        """Active keys whose id equals, or whose display prefix starts with, `id_or_prefix`."""
+        if not id_or_prefix:
+            return []
+        return [
             k
             for k in await self.list_keys(org_id)
             if k.revoked is None and (k.id == id_or_prefix or k.prefix.startswith(id_or_prefix))
         ]
+
+    async def revoke_key(self, org_id: str, key_id: str) -> ApiKeyInfo | None:
+        """Revoke one active key of this org by its exact id; None if there is no such key."""
+        k = await self.get_key(org_id, key_id)
+        if k is None:
+            return None
+        await self._revoke([k])
+        return k
+
+    async def revoke(self, id_or_prefix: str, org_id: str | None = None) -> list[ApiKeyInfo]:
+        """Revoke keys matching an id or a display prefix; returns what was revoked."""
+        matches = await self.matching(id_or_prefix, org_id)
+        await self._revoke(matches)
+        return matches
+
+    async def _revoke(self, matches: list[ApiKeyInfo]) -> None:
         if not matches:
-            return []
+            return
         rows = await self.store.query_dicts(
             self.store.sql(
                 "SELECT org_id, id, name, prefix, key_hash, user_id, created FROM {db}.api_keys FINAL "
@@ -122,7 +157,6 @@ class KeyStore:
             ["org_id", "id", "name", "prefix", "key_hash", "user_id", "created", "revoked", "_version"],
         )
         self._cache.clear()
-        return matches
 
     async def _lookup(self, key_hash: str) -> Principal | None:
         rows = await self.store.query_dicts(

@@ -1,153 +1,121 @@
 """Control-plane routes for both SDK generations (thin; logic in catalog.py).
 
-Modern (SDK ≥ 0.35): `/v1/project|experiment|dataset` create-or-get, get, list, patch, delete.
-Legacy (SDK ≤ 0.34): `/api/{project,experiment,dataset}/register`, `/api/project`,
-`/api/experiment/get`, `/api/base_experiment/get_id` (400 means "no base experiment").
+Modern (SDK ≥ 0.35), Braintrust's REST API: `/v1/project|experiment|dataset` create-or-get
+(POST), list (GET, `{"objects": [...]}`, newest first, `limit` / `starting_after` /
+`ending_before` / `ids` and name filters), get, patch, delete (returns the object with
+`deleted_at`). Legacy (SDK ≤ 0.34): `/api/{project,experiment,dataset}/register`,
+`/api/project`, `/api/experiment/get`, `/api/base_experiment/get_id` (400 = "no base
+experiment"). Everything is scoped to the key's org; other orgs' ids answer 404. A tenant id in
+a body (the legacy `org_id`) is ignored: the key decides the org; a modern `org_name` naming
+another org is refused (403).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from loopline.common.auth import Principal, current_principal
-from loopline.common.http import JSONResponse, error_body
+from loopline.common.http import JSONResponse
 from loopline.common.service import ServiceContext
-from loopline.gateway.catalog import Catalog, CatalogError
+from loopline.gateway.catalog import Catalog, CatalogError, Page
+from loopline.gateway.edge import CatalogErrorRoute, check_org, org_matches, page_params, read_body
+from loopline.gateway.models import (
+    BaseExperimentQuery,
+    CreateDataset,
+    CreateExperiment,
+    CreateProject,
+    LegacyGetExperiment,
+    LegacyRegisterDataset,
+    LegacyRegisterExperiment,
+    LegacyRegisterProject,
+    PatchDataset,
+    PatchExperiment,
+    PatchProject,
+)
 
 C = Catalog
 
 
-def _err(exc: CatalogError) -> Response:
-    return JSONResponse(error_body(exc.status, exc.message, **exc.where), status_code=exc.status)
+def _found_header(found: bool) -> dict[str, str]:
+    return {"x-bt-found-existing": "true" if found else "false"}
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > 1024 * 1024:
-        raise CatalogError(413, "request body exceeds 1 MiB")
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise CatalogError(
-            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
-    if not isinstance(body, dict):
-        raise CatalogError(400, "body must be a JSON object")
-    return body
-
-
-def _limit(v: str | None) -> int:
-    if v is None:
-        return 100
-    try:
-        n = int(v)
-    except ValueError:
-        raise CatalogError(400, f"'limit' must be an integer, got {v!r}", field="limit") from None
-    if not 1 <= n <= 1000:
-        raise CatalogError(400, "'limit' must be between 1 and 1000", field="limit")
-    return n
-
-
-def _object_routes(router: APIRouter, kind: str, cat: Callable[[], Catalog]) -> None:
-    """GET / PATCH / DELETE `/v1/{kind}/{id}` for an experiment or dataset."""
-    out = C.experiment_out if kind == "experiment" else C.dataset_out
-
-    async def get(object_id: str, p: Principal = Depends(current_principal)) -> Response:
-        r = await getattr(cat(), f"get_{kind}")(p.org_id, object_id)
-        if r is None:
-            return _err(CatalogError(404, f"{kind} {object_id!r} does not exist"))
-        return JSONResponse(out(r))
-
-    async def patch(object_id: str, request: Request, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            r = await getattr(cat(), f"patch_{kind}")(p.org_id, object_id, await _json(request))
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(out(r))
-
-    async def delete(object_id: str, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            r = await getattr(cat(), f"delete_{kind}")(p.org_id, object_id)
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(out(r))
-
-    path = f"/v1/{kind}/{{object_id}}"
-    router.add_api_route(path, get, methods=["GET"], name=f"get_{kind}")
-    router.add_api_route(path, patch, methods=["PATCH"], name=f"patch_{kind}")
-    router.add_api_route(path, delete, methods=["DELETE"], name=f"delete_{kind}")
+def _objects(rows: list[dict[str, Any]], out: Any) -> Response:
+    return JSONResponse({"objects": [out(r) for r in rows]})
 
 
 def build_object_router(ctx: ServiceContext) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=CatalogErrorRoute)
 
     def cat() -> Catalog:
-        return ctx.shared["control_plane"]
+        cp = ctx.shared["control_plane"]
+        assert isinstance(cp, Catalog)
+        return cp
 
-    # -- modern: projects ----------------------------------------------------------------------
+    async def project_filter(
+        p: Principal, project_id: str | None, project_name: str | None
+    ) -> tuple[bool, str | None]:
+        """(any match possible, project id to filter on) for list endpoints."""
+        if not (project_id or project_name):
+            return True, None
+        try:
+            return True, (await cat().resolve_project(p.org_id, project_id, project_name, create=False))["id"]
+        except CatalogError as exc:
+            if exc.status == 404:
+                return False, None
+            raise
+
+    async def must(kind: str, getter: Any, p: Principal, object_id: str) -> dict[str, Any]:
+        r = await getter(p.org_id, object_id)
+        if r is None:
+            raise CatalogError(404, f"{kind} {object_id!r} does not exist")
+        assert isinstance(r, dict)
+        return r
+
+    # -- projects ------------------------------------------------------------------------------
     @router.post("/v1/project")
     async def create_project(request: Request, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            body = await _json(request)
-            proj, found = await cat().create_project(p.org_id, body.get("name"), body.get("description"))  # type: ignore[arg-type]
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(
-            C.project_out(proj), headers={"x-bt-found-existing": "true" if found else "false"}
-        )
+        body = await read_body(request, CreateProject)
+        check_org(p, body.org_name)
+        proj, found = await cat().create_project(p.org_id, body.name, body.description, p.user_id)
+        return JSONResponse(C.project_out(proj), headers=_found_header(found))
 
     @router.get("/v1/project")
     async def list_projects(
-        project_name: str | None = None, limit: str | None = None, p: Principal = Depends(current_principal)
+        project_name: str | None = None,
+        org_name: str | None = None,
+        page: Page = Depends(page_params),
+        p: Principal = Depends(current_principal),
     ) -> Response:
-        try:
-            rows = await cat().list_projects(p.org_id, project_name, _limit(limit))
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse({"objects": [C.project_out(r) for r in rows]})
+        if not org_matches(p, org_name):
+            return _objects([], C.project_out)
+        return _objects(await cat().list_projects(p.org_id, project_name, page=page), C.project_out)
 
     @router.get("/v1/project/{project_id}")
     async def get_project(project_id: str, p: Principal = Depends(current_principal)) -> Response:
-        r = await cat().get_project(p.org_id, project_id)
-        if r is None:
-            return _err(CatalogError(404, f"project {project_id!r} does not exist"))
-        return JSONResponse(C.project_out(r))
+        return JSONResponse(C.project_out(await must("project", cat().get_project, p, project_id)))
 
     @router.patch("/v1/project/{project_id}")
     async def patch_project(
         project_id: str, request: Request, p: Principal = Depends(current_principal)
     ) -> Response:
-        try:
-            r = await cat().patch_project(p.org_id, project_id, await _json(request))
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.project_out(r))
+        body = await read_body(request, PatchProject)
+        return JSONResponse(C.project_out(await cat().patch_project(p.org_id, project_id, body)))
 
     @router.delete("/v1/project/{project_id}")
     async def delete_project(project_id: str, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            r = await cat().delete_project(p.org_id, project_id)
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.project_out(r))
+        return JSONResponse(C.project_out(await cat().delete_project(p.org_id, project_id)))
 
-    # -- modern: experiments -------------------------------------------------------------------
+    # -- experiments ---------------------------------------------------------------------------
     @router.post("/v1/experiment")
     async def create_experiment(request: Request, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            body = await _json(request)
-            proj = await cat().resolve_project(
-                p.org_id, body.get("project_id"), body.get("project_name"), create=True
-            )
-            ensure_new = body.get("ensure_new", True) is not False
-            r = await cat().create_experiment(p.org_id, proj, body, ensure_new=ensure_new)
-        except CatalogError as exc:
-            return _err(exc)
+        body = await read_body(request, CreateExperiment)
+        check_org(p, body.org_name)
+        proj = await cat().resolve_project(p.org_id, body.project_id, body.project_name, create=True)
+        r = await cat().create_experiment(
+            p.org_id, proj, body, ensure_new=body.ensure_new is not False, user_id=p.user_id
+        )
         return JSONResponse(C.experiment_out(r))
 
     @router.get("/v1/experiment")
@@ -155,132 +123,130 @@ def build_object_router(ctx: ServiceContext) -> APIRouter:
         project_id: str | None = None,
         project_name: str | None = None,
         experiment_name: str | None = None,
-        limit: str | None = None,
+        org_name: str | None = None,
+        page: Page = Depends(page_params),
         p: Principal = Depends(current_principal),
     ) -> Response:
-        try:
-            pid = None
-            if project_id or project_name:
-                pid = (await cat().resolve_project(p.org_id, project_id, project_name, create=False))["id"]
-            rows = await cat().list_experiments(p.org_id, pid, experiment_name, _limit(limit))
-        except CatalogError as exc:
-            if exc.status == 404:
-                return JSONResponse({"objects": []})
-            return _err(exc)
-        return JSONResponse({"objects": [C.experiment_out(r) for r in rows]})
+        possible, pid = await project_filter(p, project_id, project_name)
+        if not possible or not org_matches(p, org_name):
+            return _objects([], C.experiment_out)
+        rows = await cat().list_experiments(p.org_id, pid, experiment_name, page=page)
+        return _objects(rows, C.experiment_out)
 
-    # -- modern: datasets ----------------------------------------------------------------------
+    @router.get("/v1/experiment/{experiment_id}")
+    async def get_experiment(experiment_id: str, p: Principal = Depends(current_principal)) -> Response:
+        return JSONResponse(
+            C.experiment_out(await must("experiment", cat().get_experiment, p, experiment_id))
+        )
+
+    @router.patch("/v1/experiment/{experiment_id}")
+    async def patch_experiment(
+        experiment_id: str, request: Request, p: Principal = Depends(current_principal)
+    ) -> Response:
+        body = await read_body(request, PatchExperiment)
+        return JSONResponse(C.experiment_out(await cat().patch_experiment(p.org_id, experiment_id, body)))
+
+    @router.delete("/v1/experiment/{experiment_id}")
+    async def delete_experiment(experiment_id: str, p: Principal = Depends(current_principal)) -> Response:
+        return JSONResponse(C.experiment_out(await cat().delete_experiment(p.org_id, experiment_id)))
+
+    # -- datasets ------------------------------------------------------------------------------
     @router.post("/v1/dataset")
     async def create_dataset(request: Request, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            body = await _json(request)
-            proj = await cat().resolve_project(
-                p.org_id, body.get("project_id"), body.get("project_name"), create=True
-            )
-            r, found = await cat().create_dataset(p.org_id, proj, body)
-        except CatalogError as exc:
-            return _err(exc)
-        return JSONResponse(C.dataset_out(r), headers={"x-bt-found-existing": "true" if found else "false"})
+        body = await read_body(request, CreateDataset)
+        check_org(p, body.org_name)
+        proj = await cat().resolve_project(p.org_id, body.project_id, body.project_name, create=True)
+        r, found = await cat().create_dataset(p.org_id, proj, body, p.user_id)
+        return JSONResponse(C.dataset_out(r), headers=_found_header(found))
 
     @router.get("/v1/dataset")
     async def list_datasets(
         project_id: str | None = None,
         project_name: str | None = None,
         dataset_name: str | None = None,
-        limit: str | None = None,
+        org_name: str | None = None,
+        page: Page = Depends(page_params),
         p: Principal = Depends(current_principal),
     ) -> Response:
-        try:
-            pid = None
-            if project_id or project_name:
-                pid = (await cat().resolve_project(p.org_id, project_id, project_name, create=False))["id"]
-            rows = await cat().list_datasets(p.org_id, pid, dataset_name, _limit(limit))
-        except CatalogError as exc:
-            if exc.status == 404:
-                return JSONResponse({"objects": []})
-            return _err(exc)
-        return JSONResponse({"objects": [C.dataset_out(r) for r in rows]})
+        possible, pid = await project_filter(p, project_id, project_name)
+        if not possible or not org_matches(p, org_name):
+            return _objects([], C.dataset_out)
+        return _objects(await cat().list_datasets(p.org_id, pid, dataset_name, page=page), C.dataset_out)
 
-    for kind in ("experiment", "dataset"):
-        _object_routes(router, kind, cat)
+    @router.get("/v1/dataset/{dataset_id}")
+    async def get_dataset(dataset_id: str, p: Principal = Depends(current_principal)) -> Response:
+        return JSONResponse(C.dataset_out(await must("dataset", cat().get_dataset, p, dataset_id)))
 
-    # -- legacy (≤ 0.34) -----------------------------------------------------------------------
+    @router.patch("/v1/dataset/{dataset_id}")
+    async def patch_dataset(
+        dataset_id: str, request: Request, p: Principal = Depends(current_principal)
+    ) -> Response:
+        body = await read_body(request, PatchDataset)
+        return JSONResponse(C.dataset_out(await cat().patch_dataset(p.org_id, dataset_id, body)))
+
+    @router.delete("/v1/dataset/{dataset_id}")
+    async def delete_dataset(dataset_id: str, p: Principal = Depends(current_principal)) -> Response:
+        return JSONResponse(C.dataset_out(await cat().delete_dataset(p.org_id, dataset_id)))
+
+    @router.get("/environment-object/{object_type}/{object_id}/{environment}")
+    async def environment_object(
+        object_type: str, object_id: str, environment: str, p: Principal = Depends(current_principal)
+    ) -> Response:
+        raise CatalogError(
+            404, f"environment {environment!r} is not defined: Loopline does not support environments yet"
+        )
+
+    # -- legacy (SDK ≤ 0.34, on the app URL) ---------------------------------------------------
     @router.post("/api/project/register")
     async def legacy_project_register(
         request: Request, p: Principal = Depends(current_principal)
     ) -> Response:
-        try:
-            body = await _json(request)
-            proj, _ = await cat().create_project(p.org_id, body.get("project_name"))  # type: ignore[arg-type]
-        except CatalogError as exc:
-            return _err(exc)
+        body = await read_body(request, LegacyRegisterProject)
+        proj, _ = await cat().create_project(p.org_id, body.project_name, user_id=p.user_id)
         return JSONResponse({"project": C.project_out(proj)})
 
     @router.get("/api/project")
     async def legacy_project_get(id: str, p: Principal = Depends(current_principal)) -> Response:
-        r = await cat().get_project(p.org_id, id)
-        if r is None:
-            return _err(CatalogError(404, f"project {id!r} does not exist"))
-        return JSONResponse(C.project_out(r))
+        return JSONResponse(C.project_out(await must("project", cat().get_project, p, id)))
 
     @router.post("/api/experiment/register")
     async def legacy_experiment_register(
         request: Request, p: Principal = Depends(current_principal)
     ) -> Response:
-        try:
-            body = await _json(request)
-            proj = await cat().resolve_project(
-                p.org_id, body.get("project_id"), body.get("project_name"), create=True
-            )
-            spec = {**body, "name": body.get("experiment_name")}
-            r = await cat().create_experiment(p.org_id, proj, spec, ensure_new=not body.get("update"))
-        except CatalogError as exc:
-            return _err(exc)
+        body = await read_body(request, LegacyRegisterExperiment)
+        proj = await cat().resolve_project(p.org_id, body.project_id, body.project_name, create=True)
+        spec = body.model_copy(update={"name": body.experiment_name})
+        r = await cat().create_experiment(
+            p.org_id, proj, spec, ensure_new=body.update is not True, user_id=p.user_id
+        )
         return JSONResponse({"project": C.project_out(proj), "experiment": C.experiment_out(r)})
 
     @router.post("/api/experiment/get")
     async def legacy_experiment_get(request: Request, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            body = await _json(request)
-            proj = await cat().resolve_project(
-                p.org_id, body.get("project_id"), body.get("project_name"), create=False
-            )
-            rows = await cat().list_experiments(p.org_id, proj["id"], body.get("experiment_name"), limit=1)
-        except CatalogError as exc:
-            if exc.status == 404:
-                return JSONResponse([])
-            return _err(exc)
+        body = await read_body(request, LegacyGetExperiment)
+        possible, pid = await project_filter(p, body.project_id, body.project_name)
+        if not possible or not org_matches(p, body.org_name):
+            return JSONResponse([])
+        rows = await cat().list_experiments(p.org_id, pid, body.experiment_name, limit=1)
         return JSONResponse([C.experiment_out(r) for r in rows])
 
     @router.post("/api/dataset/register")
     async def legacy_dataset_register(
         request: Request, p: Principal = Depends(current_principal)
     ) -> Response:
-        try:
-            body = await _json(request)
-            proj = await cat().resolve_project(
-                p.org_id, body.get("project_id"), body.get("project_name"), create=True
-            )
-            r, _ = await cat().create_dataset(p.org_id, proj, {**body, "name": body.get("dataset_name")})
-        except CatalogError as exc:
-            return _err(exc)
+        body = await read_body(request, LegacyRegisterDataset)
+        proj = await cat().resolve_project(p.org_id, body.project_id, body.project_name, create=True)
+        spec = body.model_copy(update={"name": body.dataset_name})
+        r, _ = await cat().create_dataset(p.org_id, proj, spec, p.user_id)
         return JSONResponse({"project": C.project_out(proj), "dataset": C.dataset_out(r)})
 
     @router.post("/api/base_experiment/get_id")
     async def legacy_base_experiment(request: Request, p: Principal = Depends(current_principal)) -> Response:
-        try:
-            body = await _json(request)
-            exp_id = body.get("id")
-            if not isinstance(exp_id, str):
-                raise CatalogError(400, "'id' must be an experiment id", field="id")
-            exp = await cat().get_experiment(p.org_id, exp_id)
-            if exp is None:
-                raise CatalogError(400, f"experiment {exp_id!r} does not exist", field="id")
-            base = await cat().default_base(p.org_id, exp)
-            if base is None:
-                raise CatalogError(400, "this experiment has no base experiment")
-        except CatalogError as exc:
-            return _err(exc)
+        body = await read_body(request, BaseExperimentQuery)
+        exp = await must("experiment", cat().get_experiment, p, body.id)
+        base = await cat().default_base(p.org_id, exp)
+        if base is None:  # the SDK reads HTTP 400 as "no base experiment"
+            raise CatalogError(400, "this experiment has no base experiment")
         return JSONResponse({"base_exp_id": base["id"], "base_exp_name": base["name"]})
 
     return router

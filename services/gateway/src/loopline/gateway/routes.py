@@ -1,4 +1,11 @@
-"""Gateway routes: discovery, API-key login, and the control plane (object_routes)."""
+"""Gateway routes: discovery, API-key login, API keys, and the control plane.
+
+`POST /api/apikey/login` answers `{"org_info": [{"id", "name", "api_url", "proxy_url",
+"git_metadata": null}]}` (both SDK generations read it; `git_metadata: null` means the SDK
+collects no git information). `GET /version` is public; the SDK only reads
+`logs3_payload_max_bytes` from it (its presence turns on the `/logs3` overflow path).
+`GET /ping` returns who the key is (the SDK's `user_info()`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from loopline.common.auth import Principal, current_principal
 from loopline.common.service import ServiceContext
+from loopline.gateway.key_routes import build_key_router
 from loopline.gateway.object_routes import build_object_router
 
 VERSION = "0.1.0"
@@ -31,7 +39,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             "org_info": [
                 {
                     "id": principal.org_id,
-                    "name": principal.org_name,
+                    "name": principal.org_name or principal.org_id,
                     "api_url": base,
                     "proxy_url": base,
                     "git_metadata": None,
@@ -39,5 +47,15 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             ]
         }
 
+    @router.get("/ping")
+    async def ping(principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+        return {
+            "id": principal.user_id or principal.api_key_id,
+            "org_id": principal.org_id,
+            "org_name": principal.org_name,
+            "api_key_id": principal.api_key_id,
+        }
+
+    router.include_router(build_key_router(ctx))
     router.include_router(build_object_router(ctx))
     return router

@@ -1,4 +1,9 @@
-"""The gateway service definition."""
+"""The gateway service definition.
+
+After start, `ctx.shared` holds `keys` (KeyStore: orgs and API keys), `control_plane`
+(Catalog, alias ControlPlane: projects, experiments, datasets with cached lookups by id) and
+`projects_by_name` (create-or-get a project id by name, for OTLP `x-bt-parent: project_name:`).
+"""
 
 from __future__ import annotations
 

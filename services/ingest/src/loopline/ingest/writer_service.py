@@ -38,13 +38,11 @@ class DrainingWriter:
 async def _start(ctx: ServiceContext) -> list[Worker]:
     writer = Writer(ctx.require_store(), ctx.bus)
     ctx.shared["writer"] = writer
-    consumer = await ctx.bus.subscribe(
-        ROWS,
-        WRITER_GROUP,
-        writer.handle,
-        ConsumerOptions(max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s),
-    )
-    return [DrainingWriter(consumer, drain_timeout_s=60.0)]
+    options = ConsumerOptions(max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s)
+    members = [
+        await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options) for _ in range(ctx.settings.writer_members)
+    ]
+    return [DrainingWriter(c, drain_timeout_s=60.0) for c in members]
 
 
 SERVICE = ServiceDef(name="writer", start=_start, needs_store=True)

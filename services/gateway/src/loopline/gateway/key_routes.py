@@ -1,0 +1,96 @@
+"""API keys over REST, Braintrust-style, scoped to the caller's org.
+
+`POST /v1/api_key` `{"name", "org_name"?}` → the key object plus `"key"` (shown once);
+`GET /v1/api_key` → `{"objects": [...]}` (active keys, newest first; `limit`, `starting_after`,
+`ending_before`, `ids`, `api_key_name`, `org_name`); `GET|DELETE /v1/api_key/{id}` → the key
+object (DELETE revokes it at once in this process). Key objects never contain the secret or its hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from loopline.common.auth import Principal, current_principal
+from loopline.common.http import JSONResponse
+from loopline.common.service import ServiceContext
+from loopline.gateway.catalog import CatalogError, Page
+from loopline.gateway.edge import CatalogErrorRoute, check_org, org_matches, page_params, read_body
+from loopline.gateway.keys import ApiKeyInfo, KeyStore
+from loopline.gateway.models import CreateApiKey
+
+
+def key_out(k: ApiKeyInfo) -> dict[str, Any]:
+    return {
+        "id": k.id,
+        "name": k.name,
+        "preview_name": f"{k.prefix}…",
+        "created": k.created.isoformat(),
+        "org_id": k.org_id,
+        "user_id": k.user_id or None,
+        "expires_at": None,
+    }
+
+
+def paginate(keys: list[ApiKeyInfo], page: Page) -> list[ApiKeyInfo]:
+    ordered = sorted(keys, key=lambda k: (k.created, k.id), reverse=True)
+    if page.ids:
+        ordered = [k for k in ordered if k.id in page.ids]
+    cursor = page.starting_after or page.ending_before
+    if cursor:
+        pos = next((i for i, k in enumerate(ordered) if k.id == cursor), None)
+        if pos is None:
+            field = "starting_after" if page.starting_after else "ending_before"
+            raise CatalogError(400, f"{field}: API key {cursor!r} does not exist", field=field)
+        if page.starting_after:
+            return ordered[pos + 1 : pos + 1 + page.limit]
+        return ordered[max(0, pos - page.limit) : pos]
+    return ordered[: page.limit]
+
+
+def build_key_router(ctx: ServiceContext) -> APIRouter:
+    router = APIRouter(route_class=CatalogErrorRoute)
+
+    def keys() -> KeyStore:
+        ks = ctx.shared["keys"]
+        assert isinstance(ks, KeyStore)
+        return ks
+
+    @router.post("/v1/api_key")
+    async def create_api_key(request: Request, p: Principal = Depends(current_principal)) -> Response:
+        body = await read_body(request, CreateApiKey)
+        check_org(p, body.org_name)
+        key, info = await keys().create_key(p.org_id, body.name, p.user_id)
+        return JSONResponse({**key_out(info), "key": key})
+
+    @router.get("/v1/api_key")
+    async def list_api_keys(
+        api_key_name: str | None = None,
+        org_name: str | None = None,
+        page: Page = Depends(page_params),
+        p: Principal = Depends(current_principal),
+    ) -> Response:
+        if not org_matches(p, org_name):
+            return JSONResponse({"objects": []})
+        active = [
+            k
+            for k in await keys().list_keys(p.org_id)
+            if k.revoked is None and (not api_key_name or k.name == api_key_name)
+        ]
+        return JSONResponse({"objects": [key_out(k) for k in paginate(active, page)]})
+
+    @router.get("/v1/api_key/{key_id}")
+    async def get_api_key(key_id: str, p: Principal = Depends(current_principal)) -> Response:
+        k = await keys().get_key(p.org_id, key_id)
+        if k is None:
+            raise CatalogError(404, f"API key {key_id!r} does not exist")
+        return JSONResponse(key_out(k))
+
+    @router.delete("/v1/api_key/{key_id}")
+    async def delete_api_key(key_id: str, p: Principal = Depends(current_principal)) -> Response:
+        k = await keys().revoke_key(p.org_id, key_id)
+        if k is None:
+            raise CatalogError(404, f"API key {key_id!r} does not exist")
+        return JSONResponse(key_out(k))
+
+    return router
