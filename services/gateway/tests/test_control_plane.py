@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,7 +167,7 @@ async def test_login_and_version(ll: InProcess) -> None:
 
 
 async def test_modern_sdk_sequences(ll: InProcess) -> None:
-    """SDK 0.47: logger, Eval ×2 (base experiment), dataset, summarize/open, dataset by id."""
+    """SDK 0.47: logger, Eval twice (base experiment), dataset, summarize/open, dataset by id."""
     c, h = ll.client, ll.headers
     login = (await c.post("/api/apikey/login", headers=h)).json()["org_info"][0]
     org_name = login["name"]
@@ -221,7 +222,12 @@ async def test_modern_sdk_sequences(ll: InProcess) -> None:
     ev = (
         await c.post(
             "/v1/experiment",
-            json={"project_id": proj["id"], "name": "on-ds", "dataset_id": d["id"], "dataset_version": "1000"},
+            json={
+                "project_id": proj["id"],
+                "name": "on-ds",
+                "dataset_id": d["id"],
+                "dataset_version": "1000",
+            },
             headers=h,
         )
     ).json()
@@ -252,7 +258,9 @@ async def test_modern_sdk_sequences(ll: InProcess) -> None:
     # update=True (ensure_new false) reopens the existing experiment
     same = (
         await c.post(
-            "/v1/experiment", json={"project_id": proj["id"], "name": "lev-eval", "ensure_new": False}, headers=h
+            "/v1/experiment",
+            json={"project_id": proj["id"], "name": "lev-eval", "ensure_new": False},
+            headers=h,
         )
     ).json()
     assert same["id"] == e1["id"]
@@ -266,7 +274,9 @@ async def test_legacy_sdk_sequences(ll: InProcess) -> None:
     c, h = ll.client, ll.headers
     org_id = (await c.post("/api/apikey/login", headers=h)).json()["org_info"][0]["id"]
     p = (
-        await c.post("/api/project/register", json={"project_name": "legacy-proj", "org_id": org_id}, headers=h)
+        await c.post(
+            "/api/project/register", json={"project_name": "legacy-proj", "org_id": org_id}, headers=h
+        )
     ).json()["project"]
     assert set(p) >= {"id", "name"} and p["name"] == "legacy-proj"
     reg = {
@@ -334,7 +344,9 @@ async def test_legacy_sdk_sequences(ll: InProcess) -> None:
     assert d1["dataset"]["id"] == d2["dataset"]["id"] and d1["project"]["id"] == p["id"]
     assert d1["dataset"]["name"] == "ds1"
     default = (
-        await c.post("/api/dataset/register", json={"project_name": "legacy-proj", "org_id": org_id}, headers=h)
+        await c.post(
+            "/api/dataset/register", json={"project_name": "legacy-proj", "org_id": org_id}, headers=h
+        )
     ).json()
     assert default["dataset"]["name"] == "logs"
     assert (await c.get("/api/project", params={"id": p["id"]}, headers=h)).json()["id"] == p["id"]
@@ -352,7 +364,7 @@ async def test_list_pagination_and_filters(ll: InProcess) -> None:
     ]
     newest_first = list(reversed(made))
 
-    async def ids(**params: object) -> list[str]:
+    async def ids(**params: Any) -> list[str]:
         r = await c.get("/v1/experiment", params={"project_id": pid, **params}, headers=h)
         assert r.status_code == 200, r.text
         return [x["id"] for x in r.json()["objects"]]
@@ -366,7 +378,9 @@ async def test_list_pagination_and_filters(ll: InProcess) -> None:
     assert await ids(ids=f"{made[0]},{made[1]}") == [made[1], made[0]]
     assert await ids(experiment_name="e3") == [made[3]]
     assert (await c.get("/v1/experiment", params={"project_name": "paged"}, headers=h)).json()["objects"]
-    assert (await c.get("/v1/experiment", params={"project_name": "nope"}, headers=h)).json() == {"objects": []}
+    assert (await c.get("/v1/experiment", params={"project_name": "nope"}, headers=h)).json() == {
+        "objects": []
+    }
     for bad in ({"limit": "x"}, {"limit": 0}, {"limit": 5000}, {"starting_after": "nope"}):
         r = await c.get("/v1/experiment", params={"project_id": pid, **bad}, headers=h)
         assert r.status_code == 400 and r.json()["error"]["field"] in ("limit", "starting_after"), r.text
@@ -382,14 +396,17 @@ async def test_list_pagination_and_filters(ll: InProcess) -> None:
     assert [x["name"] for x in dsets] == ["c", "b"]
     nxt = (
         await c.get(
-            "/v1/dataset", params={"project_id": pid, "limit": 2, "starting_after": dsets[-1]["id"]}, headers=h
+            "/v1/dataset",
+            params={"project_id": pid, "limit": 2, "starting_after": dsets[-1]["id"]},
+            headers=h,
         )
     ).json()["objects"]
     assert [x["name"] for x in nxt] == ["a"]
     assert [
         x["name"]
-        for x in (await c.get("/v1/dataset", params={"dataset_name": "b", "project_name": "paged"}, headers=h))
-        .json()["objects"]
+        for x in (
+            await c.get("/v1/dataset", params={"dataset_name": "b", "project_name": "paged"}, headers=h)
+        ).json()["objects"]
     ] == ["b"]
 
 
@@ -461,7 +478,12 @@ async def test_patch_and_conflicts(ll: InProcess) -> None:
         headers=h,
     )
     out = r.json()
-    assert (out["description"], out["tags"], out["metadata"], out["public"]) == ("d", ["x", "y"], {"m": 2}, True)
+    assert (out["description"], out["tags"], out["metadata"], out["public"]) == (
+        "d",
+        ["x", "y"],
+        {"m": 2},
+        True,
+    )
     assert (await c.get(f"/v1/experiment/{b['id']}", headers=h)).json()["tags"] == ["x", "y"]
     assert (
         await c.patch(f"/v1/experiment/{b['id']}", json={"base_exp_id": b["id"]}, headers=h)
@@ -502,7 +524,9 @@ async def test_ancestor_commits_pick_the_base(ll: InProcess) -> None:
     pid = (await c.post("/v1/project", json={"name": "git"}, headers=h)).json()["id"]
     old = (
         await c.post(
-            "/v1/experiment", json={"project_id": pid, "name": "on-c1", "repo_info": {"commit": "c1"}}, headers=h
+            "/v1/experiment",
+            json={"project_id": pid, "name": "on-c1", "repo_info": {"commit": "c1"}},
+            headers=h,
         )
     ).json()
     await c.post(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from loopline.common.logging import configure_logging
@@ -15,6 +16,11 @@ from loopline.cli.dlq import dlq_app
 from loopline.runtime.registry import ALL_SERVICES, parse_services
 from loopline.runtime.server import serve as run_server
 from loopline.runtime.server import write_line
+
+if TYPE_CHECKING:
+    from loopline.gateway.keys import ApiKeyInfo, KeyStore
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (offline: opens the store).")
@@ -91,11 +97,11 @@ def serve(
     raise typer.Exit(run_server(build_app(ctx, on_ready=on_ready), s.host, s.port))
 
 
-def _with_keystore(s: Settings, fn):  # type: ignore[no-untyped-def]
+def _with_keystore(s: Settings, fn: Callable[[KeyStore], Awaitable[T]]) -> T:
     from loopline.common.store import Store, apply_migrations
     from loopline.gateway.keys import KeyStore
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> T:
         store = Store(s.effective_store_dsn, s.database)
         await store.open()
         try:
@@ -116,7 +122,7 @@ def keys_create(
     """Create an API key; it is printed once and stored only as a hash."""
     s = _settings(data_dir=data_dir)
 
-    async def go(ks):  # type: ignore[no-untyped-def]
+    async def go(ks: KeyStore) -> tuple[str, ApiKeyInfo]:
         org_id = await ks.ensure_org(org or s.bootstrap_org_name)
         return await ks.create_key(org_id, name)
 
@@ -125,10 +131,21 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+def keys_list(
+    org: Annotated[str | None, typer.Option(help="only this organization's keys")] = None,
+    data_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
     """List keys by prefix (never the key itself)."""
     s = _settings(data_dir=data_dir)
-    for k in _with_keystore(s, lambda ks: ks.list_keys()):
+
+    async def go(ks: KeyStore) -> list[ApiKeyInfo]:
+        org_id = await _org_id(ks, org)
+        return await ks.list_keys(org_id)
+
+    listed = _with_keystore(s, go)
+    if not listed:
+        typer.echo("no API keys")
+    for k in listed:
         state = f"revoked {k.revoked:%Y-%m-%d %H:%M}" if k.revoked else "active"
         typer.echo(
             f"{k.prefix}…  {k.id}  {k.name}  org={k.org_id}  created={k.created:%Y-%m-%d %H:%M}  {state}"
@@ -138,16 +155,47 @@ def keys_list(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(
     key_id_or_prefix: Annotated[str, typer.Argument(help="key id or display prefix")],
+    org: Annotated[str | None, typer.Option(help="only this organization's keys")] = None,
+    all_matching: Annotated[
+        bool, typer.Option("--all", help="revoke every key the prefix matches (else it must be unique)")
+    ] = False,
     data_dir: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
-    """Revoke a key by id or prefix."""
+    """Revoke a key by id or prefix (servers stop accepting it within seconds)."""
     s = _settings(data_dir=data_dir)
-    revoked = _with_keystore(s, lambda ks: ks.revoke(key_id_or_prefix))
-    if not revoked:
+
+    async def go(ks: KeyStore) -> tuple[list[ApiKeyInfo], bool]:
+        org_id = await _org_id(ks, org)
+        matches = await ks.matching(key_id_or_prefix, org_id)
+        if len(matches) > 1 and not all_matching:
+            return matches, False
+        return await ks.revoke(key_id_or_prefix, org_id), True
+
+    found, done = _with_keystore(s, go)
+    if not found:
         typer.echo(f"no active key matches {key_id_or_prefix!r}", err=True)
         raise typer.Exit(1)
-    for k in revoked:
+    if not done:
+        typer.echo(
+            f"{key_id_or_prefix!r} matches {len(found)} active keys; give a longer prefix or the id, "
+            "or pass --all:",
+            err=True,
+        )
+        for k in found:
+            typer.echo(f"  {k.prefix}…  {k.id}  {k.name}", err=True)
+        raise typer.Exit(1)
+    for k in found:
         typer.echo(f"revoked {k.prefix}… ({k.id})")
+
+
+async def _org_id(ks: KeyStore, org: str | None) -> str | None:
+    if org is None:
+        return None
+    org_id = await ks.find_org(org)
+    if org_id is None:
+        typer.echo(f"no organization named {org!r}", err=True)
+        raise typer.Exit(1)
+    return org_id
 
 
 def main() -> None:

@@ -38,9 +38,12 @@ class DrainingWriter:
 async def _start(ctx: ServiceContext) -> list[Worker]:
     writer = Writer(ctx.require_store(), ctx.bus)
     ctx.shared["writer"] = writer
-    options = ConsumerOptions(max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s)
+    options = ConsumerOptions(
+        max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s
+    )
     members = [
-        await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options) for _ in range(ctx.settings.writer_members)
+        await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options)
+        for _ in range(ctx.settings.writer_members)
     ]
     return [DrainingWriter(c, drain_timeout_s=60.0) for c in members]
 
