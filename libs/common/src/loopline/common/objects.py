@@ -8,24 +8,27 @@ from loopline.common.store import Store
 
 _TABLES = {"experiment": "experiments", "dataset": "datasets"}
 _NEGATIVE_TTL_S = 1.0
+_POSITIVE_TTL_S = 30.0
 
 
 class ObjectResolver:
     """Resolves (org, object_type, object_id) to its project id, or None if it is not the org's.
 
-    Positive answers never change (an object's project is fixed at creation) and are cached for
-    the life of the process; negative answers are cached briefly (the object may be created now).
+    An object's project never changes, but an object can be deleted: positive answers are cached
+    for 30 s (so a deleted object stops accepting writes within that), negative answers for 1 s
+    (the object may be being created).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._hit: dict[tuple[str, str, str], str] = {}
+        self._hit: dict[tuple[str, str, str], tuple[float, str]] = {}
         self._miss: dict[tuple[str, str, str], float] = {}
 
     async def project_of(self, org_id: str, object_type: str, object_id: str) -> str | None:
         key = (org_id, object_type, object_id)
-        if key in self._hit:
-            return self._hit[key]
+        hit = self._hit.get(key)
+        if hit is not None and time.monotonic() - hit[0] < _POSITIVE_TTL_S:
+            return hit[1]
         missed = self._miss.get(key)
         if missed is not None and time.monotonic() - missed < _NEGATIVE_TTL_S:
             return None
@@ -42,5 +45,5 @@ class ObjectResolver:
         project_id = str(rows[1][0][0])
         if len(self._hit) > 1_000_000:
             self._hit.clear()
-        self._hit[key] = project_id
+        self._hit[key] = (time.monotonic(), project_id)
         return project_id
