@@ -757,19 +757,19 @@ def _traces(
         f"LIMIT {gen.param(limit + 1, 'UInt64')}"
     )
     # The spans of a trace lie within TRACE_WINDOW of its matching spans: bounding the outer read
-    # by that window (scalar subqueries, folded to constants before index analysis) lets
-    # partition and primary-key pruning skip the rest of the table.
-    window = [
-        f"created >= (SELECT min(_tmin) FROM ({inner})) - {TRACE_WINDOW}",
-        f"created <= (SELECT max(_tmax) FROM ({inner})) + {TRACE_WINDOW}",
-    ]
+    # by that window (one tuple-valued scalar subquery, folded to constants before index analysis)
+    # lets partition and primary-key pruning skip the rest of the table.
+    with_window = (
+        f"WITH (SELECT (min(_tmin) - {TRACE_WINDOW}, max(_tmax) + {TRACE_WINDOW}) FROM ({inner})) AS _win "
+    )
+    window = ["created >= _win.1", "created <= _win.2"]
     span_keys = user_keys or [_Key("created", "asc", False, "datetime")]
     span_keys = [*span_keys, _Key("id", "asc", False, "string")]
     hidden = ["_t._tk AS _k0", "_t._tr AS _k1", "_t._to AS _k2"]
     hidden += [f"{k.sql} AS _k{i + 3}" for i, k in enumerate(span_keys)]
     order = _order(unit, ["_k0", "_k1", "_k2"]) + ", " + _order(span_keys)
     sql = (
-        f"SELECT {', '.join(sel + hidden)} FROM {src} INNER JOIN ({inner}) AS _t "
+        f"{with_window}SELECT {', '.join(sel + hidden)} FROM {src} INNER JOIN ({inner}) AS _t "
         f"ON object_id = _t._to AND root_span_id = _t._tr WHERE {_and([*row_conds, *window])} ORDER BY {order}"
     )
     keys = unit + span_keys

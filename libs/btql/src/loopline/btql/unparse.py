@@ -33,10 +33,40 @@ def quote_string(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+# words the parser reads as operators/keywords: a name spelled like one must be quoted
+_RESERVED = frozenset(
+    [
+        "and",
+        "or",
+        "not",
+        "is",
+        "null",
+        "true",
+        "false",
+        "like",
+        "ilike",
+        "match",
+        "in",
+        "includes",
+        "case",
+        "when",
+        "then",
+        "else",
+        "end",
+        "interval",
+        "distinct",
+        "as",
+        "asc",
+        "desc",
+        "between",
+    ]
+)
+
+
 def _segment(s: str | int, first: bool) -> str:
     if isinstance(s, int):
         return f"[{s}]"
-    if _PLAIN.match(s):
+    if _PLAIN.match(s) and not (first and s.lower() in _RESERVED):
         return s if first else "." + s
     q = '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return ("`" + s.replace("`", "``") + "`") if first else "." + q
@@ -73,7 +103,9 @@ def to_text(e: A.Expr) -> str:
         return "(" + f" {e.op.upper()} ".join(to_text(a) for a in e.args) + ")"
     if isinstance(e, A.Unary):
         if e.op == "not":
-            return f"(NOT {to_text(e.expr)})"
+            inner = to_text(e.expr)
+            # `NOT -1` would lex NOT as a name (`NOT - 1`); a parenthesised operand cannot
+            return f"(NOT ({inner}))" if inner.startswith("-") else f"(NOT {inner})"
         if e.op == "neg":
             return f"(-{to_text(e.expr)})"
         if e.op == "isnull":
