@@ -101,11 +101,14 @@ def compose() -> dict[str, Any]:
 
 
 def loopline_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Containers running the Loopline image: their command is `serve <services>`."""
+    """Containers of the Loopline image (built from this repo); each must run `serve <services>`."""
     out = {}
     for name, svc in compose["services"].items():
-        cmd = svc.get("command")
-        if isinstance(cmd, list) and cmd and cmd[0] == "serve":
+        if svc.get("build") or "loopline" in interpolate(str(svc.get("image", ""))):
+            cmd = svc.get("command")
+            assert isinstance(cmd, list) and cmd and cmd[0] == "serve", (
+                f"{name}: a Loopline container's command should be [serve, <service>], got {cmd!r}"
+            )
             out[name] = svc
     return out
 
