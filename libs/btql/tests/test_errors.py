@@ -93,6 +93,79 @@ INVALID: list[tuple[int, str, type[BtqlError], str]] = [
         ParseError,
         "integer",
     ),
+    (20, "select: * | from: project_logs('p1') | filter: x = NOT -1", ParseError, "unexpected keyword NOT"),
+    (21, "select: * | from: project_logs('p1') | filter: input = in(1)", ParseError, "unexpected keyword IN"),
+    (
+        22,
+        "infer: metadata | select: id | from: project_logs('p1')",
+        BindError,
+        "cannot be combined with 'select:'",
+    ),
+    (23, "infer: created | from: project_logs('p1')", BtqlTypeError, "JSON fields"),
+    (24, "infer: metadata | from: project_logs('p1') | inference_budget: 0", BindError, "inference_budget"),
+    (
+        25,
+        "select: id | from: project_logs('p1') | inference_budget: 5",
+        BindError,
+        "only applies to 'infer:'",
+    ),
+    (26, "infer: metadata | from: project_logs('p1') traces", BindError, "spans shape"),
+    (
+        27,
+        "select: id | from: project_logs('p1') | final_measures: count(1) as n",
+        BindError,
+        "add those first",
+    ),
+    (
+        28,
+        "dimensions: metadata.env as env | measures: count(1) as n | from: project_logs('p1') "
+        "| final_measures: avg(m) as x",
+        BindError,
+        "unknown 'm' (columns: env, n)",
+    ),
+    (
+        29,
+        "dimensions: metadata.env as env | measures: count(1) as n | from: project_logs('p1') "
+        "| final_dimensions: metadata.env",
+        BindError,
+        "unknown 'metadata'",
+    ),
+    (
+        30,
+        "dimensions: metadata.env as env | measures: count(1) as n | from: project_logs('p1') "
+        "| final_measures: n",
+        BindError,
+        "not an aggregate",
+    ),
+    (
+        31,
+        "dimensions: metadata.env as env | measures: count(1) as n | from: project_logs('p1') "
+        "| comparison_key: input",
+        BindError,
+        "comparison_key",
+    ),
+    (
+        32,
+        "SELECT metadata.env, count(1) FROM project_logs('p1') GROUP BY metadata.env "
+        "PIVOT(count(1) FOR metadata.env IN ('a', 'b'))",
+        ParseError,
+        "IN (ANY)",
+    ),
+    (
+        33,
+        "SELECT metadata.env, count(1) FROM project_logs('p1') GROUP BY metadata.env "
+        "PIVOT(sum(metrics.tokens) FOR metadata.env IN (ANY))",
+        BindError,
+        "must also be a SELECT item",
+    ),
+    (
+        34,
+        "SELECT metadata.env, count(1) FROM project_logs('p1') GROUP BY metadata.env "
+        "PIVOT(count(1) FOR metadata.user IN (ANY))",
+        BindError,
+        "must be a SELECT item and appear in GROUP BY",
+    ),
+    (35, "SELECT id FROM project_logs('p1') PIVOT(count(1) FOR id IN (ANY))", BindError, "needs GROUP BY"),
 ]
 
 
@@ -179,7 +252,7 @@ def test_type_error_class_name_and_position() -> None:
         ("select: log_id | from: experiment('p1')", "not available on experiment rows"),
         ("select: tags.x | from: project_logs('p1')", "array of strings"),
         ("select: id.x | from: project_logs('p1')", "no sub-fields"),
-        ("select: * | from: project_logs('p1') | infer: metadata", "not supported"),
+        ("select: * | from: project_logs('p1') | infer: metadata", "cannot be combined with 'select:'"),
     ],
 )
 def test_bind_errors(text: str, msg: str) -> None:

@@ -577,3 +577,86 @@ def test_match_uses_the_text_index(engine: Any) -> None:
     plan = engine.client.query("EXPLAIN indexes=1 " + cq.sql, parameters=cq.params, settings=cq.settings)
     text = "\n".join(r[0] for r in plan.result_rows)
     assert "idx_input_lc" in text, text
+
+
+# ------------------------------------------------------------------ infer / final stage / comparison_key
+
+
+def test_infer_lists_paths_types_and_counts(engine: Any) -> None:
+    got = rows(engine, f"infer: metadata, scores | {P}")
+    by = {(r["name"], r["type"]): r["count"] for r in got}
+    assert by[("metadata", "object")] == 6 and by[("metadata.model", "string")] == 6
+    assert by[("scores", "object")] == 5 and by[("scores.Factuality", "number")] == 5
+    assert by[("scores.email sent", "integer")] == 1 and by[("metadata.models", "array")] == 1
+    # a path seen with two types is listed once per type
+    assert by[("metadata.version", "integer")] == 1 and by[("metadata.version", "string")] == 1
+    counts = [r["count"] for r in got]
+    assert counts == sorted(counts, reverse=True)
+    assert {tuple(r) for r in got} == {("name", "type", "count")}
+
+
+def test_infer_budget_subpath_filter_and_limit(engine: Any) -> None:
+    assert rows(engine, f"infer: metadata.user | {P}") == [
+        {"name": "metadata.user", "type": "object", "count": 1},
+        {"name": "metadata.user.name", "type": "string", "count": 1},
+    ]
+    # the budget bounds the rows sampled (newest first), limit the paths returned
+    got = rows(engine, f"infer: * | {P} | inference_budget: 3 | limit: 4")
+    assert len(got) == 4 and max(r["count"] for r in got) <= 3
+    staged = rows(engine, f"infer: metadata | {P} | filter: metadata.env = 'staging'")
+    assert {"name": "metadata.env", "type": "string", "count": 2} in staged
+
+
+def test_final_dimensions_and_measures_aggregate_the_aggregate(engine: Any) -> None:
+    per_env = {
+        r["env"]: r["n"]
+        for r in rows(engine, f"dimensions: metadata.env as env | measures: count(1) as n | {P}")
+    }
+    (r,) = rows(
+        engine,
+        f"dimensions: metadata.env as env | measures: count(1) as n | {P} "
+        "| final_measures: avg(n) as avg_n, count(1) as groups, max(n) as most",
+    )
+    assert r == {
+        "avg_n": pytest.approx(sum(per_env.values()) / len(per_env)),
+        "groups": len(per_env),
+        "most": max(per_env.values()),
+    }
+    # final_filter applies to the first stage; final dims group its rows; sort uses final names
+    got = rows(
+        engine,
+        f"dimensions: metadata.env as env, id | measures: count(1) as n | {P} | final_filter: n >= 1 "
+        "| final_dimensions: env | final_measures: sum(n) as total | sort: total desc, env",
+    )
+    assert {x["env"]: x["total"] for x in got} == per_env
+    assert [x["total"] for x in got] == sorted(per_env.values(), reverse=True)
+
+
+def test_comparison_key_column(engine: Any) -> None:
+    got = rows(
+        engine, f"select: id | {P} | filter: id IN ['a1', 'a2'] | comparison_key: input.question | sort: id"
+    )
+    assert got == [
+        {"id": "a1", "comparison_key": "How do I reset my password?"},
+        {"id": "a2", "comparison_key": None},
+    ]
+
+
+def test_sql_pivot_matches_btql_pivot(engine: Any) -> None:
+    sql = rows(
+        engine,
+        "SELECT metadata.env AS env, span_attributes.type AS type, count(1) AS n FROM project_logs('p1') "
+        "GROUP BY metadata.env, span_attributes.type PIVOT(n FOR span_attributes.type IN (ANY))",
+    )
+    btql = rows(
+        engine,
+        f"dimensions: metadata.env as env, span_attributes.type as type | measures: count(1) as n | {P} | pivot: n",
+    )
+    assert sql == btql and any("task_n" in r for r in sql)
+    # the pivot column need not be the last GROUP BY key; the aggregate may be named in PIVOT
+    swapped = rows(
+        engine,
+        "SELECT span_attributes.type, metadata.env AS env, count(1) FROM project_logs('p1') "
+        "GROUP BY span_attributes.type, metadata.env PIVOT(count(1) AS n FOR type IN (ANY))",
+    )
+    assert sorted(map(repr, swapped)) == sorted(map(repr, btql))

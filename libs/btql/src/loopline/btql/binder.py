@@ -78,6 +78,33 @@ class BoundQuery:
     summary_used: set[str] = field(default_factory=set)
     warnings: list[dict[str, str]] = field(default_factory=list)
     has_range_filter: bool = False
+    # second aggregation stage (final_dimensions / final_measures): `outputs`/`ndims` are the final
+    # stage's, these the first stage's (its columns are c0.., the final stage's f0..)
+    stage1: list[Output] | None = None
+    stage1_ndims: int = 0
+    # `infer:` (schema inference over JSON fields): (field name, bound JSON value), rows sampled
+    infer: list[tuple[str, Bd.B]] | None = None
+    inference_budget: int = 0
+
+
+DEFAULT_INFERENCE_BUDGET = 1000
+MAX_INFERENCE_BUDGET = 100_000
+_INFER_EXCLUSIVE = (
+    "select",
+    "dimensions",
+    "measures",
+    "pivot",
+    "unpivot",
+    "sort",
+    "cursor",
+    "sample",
+    "comparison_key",
+    "custom_columns",
+    "weighted_scores",
+    "final_filter",
+    "final_dimensions",
+    "final_measures",
+)
 
 
 @dataclass
@@ -94,6 +121,7 @@ class _Ctx:
     explicit_first: bool = False  # explicit select aliases shadow fields (rows sort)
     alias_subst: bool = False  # select aliases usable by substitution (filter)
     measure: bool = False  # fields must be inside an aggregate
+    stage2: bool = False  # names resolve only against the first aggregation stage's columns
 
 
 class Binder:
@@ -110,13 +138,17 @@ class Binder:
         self.summary_used: set[str] = set()
         self.warnings: list[dict[str, str]] = []
         self._uid = 0
+        self._out_prefix = "c"  # SQL alias prefix of output columns ("f" in the final stage)
+        self.stage1_outputs: list[Output] = []
+        self.stage1_names: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------------------------ query
     def bind(self) -> BoundQuery:
         q = self.q
-        for clause in ("infer", "comparison_key", "final_dimensions", "final_measures", "inference_budget"):
-            if getattr(q, clause) is not None:
-                raise BindError(f"the '{clause}:' clause is not supported", *_where(q.from_))
+        if q.inference_budget is not None and q.infer is None:
+            raise BindError("'inference_budget:' only applies to 'infer:'", *_where(q.from_))
+        if q.infer is not None:
+            return self._bind_infer()
         if q.select is not None and (q.dimensions is not None or q.measures is not None):
             raise BindError(
                 "use either 'select:' or 'dimensions:'/'measures:', not both", *_where(q.select[0])
@@ -200,6 +232,16 @@ class Binder:
             for extra_col in (q.custom_columns or ()) + (q.weighted_scores or ()):
                 self._names_for([extra_col], extend=True)
                 self._add_output(extra_col, self.expr(extra_col.expr, _Ctx("select", summary=summary)))
+            if q.comparison_key is not None:
+                key = A.AliasExpr(q.comparison_key, "comparison_key", pos=q.comparison_key.pos)
+                self._names_for([key], extend=True)
+                b = self.expr(q.comparison_key, _Ctx("select", summary=summary))
+                self._add_output(key, b)
+        if aggregate and q.comparison_key is not None:
+            raise _berr(
+                "'comparison_key:' keys rows (select queries); it cannot be combined with dimensions/measures",
+                q.comparison_key,
+            )
 
         if filt is not None:
             ctx = _Ctx("filter", allow_span_filters=True, alias_subst=not aggregate and not summary)
@@ -229,6 +271,9 @@ class Binder:
             )
             bq.final_filter = self._boolean(self.expr(q.final_filter, ctx), q.final_filter)
 
+        if q.final_dimensions is not None or q.final_measures is not None:
+            self._final_stage(bq)
+
         for s in q.sort or ():
             if aggregate:
                 ctx = _Ctx("sort", summary=summary, allow_agg=True, outputs_first=True)
@@ -244,6 +289,10 @@ class Binder:
             bq.sort.append((b, s.dir))
 
         if q.pivot is not None:
+            if bq.stage1 is not None:
+                raise _berr(
+                    "'pivot:' cannot be combined with 'final_dimensions:'/'final_measures:'", q.pivot[0].expr
+                )
             if not aggregate or not bq.ndims:
                 raise _berr("'pivot:' needs 'dimensions:' and 'measures:'", q.pivot[0].expr)
             for it in q.pivot:
@@ -260,6 +309,114 @@ class Binder:
                 bq.pivot.append(name)
 
         bq.summary_used = self.summary_used
+        bq.warnings = self.warnings
+        return bq
+
+    # ------------------------------------------------------------------------------ final stage
+    def _final_stage(self, bq: BoundQuery) -> None:
+        """final_dimensions / final_measures: aggregate the rows of the first aggregation (after
+        final_filter) again. Their names resolve only against the first stage's columns."""
+        q = self.q
+        items = (q.final_dimensions or ()) + (q.final_measures or ())
+        if not items:
+            raise BindError("'final_dimensions:'/'final_measures:' need at least one item", *_where(q.from_))
+        first = items[0].expr
+        if not bq.aggregate:
+            raise _berr(
+                "'final_dimensions:'/'final_measures:' aggregate the result of 'dimensions:'/'measures:'; "
+                "add those first",
+                first,
+            )
+        bq.stage1 = self.outputs
+        bq.stage1_ndims = bq.ndims
+        self.stage1_outputs = self.outputs
+        self.stage1_names = self.out_names
+        self.outputs = []
+        self.out_names = {}
+        bq.outputs = self.outputs
+        self._out_prefix = "f"
+        dims = tuple(q.final_dimensions or ())
+        measures = tuple(q.final_measures or ())
+        self._names_for(list(dims) + list(measures))
+        for it in dims:
+            b = self.expr(it.expr, _Ctx("final_dimensions", stage2=True))
+            self._check_groupable(b, it.expr)
+            self._add_output(it, b)
+        bq.ndims = len(dims)
+        for it in measures:
+            if not A.has_aggregate(it.expr):
+                raise _berr(f"final measure '{to_text(it.expr)}' is not an aggregate", it.expr)
+            self._add_output(
+                it, self.expr(it.expr, _Ctx("final_measures", stage2=True, allow_agg=True, measure=True))
+            )
+
+    def _stage1_ref(self, e: A.Ident, ctx: _Ctx) -> Bd.B:
+        head = e.path[0]
+        idx = self.stage1_names.get(head) if isinstance(head, str) else None
+        if not idx:
+            known = list(self.stage1_names)
+            close = difflib.get_close_matches(str(head), known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (columns: {', '.join(known)})"
+            raise _berr(
+                f"'{ctx.where}:' can only use the columns of dimensions/measures; unknown '{head}'{hint}", e
+            )
+        if len(idx) > 1:
+            raise _berr(f"'{head}' is ambiguous: it names more than one column", e)
+        if ctx.measure and not ctx.in_agg:
+            raise _berr(f"'{ident_text(e.path)}' must be inside an aggregate in 'final_measures:'", e)
+        o = self.stage1_outputs[idx[0]]
+        ref = Bd.BOutRef(
+            o.expr.type,
+            index=idx[0],
+            alias=f"c{idx[0]}",
+            nonnull=isinstance(o.expr, Bd.BCol) and o.expr.nonnull,
+        )
+        rest = e.path[1:]
+        if not rest:
+            return ref
+        if o.expr.type == S.JSON:
+            return Bd.BJson(S.JSON, base=ref.alias, path=rest)
+        raise _terr(f"'{head}' is a {o.expr.type}; it has no sub-fields", e)
+
+    # ------------------------------------------------------------------------------ infer
+    def _bind_infer(self) -> BoundQuery:
+        q = self.q
+        for clause in _INFER_EXCLUSIVE:
+            v = getattr(q, clause)
+            if v is not None:
+                node = v[0] if isinstance(v, tuple) and v else v
+                raise BindError(f"'infer:' cannot be combined with '{clause}:'", *_where(node))
+        if self.shape != "spans":
+            raise BindError("'infer:' works on the spans shape only", *_where(q.from_))
+        budget = DEFAULT_INFERENCE_BUDGET if q.inference_budget is None else q.inference_budget
+        if not 1 <= budget <= MAX_INFERENCE_BUDGET:
+            raise BindError(
+                f"inference_budget must be between 1 and {MAX_INFERENCE_BUDGET}", *_where(q.from_)
+            )
+        items: list[tuple[str, Bd.B]] = []
+        for it in q.infer or ():
+            if isinstance(it, A.Star):
+                for f in S.SPAN_FIELDS:
+                    if f.type == S.JSON and self.object_type in f.sources and f.star:
+                        items.append((f.name, self._field(f, (), None)))
+                continue
+            b = self.expr(it, _Ctx("infer"))
+            if b.type != S.JSON:
+                raise _terr(f"'infer:' lists JSON fields, but '{to_text(it)}' is a {b.type}", it)
+            items.append((to_text(it), b))
+        seen: dict[str, Bd.B] = {}
+        for name, b in items:
+            seen.setdefault(name, b)
+        bq = BoundQuery(source=self.source, shape=self.shape, aggregate=True, outputs=self.outputs)
+        bq.infer = list(seen.items())
+        bq.inference_budget = budget
+        bq.limit = q.limit
+        if q.limit is not None and q.limit < 0:
+            raise BindError("limit must be >= 0", *_where(q.from_))
+        if q.filter is not None:
+            b = self._boolean(self.expr(q.filter, _Ctx("filter")), q.filter)
+            bq.filter = b
+            bq.has_range_filter = self._range_filtered(q.filter)
         bq.warnings = self.warnings
         return bq
 
@@ -536,6 +693,8 @@ class Binder:
         for seg in e.path:
             if isinstance(seg, int) and not -(2**31) <= seg < 2**31:
                 raise _terr("array index is out of range", e)
+        if ctx.stage2:
+            return self._stage1_ref(e, ctx)
         rest = e.path[1:]
         # names introduced by unpivot
         if head in self.unpivot_names:
@@ -600,7 +759,9 @@ class Binder:
             raise _berr(f"'{name}' is ambiguous: it names more than one column", node)
         o = self.outputs[idx[0]]
         nonnull = isinstance(o.expr, Bd.BCol) and o.expr.nonnull
-        return Bd.BOutRef(o.expr.type, index=idx[0], alias=f"c{idx[0]}", nonnull=nonnull, agg=o.expr.agg)
+        return Bd.BOutRef(
+            o.expr.type, index=idx[0], alias=f"{self._out_prefix}{idx[0]}", nonnull=nonnull, agg=o.expr.agg
+        )
 
     def _subpath(self, base: Bd.B, rest: tuple[str | int, ...], node: A.Expr) -> Bd.B:
         if not rest:

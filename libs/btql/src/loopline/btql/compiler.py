@@ -597,17 +597,39 @@ def compile_bound(
             row_conds.append(cs)
     array_join, unpivot_ties = _array_join(gen, bq)
 
+    # ----------------------------------------------------------------- schema inference
+    if bq.infer is not None:
+        return _infer(gen, bq, from_sql, row_conds, common)
+
     # ----------------------------------------------------------------- aggregate queries
     if bq.aggregate:
         gen.out_exprs = None
-        sel: list[str] = []
-        columns: list[Column] = []
-        for i, o in enumerate(bq.outputs):
-            sql, dec = _out_sql(gen, o, bq.preview_length, summary, dim=i < bq.ndims)
-            sel.append(f"{sql} AS c{i}")
-            columns.append(Column(o.name, o.expr.type, dec, f"c{i}"))
-        group = ", ".join(f"c{i}" for i in range(bq.ndims))
+        offset = 0
+        if payload is not None:
+            if payload.get("o") is None:
+                raise BindError("invalid cursor (it belongs to a different query)")
+            offset = int(payload["o"])
         having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
+        if bq.stage1 is not None:
+            inner, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, summary, "c")
+            inner += f" FROM {from_sql}{array_join} WHERE {_and(row_conds)}"
+            if bq.stage1_ndims:
+                inner += f" GROUP BY {', '.join(f'c{i}' for i in range(bq.stage1_ndims))}"
+            if having:
+                inner += f" HAVING {having}"
+            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, False, "f")
+            sql += f" FROM ({inner}) AS _stage1"
+            if bq.ndims:
+                sql += f" GROUP BY {', '.join(f'f{i}' for i in range(bq.ndims))}"
+            prefix = "f"
+        else:
+            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, summary, "c")
+            sql += f" FROM {from_sql}{array_join} WHERE {_and(row_conds)}"
+            if bq.ndims:
+                sql += f" GROUP BY {', '.join(f'c{i}' for i in range(bq.ndims))}"
+            if having:
+                sql += f" HAVING {having}"
+            prefix = "c"
         order_parts: list[str] = []
         seen: set[str] = set()
         for b, d in bq.sort:
@@ -615,18 +637,8 @@ def compile_bound(
                 order_parts.append(f"{k.sql} {d.upper()}" + (" NULLS LAST" if k.nullable else ""))
                 seen.add(k.sql)
         for i in range(bq.ndims):
-            if f"c{i}" not in seen:
-                order_parts.append(f"c{i} ASC NULLS LAST")
-        offset = 0
-        if payload is not None:
-            if payload.get("o") is None:
-                raise BindError("invalid cursor (it belongs to a different query)")
-            offset = int(payload["o"])
-        sql = f"SELECT {', '.join(sel)} FROM {from_sql}{array_join} WHERE {_and(row_conds)}"
-        if group:
-            sql += f" GROUP BY {group}"
-        if having:
-            sql += f" HAVING {having}"
+            if f"{prefix}{i}" not in seen:
+                order_parts.append(f"{prefix}{i} ASC NULLS LAST")
         if order_parts:
             sql += f" ORDER BY {', '.join(order_parts)}"
         if not bq.pivot:
@@ -705,6 +717,71 @@ def compile_bound(
         cursor_mode="keyset",
         keys=tuple((k.kind, k.nullable) for k in keys),
         **common,  # type: ignore[arg-type]
+    )
+
+
+def _grouped(
+    gen: Gen, outputs: list[Output], ndims: int, bq: BoundQuery, summary: bool, prefix: str
+) -> tuple[str, list[Column]]:
+    """`SELECT <outputs AS prefix0..>` of an aggregation stage, and its result columns."""
+    sel: list[str] = []
+    columns: list[Column] = []
+    for i, o in enumerate(outputs):
+        sql, dec = _out_sql(gen, o, bq.preview_length, summary, dim=i < ndims)
+        sel.append(f"{sql} AS {prefix}{i}")
+        columns.append(Column(o.name, o.expr.type, dec, f"{prefix}{i}"))
+    return f"SELECT {', '.join(sel)}", columns
+
+
+_INFER_COLUMNS = (
+    Column("name", S.STRING, "value", "c0"),
+    Column("type", S.STRING, "value", "c1"),
+    Column("count", S.INTEGER, "number", "c2"),
+)
+
+
+def _infer(
+    gen: Gen, bq: BoundQuery, from_sql: str, row_conds: list[str], common: dict[str, Any]
+) -> CompiledQuery:
+    """`infer:` — the JSON paths of the listed fields in the newest `inference_budget` matching rows:
+    one row per (path, type) with how many sampled rows have it; the field itself is a path too
+    (its top-level JSON type). Sorted by count, then name."""
+    assert bq.infer is not None
+    fields = []
+    for name, b in bq.infer:
+        fields.append(f"({gen.param(name, 'String')}, ifNull({gen.r(b, 'raw')}, ''))")
+    budget = gen.param(bq.inference_budget, "UInt64")
+    sampled = (
+        f"SELECT [{', '.join(fields)}] AS _fv FROM {from_sql} WHERE {_and(row_conds)} "
+        f"ORDER BY created DESC LIMIT {budget}"
+    )
+    # top-level type of each field, then every nested path of object values with its inferred type
+    per_row = (
+        "arrayConcat([(_f.1, toString(JSONType(_f.2)))], "
+        "if(JSONType(_f.2) = 'Object', "
+        "arrayMap((p, t) -> (concat(_f.1, '.', p), t), "
+        "mapKeys(JSONAllPathsWithTypes(_f.2::JSON)), mapValues(JSONAllPathsWithTypes(_f.2::JSON))), []))"
+    )
+    # ClickHouse type names (JSONType's and the JSON type's inferred ones) → JSON type names
+    jtype = (
+        "multiIf(startsWith(lower(_p.2), 'array'), 'array', "
+        "lower(_p.2) IN ('int64', 'uint64', 'int32', 'uint32', 'int16', 'uint16', 'int8', 'uint8'), 'integer', "
+        "lower(_p.2) IN ('double', 'float64', 'float32'), 'number', lower(_p.2) = 'bool', 'boolean', "
+        "lower(_p.2) = 'date' OR startsWith(lower(_p.2), 'datetime'), 'string', lower(_p.2))"
+    )
+    limit: int = common["limit"]
+    sql = (
+        f"SELECT _p.1 AS c0, {jtype} AS c1, count() AS c2 FROM ("
+        f"SELECT _f FROM ({sampled}) ARRAY JOIN _fv AS _f WHERE _f.2 IS NOT NULL AND _f.2 != ''"
+        f") ARRAY JOIN {per_row} AS _p GROUP BY c0, c1 ORDER BY c2 DESC, c0 ASC, c1 ASC "
+        f"LIMIT {gen.param(limit + 1, 'UInt64')}"
+    )
+    return CompiledQuery(
+        sql=sql,
+        params=gen.params,
+        columns=_INFER_COLUMNS,
+        cursor_mode="offset",
+        **common,
     )
 
 

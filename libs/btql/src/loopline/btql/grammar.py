@@ -51,6 +51,7 @@ _KEYWORDS = [
     "limit",
     "offset",
     "unpivot",
+    "pivot",
     "for",
 ]
 
@@ -113,9 +114,10 @@ source_arg: expr
 shape: SPANS | TRACES | SUMMARY
 
 // ------------------------------------------------------------------ SQL syntax
-sql: SELECT sql_select_items FROM source sql_unpivot* [WHERE expr] [GROUP BY group_items] [HAVING expr] [ORDER BY sort_items] [LIMIT INT] [OFFSET string] [SEMI]
+sql: SELECT sql_select_items FROM source sql_unpivot* [WHERE expr] [GROUP BY group_items] [HAVING expr] [sql_pivot] [ORDER BY sort_items] [LIMIT INT] [OFFSET string] [SEMI]
 sql_select_items: select_item ("," select_item)*
 sql_unpivot: UNPIVOT "(" alias_name FOR alias_name IN "(" expr ")" ")"
+sql_pivot: PIVOT "(" alias_items FOR additive IN in_list ")"
 group_items: expr ("," expr)*
 
 // ------------------------------------------------------------------ expressions

@@ -13,13 +13,15 @@ import math
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from loopline.btql import ast as A
-from loopline.btql.errors import BtqlError, ParseError
+from loopline.btql.errors import BindError, BtqlError, ParseError
 from loopline.btql.grammar import FULL_GRAMMAR, TERMINAL_NAMES
+from loopline.btql.unparse import to_text
 
 MAX_QUERY_LENGTH = 100_000
 MAX_DEPTH = 200
@@ -107,6 +109,42 @@ _CMP = {
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
 
 
+# Operator keywords are never field names when unquoted (`x = NOT -1` is an error, not a field
+# called "not"); quote them with backticks to mean a field. Clause words stay usable as names.
+_OPERATOR_WORDS = frozenset(
+    (
+        "and",
+        "or",
+        "not",
+        "like",
+        "ilike",
+        "match",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "interval",
+        "case",
+        "when",
+        "then",
+        "else",
+        "includes",
+        "contains",
+        "distinct",
+    )
+)
+
+
+def _not_operator_word(tok: Token) -> None:
+    if tok.type == "NAME" and str(tok).lower() in _OPERATOR_WORDS:
+        raise ParseError(
+            f"unexpected keyword {str(tok).upper()} (quote it with backticks to use it as a field name)",
+            tok.line,
+            tok.column,
+        )
+
+
 def _neg(op: str, e: A.Expr, negate: bool, pos: A.Pos | None) -> A.Expr:
     return A.Unary(op="not", expr=e, pos=pos) if negate else e
 
@@ -157,6 +195,7 @@ class _Build(Transformer):
     # ------------------------------------------------------------------ names and paths
     def name(self, c: list[Any]) -> A.Ident:
         tok = c[0]
+        _not_operator_word(tok)
         return A.Ident(path=(_name_of(tok),), pos=_pos(tok))
 
     def segment(self, c: list[Any]) -> str:
@@ -180,6 +219,7 @@ class _Build(Transformer):
 
     def call(self, c: list[Any]) -> A.Call:
         tok, args = c
+        _not_operator_word(tok)
         if args is None:
             return A.Call(name=str(tok).lower(), args=(), pos=_pos(tok))
         distinct, exprs = args
@@ -440,8 +480,32 @@ class _Build(Transformer):
         names = (value,) if key == "_" else (key, value)
         return A.Unpivot(expr=e, names=names, pos=_pos(_kw))
 
+    def sql_pivot(self, c: list[Any]) -> _SqlPivot:
+        # PIVOT ( agg [AS alias], ... FOR column IN (ANY) )
+        kw, items, _for, key, _in, values = c
+        v = values.items
+        if not (
+            len(v) == 1
+            and isinstance(v[0], A.Ident)
+            and len(v[0].path) == 1
+            and str(v[0].path[0]).lower() == "any"
+        ):
+            raise ParseError(
+                "PIVOT supports only IN (ANY): the pivot values are found in the data", *_plc(values)
+            )
+        if not isinstance(key, A.Ident):
+            raise ParseError("the PIVOT column must be a single field, not an expression", *_plc(key))
+        return _SqlPivot(measures=tuple(items), key=key, pos=_pos(kw))
+
     def sql(self, c: list[Any]) -> A.Query:
         return _sql_to_query(c)
+
+
+@dataclass(frozen=True)
+class _SqlPivot:
+    measures: tuple[A.AliasExpr, ...]
+    key: A.Ident
+    pos: A.Pos | None
 
 
 def _lc(tok: Token) -> tuple[int | None, int | None]:
@@ -463,6 +527,7 @@ def _sql_to_query(c: list[Any]) -> A.Query:
     source: A.Source = c[3]
     rest = c[4:]
     unpivots = tuple(x for x in rest if isinstance(x, A.Unpivot))
+    pivot = next((x for x in rest if isinstance(x, _SqlPivot)), None)
     where = having = None
     group: list[A.Expr] | None = None
     order: list[A.SortItem] | None = None
@@ -523,6 +588,8 @@ def _sql_to_query(c: list[Any]) -> A.Query:
         fields["unpivot"] = unpivots
     aggregate = any(isinstance(it, A.AliasExpr) and A.has_aggregate(it.expr) for it in items)
     if group is None and not aggregate:
+        if pivot is not None:
+            raise BindError("PIVOT needs GROUP BY and at least one aggregate", *_lc_pos(pivot.pos))
         fields["select"] = tuple(items)
         return A.Query(syntax="sql", **fields)
     # aggregate query: GROUP BY keys become dimensions (named by the matching select item),
@@ -570,10 +637,66 @@ def _sql_to_query(c: list[Any]) -> A.Query:
     for p in plain:
         if id(p) not in used:
             raise ParseError("every non-aggregate SELECT item must appear in GROUP BY", *_plc(p.expr))
+    if pivot is not None:
+        dims, measures, fields["pivot"] = _sql_pivot_to_query(pivot, dims, measures)
     if dims:
         fields["dimensions"] = tuple(dims)
     fields["measures"] = tuple(measures)
     return A.Query(syntax="sql", **fields)
+
+
+def _sql_pivot_to_query(
+    pivot: _SqlPivot, dims: list[A.AliasExpr], measures: list[A.AliasExpr]
+) -> tuple[list[A.AliasExpr], list[A.AliasExpr], tuple[A.AliasExpr, ...]]:
+    """PIVOT(agg, … FOR col IN (ANY)) → the pivot column last among the dimensions, `pivot:` items
+    naming the measures (SELECT must list the pivot column and every pivoted aggregate)."""
+    key = pivot.key
+
+    def is_key(d: A.AliasExpr) -> bool:
+        if d.expr == key:
+            return True
+        if len(key.path) != 1:
+            return False
+        if d.alias is not None:  # an alias, or the implicit one (a path's last part)
+            return d.alias == key.path[0]
+        return isinstance(d.expr, A.Ident) and d.expr.path[-1] == key.path[0]
+
+    at = [i for i, d in enumerate(dims) if is_key(d)]
+    if not at:
+        raise BindError(
+            f"the PIVOT column '{to_text(key)}' must be a SELECT item and appear in GROUP BY", *_plc(key)
+        )
+    dims = [d for i, d in enumerate(dims) if i != at[0]] + [dims[at[0]]]
+    measures = list(measures)
+    names: list[A.AliasExpr] = []
+    for item in pivot.measures:
+        j = next(
+            (
+                k
+                for k, m in enumerate(measures)
+                if m.expr == item.expr
+                or (
+                    isinstance(item.expr, A.Ident)
+                    and len(item.expr.path) == 1
+                    and m.alias is not None
+                    and m.alias == item.expr.path[0]
+                )
+            ),
+            None,
+        )
+        if j is None:
+            raise BindError(
+                f"the PIVOT aggregate '{to_text(item.expr)}' must also be a SELECT item", *_plc(item.expr)
+            )
+        m = measures[j]
+        if m.alias is None and item.alias is not None:
+            m = A.AliasExpr(expr=m.expr, alias=item.alias, pos=m.pos)
+            measures[j] = m
+        name = m.alias if m.alias is not None else to_text(m.expr)
+        names.append(A.AliasExpr(expr=A.Ident(path=(name,), pos=item.expr.pos), pos=item.pos))
+    if not names:
+        raise BindError("PIVOT needs at least one aggregate", *_lc_pos(pivot.pos))
+    return dims, measures, tuple(names)
 
 
 def _get_lark() -> Lark:
