@@ -660,3 +660,15 @@ def test_sql_pivot_matches_btql_pivot(engine: Any) -> None:
         "GROUP BY span_attributes.type, metadata.env PIVOT(count(1) AS n FOR type IN (ANY))",
     )
     assert sorted(map(repr, swapped)) == sorted(map(repr, btql))
+
+
+def test_group_by_json_object_and_leaf_paths(engine: Any) -> None:
+    got = rows(engine, f"dimensions: metadata.user as u | measures: count(1) as n | {P}")
+    by = {repr(r["u"]): r["n"] for r in got}
+    assert by["{'name': 'ann'}"] == 1 and "None" in by
+    got = rows(
+        engine,
+        f"dimensions: metadata.version as v | measures: count(1) as n | {P} | filter: metadata.version IS NOT NULL",
+    )
+    assert sorted(repr(r["v"]) for r in got) == sorted(repr(v) for v in {r["v"] for r in got})
+    assert len(got) == 2  # an integer and a string are different values

@@ -145,10 +145,12 @@ class Gen:
                 return raw
             value = f"nullIf(nullIf({raw}, ''), 'null')"
             if b.fast and b.path and all(isinstance(k, str) and _PLAIN.match(k) for k in b.path):
-                # typed column first (~2x faster than parsing the text); objects are not leaves
-                # of the JSON type, so they (and missing paths) fall back to the text
-                sub = b.fast + "." + ".".join(quote_ident(str(k)) for k in b.path)
-                return f"if(isNull(toJSONString({sub})), {value}, toJSONString({sub}))"
+                # Only the typed column is read (a reference to the text column reads all of it,
+                # even in a branch never taken): a leaf is `json.a.b`, an object is the sub-object
+                # `json.^a.b`. The JSON type keeps no empty objects, so `{}` reads as null here.
+                dotted = ".".join(quote_ident(str(k)) for k in b.path)
+                sub = f"{b.fast}.{dotted}"
+                return f"if(isNull({sub}), nullIf(toJSONString({b.fast}.^{dotted}), '{{}}'), toJSONString({sub}))"
             return value
         if mode == "datetime":
             return _DT.format(f"JSONExtract({base}{keys}, 'Nullable(String)')")
