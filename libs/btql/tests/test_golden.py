@@ -12,7 +12,7 @@ from loopline.btql import Scope, compile_query
 
 SCOPE = (
     "org_id = {s_org:String} AND project_id IN {s_proj:Array(String)} AND object_type = {s_type:String} "
-    "AND object_id = 'g' AND _is_deleted = 0"
+    "AND object_id = 'g'"
 )
 LOGS = Scope.project_logs("o1", "p1")
 
@@ -110,7 +110,7 @@ def test_golden_experiment_scope() -> None:
         db="db",
     )
     assert (
-        "WHERE org_id = {s_org:String} AND object_type = {s_type:String} AND object_id IN {s_ids:Array(String)} AND _is_deleted = 0 AND (id = {p0:String})"
+        "WHERE org_id = {s_org:String} AND object_type = {s_type:String} AND object_id IN {s_ids:Array(String)} AND (id = {p0:String})"
         in cq.sql
     )
     assert cq.params["s_ids"] == ["e1", "e2"] and cq.params["s_type"] == "experiment"

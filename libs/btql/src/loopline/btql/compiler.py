@@ -304,7 +304,7 @@ def _base(gen: Gen, scope: Scope, db: str) -> tuple[str, list[str]]:
         if scope.version is not None:
             p["s_ver"] = scope.version
             conds.append("_xact_id <= {s_ver:UInt64}")
-    conds.append("_is_deleted = 0")
+    # no `_is_deleted = 0`: FINAL on ReplacingMergeTree(_xact_id, _is_deleted) drops tombstoned rows
     return f"{db}.spans FINAL", conds
 
 

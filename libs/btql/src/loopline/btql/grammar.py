@@ -123,9 +123,8 @@ group_items: expr ("," expr)*
 // ------------------------------------------------------------------ expressions
 expr_only: expr
 
-?expr: ternary
-?ternary: or_expr
-        | or_expr "?" expr ":" expr              -> ternary
+?expr: or_expr
+     | or_expr "?" expr ":" expr                -> ternary
 ?or_expr: and_expr
         | or_expr OR and_expr                   -> or_
 ?and_expr: not_expr
@@ -144,13 +143,12 @@ expr_only: expr
          | additive (PLUS | MINUS) mult         -> arith
 ?mult: unary
      | mult (STAR | SLASH | PERCENT) unary      -> arith
-?unary: postfix
+?unary: primary
       | MINUS unary                             -> neg
       | PLUS unary                              -> pos
-?postfix: primary
-        | postfix "." segment                   -> dot
-        | postfix "[" index "]"                 -> subscript
-?primary: literal
+?primary: primary "." segment                   -> dot
+        | primary "[" index "]"                 -> subscript
+        | literal
         | INTERVAL signed_int UNIT              -> interval
         | NAME "(" [call_args] ")"              -> call
         | NAME                                  -> name
