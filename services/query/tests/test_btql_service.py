@@ -140,3 +140,35 @@ async def test_schema_inference(ll: InProcess) -> None:
     assert set(inp) == {"input.question", "input.n"} and inp["input.n"]["types"] == {"integer": 20}
     assert s["fields"]["error"]["types"] == {"string": 1, "null": 19}
     assert "scores.quality" in {p["path"] for p in s["fields"]["scores"]["paths"]}
+
+
+async def test_infer_final_stage_and_sql_pivot_over_http(ll: InProcess) -> None:
+    pid = await seed(ll, "btql-new-clauses")
+    r = await btql(ll, f"infer: metadata | from: project_logs('{pid}') | inference_budget: 100")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {"name": "metadata.user.tier", "type": "string", "count": 20} in body["data"]
+    assert set(body["schema"]["items"]["properties"]) == {"name", "type", "count"}
+    r = await btql(
+        ll,
+        f"dimensions: metadata.model as model, metadata.user.tier as tier | measures: count(1) as n "
+        f"| from: project_logs('{pid}') | final_dimensions: tier | final_measures: sum(n) as total, count(1) as models "
+        "| sort: tier",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == [
+        {"tier": "free", "total": 15, "models": 2},
+        {"tier": "pro", "total": 5, "models": 2},
+    ]
+    r = await btql(
+        ll,
+        f"SELECT metadata.user.tier AS tier, metadata.model AS model, count(1) AS n FROM project_logs('{pid}') "
+        "GROUP BY 1, 2 PIVOT(n FOR model IN (ANY)) ORDER BY tier",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == [
+        {"tier": "free", "m1_n": 8, "m2_n": 7},
+        {"tier": "pro", "m1_n": 2, "m2_n": 3},
+    ]
+    r = await btql(ll, f"infer: created | from: project_logs('{pid}')")
+    assert r.status_code == 400 and r.json()["error"]["class"] == "TypeError"
