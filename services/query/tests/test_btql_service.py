@@ -172,3 +172,40 @@ async def test_infer_final_stage_and_sql_pivot_over_http(ll: InProcess) -> None:
     ]
     r = await btql(ll, f"infer: created | from: project_logs('{pid}')")
     assert r.status_code == 400 and r.json()["error"]["class"] == "TypeError"
+
+
+async def test_parquet_format_cursor_header_and_freshness(ll: InProcess) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    pid = await seed(ll, "btql-parquet")
+    q = f"select: id, created, input, scores.quality as quality, metrics.tokens as tokens | from: project_logs('{pid}') | sort: id | limit: 5"
+    r = await btql(ll, q, fmt="parquet")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/vnd.apache.parquet"
+    table = pq.read_table(io.BytesIO(r.content))
+    assert table.column_names == ["id", "created", "input", "quality", "tokens"]
+    assert str(table.schema.field("created").type) == "timestamp[us, tz=UTC]"
+    assert str(table.schema.field("quality").type) == "double"
+    rows = table.to_pylist()
+    assert [x["id"] for x in rows] == ["r00", "r01", "r02", "r03", "r04"]
+    assert orjson.loads(rows[0]["input"]) == {"question": "refund order 0", "n": 0}
+    cursor = r.headers["x-bt-cursor"]
+    nxt = await btql(ll, q + f" | cursor: '{cursor}'", fmt="parquet")
+    assert [x["id"] for x in pq.read_table(io.BytesIO(nxt.content)).to_pylist()] == [
+        "r05",
+        "r06",
+        "r07",
+        "r08",
+        "r09",
+    ]
+    js = (await btql(ll, q)).json()
+    assert js["cursor"] == cursor
+    fs = js["freshness_state"]
+    assert (
+        fs["last_processed_xact_id"] == fs["last_considered_xact_id"]
+        and len(fs["last_processed_xact_id"]) == 19
+    )
+    r = await btql(ll, q, fmt="arrow")
+    assert r.status_code == 400 and "parquet" in r.json()["error"]["message"]

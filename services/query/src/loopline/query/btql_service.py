@@ -17,6 +17,7 @@ from loopline.common.http import JSONResponse
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext
 from loopline.common.store import StoreError
+from loopline.common.xact import xact_for_time
 
 from loopline import btql
 
@@ -95,8 +96,9 @@ async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, An
     objects: ObjectResolver = ctx.shared["objects"]
     t0 = time.perf_counter()
     try:
-        if body.get("fmt", "json") != "json":
-            raise btql.BindError(f"unsupported fmt {body.get('fmt')!r}: only 'json' is served")
+        fmt = body.get("fmt", "json")
+        if fmt not in ("json", "parquet"):
+            raise btql.BindError(f"unsupported fmt {fmt!r}: use 'json' or 'parquet'")
         q = btql.parse(body["query"])
         scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
         tz = body.get("tz_offset", 0)
@@ -114,10 +116,23 @@ async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, An
         return btql_error(exc)
     except StoreError as exc:
         return runtime_error(exc)
+    headers = {"x-bt-api-duration-ms": f"{(time.perf_counter() - t0) * 1000:.1f}"}
+    if page.cursor:
+        headers["x-bt-cursor"] = page.cursor
+    if fmt == "parquet":
+        from loopline.query.parquet_output import to_parquet
+
+        return Response(
+            to_parquet(cq, page.data), media_type="application/vnd.apache.parquet", headers=headers
+        )
     out: dict[str, Any] = {"data": page.data, "schema": cq.response_schema()}
     if page.cursor:
         out["cursor"] = page.cursor
     if cq.warnings:
         out["warnings"] = [w if isinstance(w, dict) else {"message": str(w)} for w in cq.warnings]
-    out["freshness_state"] = {"fresh": True}
-    return JSONResponse(out, headers={"x-bt-api-duration-ms": f"{(time.perf_counter() - t0) * 1000:.1f}"})
+    # Every row acknowledged before this read began was written first (read-your-writes wait), so
+    # what was considered is what was processed: transaction ids up to this second.
+    now_xact = str(xact_for_time(time.time(), 0xFFFF))
+    out["realtime_state"] = {"type": "on", "minimum_xact_id": now_xact, "actual_xact_id": now_xact}
+    out["freshness_state"] = {"last_processed_xact_id": now_xact, "last_considered_xact_id": now_xact}
+    return JSONResponse(out, headers=headers)
