@@ -610,25 +610,13 @@ def compile_bound(
                 raise BindError("invalid cursor (it belongs to a different query)")
             offset = int(payload["o"])
         having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
-        if bq.stage1 is not None:
-            inner, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, summary, "c")
-            inner += f" FROM {from_sql}{array_join} WHERE {_and(row_conds)}"
-            if bq.stage1_ndims:
-                inner += f" GROUP BY {', '.join(f'c{i}' for i in range(bq.stage1_ndims))}"
-            if having:
-                inner += f" HAVING {having}"
-            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, False, "f")
-            sql += f" FROM ({inner}) AS _stage1"
-            if bq.ndims:
-                sql += f" GROUP BY {', '.join(f'f{i}' for i in range(bq.ndims))}"
+        first_from = f"{from_sql}{array_join} WHERE {_and(row_conds)}"
+        if bq.stage1 is not None:  # the first stage (with its HAVING) is the final stage's table
+            inner, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, summary, "c", first_from, having)
+            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, False, "f", f"({inner}) AS _stage1", None)
             prefix = "f"
         else:
-            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, summary, "c")
-            sql += f" FROM {from_sql}{array_join} WHERE {_and(row_conds)}"
-            if bq.ndims:
-                sql += f" GROUP BY {', '.join(f'c{i}' for i in range(bq.ndims))}"
-            if having:
-                sql += f" HAVING {having}"
+            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, summary, "c", first_from, having)
             prefix = "c"
         order_parts: list[str] = []
         seen: set[str] = set()
@@ -721,16 +709,28 @@ def compile_bound(
 
 
 def _grouped(
-    gen: Gen, outputs: list[Output], ndims: int, bq: BoundQuery, summary: bool, prefix: str
+    gen: Gen,
+    outputs: list[Output],
+    ndims: int,
+    bq: BoundQuery,
+    summary: bool,
+    prefix: str,
+    from_where: str,
+    having: str | None,
 ) -> tuple[str, list[Column]]:
-    """`SELECT <outputs AS prefix0..>` of an aggregation stage, and its result columns."""
+    """`SELECT <outputs AS prefix0..> FROM … GROUP BY … HAVING …` of one aggregation stage."""
     sel: list[str] = []
     columns: list[Column] = []
     for i, o in enumerate(outputs):
         sql, dec = _out_sql(gen, o, bq.preview_length, summary, dim=i < ndims)
         sel.append(f"{sql} AS {prefix}{i}")
         columns.append(Column(o.name, o.expr.type, dec, f"{prefix}{i}"))
-    return f"SELECT {', '.join(sel)}", columns
+    out = f"SELECT {', '.join(sel)} FROM {from_where}"
+    if ndims:
+        out += f" GROUP BY {', '.join(f'{prefix}{i}' for i in range(ndims))}"
+    if having:
+        out += f" HAVING {having}"
+    return out, columns
 
 
 _INFER_COLUMNS = (

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from loopline.btql.ast import CLAUSES
 
-_KEYWORDS = [
+# Operator keywords: never a field name when unquoted (`x = NOT -1` is an error, not a field named
+# "not"; backticks make one). Other keywords stay usable as names (`metadata.select`, `end`).
+_OPERATOR_KEYWORDS = [
     "and",
     "or",
     "not",
@@ -28,14 +30,18 @@ _KEYWORDS = [
     "true",
     "false",
     "interval",
-    "as",
-    "asc",
-    "desc",
     "distinct",
     "case",
     "when",
     "then",
     "else",
+]
+
+_KEYWORDS = [
+    *_OPERATOR_KEYWORDS,
+    "as",
+    "asc",
+    "desc",
     "end",
     "spans",
     "traces",
@@ -54,6 +60,7 @@ _KEYWORDS = [
     "pivot",
     "for",
 ]
+OPERATOR_WORDS = frozenset(_OPERATOR_KEYWORDS)
 
 INTERVAL_UNITS = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond")
 

@@ -20,7 +20,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from loopline.btql import ast as A
 from loopline.btql.errors import BindError, BtqlError, ParseError
-from loopline.btql.grammar import FULL_GRAMMAR, TERMINAL_NAMES
+from loopline.btql.grammar import FULL_GRAMMAR, OPERATOR_WORDS, TERMINAL_NAMES
 from loopline.btql.unparse import to_text
 
 MAX_QUERY_LENGTH = 100_000
@@ -109,35 +109,8 @@ _CMP = {
 _ARITH = {"+": "add", "-": "sub", "*": "mul", "/": "div", "%": "mod"}
 
 
-# Operator keywords are never field names when unquoted (`x = NOT -1` is an error, not a field
-# called "not"); quote them with backticks to mean a field. Clause words stay usable as names.
-_OPERATOR_WORDS = frozenset(
-    (
-        "and",
-        "or",
-        "not",
-        "like",
-        "ilike",
-        "match",
-        "in",
-        "is",
-        "null",
-        "true",
-        "false",
-        "interval",
-        "case",
-        "when",
-        "then",
-        "else",
-        "includes",
-        "contains",
-        "distinct",
-    )
-)
-
-
 def _not_operator_word(tok: Token) -> None:
-    if tok.type == "NAME" and str(tok).lower() in _OPERATOR_WORDS:
+    if tok.type == "NAME" and str(tok).lower() in OPERATOR_WORDS:
         raise ParseError(
             f"unexpected keyword {str(tok).upper()} (quote it with backticks to use it as a field name)",
             tok.line,
