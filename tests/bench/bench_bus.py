@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -68,6 +69,19 @@ async def main_async(n: int) -> None:
     await mem.start()
     report("in-process", n, *await run_one(mem, n))
     await mem.stop()
+
+    # the journaled in-process bus `loopline up` uses: every publish written to disk first
+    for fsync in (False, True):
+        jdir = Path(tempfile.mkdtemp(prefix="bench-journal-"))
+        try:
+            jb = bus_from_url(f"memory://?journal={jdir}&fsync={int(fsync)}", default_partitions=8)
+            jb.capacity = max(n, 100_000)  # type: ignore[attr-defined]
+            await jb.start()
+            m = n if not fsync else min(n, 50_000)
+            report("journal+fsync" if fsync else "journaled", m, *await run_one(jb, m))
+            await jb.stop()
+        finally:
+            shutil.rmtree(jdir, ignore_errors=True)
 
     bootstrap = os.environ.get("LOOPLINE_TEST_KAFKA")
     local = None

@@ -201,3 +201,34 @@ async def test_store_unavailable_writer_pauses_and_catches_up(chdb_dsn: str, tmp
         assert {e["id"] for e in r.json()["events"]} == set(ids) | {"warm"}
         dl = await ll.client.get("/api/admin/dlq", headers=ll.headers)
         assert dl.json()["objects"] == []  # an outage is not a reason to dead-letter rows
+
+
+def test_embedded_killed_mid_ingest_loses_no_acknowledged_row(tmp_path: Path) -> None:
+    """`loopline up` (in-process bus, journaled by default) SIGKILLed while the writer is behind."""
+    port = free_port()
+    ll = RunningLoopline(tmp_path / "data", port).start()
+    pid = make_project(ll)
+    senders = [Sender(ll, pid, rows_per_request=200) for _ in range(3)]
+    for s in senders:
+        s.start()
+    time.sleep(5)
+    ll.kill()  # SIGKILL: acknowledged rows still waiting for the writer exist only in the journal
+    for s in senders:
+        s.stop_flag.set()
+        s.join()
+    acked = [i for s in senders for i in s.acked]
+    assert acked, [s.statuses for s in senders]
+    ll2 = RunningLoopline(tmp_path / "data", port, api_key=ll.api_key).start()
+    try:
+        n, ids = count_and_ids(ll2, pid)
+        missing = set(acked) - ids
+        assert not missing, f"{len(missing)} of {len(acked)} acknowledged rows lost"
+        assert n == len(ids)  # each row exactly once
+        recovered = [
+            orjson.loads(line)
+            for line in (ll2.log_text() or "").splitlines()
+            if "bus journal recovered" in line and line.startswith("{")
+        ]
+        print("journal recovery:", recovered[-1] if recovered else "nothing pending", "acked:", len(acked))
+    finally:
+        assert ll2.terminate() == 0

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from loopline.common.bus import Bus, ConsumerOptions, Message, OutMessage, TopicSpec
@@ -15,10 +16,12 @@ from loopline.common.bus.factory import bus_from_url
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+@pytest.fixture(params=["memory", "memory-journal", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
     if request.param == "memory":
         b = bus_from_url("memory://", default_partitions=4)
+    elif request.param == "memory-journal":
+        b = bus_from_url(f"memory://?journal={tmp_path / 'bus'}", default_partitions=4)
     else:
         b = bus_from_url(f"kafka://{request.getfixturevalue('kafka_bootstrap')}", default_partitions=4)
     await b.start()

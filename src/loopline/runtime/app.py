@@ -37,10 +37,14 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
     store = Store(settings.effective_store_dsn, settings.database) if needs_store else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if bus is None:
+        url = settings.bus_url
+        if settings.inproc_bus_fsync and url.startswith("memory://"):
+            url += ("&" if "?" in url else "?") + "fsync=1"
         bus = bus_from_url(
-            settings.bus_url,
+            url,
             default_partitions=settings.topic_partitions,
             inproc_capacity=settings.inproc_bus_capacity,
+            journal_dir=Path(settings.data_dir) / "bus" if settings.inproc_bus_journal else None,
         )
         if settings.topic_prefix:
             from loopline.common.bus.prefixed import PrefixedBus

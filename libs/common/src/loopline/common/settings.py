@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # in-process bus: messages per partition not yet consumed by every group; beyond it publishes
     # wait (backpressure), which bounds memory and how stale reads can get under overload
     inproc_bus_capacity: int = Field(default=20_000, gt=0)
+    # in-process bus: journal every publish under data_dir/bus so a crash (kill -9) loses no
+    # acknowledged row; fsync each publish too for power-loss safety (much slower)
+    inproc_bus_journal: bool = True
+    inproc_bus_fsync: bool = False
     topic_prefix: str = Field(default="", description="prefix of every topic and consumer group")
     # advertised to SDKs by /version: batches above it go through the overflow upload
     logs3_payload_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)

@@ -1,20 +1,41 @@
-"""Build a bus backend from a URL: `memory://` or `kafka://host:port[,host:port]`."""
+"""Build a bus backend from a URL: `memory://` or `kafka://host:port[,host:port]`.
+
+`memory://?journal=/dir` (and `&fsync=1`) makes the in-process bus durable: see journal.py.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 from loopline.common.bus.base import Bus
 
 
 def bus_from_url(
-    url: str, *, client_id: str = "loopline", default_partitions: int = 8, inproc_capacity: int = 100_000
+    url: str,
+    *,
+    client_id: str = "loopline",
+    default_partitions: int = 8,
+    inproc_capacity: int = 100_000,
+    journal_dir: Path | None = None,
 ) -> Bus:
+    """`journal_dir` journals an in-process bus whose URL names no journal of its own."""
     parsed = urlparse(url)
     if parsed.scheme in ("memory", "inproc", ""):
         from loopline.common.bus.memory import InProcessBus
 
-        return InProcessBus(default_partitions=default_partitions, capacity=inproc_capacity)
+        query = parse_qs(parsed.query)
+        unknown = set(query) - {"journal", "fsync"}
+        if unknown:
+            raise ValueError(f"bus URL {url!r}: unknown option(s) {sorted(unknown)} (use journal=, fsync=)")
+        journal = query.get("journal", [None])[-1]
+        fsync = query.get("fsync", ["0"])[-1].lower() in ("1", "true", "yes")
+        return InProcessBus(
+            default_partitions=default_partitions,
+            capacity=inproc_capacity,
+            journal_dir=Path(journal) if journal else journal_dir,
+            fsync=fsync,
+        )
     if parsed.scheme == "kafka":
         from loopline.common.bus.kafka import KafkaBus
 

@@ -8,6 +8,9 @@
 - Memory is bounded: a partition holds at most `capacity` messages not yet committed by every
   group; `publish` waits for room and raises BusUnavailable after its timeout (backpressure).
   Messages of a topic that no group consumes are retained up to `capacity`, oldest dropped.
+- With a journal (`journal_dir`, see journal.py) every publish is written to disk before it
+  returns and commits are recorded, so after a crash (even `kill -9`) the bus comes back with
+  every message some group had not committed, and groups resume at their commits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from loopline.common.bus.base import (
     BatchHandler,
@@ -29,6 +33,7 @@ from loopline.common.bus.base import (
     TopicSpec,
     partition_for,
 )
+from loopline.common.bus.journal import Journal
 from loopline.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -211,6 +216,9 @@ class _Member(Consumer):
                 self.positions[p] = off
                 if off > self.group.committed.get(p, 0):
                     self.group.committed[p] = off
+            if self.bus.journal is not None:
+                self.bus.journal.commit(topic.name, self.group.name, last, self.bus.floor)
+            for p in last:
                 topic.trim(p)
             topic.room_changed()
 
@@ -249,27 +257,72 @@ class _Member(Consumer):
 class InProcessBus(Bus):
     """Bus backend for the embedded runtime and tests."""
 
-    def __init__(self, default_partitions: int = 8, capacity: int = 100_000) -> None:
+    def __init__(
+        self,
+        default_partitions: int = 8,
+        capacity: int = 100_000,
+        *,
+        journal_dir: Path | None = None,
+        fsync: bool = False,
+    ) -> None:
         self.default_partitions = default_partitions
         self.capacity = capacity
         self._topics: dict[str, _Topic] = {}
         self._members: list[_Member] = []
         self._running = False
+        self.journal = Journal(journal_dir, fsync=fsync) if journal_dir is not None else None
+        self._recovered = False
 
     async def start(self) -> None:
+        if self.journal is not None and not self._recovered:
+            self._recover(self.journal)
+            self._recovered = True
         self._running = True
+
+    def _recover(self, journal: Journal) -> None:
+        rec = journal.recover()
+        for name in set(rec.partitions) | set(rec.messages) | set(rec.commits):
+            parts = rec.partitions.get(name) or max(
+                [self.default_partitions, *(p + 1 for p in rec.messages.get(name, {}))]
+            )
+            t = self._topic(name, parts)
+            groups = rec.commits.get(name, {})
+            for gname, offs in groups.items():
+                g = _Group(gname, t)
+                g.committed = dict(offs)
+                t.groups[gname] = g
+            for part in t.partitions:
+                msgs = rec.messages.get(name, {}).get(part.index, [])
+                floor = min((offs.get(part.index, 0) for offs in groups.values()), default=0)
+                msgs = [m for m in msgs if m.offset >= floor]
+                end = rec.ends.get(name, {}).get(part.index, 0)
+                part.base = msgs[0].offset if msgs else end
+                part.log = msgs
+                for g in t.groups.values():
+                    g.committed.setdefault(part.index, part.base)
+
+    def floor(self, topic: str, partition: int) -> int:
+        """Lowest offset of a partition that must be kept (for the journal's segment cleanup)."""
+        t = self._topics.get(topic)
+        if t is None or partition >= len(t.partitions):
+            return 0
+        return t.floor(partition)
 
     async def stop(self) -> None:
         for m in list(self._members):
             await m.stop()
         self._members.clear()
         self._running = False
+        if self.journal is not None:
+            self.journal.gc(self.floor)
 
     def _topic(self, name: str, partitions: int | None = None) -> _Topic:
         t = self._topics.get(name)
         if t is None:
             t = _Topic(name, partitions or self.default_partitions, self.capacity)
             self._topics[name] = t
+            if self.journal is not None:
+                self.journal.topic_created(name, len(t.partitions))
         return t
 
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
@@ -294,13 +347,21 @@ class InProcessBus(Bus):
             room = t._room
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(room.wait(), timeout=min(remaining, 0.5))
+        added: list[Message] = []
         for p, ms in by_part.items():
-            part = t.partitions[p]
-            off = part.end
-            part.log.extend(
+            off = t.partitions[p].end
+            added.extend(
                 Message(topic, p, off + i, m.key, m.value, m.headers, now_ms) for i, m in enumerate(ms)
             )
-            if not t.groups:
+        if self.journal is not None:
+            try:
+                self.journal.append(added)  # on disk (page cache) before anything sees or acks it
+            except OSError as exc:
+                raise BusUnavailable(f"could not write the bus journal: {exc}") from exc
+        for msg in added:
+            t.partitions[msg.partition].log.append(msg)
+        if not t.groups:
+            for p in by_part:
                 t.trim(p)
         t.changed()
 
