@@ -209,3 +209,78 @@ async def test_parquet_format_cursor_header_and_freshness(ll: InProcess) -> None
     )
     r = await btql(ll, q, fmt="arrow")
     assert r.status_code == 400 and "parquet" in r.json()["error"]["message"]
+
+
+async def _poll(ll: InProcess, job_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    import asyncio
+
+    for _ in range(500):
+        r = await ll.client.get(f"/btql/async/{job_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        if r.json()["status"] not in ("queued", "running"):
+            return dict(r.json())
+        await asyncio.sleep(0.01)
+    raise AssertionError("async query did not finish in 5 s")
+
+
+async def test_async_btql_follows_cursors_and_pages_results(
+    ll: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopline.btql import api as btql_api
+    from loopline.btql.options import Limits
+
+    pid = await seed(ll, "btql-async")
+    # pages of 6 rows (the default limit, made small): the job follows the cursor through all 20
+    monkeypatch.setattr(btql_api, "_DEFAULT_LIMITS", Limits(default_limit=6))
+    q = f"select: id, scores.quality as q | from: project_logs('{pid}') | sort: id"
+    assert len((await btql(ll, q)).json()["data"]) == 6
+    r = await ll.client.post("/btql/async", json={"query": q, "format": "jsonl"}, headers=ll.headers)
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["status"] in ("queued", "running", "succeeded") and job["project_id"] == pid
+    done = await _poll(ll, job["id"], ll.headers)
+    assert done["status"] == "succeeded" and done["row_count"] == 20
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = await ll.client.get(f"/btql/async/{job['id']}/result", params=params, headers=ll.headers)
+        assert page.status_code == 200, page.text
+        ids += [x["id"] for x in page.json()["rows"]]
+        cursor = page.json().get("cursor")
+        if cursor is None:
+            break
+    assert ids == [f"r{i:02d}" for i in range(20)]
+    # an explicit limit is respected, not paged past
+    r = await ll.client.post("/btql/async", json={"query": q + " | limit: 3"}, headers=ll.headers)
+    assert (await _poll(ll, r.json()["id"], ll.headers))["row_count"] == 3
+    # bad queries fail at submit time with a classified 4xx; bad result parameters too
+    r = await ll.client.post(
+        "/btql/async", json={"query": f"select: idd | from: project_logs('{pid}')"}, headers=ll.headers
+    )
+    assert r.status_code == 400 and r.json()["error"]["class"] == "BindError"
+    r = await ll.client.get(f"/btql/async/{job['id']}/result", params={"cursor": "!!"}, headers=ll.headers)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "cursor"
+    r = await ll.client.get(f"/btql/async/{job['id']}/result", params={"limit": 0}, headers=ll.headers)
+    assert r.status_code == 400
+    # other orgs and unknown ids get 404; cancel of a finished job leaves it succeeded
+    _, key = await ll.new_org("async-other")
+    other = {"Authorization": f"Bearer {key}"}
+    assert (await ll.client.get(f"/btql/async/{job['id']}", headers=other)).status_code == 404
+    assert (await ll.client.get("/btql/async/nope/result", headers=ll.headers)).status_code == 404
+    r = await ll.client.delete(f"/btql/async/{job['id']}", headers=ll.headers)
+    assert r.json()["status"] == "succeeded"
+
+
+async def test_audit_log_adds_audit_data_to_star(ll: InProcess) -> None:
+    pid = await seed(ll, "btql-audit")
+    q = f"select: * | from: project_logs('{pid}') | filter: id = 'r01'"
+    plain = (await btql(ll, q)).json()["data"][0]
+    assert "audit_data" not in plain
+    r = await btql(ll, q, audit_log=True)
+    assert r.status_code == 200, r.text
+    row = r.json()["data"][0]
+    assert row["audit_data"] and row["audit_data"][0]["audit_data"]["action"] == "upsert"
+    assert "audit_data" in r.json()["schema"]["items"]["properties"]
+    r = await btql(ll, q, audit_log="yes")
+    assert r.status_code == 400 and "audit_log" in r.json()["error"]["message"]

@@ -55,6 +55,7 @@ def compile_query(
     tz_offset: int = 0,
     lint_mode: str = "default",
     text_casefold: dict[str, bool] | None = None,
+    audit_log: bool = False,
 ) -> CompiledQuery:
     """Compile a query to parameterised ClickHouse SQL, read only within `scope`.
 
@@ -64,12 +65,13 @@ def compile_query(
     - `db`: database name (letters, digits, underscore).
     - `tz_offset`: minutes behind UTC (JS `getTimezoneOffset`), for day/week/... bucketing.
     - `lint_mode`: "strict" turns lint warnings into `LintError`.
+    - `audit_log`: `select: *` also returns each row's `audit_data` (the request's `audit_log`).
     """
     q = parse(query)
     if not isinstance(tz_offset, int) or isinstance(tz_offset, bool) or abs(tz_offset) > 24 * 60:
         raise ParseError("tz_offset must be an integer number of minutes within a day")
     src = source_of(q)
-    bq = Binder(q, src).bind()
+    bq = Binder(q, src, audit_log=audit_log).bind()
     fp = fingerprint_of(
         [
             dataclasses.replace(q, cursor=None, limit=None),
@@ -78,6 +80,7 @@ def compile_query(
             sorted(scope.object_ids),
             scope.version,
             tz_offset,
+            audit_log,
         ]
     )
     return compile_bound(

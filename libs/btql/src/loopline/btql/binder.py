@@ -125,8 +125,11 @@ class _Ctx:
 
 
 class Binder:
-    def __init__(self, q: A.Query, source: SourceRef, *, fast_json: bool = True) -> None:
+    def __init__(
+        self, q: A.Query, source: SourceRef, *, fast_json: bool = True, audit_log: bool = False
+    ) -> None:
         self.q = q
+        self.audit_log = audit_log  # `select: *` includes `audit_data`
         self.source = source
         self.object_type = source.object_type
         self.shape = source.shape
@@ -508,7 +511,8 @@ class Binder:
             out.append(("metrics", self._summary_field("metrics", (), None), False))
             return out
         for f in S.SPAN_FIELDS:
-            if f.star and self.object_type in f.sources:
+            star = f.star or (self.audit_log and f.name == "audit_data")
+            if star and self.object_type in f.sources:
                 out.append((f.name, self._field(f, (), None), False))
         for name, b in self.unpivot_names.items():
             out.append((name, b, False))

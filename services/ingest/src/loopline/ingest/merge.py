@@ -178,18 +178,23 @@ def apply_defaults(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return row
 
 
-def _audit(prior: Mapping[str, Any] | None, write: ValidatedRow, xact_id: int) -> list[Any] | None:
+def _audit(prior: Mapping[str, Any] | None, write: ValidatedRow, xact_id: int) -> list[Any]:
+    """The row's audit trail with this write's entry (Braintrust's shape): which transaction, what
+    it did (`upsert`, `merge`, `delete`), its source (`_audit_source`, else `api`) and metadata."""
     old = prior.get("audit_data") if prior is not None else None
     entries: list[Any] = list(old) if isinstance(old, list) else []
     c = write.control
-    if c.audit_source is not None or c.audit_metadata is not None:
-        entry: dict[str, Any] = {"_xact_id": str(xact_id), "audit_source": c.audit_source}
-        if c.audit_metadata is not None:
-            entry["audit_metadata"] = c.audit_metadata
-        if entry not in entries:  # idempotent under re-application
-            entries.append(entry)
-            del entries[:-MAX_AUDIT_ENTRIES]
-    return entries or None
+    action = "delete" if c.object_delete else "merge" if c.is_merge else "upsert"
+    entry: dict[str, Any] = {
+        "_xact_id": str(xact_id),
+        "audit_data": {"action": action},
+        "metadata": c.audit_metadata if c.audit_metadata is not None else {},
+        "source": c.audit_source if c.audit_source is not None else "api",
+    }
+    if entry not in entries:  # idempotent under re-application
+        entries.append(entry)
+        del entries[:-MAX_AUDIT_ENTRIES]
+    return entries
 
 
 # -- applying writes ------------------------------------------------------------------------
@@ -259,11 +264,7 @@ def apply_write(
                     new[f] = prior[f]
         deleted = False
 
-    audit = _audit(prior, w, xact_id)
-    if audit is not None:
-        new["audit_data"] = audit
-    else:
-        new.pop("audit_data", None)
+    new["audit_data"] = _audit(prior, w, xact_id)
     apply_defaults(new, now if now is not None else datetime.fromtimestamp(xact_time(xact_id), UTC))
     return RowState(new, xact_id, deleted)
 

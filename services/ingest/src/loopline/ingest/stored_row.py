@@ -310,13 +310,16 @@ _READ_DEFAULTS: Final = (
 )
 
 
-def to_read_row(cols: Mapping[str, Any]) -> dict[str, Any]:
+def to_read_row(cols: Mapping[str, Any], *, audit_log: bool = False) -> dict[str, Any]:
     """The read-side row (spec §5.2) of a stored version (`READ_COLUMNS`).
 
     `_xact_id` is a string; object ids by type (`project_id` + `experiment_id` / `dataset_id` /
     `prompt_session_id`, or `org_id` + `log_id` for project logs/prompts); standard fields that
-    were never written read as null; `is_root`; unknown fields at top level; no control fields."""
+    were never written read as null; `is_root`; unknown fields at top level; no control fields;
+    `audit_data` (the row's change history) only when `audit_log` asks for it."""
     row = row_from_columns(cols)
+    if not audit_log:
+        row.pop("audit_data", None)
     otype = cols.get("object_type")
     out: dict[str, Any] = {"id": row.pop("id"), "_xact_id": str(cols["_xact_id"])}
     out["project_id"] = cols.get("project_id")

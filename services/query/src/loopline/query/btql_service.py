@@ -91,27 +91,46 @@ def _version(body: dict[str, Any]) -> int | None:
     return n
 
 
-async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, Any]) -> Response:
+async def compile_request(
+    ctx: ServiceContext, principal: Principal, body: dict[str, Any], query: btql.Query | None = None
+) -> btql.CompiledQuery:
+    """Parse (unless `query` is given), authorize and compile a `/btql` request body."""
     store = ctx.require_store()
     objects: ObjectResolver = ctx.shared["objects"]
+    q = query if query is not None else btql.parse(body["query"])
+    scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
+    tz = body.get("tz_offset", 0)
+    lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
+    audit_log = body.get("audit_log", False)
+    if not isinstance(audit_log, bool):
+        raise btql.BindError(f"'audit_log' must be true or false, got {audit_log!r}")
+    return btql.compile_query(
+        q,
+        scope,
+        db=store.database,
+        tz_offset=tz if isinstance(tz, int) else 0,
+        lint_mode=lint,
+        audit_log=audit_log,
+    )
+
+
+async def execute(ctx: ServiceContext, cq: btql.CompiledQuery) -> btql.Page:
+    cols, rows = await ctx.require_store().query(cq.sql, cq.params, cq.settings)
+    return cq.finish(cols, rows)
+
+
+async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, Any]) -> Response:
     t0 = time.perf_counter()
     try:
         fmt = body.get("fmt", "json")
         if fmt not in ("json", "parquet"):
             raise btql.BindError(f"unsupported fmt {fmt!r}: use 'json' or 'parquet'")
-        q = btql.parse(body["query"])
-        scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
-        tz = body.get("tz_offset", 0)
-        lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
-        cq = btql.compile_query(
-            q, scope, db=store.database, tz_offset=tz if isinstance(tz, int) else 0, lint_mode=lint
-        )
+        cq = await compile_request(ctx, principal, body)
         if body.get("explain"):
             return JSONResponse(
                 {"sql": cq.sql, "params": cq.params, "settings": cq.settings, "schema": cq.response_schema()}
             )
-        cols, rows = await store.query(cq.sql, cq.params, cq.settings)
-        page = cq.finish(cols, rows)
+        page = await execute(ctx, cq)
     except btql.BtqlError as exc:
         return btql_error(exc)
     except StoreError as exc:

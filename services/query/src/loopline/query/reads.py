@@ -106,7 +106,13 @@ class ObjectReader:
         return self.store.sql(sql), params
 
     async def fetch(
-        self, scope: ObjectScope, *, limit: Any = None, cursor: str | None = None, version: Any = None
+        self,
+        scope: ObjectScope,
+        *,
+        limit: Any = None,
+        cursor: str | None = None,
+        version: Any = None,
+        audit_log: bool = False,
     ) -> dict[str, Any]:
         n = parse_limit(limit)
         v = parse_version(version)
@@ -126,7 +132,7 @@ class ObjectReader:
         rows = await self.store.query_dicts(sql, params)
         more = len(rows) > n
         rows = rows[:n]
-        events = [stored_row.to_read_row(r) for r in rows]
+        events = [stored_row.to_read_row(r, audit_log=audit_log) for r in rows]
         next_cursor = None
         if more and rows:
             last = rows[-1]

@@ -238,11 +238,90 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
             try:
                 scope = await reader.scope(principal.org_id, fetch.object_type, fetch.object_id)
                 page = await reader.fetch(
-                    scope, limit=fetch.limit, cursor=fetch.cursor, version=fetch.version
+                    scope,
+                    limit=fetch.limit,
+                    cursor=fetch.cursor,
+                    version=fetch.version,
+                    audit_log=body.get("audit_log") is True,
                 )
             except ReadError as exc:
                 return read_error(exc)
             return JSONResponse({"data": page["events"], "cursor": page["cursor"]})
         return await run_btql(ctx, principal, body)
 
+    _register_async_routes(router, ctx)
     return router
+
+
+def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
+    """`/btql/async`: submit a query, poll its status, page through its rows, cancel it."""
+    import orjson
+    from loopline.query.async_btql import AsyncQueries, AsyncQueryError
+    from loopline.query.btql_service import btql_error, compile_request, execute
+
+    from loopline import btql
+
+    jobs = AsyncQueries()
+
+    def async_error(exc: AsyncQueryError) -> Response:
+        return JSONResponse(error_body(exc.status, exc.message, **exc.where), status_code=exc.status)
+
+    @router.post("/btql/async")
+    async def btql_async(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError as exc:
+            return read_error(
+                ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+            )
+        if not isinstance(body, dict) or "query" not in body:
+            return read_error(ReadError(400, "body must be a JSON object with a 'query'", field="query"))
+        fmt = body.get("format", "jsonl")
+        if fmt not in ("jsonl", "json"):
+            return read_error(ReadError(400, f"unsupported format {fmt!r}: use 'jsonl'", field="format"))
+        try:
+            await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
+        except NotCaughtUp as exc:
+            return read_error(ReadError(503, str(exc)))
+        try:
+            query = btql.parse(body["query"])
+            await compile_request(ctx, principal, body, query)  # bad queries fail now, with a 4xx
+        except btql.BtqlError as exc:
+            return btql_error(exc)
+
+        async def run_page(q: btql.Query) -> tuple[list[dict[str, Any]], str | None]:
+            page = await execute(ctx, await compile_request(ctx, principal, body, q))
+            return page.data, page.cursor
+
+        try:
+            job = jobs.submit(principal.org_id, query, run_page)
+        except AsyncQueryError as exc:
+            return async_error(exc)
+        return JSONResponse(job.describe())
+
+    @router.get("/btql/async/{job_id}")
+    async def btql_async_status(job_id: str, principal: Principal = Depends(current_principal)) -> Response:
+        try:
+            return JSONResponse(jobs.get(principal.org_id, job_id).describe())
+        except AsyncQueryError as exc:
+            return async_error(exc)
+
+    @router.delete("/btql/async/{job_id}")
+    async def btql_async_cancel(job_id: str, principal: Principal = Depends(current_principal)) -> Response:
+        try:
+            return JSONResponse(jobs.cancel(principal.org_id, job_id).describe())
+        except AsyncQueryError as exc:
+            return async_error(exc)
+
+    @router.get("/btql/async/{job_id}/result")
+    async def btql_async_result(
+        job_id: str,
+        limit: str | None = None,
+        cursor: str | None = None,
+        principal: Principal = Depends(current_principal),
+    ) -> Response:
+        try:
+            return JSONResponse(jobs.result(principal.org_id, job_id, limit=limit, cursor=cursor))
+        except AsyncQueryError as exc:
+            return async_error(exc)

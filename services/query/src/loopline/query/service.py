@@ -35,6 +35,6 @@ SERVICE = ServiceDef(
         r"^/v1/(experiment|dataset|project_logs)/[^/]+/(fetch|summarize)$",
         r"^/experiment-comparison2$",
         r"^/dataset-summary$",
-        r"^/btql(/schema)?$",
+        r"^/btql(/schema|/async(/[^/]+(/result)?)?)?$",
     ),
 )
