@@ -58,15 +58,15 @@ def _text(n: int) -> str:
     return " ".join(out)[:n]
 
 
-def make_span(project_id: str, trace: str, parent: str | None, i: int) -> dict[str, Any]:
+def make_span(project_id: str, trace: str, parent: str | None, i: int, tag: str = "") -> dict[str, Any]:
     size = 1_000_000 if i % BIG_SPAN_EVERY == BIG_SPAN_EVERY - 1 else random.randint(500, 5000)
     now = time.time()
     return {
-        "id": uuid.uuid4().hex,
+        "id": tag + uuid.uuid4().hex[len(tag) :],
         "project_id": project_id,
         "log_id": "g",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00",
-        "span_id": uuid.uuid4().hex[:16],
+        "span_id": tag + uuid.uuid4().hex[len(tag) : 16 + len(tag)],
         "root_span_id": trace,
         "span_parents": [parent] if parent else None,
         "span_attributes": {"name": "llm-call" if parent else "root", "type": "llm" if parent else "task"},
@@ -87,16 +87,22 @@ def make_span(project_id: str, trace: str, parent: str | None, i: int) -> dict[s
     }
 
 
-def make_batch(project_id: str, start: int) -> list[dict[str, Any]]:
+def make_batch(project_id: str, start: int, tag: str = "") -> list[dict[str, Any]]:
+    """Traces of a root and three children. Every id (row, span, trace) starts with `tag`, so a
+    sender can make the batch's rows new ones by replacing the tag in the encoded body."""
     rows: list[dict[str, Any]] = []
     while len(rows) < ROWS_PER_REQUEST:
-        trace = uuid.uuid4().hex
-        root = make_span(project_id, trace, None, start + len(rows))
+        trace = tag + uuid.uuid4().hex[len(tag) :]
+        root = make_span(project_id, trace, None, start + len(rows), tag)
         rows.append(root)
         for _ in range(3):
             if len(rows) < ROWS_PER_REQUEST:
-                rows.append(make_span(project_id, trace, root["span_id"], start + len(rows)))
+                rows.append(make_span(project_id, trace, root["span_id"], start + len(rows), tag))
     return rows
+
+
+def batch_tag(i: int) -> str:
+    return f"feedc0de{i:08x}"
 
 
 def make_otlp(spans: int, start: int) -> bytes:
@@ -218,11 +224,15 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
         pid = (await c.post("/v1/project", json={"name": f"bench-{uuid.uuid4().hex[:6]}"})).json()["id"]
         probe_pid = (await c.post("/v1/project", json={"name": f"probe-{uuid.uuid4().hex[:6]}"})).json()["id"]
         batches = [
-            orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST), "api_version": 2}) for i in range(64)
+            orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST, batch_tag(i)), "api_version": 2})
+            for i in range(64)
         ]
 
         async def send_logs3(start: int) -> int:
-            r = await c.post("/logs3", content=batches[(start // ROWS_PER_REQUEST) % len(batches)])
+            # new rows every time (steady ingest of new spans): fresh ids in a prebuilt body
+            i = (start // ROWS_PER_REQUEST) % len(batches)
+            body = batches[i].replace(batch_tag(i).encode(), uuid.uuid4().hex[:16].encode())
+            r = await c.post("/logs3", content=body)
             r.raise_for_status()
             return ROWS_PER_REQUEST
 

@@ -178,3 +178,40 @@ async def test_writer_dead_letters_and_replay(ll: InProcess) -> None:
     assert r.json()["replayed"] == [letters[0]["id"]]
     r = await ll.client.get("/api/admin/dlq", headers=ll.headers)
     assert len(r.json()["objects"]) == 1  # replayed again into the DLQ (still broken), once
+
+
+def _has_text_index(part_path: str) -> bool:
+    return any(Path(part_path).glob("skp_idx_idx_input_lc*"))
+
+
+async def test_text_indexes_are_built_by_merges_and_search_sees_every_part(ll: InProcess) -> None:
+    store = ll.ctx.require_store()
+    pid = await ll.make_project()
+    for i in range(3):  # three writer batches, three parts
+        r = await logs3(ll, [row(pid, f"t{i}", input=f"Refund order {i}", output="done")])
+        assert r.status_code == 200, r.text
+        await fetch(ll, pid)  # waits for the writer
+
+    async def parts_with_text_index() -> list[bool]:
+        _, parts = await store.query(
+            "SELECT path FROM system.parts WHERE database = {d:String} AND table = 'spans' AND active",
+            {"d": store.database},
+        )
+        return [_has_text_index(p[0]) for p in parts]
+
+    async def search() -> set[str]:
+        r = await ll.client.post(
+            "/btql",
+            json={"query": f"select: id | from: project_logs('{pid}') | filter: input MATCH 'refund'"},
+            headers=ll.headers,
+        )
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["data"]}
+
+    before = await parts_with_text_index()
+    assert len(before) == 3 and not any(before)  # inserts do not build the text index
+    assert await search() == {"t0", "t1", "t2"}  # parts without one are scanned
+    await store.command(f"OPTIMIZE TABLE {store.database}.spans FINAL")
+    after = await parts_with_text_index()
+    assert after == [True]  # the merge built it
+    assert await search() == {"t0", "t1", "t2"}

@@ -33,6 +33,14 @@ log = get_logger(__name__)
 
 GroupKey = tuple[str, str, str, str, str]  # table, org, project, object_type, object_id
 
+# The full-text indexes are built when parts merge, not on insert: building them was half of the
+# insert's cost (tests/bench/bench_writer.py), and small fresh parts are read fast without one.
+# A part not yet merged has no text index; searches still scan it, so results stay complete.
+INSERT_SETTINGS: dict[str, dict[str, Any]] = {
+    table: {"exclude_materialize_skip_indexes_on_insert": "idx_input_lc,idx_output_lc"}
+    for table in ("spans", "dataset_rows")
+}
+
 
 @dataclass
 class DeadLetter:
@@ -69,6 +77,7 @@ class Writer:
         self.store = store
         self.bus = bus
         self.stats = WriterStats()
+        self.insert_settings = dict(INSERT_SETTINGS)
 
     # -- steps -----------------------------------------------------------------------------
     def decode(self, batch: Sequence[Message]) -> tuple[list[RowWrite], list[DeadLetter]]:
@@ -136,9 +145,15 @@ class Writer:
             return []
         cols = stored_row.WRITE_COLUMNS
         try:
-            await self.store.insert_json(table, rows, cols)
+            await self.store.insert_json(
+                table, rows, cols, exact_columns=True, settings=self.insert_settings.get(table)
+            )
             return []
         except StoreError as exc:
+            if self.insert_settings and "Unknown setting" in str(exc):
+                log.warning("the store does not know the insert settings; inserting without", error=str(exc))
+                self.insert_settings = {}  # an older ClickHouse server: build indexes on insert
+                return await self.insert(table, rows)
             if not await self.store.ping():
                 raise  # the store is down: let the bus redeliver later
             if len(rows) == 1:
