@@ -33,6 +33,7 @@ from loopline.common.rows import (
     PROJECT_LOGS,
     ObjectRef,
     RowValidationError,
+    ValidatedRow,
     format_created,
     validate_row,
 )
@@ -195,6 +196,7 @@ class OtlpResult:
     rows: list[dict[str, Any]]
     rejected: int
     error_message: str
+    validated: list[ValidatedRow] = field(default_factory=list)  # `rows`, validated, same order
 
 
 # -- content types --------------------------------------------------------------------------
@@ -914,6 +916,7 @@ def attach_targets(batch: OtlpBatch, resolved: Mapping[ParentRef, ObjectRef | No
     `resolved[parent]` is None (or missing) when the parent does not exist in the caller's org
     (or, for `project_name:`, could not be created): those spans are rejected."""
     rows: list[dict[str, Any]] = []
+    validated: list[ValidatedRow] = []
     rejected = batch.rejected
     errors = list(batch.errors)
 
@@ -930,7 +933,7 @@ def attach_targets(batch: OtlpBatch, resolved: Mapping[ParentRef, ObjectRef | No
             continue
         row = {**ms.row, **target_fields(ref)}
         try:
-            validate_row(row, f"span {ms.row['span_id']}")
+            validated.append(validate_row(row, f"span {ms.row['span_id']}"))
         except RowValidationError as exc:
             reject(str(exc))
             continue
@@ -940,7 +943,7 @@ def attach_targets(batch: OtlpBatch, resolved: Mapping[ParentRef, ObjectRef | No
         message = "; ".join(errors)
         if rejected > len(errors):
             message += f" (and {rejected - len(errors)} more)"
-    return OtlpResult(rows, rejected, message)
+    return OtlpResult(rows, rejected, message, validated)
 
 
 # -- responses ------------------------------------------------------------------------------

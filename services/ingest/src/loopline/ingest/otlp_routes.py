@@ -48,8 +48,9 @@ def build_otlp_router(ctx: ServiceContext) -> APIRouter:
             resolved = {p: await resolve_parent(ctx, principal.org_id, p) for p in batch.parents()}
             result = otlp.attach_targets(batch, resolved)
             api: WriteAPI = ctx.shared["write_api"]
-            if result.rows:
-                await api.write_rows(principal, result.rows, body_size=len(body), path="spans")
+            if result.validated:  # validated once, in attach_targets
+                api.check_row_sizes(result.rows, len(body))
+                await api.write_validated(principal, result.validated, path="spans")
         except IngestError as exc:
             return error_response(exc)
         payload, media = otlp.encode_response(result.rejected, result.error_message, ctype)

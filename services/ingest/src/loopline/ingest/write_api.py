@@ -15,7 +15,7 @@ import orjson
 from loopline.common.auth import Principal
 from loopline.common.bus import Bus, BusUnavailable, OutMessage
 from loopline.common.objects import ObjectResolver
-from loopline.common.rows import RowValidationError, validate_rows, waves
+from loopline.common.rows import RowValidationError, ValidatedRow, validate_rows, waves
 from loopline.common.store import StoreError
 from loopline.common.topics import ROWS
 from loopline.common.xact import XactIdGenerator, format_xact
@@ -77,6 +77,14 @@ class WriteAPI:
             validated = validate_rows(rows, path=path)
         except RowValidationError as exc:
             raise IngestError(400, str(exc), row_index=exc.index, field=exc.path) from exc
+        return await self.write_validated(principal, validated, path=path)
+
+    async def write_validated(
+        self, principal: Principal, validated: Sequence[ValidatedRow], *, path: str = "rows"
+    ) -> WriteResult:
+        """Check ownership of already validated rows, publish them, and only then acknowledge."""
+        if not validated:
+            return WriteResult(self.xact.next_str(), [])
         # ownership: every target object must exist in the caller's org
         projects: dict[tuple[str, str], str] = {}
         for i, v in enumerate(validated):

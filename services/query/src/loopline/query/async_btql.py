@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopline.common.store import StoreError
+from loopline.query.reads import ReadError
 
 from loopline import btql
 
@@ -31,14 +32,6 @@ RUNNING_AT_ONCE = 2
 
 # a parsed query (with the cursor of its page) -> (rows, the next page's cursor or None)
 RunPage = Callable[[btql.Query], Awaitable[tuple[list[dict[str, Any]], str | None]]]
-
-
-class AsyncQueryError(Exception):
-    def __init__(self, status: int, message: str, **where: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.where = where
 
 
 @dataclass
@@ -78,9 +71,9 @@ def _decode_cursor(cursor: str) -> int:
         tag, _, n = text.partition(":")
         offset = int(n)
     except (ValueError, UnicodeDecodeError):
-        raise AsyncQueryError(400, "'cursor' is not a cursor of this result", field="cursor") from None
+        raise ReadError(400, "'cursor' is not a cursor of this result", field="cursor") from None
     if tag != "async" or offset < 0:
-        raise AsyncQueryError(400, "'cursor' is not a cursor of this result", field="cursor")
+        raise ReadError(400, "'cursor' is not a cursor of this result", field="cursor")
     return offset
 
 
@@ -100,7 +93,7 @@ class AsyncQueries:
     def submit(self, org_id: str, query: btql.Query, run_page: RunPage) -> Job:
         self._expire()
         if len(self.jobs) >= MAX_JOBS:
-            raise AsyncQueryError(429, f"too many async queries are kept ({MAX_JOBS}); retry later")
+            raise ReadError(429, f"too many async queries are kept ({MAX_JOBS}); retry later")
         job = Job(uuid.uuid4().hex, org_id, btql.source_of(query))
         self.jobs[job.id] = job
         job.task = asyncio.create_task(self._run(job, query, run_page), name=f"btql-async-{job.id}")
@@ -142,7 +135,7 @@ class AsyncQueries:
         self._expire()
         job = self.jobs.get(job_id)
         if job is None or job.org_id != org_id:
-            raise AsyncQueryError(404, f"no async query {job_id!r}")
+            raise ReadError(404, f"no async query {job_id!r}")
         return job
 
     def cancel(self, org_id: str, job_id: str) -> Job:
@@ -164,9 +157,9 @@ class AsyncQueries:
         try:
             n = DEFAULT_PAGE if limit is None or limit == "" else int(limit)
         except ValueError:
-            raise AsyncQueryError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
+            raise ReadError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
         if not 1 <= n <= MAX_PAGE:
-            raise AsyncQueryError(400, f"'limit' must be between 1 and {MAX_PAGE}", field="limit")
+            raise ReadError(400, f"'limit' must be between 1 and {MAX_PAGE}", field="limit")
         start = _decode_cursor(cursor) if cursor else 0
         out["rows"] = job.rows[start : start + n]
         if start + n < len(job.rows):

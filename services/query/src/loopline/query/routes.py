@@ -188,9 +188,21 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     return router
 
 
+def query_body(raw: bytes) -> dict[str, Any]:
+    """A BTQL request body: a JSON object with a `query` (text or JSON AST); else ReadError 400."""
+    import orjson
+
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(body, dict) or "query" not in body:
+        raise ReadError(400, "body must be a JSON object with a 'query' (text or JSON AST)", field="query")
+    return body
+
+
 def build_btql_router(ctx: ServiceContext) -> APIRouter:
     """`POST /btql`: the SDK's object fetches take a fast path; other queries are compiled."""
-    import orjson
     from loopline.query.btql_service import run_btql
     from loopline.query.sdk_fetch import as_object_fetch
 
@@ -217,17 +229,10 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
 
     @router.post("/btql")
     async def btql(request: Request, principal: Principal = Depends(current_principal)) -> Response:
-        raw = await request.body()
         try:
-            body = orjson.loads(raw) if raw.strip() else None
-        except orjson.JSONDecodeError as exc:
-            return read_error(
-                ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
-            )
-        if not isinstance(body, dict) or "query" not in body:
-            return read_error(
-                ReadError(400, "body must be a JSON object with a 'query' (text or JSON AST)", field="query")
-            )
+            body = query_body(await request.body())
+        except ReadError as exc:
+            return read_error(exc)
         reader: ObjectReader = ctx.shared["object_reader"]
         try:
             await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
@@ -255,28 +260,19 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
 
 def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     """`/btql/async`: submit a query, poll its status, page through its rows, cancel it."""
-    import orjson
-    from loopline.query.async_btql import AsyncQueries, AsyncQueryError
+    from loopline.query.async_btql import AsyncQueries
     from loopline.query.btql_service import btql_error, compile_request, execute
 
     from loopline import btql
 
     jobs = AsyncQueries()
 
-    def async_error(exc: AsyncQueryError) -> Response:
-        return JSONResponse(error_body(exc.status, exc.message, **exc.where), status_code=exc.status)
-
     @router.post("/btql/async")
     async def btql_async(request: Request, principal: Principal = Depends(current_principal)) -> Response:
-        raw = await request.body()
         try:
-            body = orjson.loads(raw) if raw.strip() else None
-        except orjson.JSONDecodeError as exc:
-            return read_error(
-                ReadError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
-            )
-        if not isinstance(body, dict) or "query" not in body:
-            return read_error(ReadError(400, "body must be a JSON object with a 'query'", field="query"))
+            body = query_body(await request.body())
+        except ReadError as exc:
+            return read_error(exc)
         fmt = body.get("format", "jsonl")
         if fmt not in ("jsonl", "json"):
             return read_error(ReadError(400, f"unsupported format {fmt!r}: use 'jsonl'", field="format"))
@@ -296,23 +292,23 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
 
         try:
             job = jobs.submit(principal.org_id, query, run_page)
-        except AsyncQueryError as exc:
-            return async_error(exc)
+        except ReadError as exc:
+            return read_error(exc)
         return JSONResponse(job.describe())
 
     @router.get("/btql/async/{job_id}")
     async def btql_async_status(job_id: str, principal: Principal = Depends(current_principal)) -> Response:
         try:
             return JSONResponse(jobs.get(principal.org_id, job_id).describe())
-        except AsyncQueryError as exc:
-            return async_error(exc)
+        except ReadError as exc:
+            return read_error(exc)
 
     @router.delete("/btql/async/{job_id}")
     async def btql_async_cancel(job_id: str, principal: Principal = Depends(current_principal)) -> Response:
         try:
             return JSONResponse(jobs.cancel(principal.org_id, job_id).describe())
-        except AsyncQueryError as exc:
-            return async_error(exc)
+        except ReadError as exc:
+            return read_error(exc)
 
     @router.get("/btql/async/{job_id}/result")
     async def btql_async_result(
@@ -323,5 +319,5 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     ) -> Response:
         try:
             return JSONResponse(jobs.result(principal.org_id, job_id, limit=limit, cursor=cursor))
-        except AsyncQueryError as exc:
-            return async_error(exc)
+        except ReadError as exc:
+            return read_error(exc)
