@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import pytest
@@ -441,45 +440,3 @@ def test_waves_number_repeated_keys() -> None:
         ]
     )
     assert waves(rows) == [0, 0, 1, 0, 2]
-
-
-def _realistic_row(i: int) -> dict[str, Any]:
-    return {
-        "id": f"0f0c3a1e-5b7d-4c1e-9a63-{i:012d}",
-        "project_id": "9c2a6f7e-1111-4e4e-8888-0123456789ab",
-        "log_id": "g",
-        "created": "2026-11-22T08:58:41.886073+00:00",
-        "span_id": "f7865a6f7f583c8c",
-        "root_span_id": "cb59ef3648baa36c4bd6520df58c92c6",
-        "span_parents": ["7a4f2ffcb07f4643"],
-        "span_attributes": {"exec_counter": 3, "name": "llm-call", "type": "llm"},
-        "input": [
-            {"role": "system", "content": "You are a helpful assistant for a retail bank. " * 4},
-            {"role": "user", "content": f"How do I reset my card PIN? request {i} " * 6},
-        ],
-        "output": {"role": "assistant", "content": "Open the app, choose Cards, then Reset PIN. " * 6},
-        "metadata": {"model": "gpt-4o-mini", "user": "u1", "session": "s-42", "temperature": 0.2},
-        "scores": {"helpfulness": 0.8, "safety": 1},
-        "tags": ["prod", "cards"],
-        "metrics": {
-            "start": 1795337921.8859,
-            "end": 1795337922.8871,
-            "prompt_tokens": 120,
-            "completion_tokens": 60,
-            "tokens": 180,
-        },
-        "context": {"caller_functionname": "answer", "caller_filename": "bot.py", "caller_lineno": 88},
-    }
-
-
-def test_validation_throughput() -> None:
-    import orjson
-
-    rows = [_realistic_row(i) for i in range(2000)]
-    size = len(orjson.dumps(rows[0]))
-    assert 1000 <= size <= 2000
-    t0 = time.perf_counter()
-    validate_rows(rows)
-    dt = time.perf_counter() - t0
-    # generous floor (CI machines vary); the measured rate is ~10x this
-    assert len(rows) / dt > 30_000

@@ -12,7 +12,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from loopline.common.logging import get_logger
 from loopline.common.store import StoreError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = get_logger("loopline.access")
 
@@ -33,13 +35,20 @@ def error_body(status: int, message: str, **extra: object) -> dict[str, object]:
     return {"error": {"status": status, "message": message, **extra}}
 
 
-def install_http_basics(app: FastAPI) -> None:
-    """Request-id/access-log middleware and uniform JSON errors (never an HTML 500)."""
+class AccessLogMiddleware:
+    """Request id (`x-request-id`, echoed), trace id from `traceparent`, one access-log line per
+    request. Plain ASGI: Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
 
-    @app.middleware("http")
-    async def _access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        traceparent = request.headers.get("traceparent", "")
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        traceparent = headers.get("traceparent", "")
         trace_id = traceparent.split("-")[1] if traceparent.count("-") >= 3 else None
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -47,21 +56,34 @@ def install_http_basics(app: FastAPI) -> None:
             structlog.contextvars.bind_contextvars(trace_id=trace_id)
         start = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["x-request-id"] = request_id
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
-            if request.url.path not in ("/healthz", "/readyz"):
+            path = scope["path"]
+            if path not in ("/healthz", "/readyz"):
+                client = scope.get("client")
                 access_log.info(
                     "request",
-                    method=request.method,
-                    path=request.url.path,
+                    method=scope["method"],
+                    path=path,
                     status=status,
                     duration_ms=round((time.perf_counter() - start) * 1000, 2),
-                    client=request.client.host if request.client else None,
+                    client=client[0] if client else None,
                 )
+
+
+def install_http_basics(app: FastAPI) -> None:
+    """Request-id/access-log middleware and uniform JSON errors (never an HTML 500)."""
+
+    app.add_middleware(AccessLogMiddleware)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_exc(request: Request, exc: StarletteHTTPException) -> Response:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request, Response
 from loopline.common.http import JSONResponse, error_body
 from loopline.gateway.keys import KeyStore
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/", "/docs", "/openapi.json"})
 # signed blob URLs authorise themselves (the SDK calls them without its API key)
@@ -24,19 +25,38 @@ def extract_key(request: Request) -> str | None:
     return None
 
 
-def install_auth(app: FastAPI, keys: Callable[[], KeyStore]) -> None:
-    @app.middleware("http")
-    async def _auth(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or request.method == "OPTIONS":
-            return await call_next(request)
+class AuthMiddleware:
+    """API key → `request.state.principal`, or a 401 JSON error. Plain ASGI (no per-request task
+    and stream as with Starlette's BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp, keys: Callable[[], KeyStore]) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         key = extract_key(request)
         if key is None:
-            return JSONResponse(
+            response: Response = JSONResponse(
                 error_body(401, "missing API key: send 'Authorization: Bearer <key>'"), status_code=401
             )
-        principal = await keys().authenticate(key)
+            await response(scope, receive, send)
+            return
+        principal = await self.keys().authenticate(key)
         if principal is None:
-            return JSONResponse(error_body(401, "invalid or revoked API key"), status_code=401)
-        request.state.principal = principal
-        return await call_next(request)
+            response = JSONResponse(error_body(401, "invalid or revoked API key"), status_code=401)
+            await response(scope, receive, send)
+            return
+        request.state.principal = principal  # lives in scope["state"], seen by the routes
+        await self.app(scope, receive, send)
+
+
+def install_auth(app: FastAPI, keys: Callable[[], KeyStore]) -> None:
+    app.add_middleware(AuthMiddleware, keys=keys)
