@@ -10,6 +10,9 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
+    from tests.bench import machine_speed
+
+    print(machine_speed(), flush=True)
     names = argv or sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
     for name in names:
         mod = importlib.import_module(f"tests.bench.{name if name.startswith('bench_') else 'bench_' + name}")

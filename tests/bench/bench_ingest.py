@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
+from tests.bench import machine_speed
 from tests.support.running import RunningLoopline, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -382,9 +383,7 @@ async def run(args: argparse.Namespace) -> None:
                 local.stop()
     phoenix = None if args.no_phoenix else await bench_phoenix(args.seconds, args.concurrency)
     print()
-    t0 = time.perf_counter()
-    sum(range(10_000_000))
-    print(f"machine speed: sum(range(10M)) in {time.perf_counter() - t0:.3f} s (compare runs by this)")
+    print(machine_speed())
     for r in results:
         print(r.line())
     if phoenix is not None:

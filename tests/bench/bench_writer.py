@@ -31,6 +31,7 @@ from loopline.ingest import stored_row
 from loopline.ingest.envelope import RowWrite
 from loopline.ingest.writer import INSERT_SETTINGS, Writer, group_writes
 
+from tests.bench import machine_speed
 from tests.bench.bench_ingest import make_batch
 
 
@@ -61,9 +62,7 @@ async def run(args: argparse.Namespace) -> None:
     msgs = envelopes(args.spans, pid, xact)
     mb = sum(len(m.value) for m in msgs) / 1e6
     print(f"{len(msgs)} spans, {mb:.1f} MB of envelopes, batches of {args.batch}")
-    t0 = time.perf_counter()
-    sum(range(10_000_000))
-    print(f"machine speed: sum(range(10M)) in {time.perf_counter() - t0:.3f} s (compare runs by this)")
+    print(machine_speed())
     batches = [msgs[i : i + args.batch] for i in range(0, len(msgs), args.batch)]
     t: dict[str, float] = dict.fromkeys(("decode", "bases", "merge", "encode", "insert"), 0.0)
     encoded: list[tuple[str, bytes]] = []
