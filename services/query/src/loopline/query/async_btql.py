@@ -131,6 +131,13 @@ class AsyncQueries:
                 return
             job.status = "succeeded"
 
+    async def stop(self) -> None:
+        """On shutdown: cancel the jobs still queued or running (their results would be lost)."""
+        tasks = [j.task for j in self.jobs.values() if j.task is not None and not j.task.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def get(self, org_id: str, job_id: str) -> Job:
         self._expire()
         job = self.jobs.get(job_id)

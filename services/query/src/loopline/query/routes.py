@@ -266,6 +266,7 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     from loopline import btql
 
     jobs = AsyncQueries()
+    ctx.shared["async_queries"] = jobs  # the service stops it (cancels running jobs) on shutdown
 
     @router.post("/btql/async")
     async def btql_async(request: Request, principal: Principal = Depends(current_principal)) -> Response:

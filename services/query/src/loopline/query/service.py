@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.gateway.catalog import Catalog
+from loopline.query.async_btql import AsyncQueries
 from loopline.query.reads import ObjectReader
 
 
@@ -23,7 +24,8 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     ctx.shared["objects"] = objects
     ctx.shared["object_reader"] = ObjectReader(store, objects)
     ctx.shared["query_catalog"] = Catalog(store)
-    return []
+    jobs = ctx.shared.get("async_queries")
+    return [jobs] if isinstance(jobs, AsyncQueries) else []
 
 
 SERVICE = ServiceDef(
