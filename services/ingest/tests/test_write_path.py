@@ -176,6 +176,7 @@ async def test_writer_dead_letters_and_replay(ll: InProcess) -> None:
     assert r.json()["objects"] == []  # dead letters are org-scoped
     r = await ll.client.post("/api/admin/dlq/replay", json={"ids": [letters[0]["id"]]}, headers=ll.headers)
     assert r.json()["replayed"] == [letters[0]["id"]]
+    await fetch(ll, pid)  # waits until the writer has handled the replayed message
     r = await ll.client.get("/api/admin/dlq", headers=ll.headers)
     assert len(r.json()["objects"]) == 1  # replayed again into the DLQ (still broken), once
 
