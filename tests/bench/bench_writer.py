@@ -82,7 +82,7 @@ async def run(args: argparse.Namespace) -> None:
         cols = stored_row.WRITE_COLUMNS
         body = b"\n".join([orjson.dumps(r) for r in rows])
         t5 = time.perf_counter()
-        await store.insert_json("spans", rows, cols, exact_columns=True, settings=INSERT_SETTINGS["spans"])
+        await store.insert_json("spans", rows, cols, settings=INSERT_SETTINGS["spans"])
         t6 = time.perf_counter()
         t["decode"] += t1 - t0
         t["encode"] += t5 - t4

@@ -22,7 +22,6 @@ class OldServerStore(Store):
         rows: Sequence[dict[str, Any]],
         column_names: Sequence[str],
         *,
-        exact_columns: bool = False,
         settings: dict[str, Any] | None = None,
     ) -> None:
         if settings:

@@ -67,8 +67,8 @@ def tune_gc() -> None:
     Everything alive after start-up (modules, app, services) is moved out of the collector's
     view (`gc.freeze`), and young collections run every 50,000 allocations instead of 700: a
     `/logs3` batch allocates hundreds of thousands of short-lived dicts and strings (freed by
-    reference counting), and each collection would walk them. Measured in
-    tests/bench/bench_writer.py: envelope decode 40% faster with collections out of the way.
+    reference counting), and each collection would walk them. Measured once by hand: decoding
+    20,000 envelopes took 28 µs each with the default collector, 17 µs with it out of the way.
     """
     gc.collect()
     gc.freeze()

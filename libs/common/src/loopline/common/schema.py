@@ -71,6 +71,10 @@ SPAN_COLUMNS_DDL = """
     INDEX idx_output_text output TYPE text(tokenizer = 'splitByNonAlpha')
 """
 
+#: The full-text indexes (column → index name) of the tables that have them (migration 5).
+TEXT_INDEXES: dict[str, str] = {col: f"idx_{col}_lc" for col in ("input", "output")}
+TEXT_INDEXED_TABLES = ("spans", "dataset_rows")
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -144,9 +148,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "case-insensitive full-text: text indexes on lower(input) / lower(output)",
         tuple(
             f"ALTER TABLE {{db}}.{table} DROP INDEX IF EXISTS idx_{col}_text, "
-            f"ADD INDEX IF NOT EXISTS idx_{col}_lc lower({col}) TYPE text(tokenizer = 'splitByNonAlpha')"
-            for table in ("spans", "dataset_rows")
-            for col in ("input", "output")
+            f"ADD INDEX IF NOT EXISTS {index} lower({col}) TYPE text(tokenizer = 'splitByNonAlpha')"
+            for table in TEXT_INDEXED_TABLES
+            for col, index in TEXT_INDEXES.items()
         ),
     ),
     Migration(

@@ -23,6 +23,7 @@ import orjson
 from loopline.common.bus import Bus, Message, OutMessage
 from loopline.common.logging import get_logger
 from loopline.common.rows import RowValidationError, parse_row
+from loopline.common.schema import TEXT_INDEXED_TABLES, TEXT_INDEXES
 from loopline.common.store import Store, StoreError
 from loopline.common.topics import ROWS_COMMITTED, ROWS_DLQ
 from loopline.ingest import merge, stored_row
@@ -37,8 +38,8 @@ GroupKey = tuple[str, str, str, str, str]  # table, org, project, object_type, o
 # insert's cost (tests/bench/bench_writer.py), and small fresh parts are read fast without one.
 # A part not yet merged has no text index; searches still scan it, so results stay complete.
 INSERT_SETTINGS: dict[str, dict[str, Any]] = {
-    table: {"exclude_materialize_skip_indexes_on_insert": "idx_input_lc,idx_output_lc"}
-    for table in ("spans", "dataset_rows")
+    table: {"exclude_materialize_skip_indexes_on_insert": ",".join(TEXT_INDEXES.values())}
+    for table in TEXT_INDEXED_TABLES
 }
 
 
@@ -145,9 +146,7 @@ class Writer:
             return []
         cols = stored_row.WRITE_COLUMNS
         try:
-            await self.store.insert_json(
-                table, rows, cols, exact_columns=True, settings=self.insert_settings.get(table)
-            )
+            await self.store.insert_json(table, rows, cols, settings=self.insert_settings.get(table))
             return []
         except StoreError as exc:
             if self.insert_settings and "Unknown setting" in str(exc):

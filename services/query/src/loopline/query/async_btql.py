@@ -10,7 +10,6 @@ job can see it; another org gets the same 404 as for an unknown id.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import time
 import uuid
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopline.common.store import StoreError
+from loopline.query.cursor import CursorError, decode_cursor, encode_cursor
 from loopline.query.reads import ReadError
 
 from loopline import btql
@@ -62,17 +62,15 @@ class Job:
 
 
 def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"async:{offset}".encode()).decode().rstrip("=")
+    return encode_cursor({"async": offset})
 
 
 def _decode_cursor(cursor: str) -> int:
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        tag, _, n = text.partition(":")
-        offset = int(n)
-    except (ValueError, UnicodeDecodeError):
-        raise ReadError(400, "'cursor' is not a cursor of this result", field="cursor") from None
-    if tag != "async" or offset < 0:
+        offset = decode_cursor(cursor).get("async")
+    except CursorError:
+        offset = None
+    if type(offset) is not int or offset < 0:
         raise ReadError(400, "'cursor' is not a cursor of this result", field="cursor")
     return offset
 
