@@ -72,17 +72,20 @@ def compile_query(
         raise ParseError("tz_offset must be an integer number of minutes within a day")
     src = source_of(q)
     bq = Binder(q, src, audit_log=audit_log).bind()
-    fp = fingerprint_of(
-        [
-            dataclasses.replace(q, cursor=None, limit=None),
-            scope.org_id,
-            scope.object_type,
-            sorted(scope.object_ids),
-            scope.version,
-            tz_offset,
-            audit_log,
-        ]
-    )
+
+    def fingerprint() -> str:
+        return fingerprint_of(
+            [
+                dataclasses.replace(q, cursor=None, limit=None),
+                scope.org_id,
+                scope.object_type,
+                sorted(scope.object_ids),
+                scope.version,
+                tz_offset,
+                audit_log,
+            ]
+        )
+
     return compile_bound(
         bq,
         scope,
@@ -90,7 +93,7 @@ def compile_query(
         db=db,
         tz_offset=tz_offset,
         lint_mode=lint_mode,
-        fingerprint=fp,
+        fingerprint=fingerprint,
         text_casefold=text_casefold,
     )
 

@@ -14,10 +14,12 @@ the ones inside ANY_SPAN / trace-selection subqueries.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,13 +107,17 @@ class CompiledQuery:
     limit: int
     shape: str
     cursor_mode: str  # keyset | traces | offset
-    fingerprint: str
+    fingerprint_fn: Callable[[], str]  # of the query and scope; computed when a cursor is read or written
     warnings: tuple[dict[str, str], ...] = ()
     keys: tuple[tuple[str, bool], ...] = ()  # (kind, nullable) of the hidden key columns _k0..
     offset: int = 0
     pivot: tuple[str, ...] = ()  # measure names pivoted on the last dimension
     ndims: int = 0
     _unit_keys: int = 0
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        return self.fingerprint_fn()
 
     @property
     def column_names(self) -> list[str]:
@@ -505,9 +511,10 @@ def compile_bound(
     db: str,
     tz_offset: int,
     lint_mode: str,
-    fingerprint: str,
+    fingerprint: str | Callable[[], str],
     text_casefold: dict[str, bool] | None = None,
 ) -> CompiledQuery:
+    """`fingerprint` (or a function computing it) ties cursors to this query and scope."""
     if not _DB.match(db):
         raise ValueError(f"invalid database name {db!r}")
     _check_scope(bq, scope)
@@ -550,7 +557,8 @@ def compile_bound(
             }
         )
         limit = limits.max_limit
-    payload = decode_cursor(bq.cursor, fingerprint) if bq.cursor else None
+    fingerprint_fn = (lambda: fingerprint) if isinstance(fingerprint, str) else fingerprint
+    payload = decode_cursor(bq.cursor, fingerprint_fn()) if bq.cursor else None
     settings = limits.settings()
     summary = bq.shape == "summary"
     filt = gen.cond(bq.filter) if bq.filter is not None else None
@@ -559,7 +567,7 @@ def compile_bound(
         settings=settings,
         limit=limit,
         shape=bq.shape,
-        fingerprint=fingerprint,
+        fingerprint_fn=fingerprint_fn,
         warnings=tuple(warnings),
         pivot=tuple(bq.pivot),
         ndims=bq.ndims,

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from loopline.btql import ast as A
 from loopline.btql.errors import BindError, BtqlError, ParseError
 from loopline.btql.grammar import FULL_GRAMMAR, OPERATOR_WORDS, TERMINAL_NAMES
+from loopline.btql.lalr import FastLalr
 from loopline.btql.unparse import to_text
 
 MAX_QUERY_LENGTH = 100_000
@@ -28,6 +29,7 @@ MAX_DEPTH = 200
 
 _lock = threading.Lock()
 _lark: Lark | None = None
+_fast: FastLalr | None = None
 
 
 def _int(tok: Token) -> int:
@@ -673,11 +675,11 @@ def _sql_pivot_to_query(
 
 
 def _get_lark() -> Lark:
-    global _lark
+    global _lark, _fast
     if _lark is None:
         with _lock:
             if _lark is None:
-                _lark = Lark(
+                lark = Lark(
                     FULL_GRAMMAR,
                     parser="lalr",
                     lexer="contextual",
@@ -687,6 +689,8 @@ def _get_lark() -> Lark:
                     propagate_positions=False,
                     cache=False,
                 )
+                _fast = FastLalr.build(lark)
+                _lark = lark
     return _lark
 
 
@@ -770,6 +774,8 @@ def _unknown_clause(word: str, line: int | None, col: int | None, expected: tupl
 
 # ---------------------------------------------------------------------------------------- entry points
 
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.S)
+_FIRST_CHAR = re.compile(r"\s*(\S)")
 _SQL_START = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*(select|with)\b(?!\s*:)", re.I | re.S)
 
 
@@ -833,8 +839,14 @@ def _query_exprs(q: A.Query) -> list[Any]:
 
 
 def _run(text: str, start: str) -> Any:
+    """Parse with the lean runtime; on an error, lark's own runtime reports it exactly."""
+    lark = _get_lark()
     try:
-        return _get_lark().parse(text, start=start)
+        if _fast is not None:
+            out = _fast.parse(text, start)
+            if out is not None:
+                return out
+        return lark.parse(text, start=start)
     except UnexpectedInput as e:
         raise _convert(text, e) from None
     except BtqlError:
@@ -846,6 +858,8 @@ def _run(text: str, start: str) -> Any:
 def _guard(text: str) -> None:
     if len(text) > MAX_QUERY_LENGTH:
         raise ParseError(f"query is longer than {MAX_QUERY_LENGTH} characters", 1, 1)
+    if text.count("(") + text.count("[") <= MAX_DEPTH:
+        return  # cannot nest deeper than it has brackets
     depth = 0
     worst = 0
     for ch in text:
@@ -868,7 +882,8 @@ def parse_text(text: str) -> A.Query:
     syntax = detect_syntax(text)
     if syntax == "with":
         raise ParseError("WITH (common table expressions) is not supported", 1, 1)
-    if not text.strip() or not re.sub(r"--[^\n]*|/\*.*?\*/", "", text, flags=re.S).strip():
+    first = _FIRST_CHAR.match(text)
+    if first is None or (first.group(1) in "-/" and not _COMMENTS.sub("", text).strip()):
         raise ParseError("empty query", 1, 1)
     q: A.Query = _run(text, syntax)
     if len(text) >= 2 * MAX_DEPTH:  # shorter texts cannot nest that deep
