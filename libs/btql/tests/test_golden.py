@@ -11,7 +11,7 @@ import pytest
 from loopline.btql import Scope, compile_query
 
 SCOPE = (
-    "org_id = {s_org:String} AND project_id IN {s_proj:Array(String)} AND object_type = {s_type:String} "
+    "org_id = {s_org:String} AND project_id = {s_proj:String} AND object_type = {s_type:String} "
     "AND object_id = 'g'"
 )
 LOGS = Scope.project_logs("o1", "p1")
@@ -54,7 +54,7 @@ GOLDEN: list[tuple[str, str, dict[str, Any]]] = [
     ),
     (
         "dimensions: day(created) as d | measures: count(1) as n, percentile(metrics.latency, 0.9) as p | from: project_logs('p1') | filter: created > '2024-01-01' | sort: d desc",
-        "SELECT toDateTime64(toStartOfDay(created), 6, 'UTC') AS c0, toInt64(count()) AS c1, quantileOrNull({p2:Float64})(if(mapContains(metrics_map, {p1:String}), metrics_map[{p1:String}], NULL)) AS c2 FROM db.spans FINAL WHERE {SCOPE} AND (created > parseDateTime64BestEffortOrNull({p0:String}, 6, 'UTC')) GROUP BY c0 ORDER BY c0 DESC NULLS LAST LIMIT {p3:UInt64} OFFSET {p4:UInt64}",
+        "SELECT toDateTime64(toStartOfDay(created), 6, 'UTC') AS c0, toInt64(count()) AS c1, quantileOrNull({p2:Float64})(if(mapContains(metrics_map, {p1:String}), metrics_map[{p1:String}], NULL)) AS c2 FROM db.spans FINAL WHERE {SCOPE} AND (created > parseDateTime64BestEffortOrNull({p0:String}, 6, 'UTC')) GROUP BY toStartOfDay(created) ORDER BY c0 DESC NULLS LAST LIMIT {p3:UInt64} OFFSET {p4:UInt64}",
         {"p0": "2024-01-01", "p1": "latency", "p2": 0.9, "p3": 1001, "p4": 0},
     ),
     (
@@ -83,7 +83,7 @@ def test_golden(btql: str, sql: str, params: dict[str, Any]) -> None:
     assert {k: v for k, v in cq.params.items() if k.startswith("s_")} == {
         "s_org": "o1",
         "s_type": "project_logs",
-        "s_proj": ["p1"],
+        "s_proj": "p1",
     }
 
 
@@ -95,12 +95,12 @@ def test_golden_dataset_as_of_version() -> None:
     )
     assert cq.sql == (
         "SELECT id AS c0, expected AS c1, created AS _k0, id AS _k1, object_id AS _k2 FROM (SELECT * FROM "
-        "(SELECT * FROM db.dataset_rows WHERE org_id = {s_org:String} AND object_id IN {s_ids:Array(String)} "
-        "AND project_id IN {s_proj:Array(String)} AND _xact_id <= {s_ver:UInt64} ORDER BY object_id, id, "
+        "(SELECT * FROM db.dataset_rows WHERE org_id = {s_org:String} AND object_id = {s_ids:String} "
+        "AND project_id = {s_proj:String} AND _xact_id <= {s_ver:UInt64} ORDER BY object_id, id, "
         "_xact_id DESC LIMIT 1 BY object_id, id) WHERE _is_deleted = 0) AS _d WHERE (id = {p0:String}) "
         "ORDER BY created DESC, id DESC, object_id DESC LIMIT {p1:UInt64}"
     )
-    assert cq.params == {"s_org": "o1", "s_ids": ["d1"], "s_proj": ["p1"], "s_ver": 7, "p0": "x", "p1": 1001}
+    assert cq.params == {"s_org": "o1", "s_ids": "d1", "s_proj": "p1", "s_ver": 7, "p0": "x", "p1": 1001}
 
 
 def test_golden_experiment_scope() -> None:

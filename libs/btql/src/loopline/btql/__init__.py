@@ -20,6 +20,7 @@ Use by the query service::
     return {"data": page.data, "schema": cq.response_schema(), "cursor": page.cursor,
             "warnings": list(cq.warnings)}
 
+`btql.warm_up()` builds the parser ahead of the first query (servers call it at start-up).
 `btql.explain(q, scope)` (or `cq.explain()`) renders the SQL, parameters and settings for
 debugging. `btql.bind(q)` checks a query without a scope (e.g. to validate saved queries).
 
@@ -42,6 +43,7 @@ from loopline.btql.compiler import Column, CompiledQuery, Page
 from loopline.btql.errors import BindError, BtqlError, BtqlTypeError, LintError, ParseError, ScopeError
 from loopline.btql.json_ast import query_to_json
 from loopline.btql.options import Limits, Scope, SourceRef, source_of
+from loopline.btql.parser import warm_up
 
 __all__ = [
     "BindError",
@@ -63,4 +65,5 @@ __all__ = [
     "parse",
     "query_to_json",
     "source_of",
+    "warm_up",
 ]

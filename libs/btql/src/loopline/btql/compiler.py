@@ -275,15 +275,22 @@ class _Assembly:
     columns: list[Column] = field(default_factory=list)
 
 
+def _one_of(gen: Gen, column: str, name: str, values: tuple[str, ...] | list[str]) -> str:
+    """`column = {name:String}` for one value (cheaper per row than a set lookup), else `IN`."""
+    if len(values) == 1:
+        gen.params[name] = values[0]
+        return f"{column} = {{{name}:String}}"
+    gen.params[name] = list(values)
+    return f"{column} IN {{{name}:Array(String)}}"
+
+
 def _base(gen: Gen, scope: Scope, db: str) -> tuple[str, list[str]]:
     p = gen.params
     p["s_org"] = scope.org_id
     if scope.object_type == S.DATASET:
-        p["s_ids"] = list(scope.object_ids)
-        conds = ["org_id = {s_org:String}", "object_id IN {s_ids:Array(String)}"]
+        conds = ["org_id = {s_org:String}", _one_of(gen, "object_id", "s_ids", scope.object_ids)]
         if scope.project_ids:
-            p["s_proj"] = list(scope.project_ids)
-            conds.append("project_id IN {s_proj:Array(String)}")
+            conds.append(_one_of(gen, "project_id", "s_proj", scope.project_ids))
         if scope.version is not None:
             p["s_ver"] = scope.version
             conds.append("_xact_id <= {s_ver:UInt64}")
@@ -295,18 +302,15 @@ def _base(gen: Gen, scope: Scope, db: str) -> tuple[str, list[str]]:
     p["s_type"] = scope.object_type
     conds = ["org_id = {s_org:String}"]
     if scope.object_type == S.PROJECT_LOGS:
-        p["s_proj"] = list(scope.object_ids)
         conds += [
-            "project_id IN {s_proj:Array(String)}",
+            _one_of(gen, "project_id", "s_proj", scope.object_ids),
             "object_type = {s_type:String}",
             "object_id = 'g'",
         ]
     else:
         if scope.project_ids:
-            p["s_proj"] = list(scope.project_ids)
-            conds.append("project_id IN {s_proj:Array(String)}")
-        p["s_ids"] = list(scope.object_ids)
-        conds += ["object_type = {s_type:String}", "object_id IN {s_ids:Array(String)}"]
+            conds.append(_one_of(gen, "project_id", "s_proj", scope.project_ids))
+        conds += ["object_type = {s_type:String}", _one_of(gen, "object_id", "s_ids", scope.object_ids)]
         if scope.version is not None:
             p["s_ver"] = scope.version
             conds.append("_xact_id <= {s_ver:UInt64}")
@@ -728,14 +732,21 @@ def _grouped(
 ) -> tuple[str, list[Column]]:
     """`SELECT <outputs AS prefix0..> FROM … GROUP BY … HAVING …` of one aggregation stage."""
     sel: list[str] = []
+    group: list[str] = []
     columns: list[Column] = []
     for i, o in enumerate(outputs):
-        sql, dec = _out_sql(gen, o, bq.preview_length, summary, dim=i < ndims)
+        key = gen.narrow_group_key(o.expr) if i < ndims else None
+        if key is not None:  # group by the narrow key; widen each group's key, not each row's
+            sql, dec = f"toDateTime64({key}, 6, 'UTC')", "datetime"
+        else:
+            sql, dec = _out_sql(gen, o, bq.preview_length, summary, dim=i < ndims)
         sel.append(f"{sql} AS {prefix}{i}")
+        if i < ndims:
+            group.append(key if key is not None else f"{prefix}{i}")
         columns.append(Column(o.name, o.expr.type, dec, f"{prefix}{i}"))
     out = f"SELECT {', '.join(sel)} FROM {from_where}"
-    if ndims:
-        out += f" GROUP BY {', '.join(f'{prefix}{i}' for i in range(ndims))}"
+    if group:
+        out += f" GROUP BY {', '.join(group)}"
     if having:
         out += f" HAVING {having}"
     return out, columns

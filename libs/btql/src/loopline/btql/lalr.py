@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark, Token
+from lark.grammar import Terminal
 from lark.lexer import PatternStr, UnlessCallback
 from lark.parse_tree_builder import ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
@@ -52,12 +53,14 @@ class FastLalr:
         start_states: dict[str, int],
         end_states: dict[str, int],
         token_callbacks: dict[str, Callable[[Token], Any]],
+        dropped: frozenset[str] = frozenset(),
     ) -> None:
         self._actions = actions
         self._lexers = lexers
         self._start = start_states
         self._end = end_states
         self._token_callbacks = token_callbacks
+        self._dropped = dropped  # terminals no callback ever receives (pushed as None)
         self._end_any = frozenset(end_states.values())
         self._chains: dict[tuple[int, int, str], int] = {}  # filled lazily, deterministic values
         # lark's Token constructor without its deprecated-keyword shim
@@ -104,12 +107,18 @@ class FastLalr:
                 by_lexer[id(basic)] = sl
             lexers[int(state)] = sl
         token_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
+        terms = [sym for rule in lark.rules for sym in rule.expansion if isinstance(sym, Terminal)]
+        kept_somewhere = {str(t.name) for t in terms if not t.filter_out}
+        filtered = {str(t.name) for t in terms if t.filter_out}
+        keep_all = bool(lark.options.keep_all_tokens)
+        dropped = frozenset() if keep_all else frozenset(filtered - kept_somewhere - set(token_callbacks))
         return cls(
             actions,
             lexers,
             {k: int(v) for k, v in table.start_states.items()},
             {k: int(v) for k, v in table.end_states.items()},
             token_callbacks,
+            dropped,
         )
 
     def parse(self, text: str, start: str) -> Any | None:
@@ -123,8 +132,10 @@ class FastLalr:
         pos = 0
         line = 1
         line_start = 0
-        last: Token | None = None
         chains = self._chains
+        dropped = self._dropped
+        multiline = "\n" in text
+        tok: Token | None
         new_token = self._new_token
         while True:
             state = stack[-1]
@@ -136,29 +147,34 @@ class FastLalr:
             if ttype is not None:
                 tstart = m.start(ttype)
                 tend = m.end()
-                if tstart != pos:  # skipped whitespace or comments
+                if multiline and tstart != pos:  # skipped whitespace or comments
                     nl = text.count("\n", pos, tstart)
                     if nl:
                         line += nl
                         line_start = text.rindex("\n", pos, tstart) + 1
-                value = text[tstart:tend]
-                col = tstart - line_start + 1
-                tok_line = line
                 pos = tend
-                nl = value.count("\n")
-                if nl:
-                    line += nl
-                    line_start = tstart + value.rindex("\n") + 1
-                if ttype == "NAME":
-                    ttype = lx.keywords.get(value.lower(), "NAME")
-                tok = new_token(ttype, value, tstart, tok_line, col, line, pos - line_start + 1, pos)
-                last = tok
                 is_end = False
+                if ttype in dropped:  # punctuation that every rule filters out: no callback sees it
+                    tok = None
+                else:
+                    value = text[tstart:tend]
+                    if ttype == "NAME":
+                        ttype = lx.keywords.get(value.lower(), "NAME")
+                    if not multiline:
+                        tok = new_token(ttype, value, tstart, 1, tstart + 1, 1, tend + 1, tend)
+                    else:
+                        col = tstart - line_start + 1
+                        tok_line = line
+                        nl = value.count("\n")
+                        if nl:
+                            line += nl
+                            line_start = tstart + value.rindex("\n") + 1
+                        tok = new_token(
+                            ttype, value, tstart, tok_line, col, line, tend - line_start + 1, tend
+                        )
             else:
                 ttype = "$END"
-                tok = (
-                    Token.new_borrow_pos("$END", "", last) if last is not None else Token("$END", "", 0, 1, 1)
-                )
+                tok = None
                 is_end = True
             while True:
                 act = actions[state].get(ttype)
@@ -169,7 +185,7 @@ class FastLalr:
                         return None
                     stack.append(act)
                     if token_callbacks and ttype in token_callbacks:
-                        values.append(token_callbacks[ttype](tok))
+                        values.append(token_callbacks[ttype](tok))  # type: ignore[arg-type]
                     else:
                         values.append(tok)
                     break

@@ -694,6 +694,11 @@ def _get_lark() -> Lark:
     return _lark
 
 
+def warm_up() -> None:
+    """Build the parser now (about 1 to 2 s of grammar analysis), not on the first query."""
+    _get_lark()
+
+
 # ---------------------------------------------------------------------------------------- errors
 
 _CLAUSE_NAMES = [c for c in A.CLAUSES]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.gateway.catalog import Catalog
 from loopline.query.async_btql import AsyncQueries
 from loopline.query.reads import ObjectReader
+
+from loopline import btql
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
@@ -24,6 +28,8 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     ctx.shared["objects"] = objects
     ctx.shared["object_reader"] = ObjectReader(store, objects)
     ctx.shared["query_catalog"] = Catalog(store)
+    # The BTQL parser's grammar analysis takes 1 to 2 s: pay it at start-up, not on the first query.
+    await asyncio.to_thread(btql.warm_up)
     jobs = ctx.shared.get("async_queries")
     return [jobs] if isinstance(jobs, AsyncQueries) else []
 
