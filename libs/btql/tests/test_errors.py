@@ -166,6 +166,19 @@ INVALID: list[tuple[int, str, type[BtqlError], str]] = [
         "must be a SELECT item and appear in GROUP BY",
     ),
     (35, "SELECT id FROM project_logs('p1') PIVOT(count(1) FOR id IN (ANY))", BindError, "needs GROUP BY"),
+    (
+        36,
+        "select: id | from: project_logs('p1') | filter: created > now() - to_interval('2 fortnights')",
+        BtqlTypeError,
+        "to_interval() cannot read '2 fortnights'",
+    ),
+    (
+        37,
+        "select: id | from: project_logs('p1') | filter: created > now() - to_interval(id)",
+        BtqlTypeError,
+        "needs a string literal",
+    ),
+    (38, "select: id | from: project_logs('p1') | filter: contains(tags)", BindError, "takes 2 arguments"),
 ]
 
 

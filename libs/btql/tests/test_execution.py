@@ -104,6 +104,7 @@ def test_comparisons_and_predicates(engine: Any) -> None:
     assert f("metadata.version = '2'") == ["a1", "b1"]
     assert f("tags includes 'triage' and NOT tags includes 'triaged'") == ["a1"]
     assert f("tags contains 'feedback'") == ["b1"]
+    assert f("contains(tags, 'feedback')") == f("INCLUDES(tags, 'feedback')") == ["b1"]  # function form
     assert f("input ILIKE '%PASSWORD%'") == ["a1", "a2"]
     assert f("input LIKE 'What%'") == ["b1"]
     assert f("metadata.description LIKE '%50\\% off%'") == ["c1"]
@@ -118,6 +119,8 @@ def test_comparisons_and_predicates(engine: Any) -> None:
     assert f("created > now() - interval 1 day") == ["a1", "a2", "a3", "d1"]
     assert f("created < now() - interval 7 day and created > now() - interval 2 month") == ["c1"]
     assert f("created + interval 30 day < now()") == ["c1"]
+    assert f("created > now() - to_interval('1 day')") == f("created > now() - to_interval('24 Hours')")
+    assert f("created + to_interval(interval 30 day) < now()") == ["c1"]
     assert f("root_span_id IN ['s_b1']") == ["b1", "b2"]
     assert f("_xact_id >= '2000'") == ["d1"]
     assert f("_xact_id = 1000 and id = 'a1'") == ["a1"]

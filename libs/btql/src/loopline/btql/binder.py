@@ -13,6 +13,7 @@ from loopline.btql import ast as A
 from loopline.btql import bound as Bd
 from loopline.btql import schema as S
 from loopline.btql.errors import BindError, BtqlTypeError
+from loopline.btql.grammar import INTERVAL_UNITS
 from loopline.btql.options import SourceRef
 from loopline.btql.unparse import ident_text, to_text
 
@@ -1159,6 +1160,8 @@ class Binder:
             return Bd.BFunc(S.DATETIME, name="now")
         if name == "current_date":
             return Bd.BFunc(S.DATETIME, name="today")
+        if name == "to_interval":
+            return _to_interval(args[0])
         bargs = [self.expr(a, ctx) for a in args]
         agg = any(b.agg for b in bargs)
         if name in ("lower", "upper"):
@@ -1315,6 +1318,7 @@ _SCALARS: dict[str, tuple[int, int]] = {
     "to_number": (1, 1),
     "to_date": (1, 1),
     "to_datetime": (1, 1),
+    "to_interval": (1, 1),
     "isnull": (1, 1),
     "isnotnull": (1, 1),
     "search": (1, 1),
@@ -1322,3 +1326,22 @@ _SCALARS: dict[str, tuple[int, int]] = {
 }
 
 SCALAR_FUNCTIONS = frozenset(_SCALARS)
+
+_INTERVAL_TEXT = re.compile(r"\s*(?:interval\s+)?([+-]?[0-9]{1,12})\s*([a-z]+?)s?\s*", re.I)
+
+
+def _to_interval(a: A.Expr) -> Bd.BInterval:
+    """`to_interval('2 hours')` (or of an interval): an interval known when the query compiles."""
+    if isinstance(a, A.Interval):
+        return Bd.BInterval(S.INTERVAL, value=a.value, unit=a.unit)
+    if not (isinstance(a, A.Literal) and isinstance(a.value, str)):
+        raise _terr("to_interval() needs a string literal such as '1 day' or '3 hours'", a)
+    m = _INTERVAL_TEXT.fullmatch(a.value)
+    unit = m.group(2).lower() if m else ""
+    if m is None or unit not in INTERVAL_UNITS:
+        raise _terr(
+            f"to_interval() cannot read {a.value[:40]!r}: write '<integer> <unit>' with a unit of "
+            + ", ".join(INTERVAL_UNITS),
+            a,
+        )
+    return Bd.BInterval(S.INTERVAL, value=int(m.group(1)), unit=unit)

@@ -158,6 +158,7 @@ expr_only: expr
         | literal
         | INTERVAL signed_int UNIT              -> interval
         | NAME "(" [call_args] ")"              -> call
+        | (INCLUDES | CONTAINS) "(" [call_args] ")"  -> call_keyword
         | NAME                                  -> name
         | BQ_NAME                               -> name
         | "(" expr ")"

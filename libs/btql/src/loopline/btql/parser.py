@@ -200,6 +200,12 @@ class _Build(Transformer):
         distinct, exprs = args
         return A.Call(name=str(tok).lower(), args=tuple(exprs), distinct=distinct, pos=_pos(tok))
 
+    def call_keyword(self, c: list[Any]) -> A.Call:
+        """`contains(tags, 'x')`: the function form of an operator keyword."""
+        tok, args = c
+        exprs = [] if args is None else args[1]
+        return A.Call(name=str(tok).lower(), args=tuple(exprs), distinct=False, pos=_pos(tok))
+
     def call_star(self, c: list[Any]) -> tuple[bool, list[A.Expr]]:
         return False, [A.Star(pos=_pos(c[0]))]
 
