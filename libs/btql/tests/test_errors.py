@@ -179,6 +179,13 @@ INVALID: list[tuple[int, str, type[BtqlError], str]] = [
         "needs a string literal",
     ),
     (38, "select: id | from: project_logs('p1') | filter: contains(tags)", BindError, "takes 2 arguments"),
+    (
+        39,
+        "SELECT id FROM project_logs('p1') WHERE MATCH(input) AGAINST 'x'",
+        ParseError,
+        "unexpected \"'x'\"",
+    ),
+    (40, "SELECT id FROM project_logs('p1') WHERE MATCH(input) AGAINST (1)", BtqlTypeError, "string literal"),
 ]
 
 

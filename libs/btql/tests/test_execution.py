@@ -139,6 +139,11 @@ def test_match_and_search(engine: Any) -> None:
     assert f("search('weather')") == ["b1", "b2"]
     assert f("search('lookup')") == ["a3"]  # span_attributes
     assert f("input MATCH '!!!'") == []
+    # SQL syntax: MATCH(columns) AGAINST (query) is a MATCH on any of the columns
+    sql = "SELECT id FROM project_logs('p1') WHERE MATCH(input, metadata) AGAINST ('{}') ORDER BY id"
+    assert [r["id"] for r in rows(engine, sql.format("staging"))] == ["b1", "d1"]
+    assert [r["id"] for r in rows(engine, sql.format("recursion"))] == ["c1"]
+    assert f("input MATCH 'recursion' or metadata MATCH 'recursion'") == ["c1"]
 
 
 def test_functions(engine: Any) -> None:

@@ -59,6 +59,7 @@ _KEYWORDS = [
     "unpivot",
     "pivot",
     "for",
+    "against",
 ]
 OPERATOR_WORDS = frozenset(_OPERATOR_KEYWORDS)
 
@@ -159,6 +160,7 @@ expr_only: expr
         | INTERVAL signed_int UNIT              -> interval
         | NAME "(" [call_args] ")"              -> call
         | (INCLUDES | CONTAINS) "(" [call_args] ")"  -> call_keyword
+        | MATCH "(" expr ("," expr)* ")" AGAINST "(" expr ")"  -> match_against
         | NAME                                  -> name
         | BQ_NAME                               -> name
         | "(" expr ")"

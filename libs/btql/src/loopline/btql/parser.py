@@ -206,6 +206,15 @@ class _Build(Transformer):
         exprs = [] if args is None else args[1]
         return A.Call(name=str(tok).lower(), args=tuple(exprs), distinct=False, pos=_pos(tok))
 
+    def match_against(self, c: list[Any]) -> A.Expr:
+        """SQL `MATCH(a, b) AGAINST ('q')`: `a MATCH 'q' OR b MATCH 'q'`."""
+        cols = [x for x in c[1:-2] if not isinstance(x, Token)]
+        query = c[-1]
+        tests = [A.Binary(op="match", left=col, right=query, pos=col.pos) for col in cols]
+        if len(tests) == 1:
+            return tests[0]
+        return A.BoolOp(op="or", args=tuple(tests), pos=_pos(c[0]))
+
     def call_star(self, c: list[Any]) -> tuple[bool, list[A.Expr]]:
         return False, [A.Star(pos=_pos(c[0]))]
 
