@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from loopline.btql import Scope
+from loopline.btql import Scope, compile_query
 
 LOGS = Scope.project_logs("o1", "p1")
 EXP = Scope.experiment("o1", "e1", "p1")
@@ -286,6 +286,16 @@ def test_unpivot_and_pivot(engine: Any) -> None:
 
 
 # ----------------------------------------------------------------------------------- shapes
+
+
+def test_traces_window_from_the_filters_time_bounds(engine: Any) -> None:
+    base = "select: id | from: project_logs('p1') traces | filter: error IS NOT NULL and "
+    both = base + "created > now() - interval 30 day and now() + interval 1 day > created"
+    lower = base + "created > now() - interval 30 day"
+    # constant bounds on both sides: the read window follows from them (no second trace search)
+    assert "_win" not in compile_query(both, LOGS).sql and "_win" in compile_query(lower, LOGS).sql
+    assert ids(engine, both) == ids(engine, lower) == ["a1", "a2", "a3", "b1", "b2"]
+    assert ids(engine, base + "created > now() - interval 30 day and created < now() - interval 29 day") == []
 
 
 def test_traces_shape(engine: Any) -> None:

@@ -853,12 +853,16 @@ def _traces(
         f"LIMIT {gen.param(limit + 1, 'UInt64')}"
     )
     # The spans of a trace lie within TRACE_WINDOW of its matching spans: bounding the outer read
-    # by that window (one tuple-valued scalar subquery, folded to constants before index analysis)
-    # lets partition and primary-key pruning skip the rest of the table.
-    with_window = (
-        f"WITH (SELECT (min(_tmin) - {TRACE_WINDOW}, max(_tmax) + {TRACE_WINDOW}) FROM ({inner})) AS _win "
-    )
-    window = ["created >= _win.1", "created <= _win.2"]
+    # by that window lets partition and primary-key pruning skip the rest of the table. When the
+    # filter bounds `created` on both sides with constants, the window follows from those bounds
+    # (it contains the window of the matching spans); otherwise one tuple-valued scalar subquery
+    # finds it (folded to constants before index analysis, but a second run of the trace search).
+    static = _static_window(gen, bq.filter)
+    if static is not None:
+        with_window, window = "", static
+    else:
+        with_window = f"WITH (SELECT (min(_tmin) - {TRACE_WINDOW}, max(_tmax) + {TRACE_WINDOW}) FROM ({inner})) AS _win "
+        window = ["created >= _win.1", "created <= _win.2"]
     span_keys = user_keys or [_Key("created", "asc", False, "datetime")]
     span_keys = [*span_keys, _Key("id", "asc", False, "string")]
     hidden = ["_t._tk AS _k0", "_t._tr AS _k1", "_t._to AS _k2"]
@@ -899,6 +903,35 @@ def fingerprint_of(parts: list[Any]) -> str:
 
 #: how far (in time) a trace's spans may lie from the spans that matched its filter
 TRACE_WINDOW = "INTERVAL 1 DAY"
+_FLIPPED = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+
+
+def _is_created(b: Bd.B) -> bool:
+    return isinstance(b, Bd.BCol) and b.sql == "created"
+
+
+def _static_window(gen: Gen, filt: Bd.B | None) -> list[str] | None:
+    """`created` within TRACE_WINDOW of the filter's constant lower and upper bounds, if it has both."""
+    if filt is None:
+        return None
+    conj = filt.args if isinstance(filt, Bd.BBool) and filt.op == "and" else (filt,)
+    lo = hi = None
+    for c in conj:
+        if not isinstance(c, Bd.BCmp) or c.op not in _FLIPPED or c.mode != "datetime":
+            continue
+        field, bound, op = c.left, c.right, c.op
+        if _is_created(bound) and not _is_created(field):
+            field, bound, op = bound, field, _FLIPPED[op]
+        if not _is_created(field) or Bd.contains(bound, _VARYING):
+            continue
+        if op in ("gt", "ge") and lo is None:
+            lo = gen.r(bound, "datetime")
+        elif op in ("lt", "le") and hi is None:
+            hi = gen.r(bound, "datetime")
+    if lo is None or hi is None:
+        return None
+    return [f"created >= ({lo} - {TRACE_WINDOW})", f"created <= ({hi} + {TRACE_WINDOW})"]
+
 
 _KW = re.compile(r" (FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT|ARRAY JOIN|INNER JOIN) ")
 
