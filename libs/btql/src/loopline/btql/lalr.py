@@ -5,11 +5,14 @@ tree-building callbacks; this module only runs them. lark's generic runtime cost
 token here (interactive-parser bookkeeping, `Rule` hashing on every reduce, a `LexerState` and a
 line counter object per token); this loop does the same work with plain dicts and locals:
 
-- **Lexing** uses lark's own compiled scanner regex of each parser state, so tokens are exactly
-  the ones lark's contextual lexer produces (keywords only where the state accepts them; `NAME`
-  becomes a keyword through lark's "unless" table, case-insensitively).
+- **Lexing**: one regex per parser state, made of lark's terminals for that state in lark's own
+  order, so tokens are exactly the ones lark's contextual lexer produces (keywords only where
+  the state accepts them; `NAME` becomes a keyword through lark's "unless" table,
+  case-insensitively). A possessive prefix skips whitespace and comments in the same match.
+  Punctuation that every rule filters out gets no Token; single-line queries skip line counting.
 - **Parsing** uses lark's action and goto tables. `?rule` pass-through reductions (one child,
-  inlined) only replace the top state; they do not call a callback.
+  inlined) only replace the top state, and a run of them is looked up once per
+  (state under, top state, lookahead).
 - **Errors**: on any lexing or parsing error this returns `None`, and the caller re-runs lark's
   own parser, which raises lark's exception with its expected-terminal sets. Errors stay exactly
   as lark reports them; only valid queries take the fast path. Exceptions raised by callbacks
