@@ -5,6 +5,7 @@ aggregates may appear, names output columns, and raises BindError / TypeError wi
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -456,7 +457,7 @@ class Binder:
                 for name, b, preview in self._star(summary):
                     if name in self.out_names and any(self.outputs[i].explicit for i in self.out_names[name]):
                         raise _berr(f"duplicate alias '{name}'", it)
-                    self._add_output(A.AliasExpr(A.Ident(path=(name,)), name), b, preview=preview, star=True)
+                    self._add_output(_star_item(name), b, preview=preview, star=True)
             else:
                 ctx = _Ctx("select", summary=summary)
                 self._add_output(it, self.expr(it.expr, ctx))
@@ -511,10 +512,16 @@ class Binder:
                 out.append((sf.name, self._summary_field(sf.name, (), None), sf.preview))
             out.append(("metrics", self._summary_field("metrics", (), None), False))
             return out
-        for f in S.SPAN_FIELDS:
-            star = f.star or (self.audit_log and f.name == "audit_data")
-            if star and self.object_type in f.sources:
-                out.append((f.name, self._field(f, (), None), False))
+        key = (self.object_type, self.audit_log, self.fast_json)
+        fields = _STAR_FIELDS.get(key)
+        if fields is None:  # the bound fields of `*` depend only on the key: computed once
+            fields = []
+            for f in S.SPAN_FIELDS:
+                star = f.star or (self.audit_log and f.name == "audit_data")
+                if star and self.object_type in f.sources:
+                    fields.append((f.name, self._field(f, (), None), False))
+            _STAR_FIELDS[key] = fields
+        out += fields
         for name, b in self.unpivot_names.items():
             out.append((name, b, False))
         return out
@@ -1326,6 +1333,16 @@ _SCALARS: dict[str, tuple[int, int]] = {
 }
 
 SCALAR_FUNCTIONS = frozenset(_SCALARS)
+
+
+@functools.lru_cache(maxsize=256)
+def _star_item(name: str) -> A.AliasExpr:
+    """The select item `name as name` that `*` expands to (immutable, so shared)."""
+    return A.AliasExpr(A.Ident(path=(name,)), name)
+
+
+# `select: *` on span rows: (object type, audit_log, fast_json) -> (name, bound field, preview)
+_STAR_FIELDS: dict[tuple[str, bool, bool], list[tuple[str, Bd.B, bool]]] = {}
 
 _INTERVAL_TEXT = re.compile(r"\s*(?:interval\s+)?([+-]?[0-9]{1,12})\s*([a-z]+?)s?\s*", re.I)
 
