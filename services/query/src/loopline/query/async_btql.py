@@ -1,59 +1,80 @@
 """Asynchronous BTQL (`/btql/async`): run a query in the background, then read its rows in pages.
 
 For exports and long queries (the `bt sql` CLI's async mode). A job compiles and runs the query
-like `/btql`, following its cursor through every page when the query sets no `limit`, and keeps
-the rows in memory (bounded: `MAX_ROWS` per job, `MAX_JOBS` per process, jobs expire after
-`TTL_S`). Status: queued → running → succeeded | failed | canceled. Only the org that created a
-job can see it; another org gets the same 404 as for an unknown id.
+like `/btql`, following its cursor through every page when the query sets no `limit` (at most
+`MAX_ROWS` rows). Status: queued → running → succeeded | failed | canceled. Only the org that
+created a job can see it; another org gets the same 404 as for an unknown id.
+
+Jobs live in the store, not in the process, so any replica of the query service answers for
+any job (the chart runs two):
+
+- `btql_async_jobs`: the job's state, written only by the process running it (a newer
+  `_version` replaces the row), with a heartbeat after every page.
+- `btql_async_rows`: the result rows as JSON text, numbered from 0.
+- `btql_async_cancels`: cancel requests, from any replica; the runner checks between pages
+  (and a local job is cancelled at once).
+
+A running job whose heartbeat is older than `STALE_S` reads as failed: its process ended.
+Jobs expire after `TTL_S` (404); the tables' TTL drops their rows later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
+import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from loopline.common.store import StoreError
+import orjson
+from loopline.common.store import Store, StoreError
 from loopline.query.cursor import CursorError, decode_cursor, encode_cursor
 from loopline.query.reads import ReadError
 
 from loopline import btql
 
 MAX_ROWS = 100_000
-MAX_JOBS = 256
+MAX_LOCAL_JOBS = 256  # queued or running in this process
 TTL_S = 3600.0
+STALE_S = 120.0  # > the longest page (max_execution_time 30 s) plus the store's write time
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
 RUNNING_AT_ONCE = 2
+ACTIVE = ("queued", "running")
 
 # a parsed query (with the cursor of its page) -> (rows, the next page's cursor or None)
 RunPage = Callable[[btql.Query], Awaitable[tuple[list[dict[str, Any]], str | None]]]
 
 
 @dataclass
-class Job:
+class JobState:
+    """What the store holds for a job (and what the status and result calls return)."""
+
     id: str
     org_id: str
-    source: btql.SourceRef
     status: str = "queued"
-    rows: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    project_id: str | None = None
+    object_id: str | None = None
+    row_count: int = 0
     warnings: list[str] = field(default_factory=list)
-    created: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[None] | None = None
+    created: float = field(default_factory=time.time)
+    heartbeat: float = field(default_factory=time.time)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status}
-        if self.source.object_type == "project_logs":
-            out["project_id"] = self.source.object_ids[0] if self.source.object_ids else None
-        elif self.source.object_ids:
-            out["object_id"] = self.source.object_ids[0]
+        if self.project_id is not None:
+            out["project_id"] = self.project_id
+        if self.object_id is not None:
+            out["object_id"] = self.object_id
         if self.status == "succeeded":
-            out["row_count"] = len(self.rows)
+            out["row_count"] = self.row_count
         if self.error is not None:
             out["error"] = self.error
         if self.warnings:
@@ -75,99 +96,229 @@ def _decode_cursor(cursor: str) -> int:
     return offset
 
 
+def _ts(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _page_size(limit: Any) -> int:
+    try:
+        n = DEFAULT_PAGE if limit is None or limit == "" else int(limit)
+    except ValueError:
+        raise ReadError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
+    if not 1 <= n <= MAX_PAGE:
+        raise ReadError(400, f"'limit' must be between 1 and {MAX_PAGE}", field="limit")
+    return n
+
+
 class AsyncQueries:
-    """The jobs of this process."""
+    """Async BTQL jobs, kept in the store; this process runs the ones submitted to it."""
 
-    def __init__(self) -> None:
-        self.jobs: dict[str, Job] = {}
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = asyncio.Semaphore(RUNNING_AT_ONCE)
+        self._versions = itertools.count(time.time_ns() // 1000)  # increasing per process
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for jid, job in list(self.jobs.items()):
-            if now - job.created > TTL_S and job.status not in ("queued", "running"):
-                del self.jobs[jid]
+    # ------------------------------------------------------------------------------ writes
+    async def _save(self, job: JobState) -> None:
+        job.heartbeat = time.time()
+        info = {
+            "project_id": job.project_id,
+            "object_id": job.object_id,
+            "row_count": job.row_count,
+            "warnings": job.warnings,
+        }
+        row = {
+            "org_id": job.org_id,
+            "id": job.id,
+            "status": job.status,
+            "error": job.error or "",
+            "info": orjson.dumps(info).decode(),
+            "created": _ts(job.created),
+            "heartbeat": _ts(job.heartbeat),
+            "_version": next(self._versions),
+        }
+        await self.store.insert_json("btql_async_jobs", [row], list(row))
 
-    def submit(self, org_id: str, query: btql.Query, run_page: RunPage) -> Job:
-        self._expire()
-        if len(self.jobs) >= MAX_JOBS:
-            raise ReadError(429, f"too many async queries are kept ({MAX_JOBS}); retry later")
-        job = Job(uuid.uuid4().hex, org_id, btql.source_of(query))
-        self.jobs[job.id] = job
-        job.task = asyncio.create_task(self._run(job, query, run_page), name=f"btql-async-{job.id}")
+    async def _save_rows(self, job: JobState, rows: list[dict[str, Any]], first: int) -> None:
+        created = _ts(job.created)
+        out = [
+            {
+                "org_id": job.org_id,
+                "job_id": job.id,
+                "seq": first + i,
+                "row": orjson.dumps(r, default=str).decode(),
+                "created": created,
+            }
+            for i, r in enumerate(rows)
+        ]
+        await self.store.insert_json("btql_async_rows", out, ["org_id", "job_id", "seq", "row", "created"])
+
+    async def _cancel_requested(self, job: JobState) -> bool:
+        _, rows = await self.store.query(
+            self.store.sql(
+                "SELECT count() FROM {db}.btql_async_cancels WHERE org_id = {o:String} AND job_id = {j:String}"
+            ),
+            {"o": job.org_id, "j": job.id},
+        )
+        return bool(rows and rows[0][0])
+
+    # ------------------------------------------------------------------------------ running
+    async def submit(self, org_id: str, query: btql.Query, run_page: RunPage) -> JobState:
+        active = sum(1 for t in self._tasks.values() if not t.done())
+        if active >= MAX_LOCAL_JOBS:
+            raise ReadError(429, f"too many async queries are running here ({MAX_LOCAL_JOBS}); retry later")
+        src = btql.source_of(query)
+        job = JobState(uuid.uuid4().hex, org_id)
+        if src.object_type == "project_logs":
+            job.project_id = src.object_ids[0] if src.object_ids else None
+        elif src.object_ids:
+            job.object_id = src.object_ids[0]
+        try:
+            await self._save(job)
+        except StoreError as exc:
+            raise ReadError(503, f"cannot record the async query: {str(exc)[:200]}") from None
+        task = asyncio.create_task(self._run(job, query, run_page), name=f"btql-async-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(functools.partial(self._forget, job.id))
         return job
 
-    async def _run(self, job: Job, query: btql.Query, run_page: RunPage) -> None:
-        async with self._running:
-            if job.status == "canceled":
-                return
-            job.status = "running"
-            follow = query.limit is None  # an explicit limit asks for that many rows, not all
-            cursor = query.cursor
-            try:
-                while True:
-                    rows, cursor = await run_page(dataclasses.replace(query, cursor=cursor))
-                    room = MAX_ROWS - len(job.rows)
-                    job.rows.extend(rows[:room])
-                    if len(rows) > room or (cursor and follow and len(job.rows) >= MAX_ROWS):
-                        job.warnings.append(f"the result was cut at {MAX_ROWS} rows")
-                        break
-                    if not (follow and cursor and rows):
-                        break
-            except asyncio.CancelledError:
-                job.status = "canceled"
-                job.rows = []
-                raise
-            except btql.BtqlError as exc:
-                err = exc.to_json().get("error", {})
-                job.status, job.error = "failed", f"{err.get('class', 'Error')}: {err.get('message', exc)}"
-                job.rows = []
-                return
-            except StoreError as exc:
-                job.status, job.error = "failed", f"RuntimeError: {str(exc)[:500]}"
-                job.rows = []
-                return
-            job.status = "succeeded"
+    def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(job_id, None)
+
+    async def _run(self, job: JobState, query: btql.Query, run_page: RunPage) -> None:
+        try:
+            async with self._running:
+                if await self._cancel_requested(job):
+                    job.status = "canceled"
+                    await self._save(job)
+                    return
+                job.status = "running"
+                await self._save(job)
+                await self._pages(job, query, run_page)
+            await self._save(job)
+        except asyncio.CancelledError:
+            job.status = "canceled"
+            await asyncio.shield(self._save_quietly(job))
+            raise
+        except StoreError as exc:
+            job.status, job.error = "failed", f"RuntimeError: {str(exc)[:500]}"
+            await self._save_quietly(job)
+
+    async def _pages(self, job: JobState, query: btql.Query, run_page: RunPage) -> None:
+        follow = query.limit is None  # an explicit limit asks for that many rows, not all
+        cursor = query.cursor
+        try:
+            while True:
+                rows, cursor = await run_page(dataclasses.replace(query, cursor=cursor))
+                room = MAX_ROWS - job.row_count
+                kept = rows[:room]
+                await self._save_rows(job, kept, job.row_count)
+                job.row_count += len(kept)
+                cut = len(rows) > room or (cursor and follow and job.row_count >= MAX_ROWS)
+                if cut:
+                    job.warnings.append(f"the result was cut at {MAX_ROWS} rows")
+                if cut or not (follow and cursor and rows):
+                    break
+                if await self._cancel_requested(job):
+                    job.status = "canceled"
+                    return
+                await self._save(job)  # heartbeat
+        except btql.BtqlError as exc:
+            err = exc.to_json().get("error", {})
+            job.status, job.error = "failed", f"{err.get('class', 'Error')}: {err.get('message', exc)}"
+            return
+        job.status = "succeeded"
+
+    async def _save_quietly(self, job: JobState) -> None:
+        # the store may be gone (shutdown): then the stale heartbeat reports the job failed
+        with contextlib.suppress(StoreError, RuntimeError):
+            await self._save(job)
 
     async def stop(self) -> None:
-        """On shutdown: cancel the jobs still queued or running (their results would be lost)."""
-        tasks = [j.task for j in self.jobs.values() if j.task is not None and not j.task.done()]
+        """On shutdown: cancel the jobs still queued or running here (they are marked canceled)."""
+        tasks = [t for t in self._tasks.values() if not t.done()]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def get(self, org_id: str, job_id: str) -> Job:
-        self._expire()
-        job = self.jobs.get(job_id)
-        if job is None or job.org_id != org_id:
+    # ------------------------------------------------------------------------------ reads
+    async def get(self, org_id: str, job_id: str) -> JobState:
+        try:
+            _, rows = await self.store.query(
+                self.store.sql(
+                    "SELECT status, error, info, toUnixTimestamp64Micro(created), "
+                    "toUnixTimestamp64Micro(heartbeat), "
+                    "(SELECT count() FROM {db}.btql_async_cancels WHERE org_id = {o:String} AND job_id = {j:String}) "
+                    "FROM {db}.btql_async_jobs FINAL WHERE org_id = {o:String} AND id = {j:String}"
+                ),
+                {"o": org_id, "j": job_id},
+            )
+        except StoreError as exc:
+            raise ReadError(503, f"cannot read the async query: {str(exc)[:200]}") from None
+        if not rows:
             raise ReadError(404, f"no async query {job_id!r}")
-        return job
-
-    def cancel(self, org_id: str, job_id: str) -> Job:
-        job = self.get(org_id, job_id)
-        if job.status in ("queued", "running"):
+        status, error, info_text, created_us, heartbeat_us, cancels = rows[0]
+        info = orjson.loads(info_text) if info_text else {}
+        job = JobState(
+            job_id,
+            org_id,
+            status=status,
+            error=error or None,
+            project_id=info.get("project_id"),
+            object_id=info.get("object_id"),
+            row_count=int(info.get("row_count") or 0),
+            warnings=list(info.get("warnings") or []),
+            created=created_us / 1e6,
+            heartbeat=heartbeat_us / 1e6,
+        )
+        now = time.time()
+        if now - job.created > TTL_S:
+            raise ReadError(404, f"no async query {job_id!r}")
+        if job.status in ACTIVE and cancels:
             job.status = "canceled"
-            if job.task is not None:
-                job.task.cancel()
+        elif job.status in ACTIVE and now - job.heartbeat > STALE_S:
+            job.status = "failed"
+            job.error = "RuntimeError: the query stopped: the process running it ended before it finished"
         return job
 
-    def result(self, org_id: str, job_id: str, *, limit: Any, cursor: str | None) -> dict[str, Any]:
-        job = self.get(org_id, job_id)
+    async def cancel(self, org_id: str, job_id: str) -> JobState:
+        job = await self.get(org_id, job_id)
+        if job.status not in ACTIVE:
+            return job
+        row = {"org_id": org_id, "job_id": job_id, "created": _ts(job.created)}
+        try:
+            await self.store.insert_json("btql_async_cancels", [row], list(row))
+        except StoreError as exc:
+            raise ReadError(503, f"cannot cancel the async query: {str(exc)[:200]}") from None
+        task = self._tasks.get(job_id)
+        if task is not None:
+            task.cancel()  # running here: stop now (another replica's job stops after its page)
+        job.status = "canceled"
+        return job
+
+    async def result(self, org_id: str, job_id: str, *, limit: Any, cursor: str | None) -> dict[str, Any]:
+        job = await self.get(org_id, job_id)
         out: dict[str, Any] = {"status": job.status}
         if job.error is not None:
             out["error"] = job.error
         if job.status != "succeeded":
             out["rows"] = []
             return out
-        try:
-            n = DEFAULT_PAGE if limit is None or limit == "" else int(limit)
-        except ValueError:
-            raise ReadError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
-        if not 1 <= n <= MAX_PAGE:
-            raise ReadError(400, f"'limit' must be between 1 and {MAX_PAGE}", field="limit")
+        n = _page_size(limit)
         start = _decode_cursor(cursor) if cursor else 0
-        out["rows"] = job.rows[start : start + n]
-        if start + n < len(job.rows):
+        try:
+            _, rows = await self.store.query(
+                self.store.sql(
+                    "SELECT row FROM {db}.btql_async_rows WHERE org_id = {o:String} AND job_id = {j:String} "
+                    "AND seq >= {s:UInt32} AND seq < {e:UInt32} ORDER BY seq"
+                ),
+                {"o": org_id, "j": job_id, "s": start, "e": min(start + n, job.row_count)},
+            )
+        except StoreError as exc:
+            raise ReadError(503, f"cannot read the async query's rows: {str(exc)[:200]}") from None
+        out["rows"] = [orjson.loads(r[0]) for r in rows]
+        if start + n < job.row_count:
             out["cursor"] = _encode_cursor(start + n)
         if job.warnings:
             out["warnings"] = list(job.warnings)

@@ -265,7 +265,7 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
 
     from loopline import btql
 
-    jobs = AsyncQueries()
+    jobs = AsyncQueries(ctx.require_store())
     ctx.shared["async_queries"] = jobs  # the service stops it (cancels running jobs) on shutdown
 
     @router.post("/btql/async")
@@ -292,7 +292,7 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
             return page.data, page.cursor
 
         try:
-            job = jobs.submit(principal.org_id, query, run_page)
+            job = await jobs.submit(principal.org_id, query, run_page)
         except ReadError as exc:
             return read_error(exc)
         return JSONResponse(job.describe())
@@ -300,14 +300,14 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     @router.get("/btql/async/{job_id}")
     async def btql_async_status(job_id: str, principal: Principal = Depends(current_principal)) -> Response:
         try:
-            return JSONResponse(jobs.get(principal.org_id, job_id).describe())
+            return JSONResponse((await jobs.get(principal.org_id, job_id)).describe())
         except ReadError as exc:
             return read_error(exc)
 
     @router.delete("/btql/async/{job_id}")
     async def btql_async_cancel(job_id: str, principal: Principal = Depends(current_principal)) -> Response:
         try:
-            return JSONResponse(jobs.cancel(principal.org_id, job_id).describe())
+            return JSONResponse((await jobs.cancel(principal.org_id, job_id)).describe())
         except ReadError as exc:
             return read_error(exc)
 
@@ -319,6 +319,6 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
         principal: Principal = Depends(current_principal),
     ) -> Response:
         try:
-            return JSONResponse(jobs.result(principal.org_id, job_id, limit=limit, cursor=cursor))
+            return JSONResponse(await jobs.result(principal.org_id, job_id, limit=limit, cursor=cursor))
         except ReadError as exc:
             return read_error(exc)
