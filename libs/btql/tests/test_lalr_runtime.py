@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lark import Lark, Transformer
 from lark.exceptions import UnexpectedInput
 from loopline.btql import BtqlError
 from loopline.btql import parser as P
@@ -105,3 +106,26 @@ def test_falls_back_when_lark_internals_differ() -> None:
         parser = None
 
     assert FastLalr.build(NotLark()) is None  # type: ignore[arg-type]
+
+
+def test_a_keep_all_tokens_rule_keeps_its_punctuation() -> None:
+    grammar = r"""
+    start: pair ("," pair)*
+    !pair: NAME ":" NAME
+    NAME: /[a-z]+/
+    %ignore " "
+    """
+
+    class Build(Transformer):  # type: ignore[type-arg]
+        def pair(self, c: list[Any]) -> tuple[str, ...]:
+            return tuple(str(x) for x in c)
+
+        def start(self, c: list[Any]) -> list[Any]:
+            return c
+
+    lark = Lark(grammar, parser="lalr", lexer="contextual", transformer=Build())
+    fast = FastLalr.build(lark)
+    assert fast is not None
+    text = "a: b, c :d"
+    assert fast.parse(text, "start") == lark.parse(text) == [("a", ":", "b"), ("c", ":", "d")]
+    assert fast.parse("a: b,", "start") is None  # an error: lark's runtime reports it

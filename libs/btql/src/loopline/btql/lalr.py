@@ -110,9 +110,13 @@ class FastLalr:
                 by_lexer[id(basic)] = sl
             lexers[int(state)] = sl
         token_callbacks = {k: v for k, v in callbacks.items() if isinstance(k, str)}
-        terms = [sym for rule in lark.rules for sym in rule.expansion if isinstance(sym, Terminal)]
-        kept_somewhere = {str(t.name) for t in terms if not t.filter_out}
-        filtered = {str(t.name) for t in terms if t.filter_out}
+        kept_somewhere: set[str] = set()
+        filtered: set[str] = set()
+        for rule in lark.rules:
+            keep_rule = bool(rule.options.keep_all_tokens)  # a `!rule` keeps every token
+            for sym in rule.expansion:
+                if isinstance(sym, Terminal):
+                    (filtered if sym.filter_out and not keep_rule else kept_somewhere).add(str(sym.name))
         keep_all = bool(lark.options.keep_all_tokens)
         dropped = frozenset() if keep_all else frozenset(filtered - kept_somewhere - set(token_callbacks))
         return cls(
