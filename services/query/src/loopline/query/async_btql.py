@@ -47,6 +47,8 @@ DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
 RUNNING_AT_ONCE = 2
 ACTIVE = ("queued", "running")
+# how many cancel requests job {j} of org {o} has (SQL, after SELECT)
+_CANCELS = "count() FROM {db}.btql_async_cancels WHERE org_id = {o:String} AND job_id = {j:String}"
 
 # a parsed query (with the cursor of its page) -> (rows, the next page's cursor or None)
 RunPage = Callable[[btql.Query], Awaitable[tuple[list[dict[str, Any]], str | None]]]
@@ -156,9 +158,7 @@ class AsyncQueries:
 
     async def _cancel_requested(self, job: JobState) -> bool:
         _, rows = await self.store.query(
-            self.store.sql(
-                "SELECT count() FROM {db}.btql_async_cancels WHERE org_id = {o:String} AND job_id = {j:String}"
-            ),
+            self.store.sql(f"SELECT {_CANCELS}"),
             {"o": job.org_id, "j": job.id},
         )
         return bool(rows and rows[0][0])
@@ -249,7 +249,7 @@ class AsyncQueries:
                 self.store.sql(
                     "SELECT status, error, info, toUnixTimestamp64Micro(created), "
                     "toUnixTimestamp64Micro(heartbeat), "
-                    "(SELECT count() FROM {db}.btql_async_cancels WHERE org_id = {o:String} AND job_id = {j:String}) "
+                    f"(SELECT {_CANCELS}) "
                     "FROM {db}.btql_async_jobs FINAL WHERE org_id = {o:String} AND id = {j:String}"
                 ),
                 {"o": org_id, "j": job_id},
