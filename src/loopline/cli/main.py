@@ -14,8 +14,8 @@ from loopline.common.settings import Settings, SettingsError, load_settings
 
 from loopline.cli.dlq import dlq_app
 from loopline.runtime.registry import ALL_SERVICES, parse_services
+from loopline.runtime.server import http_limits, write_line
 from loopline.runtime.server import serve as run_server
-from loopline.runtime.server import write_line
 
 if TYPE_CHECKING:
     from loopline.gateway.keys import ApiKeyInfo, KeyStore
@@ -67,7 +67,7 @@ def up(
             f"  use it:    export BRAINTRUST_API_URL=http://{s.host}:{s.port} BRAINTRUST_API_KEY={key}"
         )
 
-    raise typer.Exit(run_server(build_app(ctx, on_ready=announce), s.host, s.port))
+    raise typer.Exit(run_server(build_app(ctx, on_ready=announce), s.host, s.port, http_limits(s)))
 
 
 @app.command()
@@ -94,7 +94,7 @@ def serve(
         async def on_ready(c: ServiceContext) -> None:  # register the operator's first key
             await bootstrap_dev_key(c)
 
-    raise typer.Exit(run_server(build_app(ctx, on_ready=on_ready), s.host, s.port))
+    raise typer.Exit(run_server(build_app(ctx, on_ready=on_ready), s.host, s.port, http_limits(s)))
 
 
 def _with_keystore(s: Settings, fn: Callable[[KeyStore], Awaitable[T]]) -> T:

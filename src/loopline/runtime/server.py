@@ -11,6 +11,9 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 from loopline.common.logging import get_logger
+from loopline.common.settings import Settings
+
+from loopline.runtime.http_protocol import HttpLimits, LimitedHttpToolsProtocol
 
 log = get_logger("loopline.server")
 
@@ -37,7 +40,16 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-def serve(app: FastAPI, host: str, port: int) -> int:
+def http_limits(settings: Settings) -> HttpLimits:
+    return HttpLimits(
+        head_timeout_s=settings.http_head_timeout_s,
+        body_idle_timeout_s=settings.http_body_idle_timeout_s,
+        max_head_bytes=settings.http_max_head_bytes,
+        max_connections=settings.http_max_connections,
+    )
+
+
+def serve(app: FastAPI, host: str, port: int, limits: HttpLimits | None = None) -> int:
     config = uvicorn.Config(
         app,
         host=host,
@@ -48,7 +60,10 @@ def serve(app: FastAPI, host: str, port: int) -> int:
         timeout_graceful_shutdown=30,
         # asyncio's loop: under uvloop, chdb queries in the store's threads were seen to hang.
         loop="asyncio",
-        http="httptools",  # C parser; measured faster than h11 on /logs3 (tests/bench/bench_ingest.py)
+        # httptools (C parser; measured faster than h11 on /logs3, tests/bench/bench_ingest.py) with
+        # head/body timeouts, a head size limit and a connection cap (runtime/http_protocol.py)
+        http=LimitedHttpToolsProtocol.with_limits(limits or HttpLimits()),
+        timeout_keep_alive=5,
     )
     server = _Server(config)
     with contextlib.suppress(KeyboardInterrupt):

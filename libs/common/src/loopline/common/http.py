@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import orjson
 import structlog
@@ -14,6 +15,7 @@ from loopline.common.logging import get_logger
 from loopline.common.store import StoreError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = get_logger("loopline.access")
@@ -35,9 +37,20 @@ def error_body(status: int, message: str, **extra: object) -> dict[str, object]:
     return {"error": {"status": status, "message": message, **extra}}
 
 
+_INTERNAL_ERROR: Final = orjson.dumps(error_body(500, "internal error; see the server log"))
+
+
 class AccessLogMiddleware:
     """Request id (`x-request-id`, echoed), trace id from `traceparent`, one access-log line per
-    request. Plain ASGI: Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
+    request, and the error boundary of the app. Plain ASGI: Starlette's BaseHTTPMiddleware costs a
+    task and a stream per request.
+
+    The boundary: an exception that no handler turned into a response ends here as a JSON 500
+    (or, if the response had already started, as a logged error) and is never re-raised.
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then closes the
+    keep-alive connection, failing the requests pipelined behind it. A client that went away
+    mid-request (`ClientDisconnect`) is logged, not answered.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,16 +69,35 @@ class AccessLogMiddleware:
             structlog.contextvars.bind_contextvars(trace_id=trace_id)
         start = time.perf_counter()
         status = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 MutableHeaders(scope=message)["x-request-id"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = 499
+            log.info("client disconnected before the request was read", path=scope["path"])
+        except Exception:
+            log.exception("unhandled error", path=scope["path"])
+            if not started:
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
         finally:
             path = scope["path"]
             if path not in ("/healthz", "/readyz"):

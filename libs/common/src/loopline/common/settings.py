@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(default=10.0, gt=0)
     read_your_writes_timeout_s: float = Field(default=10.0, gt=0)
 
+    # HTTP edge (runtime/http_protocol.py): a client must send a request head within
+    # http_head_timeout_s and may pause at most http_body_idle_timeout_s mid-body
+    http_head_timeout_s: float = Field(default=10.0, gt=0)
+    http_body_idle_timeout_s: float = Field(default=30.0, gt=0)
+    http_max_head_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_max_connections: int = Field(default=4096, gt=0)
+
     # writer
     writer_max_batch: int = Field(default=5000, gt=0)
     writer_max_wait_s: float = Field(default=0.05, ge=0)
