@@ -52,6 +52,10 @@ def _inflate(data: bytes, max_bytes: int, *, gzip: bool) -> bytes:
         raise IngestError(400, f"body is not valid {'gzip' if gzip else 'deflate'} data: {exc}") from exc
     if len(out) > max_bytes or d.unconsumed_tail:
         raise IngestError(413, f"decompressed body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+    if not d.eof:  # a cut-off stream inflates to a prefix that may parse (a shorter protobuf)
+        raise IngestError(
+            400, f"body is not valid {'gzip' if gzip else 'deflate'} data: the stream is truncated"
+        )
     return out
 
 
