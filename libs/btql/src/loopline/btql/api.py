@@ -10,13 +10,16 @@ from typing import Any
 from loopline.btql import ast as A
 from loopline.btql.binder import Binder, BoundQuery
 from loopline.btql.compiler import CompiledQuery, compile_bound, explain_compiled, fingerprint_of
-from loopline.btql.errors import ParseError
+from loopline.btql.errors import BindError, ParseError
 from loopline.btql.json_ast import query_from_json
 from loopline.btql.options import Limits, Scope, SourceRef, source_of
 from loopline.btql.parser import parse_text
 
 QueryInput = str | Mapping[str, Any] | A.Query
 _DEFAULT_LIMITS = Limits()
+# The store refuses longer SQL text (ClickHouse's default `max_query_size`, which the compiled
+# settings keep): refused here first, with a BTQL error that says what to change.
+MAX_SQL_LENGTH = 262_144
 
 
 def parse(query: QueryInput) -> A.Query:
@@ -86,7 +89,7 @@ def compile_query(
             ]
         )
 
-    return compile_bound(
+    cq = compile_bound(
         bq,
         scope,
         limits=limits or _DEFAULT_LIMITS,
@@ -96,6 +99,14 @@ def compile_query(
         fingerprint=fingerprint,
         text_casefold=text_casefold,
     )
+    if len(cq.sql) > MAX_SQL_LENGTH:
+        raise BindError(
+            f"the query is too large: it compiles to {len(cq.sql)} characters of SQL, more than the "
+            f"store's limit of {MAX_SQL_LENGTH}; use fewer terms (e.g. one IN list instead of many ORs)",
+            1,
+            1,
+        )
+    return cq
 
 
 def explain(query: QueryInput, scope: Scope, **kwargs: Any) -> str:

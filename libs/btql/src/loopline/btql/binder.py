@@ -89,6 +89,13 @@ class BoundQuery:
     inference_budget: int = 0
 
 
+# Result columns of one query (after `*` expands): every column costs binding, SQL, the store's
+# work and the response's size once per row; no real query comes near this.
+MAX_COLUMNS = 1000
+# Comparisons spent looking for "did you mean" names of unknown fields that are not errors (each
+# such field is read as an extra top-level key): bounds that work for queries with many names.
+_SUGGEST_BUDGET = 10_000
+
 DEFAULT_INFERENCE_BUDGET = 1000
 MAX_INFERENCE_BUDGET = 100_000
 _INFER_EXCLUSIVE = (
@@ -140,8 +147,16 @@ class Binder:
         self.unpivot_names: dict[str, Bd.B] = {}
         self.outputs: list[Output] = []
         self.out_names: dict[str, list[int]] = {}
+        # the output names in use (name -> how many outputs carry it) and, per base name, the
+        # lowest `_<i>` suffix that may still be free: unique names without rescanning outputs
+        self._taken: dict[str, int] = {}
+        self._next_suffix: dict[str, int] = {}
         self.summary_used: set[str] = set()
         self.warnings: list[dict[str, str]] = []
+        self._warned: set[tuple[str, str]] = set()
+        self._suggest_left = _SUGGEST_BUDGET
+        self._suggested: dict[str, str | None] = {}
+        self._out_exprs: tuple[int, set[Bd.B]] | None = None
         self._uid = 0
         self._out_prefix = "c"  # SQL alias prefix of output columns ("f" in the final stage)
         self.stage1_outputs: list[Output] = []
@@ -338,6 +353,8 @@ class Binder:
         self.stage1_names = self.out_names
         self.outputs = []
         self.out_names = {}
+        self._taken = {}
+        self._next_suffix = {}
         bq.outputs = self.outputs
         self._out_prefix = "f"
         dims = tuple(q.final_dimensions or ())
@@ -433,13 +450,12 @@ class Binder:
         return to_text(e)
 
     def _names_for(self, items: list[A.AliasExpr], extend: bool = False) -> None:
-        """Check explicit duplicates (documented error) before binding."""
-        seen: dict[str, A.AliasExpr] = (
-            {} if not extend else {o.name: A.AliasExpr(A.Literal()) for o in self.outputs}
-        )
+        """Check explicit duplicates (documented error) before binding. `extend`: the items are
+        added to the outputs bound so far, whose names are taken too."""
+        seen: dict[str, A.AliasExpr] = {}
         for it in items:
             if it.alias is not None:
-                if it.alias in seen:
+                if it.alias in seen or (extend and it.alias in self._taken):
                     raise _berr(f"duplicate alias '{it.alias}'", it.expr)
                 seen[it.alias] = it
         for it in items:
@@ -455,16 +471,24 @@ class Binder:
         for it in items:
             if isinstance(it, A.Star):
                 for name, b, preview in self._star(summary):
-                    if name in self.out_names and any(self.outputs[i].explicit for i in self.out_names[name]):
+                    if self._explicitly_named(name):
                         raise _berr(f"duplicate alias '{name}'", it)
-                    self._add_output(_star_item(name), b, preview=preview, star=True)
+                    self._add_output(_star_item(name), b, preview=preview, star=True, at=it)
             else:
                 ctx = _Ctx("select", summary=summary)
                 self._add_output(it, self.expr(it.expr, ctx))
 
-    def _add_output(self, it: A.AliasExpr, b: Bd.B, *, preview: bool = False, star: bool = False) -> None:
+    def _add_output(
+        self, it: A.AliasExpr, b: Bd.B, *, preview: bool = False, star: bool = False, at: Any = None
+    ) -> None:
         if b.type == S.INTERVAL:
             raise _terr("an interval is not a value; add it to a timestamp", it.expr)
+        if len(self.outputs) >= MAX_COLUMNS:
+            raise _berr(
+                f"a query returns at most {MAX_COLUMNS} columns"
+                + (" ('*' expands to every field)" if star else ""),
+                at if at is not None else it.expr,
+            )
         explicit = it.alias is not None and not star
         name = it.alias if it.alias is not None else self._implicit(it.expr)
         full = (
@@ -474,29 +498,53 @@ class Binder:
             if isinstance(it.expr, A.Ident)
             else to_text(it.expr)
         )
-        if name in self.out_names:
-            # two implicit names collide: name both by their full path; references become ambiguous
-            prev = [self.outputs[i] for i in self.out_names[name]]
-            if explicit or any(o.explicit for o in prev):
+        group = self.out_names.get(name)
+        if group is not None:
+            # two implicit names collide: name both by their full path; references become ambiguous.
+            # Only the group's first output can be explicit or still carry the short name: every
+            # later one was added here, implicit and named by its full path.
+            if explicit or self._explicitly_named(name):
                 raise _berr(f"duplicate alias '{name}'", it.expr)
-            for o in prev:
-                if o.name == name and o.full_name != name:
-                    o.name = self._unique(o.full_name)
-            self.out_names[name].append(len(self.outputs))
-            self.outputs.append(
-                Output(self._unique(full), b, explicit=False, preview=preview, full_name=full)
-            )
+            if len(group) == 1:
+                first = self.outputs[group[0]]
+                if first.name == name and first.full_name != name:
+                    self._rename(first, self._unique(first.full_name))
+            group.append(len(self.outputs))
+            self._append(Output(self._unique(full), b, explicit=False, preview=preview, full_name=full))
             return
         self.out_names[name] = [len(self.outputs)]
-        self.outputs.append(Output(name, b, explicit=explicit, preview=preview, full_name=full))
+        self._append(Output(name, b, explicit=explicit, preview=preview, full_name=full))
+
+    def _explicitly_named(self, name: str) -> bool:
+        """Whether an explicit alias already names `name` (it is then the first of its group)."""
+        group = self.out_names.get(name)
+        return group is not None and self.outputs[group[0]].explicit
+
+    def _append(self, o: Output) -> None:
+        self.outputs.append(o)
+        self._taken[o.name] = self._taken.get(o.name, 0) + 1
+
+    def _rename(self, o: Output, name: str) -> None:
+        left = self._taken[o.name] - 1
+        if left:
+            self._taken[o.name] = left
+        else:  # the name is free again: a suffix search of its base may now find it
+            del self._taken[o.name]
+            base, _, digits = o.name.rpartition("_")
+            if digits.isdigit():
+                self._next_suffix.pop(base, None)
+        o.name = name
+        self._taken[name] = self._taken.get(name, 0) + 1
 
     def _unique(self, base: str) -> str:
-        taken = {o.name for o in self.outputs}
+        """`base`, or `base_<i>` with the lowest i >= 1 no output name takes."""
+        taken = self._taken
         if base not in taken:
             return base
-        i = 1
+        i = self._next_suffix.get(base, 1)
         while f"{base}_{i}" in taken:
             i += 1
+        self._next_suffix[base] = i  # every lower suffix is taken (until a rename frees one)
         return f"{base}_{i}"
 
     def _star(self, summary: bool) -> list[tuple[str, Bd.B, bool]]:
@@ -577,7 +625,13 @@ class Binder:
             raise _terr("cannot group by an interval", node)
 
     def _is_dim(self, b: Bd.B) -> bool:
-        return any(o.expr == b for o in self.outputs[: len(self.outputs)])
+        """Whether `b` is the expression of an output column (sort keys of aggregate queries)."""
+        try:
+            if self._out_exprs is None or self._out_exprs[0] != len(self.outputs):
+                self._out_exprs = (len(self.outputs), {o.expr for o in self.outputs})
+            return b in self._out_exprs[1]
+        except TypeError:  # an unhashable literal value somewhere: compare one by one
+            return any(o.expr == b for o in self.outputs)
 
     def _split_filter_spans(self, b: Bd.B, node: A.Expr) -> tuple[Bd.B | None, Bd.B | None]:
         """Pull top-level FILTER_SPANS(...) conjuncts out of the filter."""
@@ -714,10 +768,8 @@ class Binder:
         # output names (sort / final_filter)
         if len(e.path) == 1 and (ctx.outputs_first or ctx.explicit_first):
             idx = self.out_names.get(head)
-            if idx:
-                outs = [self.outputs[i] for i in idx]
-                if ctx.outputs_first or any(o.explicit for o in outs):
-                    return self._out_ref(head, idx, e)
+            if idx and (ctx.outputs_first or self.outputs[idx[0]].explicit):
+                return self._out_ref(head, idx, e)
         known = self.fields
         if ctx.summary:
             sname = head
@@ -751,10 +803,9 @@ class Binder:
                 return b
         if ctx.summary:
             raise self._unknown(head, [*list(S.SUMMARY_BY_NAME), "metrics"], e)
-        all_known = list(known) + list(self.out_names) + list(self.unpivot_names)
-        close = difflib.get_close_matches(head, all_known, n=1, cutoff=0.75)
-        if close:
-            raise _berr(f"unknown field '{head}'; did you mean '{close[0]}'?", e)
+        close = self._close_name(head)
+        if close is not None:
+            raise _berr(f"unknown field '{head}'; did you mean '{close}'?", e)
         # another top-level key of the row: kept in the `extra` JSON column
         if ctx.measure and not ctx.in_agg:
             raise _berr(f"'{ident_text(e.path)}' must be inside an aggregate in 'measures:'", e)
@@ -765,6 +816,22 @@ class Binder:
         if self.object_type == S.DATASET:
             pass
         return Bd.BJson(S.JSON, base=S.EXTRA_COLUMN, path=e.path)
+
+    def _close_name(self, head: str) -> str | None:
+        """A known field, output or unpivot name `head` is probably a typo of (else None: an extra
+        key). Each name is looked up once; when the budget of comparisons is spent, only the
+        row's fields are candidates (a query with thousands of unknown names stays linear)."""
+        if head in self._suggested:
+            return self._suggested[head]
+        candidates = list(self.fields)
+        extra = len(self.out_names) + len(self.unpivot_names)
+        if extra <= self._suggest_left:
+            self._suggest_left -= extra
+            candidates += list(self.out_names) + list(self.unpivot_names)
+        close = difflib.get_close_matches(head, candidates, n=1, cutoff=0.75) if len(head) <= 200 else []
+        found = close[0] if close else None
+        self._suggested[head] = found
+        return found
 
     def _out_ref(self, name: str, idx: list[int], node: A.Expr) -> Bd.B:
         if len(idx) > 1:
@@ -783,9 +850,9 @@ class Binder:
         raise _terr(f"'{ident_text(node.path if isinstance(node, A.Ident) else ())}' has no sub-fields", node)
 
     def _warn(self, code: str, message: str) -> None:
-        w = {"code": code, "message": message, "stage": "binder", "severity": "warning"}
-        if w not in self.warnings:
-            self.warnings.append(w)
+        if (code, message) not in self._warned:
+            self._warned.add((code, message))
+            self.warnings.append({"code": code, "message": message, "stage": "binder", "severity": "warning"})
 
     # ------------------------------------------------------------------------------ expressions
     def expr(self, e: A.Expr, ctx: _Ctx) -> Bd.B:

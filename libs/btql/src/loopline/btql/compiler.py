@@ -700,8 +700,10 @@ def compile_bound(
     ties = [_Key("id", last_dir, False, "string"), _Key("object_id", last_dir, False, "string")]
     ties += [_Key(t.sql, last_dir, t.nullable, t.kind) for t in unpivot_ties]
     keys = [k for k in user_keys]
+    key_sqls = {k.sql for k in keys}
     for t in ties:
-        if not any(k.sql == t.sql for k in keys):
+        if t.sql not in key_sqls:
+            key_sqls.add(t.sql)
             keys.append(t)
     if payload is not None:
         row_conds.append(_keyset(gen, keys, payload.get("k") or []))

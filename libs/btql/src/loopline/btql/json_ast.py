@@ -13,7 +13,7 @@ from typing import Any
 
 from loopline.btql import ast as A
 from loopline.btql.errors import ParseError
-from loopline.btql.parser import MAX_DEPTH, parse_expr
+from loopline.btql.parser import MAX_DEPTH, MAX_PATH_LENGTH, MAX_QUERY_LENGTH, parse_expr
 
 _CMP = {"eq", "ne", "lt", "le", "gt", "ge", "ilike", "like", "match", "in"}
 _ARITH = {"add", "sub", "mul", "div", "mod"}
@@ -87,6 +87,8 @@ def expr_from_json(node: Any, depth: int = 0) -> A.Expr:
             path.append(seg)
         if not isinstance(path[0], str):
             raise _err("a path must start with a field name", node)
+        if len(path) > MAX_PATH_LENGTH:
+            raise _err(f"a field path has more than {MAX_PATH_LENGTH} segments", node)
         return A.Ident(path=tuple(path), pos=pos)
     if op == "star":
         return A.Star(pos=pos)
@@ -197,10 +199,48 @@ def _int(v: Any, what: str) -> int:
     return v
 
 
+# Bounds of a JSON query, whose body may be far larger than a text query: its elements (objects,
+# lists and values), the characters of its strings, and those of its `{"btql": ...}` snippets
+# (parsed as text, so held to the text limit). A text query within its 100,000 characters has
+# fewer elements than this.
+MAX_JSON_ELEMENTS = 100_000
+MAX_JSON_TEXT = 10 * MAX_QUERY_LENGTH  # literal strings are cheap: parameters
+
+
+def check_json_size(obj: Any) -> None:
+    """Refuse a JSON query beyond the bounds above; stops counting at the first excess, so it
+    costs at most the bounds, however large `obj` is."""
+    elements = text = snippets = 0
+    stack = [obj]
+    while stack:
+        v = stack.pop()
+        elements += 1
+        if elements > MAX_JSON_ELEMENTS:
+            raise ParseError(f"the JSON query has more than {MAX_JSON_ELEMENTS} elements")
+        if isinstance(v, Mapping):
+            snippet = v.get("btql")
+            if isinstance(snippet, str):
+                snippets += len(snippet)
+                if snippets > MAX_QUERY_LENGTH:
+                    raise ParseError(
+                        f"the JSON query's btql snippets are longer than {MAX_QUERY_LENGTH} characters"
+                    )
+            for k, x in v.items():
+                text += len(k) if isinstance(k, str) else 0
+                stack.append(x)
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+        elif isinstance(v, str):
+            text += len(v)
+        if text > MAX_JSON_TEXT:
+            raise ParseError(f"the JSON query's strings are longer than {MAX_JSON_TEXT} characters")
+
+
 def query_from_json(obj: Any) -> A.Query:
     """A JSON AST object → Query."""
     if not isinstance(obj, Mapping):
         raise ParseError("query must be a string or a JSON object")
+    check_json_size(obj)
     known = {c if c != "from" else "from" for c in A.CLAUSES}
     unknown = [k for k in obj if k not in known]
     if unknown:

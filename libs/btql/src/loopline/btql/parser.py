@@ -26,10 +26,22 @@ from loopline.btql.unparse import to_text
 
 MAX_QUERY_LENGTH = 100_000
 MAX_DEPTH = 200
+# segments of one field path (`a.b[0].c`): each step copies the path so far, so unbounded paths
+# would cost quadratic time; no JSON document the store keeps is nested this deep
+MAX_PATH_LENGTH = 200
 
 _lock = threading.Lock()
 _lark: Lark | None = None
 _fast: FastLalr | None = None
+
+
+# terms of one flattened and/or chain or ternary chain (longer ones nest: see `_Build._bool`)
+_FLAT_MAX = 256
+
+
+def _check_path_length(base: A.Ident) -> None:
+    if len(base.path) >= MAX_PATH_LENGTH:
+        raise ParseError(f"a field path has more than {MAX_PATH_LENGTH} segments", *_plc(base))
 
 
 def _int(tok: Token) -> int:
@@ -184,12 +196,14 @@ class _Build(Transformer):
         base, seg = c
         if not isinstance(base, A.Ident):
             raise ParseError("'.' field access is only allowed on a field path", *_plc(base))
+        _check_path_length(base)
         return A.Ident(path=(*base.path, seg), pos=base.pos)
 
     def subscript(self, c: list[Any]) -> A.Ident:
         base, idx = c
         if not isinstance(base, A.Ident):
             raise ParseError("'[...]' indexing is only allowed on a field path", *_plc(base))
+        _check_path_length(base)
         return A.Ident(path=(*base.path, idx), pos=base.pos)
 
     def call(self, c: list[Any]) -> A.Call:
@@ -299,7 +313,10 @@ class _Build(Transformer):
 
     def _bool(self, op: str, c: list[Any]) -> A.BoolOp:
         lhs, _tok, r = c
-        largs = lhs.args if isinstance(lhs, A.BoolOp) and lhs.op == op else (lhs,)
+        # `a or b or c` is one BoolOp; each step copies the terms so far, so a chain is split
+        # into nested BoolOps of at most _FLAT_MAX terms (the same logic, linear cost)
+        flat = isinstance(lhs, A.BoolOp) and lhs.op == op and len(lhs.args) < _FLAT_MAX
+        largs = lhs.args if flat else (lhs,)
         return A.BoolOp(op=op, args=(*largs, r), pos=lhs.pos)  # type: ignore[arg-type]
 
     def and_(self, c: list[Any]) -> A.BoolOp:
@@ -310,7 +327,7 @@ class _Build(Transformer):
 
     def ternary(self, c: list[Any]) -> A.If:
         cond, then, els = c
-        if isinstance(els, A.If) and els.else_ is not None:
+        if isinstance(els, A.If) and els.else_ is not None and len(els.conds) < _FLAT_MAX:
             return A.If(conds=((cond, then), *els.conds), else_=els.else_, pos=cond.pos)
         return A.If(conds=((cond, then),), else_=els, pos=cond.pos)
 
