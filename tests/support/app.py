@@ -84,7 +84,7 @@ async def in_process(
 
     app = build_app(ctx, on_ready=ready)
     async with (
-        LifespanManager(app),
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=60),
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://loopline.test") as client,
     ):
         yield InProcess(app, ctx, client, key, ids["org"])
