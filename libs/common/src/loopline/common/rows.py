@@ -13,10 +13,22 @@ fields; `validate_row` checks them and sorts them apart:
   (`_xact_id`, `is_root`, `audit_data`, `comments`, `_pagination_key`) are dropped, so a row read
   from one object can be written into another unchanged.
 
-The validator is a hand-written dict walk (no pydantic): it only looks at top-level fields and
-at the small typed objects (`scores`, `metrics`, `tags`, span ids); `input`/`output`/... are
-arbitrary JSON and are not traversed. Errors name the field path, e.g.
-`rows[3].scores.accuracy: expected a number between 0 and 1 or null`.
+The validator is a hand-written dict walk (no pydantic): it checks the top-level fields and
+the small typed objects (`scores`, `metrics`, `tags`, span ids), then walks the whole row once
+to hold it to the **storage contract** — what every later step (the bus envelope, the writer,
+the store's typed columns, the API responses) can carry exactly:
+
+- only JSON values: objects with string keys, arrays, strings (valid Unicode: no lone
+  surrogates), booleans, null, finite floats and integers within 64 bits
+  (`-2**63 .. 2**64-1`, what a JSON parser hands us; larger integer literals arrive as floats);
+- nested at most `MAX_ROW_DEPTH` levels of objects/arrays, the row object itself being level 1.
+  That is orjson's encoder limit minus the levels that wrap a row on its way out (see below),
+  so an accepted row can always be encoded onto the bus and into every response.
+
+`libs/common/tests/test_row_contract.py` proves the contract against the real store: a row
+this accepts is written, read back equal, and summarised and schema-inferred without error.
+Errors name the field path, e.g. `rows[3].scores.accuracy: expected a number between 0 and 1
+or null` or `rows[0].metadata["a.b"][2]: ...`.
 
 Row size limits are enforced by the HTTP layer, not here.
 """
@@ -24,11 +36,14 @@ Row size limits are enforced by the HTTP layer, not here.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+
+import orjson
 
 # -- object types ---------------------------------------------------------------------------
 
@@ -86,6 +101,21 @@ CONTROL_FIELDS: Final = frozenset(
 READ_ONLY_FIELDS: Final = frozenset({"_xact_id", "is_root", "audit_data", "comments", "_pagination_key"})
 #: Identity fields that keep the first write's value when later writes merge into a row.
 STICKY_FIELDS: Final = ("created", "span_id", "root_span_id", "span_parents")
+
+# -- the storage contract -------------------------------------------------------------------
+
+#: The most nested arrays/objects orjson — the encoder of bus envelopes and of API responses —
+#: can write (it refuses the 255th level).
+ENCODER_MAX_DEPTH: Final = 254
+#: Levels that can wrap a row on its way out: an API response (`{"events": [row]}`, 2) and the
+#: audit trail a row's `_audit_metadata` is copied into (`audit_data: [{"metadata": ...}]`, 2
+#: more below the row). The bus envelope (`{"r": row}`, 1) fits within these.
+ROW_WRAPPING_DEPTH: Final = 4
+#: How deep a row may nest, the row object itself being level 1 (`{"input": [1]}` is 2 deep).
+MAX_ROW_DEPTH: Final = ENCODER_MAX_DEPTH - ROW_WRAPPING_DEPTH
+#: Integers a row may hold: what a 64-bit JSON codec (orjson, the store) carries exactly.
+MIN_INT: Final = -(2**63)
+MAX_INT: Final = 2**64 - 1
 
 
 class RowValidationError(ValueError):
@@ -539,6 +569,189 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
     )
 
 
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PATH_ENDS: Final = 8
+
+
+def format_path(base: str, trail: Sequence[str | int]) -> str:
+    """`base` followed by object keys and array indexes: `row.input.a[2]["x.y"]`. A very deep
+    path shows its first and last steps around the count of those left out."""
+    out = [base]
+    if len(trail) > 2 * _PATH_ENDS:
+        left_out = len(trail) - 2 * _PATH_ENDS
+        return (
+            format_path(base, trail[:_PATH_ENDS])
+            + f"...({left_out} levels)..."
+            + format_path("", trail[-_PATH_ENDS:])
+        )
+    for k in trail:
+        if type(k) is int:
+            out.append(f"[{k}]")
+        elif type(k) is str and _PLAIN_KEY.match(k):
+            out.append(f".{k}")
+        else:
+            out.append(f"[{_quote_key(k)}]")
+    return "".join(out)
+
+
+def _quote_key(k: Any) -> str:
+    if type(k) is not str:
+        return repr(k)
+    try:
+        return orjson.dumps(k).decode()
+    except TypeError:  # a lone surrogate: show it escaped
+        return ascii(k)
+
+
+class _Unstorable(Exception):
+    def __init__(self, message: str, trail: list[str | int]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.trail = list(trail)
+
+
+def _check_text(s: str, trail: list[str | int], what: str) -> None:
+    if not _valid_text(s):
+        raise _Unstorable(f"{what} is not valid Unicode (it holds a lone surrogate)", trail)
+
+
+def _check_tree(v: Any, depth: int, trail: list[str | int]) -> None:
+    """Raise `_Unstorable` (with the path in `trail`) unless `v`, at nesting level `depth`, is
+    within the storage contract. Recursion is bounded by `MAX_ROW_DEPTH`."""
+    t = type(v)
+    if t is dict:
+        if depth > MAX_ROW_DEPTH:
+            raise _Unstorable(_too_deep(), trail)
+        for k, x in v.items():
+            if type(k) is not str:
+                raise _Unstorable(f"object keys must be strings, got {_type_name(k)}", [*trail, repr(k)])
+            if not k.isascii():
+                _check_text(k, [*trail, k], "this key")
+            tx = type(x)
+            if (tx is str and x.isascii()) or x is None or tx is bool:
+                continue  # the common leaves, checked inline
+            trail.append(k)
+            _check_tree(x, depth + 1, trail)
+            trail.pop()
+    elif t is list:
+        if depth > MAX_ROW_DEPTH:
+            raise _Unstorable(_too_deep(), trail)
+        for i, x in enumerate(v):
+            tx = type(x)
+            if (tx is str and x.isascii()) or x is None or tx is bool:
+                continue
+            trail.append(i)
+            _check_tree(x, depth + 1, trail)
+            trail.pop()
+    elif t is str:
+        if not v.isascii():
+            _check_text(v, trail, "this string")
+    elif t is int:
+        if not MIN_INT <= v <= MAX_INT:
+            raise _Unstorable(
+                f"integer {_short_int(v)} is out of range: integers must be within -2**63 .. 2**64-1 "
+                "(send larger numbers as floats or strings)",
+                trail,
+            )
+    elif t is float:
+        if not math.isfinite(v):
+            raise _Unstorable(f"{v} is not a JSON number (numbers must be finite)", trail)
+    elif v is None or t is bool:
+        pass
+    else:
+        raise _Unstorable(f"expected a JSON value, got a Python {t.__name__}", trail)
+
+
+def _too_deep() -> str:
+    return (
+        f"nested deeper than the limit of {MAX_ROW_DEPTH} levels of objects and arrays "
+        "(the row itself is level 1)"
+    )
+
+
+def _short_int(v: int) -> str:
+    s = str(v) if v.bit_length() < 1000 else f"of {v.bit_length()} bits"
+    return s if len(s) <= 40 else s[:20] + "..." + s[-10:]
+
+
+def _valid_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _storable(v: Any, depth: int) -> bool:
+    """The fast yes/no form of `_check_tree` (no path bookkeeping): the common leaves are
+    checked inline, containers recursively. `x - x != 0.0` is true exactly for NaN and ±inf."""
+    t = type(v)
+    if t is dict:
+        if depth > MAX_ROW_DEPTH:
+            return False
+        d = depth + 1
+        for k, x in v.items():
+            if type(k) is not str or (not k.isascii() and not _valid_text(k)):
+                return False
+            tx = type(x)
+            if tx is str:
+                if not x.isascii() and not _valid_text(x):
+                    return False
+            elif x is None or tx is bool:
+                pass
+            elif tx is int:
+                if not MIN_INT <= x <= MAX_INT:
+                    return False
+            elif tx is float:
+                if x - x != 0.0:
+                    return False
+            elif not _storable(x, d):
+                return False
+        return True
+    if t is list:
+        if depth > MAX_ROW_DEPTH:
+            return False
+        d = depth + 1
+        for x in v:
+            tx = type(x)
+            if tx is str:
+                if not x.isascii() and not _valid_text(x):
+                    return False
+            elif x is None or tx is bool:
+                pass
+            elif tx is int:
+                if not MIN_INT <= x <= MAX_INT:
+                    return False
+            elif tx is float:
+                if x - x != 0.0:
+                    return False
+            elif not _storable(x, d):
+                return False
+        return True
+    if t is str:
+        return v.isascii() or _valid_text(v)
+    if t is int:
+        return MIN_INT <= v <= MAX_INT
+    if t is float:
+        return bool(v - v == 0.0)
+    return v is None or t is bool
+
+
+def check_storable(raw: Mapping[str, Any], path: str = "row", *, index: int | None = None) -> None:
+    """Raise `RowValidationError` naming the path unless the row is within the storage contract
+    (JSON values only, 64-bit integers, finite floats, valid Unicode, `MAX_ROW_DEPTH`)."""
+    if _storable(raw, 1):
+        return
+    try:  # find where, with the path-keeping walk
+        _check_tree(raw, 1, [])
+    except _Unstorable as exc:
+        head = exc.trail[0] if exc.trail else None
+        raise RowValidationError(
+            format_path(path, exc.trail), exc.message, index=index, field=head if type(head) is str else None
+        ) from None
+    raise AssertionError("_storable and _check_tree disagree")  # pragma: no cover
+
+
 def _has_control(raw: Mapping[str, Any]) -> bool:
     return not CONTROL_FIELDS.isdisjoint(raw)
 
@@ -581,6 +794,7 @@ def validate_row(
     control = _control(raw, path, index) if _has_control(raw) else NO_CONTROL
     if control.object_delete and control.is_merge:
         raise _fail(path, "_object_delete cannot be combined with _is_merge", index, "_object_delete")
+    check_storable(row, path, index=index)
     return ValidatedRow(ref=ref, id=rid, data=data, control=control, extra=extra, row=row, id_field=id_field)
 
 

@@ -71,6 +71,22 @@ SPAN_COLUMNS_DDL = """
     INDEX idx_output_text output TYPE text(tokenizer = 'splitByNonAlpha')
 """
 
+#: Settings for every statement that parses JSON text into the JSON type: the writer's inserts
+#: (they fill the `metadata_json` companion from `metadata`) and reads that cast `::JSON`.
+#: - `json_type_escape_dots_in_keys` (ClickHouse >= 25.8): a key with dots is one path, so
+#:   `{"a.b": 1, "a": {"b": 2}}` stores both (`a%2Eb` and `a.b`) instead of failing with
+#:   "Duplicate path found", and a plain path `a.b` means nested keys only — the same answer as
+#:   `JSONExtract(metadata, 'a', 'b')` (BTQL's fast and slow paths agree). It also keeps a key of
+#:   10,000 dotted segments one path (unescaped, it would nest past the parser's depth limit).
+#: - `type_json_skip_duplicated_paths` (>= 24.8): should two keys still map to one path (a key
+#:   holding a literal `%2E`, or an engine without the first setting), keep the first instead of
+#:   failing. The typed companion is then partial for that row; the verbatim `metadata` String
+#:   (what fetch returns) is always exact.
+JSON_TYPE_SETTINGS: dict[str, int] = {
+    "json_type_escape_dots_in_keys": 1,
+    "type_json_skip_duplicated_paths": 1,
+}
+
 #: The full-text indexes (column → index name) of the tables that have them (migration 5).
 TEXT_INDEXES: dict[str, str] = {col: f"idx_{col}_lc" for col in ("input", "output")}
 TEXT_INDEXED_TABLES = ("spans", "dataset_rows")

@@ -120,7 +120,15 @@ class WriteAPI:
             )
             for v, w in zip(validated, wave_of, strict=True)
         ]
-        messages = [OutMessage(w.key.encode(), w.encode()) for w in writes]
+        messages = []
+        for i, w in enumerate(writes):
+            try:
+                value = w.encode()
+            except TypeError as exc:  # validate_row's contract guarantees this cannot happen
+                raise IngestError(
+                    400, f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
+                ) from exc
+            messages.append(OutMessage(w.key.encode(), value))
         try:
             await self.bus.publish(ROWS, messages, timeout_s=self.publish_timeout_s)
         except BusUnavailable as exc:

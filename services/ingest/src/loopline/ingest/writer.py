@@ -12,6 +12,7 @@ reason, to the dead-letter table and topic; the rest of the batch is written.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ import orjson
 from loopline.common.bus import Bus, Message, OutMessage
 from loopline.common.logging import get_logger
 from loopline.common.rows import RowValidationError, parse_row
-from loopline.common.schema import TEXT_INDEXED_TABLES, TEXT_INDEXES
+from loopline.common.schema import JSON_TYPE_SETTINGS, TEXT_INDEXED_TABLES, TEXT_INDEXES
 from loopline.common.store import Store, StoreError
 from loopline.common.topics import ROWS_COMMITTED, ROWS_DLQ
 from loopline.ingest import merge, stored_row
@@ -37,10 +38,23 @@ GroupKey = tuple[str, str, str, str, str]  # table, org, project, object_type, o
 # The full-text indexes are built when parts merge, not on insert: building them was half of the
 # insert's cost (tests/bench/bench_writer.py), and small fresh parts are read fast without one.
 # A part not yet merged has no text index; searches still scan it, so results stay complete.
+# JSON_TYPE_SETTINGS: how `metadata_json` parses `metadata` (dotted keys are one path, so no
+# row fails with "Duplicate path found"; see common/schema.py).
 INSERT_SETTINGS: dict[str, dict[str, Any]] = {
-    table: {"exclude_materialize_skip_indexes_on_insert": ",".join(TEXT_INDEXES.values())}
+    table: {
+        "exclude_materialize_skip_indexes_on_insert": ",".join(TEXT_INDEXES.values()),
+        **JSON_TYPE_SETTINGS,
+    }
     for table in TEXT_INDEXED_TABLES
 }
+
+_UNKNOWN_SETTING = re.compile(r"Unknown setting '?([A-Za-z0-9_]+)")
+
+
+def unknown_setting(error: str) -> str | None:
+    """The setting a store error says it does not know (`Code: 115 ... Unknown setting 'x'`)."""
+    m = _UNKNOWN_SETTING.search(error)
+    return m.group(1) if m else None
 
 
 @dataclass
@@ -150,8 +164,7 @@ class Writer:
             return []
         except StoreError as exc:
             if self.insert_settings and "Unknown setting" in str(exc):
-                log.warning("the store does not know the insert settings; inserting without", error=str(exc))
-                self.insert_settings = {}  # an older ClickHouse server: build indexes on insert
+                self.drop_insert_setting(unknown_setting(str(exc)), str(exc))
                 return await self.insert(table, rows)
             if not await self.store.ping():
                 raise  # the store is down: let the bus redeliver later
@@ -159,6 +172,20 @@ class Writer:
                 return [(rows[0], f"store rejected the row: {exc}")]
             mid = len(rows) // 2
             return await self.insert(table, rows[:mid]) + await self.insert(table, rows[mid:])
+
+    def drop_insert_setting(self, name: str | None, error: str) -> None:
+        """An older ClickHouse server does not know insert setting `name`: go on without it (and
+        remember). Without the index one, indexes are built on insert; without the JSON ones,
+        dotted keys fold into nested paths in `metadata_json` (common/schema.py)."""
+        known = {k for s in self.insert_settings.values() for k in s}
+        if name is None or name not in known:
+            log.warning("the store refuses the insert settings; inserting without any", error=error)
+            self.insert_settings = {}
+            return
+        log.warning("the store does not know an insert setting; inserting without it", setting=name)
+        self.insert_settings = {
+            t: {k: v for k, v in s.items() if k != name} for t, s in self.insert_settings.items()
+        }
 
     async def dead_letter(self, letters: Sequence[tuple[bytes, bytes, str]]) -> None:
         """Record rows that cannot be written: in the `dead_letters` table and the DLQ topic."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -22,10 +23,72 @@ T = TypeVar("T")
 
 
 class StoreError(Exception):
-    """The store rejected a call or could not be reached."""
+    """The store rejected a call or could not be reached (retry later: HTTP 503)."""
 
 
-def _make_client(dsn: str) -> Client:
+class StoreQueryError(StoreError):
+    """The store is up and answered, but refused this statement because of what it holds or was
+    given (a value a cast cannot parse, a type mismatch, bad SQL): retrying cannot help, so this
+    is never "the store is unavailable". `code` is ClickHouse's error code.
+
+    A subclass of `StoreError`, so every `except StoreError` still catches it; an HTTP layer
+    should map it to a 4xx naming the problem (422), not to 503."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: ClickHouse error codes that depend on the statement or the data, not on the store's health.
+QUERY_ERROR_CODES: frozenset[int] = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        36,  # BAD_ARGUMENTS
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        42,  # NUMBER_OF_ARGUMENTS_DOESNT_MATCH
+        43,  # ILLEGAL_TYPE_OF_ARGUMENT
+        44,  # ILLEGAL_COLUMN
+        46,  # UNKNOWN_FUNCTION
+        47,  # UNKNOWN_IDENTIFIER
+        53,  # TYPE_MISMATCH
+        62,  # SYNTAX_ERROR
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        115,  # UNKNOWN_SETTING
+        117,  # INCORRECT_DATA (e.g. "Duplicate path found" casting text to JSON)
+        128,  # TOO_LARGE_ARRAY_SIZE
+        130,  # CANNOT_READ_ARRAY_FROM_TEXT
+        131,  # TOO_LARGE_STRING_SIZE
+        153,  # ILLEGAL_DIVISION
+        190,  # SIZES_OF_ARRAYS_DONT_MATCH
+        306,  # TOO_DEEP_RECURSION
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        386,  # NO_COMMON_TYPE
+        395,  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+        407,  # DECIMAL_OVERFLOW
+    }
+)
+_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def store_error(exc: BaseException) -> StoreError:
+    """The `StoreError` for a driver exception: a `StoreQueryError` when the store answered with a
+    statement/data error (see `QUERY_ERROR_CODES`), else a plain `StoreError` (unreachable,
+    overloaded, timed out, ...)."""
+    if isinstance(exc, StoreError):
+        return exc
+    text = str(exc)
+    m = _CODE.search(text)
+    if m is not None and int(m.group(1)) in QUERY_ERROR_CODES:
+        return StoreQueryError(text, int(m.group(1)))
+    return StoreError(text)
+
+
+def _make_client(dsn: str, chdb_options: dict[str, int] | None = None) -> Client:
     parsed = urlparse(dsn)
     if parsed.scheme == "chdb":
         path = dsn.split("://", 1)[1]
@@ -33,7 +96,9 @@ def _make_client(dsn: str) -> Client:
             from pathlib import Path
 
             Path(path).mkdir(parents=True, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=dsn)
+        # start-up options (server settings such as cache sizes) take effect only when this
+        # connection starts the process's engine; later connections share it as it is
+        return clickhouse_connect.get_client(dsn=dsn, chdb_options=chdb_options or None)
     if parsed.scheme in ("http", "https"):
         return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
     raise StoreError(f"unsupported store DSN {dsn!r}: use chdb:///dir or http(s)://host:port")
@@ -42,8 +107,16 @@ def _make_client(dsn: str) -> Client:
 class Store:
     """Async facade over a clickhouse-connect client."""
 
-    def __init__(self, dsn: str, database: str = "loopline", *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        database: str = "loopline",
+        *,
+        workers: int | None = None,
+        chdb_options: dict[str, int] | None = None,
+    ) -> None:
         self.dsn = dsn
+        self.chdb_options = chdb_options
         self.database = database
         self.embedded = dsn.startswith("chdb://")
         self._client: Client | None = None
@@ -58,7 +131,7 @@ class Store:
 
     async def open(self) -> None:
         if self._client is None:
-            self._client = await self._run(_make_client, self.dsn)
+            self._client = await self._run(_make_client, self.dsn, self.chdb_options)
             await self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
 
     async def close(self) -> None:
@@ -81,7 +154,7 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(str(exc)) from exc
+            raise store_error(exc) from exc
 
     async def query(
         self,
@@ -98,7 +171,7 @@ class Store:
         try:
             return await self._run(run)
         except Exception as exc:
-            raise StoreError(str(exc)) from exc
+            raise store_error(exc) from exc
 
     async def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
@@ -117,7 +190,7 @@ class Store:
                 column_names=list(column_names),
             )
         except Exception as exc:
-            raise StoreError(str(exc)) from exc
+            raise store_error(exc) from exc
 
     async def insert_json(
         self,
@@ -153,7 +226,7 @@ class Store:
                 fmt="JSONEachRow",
             )
         except Exception as exc:
-            raise StoreError(str(exc)) from exc
+            raise store_error(exc) from exc
 
     async def ping(self) -> bool:
         try:
