@@ -7,9 +7,13 @@ query: `source_of` says what the query asks for; each object must belong to the 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from fastapi import Response
 from loopline.common.auth import Principal
@@ -20,6 +24,24 @@ from loopline.common.store import StoreError
 from loopline.common.xact import xact_for_time
 
 from loopline import btql
+
+T = TypeVar("T")
+
+# Parsing, binding and compiling a query, and shaping its rows, are pure CPU work (up to about a
+# second for the largest queries the limits allow): they run here, off the event loop, so health
+# checks and other requests keep being answered. Two threads: the machine's cores, not more.
+_cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="btql-cpu")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` on the BTQL worker threads."""
+    return await asyncio.get_running_loop().run_in_executor(_cpu, functools.partial(fn, *args, **kwargs))
+
+
+async def parse(query: Any) -> btql.Query:
+    """`btql.parse`, off the event loop."""
+    return await off_loop(btql.parse, query)
+
 
 _RUNTIME_CODES = {
     "TIMEOUT_EXCEEDED": (
@@ -97,14 +119,15 @@ async def compile_request(
     """Parse (unless `query` is given), authorize and compile a `/btql` request body."""
     store = ctx.require_store()
     objects: ObjectResolver = ctx.shared["objects"]
-    q = query if query is not None else btql.parse(body["query"])
+    q = query if query is not None else await parse(body["query"])
     scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
     tz = body.get("tz_offset", 0)
     lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
     audit_log = body.get("audit_log", False)
     if not isinstance(audit_log, bool):
         raise btql.BindError(f"'audit_log' must be true or false, got {audit_log!r}")
-    return btql.compile_query(
+    return await off_loop(
+        btql.compile_query,
         q,
         scope,
         db=store.database,
@@ -116,7 +139,7 @@ async def compile_request(
 
 async def execute(ctx: ServiceContext, cq: btql.CompiledQuery) -> btql.Page:
     cols, rows = await ctx.require_store().query(cq.sql, cq.params, cq.settings)
-    return cq.finish(cols, rows)
+    return await off_loop(cq.finish, cols, rows)
 
 
 async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, Any]) -> Response:

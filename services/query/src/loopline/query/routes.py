@@ -261,7 +261,7 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
 def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     """`/btql/async`: submit a query, poll its status, page through its rows, cancel it."""
     from loopline.query.async_btql import AsyncQueries
-    from loopline.query.btql_service import btql_error, compile_request, execute
+    from loopline.query.btql_service import btql_error, compile_request, execute, parse
 
     from loopline import btql
 
@@ -282,7 +282,7 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
         except NotCaughtUp as exc:
             return read_error(ReadError(503, str(exc)))
         try:
-            query = btql.parse(body["query"])
+            query = await parse(body["query"])
             await compile_request(ctx, principal, body, query)  # bad queries fail now, with a 4xx
         except btql.BtqlError as exc:
             return btql_error(exc)
