@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -394,6 +394,10 @@ class Engine:
         res = self.client.query(cq.sql, parameters=cq.params, settings=cq.settings)
         return cq.finish(list(res.column_names), list(res.result_rows))
 
+    def insert(self, table: str, rows: list[list[Any]]) -> None:
+        """Rows made by `row(...)` into `table` (spans or dataset_rows)."""
+        self.client.insert(f"{self.db}.{table}", rows, column_names=COLUMNS)
+
     def all_pages(self, query: str, scope: Scope, **kw: Any) -> list[Page]:
         pages = [self.run(query, scope, **kw)]
         while pages[-1].cursor and len(pages) < 100:
@@ -402,19 +406,38 @@ class Engine:
         return pages
 
 
+def _seeded(client: Any, prefix: str) -> Engine:
+    db = unique_database(prefix)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for m in MIGRATIONS:
+        for stmt in m.statements:
+            client.command(stmt.replace("{db}", db))
+    e = Engine(client, db)
+    e.insert("spans", span_rows())
+    e.insert("dataset_rows", dataset_rows())
+    return e
+
+
 @pytest.fixture(scope="session")
 def engine(chdb_dsn: str) -> Engine:
     if chdb_dsn.startswith("chdb://"):
         pathlib.Path(chdb_dsn.split("://", 1)[1]).mkdir(parents=True, exist_ok=True)
     client = clickhouse_connect.get_client(dsn=chdb_dsn)
-    db = unique_database("btql")
-    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for m in MIGRATIONS:
-        for stmt in m.statements:
-            client.command(stmt.replace("{db}", db))
-    client.insert(f"{db}.spans", span_rows(), column_names=COLUMNS)
-    client.insert(f"{db}.dataset_rows", dataset_rows(), column_names=COLUMNS)
-    return Engine(client, db)
+    return _seeded(client, "btql")
+
+
+@pytest.fixture(scope="module")
+def own_engine(engine: Engine) -> Iterator[Engine]:
+    """The same seed in a database of the requesting module's own (for tests that write rows)."""
+    e = _seeded(engine.client, "btqlown")
+    yield e
+    engine.client.command(f"DROP DATABASE IF EXISTS {e.db}")
+
+
+@pytest.fixture
+def make_row() -> Callable[..., list[Any]]:
+    """`row(...)`: one row in the seed's column order."""
+    return row
 
 
 LOGS = Scope.project_logs("o1", "p1")

@@ -42,10 +42,11 @@ from loopline.btql.ast import Query
 from loopline.btql.compiler import Column, CompiledQuery, Page
 from loopline.btql.errors import BindError, BtqlError, BtqlTypeError, LintError, ParseError, ScopeError
 from loopline.btql.json_ast import query_to_json
-from loopline.btql.options import Limits, Scope, SourceRef, source_of
+from loopline.btql.options import OPTIONAL_SETTINGS, Limits, Scope, SourceRef, source_of
 from loopline.btql.parser import warm_up
 
 __all__ = [
+    "OPTIONAL_SETTINGS",
     "BindError",
     "BtqlError",
     "BtqlTypeError",

@@ -66,6 +66,12 @@ class Scope:
         return cls(org_id, DATASET, ids, pids, version)
 
 
+# Settings of `Limits.settings()` an older engine may not know (it refuses unknown settings). Each
+# turns off a feature that such an engine does not have, so dropping it there changes nothing;
+# the service drops those its store does not list in `system.settings`.
+OPTIONAL_SETTINGS: frozenset[str] = frozenset({"enable_join_runtime_filters"})
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Per-query limits; the ClickHouse ones are returned as query settings."""
@@ -90,6 +96,13 @@ class Limits:
             # every version of a row shares `created` (sticky), hence its monthly partition:
             # FINAL may deduplicate partition by partition
             "do_not_merge_across_partitions_select_final": 1,
+            # A JOIN runtime filter (built from the join's right side, pushed into the left read)
+            # must never be on: ClickHouse 26.9 records the granules it skipped in the query
+            # condition cache under the read's own WHERE, so after one `traces` query that matched
+            # nothing, every later read of a dataset with that WHERE returned no rows (issue 10,
+            # defect 6). With it off, no compiled shape leaves a wrong cache entry
+            # (test_condition_cache.py); the cache itself stays on.
+            "enable_join_runtime_filters": 0,
         }
         s.update(dict(self.extra_settings))
         return s

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import re
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from loopline.common.auth import Principal
 from loopline.common.http import JSONResponse
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext
-from loopline.common.store import StoreError
+from loopline.common.store import Store, StoreError
 from loopline.common.xact import xact_for_time
 
 from loopline import btql
@@ -137,8 +138,28 @@ async def compile_request(
     )
 
 
+# per store: which of btql.OPTIONAL_SETTINGS its engine knows (asked once, on first use)
+_known_settings: weakref.WeakKeyDictionary[Store, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+async def settings_for(store: Store, settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` without the optional ones the store's engine does not know (an older ClickHouse
+    refuses unknown settings; each optional one turns off a feature such an engine lacks)."""
+    if not any(k in btql.OPTIONAL_SETTINGS for k in settings):
+        return settings
+    known = _known_settings.get(store)
+    if known is None:
+        _, rows = await store.query(
+            "SELECT name FROM system.settings WHERE name IN {names:Array(String)}",
+            {"names": sorted(btql.OPTIONAL_SETTINGS)},
+        )
+        known = _known_settings[store] = frozenset(str(r[0]) for r in rows)
+    return {k: v for k, v in settings.items() if k not in btql.OPTIONAL_SETTINGS or k in known}
+
+
 async def execute(ctx: ServiceContext, cq: btql.CompiledQuery) -> btql.Page:
-    cols, rows = await ctx.require_store().query(cq.sql, cq.params, cq.settings)
+    store = ctx.require_store()
+    cols, rows = await store.query(cq.sql, cq.params, await settings_for(store, cq.settings))
     return await off_loop(cq.finish, cols, rows)
 
 
