@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("SOAK_BUS", "memory://"),
         help="memory://, kafka (start a local broker) or kafka://host:port",
     )
-    ap.add_argument("--out", type=Path, default=None, help="JSON report (default: .cache/soak/soak-<time>.json)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="JSON report (default: .cache/soak/soak-<time>.json)"
+    )
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--data-dir", type=Path, default=None, help="server data directory (default: a temp dir)")
     ap.add_argument("--writers", type=int, default=2)
@@ -40,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="extra environment for the server (repeatable)",
+    )
+    ap.add_argument(
+        "--allow-503",
+        action="store_true",
+        help="do not fail on 'retry shortly' 503s (overload); they are still counted",
     )
     ap.add_argument("--url", default="", help="soak an already running server instead of starting one")
     ap.add_argument("--api-key", default=os.environ.get("LOOPLINE_API_KEY", ""))
@@ -69,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         big_batch_p=a.big_batch_share,
         memory_interval_s=a.memory_interval,
         server_env=env,
+        allow_503=a.allow_503,
         url=a.url,
         api_key=a.api_key,
         server_pid=a.server_pid,

@@ -27,6 +27,7 @@ class Stats:
         self.server_errors: list[dict[str, Any]] = []
         self.transport_errors: list[dict[str, Any]] = []
         self.n_5xx = 0
+        self.n_503 = 0
         self.n_transport = 0
 
     def record(self, kind: str, status: int | str, seconds: float) -> None:
@@ -37,6 +38,7 @@ class Stats:
     def server_error(self, kind: str, method: str, path: str, status: int, body: bytes, text: str) -> None:
         with self._lock:
             self.n_5xx += 1
+            self.n_503 += status == 503
             if len(self.server_errors) < MAX_SAMPLES:
                 self.server_errors.append(
                     {
@@ -82,6 +84,7 @@ class Stats:
             "requests": sum(v["count"] for v in kinds.values()),
             "by_status_class": dict(sorted(self.totals().items())),
             "n_5xx": self.n_5xx,
+            "n_503": self.n_503,
             "n_transport_errors": self.n_transport,
             "by_kind": kinds,
             "server_error_samples": self.server_errors,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -70,13 +71,21 @@ class Inconclusive(Exception):
 
 
 class Oracle:
-    def __init__(self, client: SoakClient, findings: Findings, rng: random.Random) -> None:
+    def __init__(
+        self, client: SoakClient, findings: Findings, rng: random.Random, deadline: float = float("inf")
+    ) -> None:
         self.client = client
         self.findings = findings
         self.rng = rng
+        self.deadline = deadline  # a check still running at this monotonic time is abandoned
+
+    def _in_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise Inconclusive("deadline: the soak's time is up")
 
     # ---- reads ----
     def _btql_page(self, query: Any, kind: str = "oracle_btql") -> dict[str, Any]:
+        self._in_time()
         r = self.client.send(kind, "POST", "/btql", json={"query": query})
         if r is None or r.status_code != 200:
             raise Inconclusive(
@@ -104,6 +113,7 @@ class Oracle:
         ids: list[str] = []
         cursor = None
         for _ in range(MAX_PAGES):
+            self._in_time()
             r = self.client.send(
                 "oracle_fetch",
                 "POST",
