@@ -25,6 +25,7 @@ from loopline.common.store import Store, apply_migrations
 from loopline.common.topics import all_topics
 from loopline.common.xact import XactIdGenerator
 
+from loopline.runtime.memory import configure_malloc, periodic_trim
 from loopline.runtime.registry import service_def
 
 log = get_logger("loopline.runtime")
@@ -35,7 +36,14 @@ OnReady = Callable[[ServiceContext], Awaitable[None]]
 def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | None = None) -> ServiceContext:
     defs = [service_def(s) for s in services]
     needs_store = any(d.needs_store for d in defs)
-    store = Store(settings.effective_store_dsn, settings.database) if needs_store else None
+    configure_malloc(
+        mmap_threshold_bytes=settings.malloc_mmap_threshold_bytes, arena_max=settings.malloc_arena_max
+    )
+    store = (
+        Store(settings.effective_store_dsn, settings.database, chdb_options=settings.chdb_engine_options)
+        if needs_store
+        else None
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if bus is None:
         url = settings.bus_url
@@ -46,6 +54,7 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
             default_partitions=settings.topic_partitions,
             inproc_capacity=settings.inproc_bus_capacity,
             journal_dir=Path(settings.data_dir) / "bus" if settings.inproc_bus_journal else None,
+            inproc_retain_bytes=settings.inproc_bus_retain_bytes,
         )
         if settings.topic_prefix:
             from loopline.common.bus.prefixed import PrefixedBus
@@ -94,7 +103,8 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
                 await on_ready(ctx)
             tune_gc()
             log.info("loopline ready", services=list(ctx.services), bus=ctx.settings.bus_url)
-            yield
+            async with periodic_trim(ctx.settings.malloc_trim_interval_s):
+                yield
         finally:
             log.info("loopline stopping: draining workers")
             for w in reversed(workers):

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # in-process bus: messages per partition not yet consumed by every group; beyond it publishes
     # wait (backpressure), which bounds memory and how stale reads can get under overload
     inproc_bus_capacity: int = Field(default=20_000, gt=0)
+    # in-process bus: a topic no group consumes in this process (dead letters, commit notices)
+    # keeps at most this many bytes of messages per partition, oldest dropped (0: no byte bound)
+    inproc_bus_retain_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # in-process bus: journal every publish under data_dir/bus so a crash (kill -9) loses no
     # acknowledged row; fsync each publish too for power-loss safety (much slower)
     inproc_bus_journal: bool = True
@@ -97,6 +100,20 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(default="", description="prefix of every topic and consumer group")
     # advertised to SDKs by /version: batches above it go through the overflow upload
     logs3_payload_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+    # memory (issue 10, defect 7; see loopline.runtime.memory). 0 leaves a glibc parameter at its
+    # default. glibc: a fixed mmap threshold (big buffers go back to the OS when freed), at most
+    # this many malloc arenas, and malloc_trim every so many seconds (0: never)
+    malloc_mmap_threshold_bytes: int = Field(default=1024 * 1024, ge=0, le=32 * 1024 * 1024)
+    malloc_arena_max: int = Field(default=2, ge=0, le=64)
+    malloc_trim_interval_s: float = Field(default=30.0, ge=0)
+    # embedded store (chdb) caches, which ClickHouse sizes at 5 GiB each when unset; applied when
+    # this process starts the engine. 0 for max_server_memory leaves ClickHouse's 90% of RAM
+    chdb_mark_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    chdb_index_mark_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    chdb_primary_index_cache_bytes: int = Field(default=128 * 1024 * 1024, ge=0)
+    chdb_query_condition_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+    chdb_max_server_memory_bytes: int = Field(default=0, ge=0)
 
     # blobs (attachments)
     blob_url: str = Field(default="", description="file:///dir or s3://bucket/prefix; default under data_dir")
@@ -125,6 +142,19 @@ class Settings(BaseSettings):
     @property
     def effective_store_dsn(self) -> str:
         return self.store_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def chdb_engine_options(self) -> dict[str, int]:
+        """Start-up options of the embedded engine (ClickHouse server settings)."""
+        opts = {
+            "mark_cache_size": self.chdb_mark_cache_bytes,
+            "index_mark_cache_size": self.chdb_index_mark_cache_bytes,
+            "primary_index_cache_size": self.chdb_primary_index_cache_bytes,
+            "query_condition_cache_size": self.chdb_query_condition_cache_bytes,
+        }
+        if self.chdb_max_server_memory_bytes:
+            opts["max_server_memory_usage"] = self.chdb_max_server_memory_bytes
+        return opts
 
     @property
     def effective_blob_url(self) -> str:

@@ -18,6 +18,7 @@ def bus_from_url(
     default_partitions: int = 8,
     inproc_capacity: int = 100_000,
     journal_dir: Path | None = None,
+    inproc_retain_bytes: int = 64 << 20,
 ) -> Bus:
     """`journal_dir` journals an in-process bus whose URL names no journal of its own."""
     parsed = urlparse(url)
@@ -35,6 +36,7 @@ def bus_from_url(
             capacity=inproc_capacity,
             journal_dir=Path(journal) if journal else journal_dir,
             fsync=fsync,
+            retain_bytes=inproc_retain_bytes,
         )
     if parsed.scheme == "kafka":
         from loopline.common.bus.kafka import KafkaBus

@@ -7,7 +7,8 @@
   same messages again, and a member that dies (`kill()`) leaves them to the next owner.
 - Memory is bounded: a partition holds at most `capacity` messages not yet committed by every
   group; `publish` waits for room and raises BusUnavailable after its timeout (backpressure).
-  Messages of a topic that no group consumes are retained up to `capacity`, oldest dropped.
+  Messages of a topic that no group consumes are retained up to `capacity` messages and
+  `retain_bytes` bytes per partition, oldest dropped.
 - With a journal (`journal_dir`, see journal.py) every publish is written to disk before it
   returns and commits are recorded, so after a crash (even `kill -9`) the bus comes back with
   every message some group had not committed, and groups resume at their commits.
@@ -40,12 +41,21 @@ log = get_logger(__name__)
 
 
 class _Partition:
-    __slots__ = ("base", "index", "log")
+    __slots__ = ("base", "index", "log", "nbytes")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.log: list[Message] = []
         self.base = 0  # offset of log[0]
+        self.nbytes = 0  # sum of the values in `log`
+
+    def append(self, msg: Message) -> None:
+        self.log.append(msg)
+        self.nbytes += len(msg.value)
+
+    def replace(self, base: int, msgs: list[Message]) -> None:
+        self.base, self.log = base, msgs
+        self.nbytes = sum(len(m.value) for m in msgs)
 
     @property
     def end(self) -> int:
@@ -58,8 +68,19 @@ class _Partition:
     def trim_to(self, offset: int) -> None:
         n = offset - self.base
         if n > 0:
+            self.nbytes -= sum(len(m.value) for m in self.log[:n])
             del self.log[:n]
             self.base = offset
+
+    def offset_keeping(self, max_bytes: int) -> int:
+        """The lowest offset from which the partition's values fit in `max_bytes`."""
+        excess, off = self.nbytes - max_bytes, self.base
+        for m in self.log:
+            if excess <= 0:
+                break
+            excess -= len(m.value)
+            off += 1
+        return off
 
 
 class _Group:
@@ -89,10 +110,11 @@ class _Group:
 
 
 class _Topic:
-    def __init__(self, name: str, partitions: int, capacity: int) -> None:
+    def __init__(self, name: str, partitions: int, capacity: int, retain_bytes: int = 0) -> None:
         self.name = name
         self.partitions = [_Partition(i) for i in range(partitions)]
         self.capacity = capacity
+        self.retain_bytes = retain_bytes  # a topic nobody consumes keeps at most this per partition
         self.groups: dict[str, _Group] = {}
         self._data = asyncio.Event()
         self._room = asyncio.Event()
@@ -110,7 +132,10 @@ class _Topic:
         """Lowest offset some group still needs in partition p."""
         part = self.partitions[p]
         if not self.groups:
-            return max(part.base, part.end - self.capacity)
+            floor = max(part.base, part.end - self.capacity)
+            if self.retain_bytes and part.nbytes > self.retain_bytes:
+                floor = max(floor, part.offset_keeping(self.retain_bytes))
+            return floor
         return min(g.committed.get(p, part.base) for g in self.groups.values())
 
     def trim(self, p: int) -> None:
@@ -119,8 +144,15 @@ class _Topic:
         if not self.groups and floor > part.base and not self._dropped_warned:
             self._dropped_warned = True
             log.warning("in-process topic has no consumer group; dropping oldest messages", topic=self.name)
-        # trim in chunks to keep `del list[:n]` amortised
-        if floor - part.base >= 256 or floor >= part.end:
+        # Messages every group has committed are dropped at once: a row can be 20 MiB, and keeping
+        # up to 255 of them per partition (to amortise `del list[:n]`) kept big rows alive long
+        # after they were written (issue 10, defect 7); the delete moves at most `capacity`
+        # pointers. A topic nobody consumes drops its oldest in chunks, or when over its bytes.
+        if self.groups:
+            due = floor > part.base
+        else:
+            due = floor - part.base >= 256 or floor >= part.end or 0 < self.retain_bytes < part.nbytes
+        if due:
             part.trim_to(floor)
 
     def backlog(self, p: int) -> int:
@@ -264,9 +296,11 @@ class InProcessBus(Bus):
         *,
         journal_dir: Path | None = None,
         fsync: bool = False,
+        retain_bytes: int = 64 << 20,
     ) -> None:
         self.default_partitions = default_partitions
         self.capacity = capacity
+        self.retain_bytes = retain_bytes
         self._topics: dict[str, _Topic] = {}
         self._members: list[_Member] = []
         self._running = False
@@ -296,8 +330,7 @@ class InProcessBus(Bus):
                 floor = min((offs.get(part.index, 0) for offs in groups.values()), default=0)
                 msgs = [m for m in msgs if m.offset >= floor]
                 end = rec.ends.get(name, {}).get(part.index, 0)
-                part.base = msgs[0].offset if msgs else end
-                part.log = msgs
+                part.replace(msgs[0].offset if msgs else end, msgs)
                 for g in t.groups.values():
                     g.committed.setdefault(part.index, part.base)
 
@@ -319,7 +352,7 @@ class InProcessBus(Bus):
     def _topic(self, name: str, partitions: int | None = None) -> _Topic:
         t = self._topics.get(name)
         if t is None:
-            t = _Topic(name, partitions or self.default_partitions, self.capacity)
+            t = _Topic(name, partitions or self.default_partitions, self.capacity, self.retain_bytes)
             self._topics[name] = t
             if self.journal is not None:
                 self.journal.topic_created(name, len(t.partitions))
@@ -359,7 +392,7 @@ class InProcessBus(Bus):
             except OSError as exc:
                 raise BusUnavailable(f"could not write the bus journal: {exc}") from exc
         for msg in added:
-            t.partitions[msg.partition].log.append(msg)
+            t.partitions[msg.partition].append(msg)
         if not t.groups:
             for p in by_part:
                 t.trim(p)

@@ -1,0 +1,54 @@
+"""The in-process bus holds no message longer than it must (issue 10, defect 7)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from loopline.common.bus import ConsumerOptions, Message, OutMessage, TopicSpec
+from loopline.common.bus.memory import InProcessBus
+
+
+async def test_committed_messages_are_released_at_once() -> None:
+    bus = InProcessBus(default_partitions=2, capacity=1000)
+    await bus.start()
+    await bus.ensure_topics([TopicSpec("t", 2)])
+    seen: list[Message] = []
+    done = asyncio.Event()
+
+    async def handle(batch: list[Message]) -> None:
+        seen.extend(batch)
+        if len(seen) == 6:
+            done.set()
+
+    await bus.subscribe("t", "g", handle, ConsumerOptions(max_batch=100, max_wait_s=0))
+    await bus.publish("t", [OutMessage(f"k{i}".encode(), b"x" * 1_000_000) for i in range(6)])
+    await asyncio.wait_for(done.wait(), 10)
+    for _ in range(100):  # the commit follows the handler's return
+        if all(not p.log for p in bus._topics["t"].partitions):
+            break
+        await asyncio.sleep(0.01)
+    parts = bus._topics["t"].partitions
+    assert [len(p.log) for p in parts] == [0, 0] and [p.nbytes for p in parts] == [0, 0]
+    assert sum(p.end for p in parts) == 6  # offsets go on where they were
+    await bus.stop()
+
+
+async def test_a_topic_nobody_consumes_keeps_at_most_retain_bytes(tmp_path: Path) -> None:
+    bus = InProcessBus(default_partitions=1, capacity=10_000, retain_bytes=10_000, journal_dir=tmp_path)
+    await bus.start()
+    for i in range(50):
+        await bus.publish("dlq", [OutMessage(b"k", bytes([i]) * 1_000)])
+    part = bus._topics["dlq"].partitions[0]
+    assert part.nbytes <= 10_000 and part.nbytes == sum(len(m.value) for m in part.log)
+    assert part.end == 50 and [m.value[0] for m in part.log] == list(range(50 - len(part.log), 50))
+    await bus.stop()
+
+
+async def test_the_byte_bound_is_off_at_zero() -> None:
+    bus = InProcessBus(default_partitions=1, capacity=10_000, retain_bytes=0)
+    await bus.start()
+    for _ in range(20):
+        await bus.publish("dlq", [OutMessage(b"k", b"y" * 1_000)])
+    assert len(bus._topics["dlq"].partitions[0].log) == 20
+    await bus.stop()
