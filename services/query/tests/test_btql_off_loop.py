@@ -97,3 +97,24 @@ async def test_ten_thousand_duplicate_names_are_a_quick_positioned_400(ll: InPro
 
 def test_the_cpu_pool_is_small() -> None:
     assert btql_service._cpu._max_workers <= 2
+
+
+async def test_a_huge_json_query_is_a_clean_400(ll: InProcess) -> None:
+    """A JSON AST far larger than a text query may be (a 200,000-item IN list, about 2 MB): the
+    body is decoded off the event loop and the query refused at its element bound."""
+    pid = await _project(ll)
+    src = {
+        "op": "function",
+        "name": {"op": "ident", "name": ["project_logs"]},
+        "args": [{"op": "literal", "value": pid}],
+    }
+    big_in = {
+        "op": "in",
+        "left": {"op": "ident", "name": ["id"]},
+        "right": {"op": "literal", "value": [f"v{i}" for i in range(200_000)]},
+    }
+    body = {"query": {"select": [{"op": "star"}], "from": src, "filter": big_in}}
+    r = await ll.client.post("/btql", json=body, headers=ll.headers)
+    assert r.status_code == 400
+    assert r.json()["error"]["class"] == "ParseError" and "elements" in r.json()["error"]["message"]
+    assert (await ll.client.get("/healthz")).status_code == 200

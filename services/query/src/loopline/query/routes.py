@@ -201,6 +201,20 @@ def query_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+# bodies larger than this are decoded on the BTQL worker threads (a body may be up to the request
+# limit, tens of MB: decoding it would hold the event loop for tens of milliseconds)
+_BIG_BODY = 64 * 1024
+
+
+async def read_query_body(raw: bytes) -> dict[str, Any]:
+    """`query_body`, off the event loop for big bodies."""
+    if len(raw) <= _BIG_BODY:
+        return query_body(raw)
+    from loopline.query.btql_service import off_loop
+
+    return await off_loop(query_body, raw)
+
+
 def build_btql_router(ctx: ServiceContext) -> APIRouter:
     """`POST /btql`: the SDK's object fetches take a fast path; other queries are compiled."""
     from loopline.query.btql_service import run_btql
@@ -230,7 +244,7 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
     @router.post("/btql")
     async def btql(request: Request, principal: Principal = Depends(current_principal)) -> Response:
         try:
-            body = query_body(await request.body())
+            body = await read_query_body(await request.body())
         except ReadError as exc:
             return read_error(exc)
         reader: ObjectReader = ctx.shared["object_reader"]
@@ -271,7 +285,7 @@ def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     @router.post("/btql/async")
     async def btql_async(request: Request, principal: Principal = Depends(current_principal)) -> Response:
         try:
-            body = query_body(await request.body())
+            body = await read_query_body(await request.body())
         except ReadError as exc:
             return read_error(exc)
         fmt = body.get("format", "jsonl")
