@@ -25,7 +25,7 @@ the store's typed columns, the API responses) can carry exactly:
   That is orjson's encoder limit minus the levels that wrap a row on its way out (see below),
   so an accepted row can always be encoded onto the bus and into every response.
 
-`libs/common/tests/test_row_contract.py` proves the contract against the real store: a row
+`services/ingest/tests/test_row_contract.py` proves it against the real store: a row
 this accepts is written, read back equal, and summarised and schema-inferred without error.
 Errors name the field path, e.g. `rows[3].scores.accuracy: expected a number between 0 and 1
 or null` or `rows[0].metadata["a.b"][2]: ...`.
