@@ -221,7 +221,7 @@ def _envelope_mutation(rng: random.Random, case: Case, key: str) -> None:
     elif kind == 12:
         case.raw = encode(tree) + rng.choice([b"garbage", b"\x00", b",", b"}", b"\n\n{}"])
     elif kind == 13:
-        case.raw = gzip.compress(gzip.compress(encode(tree)))  # gzip bomb-ish: double gzip
+        case.raw = gzip.compress(gzip.compress(encode(tree), mtime=0), mtime=0)  # gzip bomb-ish: double gzip
         case.headers["Content-Encoding"] = "gzip"
     elif kind == 14:
         case.tree = {key: tree[key], "extra": odd_value(rng)}
