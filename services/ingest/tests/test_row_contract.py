@@ -12,6 +12,7 @@ the API would send it.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
+from loopline.btql.binder import Binder
+from loopline.btql.compiler import compile_bound
+from loopline.btql.options import Limits
 from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
 from loopline.common.objects import ObjectResolver
@@ -44,7 +48,9 @@ from loopline.ingest.write_api import stored_object_id
 from loopline.ingest.writer import Writer
 from loopline.query.reads import ObjectReader, ObjectScope
 from loopline.query.schema_inference import infer_schema
-from loopline.query.summaries import summarize_scores, trace_stats
+from loopline.query.summaries import dataset_total_records, summarize_scores, trace_stats
+
+from loopline import btql
 
 ORG = "org-contract"
 PROJECT = "proj-contract"
@@ -59,17 +65,22 @@ KEYS = st.one_of(ODD_KEYS, st.text(max_size=6))
 
 
 def now_and_then(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], odds: int = 12) -> Any:
-    """`rare` about once in `odds` draws (a branch of `one_of` is picked uniformly)."""
-    return st.one_of(*([common] * (odds - 1)), rare)
+    """`rare` about once in `odds` draws."""
+    return st.integers(0, odds - 1).flatmap(lambda n: rare if n == 0 else common)
 
 
 #: surrogates (not valid Unicode) now and then, to see them refused
-TEXT = now_and_then(st.text(max_size=12), st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2))
-INTS = st.one_of(
-    st.integers(min_value=-(2**20), max_value=2**20),
-    st.sampled_from([MIN_INT, MAX_INT, 2**63 - 1, 2**63, -(2**53) - 1, 2**53 + 1]),
-    now_and_then(st.integers(min_value=MIN_INT, max_value=MAX_INT), st.integers(), odds=6),
-    now_and_then(st.nothing(), st.sampled_from([MIN_INT - 1, MAX_INT + 1, -(2**200)]), odds=2),
+TEXT = now_and_then(
+    st.text(max_size=12), st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2), odds=40
+)
+INTS = now_and_then(
+    st.one_of(
+        st.integers(min_value=-(2**20), max_value=2**20),
+        st.sampled_from([MIN_INT, MAX_INT, 2**63 - 1, 2**63, -(2**53) - 1, 2**53 + 1]),
+        st.integers(min_value=MIN_INT, max_value=MAX_INT),
+    ),
+    st.one_of(st.integers(), st.sampled_from([MIN_INT - 1, MAX_INT + 1, -(2**200)])),
+    odds=10,
 )
 FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -101,6 +112,14 @@ def colliding(draw: st.DrawFn) -> dict[str, Any]:
     flat = {".".join(segs): draw(LEAVES)}
     out.update({**flat, segs[0]: nested} if draw(st.booleans()) else {segs[0]: nested, **flat})
     return out
+
+
+#: objects whose leaves BTQL reaches through plain paths (`metadata.user.n`)
+PLAIN_OBJECTS = st.dictionaries(
+    st.sampled_from(["a", "b", "model", "user", "n"]),
+    st.one_of(LEAVES, st.dictionaries(st.sampled_from(["a", "b", "n"]), LEAVES, max_size=3)),
+    max_size=4,
+)
 
 
 @st.composite
@@ -143,7 +162,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "output": ANY_FIELD_VALUE,
     "expected": JSON,
     "error": st.one_of(st.none(), TEXT, OBJECTS),
-    "metadata": st.one_of(colliding(), OBJECTS, deep().map(lambda v: {"d": v})),
+    "metadata": st.one_of(colliding(), PLAIN_OBJECTS, OBJECTS, deep().map(lambda v: {"d": v})),
     "span_attributes": st.one_of(colliding(), SPAN_ATTRIBUTES),
     "scores": SCORES,
     "metrics": METRICS,
@@ -231,11 +250,62 @@ def strictly_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-async def write_and_read(env: Env, raws: list[dict[str, Any]]) -> None:
-    eid = str(uuid.uuid4())
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def plain_leaves(obj: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) of the string and integer leaves reached through plain keys only: the
+    paths BTQL reads through the typed companion (`metadata.a.b` → `metadata_json.a.b`)."""
+    if type(obj) is dict:
+        for k, v in obj.items():
+            if _PLAIN.match(k):
+                yield from plain_leaves(v, (*prefix, k))
+    elif prefix and (type(obj) is str or (type(obj) is int and -(2**53) < obj < 2**53)):
+        yield prefix, obj
+
+
+def btql_literal(v: Any) -> str:
+    return str(v) if type(v) is int else "'" + str(v).replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+async def fast_and_slow_paths_agree(env: Env, pid: str, rows: list[ValidatedRow]) -> None:
+    """BTQL `metadata.<plain path> = v` finds the same rows through `metadata_json` (fast) and
+    through `JSONExtract` of the verbatim text (slow)."""
+    conds = [
+        f"metadata.{'.'.join(path)} = {btql_literal(value)}"
+        for v in rows
+        for path, value in list(plain_leaves(v.data.get("metadata")))[:2]
+    ][:4]
+    for cond in conds:
+        if "\x00" in cond or "\\" in cond:
+            continue  # BTQL's string literal escapes are the parser's business, not the store's
+        found = []
+        for fast in (True, False):
+            q = btql.parse(f"select: id | from: project_logs('{pid}') | filter: {cond} | sort: id")
+            bq = Binder(q, btql.source_of(q), fast_json=fast).bind()
+            cq = compile_bound(
+                bq,
+                btql.Scope.project_logs(ORG, (pid,)),
+                limits=Limits(),
+                db=env.store.database,
+                tz_offset=0,
+                lint_mode="default",
+                fingerprint="x",
+            )
+            cols, res = await env.store.query(cq.sql, cq.params, cq.settings)
+            found.append([r["id"] for r in cq.finish(cols, res).data])
+        assert found[0] == found[1], (cond, found)
+        note_event("fast and slow BTQL paths compared")
+
+
+async def write_and_read(env: Env, raws: list[dict[str, Any]], object_type: str) -> None:
+    oid = str(uuid.uuid4())
+    target = {"experiment": {"experiment_id": oid}, "dataset": {"dataset_id": oid}}.get(
+        object_type, {"project_id": oid, "log_id": "g"}
+    )
     accepted: list[ValidatedRow] = []
     for i, raw in enumerate(raws):
-        raw = {**raw, "experiment_id": eid}
+        raw = {**raw, **target}
         try:
             accepted.append(validate_row(raw, f"rows[{i}]", index=i))
             note_event("row accepted")
@@ -244,8 +314,9 @@ async def write_and_read(env: Env, raws: list[dict[str, Any]]) -> None:
             note_event(f"row rejected: {exc.message.split(':')[0][:40]}")
     if not accepted:
         return
+    project = oid if object_type == "project_logs" else PROJECT
     writes = [
-        RowWrite(ORG, PROJECT, v.object_type, stored_object_id(v.object_type, v.object_id), 1000 + n, v.row)
+        RowWrite(ORG, project, v.object_type, stored_object_id(v.object_type, v.object_id), 1000 + n, v.row)
         for n, v in enumerate(accepted)
     ]
     batch = [Message(ROWS, 0, n, w.key.encode(), w.encode()) for n, w in enumerate(writes)]
@@ -255,7 +326,7 @@ async def write_and_read(env: Env, raws: list[dict[str, Any]]) -> None:
     assert env.writer.stats.dead_letters == dead, "an accepted row was dead-lettered"
     assert env.writer.stats.rows_written == written + len({v.id for v in accepted})
 
-    scope = ObjectScope(ORG, PROJECT, "experiment", eid)
+    scope = ObjectScope(ORG, project, object_type, stored_object_id(object_type, oid))
     page = await env.reader.fetch(scope, limit=1000)
     orjson.dumps(page, option=orjson.OPT_NON_STR_KEYS)  # as the API sends it
     audited = await env.reader.fetch(scope, limit=1000, audit_log=True)
@@ -270,8 +341,13 @@ async def write_and_read(env: Env, raws: list[dict[str, Any]]) -> None:
     assert schema["sampled_rows"] == len(last)
     assert not any(f.get("paths_incomplete") for f in schema["fields"].values())
     orjson.dumps(schema, option=orjson.OPT_NON_STR_KEYS)
-    stats = await trace_stats(env.reader, scope)
-    orjson.dumps(summarize_scores(stats, stats), option=orjson.OPT_NON_STR_KEYS)
+    if object_type == "dataset":
+        assert await dataset_total_records(env.reader, scope) == len(last)
+    else:
+        stats = await trace_stats(env.reader, scope)
+        orjson.dumps(summarize_scores(stats, stats), option=orjson.OPT_NON_STR_KEYS)
+    if object_type == "project_logs":
+        await fast_and_slow_paths_agree(env, oid, list(last.values()))
 
 
 @settings(
@@ -286,9 +362,11 @@ async def write_and_read(env: Env, raws: list[dict[str, Any]]) -> None:
         HealthCheck.function_scoped_fixture,
     ],
 )
-@given(rows())
-def test_validated_rows_are_stored_and_read_back_exactly(env: Env, raws: list[dict[str, Any]]) -> None:
-    env.loop.run_until_complete(write_and_read(env, raws))
+@given(rows(), st.sampled_from(["experiment", "project_logs", "dataset"]))
+def test_validated_rows_are_stored_and_read_back_exactly(
+    env: Env, raws: list[dict[str, Any]], object_type: str
+) -> None:
+    env.loop.run_until_complete(write_and_read(env, raws, object_type))
 
 
 # -- pieces of the contract, directly ---------------------------------------------------------

@@ -89,10 +89,12 @@ class ObjectReader:
             if version is not None:
                 vfilter = "AND _xact_id <= {v:UInt64}"
                 params["v"] = version
+            # the newest version of each row, unless it is a deletion (`_live` whatever `columns` is)
             sql = (
-                f"SELECT * FROM (SELECT {columns} FROM {{db}}.dataset_rows WHERE org_id = {{o:String}} "
+                f"SELECT * EXCEPT (_live) FROM (SELECT {columns}, _is_deleted = 0 AS _live "
+                f"FROM {{db}}.dataset_rows WHERE org_id = {{o:String}} "
                 f"AND project_id = {{p:String}} AND object_id = {{i:String}} {vfilter} "
-                "ORDER BY id, _xact_id DESC LIMIT 1 BY id) WHERE _is_deleted = 0"
+                "ORDER BY id, _xact_id DESC LIMIT 1 BY id) WHERE _live"
             )
         else:
             vfilter = ""
