@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from loopline.common.bus import ConsumerOptions, Message, OutMessage, TopicSpec
+from loopline.common.bus import BusUnavailable, ConsumerOptions, Message, OutMessage, TopicSpec
 from loopline.common.bus.memory import InProcessBus
 
 
@@ -51,4 +51,35 @@ async def test_the_byte_bound_is_off_at_zero() -> None:
     for _ in range(20):
         await bus.publish("dlq", [OutMessage(b"k", b"y" * 1_000)])
     assert len(bus._topics["dlq"].partitions[0].log) == 20
+    await bus.stop()
+
+
+async def test_publish_waits_while_a_partition_holds_capacity_bytes() -> None:
+    bus = InProcessBus(default_partitions=1, capacity=1000, capacity_bytes=10_000)
+    await bus.start()
+    await bus.ensure_topics([TopicSpec("rows", 1)])
+    gate = asyncio.Event()
+    seen: list[Message] = []
+
+    async def handle(batch: list[Message]) -> None:
+        await gate.wait()
+        seen.extend(batch)
+
+    await bus.subscribe("rows", "writer", handle, ConsumerOptions(max_batch=100, max_wait_s=0))
+    await bus.publish("rows", [OutMessage(b"k", b"a" * 6_000)])  # an empty partition takes any size
+    try:
+        await bus.publish("rows", [OutMessage(b"k", b"b" * 6_000)], timeout_s=0.3)
+        raise AssertionError("publish past the byte bound did not wait")
+    except BusUnavailable:
+        pass
+    blocked = asyncio.create_task(bus.publish("rows", [OutMessage(b"k", b"c" * 6_000)], timeout_s=30))
+    await asyncio.sleep(0.1)
+    assert not blocked.done()
+    gate.set()  # the consumer commits: room again
+    await asyncio.wait_for(blocked, 30)
+    for _ in range(200):
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert [m.value[:1] for m in seen] == [b"a", b"c"]
     await bus.stop()

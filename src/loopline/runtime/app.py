@@ -55,6 +55,7 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
             inproc_capacity=settings.inproc_bus_capacity,
             journal_dir=Path(settings.data_dir) / "bus" if settings.inproc_bus_journal else None,
             inproc_retain_bytes=settings.inproc_bus_retain_bytes,
+            inproc_capacity_bytes=settings.inproc_bus_capacity_bytes,
         )
         if settings.topic_prefix:
             from loopline.common.bus.prefixed import PrefixedBus

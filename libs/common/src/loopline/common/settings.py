@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # in-process bus: messages per partition not yet consumed by every group; beyond it publishes
     # wait (backpressure), which bounds memory and how stale reads can get under overload
     inproc_bus_capacity: int = Field(default=20_000, gt=0)
+    # ... and at most this many bytes of such messages per partition (rows can be 20 MiB each;
+    # 0: no byte bound): memory waiting for the writer stays bounded under overload
+    inproc_bus_capacity_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # in-process bus: a topic no group consumes in this process (dead letters, commit notices)
     # keeps at most this many bytes of messages per partition, oldest dropped (0: no byte bound)
     inproc_bus_retain_bytes: int = Field(default=64 * 1024 * 1024, ge=0)

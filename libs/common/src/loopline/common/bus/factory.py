@@ -19,6 +19,7 @@ def bus_from_url(
     inproc_capacity: int = 100_000,
     journal_dir: Path | None = None,
     inproc_retain_bytes: int = 64 << 20,
+    inproc_capacity_bytes: int = 0,
 ) -> Bus:
     """`journal_dir` journals an in-process bus whose URL names no journal of its own."""
     parsed = urlparse(url)
@@ -37,6 +38,7 @@ def bus_from_url(
             journal_dir=Path(journal) if journal else journal_dir,
             fsync=fsync,
             retain_bytes=inproc_retain_bytes,
+            capacity_bytes=inproc_capacity_bytes,
         )
     if parsed.scheme == "kafka":
         from loopline.common.bus.kafka import KafkaBus

@@ -5,8 +5,8 @@
   join and leave); the group's committed offset per partition is where a new owner resumes.
 - A batch's offsets are committed only after the handler returned; a failing handler gets the
   same messages again, and a member that dies (`kill()`) leaves them to the next owner.
-- Memory is bounded: a partition holds at most `capacity` messages not yet committed by every
-  group; `publish` waits for room and raises BusUnavailable after its timeout (backpressure).
+- Memory is bounded: a partition holds at most `capacity` messages (and `capacity_bytes` bytes,
+  if set) not yet committed by every group; `publish` waits for room and raises BusUnavailable after its timeout (backpressure).
   Messages of a topic that no group consumes are retained up to `capacity` messages and
   `retain_bytes` bytes per partition, oldest dropped.
 - With a journal (`journal_dir`, see journal.py) every publish is written to disk before it
@@ -110,10 +110,13 @@ class _Group:
 
 
 class _Topic:
-    def __init__(self, name: str, partitions: int, capacity: int, retain_bytes: int = 0) -> None:
+    def __init__(
+        self, name: str, partitions: int, capacity: int, retain_bytes: int = 0, capacity_bytes: int = 0
+    ) -> None:
         self.name = name
         self.partitions = [_Partition(i) for i in range(partitions)]
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes  # uncommitted bytes per partition before publish waits
         self.retain_bytes = retain_bytes  # a topic nobody consumes keeps at most this per partition
         self.groups: dict[str, _Group] = {}
         self._data = asyncio.Event()
@@ -154,6 +157,17 @@ class _Topic:
             due = floor - part.base >= 256 or floor >= part.end or 0 < self.retain_bytes < part.nbytes
         if due:
             part.trim_to(floor)
+
+    def full(self, p: int, n: int, nbytes: int) -> bool:
+        """No room for n more messages (nbytes in all) in partition p; an empty partition always
+        has room, so one message bigger than the byte bound still goes through."""
+        backlog = self.backlog(p)
+        if backlog == 0:
+            return False
+        if backlog + n > self.capacity:
+            return True
+        # consumed topics keep only uncommitted messages (see trim), so nbytes is the backlog's
+        return 0 < self.capacity_bytes < self.partitions[p].nbytes + nbytes
 
     def backlog(self, p: int) -> int:
         part = self.partitions[p]
@@ -297,10 +311,12 @@ class InProcessBus(Bus):
         journal_dir: Path | None = None,
         fsync: bool = False,
         retain_bytes: int = 64 << 20,
+        capacity_bytes: int = 0,
     ) -> None:
         self.default_partitions = default_partitions
         self.capacity = capacity
         self.retain_bytes = retain_bytes
+        self.capacity_bytes = capacity_bytes
         self._topics: dict[str, _Topic] = {}
         self._members: list[_Member] = []
         self._running = False
@@ -352,7 +368,13 @@ class InProcessBus(Bus):
     def _topic(self, name: str, partitions: int | None = None) -> _Topic:
         t = self._topics.get(name)
         if t is None:
-            t = _Topic(name, partitions or self.default_partitions, self.capacity, self.retain_bytes)
+            t = _Topic(
+                name,
+                partitions or self.default_partitions,
+                self.capacity,
+                self.retain_bytes,
+                self.capacity_bytes,
+            )
             self._topics[name] = t
             if self.journal is not None:
                 self.journal.topic_created(name, len(t.partitions))
@@ -373,7 +395,8 @@ class InProcessBus(Bus):
         for m in messages:
             by_part.setdefault(partition_for(m.key, n), []).append(m)
         # wait for room in every partition first, so a publish is all-or-nothing
-        while any(t.backlog(p) + len(ms) > t.capacity and t.backlog(p) > 0 for p, ms in by_part.items()):
+        new_bytes = {p: sum(len(m.value) for m in ms) for p, ms in by_part.items()}
+        while any(t.full(p, len(ms), new_bytes[p]) for p, ms in by_part.items()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise BusUnavailable(f"topic {topic} is full (consumers are behind); retry later")
