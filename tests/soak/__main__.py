@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--data-dir", type=Path, default=None, help="server data directory (default: a temp dir)")
     ap.add_argument("--writers", type=int, default=2)
-    ap.add_argument("--pause", type=float, default=0.0, help="seconds between a worker's requests")
+    ap.add_argument("--pause", type=float, default=0.05, help="seconds between a worker's requests")
     ap.add_argument("--big-batch-share", type=float, default=0.02)
     ap.add_argument("--memory-interval", type=float, default=3.0)
     ap.add_argument(

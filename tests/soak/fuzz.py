@@ -233,7 +233,42 @@ def oversized(max_bytes: int) -> FuzzRequest:
     )
 
 
+def from_fuzz_suite(rng: random.Random, objects: list[SoakObject], fuzz_project: str) -> FuzzRequest | None:
+    """A request from the repo's fuzz suite generators (tests/support/fuzz_*), when present:
+    BTQL aimed at the soak's objects (reads), hostile writes into the fuzz project only."""
+    try:
+        from tests.support import fuzz_bodies, fuzz_btql
+    except ImportError:
+        return None
+    by_type: dict[str, str] = {}
+    for o in objects:
+        by_type.setdefault(o.object_type, o.object_id)
+    if len(by_type) < 3:
+        return None
+    try:
+        if rng.random() < 0.5:
+            case = fuzz_btql.btql_case(rng, by_type)
+            kind = "fuzz_suite_btql"
+        else:
+            wc = fuzz_bodies.logs3_case(
+                rng, rng.randint(1, 5), ("project_logs", fuzz_project), fuzz_project, "fzs"
+            )
+            case, kind = wc.case, "fuzz_suite_logs3"
+        body = case.body() or b""
+    except Exception:  # the suite's generators are another team's moving code: skip, never crash
+        return None
+    headers = {k: v for k, v in case.headers.items() if isinstance(v, str) and v.isascii()}
+    if case.gzip_body:
+        headers.setdefault("Content-Encoding", "gzip")
+    headers.setdefault("Content-Type", "application/json")
+    return FuzzRequest(kind, case.method, case.path, body, headers)
+
+
 def pick(rng: random.Random, objects: list[SoakObject], fuzz_project: str) -> FuzzRequest:
+    if rng.random() < 0.3:
+        shared = from_fuzz_suite(rng, objects, fuzz_project)
+        if shared is not None:
+            return shared
     r = rng.random()
     if r < 0.45:
         return btql(rng, objects)
