@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from loopline.btql.binder import Binder
 from loopline.btql.compiler import compile_bound
 from loopline.btql.options import Limits
 from loopline.common.rows import MAX_ROW_DEPTH
+from loopline.ingest.envelope import RowWrite
 
 import tests.support.app as app_support
 from loopline import btql
@@ -272,3 +274,20 @@ async def test_numbers_beyond_64_bits_are_stored_and_summaries_survive_them(ll: 
         "/btql/schema", params={"object_type": "experiment", "object_id": eid}, headers=ll.headers
     )
     assert s.status_code == 200, s.text
+
+
+async def test_a_row_dead_lettered_for_a_duplicate_path_replays_now(ll: InProcess) -> None:
+    """Rows an older writer dead-lettered ("Duplicate path found") are written on replay."""
+    pid = await project(ll)
+    row = {"id": "old", "project_id": pid, "log_id": "g", "metadata": {"a.b": 1, "a": {"b": 2}}}
+    w = RowWrite(ll.org_id, pid, "project_logs", "g", 1000198000000000000, row)
+    reason = "store rejected the row: Code: 117. DB::Exception: Duplicate path found during parsing JSON object: a.b"
+    await ll.ctx.require_store().insert(
+        "dead_letters",
+        [[w.key, w.encode().decode(), reason, datetime.now(UTC)]],
+        ["key", "value", "reason", "created"],
+    )
+    r = await ll.client.post("/api/admin/dlq/replay", json={}, headers=ll.headers)
+    assert r.status_code == 200 and len(r.json()["replayed"]) == 1, r.text
+    assert (await fetch(ll, pid))["old"]["metadata"] == {"a.b": 1, "a": {"b": 2}}
+    assert await dead_letters(ll) == []
