@@ -32,9 +32,6 @@ from tests.support.fuzz_env import FuzzEnv
 from tests.support.fuzz_json import ODD_STRINGS, Nest, Raw, odd_key, odd_value
 
 OBJECT_TYPES = ("project_logs", "experiment", "dataset")
-#: `/btql/schema` of a dataset answers 503 whatever the input (fuzz-findings.md N1): the random
-#: drivers leave it to test_fuzz_endpoints.py::test_btql_schema_of_each_object_type (strict xfail
-#: for datasets until N1 is fixed), so that one defect does not mask everything else they find.
 Step = Callable[[int], None]
 
 
@@ -206,10 +203,8 @@ def btql_step(env: FuzzEnv, client: FuzzClient, rng: random.Random) -> Step:
                 if rng.random() < 0.5:
                     client.send(Case("btql-async-cancel", "DELETE", f"/btql/async/{jid}"))
         elif i % 25 == 12:
-            t = rng.choice(
-                ["project_logs", "experiment", "x", "", "prompt_session"]
-            )  # datasets: see the note at OBJECT_TYPES
-            oid = rng.choice([ids.get(t, ids["experiment"]), str(uuid.uuid4()), "", "'", "x" * 3000])
+            t = rng.choice(["project_logs", "experiment", "dataset", "x", "", "prompt_session"])
+            oid = rng.choice([ids.get(t, ids["dataset"]), str(uuid.uuid4()), "", "'", "x" * 3000])
             client.send(
                 Case("btql-schema", "GET", "/btql/schema", params={"object_type": t, "object_id": oid})
             )
@@ -332,7 +327,7 @@ def read_fuzz(env: FuzzEnv, client: FuzzClient, rng: random.Random, budget_s: fl
                     params={"dataset_id": _odd_id(rng, env, "dataset")},
                 )
             )
-        elif kind == 6 and t != "dataset":  # datasets: see the note at OBJECT_TYPES
+        elif kind == 6:
             client.send(
                 Case(
                     "btql-schema",
@@ -341,8 +336,6 @@ def read_fuzz(env: FuzzEnv, client: FuzzClient, rng: random.Random, budget_s: fl
                     params={"object_type": t, "object_id": _odd_id(rng, env, t)},
                 )
             )
-        elif kind == 6:
-            client.send(Case("fetch-get", "GET", f"/v1/{t}/{oid}/fetch"))
         else:
             env_name = rng.choice(["production", "", "x" * 3000, "🤖"])
             client.send(

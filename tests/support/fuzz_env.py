@@ -66,8 +66,11 @@ class FuzzEnv:
         self.bystander.stop()
 
     def stop(self) -> int:
-        self.stop_watchers()
-        return self.ll.terminate()
+        try:
+            self.stop_watchers()
+        finally:
+            code = self.ll.terminate()
+        return code
 
 
 def make_second_org_key(data_dir: Path, org: str) -> str:
