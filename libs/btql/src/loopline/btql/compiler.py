@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from loopline.btql import bound as Bd
 from loopline.btql import schema as S
 from loopline.btql.binder import BoundQuery, Output
@@ -187,13 +188,24 @@ class CompiledQuery:
 # ------------------------------------------------------------------------------------- decoding
 
 
+def _json_int(text: str) -> int | float:
+    """An integer of JSON text the response encoder (orjson, 64-bit) can write back; wider ones
+    become floats, as every JSON parser in the write path reads them."""
+    n = int(text)
+    return n if -(2**63) <= n < 2**64 else float(text)
+
+
 def _dec_json(v: Any) -> Any:
     if v is None or v == "":
         return None
     if not isinstance(v, str):
         return v
     try:
-        return json.loads(v)
+        return orjson.loads(v)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # orjson refuses numbers beyond a double (1e400); the stdlib reads them as inf
+        return json.loads(v, parse_int=_json_int)
     except ValueError:
         return v
 

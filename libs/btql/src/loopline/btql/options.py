@@ -67,9 +67,12 @@ class Scope:
 
 
 # Settings of `Limits.settings()` an older engine may not know (it refuses unknown settings). Each
-# turns off a feature that such an engine does not have, so dropping it there changes nothing;
-# the service drops those its store does not list in `system.settings`.
-OPTIONAL_SETTINGS: frozenset[str] = frozenset({"enable_join_runtime_filters"})
+# concerns a feature such an engine does not have (runtime filters; dotted keys stored escaped in
+# JSON-type columns), so dropping it there changes nothing; the service drops those its store
+# does not list in `system.settings`.
+OPTIONAL_SETTINGS: frozenset[str] = frozenset(
+    {"enable_join_runtime_filters", "json_type_escape_dots_in_keys", "type_json_skip_duplicated_paths"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,12 @@ class Limits:
             # defect 6). With it off, no compiled shape leaves a wrong cache entry
             # (test_condition_cache.py); the cache itself stays on.
             "enable_join_runtime_filters": 0,
+            # JSON-type values read and cast as the writer stored them (common.schema
+            # JSON_TYPE_SETTINGS): a key `a.b` is one escaped path, not `a` → `b`, so typed
+            # dimensions print it back as `a.b` and `infer`'s `::JSON` cast cannot fail on a
+            # row holding both `{"a.b": 1}` and `{"a": {"b": 2}}`
+            "json_type_escape_dots_in_keys": 1,
+            "type_json_skip_duplicated_paths": 1,
         }
         s.update(dict(self.extra_settings))
         return s
