@@ -69,6 +69,10 @@ class Findings:
 class Inconclusive(Exception):
     """A read the oracle needed did not answer 200 (already counted as an error if 5xx)."""
 
+    def __init__(self, label: str, detail: str = "") -> None:
+        super().__init__(f"{label}: {detail}" if detail else label)
+        self.label = label
+
 
 class Oracle:
     def __init__(
@@ -81,16 +85,14 @@ class Oracle:
 
     def _in_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise Inconclusive("deadline: the soak's time is up")
+            raise Inconclusive("deadline")
 
     # ---- reads ----
     def _btql_page(self, query: Any, kind: str = "oracle_btql") -> dict[str, Any]:
         self._in_time()
         r = self.client.send(kind, "POST", "/btql", json={"query": query})
         if r is None or r.status_code != 200:
-            raise Inconclusive(
-                f"{query!r}: {None if r is None else r.status_code} {'' if r is None else r.text[:300]}"
-            )
+            raise Inconclusive(f"btql {None if r is None else r.status_code}", repr(query)[:300])
         doc: dict[str, Any] = r.json()
         return doc
 
@@ -104,7 +106,7 @@ class Oracle:
             cursor = doc.get("cursor")
             if not cursor or not doc["data"]:
                 return ids
-        raise Inconclusive(f"{query}: more than {MAX_PAGES} pages")
+        raise Inconclusive("btql: too many pages", query)
 
     def btql_value(self, query: str) -> Any:
         return self._btql_page(query)["data"]
@@ -121,13 +123,13 @@ class Oracle:
                 json={"limit": PAGE, "cursor": cursor},
             )
             if r is None or r.status_code != 200:
-                raise Inconclusive(f"fetch {obj.ref}: {None if r is None else r.status_code}")
+                raise Inconclusive(f"fetch {None if r is None else r.status_code}", obj.ref)
             doc = r.json()
             ids += [str(e["id"]) for e in doc["events"]]
             cursor = doc.get("cursor")
             if not cursor or not doc["events"]:
                 return ids
-        raise Inconclusive(f"fetch {obj.ref}: more than {MAX_PAGES} pages")
+        raise Inconclusive("fetch: too many pages", obj.ref)
 
     def sdk_fetch_ids(self, obj: SoakObject) -> list[str]:
         """The SDK's own BTQL object fetch (select star as a JSON AST), paged by cursor."""
@@ -150,7 +152,7 @@ class Oracle:
             cursor = doc.get("cursor")
             if not cursor or not doc["data"]:
                 return ids
-        raise Inconclusive(f"sdk fetch {obj.ref}: more than {MAX_PAGES} pages")
+        raise Inconclusive("sdk fetch: too many pages", obj.ref)
 
     # ---- checks ----
     def _set_check(
@@ -184,7 +186,7 @@ class Oracle:
         try:
             self._check(obj)
         except Inconclusive as exc:
-            self.findings.could_not_check(str(exc)[:120].split(":")[0] or "read")
+            self.findings.could_not_check(exc.label)
 
     def final_check(self, obj: SoakObject) -> bool:
         """After the load: every acknowledged, undeleted row must be readable (else it is lost).
@@ -289,7 +291,7 @@ class Oracle:
             path = f"/v1/dataset/{obj.object_id}/summarize"
             r = self.client.send("oracle_summary", "GET", path)
             if r is None or r.status_code != 200:
-                raise Inconclusive(f"summary: {None if r is None else r.status_code}")
+                raise Inconclusive(f"summary {None if r is None else r.status_code}")
             total = (r.json().get("data_summary") or {}).get("total_records")
             self.findings.checked("dataset_summary_vs_count")
             if total != len(live):
@@ -303,7 +305,7 @@ class Oracle:
         path = f"/v1/experiment/{obj.object_id}/summarize"
         r = self.client.send("oracle_summary", "GET", path)
         if r is None or r.status_code != 200:
-            raise Inconclusive(f"summary: {None if r is None else r.status_code}")
+            raise Inconclusive(f"summary {None if r is None else r.status_code}")
         scores = [s.score for s in obj.rows.values() if s.score is not None]
         got = ((r.json().get("scores") or {}).get("q") or {}).get("score")
         want = sum(scores) / len(scores) if scores else None
