@@ -92,6 +92,11 @@ class BoundQuery:
 # Result columns of one query (after `*` expands): every column costs binding, SQL, the store's
 # work and the response's size once per row; no real query comes near this.
 MAX_COLUMNS = 1000
+# Conditions one AND may join (nested ANDs count together). ClickHouse's work on a conjunction of
+# JSON-path comparisons grows with the square of its length even over an empty table (measured on
+# 26.9: 500 took 1.3 s, 1,000 took 5-7 s, 2,000 took 18-25 s, holding the embedded store, and so
+# the writer, meanwhile); the same comparisons ORed take 0.3 s per 1,000.
+MAX_AND_CONDITIONS = 256
 # Comparisons spent looking for "did you mean" names of unknown fields that are not errors (each
 # such field is read as an extra top-level key): bounds that work for queries with many names.
 _SUGGEST_BUDGET = 10_000
@@ -114,6 +119,26 @@ _INFER_EXCLUSIVE = (
     "final_dimensions",
     "final_measures",
 )
+
+
+def _check_and_size(e: A.BoolOp) -> None:
+    """Refuse an AND of more than MAX_AND_CONDITIONS conditions (nested ANDs flattened), at the
+    first condition past it. Linear in the AND tree; the parser nests long chains in groups, so
+    checking every AND node costs a small multiple of that."""
+    n = 0
+    stack: list[A.Expr] = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, A.BoolOp) and x.op == "and":
+            stack.extend(reversed(x.args))
+            continue
+        n += 1
+        if n > MAX_AND_CONDITIONS:
+            raise _berr(
+                f"at most {MAX_AND_CONDITIONS} conditions may be joined by AND; "
+                "split the query or use IN / OR where the conditions allow",
+                x,
+            )
 
 
 @dataclass
@@ -867,6 +892,8 @@ class Binder:
         if isinstance(e, A.Star):
             raise _berr("'*' is only allowed as a whole select item or in count(*)", e)
         if isinstance(e, A.BoolOp):
+            if e.op == "and":
+                _check_and_size(e)
             args = tuple(self._boolean(self.expr(a, ctx), a) for a in e.args)
             return Bd.BBool(S.BOOL, op=e.op, args=args, agg=any(a.agg for a in args))
         if isinstance(e, A.Unary):
