@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 from loopline.common.http import install_http_basics
+from loopline.common.store import StoreError, StoreQueryError
 
 from loopline.runtime.http_protocol import HttpLimits, LimitedHttpToolsProtocol
 from tests.support.running import free_port
@@ -43,6 +44,18 @@ def _app() -> FastAPI:
     @app.get("/boom")
     async def boom() -> dict[str, str]:
         raise RuntimeError("a bug")
+
+    @app.get("/store-refused")
+    async def store_refused() -> dict[str, str]:
+        raise StoreQueryError(
+            "HTTPDriver received ClickHouse error: Code: 117. DB::Exception: Cannot insert data into "
+            "JSON column: Duplicate path found: a.b. In scope SELECT secret FROM t. (INCORRECT_DATA)",
+            117,
+        )
+
+    @app.get("/store-down")
+    async def store_down() -> dict[str, str]:
+        raise StoreError("Connection refused")
 
     @app.post("/echo")
     async def echo(request: Request) -> dict[str, int]:
@@ -128,6 +141,18 @@ def test_unhandled_error_is_a_json_500_and_keeps_the_connection(server: str) -> 
     s.close()
     assert data.startswith(b"HTTP/1.1 500")
     assert b"HTTP/1.1 200" in data and b'"ok"' in data
+
+
+def test_store_errors_are_a_422_when_refused_and_a_503_when_down(server: str) -> None:
+    with httpx.Client(base_url=f"http://{server}", timeout=5) as c:
+        r = c.get("/store-refused")
+        assert r.status_code == 422
+        err = r.json()["error"]
+        assert err["code"] == 117
+        assert "Duplicate path found: a.b" in err["message"]
+        assert "SELECT secret" not in err["message"]
+        r = c.get("/store-down")
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
 
 
 def test_slowloris_heads_are_cut_off_and_others_are_served(server: str) -> None:

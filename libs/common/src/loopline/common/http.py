@@ -12,7 +12,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from loopline.common.logging import get_logger
-from loopline.common.store import StoreError
+from loopline.common.store import StoreError, StoreQueryError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -135,6 +135,16 @@ def install_http_basics(app: FastAPI) -> None:
         msg = f"{first['location']}: {first['message']}"
         return JSONResponse(error_body(400, msg, details=errors), status_code=400)
 
+    @app.exception_handler(StoreQueryError)
+    async def _store_refused(request: Request, exc: StoreQueryError) -> Response:
+        # the store is up and refused this statement for what it holds or was given: retrying
+        # cannot help, and "unavailable" would be a lie (issue 10, defect 5)
+        log.warning("store refused a statement", path=request.url.path, error=str(exc)[:500])
+        return JSONResponse(
+            error_body(422, f"the store could not answer this request: {store_reason(exc)}", code=exc.code),
+            status_code=422,
+        )
+
     @app.exception_handler(StoreError)
     async def _store_down(request: Request, exc: StoreError) -> Response:
         log.warning("store error", path=request.url.path, error=str(exc)[:300])
@@ -148,6 +158,20 @@ def install_http_basics(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path)
         return JSONResponse(error_body(500, "internal error; see the server log"), status_code=500)
+
+
+def store_reason(exc: StoreError, limit: int = 300) -> str:
+    """The store's own reason, without the statement it quotes (`In scope SELECT ...`) and the
+    driver's wrapping, cut to `limit` characters."""
+    text = str(exc)
+    start = text.find("DB::Exception: ")
+    if start >= 0:
+        text = text[start + len("DB::Exception: ") :]
+    for marker in (" In scope ", ". Stack trace", " (version "):
+        cut = text.find(marker)
+        if cut >= 0:
+            text = text[:cut]
+    return text.strip()[:limit]
 
 
 def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
