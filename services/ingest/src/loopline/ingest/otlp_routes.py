@@ -10,7 +10,7 @@ is acknowledged only after the bus took them all.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from loopline.common.auth import Principal, current_principal
@@ -18,13 +18,12 @@ from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef
 from loopline.common.service import ServiceContext
 from loopline.common.store import StoreError
 from loopline.ingest import otlp
-from loopline.ingest.body import IngestError, read_body
+from loopline.ingest.body import THREAD_BODY_BYTES, IngestError, read_body
 from loopline.ingest.routes import error_response
 from loopline.ingest.write_api import WriteAPI
 
 #: Bodies larger than this are decoded and mapped in a worker thread, so that one big request
 #: does not hold the event loop (and every other request) for its whole CPU time.
-THREAD_BODY_BYTES: Final = 256 * 1024
 
 
 async def resolve_parent(ctx: ServiceContext, org_id: str, parent: otlp.ParentRef) -> ObjectRef | None:

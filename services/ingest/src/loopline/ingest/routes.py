@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from loopline.common.auth import Principal, current_principal
 from loopline.common.http import JSONResponse, error_body
 from loopline.common.service import ServiceContext
-from loopline.ingest.body import IngestError, parse_json, read_body
+from loopline.ingest.body import THREAD_BODY_BYTES, IngestError, parse_json, read_body
 from loopline.ingest.write_api import WriteAPI
 
 _REST_OBJECTS = {"experiment": "experiment_id", "dataset": "dataset_id", "project_logs": "project_id"}
+
+
+async def _parse(body: bytes) -> Any:
+    """`parse_json`, on a worker thread for large bodies (see THREAD_BODY_BYTES)."""
+    return await asyncio.to_thread(parse_json, body) if len(body) > THREAD_BODY_BYTES else parse_json(body)
 
 
 def error_response(exc: IngestError) -> Response:
@@ -34,7 +40,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
     async def logs3(request: Request, principal: Principal = Depends(current_principal)) -> Response:
         try:
             body = await read_body(request, limits.max_request_bytes)
-            doc = parse_json(body)
+            doc = await _parse(body)
             if not isinstance(doc, dict):
                 raise IngestError(400, "body must be a JSON object with a 'rows' array")
             rows = doc.get("rows")
@@ -57,7 +63,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                     404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs"
                 )
             body = await read_body(request, limits.max_request_bytes)
-            doc = parse_json(body)
+            doc = await _parse(body)
             events = doc.get("events") if isinstance(doc, dict) else None
             if not isinstance(events, list):
                 raise IngestError(400, "body must be a JSON object with an 'events' array", field="events")

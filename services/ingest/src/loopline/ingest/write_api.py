@@ -7,6 +7,7 @@ cannot, the caller gets 503 with Retry-After and must retry (a retry is idempote
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from loopline.common.rows import RowValidationError, ValidatedRow, validate_rows
 from loopline.common.store import StoreError
 from loopline.common.topics import ROWS
 from loopline.common.xact import XactIdGenerator, format_xact
-from loopline.ingest.body import IngestError
+from loopline.ingest.body import THREAD_BODY_BYTES, IngestError
 from loopline.ingest.envelope import RowWrite
 
 _PROJECT_SCOPED_IDS = {"project_logs": "g", "project_prompts": "p"}
@@ -28,6 +29,19 @@ _PROJECT_SCOPED_IDS = {"project_logs": "g", "project_prompts": "p"}
 def stored_object_id(object_type: str, object_id: str) -> str:
     """Project-scoped objects are stored under their `log_id` ("g" logs, "p" prompts)."""
     return _PROJECT_SCOPED_IDS.get(object_type, object_id)
+
+
+def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:
+    messages = []
+    for i, w in enumerate(writes):
+        try:
+            value = w.encode()
+        except TypeError as exc:  # validate_row's contract guarantees this cannot happen
+            raise IngestError(
+                400, f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
+            ) from exc
+        messages.append(OutMessage(w.key.encode(), value))
+    return messages
 
 
 @dataclass(frozen=True)
@@ -72,15 +86,28 @@ class WriteAPI:
             raise IngestError(400, f"'{path}' must be an array of rows", field=path)
         if not rows:
             return WriteResult(self.xact.next_str(), [])
+        big = body_size > THREAD_BODY_BYTES
+        validated = (
+            await asyncio.to_thread(self.validate, rows, body_size, path)
+            if big
+            else self.validate(rows, body_size, path)
+        )
+        return await self.write_validated(principal, validated, path=path, off_loop=big)
+
+    def validate(self, rows: list[Any], body_size: int, path: str) -> list[ValidatedRow]:
         self.check_row_sizes(rows, body_size)
         try:
-            validated = validate_rows(rows, path=path)
+            return validate_rows(rows, path=path)
         except RowValidationError as exc:
             raise IngestError(400, str(exc), row_index=exc.index, field=exc.path) from exc
-        return await self.write_validated(principal, validated, path=path)
 
     async def write_validated(
-        self, principal: Principal, validated: Sequence[ValidatedRow], *, path: str = "rows"
+        self,
+        principal: Principal,
+        validated: Sequence[ValidatedRow],
+        *,
+        path: str = "rows",
+        off_loop: bool = False,
     ) -> WriteResult:
         """Check ownership of already validated rows, publish them, and only then acknowledge."""
         if not validated:
@@ -120,15 +147,7 @@ class WriteAPI:
             )
             for v, w in zip(validated, wave_of, strict=True)
         ]
-        messages = []
-        for i, w in enumerate(writes):
-            try:
-                value = w.encode()
-            except TypeError as exc:  # validate_row's contract guarantees this cannot happen
-                raise IngestError(
-                    400, f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
-                ) from exc
-            messages.append(OutMessage(w.key.encode(), value))
+        messages = await asyncio.to_thread(_encode, writes, path) if off_loop else _encode(writes, path)
         try:
             await self.bus.publish(ROWS, messages, timeout_s=self.publish_timeout_s)
         except BusUnavailable as exc:
