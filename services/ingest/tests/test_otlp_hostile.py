@@ -473,3 +473,15 @@ def test_rows_over_the_row_limit_reject_the_span_and_the_total_is_bounded() -> N
     with pytest.raises(OtlpError) as e:
         attach_targets(batch, RESOLVED, max_row_bytes=10_000, max_total_bytes=20_000)
     assert e.value.status == 413
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"arrayValue": {"values": [{"stringValue": "chat"}]}}, {"kvlistValue": {"values": []}}],
+    ids=["array", "map"],
+)
+def test_operation_name_that_is_not_a_string_is_ignored(value: dict[str, Any]) -> None:
+    """Found by the fuzz test: an array-valued `gen_ai.operation.name` raised 'unhashable list'."""
+    result = through(json_body(span(attributes=[attr("gen_ai.operation.name", value)])))
+    assert len(result.rows) == 1
+    assert result.rows[0]["span_attributes"]["type"] != "llm"

@@ -300,6 +300,8 @@ def span_type(attrs: Mapping[str, Any], explicit: Any = None) -> str:
     if isinstance(explicit, str) and explicit:
         return explicit
     op = attrs.get("gen_ai.operation.name")
+    if not isinstance(op, str):
+        op = None  # attribute values may be arrays or maps (unhashable): not an operation name
     if op in LLM_OPERATIONS or attrs.get("gen_ai.request.model") is not None:
         return "llm"
     if op == "execute_tool" or attrs.get("gen_ai.tool.name") is not None:
