@@ -23,12 +23,12 @@ from typing import Any
 import orjson
 from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
+from loopline.common.messages.rows import RowWrite
 from loopline.common.schema import MIGRATIONS
 from loopline.common.store import Store
 from loopline.common.store.migrations import apply_migrations
 from loopline.common.xact import XactIdGenerator
 from loopline.ingest import stored_row
-from loopline.ingest.envelope import RowWrite
 from loopline.ingest.writer import INSERT_SETTINGS, Writer, group_writes
 
 from tests.bench import machine_speed

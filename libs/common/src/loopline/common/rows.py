@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
+from loopline.common.messages.rows import row_key
 
 # -- object types ---------------------------------------------------------------------------
 
@@ -153,8 +154,8 @@ class RowKey:
     id: str
 
     def bus_key(self, org_id: str) -> bytes:
-        """Kafka key: one row key → one partition → per-key order (matches `envelope.row_key`)."""
-        return f"{org_id}/{self.object_type}/{self.object_id}/{self.id}".encode()
+        """Kafka key: one row key → one partition → per-key order (`messages.rows.row_key`)."""
+        return row_key(org_id, self.object_type, self.object_id, self.id).encode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,19 +1,15 @@
-"""Kafka topic names (DESIGN.md) and their partition counts."""
+"""The topics Loopline uses (DESIGN.md), derived from their contracts in `loopline.common.messages`."""
 
 from __future__ import annotations
 
 from loopline.common.bus import TopicSpec
+from loopline.common.messages import CONTRACTS, committed, dead_letters, eval_jobs, rows
 
-ROWS = "loopline.rows"
-ROWS_COMMITTED = "loopline.rows.committed"
-EVAL_JOBS = "loopline.eval.jobs"
-ROWS_DLQ = "loopline.rows.dlq"
+ROWS = rows.TOPIC
+ROWS_COMMITTED = committed.TOPIC
+EVAL_JOBS = eval_jobs.TOPIC
+ROWS_DLQ = dead_letters.TOPIC
 
 
 def all_topics(partitions: int) -> list[TopicSpec]:
-    return [
-        TopicSpec(ROWS, partitions),
-        TopicSpec(ROWS_COMMITTED, partitions),
-        TopicSpec(EVAL_JOBS, max(1, partitions // 2)),
-        TopicSpec(ROWS_DLQ, 1),
-    ]
+    return [c.spec(partitions) for c in CONTRACTS]

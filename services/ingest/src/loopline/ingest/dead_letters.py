@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from loopline.common.bus import Bus, OutMessage
+from loopline.common.bus import Bus
+from loopline.common.messages import dead_letters
+from loopline.common.messages import rows as rows_topic
+from loopline.common.messages.dead_letters import DeadLetter
 from loopline.common.store import Store
-from loopline.common.topics import ROWS
 
 _COLUMNS = "id, key, value, reason, created, replayed"
 
@@ -40,7 +42,8 @@ class DeadLetters:
             pending = [r for r in pending if r["id"] in wanted]
         if not pending:
             return []
-        await self.bus.publish(ROWS, [OutMessage(r["key"].encode(), r["value"].encode()) for r in pending])
+        letters = [DeadLetter(r["key"].encode(), r["value"].encode(), r["reason"]) for r in pending]
+        await self.bus.publish(rows_topic.TOPIC, [dead_letters.original(d) for d in letters])
         now = datetime.now(UTC)
         await self.store.insert(
             "dead_letters",

@@ -15,13 +15,13 @@ from typing import Any
 import orjson
 from loopline.common.auth import Principal
 from loopline.common.bus import Bus, BusUnavailable, OutMessage
+from loopline.common.messages import rows as rows_topic
+from loopline.common.messages.rows import RowWrite
 from loopline.common.objects import ObjectResolver
 from loopline.common.rows import RowValidationError, ValidatedRow, validate_rows, waves
 from loopline.common.store import StoreError
-from loopline.common.topics import ROWS
 from loopline.common.xact import XactIdGenerator, format_xact
 from loopline.ingest.body import THREAD_BODY_BYTES, IngestError
-from loopline.ingest.envelope import RowWrite
 
 _PROJECT_SCOPED_IDS = {"project_logs": "g", "project_prompts": "p"}
 
@@ -35,12 +35,11 @@ def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:
     messages = []
     for i, w in enumerate(writes):
         try:
-            value = w.encode()
+            messages.append(rows_topic.CONTRACT.out(w))
         except TypeError as exc:  # validate_row's contract guarantees this cannot happen
             raise IngestError(
                 400, f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
             ) from exc
-        messages.append(OutMessage(w.key.encode(), value))
     return messages
 
 
@@ -149,7 +148,7 @@ class WriteAPI:
         ]
         messages = await asyncio.to_thread(_encode, writes, path) if off_loop else _encode(writes, path)
         try:
-            await self.bus.publish(ROWS, messages, timeout_s=self.publish_timeout_s)
+            await self.bus.publish(rows_topic.TOPIC, messages, timeout_s=self.publish_timeout_s)
         except BusUnavailable as exc:
             raise IngestError(
                 503, f"the event bus is unavailable, nothing was written: {exc}", retry_after=1

@@ -21,14 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from loopline.common.bus import Bus, Message, OutMessage
+from loopline.common.bus import Bus, Message
 from loopline.common.logging import get_logger
+from loopline.common.messages import committed, dead_letters
+from loopline.common.messages import rows as rows_topic
+from loopline.common.messages.rows import RowWrite
 from loopline.common.rows import RowValidationError, parse_row
 from loopline.common.schema import JSON_TYPE_SETTINGS, TEXT_INDEXED_TABLES, TEXT_INDEXES
 from loopline.common.store import Store, StoreError
-from loopline.common.topics import ROWS_COMMITTED, ROWS_DLQ
 from loopline.ingest import merge, stored_row
-from loopline.ingest.envelope import EnvelopeError, RowWrite, decode
 from loopline.ingest.merge import RowState
 
 log = get_logger(__name__)
@@ -100,8 +101,8 @@ class Writer:
         dead: list[DeadLetter] = []
         for m in batch:
             try:
-                writes.append(decode(m.value))
-            except EnvelopeError as exc:
+                writes.append(rows_topic.decode(m.value))
+            except rows_topic.RowWriteError as exc:
                 dead.append(DeadLetter(m, str(exc)))
         return writes, dead
 
@@ -201,35 +202,17 @@ class Writer:
             ["key", "value", "reason", "created"],
         )
         await self.bus.publish(
-            ROWS_DLQ,
-            [OutMessage(key, value, (("reason", reason.encode()),)) for key, value, reason in letters],
+            dead_letters.TOPIC,
+            [dead_letters.CONTRACT.out(dead_letters.DeadLetter(k, v, reason)) for k, v, reason in letters],
         )
         self.stats.dead_letters += len(letters)
         log.warning("rows dead-lettered", count=len(letters), first_reason=letters[0][2][:300])
 
     async def announce(self, rows: Sequence[dict[str, Any]]) -> None:
         """Tell downstream consumers (classifier, online scoring) which traces changed."""
-        by_root: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            if r.get("_is_deleted"):
-                continue
-            key = f"{r['org_id']}/{r['object_type']}/{r['object_id']}/{r.get('root_span_id') or r['id']}"
-            by_root.setdefault(
-                key,
-                {
-                    "org_id": r["org_id"],
-                    "project_id": r["project_id"],
-                    "object_type": r["object_type"],
-                    "object_id": r["object_id"],
-                    "root_span_id": r.get("root_span_id") or r["id"],
-                    "ids": [],
-                    "xact_id": r["_xact_id"],
-                },
-            )["ids"].append(r["id"])
-        if by_root:
-            await self.bus.publish(
-                ROWS_COMMITTED, [OutMessage(k.encode(), orjson.dumps(v)) for k, v in by_root.items()]
-            )
+        messages = committed.from_written(rows)
+        if messages:
+            await self.bus.publish(committed.TOPIC, [committed.CONTRACT.out(m) for m in messages])
 
     # -- the handler -----------------------------------------------------------------------
     async def handle(self, batch: list[Message]) -> None:
