@@ -1,0 +1,205 @@
+"""Loopline's own metrics: a closed, documented set of names, exported in the Prometheus format.
+
+Every process serves them at `/metrics` (runtime/app.py), unauthenticated and nothing else there.
+The set is closed: `NAMES` below lists every metric Loopline defines, each with what it measures;
+add a name here (and to its doc line) before using it anywhere. Labels are bounded by design:
+topics, consumer groups, pipeline and step names, route templates (never a raw path), status codes.
+
+    loopline_consumer_lag{topic,group}
+        Messages published and not yet committed, over the partitions this process's members of
+        the group own (read from each consumer at scrape time; no cost per message).
+    loopline_pipeline_step_seconds{pipeline,step}                     histogram
+        Time one step of a consumer pipeline spent on one batch, its own work only (the steps
+        after it are timed by themselves).
+    loopline_pipeline_backpressure_seconds_total{pipeline,step}       counter
+        Time a step waited for room in the bounded hand-off to `step` (Rejected, then retried).
+    loopline_dead_letters_total{pipeline}                             counter
+        Messages a pipeline sent to the dead-letter topic (and table) as Invalid.
+    loopline_bus_publish_seconds{topic,outcome}                       histogram
+        Time from publish to acknowledgement (acks=all on Kafka); outcome "ok" or "unavailable".
+    loopline_btql_compile_seconds                                     histogram
+        BTQL text or JSON → SQL: parse, bind, compile (a cached query counts its lookup).
+    loopline_btql_run_seconds                                         histogram
+        Running a compiled BTQL query on the store, rows decoded.
+    loopline_http_requests_total{method,route,status}                 counter
+        HTTP requests answered, by route template (`/v1/{object_type}/{object_id}/insert`);
+        requests that matched no route of this process (404s, the gateway's forwarded ones)
+        count under route "(unmatched)".
+    loopline_http_request_seconds{method,route}                       histogram
+        Time to answer an HTTP request, with the same route labels.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Final, Literal, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+MetricName = Literal[
+    "loopline_consumer_lag",
+    "loopline_pipeline_step_seconds",
+    "loopline_pipeline_backpressure_seconds_total",
+    "loopline_dead_letters_total",
+    "loopline_bus_publish_seconds",
+    "loopline_btql_compile_seconds",
+    "loopline_btql_run_seconds",
+    "loopline_http_requests_total",
+    "loopline_http_request_seconds",
+]
+NAMES: Final[tuple[MetricName, ...]] = MetricName.__args__  # type: ignore[attr-defined]
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+UNMATCHED_ROUTE: Final = "(unmatched)"
+
+disable_created_metrics()  # no `*_created` series: they would double the names outside the set
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# seconds; from a sub-millisecond step to a slow store insert
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _LaggingConsumer(Protocol):
+    @property
+    def lag(self) -> int: ...
+
+
+class _ConsumerLag(Collector):
+    """Reads `lag` from the live consumers of this process when scraped."""
+
+    def __init__(self) -> None:
+        self._consumers: weakref.WeakKeyDictionary[_LaggingConsumer, tuple[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def track(self, consumer: _LaggingConsumer, topic: str, group: str) -> None:
+        self._consumers[consumer] = (topic, group)
+
+    def untrack(self, consumer: _LaggingConsumer) -> None:
+        self._consumers.pop(consumer, None)
+
+    def describe(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "loopline_consumer_lag", _doc("loopline_consumer_lag"), labels=("topic", "group")
+        )
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "loopline_consumer_lag", _doc("loopline_consumer_lag"), labels=("topic", "group")
+        )
+        totals: dict[tuple[str, str], int] = {}
+        for consumer, labels in list(self._consumers.items()):
+            try:
+                lag = consumer.lag
+            except Exception:  # a consumer mid-shutdown: skip it this scrape
+                continue
+            totals[labels] = totals.get(labels, 0) + lag
+        for (topic, group), lag in sorted(totals.items()):
+            family.add_metric((topic, group), lag)
+        yield family
+
+
+def _doc(name: MetricName) -> str:
+    return _DOCS[name]
+
+
+_DOCS: Final[dict[MetricName, str]] = {
+    "loopline_consumer_lag": "Messages published and not yet committed by this process's group members.",
+    "loopline_pipeline_step_seconds": "Time one pipeline step spent on one batch (its own work only).",
+    "loopline_pipeline_backpressure_seconds_total": "Time spent waiting for room in a bounded hand-off.",
+    "loopline_dead_letters_total": "Messages a pipeline sent to the dead-letter topic.",
+    "loopline_bus_publish_seconds": "Time from publish to acknowledgement, by outcome (ok, unavailable).",
+    "loopline_btql_compile_seconds": "Time to parse, bind and compile a BTQL query to SQL.",
+    "loopline_btql_run_seconds": "Time to run a compiled BTQL query and decode its rows.",
+    "loopline_http_requests_total": "HTTP requests answered, by method, route template and status.",
+    "loopline_http_request_seconds": "Time to answer an HTTP request, by method and route template.",
+}
+
+_CONSUMER_LAG = _ConsumerLag()
+REGISTRY.register(_CONSUMER_LAG)
+
+PIPELINE_STEP_SECONDS = Histogram(
+    "loopline_pipeline_step_seconds",
+    _DOCS["loopline_pipeline_step_seconds"],
+    ("pipeline", "step"),
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+PIPELINE_BACKPRESSURE_SECONDS = Counter(
+    "loopline_pipeline_backpressure_seconds",  # the client appends _total
+    _DOCS["loopline_pipeline_backpressure_seconds_total"],
+    ("pipeline", "step"),
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "loopline_dead_letters",  # the client appends _total
+    _DOCS["loopline_dead_letters_total"],
+    ("pipeline",),
+    registry=REGISTRY,
+)
+BUS_PUBLISH_SECONDS = Histogram(
+    "loopline_bus_publish_seconds",
+    _DOCS["loopline_bus_publish_seconds"],
+    ("topic", "outcome"),
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+BTQL_COMPILE_SECONDS = Histogram(
+    "loopline_btql_compile_seconds",
+    _DOCS["loopline_btql_compile_seconds"],
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+BTQL_RUN_SECONDS = Histogram(
+    "loopline_btql_run_seconds", _DOCS["loopline_btql_run_seconds"], buckets=_BUCKETS, registry=REGISTRY
+)
+HTTP_REQUESTS = Counter(
+    "loopline_http_requests",  # the client appends _total
+    _DOCS["loopline_http_requests_total"],
+    ("method", "route", "status"),
+    registry=REGISTRY,
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "loopline_http_request_seconds",
+    _DOCS["loopline_http_request_seconds"],
+    ("method", "route"),
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+
+
+def track_consumer(consumer: _LaggingConsumer, topic: str, group: str) -> None:
+    """Report this consumer's lag under (topic, group) until it is untracked or collected."""
+    _CONSUMER_LAG.track(consumer, topic, group)
+
+
+def untrack_consumer(consumer: _LaggingConsumer) -> None:
+    _CONSUMER_LAG.untrack(consumer)
+
+
+@contextmanager
+def timed_publish(topic: str) -> Iterator[None]:
+    """Time a publish until it returns; a raise counts as outcome "unavailable"."""
+    t0 = time.perf_counter()
+    outcome = "unavailable"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        BUS_PUBLISH_SECONDS.labels(topic, outcome).observe(time.perf_counter() - t0)
+
+
+def observe_http(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_REQUEST_SECONDS.labels(method, route).observe(seconds)
+
+
+def exposition() -> bytes:
+    """Every Loopline metric of this process in the Prometheus text format."""
+    return generate_latest(REGISTRY)
