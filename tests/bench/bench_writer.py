@@ -23,13 +23,15 @@ from typing import Any
 import orjson
 from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
+from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
 from loopline.common.schema import MIGRATIONS
 from loopline.common.store import Store
 from loopline.common.store.migrations import apply_migrations
 from loopline.common.xact import XactIdGenerator
 from loopline.ingest import stored_row
-from loopline.ingest.writer import INSERT_SETTINGS, Writer, group_writes
+from loopline.ingest.writer import INSERT_SETTINGS, Writer, group_writes, merge_group
+from loopline.ingest.writer.bases import load_bases
 
 from tests.bench import machine_speed
 from tests.bench.bench_ingest import make_batch
@@ -68,14 +70,14 @@ async def run(args: argparse.Namespace) -> None:
     encoded: list[tuple[str, bytes]] = []
     for batch in batches:
         t0 = time.perf_counter()
-        writes, _ = writer.decode(batch)
+        writes = [rows_topic.decode(m.value) for m in batch]
         t1 = time.perf_counter()
         rows: list[dict[str, Any]] = []
         for group, by_id in group_writes(writes).items():
             t2 = time.perf_counter()
-            bases = await writer.load_bases(group, list(by_id))
+            bases = await load_bases(store, group, list(by_id))
             t3 = time.perf_counter()
-            rows += writer.merge_group(group, by_id, bases)
+            rows += merge_group(group, by_id, bases)
             t["bases"] += t3 - t2
             t["merge"] += time.perf_counter() - t3
         t4 = time.perf_counter()

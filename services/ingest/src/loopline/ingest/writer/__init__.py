@@ -1,0 +1,33 @@
+"""The writer: consumes row writes from `loopline.rows`, applies merge semantics, writes ClickHouse.
+
+A pipeline of small steps (`loopline.common.pipeline`), composed in `chain.py`, one module each:
+
+    decode (stock) → group (steps.py) → load bases (bases.py) → merge (steps.py)
+      → insert, bisecting to isolate bad rows (insert.py) → announce (steps.py)
+    and at the end of each run: the dead letters, to their table and topic (sink.py)
+
+The bus commits the batch's offsets only after the pipeline returns, so a crash anywhere before
+that redelivers the batch; every step is idempotent under redelivery (writes below a row's stored
+`_xact_id` are no-ops, equal ones re-apply idempotently; ClickHouse keeps the highest version).
+
+If the store is unreachable a step raises and the bus retries with backoff (lag grows, nothing is
+lost). Rows the store rejects while it is healthy are isolated by bisection and sent, with the
+reason, to the dead-letter table and topic (as `Invalid`); the rest of the batch is written.
+Messages that are not row writes, and rows whose writes cannot be merged, go the same way.
+
+The steps run one after the other for each bus batch.
+"""
+
+from loopline.ingest.writer.chain import Writer
+from loopline.ingest.writer.insert import INSERT_SETTINGS, Inserter, unknown_setting
+from loopline.ingest.writer.steps import GroupKey, group_writes, merge_group
+
+__all__ = [
+    "INSERT_SETTINGS",
+    "GroupKey",
+    "Inserter",
+    "Writer",
+    "group_writes",
+    "merge_group",
+    "unknown_setting",
+]

@@ -1,0 +1,127 @@
+"""The writer's pure steps: group row writes by object, merge them onto their bases, announce.
+
+Each step function takes a `Batch` and returns the value handed to the next step; rejects go
+through `batch.reject` (never raised). `group_writes` and `merge_group` are the plain functions
+under the steps (the bench times them alone).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopline.common.bus import Bus, OutMessage
+from loopline.common.logging import get_logger
+from loopline.common.messages import committed
+from loopline.common.messages.rows import RowWrite
+from loopline.common.pipeline import Batch
+from loopline.common.rows import RowValidationError, parse_row
+from loopline.ingest import merge, stored_row
+from loopline.ingest.merge import RowState
+
+log = get_logger(__name__)
+
+GroupKey = tuple[str, str, str, str, str]  # table, org, project, object_type, object_id
+Groups = dict[GroupKey, dict[str, list[RowWrite]]]
+
+
+@dataclass(slots=True)
+class GroupWithBases:
+    """One object's writes by row id, with the stored states they apply to (and parents')."""
+
+    key: GroupKey
+    by_id: dict[str, list[RowWrite]]
+    bases: dict[str, RowState]
+
+
+@dataclass(slots=True)
+class Merged:
+    """Column dicts to insert, by table; and the last write of each row key (for dead letters)."""
+
+    by_table: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    originals: dict[str, RowWrite] = field(default_factory=dict)
+
+
+def group_writes(writes: Sequence[RowWrite]) -> Groups:
+    """Group by target object, then by row id, keeping bus order within a row."""
+    groups: dict[GroupKey, dict[str, list[RowWrite]]] = defaultdict(lambda: defaultdict(list))
+    for w in writes:
+        groups[(w.table, w.org_id, w.project_id, w.object_type, w.object_id)][w.row_id].append(w)
+    return groups
+
+
+async def group(batch: Batch[list[RowWrite]]) -> Groups:
+    return group_writes(batch.value)
+
+
+def _columns(state: RowState, w: RowWrite) -> dict[str, Any]:
+    return stored_row.state_to_columns(
+        state, org_id=w.org_id, project_id=w.project_id, object_type=w.object_type, object_id=w.object_id
+    )
+
+
+def merge_group(
+    group: GroupKey, by_id: dict[str, list[RowWrite]], bases: dict[str, RowState]
+) -> list[dict[str, Any]]:
+    """Fold each row's writes onto its base; returns column dicts to insert.
+
+    Spans keep only the final state (ReplacingMergeTree); datasets keep one version per write.
+    """
+    table = group[0]
+    out: list[dict[str, Any]] = []
+    latest: dict[str, RowState] = dict(bases)  # parents may be written earlier in this batch
+    for row_id, ws in by_id.items():
+        state = bases.get(row_id)
+        for w in sorted(ws, key=lambda w: w.xact_id):  # stable: bus order for equal xacts
+            parsed = parse_row(w.row)
+            parent_id = merge.parent_to_resolve(parsed)
+            parent = latest.get(parent_id) if parent_id else None
+            new_state = merge.apply_write(
+                state, parsed, w.xact_id, parent=parent.row if parent is not None else None
+            )
+            if new_state is None:
+                continue  # stale (redelivery of an older write): already applied
+            state = new_state
+            latest[row_id] = state
+            if table == "dataset_rows":
+                out.append(_columns(state, w))
+        if table == "spans" and state is not None and state is not bases.get(row_id):
+            out.append(_columns(state, ws[-1]))
+    return out
+
+
+async def merge_groups(batch: Batch[list[GroupWithBases]]) -> Merged:
+    """Merge every group; a group whose merge fails is retried row by row, and the rows that
+    still fail are Invalid (each of their writes, with the reason)."""
+    merged = Merged()
+    for g in batch.value:
+        for ws in g.by_id.values():
+            merged.originals[ws[-1].key] = ws[-1]
+        rows = merged.by_table.setdefault(g.key[0], [])
+        try:
+            rows.extend(merge_group(g.key, g.by_id, g.bases))
+        except (merge.MergeError, RowValidationError) as exc:
+            for ws in g.by_id.values():  # a row whose writes cannot be merged: isolate per row
+                try:
+                    rows.extend(merge_group(g.key, {ws[0].row_id: ws}, g.bases))
+                except (merge.MergeError, RowValidationError) as row_exc:
+                    for w in ws:
+                        batch.reject(OutMessage(w.key.encode(), w.encode()), f"merge failed: {row_exc}")
+            log.warning("merge failed for some rows", error=str(exc))
+    return merged
+
+
+class Announce:
+    """Tell downstream consumers (classifier, online scoring) which traces changed:
+    one `RowsCommitted` per trace on `loopline.rows.committed`. Hands the written rows on."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    async def __call__(self, batch: Batch[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        messages = committed.from_written(batch.value)
+        if messages:
+            await self.bus.publish(committed.TOPIC, [committed.CONTRACT.out(m) for m in messages])
+        return batch.value
