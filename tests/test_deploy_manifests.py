@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from loopline.common.metrics import PATH as METRICS_PATH
 from loopline.common.settings import Settings, load_settings
 
 from loopline.runtime.registry import ALL_SERVICES
@@ -245,6 +246,23 @@ def test_compose_volumes_are_named_or_repo_files(compose: dict[str, Any]) -> Non
         assert data_dir in targets, f"{name}: LOOPLINE_DATA_DIR {data_dir} should be a volume"
 
 
+def test_compose_prometheus_scrapes_every_loopline_container(compose: dict[str, Any]) -> None:
+    containers = loopline_containers(compose)
+    for name, svc in containers.items():
+        labels = svc.get("labels") or {}
+        assert labels.get("prometheus.io/scrape") == "true", f"{name}: no prometheus.io/scrape label"
+        assert labels.get("prometheus.io/path") == METRICS_PATH, name
+        assert labels.get("prometheus.io/port") == container_env(svc)["LOOPLINE_PORT"], name
+    prom = compose["services"]["prometheus"]
+    assert prom.get("profiles") == ["metrics"], "the Prometheus of the compose file is optional (a profile)"
+    config_mount = next(m for m in prom["volumes"] if m.endswith("/etc/prometheus/prometheus.yml:ro"))
+    config = yaml.safe_load((ROOT / config_mount.split(":", 1)[0]).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == METRICS_PATH
+    targets = {t for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{n}:{container_env(s)['LOOPLINE_PORT']}" for n, s in containers.items()}
+
+
 # ---------------------------------------------------------------- Dockerfile
 
 
@@ -378,6 +396,8 @@ def test_chart_manifests_are_valid_kubernetes_objects(manifests: list[dict[str, 
     assert {"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget", "Ingress"} <= kinds
     errors = []
     for doc in manifests:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # a CRD of the Prometheus Operator: no built-in schema (checked in test_chart_metrics_*)
         try:
             kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -458,6 +478,45 @@ def test_chart_secret_feeds_the_store_dsn_and_token(manifests: list[dict[str, An
         for var in ("LOOPLINE_STORE_DSN", "LOOPLINE_INTERNAL_TOKEN"):
             assert refs[var]["name"] == secret["metadata"]["name"]
             assert refs[var]["key"] in secret["data"]
+
+
+def test_chart_metrics_pod_annotations_and_service_monitor(manifests: list[dict[str, Any]]) -> None:
+    services = by_kind(manifests, "Service")
+    for name, dep in by_kind(manifests, "Deployment").items():
+        pod = dep["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        notes = pod["metadata"]["annotations"]
+        assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/path"] == METRICS_PATH, name
+        assert int(notes["prometheus.io/port"]) == container["ports"][0]["containerPort"], name
+    (monitor,) = by_kind(manifests, "ServiceMonitor").values()
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # values' extra labels
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == METRICS_PATH
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == ["obs"]
+    for name, svc in services.items():
+        assert selector.items() <= svc["metadata"]["labels"].items(), (
+            f"the ServiceMonitor misses Service {name}"
+        )
+        assert endpoint["port"] in {p["name"] for p in svc["spec"]["ports"]}, name
+
+
+def test_chart_metrics_can_be_switched_off(helm: str) -> None:
+    docs = render(
+        helm,
+        "-f",
+        str(CHART_TEST_VALUES),
+        "--set",
+        "metrics.podAnnotations=false",
+        "--set",
+        "metrics.serviceMonitor.enabled=false",
+    )
+    assert not by_kind(docs, "ServiceMonitor")
+    for dep in by_kind(docs, "Deployment").values():
+        assert not any(
+            k.startswith("prometheus.io/") for k in dep["spec"]["template"]["metadata"]["annotations"]
+        )
 
 
 def test_chart_with_an_existing_secret_creates_none(helm: str) -> None:

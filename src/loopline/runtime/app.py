@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from loopline.common.auth import principal_from_internal_headers
 from loopline.common.bus import Bus
 from loopline.common.bus.factory import bus_from_url
-from loopline.common.http import JSONResponse, error_body, health_router, install_http_basics
+from loopline.common.http import JSONResponse, error_body, health_router, install_http_basics, metrics_router
 from loopline.common.logging import get_logger
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.common.settings import Settings
@@ -146,6 +146,7 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
         _install_internal_principal(app, ctx)
     install_http_basics(app)
     app.include_router(health_router(ready))
+    app.include_router(metrics_router())
     for d in defs:
         if d.router is not None:
             app.include_router(d.router(ctx))

@@ -12,6 +12,8 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from loopline.common.logging import get_logger
+from loopline.common.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, exposition, observe_http
+from loopline.common.metrics import PATH as METRICS_PATH
 from loopline.common.store import StoreError, StoreQueryError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -100,7 +102,9 @@ class AccessLogMiddleware:
                 await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
         finally:
             path = scope["path"]
-            if path not in ("/healthz", "/readyz"):
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE  # a template
+            observe_http(scope["method"], route, status, time.perf_counter() - start)
+            if path not in ("/healthz", "/readyz", METRICS_PATH):
                 client = scope.get("client")
                 access_log.info(
                     "request",
@@ -189,5 +193,16 @@ def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
         return JSONResponse(
             {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
         )
+
+    return router
+
+
+def metrics_router() -> APIRouter:
+    """`/metrics`: this process's Loopline metrics in the Prometheus text format (metrics.py)."""
+    router = APIRouter()
+
+    @router.get(METRICS_PATH, include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(exposition(), media_type=CONTENT_TYPE)
 
     return router

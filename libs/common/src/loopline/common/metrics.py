@@ -55,6 +55,7 @@ MetricName = Literal[
 ]
 NAMES: Final[tuple[MetricName, ...]] = MetricName.__args__  # type: ignore[attr-defined]
 
+PATH: Final = "/metrics"  # where every process serves them (runtime/app.py, the deploy manifests)
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 UNMATCHED_ROUTE: Final = "(unmatched)"
 

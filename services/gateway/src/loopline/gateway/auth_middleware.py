@@ -9,7 +9,7 @@ from loopline.common.http import JSONResponse, error_body
 from loopline.gateway.keys import KeyStore
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/", "/docs", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/version", "/", "/docs", "/openapi.json"})
 # signed blob URLs authorise themselves (the SDK calls them without its API key)
 PUBLIC_PREFIXES = ("/blob/",)
 

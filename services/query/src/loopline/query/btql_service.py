@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from fastapi import Response
 from loopline.common.auth import Principal
 from loopline.common.http import JSONResponse
+from loopline.common.metrics import BTQL_COMPILE_SECONDS, BTQL_RUN_SECONDS
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext
 from loopline.common.store import Store, StoreError
@@ -120,14 +121,17 @@ async def compile_request(
     """Parse (unless `query` is given), authorize and compile a `/btql` request body."""
     store = ctx.require_store()
     objects: ObjectResolver = ctx.shared["objects"]
+    t0 = time.perf_counter()
     q = query if query is not None else await parse(body["query"])
+    parse_s = time.perf_counter() - t0
     scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
     tz = body.get("tz_offset", 0)
     lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
     audit_log = body.get("audit_log", False)
     if not isinstance(audit_log, bool):
         raise btql.BindError(f"'audit_log' must be true or false, got {audit_log!r}")
-    return await off_loop(
+    t1 = time.perf_counter()
+    cq = await off_loop(
         btql.compile_query,
         q,
         scope,
@@ -136,6 +140,8 @@ async def compile_request(
         lint_mode=lint,
         audit_log=audit_log,
     )
+    BTQL_COMPILE_SECONDS.observe(parse_s + time.perf_counter() - t1)  # not the scope look-ups
+    return cq
 
 
 # per store: which of btql.OPTIONAL_SETTINGS its engine knows (asked once, on first use)
@@ -159,8 +165,11 @@ async def settings_for(store: Store, settings: dict[str, Any]) -> dict[str, Any]
 
 async def execute(ctx: ServiceContext, cq: btql.CompiledQuery) -> btql.Page:
     store = ctx.require_store()
+    t0 = time.perf_counter()
     cols, rows = await store.query(cq.sql, cq.params, await settings_for(store, cq.settings))
-    return await off_loop(cq.finish, cols, rows)
+    page = await off_loop(cq.finish, cols, rows)
+    BTQL_RUN_SECONDS.observe(time.perf_counter() - t0)
+    return page
 
 
 async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, Any]) -> Response:

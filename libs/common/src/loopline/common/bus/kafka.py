@@ -34,6 +34,7 @@ from loopline.common.bus.base import (
     TopicSpec,
 )
 from loopline.common.logging import get_logger
+from loopline.common.metrics import timed_publish, track_consumer, untrack_consumer
 
 log = get_logger(__name__)
 
@@ -209,6 +210,7 @@ class _KafkaConsumer(Consumer):
                 await self._task
         await self.consumer.stop()
         self.bus._members.discard(self)
+        untrack_consumer(self)
 
     async def kill(self) -> None:
         """Die abruptly: drop the batch in hand uncommitted and leave the group."""
@@ -218,6 +220,7 @@ class _KafkaConsumer(Consumer):
                 await self._task
         await self.consumer.stop()
         self.bus._members.discard(self)
+        untrack_consumer(self)
 
     @property
     def lag(self) -> int:
@@ -312,7 +315,8 @@ class KafkaBus(Bus):
         if not messages:
             return
         try:
-            await asyncio.wait_for(producer.send_all(topic, messages), timeout=timeout_s)
+            with timed_publish(topic):
+                await asyncio.wait_for(producer.send_all(topic, messages), timeout=timeout_s)
         except (TimeoutError, KafkaError, KafkaException) as exc:
             raise BusUnavailable(f"Kafka did not acknowledge the messages: {exc!r}") from exc
 
@@ -322,6 +326,7 @@ class KafkaBus(Bus):
         member = _KafkaConsumer(self, topic, group, handler, options or ConsumerOptions())
         await member.start()
         self._members.add(member)
+        track_consumer(member, topic, group)
         return member
 
     async def healthy(self) -> bool:

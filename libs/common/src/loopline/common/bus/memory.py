@@ -36,6 +36,7 @@ from loopline.common.bus.base import (
 )
 from loopline.common.bus.journal import Journal
 from loopline.common.logging import get_logger
+from loopline.common.metrics import timed_publish, track_consumer, untrack_consumer
 
 log = get_logger(__name__)
 
@@ -290,6 +291,7 @@ class _Member(Consumer):
         self._leave()
 
     def _leave(self) -> None:
+        untrack_consumer(self)
         if self in self.group.members:
             self.group.members.remove(self)
             self.group.rebalance()
@@ -385,6 +387,10 @@ class InProcessBus(Bus):
             self._topic(spec.name, spec.partitions)
 
     async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
+        with timed_publish(topic):
+            await self._publish(topic, messages, timeout_s)
+
+    async def _publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float) -> None:
         if not self._running:
             raise BusUnavailable("bus is not running")
         t = self._topic(topic)
@@ -430,6 +436,7 @@ class InProcessBus(Bus):
             g = _Group(group, t)
             t.groups[group] = g
         member = _Member(self, g, handler, options or ConsumerOptions())
+        track_consumer(member, topic, group)
         g.members.append(member)
         self._members.append(member)
         g.rebalance()
