@@ -15,7 +15,13 @@ lost). Rows the store rejects while it is healthy are isolated by bisection and 
 reason, to the dead-letter table and topic (as `Invalid`); the rest of the batch is written.
 Messages that are not row writes, and rows whose writes cannot be merged, go the same way.
 
-The steps run one after the other for each bus batch.
+The steps run one after the other for each bus batch. Measured against a variant that splits a
+batch into chunks and overlaps the merge of one chunk with the insert of the previous
+(`hand_off(2)` before the insert; 10,000 spans in 5,000-span batches, interleaved runs on the
+embedded engine, 2 cores): sequential 2,312 / 2,288 / 3,076 spans/s, overlapped 2,425 / 1,847 /
+1,483 with 1,250-span chunks; 7,964 / 4,652 / 3,346 against 6,206 / 4,075 / 2,834 with 2,500-span
+chunks. It did not pay, and it would cost correctness: a `_parent_id` naming a row written
+earlier in the same batch must see that row's state, which an insert still in flight hides.
 """
 
 from loopline.ingest.writer.chain import Writer
