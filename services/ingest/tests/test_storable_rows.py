@@ -16,8 +16,8 @@ from asgi_lifespan import LifespanManager
 from loopline.btql.binder import Binder
 from loopline.btql.compiler import compile_bound
 from loopline.btql.options import Limits
+from loopline.common.messages.rows import RowWrite
 from loopline.common.rows import MAX_ROW_DEPTH
-from loopline.ingest.envelope import RowWrite
 
 import tests.support.app as app_support
 from loopline import btql

@@ -88,11 +88,16 @@ class Pipeline(Generic[T]):
             raise
         return invalid
 
-    async def __call__(self, value: T) -> None:
-        """The bus handler: returns only after every step and the dead-letter sink are done."""
-        invalid = await self.run(value)
+    async def handle(self, value: T, last: Step[Any] | None = None) -> list[Invalid]:
+        """`run`, then the run's Invalid messages to the dead-letter sink; returns them."""
+        invalid = await self.run(value, last)
         if invalid:
             if self.dead_letters is None:
                 raise RuntimeError(f"pipeline {self.name} rejected messages but has no dead-letter sink")
             await self.dead_letters(invalid)
             self._dead_letters_total.inc(len(invalid))
+        return invalid
+
+    async def __call__(self, value: T) -> None:
+        """The bus handler: returns only after every step and the dead-letter sink are done."""
+        await self.handle(value)

@@ -24,7 +24,7 @@ chunks. It did not pay, and it would cost correctness: a `_parent_id` naming a r
 earlier in the same batch must see that row's state, which an insert still in flight hides.
 """
 
-from loopline.ingest.writer.chain import Writer
+from loopline.ingest.writer.chain import Writer, WriterStats
 from loopline.ingest.writer.insert import INSERT_SETTINGS, Inserter, unknown_setting
 from loopline.ingest.writer.steps import GroupKey, group_writes, merge_group
 
@@ -33,6 +33,7 @@ __all__ = [
     "GroupKey",
     "Inserter",
     "Writer",
+    "WriterStats",
     "group_writes",
     "merge_group",
     "unknown_setting",

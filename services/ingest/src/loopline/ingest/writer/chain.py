@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from loopline.common.bus import Bus, Message
 from loopline.common.messages import rows
-from loopline.common.pipeline import Pipeline, decode, run_task
+from loopline.common.pipeline import Collect, Pipeline, decode, run_task
 from loopline.common.store import Store
 from loopline.ingest.writer.bases import LoadBases
 from loopline.ingest.writer.insert import Inserter, InsertRows
@@ -14,6 +16,17 @@ from loopline.ingest.writer.sink import DeadLetterSink
 from loopline.ingest.writer.steps import Announce, group, merge_groups
 
 PIPELINE = "writer"
+
+
+@dataclass
+class WriterStats:
+    """This writer's totals since it started (tests read them; operators read /metrics)."""
+
+    batches: int = 0
+    messages: int = 0
+    rows_written: int = 0
+    dead_letters: int = 0
+    last_batch_ms: float = 0.0
 
 
 class Writer:
@@ -25,6 +38,7 @@ class Writer:
         self.store = store
         self.bus = bus
         self.inserter = Inserter(store)
+        self.stats = WriterStats()
         self.pipeline: Pipeline[list[Message]] = Pipeline(
             PIPELINE,
             [
@@ -52,4 +66,11 @@ class Writer:
 
     async def handle(self, batch: list[Message]) -> None:
         """The bus handler: returns once the batch is written, announced and its rejects recorded."""
-        await self.pipeline(batch)
+        t0 = time.perf_counter()
+        written: Collect[list[dict[str, Any]]] = Collect()
+        invalid = await self.pipeline.handle(batch, last=written)
+        self.stats.batches += 1
+        self.stats.messages += len(batch)
+        self.stats.rows_written += sum(len(rows) for rows in written.values)
+        self.stats.dead_letters += len(invalid)
+        self.stats.last_batch_ms = (time.perf_counter() - t0) * 1000
