@@ -83,3 +83,25 @@ async def test_publish_waits_while_a_partition_holds_capacity_bytes() -> None:
         await asyncio.sleep(0.01)
     assert [m.value[:1] for m in seen] == [b"a", b"c"]
     await bus.stop()
+
+
+async def test_small_values_are_held_right_sized() -> None:
+    import tracemalloc
+
+    import orjson
+
+    bus = InProcessBus(default_partitions=1, capacity=100_000, retain_bytes=0)
+    await bus.start()
+    expected = [orjson.dumps({"ids": [f"id-{i}"] * 3, "n": i}) for i in range(2000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        values = [orjson.dumps({"ids": [f"id-{i}"] * 3, "n": i}) for i in range(2000)]  # 4 KiB each
+        await bus.publish("notices", [OutMessage(b"k", v) for v in values])
+        del values
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2000 * 1024, held  # the values' own size and the messages, not 2000 x 4 KiB
+    assert [m.value for m in bus._topics["notices"].partitions[0].log] == expected
+    await bus.stop()

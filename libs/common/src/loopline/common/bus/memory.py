@@ -41,6 +41,16 @@ from loopline.common.metrics import timed_publish, track_consumer, untrack_consu
 log = get_logger(__name__)
 
 
+_COMPACT_BELOW = 64 * 1024
+
+
+def _compact(value: bytes) -> bytes:
+    """A right-sized copy of a small value. orjson.dumps keeps a 4 KiB allocation behind even a
+    300-byte result (measured with tracemalloc), so the 160,000 small messages a topic may hold
+    (e.g. rows.committed, which nothing consumes in-process) took ~640 MiB instead of ~60 MiB."""
+    return bytes(memoryview(value)) if len(value) < _COMPACT_BELOW else value
+
+
 class _Partition:
     __slots__ = ("base", "index", "log", "nbytes")
 
@@ -413,7 +423,8 @@ class InProcessBus(Bus):
         for p, ms in by_part.items():
             off = t.partitions[p].end
             added.extend(
-                Message(topic, p, off + i, m.key, m.value, m.headers, now_ms) for i, m in enumerate(ms)
+                Message(topic, p, off + i, m.key, _compact(m.value), m.headers, now_ms)
+                for i, m in enumerate(ms)
             )
         if self.journal is not None:
             try:
