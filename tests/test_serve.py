@@ -87,3 +87,65 @@ def test_serve_rejects_unknown_service() -> None:
         [sys.executable, "-m", "loopline.cli", "serve", "nope"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 2 and "unknown service" in out.stderr
+
+
+def test_otlp_project_name_parent_resolves_when_ingest_runs_apart_from_the_gateway(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """Ingest in its own process (its own store: chdb allows one process per data directory)
+    asks the gateway for projects over HTTP, with the principal and the internal token."""
+    key = f"sk-ll-{uuid.uuid4().hex}"
+    pa, pb = free_port(), free_port()
+    env = {
+        "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data"),
+        "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
+        "LOOPLINE_BOOTSTRAP_API_KEY": key,
+        "LOOPLINE_INTERNAL_TOKEN": uuid.uuid4().hex,
+        "LOOPLINE_LOG_FORMAT": "json",
+    }
+    env_a = {
+        **env,
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-a'}",
+        "LOOPLINE_SERVICE_URLS": orjson.dumps({"ingest": f"http://127.0.0.1:{pb}"}).decode(),
+    }
+    env_b = {
+        **env,
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data-b"),
+        "LOOPLINE_SERVICE_URLS": orjson.dumps({"gateway": f"http://127.0.0.1:{pa}"}).decode(),
+    }
+    a = serve("gateway,writer,query", pa, env_a, tmp_path / "a.log")
+    b = serve("ingest", pb, env_b, tmp_path / "b.log")
+    try:
+        wait_ready(pa, a, tmp_path / "a.log")
+        wait_ready(pb, b, tmp_path / "b.log")
+        h = {"Authorization": f"Bearer {key}"}
+        base = f"http://127.0.0.1:{pa}"
+        span = {"traceId": "0e6599341c820e5525bc94b4d273a672", "spanId": "f3e7ae073c990e06", "name": "n"}
+        span["startTimeUnixNano"] = "1795337587333900000"
+        r = httpx.post(
+            f"{base}/otel/v1/traces",
+            content=orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
+            headers={**h, "Content-Type": "application/json", "x-bt-parent": "project_name:otlp-apart"},
+        )
+        assert r.status_code == 200 and r.content == b"{}", r.text
+        (project,) = httpx.get(f"{base}/v1/project", params={"project_name": "otlp-apart"}, headers=h).json()[
+            "objects"
+        ]
+        # /logs3 checks its target through the same HTTP control plane; unknown ids are a 404
+        row = {"id": "r1", "project_id": project["id"], "log_id": "g", "input": 1}
+        assert httpx.post(f"{base}/logs3", json={"rows": [row]}, headers=h).status_code == 200
+        missing = {**row, "project_id": str(uuid.uuid4())}
+        assert httpx.post(f"{base}/logs3", json={"rows": [missing]}, headers=h).status_code == 404
+        ids: set[str] = set()
+        deadline = time.monotonic() + 60  # the writer runs in the other process: wait for it
+        while ids != {"f3e7ae073c990e06", "r1"} and time.monotonic() < deadline:
+            url = f"{base}/v1/project_logs/{project['id']}/fetch"
+            ids = {e["id"] for e in httpx.post(url, json={}, headers=h).json()["events"]}
+            time.sleep(0.2)
+        assert ids == {"f3e7ae073c990e06", "r1"}
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+        assert a.wait(60) == 0 and b.wait(60) == 0

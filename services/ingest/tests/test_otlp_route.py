@@ -12,6 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from loopline.common.auth import Principal
+from loopline.common.control_plane import ControlPlaneRefused
+from loopline.gateway.control_plane import LocalControlPlane
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -126,15 +129,15 @@ async def test_longest_project_name_is_created_and_stored(ll: InProcess) -> None
 
 
 async def test_a_parent_the_control_plane_refuses_rejects_its_spans(ll: InProcess) -> None:
-    class Refused(Exception):
-        status = 400
-        message = "'name' is not acceptable"
+    class Refusing(LocalControlPlane):
+        async def project_id_by_name(self, principal: Principal, name: str) -> str:
+            raise ControlPlaneRefused(400, "'name' is not acceptable")
 
-    async def refuse(org_id: str, name: str) -> str:
-        raise Refused(name)
-
-    ll.ctx.shared["projects_by_name"] = refuse
-    r = await post(ll, body(span()), **{"x-bt-parent": "project_name:x"})
+    kept, ll.ctx.control_plane = ll.ctx.control_plane, Refusing(ll.ctx.require_store())
+    try:
+        r = await post(ll, body(span()), **{"x-bt-parent": "project_name:x"})
+    finally:
+        ll.ctx.control_plane = kept
     assert r.status_code == 200
     assert r.json()["partialSuccess"] == {
         "rejectedSpans": 1,

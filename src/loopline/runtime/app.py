@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, Response
 from loopline.common.auth import principal_from_internal_headers
 from loopline.common.bus import Bus
 from loopline.common.bus.factory import bus_from_url
+from loopline.common.control_plane import ControlPlane, HttpControlPlane
 from loopline.common.http import JSONResponse, error_body, health_router, install_http_basics, metrics_router
 from loopline.common.logging import get_logger
 from loopline.common.service import ServiceContext, ServiceDef, Worker
@@ -24,6 +25,7 @@ from loopline.common.settings import Settings
 from loopline.common.store import Store, apply_migrations
 from loopline.common.topics import all_topics
 from loopline.common.xact import XactIdGenerator
+from loopline.gateway.control_plane import LocalControlPlane
 
 from loopline.runtime.memory import configure_malloc, periodic_trim
 from loopline.runtime.registry import service_def
@@ -68,7 +70,22 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
         xact=XactIdGenerator(Path(settings.data_dir) / "xact.lease"),
         services=services,
         embedded=set(services) >= {"gateway", "ingest", "writer", "query"},
+        control_plane=choose_control_plane(settings, services, store),
     )
+
+
+def choose_control_plane(
+    settings: Settings, services: tuple[str, ...], store: Store | None
+) -> ControlPlane | None:
+    """In-process when the gateway runs here; through the gateway's HTTP API when its URL is
+    configured; else in-process over this process's store (every process shares one ClickHouse,
+    as the deployments without a gateway URL for the services do); else none."""
+    gateway_url = settings.service_urls.get("gateway")
+    if store is not None and ("gateway" in services or not gateway_url):
+        return LocalControlPlane(store)
+    if gateway_url:
+        return HttpControlPlane(gateway_url, settings.internal_token)
+    return None
 
 
 def tune_gc() -> None:
@@ -114,6 +131,8 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
                 except Exception:
                     log.exception("worker failed to stop cleanly")
             await ctx.bus.stop()
+            if isinstance(ctx.control_plane, HttpControlPlane):
+                await ctx.control_plane.close()
             if ctx.store is not None:
                 await ctx.store.close()
             log.info("loopline stopped")
@@ -141,7 +160,7 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
             from loopline.runtime.proxy import install_proxy
 
             install_proxy(app, ctx, [service_def(s) for s in _remote_services(ctx)])
-        install_auth(app, keys)
+        install_auth(app, keys, ctx.settings.internal_token)
     else:
         _install_internal_principal(app, ctx)
     install_http_basics(app)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter
 from loopline.common.bus import Bus
+from loopline.common.control_plane import ControlPlane
 from loopline.common.settings import Settings
 from loopline.common.store import Store
 from loopline.common.xact import XactIdGenerator
@@ -29,9 +30,20 @@ class ServiceContext:
     xact: XactIdGenerator
     services: tuple[str, ...]
     embedded: bool
+    # projects / experiments / datasets, in-process or through the gateway's HTTP API (the
+    # runtime chooses); None when the process has neither the gateway, its URL nor a store
+    control_plane: ControlPlane | None = None
     # shared objects services publish for each other inside one process (e.g. the writer's
     # progress tracker for read-your-writes); keys are documented where they are set.
     shared: dict[str, Any] = field(default_factory=dict)
+
+    def require_control_plane(self) -> ControlPlane:
+        if self.control_plane is None:
+            raise RuntimeError(
+                "this service needs the control plane: run the gateway in this process, "
+                "give it a store, or name the gateway's URL in LOOPLINE_SERVICE_URLS"
+            )
+        return self.control_plane
 
     def require_store(self) -> Store:
         if self.store is None:

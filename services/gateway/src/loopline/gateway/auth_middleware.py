@@ -1,10 +1,14 @@
-"""Gateway authentication: API key → Principal on request.state (401 with a clear message)."""
+"""Gateway authentication: API key → Principal on request.state (401 with a clear message).
+
+Other services calling the gateway's API (distributed mode, `HttpControlPlane`) send the
+principal they act for in the internal headers with the internal token instead of a key."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
+from loopline.common.auth import INTERNAL_TOKEN_HEADER, principal_from_internal_headers
 from loopline.common.http import JSONResponse, error_body
 from loopline.gateway.keys import KeyStore
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,9 +33,10 @@ class AuthMiddleware:
     """API key → `request.state.principal`, or a 401 JSON error. Plain ASGI (no per-request task
     and stream as with Starlette's BaseHTTPMiddleware)."""
 
-    def __init__(self, app: ASGIApp, keys: Callable[[], KeyStore]) -> None:
+    def __init__(self, app: ASGIApp, keys: Callable[[], KeyStore], internal_token: str = "") -> None:
         self.app = app
         self.keys = keys
+        self.internal_token = internal_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,9 +47,20 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if INTERNAL_TOKEN_HEADER in request.headers:  # a service acting for a principal
+            try:
+                internal = principal_from_internal_headers(request, self.internal_token)
+            except HTTPException as exc:
+                response: Response = JSONResponse(error_body(401, str(exc.detail)), status_code=401)
+                await response(scope, receive, send)
+                return
+            if internal is not None:
+                request.state.principal = internal
+                await self.app(scope, receive, send)
+                return
         key = extract_key(request)
         if key is None:
-            response: Response = JSONResponse(
+            response = JSONResponse(
                 error_body(401, "missing API key: send 'Authorization: Bearer <key>'"), status_code=401
             )
             await response(scope, receive, send)
@@ -58,5 +74,5 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-def install_auth(app: FastAPI, keys: Callable[[], KeyStore]) -> None:
-    app.add_middleware(AuthMiddleware, keys=keys)
+def install_auth(app: FastAPI, keys: Callable[[], KeyStore], internal_token: str = "") -> None:
+    app.add_middleware(AuthMiddleware, keys=keys, internal_token=internal_token)

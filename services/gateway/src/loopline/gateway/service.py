@@ -1,8 +1,8 @@
 """The gateway service definition.
 
-After start, `ctx.shared` holds `keys` (KeyStore: orgs and API keys), `control_plane`
-(Catalog, alias ControlPlane: projects, experiments, datasets with cached lookups by id) and
-`projects_by_name` (create-or-get a project id by name, for OTLP `x-bt-parent: project_name:`).
+After start, `ctx.shared` holds `keys` (KeyStore: orgs and API keys) and `control_plane`
+(Catalog, alias ControlPlane: projects, experiments, datasets with cached lookups by id). What
+other services need of these is `ctx.control_plane` (`loopline.common.control_plane`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,6 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     ctx.shared["keys"] = KeyStore(ctx.require_store())
     catalog = Catalog(ctx.require_store())
     ctx.shared["control_plane"] = catalog
-
-    async def project_by_name(org_id: str, name: str) -> str:
-        return str((await catalog.create_project(org_id, name))[0]["id"])
-
-    ctx.shared["projects_by_name"] = project_by_name  # OTLP `x-bt-parent: project_name:...`
     return []
 
 

@@ -10,10 +10,10 @@ is acknowledged only after the bus took them all.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from loopline.common.auth import Principal, current_principal
+from loopline.common.control_plane import ControlPlane, ControlPlaneRefused
 from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef
 from loopline.common.service import ServiceContext
 from loopline.common.store import StoreError
@@ -26,25 +26,24 @@ from loopline.ingest.write_api import WriteAPI
 #: does not hold the event loop (and every other request) for its whole CPU time.
 
 
-async def resolve_parent(ctx: ServiceContext, org_id: str, parent: otlp.ParentRef) -> ObjectRef | None:
-    api: WriteAPI = ctx.shared["write_api"]
+async def resolve_parent(
+    control_plane: ControlPlane, principal: Principal, parent: otlp.ParentRef
+) -> ObjectRef | None:
+    org_id = principal.org_id
     if parent.kind == "project_id":
-        pid = await api.objects.project_of(org_id, PROJECT_LOGS, parent.value)
+        pid = await control_plane.project_of(org_id, PROJECT_LOGS, parent.value)
         return ObjectRef(PROJECT_LOGS, parent.value, parent.value) if pid else None
     if parent.kind == "experiment_id":
-        pid = await api.objects.project_of(org_id, EXPERIMENT, parent.value)
+        pid = await control_plane.project_of(org_id, EXPERIMENT, parent.value)
         return ObjectRef(EXPERIMENT, parent.value, pid) if pid else None
     if parent.kind == "project_name":
-        projects: Any = ctx.shared.get("projects_by_name")
-        if projects is None:
-            return None
-        pid = await projects(org_id, parent.value)
+        pid = await control_plane.project_id_by_name(principal, parent.value)
         return ObjectRef(PROJECT_LOGS, pid, pid) if pid else None
     return None
 
 
 async def resolve_parents(
-    ctx: ServiceContext, org_id: str, parents: set[otlp.ParentRef]
+    control_plane: ControlPlane, principal: Principal, parents: set[otlp.ParentRef]
 ) -> tuple[dict[otlp.ParentRef, ObjectRef | None], dict[otlp.ParentRef, str]]:
     """Each parent's object (None: its spans are rejected, `reasons` may say why).
 
@@ -54,15 +53,12 @@ async def resolve_parents(
     reasons: dict[otlp.ParentRef, str] = {}
     for p in parents:
         try:
-            resolved[p] = await resolve_parent(ctx, org_id, p)
+            resolved[p] = await resolve_parent(control_plane, principal, p)
         except StoreError as exc:
             raise IngestError(503, f"cannot resolve {p.kind} now: {exc}", retry_after=1) from exc
-        except Exception as exc:
-            status = getattr(exc, "status", None)
-            if not isinstance(status, int) or not 400 <= status < 500:
-                raise
+        except ControlPlaneRefused as exc:
             resolved[p] = None
-            reasons[p] = f"cannot be used: {getattr(exc, 'message', None) or exc}"
+            reasons[p] = f"cannot be used: {exc.message}"
     return resolved, reasons
 
 
@@ -87,7 +83,9 @@ def build_otlp_router(ctx: ServiceContext) -> APIRouter:
                     batch = await asyncio.to_thread(decode_and_map)
                 else:
                     batch = decode_and_map()
-                resolved, reasons = await resolve_parents(ctx, principal.org_id, batch.parents())
+                resolved, reasons = await resolve_parents(
+                    ctx.require_control_plane(), principal, batch.parents()
+                )
 
                 def attach() -> otlp.OtlpResult:
                     return otlp.attach_targets(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.ingest.blobs import UrlSigner, blob_store_from_url, load_or_create_secret
 from loopline.ingest.dead_letters import DeadLetters
@@ -26,7 +25,7 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     s = ctx.settings
     ctx.shared["write_api"] = WriteAPI(
         ctx.bus,
-        ObjectResolver(ctx.require_store()),
+        ctx.require_control_plane(),
         ctx.xact,
         max_row_bytes=s.max_row_bytes,
         publish_timeout_s=s.publish_timeout_s,

@@ -15,9 +15,9 @@ from typing import Any
 import orjson
 from loopline.common.auth import Principal
 from loopline.common.bus import Bus, BusUnavailable, OutMessage
+from loopline.common.control_plane import ControlPlane
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
-from loopline.common.objects import ObjectResolver
 from loopline.common.rows import RowValidationError, ValidatedRow, validate_rows, waves
 from loopline.common.store import StoreError
 from loopline.common.xact import XactIdGenerator, format_xact
@@ -53,7 +53,7 @@ class WriteAPI:
     def __init__(
         self,
         bus: Bus,
-        objects: ObjectResolver,
+        objects: ControlPlane,
         xact: XactIdGenerator,
         *,
         max_row_bytes: int,

@@ -1,0 +1,106 @@
+"""What services other than the gateway need of the control plane (projects, experiments,
+datasets), as a small protocol with two implementations chosen by the runtime:
+
+- in-process, when the gateway runs in the same process or the process's store holds the
+  control-plane tables (`loopline.gateway.control_plane.LocalControlPlane`, built by the runtime);
+- over HTTP (`HttpControlPlane`), calling the gateway's own `/v1/...` API with the caller's
+  principal and the internal token (`LOOPLINE_SERVICE_URLS` names the gateway's URL).
+
+So a service asks the same question in `loopline up` and in `loopline serve`, and never reads the
+gateway's tables itself.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from urllib.parse import quote
+
+import httpx
+import orjson
+from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal
+from loopline.common.objects import CachedProjectLookup
+from loopline.common.store import StoreError
+
+
+class ControlPlane(Protocol):
+    async def project_of(self, org_id: str, object_type: str, object_id: str) -> str | None:
+        """The project `object_id` (of `object_type`, e.g. "experiment") belongs to, or None when
+        it does not exist in the org. Raises `StoreError` when that cannot be known now."""
+        ...
+
+    async def project_id_by_name(self, principal: Principal, name: str) -> str:
+        """The id of the org's project called `name`, created if there is none. Raises
+        `ControlPlaneRefused` for a name the control plane refuses, `StoreError` when it cannot
+        answer now."""
+        ...
+
+
+class ControlPlaneRefused(Exception):
+    """The control plane answered with a client error (`status` 4xx) for this question."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ControlPlaneUnavailable(StoreError):
+    """The gateway could not be reached or could not answer (retry later: HTTP 503)."""
+
+
+# object type → the gateway route that reads it; project-scoped objects are their project
+_GET_PATHS = {"experiment": "/v1/experiment/", "dataset": "/v1/dataset/"}
+
+
+class HttpControlPlane(CachedProjectLookup):
+    """`ControlPlane` through the gateway's HTTP API (distributed mode)."""
+
+    def __init__(self, gateway_url: str, internal_token: str, *, timeout_s: float = 10.0) -> None:
+        super().__init__()
+        self.base = gateway_url.rstrip("/")
+        self.internal_token = internal_token
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def _headers(self, principal: Principal) -> dict[str, str]:
+        return {PRINCIPAL_HEADER: principal.model_dump_json(), INTERNAL_TOKEN_HEADER: self.internal_token}
+
+    async def _call(
+        self, method: str, path: str, principal: Principal, body: object = None
+    ) -> httpx.Response:
+        try:
+            r = await self._client.request(
+                method,
+                self.base + path,
+                headers=self._headers(principal),
+                content=None if body is None else orjson.dumps(body),
+            )
+        except httpx.HTTPError as exc:
+            raise ControlPlaneUnavailable(f"the gateway at {self.base} is unreachable: {exc}") from exc
+        if r.status_code >= 500 or r.status_code in (401, 403):  # 401/403: misconfigured token
+            raise ControlPlaneUnavailable(f"the gateway answered {r.status_code} to {method} {path}")
+        return r
+
+    async def _fetch(self, org_id: str, object_type: str, object_id: str) -> str | None:
+        path = _GET_PATHS.get(object_type, "/v1/project/") + quote(object_id, safe="")
+        r = await self._call("GET", path, Principal(org_id=org_id))
+        if r.status_code != 200:
+            return None  # 404 (not the org's) or an id the gateway refuses to look up
+        body = r.json()
+        return str(body["project_id"] if object_type in _GET_PATHS else body["id"])
+
+    async def project_id_by_name(self, principal: Principal, name: str) -> str:
+        r = await self._call("POST", "/v1/project", principal, {"name": name})
+        if r.status_code != 200:
+            raise ControlPlaneRefused(r.status_code, _error_message(r))
+        return str(r.json()["id"])
+
+
+def _error_message(r: httpx.Response) -> str:
+    try:
+        err = r.json().get("error")
+        return str(err.get("message") if isinstance(err, dict) else err)
+    except ValueError:
+        return r.text[:200]
