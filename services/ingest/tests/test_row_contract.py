@@ -28,6 +28,7 @@ from loopline.btql.options import Limits
 from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
 from loopline.common.messages.rows import RowWrite
+from loopline.common.object_types import stored_object_id
 from loopline.common.objects import ObjectResolver
 from loopline.common.rows import (
     CONTROL_FIELDS,
@@ -44,7 +45,6 @@ from loopline.common.rows import (
 from loopline.common.store import Store, apply_migrations
 from loopline.common.testing import unique_database
 from loopline.common.topics import ROWS
-from loopline.ingest.write_api import stored_object_id
 from loopline.ingest.writer import Writer
 from loopline.query.reads import ObjectReader, ObjectScope
 from loopline.query.schema_inference import infer_schema

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
+from loopline.common.object_types import DATASET, EXPERIMENT
 from loopline.common.store import Store
 
-_TABLES = {"experiment": "experiments", "dataset": "datasets"}
+_TABLES = {EXPERIMENT: "experiments", DATASET: "datasets"}
 _NEGATIVE_TTL_S = 1.0
 _POSITIVE_TTL_S = 30.0
 

@@ -45,18 +45,18 @@ from typing import Any, Final
 
 import orjson
 from loopline.common.messages.rows import row_key
+from loopline.common.object_types import DATASET as DATASET
+from loopline.common.object_types import EXPERIMENT as EXPERIMENT
+from loopline.common.object_types import LOG_IDS as LOG_IDS
+from loopline.common.object_types import PROJECT_LOGS as PROJECT_LOGS
+from loopline.common.object_types import PROJECT_PROMPTS as PROJECT_PROMPTS
+from loopline.common.object_types import PROMPT_SESSION as PROMPT_SESSION
+from loopline.common.object_types import WRITABLE
 
 # -- object types ---------------------------------------------------------------------------
 
-EXPERIMENT: Final = "experiment"
-DATASET: Final = "dataset"
-PROJECT_LOGS: Final = "project_logs"
-PROMPT_SESSION: Final = "prompt_session"
-PROJECT_PROMPTS: Final = "project_prompts"
-OBJECT_TYPES: Final = frozenset({EXPERIMENT, DATASET, PROJECT_LOGS, PROMPT_SESSION, PROJECT_PROMPTS})
-
-#: `log_id` values of project-scoped objects (spec §5.1).
-LOG_IDS: Final = {"g": PROJECT_LOGS, "p": PROJECT_PROMPTS}
+# defined in `loopline.common.object_types`; the names stay importable from here
+OBJECT_TYPES: Final = WRITABLE
 
 # -- field classes --------------------------------------------------------------------------
 

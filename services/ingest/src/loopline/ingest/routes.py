@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from loopline.common.auth import Principal, current_principal
 from loopline.common.http import JSONResponse, error_body
+from loopline.common.object_types import ID_FIELD, PROJECT_LOGS, PROJECT_LOGS_LOG_ID, READABLE
 from loopline.common.service import ServiceContext
 from loopline.ingest.body import THREAD_BODY_BYTES, IngestError, parse_json, read_body
+from loopline.ingest.dead_letters import DeadLetters
+from loopline.ingest.overflow import load_overflow
 from loopline.ingest.write_api import WriteAPI
-
-_REST_OBJECTS = {"experiment": "experiment_id", "dataset": "dataset_id", "project_logs": "project_id"}
 
 
 async def _parse(body: bytes) -> Any:
@@ -58,7 +59,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         object_type: str, object_id: str, request: Request, principal: Principal = Depends(current_principal)
     ) -> Response:
         try:
-            if object_type not in _REST_OBJECTS:
+            if object_type not in READABLE:
                 raise IngestError(
                     404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs"
                 )
@@ -67,13 +68,13 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             events = doc.get("events") if isinstance(doc, dict) else None
             if not isinstance(events, list):
                 raise IngestError(400, "body must be a JSON object with an 'events' array", field="events")
-            id_field = _REST_OBJECTS[object_type]
+            id_field = ID_FIELD[object_type]
             rows: list[Any] = []
             for ev in events:
                 if isinstance(ev, dict):
                     ev = {**ev, id_field: object_id}
-                    if object_type == "project_logs":
-                        ev["log_id"] = "g"
+                    if object_type == PROJECT_LOGS:
+                        ev["log_id"] = PROJECT_LOGS_LOG_ID
                 rows.append(ev)
             result = await api().write_rows(principal, rows, body_size=len(body), path="events")
         except IngestError as exc:
@@ -84,15 +85,11 @@ def build_router(ctx: ServiceContext) -> APIRouter:
 
 
 async def _load_overflow(ctx: ServiceContext, principal: Principal, ref: dict[str, Any]) -> tuple[Any, int]:
-    from loopline.ingest.overflow import load_overflow
-
     return await load_overflow(ctx, principal, ref)
 
 
 def build_admin_router(ctx: ServiceContext) -> APIRouter:
     """Operator endpoints: dead letters of the caller's org."""
-    from loopline.ingest.dead_letters import DeadLetters
-
     router = APIRouter()
 
     def dl() -> DeadLetters:

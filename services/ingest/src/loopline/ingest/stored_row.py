@@ -24,11 +24,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
+from loopline.common.object_types import LOG_ID_OF
 from loopline.common.rows import (
     DATASET,
     EXPERIMENT,
-    PROJECT_LOGS,
-    PROJECT_PROMPTS,
     PROMPT_SESSION,
     format_created,
     parse_created,
@@ -117,7 +116,7 @@ _OBJECT_ID_FIELD: Final = {
     DATASET: "dataset_id",
     PROMPT_SESSION: "prompt_session_id",
 }
-_LOG_ID: Final = {PROJECT_LOGS: "g", PROJECT_PROMPTS: "p"}
+_LOG_ID: Final = LOG_ID_OF
 
 # A run of 19+ digits may be an integer orjson cannot hold exactly (|n| >= 2**63): parse with json.
 _LONG_DIGITS: Final = re.compile(r"\d{19}")

@@ -18,17 +18,11 @@ from loopline.common.bus import Bus, BusUnavailable, OutMessage
 from loopline.common.control_plane import ControlPlane
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
+from loopline.common.object_types import stored_object_id
 from loopline.common.rows import RowValidationError, ValidatedRow, validate_rows, waves
 from loopline.common.store import StoreError
 from loopline.common.xact import XactIdGenerator, format_xact
 from loopline.ingest.body import THREAD_BODY_BYTES, IngestError
-
-_PROJECT_SCOPED_IDS = {"project_logs": "g", "project_prompts": "p"}
-
-
-def stored_object_id(object_type: str, object_id: str) -> str:
-    """Project-scoped objects are stored under their `log_id` ("g" logs, "p" prompts)."""
-    return _PROJECT_SCOPED_IDS.get(object_type, object_id)
 
 
 def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:

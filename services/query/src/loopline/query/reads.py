@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loopline.common.object_types import READABLE, stored_object_id
 from loopline.common.objects import ObjectResolver
 from loopline.common.store import Store
 from loopline.ingest import stored_row
 from loopline.query.cursor import decode_cursor, encode_cursor
 
-OBJECT_TYPES = {"experiment": "experiment", "dataset": "dataset", "project_logs": "project_logs"}
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1000
 
@@ -63,16 +63,14 @@ class ObjectReader:
         self.objects = objects
 
     async def scope(self, org_id: str, object_type: str, object_id: str) -> ObjectScope:
-        if object_type not in OBJECT_TYPES:
+        if object_type not in READABLE:
             raise ReadError(
                 404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs"
             )
         project_id = await self.objects.project_of(org_id, object_type, object_id)
         if project_id is None:
             raise ReadError(404, f"{object_type} {object_id!r} does not exist in this organization")
-        return ObjectScope(
-            org_id, project_id, object_type, "g" if object_type == "project_logs" else object_id
-        )
+        return ObjectScope(org_id, project_id, object_type, stored_object_id(object_type, object_id))
 
     def current_rows_sql(
         self, scope: ObjectScope, version: int | None, columns: str

@@ -22,16 +22,12 @@ from loopline.common.messages.contract import (
     MessageDecodeError,
     TopicContract,
 )
+from loopline.common.object_types import DATASET, ON_THE_BUS
 
 TOPIC = "loopline.rows"
 SCHEMA_VERSION = 1
 PRODUCERS = (INGEST, EVALUATOR, CLASSIFIER)
 CONSUMERS = (WRITER,)
-
-SPAN_OBJECT_TYPES = frozenset(
-    {"project_logs", "experiment", "prompt_session", "project_prompts", "playground_logs"}
-)
-DATASET_OBJECT_TYPE = "dataset"
 
 
 class RowWriteError(MessageDecodeError):
@@ -62,7 +58,7 @@ class RowWrite:
 
     @property
     def table(self) -> str:
-        return "dataset_rows" if self.object_type == DATASET_OBJECT_TYPE else "spans"
+        return "dataset_rows" if self.object_type == DATASET else "spans"
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -100,7 +96,7 @@ def decode(value: bytes) -> RowWrite:
         raise RowWriteError(f"not a row envelope: {exc}") from exc
     if not isinstance(w.row, dict) or not isinstance(w.row.get("id"), str):
         raise RowWriteError("row envelope without a row id")
-    if w.object_type != DATASET_OBJECT_TYPE and w.object_type not in SPAN_OBJECT_TYPES:
+    if w.object_type not in ON_THE_BUS:
         raise RowWriteError(f"unknown object type {w.object_type!r}")
     return w
 

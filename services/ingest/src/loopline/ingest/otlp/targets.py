@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
+from loopline.common.object_types import PROJECT_LOGS_LOG_ID
 from loopline.common.rows import (
     EXPERIMENT,
     PROJECT_LOGS,
@@ -162,7 +163,7 @@ def map_spans(spans: Iterable[OtlpSpan], header_parent: str | None) -> OtlpBatch
 def target_fields(ref: ObjectRef) -> dict[str, str]:
     """The row fields that point a row at `ref` (project logs or an experiment)."""
     if ref.object_type == PROJECT_LOGS:
-        return {"project_id": ref.object_id, "log_id": "g"}
+        return {"project_id": ref.object_id, "log_id": PROJECT_LOGS_LOG_ID}
     if ref.object_type == EXPERIMENT:
         return {"experiment_id": ref.object_id}
     raise ValueError(f"OTLP spans cannot target a {ref.object_type}")
