@@ -1,4 +1,12 @@
-"""Opaque, tamper-evident pagination cursors."""
+"""Pagination cursors for fetch and async BTQL results: a position, base64url-encoded JSON.
+
+They are not signed, and need not be: a cursor holds only where the next page starts (a
+`(created, id)` key for fetch, a row offset for an async result); which rows can be read comes
+from the principal and the request path, never from the cursor. So an edited cursor can only
+move the caller within rows it may read anyway. A cursor that does not decode to the expected
+shape is a 400 (`CursorError`, or the reader's own check). BTQL query cursors are
+`loopline.btql.cursor`'s, bound to the query by a fingerprint.
+"""
 
 from __future__ import annotations
 
