@@ -7,7 +7,6 @@ it forwards other services' routes to their configured URLs with the resolved pr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from loopline.common.auth import principal_from_internal_headers
 from loopline.common.bus import Bus
 from loopline.common.bus.factory import bus_from_url
+from loopline.common.bus.prefixed import PrefixedBus
 from loopline.common.control_plane import ControlPlane, HttpControlPlane
 from loopline.common.http import JSONResponse, error_body, health_router, install_http_basics, metrics_router
 from loopline.common.logging import get_logger
@@ -25,9 +25,12 @@ from loopline.common.settings import Settings
 from loopline.common.store import Store, apply_migrations
 from loopline.common.topics import all_topics
 from loopline.common.xact import XactIdGenerator
+from loopline.gateway.auth_middleware import install_auth
 from loopline.gateway.control_plane import LocalControlPlane
+from loopline.gateway.keys import KeyStore
 
 from loopline.runtime.memory import configure_malloc, periodic_trim
+from loopline.runtime.proxy import install_proxy
 from loopline.runtime.registry import service_def
 
 log = get_logger("loopline.runtime")
@@ -60,8 +63,6 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
             inproc_capacity_bytes=settings.inproc_bus_capacity_bytes,
         )
         if settings.topic_prefix:
-            from loopline.common.bus.prefixed import PrefixedBus
-
             bus = PrefixedBus(bus, settings.topic_prefix)
     return ServiceContext(
         settings=settings,
@@ -147,8 +148,6 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
         return checks
 
     if "gateway" in ctx.services:
-        from loopline.gateway.auth_middleware import install_auth
-        from loopline.gateway.keys import KeyStore
 
         def keys() -> KeyStore:
             ks = ctx.shared.get("keys")
@@ -157,8 +156,6 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
 
         # Starlette runs the middleware added last first: access log → auth → proxy → routes.
         if not ctx.embedded:
-            from loopline.runtime.proxy import install_proxy
-
             install_proxy(app, ctx, [service_def(s) for s in _remote_services(ctx)])
         install_auth(app, keys, ctx.settings.internal_token)
     else:
@@ -186,7 +183,3 @@ def _install_internal_principal(app: FastAPI, ctx: ServiceContext) -> None:
         if p is not None:
             request.state.principal = p
         return await call_next(request)
-
-
-async def wait_forever() -> None:
-    await asyncio.Event().wait()

@@ -11,11 +11,10 @@ from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.gateway.catalog import Catalog
 from loopline.gateway.keys import KeyStore
+from loopline.gateway.routes import build_router
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
-    from loopline.gateway.routes import build_router
-
     return build_router(ctx)
 
 

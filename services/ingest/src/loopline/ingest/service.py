@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.ingest.blob_routes import build_blob_router
 from loopline.ingest.blobs import UrlSigner, blob_store_from_url, load_or_create_secret
 from loopline.ingest.dead_letters import DeadLetters
+from loopline.ingest.otlp_routes import build_otlp_router
+from loopline.ingest.routes import build_admin_router, build_router
 from loopline.ingest.write_api import WriteAPI
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
-    from loopline.ingest.blob_routes import build_blob_router
-    from loopline.ingest.otlp_routes import build_otlp_router
-    from loopline.ingest.routes import build_admin_router, build_router
-
     router = build_router(ctx)
     router.include_router(build_blob_router(ctx))
     router.include_router(build_admin_router(ctx))

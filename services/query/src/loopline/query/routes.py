@@ -1,4 +1,5 @@
-"""Query service routes (thin): object fetch, summaries, comparisons. BTQL lives in btql_routes."""
+"""Query service routes (thin): object fetch, summaries, comparisons (`build_router`) and BTQL,
+sync and async (`build_btql_router`; compiling and running is in btql_service)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ from loopline.common.http import JSONResponse, error_body
 from loopline.common.progress import NotCaughtUp, wait_for_writer
 from loopline.common.service import ServiceContext
 from loopline.gateway.catalog import Catalog
+from loopline.query.async_btql import AsyncQueries
+from loopline.query.btql_service import btql_error, compile_request, execute, off_loop, parse, run_btql
 from loopline.query.reads import ObjectReader, ReadError
+from loopline.query.schema_inference import infer_schema
+from loopline.query.sdk_fetch import as_object_fetch
 from loopline.query.summaries import dataset_total_records, summarize_scores, trace_stats
+
+from loopline import btql
 
 
 def read_error(exc: ReadError) -> Response:
@@ -210,16 +217,11 @@ async def read_query_body(raw: bytes) -> dict[str, Any]:
     """`query_body`, off the event loop for big bodies."""
     if len(raw) <= _BIG_BODY:
         return query_body(raw)
-    from loopline.query.btql_service import off_loop
-
     return await off_loop(query_body, raw)
 
 
 def build_btql_router(ctx: ServiceContext) -> APIRouter:
     """`POST /btql`: the SDK's object fetches take a fast path; other queries are compiled."""
-    from loopline.query.btql_service import run_btql
-    from loopline.query.sdk_fetch import as_object_fetch
-
     router = APIRouter()
 
     def reader_of() -> ObjectReader:
@@ -230,8 +232,6 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
         object_type: str, object_id: str, principal: Principal = Depends(current_principal)
     ) -> Response:
         """JSON paths, types and frequencies of an object's rows (for the Loop agent and users)."""
-        from loopline.query.schema_inference import infer_schema
-
         try:
             scope = await reader_of().scope(principal.org_id, object_type, object_id)
             await wait_for_writer(ctx.bus, ctx.settings.read_your_writes_timeout_s)
@@ -274,11 +274,6 @@ def build_btql_router(ctx: ServiceContext) -> APIRouter:
 
 def _register_async_routes(router: APIRouter, ctx: ServiceContext) -> None:
     """`/btql/async`: submit a query, poll its status, page through its rows, cancel it."""
-    from loopline.query.async_btql import AsyncQueries
-    from loopline.query.btql_service import btql_error, compile_request, execute, parse
-
-    from loopline import btql
-
     jobs = AsyncQueries(ctx.require_store())
     ctx.shared["async_queries"] = jobs  # the service stops it (cancels running jobs) on shutdown
 

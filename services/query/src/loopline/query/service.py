@@ -10,13 +10,12 @@ from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.gateway.catalog import Catalog
 from loopline.query.async_btql import AsyncQueries
 from loopline.query.reads import ObjectReader
+from loopline.query.routes import build_btql_router, build_router
 
 from loopline import btql
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
-    from loopline.query.routes import build_btql_router, build_router
-
     router = build_router(ctx)
     router.include_router(build_btql_router(ctx))
     return router
