@@ -60,13 +60,5 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def bind_request(request_id: str, trace_id: str | None = None) -> None:
-    """Attach ids to every log line emitted while handling the current request/task."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    if trace_id:
-        structlog.contextvars.bind_contextvars(trace_id=trace_id)
-
-
 def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name)

@@ -14,8 +14,6 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-SERVICES = ("gateway", "ingest", "query", "evaluator", "classifier", "loop-agent", "writer")
-
 
 class SettingsError(ValueError):
     """Settings could not be loaded; the message names each bad setting."""

@@ -56,10 +56,6 @@ class Writer:
     def insert_settings(self) -> dict[str, dict[str, Any]]:
         return self.inserter.settings
 
-    def drop_insert_setting(self, name: str | None, error: str) -> None:
-        """See `Inserter.drop_setting`."""
-        self.inserter.drop_setting(name, error)
-
     async def insert(self, table: str, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
         """The insert step's bisecting insert (see insert.py)."""
         return await self.inserter.insert(table, rows)
