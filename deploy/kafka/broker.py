@@ -156,6 +156,10 @@ class LocalKafka:
             "num.network.threads": "2",
             "num.io.threads": "4",
             "log.flush.interval.messages": str(2**62),
+            # rows up to LOOPLINE_MAX_ROW_BYTES (20 MiB) + envelope; topics Loopline creates set
+            # max.message.bytes themselves, this covers auto-created ones
+            "message.max.bytes": str(64 * 1024 * 1024),
+            "replica.fetch.max.bytes": str(64 * 1024 * 1024),
         }
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))

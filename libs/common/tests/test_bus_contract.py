@@ -191,3 +191,22 @@ async def test_inprocess_publish_backpressure() -> None:
     gate.set()
     await b.publish("bp", msgs(10, keys=1), timeout_s=10)  # room again once the consumer moves
     await b.stop()
+
+
+async def test_a_message_as_large_as_the_largest_row_goes_through(bus: Bus) -> None:
+    """A row the API accepts (up to 20 MiB + envelope) must fit the topic: Kafka's default limit of
+    1 MiB made such rows a 503 forever (soak, issue 10). Topics get the contracts' config."""
+    from loopline.common.messages.contract import TOPIC_CONFIG
+
+    topic = f"contract-big-{uuid.uuid4().hex[:8]}"
+    await bus.ensure_topics([TopicSpec(topic, 2, dict(TOPIC_CONFIG))])
+    got: list[int] = []
+
+    async def handler(batch: list[Message]) -> None:
+        got.extend(len(m.value) for m in batch)
+
+    await bus.subscribe(topic, "g-big", handler, ConsumerOptions(max_batch=10))
+    big = b"x" * (21 * 1024 * 1024)
+    await bus.publish(topic, [OutMessage(b"k", big), OutMessage(b"k", b"small")], timeout_s=60)
+    await wait_until(lambda: len(got) >= 2, timeout_s=120)
+    assert got == [len(big), 5]

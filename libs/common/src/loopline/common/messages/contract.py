@@ -40,6 +40,12 @@ def _no_headers(_message: object) -> Headers:
     return ()
 
 
+#: Kafka topic configuration of every topic Loopline creates. A row the API accepts may be up to
+#: LOOPLINE_MAX_ROW_BYTES (20 MiB) plus its envelope: Kafka's default of 1 MiB per message made
+#: such rows a 503 the client would retry forever (soak, issue 10). The producer allows 64 MiB.
+TOPIC_CONFIG: dict[str, str] = {"max.message.bytes": str(64 * 1024 * 1024)}
+
+
 @dataclass(frozen=True, slots=True)
 class TopicContract(Generic[M]):
     """One topic's contract. `out` and `read` turn a message into a bus message and back."""
@@ -67,4 +73,4 @@ class TopicContract(Generic[M]):
         return self.decode(message.value)
 
     def spec(self, default_partitions: int) -> TopicSpec:
-        return TopicSpec(self.name, self.partitions(default_partitions))
+        return TopicSpec(self.name, self.partitions(default_partitions), dict(TOPIC_CONFIG))
