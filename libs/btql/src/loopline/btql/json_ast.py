@@ -73,7 +73,7 @@ def expr_from_json(node: Any, depth: int = 0) -> A.Expr:
         v, unit = node.get("value"), node.get("unit")
         if not isinstance(v, int) or isinstance(v, bool):
             raise _err("interval value must be an integer", node)
-        if unit not in _UNITS:
+        if not isinstance(unit, str) or unit not in _UNITS:
             raise _err(f"invalid interval unit {unit!r}", node)
         return A.Interval(value=v, unit=unit, pos=pos)
     if op == "ident":

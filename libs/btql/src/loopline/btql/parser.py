@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -910,8 +910,35 @@ def _guard(text: str) -> None:
         raise ParseError(f"query nesting is deeper than {MAX_DEPTH} levels", 1, 1)
 
 
-@functools.lru_cache(maxsize=2048)
-def parse_text(text: str) -> A.Query:
+# Parsed queries are cached by their text (dashboards and SDK reads repeat the same ones), but only
+# short texts: a tree costs about 15x its text in memory, and 250 distinct 90 KB queries held
+# 356 MiB that never came back (soak, issue 10 defect 7). Longer texts are parsed every time.
+CACHED_TEXT_CHARS = 8192
+_T = TypeVar("_T")
+_CACHE_ENTRIES = 2048
+
+
+class _SizeBoundCache(Generic[_T]):
+    """`fn` memoised for texts of at most CACHED_TEXT_CHARS characters (LRU, _CACHE_ENTRIES)."""
+
+    def __init__(self, fn: Callable[[str], _T]) -> None:
+        self._fn = fn
+        self._cached = functools.lru_cache(maxsize=_CACHE_ENTRIES)(fn)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, text: str) -> _T:
+        if isinstance(text, str) and len(text) <= CACHED_TEXT_CHARS:
+            return self._cached(text)
+        return self._fn(text)
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+    def cache_info(self) -> Any:
+        return self._cached.cache_info()
+
+
+def _parse_text(text: str) -> A.Query:
     """Parse BTQL (pipe/clause) or SQL text into a Query."""
     if not isinstance(text, str):
         raise ParseError("query must be a string or a JSON object")
@@ -929,8 +956,7 @@ def parse_text(text: str) -> A.Query:
     return q
 
 
-@functools.lru_cache(maxsize=2048)
-def parse_expr(text: str) -> A.Expr:
+def _parse_expr(text: str) -> A.Expr:
     """Parse a bare expression (a filter body, or the text of a JSON `{btql: ...}` snippet)."""
     if not isinstance(text, str):
         raise ParseError("expression must be a string")
@@ -938,6 +964,10 @@ def parse_expr(text: str) -> A.Expr:
     e: A.Expr = _run(text, "expr_only")
     _check_depth(e)
     return e
+
+
+parse_text = _SizeBoundCache(_parse_text)
+parse_expr = _SizeBoundCache(_parse_expr)
 
 
 def literal_json(value: Any) -> str:
