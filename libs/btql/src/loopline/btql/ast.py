@@ -7,10 +7,17 @@ queries that differ only in layout compare equal (and share cache entries).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 from typing import Literal as TLiteral
 
+from loopline.btql.functions import AGGREGATE_NAMES
+
 Scalar = None | bool | int | float | str
+R = TypeVar("R")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +28,44 @@ class Pos:
 
 @dataclass(frozen=True, slots=True)
 class Expr:
+    """An expression node. `children()` lists its sub-expressions (in source order) and
+    `accept(visitor, arg)` calls the visitor's method for the node's type (`ExprVisitor`)."""
+
     pos: Pos | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_other(self, arg)
 
 
 @dataclass(frozen=True, slots=True)
 class Literal(Expr):
     value: Scalar = None
 
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_literal(self, arg)
+
 
 @dataclass(frozen=True, slots=True)
 class Array(Expr):
     items: tuple[Expr, ...] = ()
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.items
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_array(self, arg)
 
 
 @dataclass(frozen=True, slots=True)
 class Interval(Expr):
     value: int = 0
     unit: str = "day"  # year|month|week|day|hour|minute|second|millisecond|microsecond
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_interval(self, arg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +74,14 @@ class Ident(Expr):
 
     path: tuple[str | int, ...] = ()
 
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_ident(self, arg)
+
 
 @dataclass(frozen=True, slots=True)
 class Star(Expr):
-    pass
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_star(self, arg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +89,12 @@ class Call(Expr):
     name: str = ""  # lower-cased
     args: tuple[Expr, ...] = ()
     distinct: bool = False
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.args
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_call(self, arg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +105,23 @@ class Binary(Expr):
     left: Expr = field(default_factory=Expr)
     right: Expr = field(default_factory=Expr)
 
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_binary(self, arg)
+
 
 @dataclass(frozen=True, slots=True)
 class BoolOp(Expr):
     op: TLiteral["and", "or"] = "and"
     args: tuple[Expr, ...] = ()
+
+    def children(self) -> tuple[Expr, ...]:
+        return self.args
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_boolop(self, arg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +131,69 @@ class Unary(Expr):
     op: str = ""
     expr: Expr = field(default_factory=Expr)
 
+    def children(self) -> tuple[Expr, ...]:
+        return (self.expr,)
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_unary(self, arg)
+
 
 @dataclass(frozen=True, slots=True)
 class If(Expr):
     conds: tuple[tuple[Expr, Expr], ...] = ()
     else_: Expr | None = None
+
+    def children(self) -> tuple[Expr, ...]:
+        out = tuple(x for ct in self.conds for x in ct)
+        return out if self.else_ is None else (*out, self.else_)
+
+    def accept(self, v: ExprVisitor[R, C], arg: C) -> R:
+        return v.visit_if(self, arg)
+
+
+class ExprVisitor(ABC, Generic[R, C]):
+    """One method per expression node type; `visit(e, arg)` dispatches through `e.accept`.
+
+    Binder (`C` = binding context), unparser, JSON writer: a new node type is a new abstract
+    method here, so mypy and instantiation point at every visitor that must handle it.
+    """
+
+    def visit(self, e: Expr, arg: C) -> R:
+        return e.accept(self, arg)
+
+    def visit_other(self, e: Expr, arg: C) -> R:
+        """A node of no concrete type (the bare `Expr` placeholder)."""
+        raise TypeError(f"unsupported expression {type(e).__name__}")
+
+    @abstractmethod
+    def visit_literal(self, e: Literal, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_array(self, e: Array, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_interval(self, e: Interval, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_ident(self, e: Ident, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_star(self, e: Star, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_call(self, e: Call, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_binary(self, e: Binary, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_boolop(self, e: BoolOp, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_unary(self, e: Unary, arg: C) -> R: ...
+
+    @abstractmethod
+    def visit_if(self, e: If, arg: C) -> R: ...
 
 
 # ---------------------------------------------------------------------------------------- clauses
@@ -164,6 +272,32 @@ class Query:
     def shape(self) -> str:
         return (self.from_.shape if self.from_ else None) or "spans"
 
+    def expressions(self) -> Iterator[Expr]:
+        """Every top-level expression of the clauses (filters, items, sort keys, unpivots, source
+        arguments): the roots a whole-query check (nesting depth, ...) walks."""
+        for e in (self.filter, self.span_filter, self.trace_filter, self.final_filter, self.comparison_key):
+            if e is not None:
+                yield e
+        for items in (
+            self.select,
+            self.dimensions,
+            self.measures,
+            self.pivot,
+            self.weighted_scores,
+            self.custom_columns,
+            self.final_dimensions,
+            self.final_measures,
+        ):
+            for it in items or ():
+                if isinstance(it, AliasExpr):
+                    yield it.expr
+        for s in self.sort or ():
+            yield s.expr
+        for u in self.unpivot or ():
+            yield u.expr
+        if self.from_:
+            yield from self.from_.args
+
 
 CLAUSES: tuple[str, ...] = (
     "select",
@@ -190,9 +324,8 @@ CLAUSES: tuple[str, ...] = (
     "final_measures",
 )
 
-AGGREGATES: frozenset[str] = frozenset(
-    {"count", "count_distinct", "sum", "avg", "min", "max", "percentile", "any_value"}
-)
+#: names of the aggregate functions (from the function catalogue)
+AGGREGATES: frozenset[str] = AGGREGATE_NAMES
 
 
 def walk(e: Expr) -> list[Expr]:
@@ -202,20 +335,19 @@ def walk(e: Expr) -> list[Expr]:
     while stack:
         n = stack.pop()
         out.append(n)
-        if isinstance(n, Binary):
-            stack += (n.right, n.left)
-        elif isinstance(n, BoolOp | Array):
-            stack.extend(reversed(n.args if isinstance(n, BoolOp) else n.items))
-        elif isinstance(n, Call):
-            stack.extend(reversed(n.args))
-        elif isinstance(n, Unary):
-            stack.append(n.expr)
-        elif isinstance(n, If):
-            if n.else_ is not None:
-                stack.append(n.else_)
-            for c, t in reversed(n.conds):
-                stack += (t, c)
+        stack.extend(reversed(n.children()))
     return out
+
+
+def depth_exceeding(e: Expr, limit: int) -> Expr | None:
+    """The first node nested deeper than `limit` levels (iterative), or None."""
+    stack: list[tuple[Expr, int]] = [(e, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > limit:
+            return node
+        stack.extend((c, d + 1) for c in node.children())
+    return None
 
 
 def has_aggregate(e: Expr) -> bool:

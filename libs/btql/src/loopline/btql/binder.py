@@ -7,11 +7,13 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from loopline.btql import ast as A
 from loopline.btql import bound as Bd
+from loopline.btql import functions as F
 from loopline.btql import schema as S
 from loopline.btql.errors import BindError, BtqlTypeError
 from loopline.btql.grammar import INTERVAL_UNITS
@@ -20,7 +22,6 @@ from loopline.btql.unparse import ident_text, to_text
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TOKEN = re.compile(rb"[A-Za-z0-9\x80-\xff]+")
-_UNITS = {"second", "minute", "hour", "day", "week", "month", "year"}
 
 
 def _where(node: Any) -> tuple[int | None, int | None]:
@@ -158,7 +159,7 @@ class _Ctx:
     stage2: bool = False  # names resolve only against the first aggregation stage's columns
 
 
-class Binder:
+class Binder(A.ExprVisitor[Bd.B, _Ctx]):
     def __init__(
         self, q: A.Query, source: SourceRef, *, fast_json: bool = True, audit_log: bool = False
     ) -> None:
@@ -881,30 +882,44 @@ class Binder:
 
     # ------------------------------------------------------------------------------ expressions
     def expr(self, e: A.Expr, ctx: _Ctx) -> Bd.B:
-        if isinstance(e, A.Literal):
-            return self._lit(e)
-        if isinstance(e, A.Ident):
-            return self.ident(e, ctx)
-        if isinstance(e, A.Array):
-            return self._array(e)
-        if isinstance(e, A.Interval):
-            return Bd.BInterval(S.INTERVAL, value=e.value, unit=e.unit)
-        if isinstance(e, A.Star):
-            raise _berr("'*' is only allowed as a whole select item or in count(*)", e)
-        if isinstance(e, A.BoolOp):
-            if e.op == "and":
-                _check_and_size(e)
-            args = tuple(self._boolean(self.expr(a, ctx), a) for a in e.args)
-            return Bd.BBool(S.BOOL, op=e.op, args=args, agg=any(a.agg for a in args))
-        if isinstance(e, A.Unary):
-            return self._unary(e, ctx)
-        if isinstance(e, A.Binary):
-            return self._binary(e, ctx)
-        if isinstance(e, A.If):
-            return self._if(e, ctx)
-        if isinstance(e, A.Call):
-            return self._call(e, ctx)
+        return e.accept(self, ctx)
+
+    # the AST visitor (`ast.ExprVisitor`): one method per node type
+    def visit_literal(self, e: A.Literal, ctx: _Ctx) -> Bd.B:
+        return self._lit(e)
+
+    def visit_ident(self, e: A.Ident, ctx: _Ctx) -> Bd.B:
+        return self.ident(e, ctx)
+
+    def visit_array(self, e: A.Array, ctx: _Ctx) -> Bd.B:
+        return self._array(e)
+
+    def visit_interval(self, e: A.Interval, ctx: _Ctx) -> Bd.B:
+        return Bd.BInterval(S.INTERVAL, value=e.value, unit=e.unit)
+
+    def visit_star(self, e: A.Star, ctx: _Ctx) -> Bd.B:
+        raise _berr("'*' is only allowed as a whole select item or in count(*)", e)
+
+    def visit_boolop(self, e: A.BoolOp, ctx: _Ctx) -> Bd.B:
+        if e.op == "and":
+            _check_and_size(e)
+        args = tuple(self._boolean(a.accept(self, ctx), a) for a in e.args)
+        return Bd.BBool(S.BOOL, op=e.op, args=args, agg=any(a.agg for a in args))
+
+    def visit_other(self, e: A.Expr, ctx: _Ctx) -> Bd.B:
         raise _berr(f"unsupported expression {type(e).__name__}", e)
+
+    def visit_unary(self, e: A.Unary, ctx: _Ctx) -> Bd.B:
+        return self._unary(e, ctx)
+
+    def visit_binary(self, e: A.Binary, ctx: _Ctx) -> Bd.B:
+        return self._binary(e, ctx)
+
+    def visit_if(self, e: A.If, ctx: _Ctx) -> Bd.B:
+        return self._if(e, ctx)
+
+    def visit_call(self, e: A.Call, ctx: _Ctx) -> Bd.B:
+        return self._call(e, ctx)
 
     def _lit(self, e: A.Literal) -> Bd.B:
         v = e.value
@@ -1120,28 +1135,6 @@ class Binder:
         )
 
     # ---------------------------------------------------------------------- functions
-    def _call(self, e: A.Call, ctx: _Ctx) -> Bd.B:
-        name = e.name
-        if name in A.AGGREGATES:
-            return self._agg(e, ctx)
-        if name in ("any_span", "filter_spans"):
-            return self._span_filter(e, ctx)
-        fn = _SCALARS.get(name)
-        if fn is None:
-            known = list(_SCALARS) + list(A.AGGREGATES) + ["any_span", "filter_spans"]
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise _berr(f"unknown function '{name}'{hint}", e)
-        lo, hi = fn
-        if not lo <= len(e.args) <= hi:
-            want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
-            raise _berr(f"{name}() takes {want} argument{'s' if hi != 1 else ''}, got {len(e.args)}", e)
-        if e.distinct:
-            raise _berr(f"DISTINCT is only allowed in aggregates, not in {name}()", e)
-        if any(isinstance(a, A.Star) for a in e.args):
-            raise _berr(f"'*' is not an argument of {name}()", e)
-        return self._scalar(name, e, ctx)
-
     def _agg(self, e: A.Call, ctx: _Ctx) -> Bd.B:
         name = e.name
         if ctx.in_agg:
@@ -1239,126 +1232,165 @@ class Binder:
         pred = self._boolean(self.expr(e.args[0], inner), e.args[0])
         return Bd.BFilterSpans(S.BOOL, pred=pred)
 
-    def _scalar(self, name: str, e: A.Call, ctx: _Ctx) -> Bd.B:
+    def _call(self, e: A.Call, ctx: _Ctx) -> Bd.B:
+        name = e.name
+        spec = F.BY_NAME.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, F.NAMES, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise _berr(f"unknown function '{name}'{hint}", e)
+        if spec.kind == "aggregate":
+            return self._agg(e, ctx)
+        if spec.kind == "span":
+            return self._span_filter(e, ctx)
+        lo, hi = spec.lo, spec.hi
+        if not lo <= len(e.args) <= hi:
+            want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
+            raise _berr(f"{name}() takes {want} argument{'s' if hi != 1 else ''}, got {len(e.args)}", e)
+        if e.distinct:
+            raise _berr(f"DISTINCT is only allowed in aggregates, not in {name}()", e)
+        if any(isinstance(a, A.Star) for a in e.args):
+            raise _berr(f"'*' is not an argument of {name}()", e)
+        hook = _HOOKS.get(name)
+        if hook is not None:
+            return hook(self, spec, e, ctx)
+        # a plain function: bind the arguments, check their kinds, type from the catalogue
+        bargs = tuple(self.expr(a, ctx) for a in e.args)
+        for i, (b, a) in enumerate(zip(bargs, e.args, strict=True)):
+            self._check_arg(spec.arg(i).kind, b, a, name)
+        return Bd.BFunc(
+            spec.result,
+            name=spec.bound_name,
+            args=bargs,
+            modes=tuple(spec.arg_mode for _ in bargs) if spec.arg_mode else (),
+            opt=spec.opt,
+            agg=any(b.agg for b in bargs),
+        )
+
+    def _check_arg(self, kind: str, b: Bd.B, node: A.Expr, fn: str) -> None:
+        """The argument-kind checks of the catalogue (`functions.ArgKind`)."""
+        t = b.type
+        an = "n" if t[0] in "aeiou" else ""
+        if kind == "timestamp":
+            self._datetime_arg(b, node, fn)
+        elif kind == "text":
+            self._texty(b, node, fn)
+        elif kind == "number":
+            self._numeric(b, node, fn)
+        elif kind == "scalar":
+            if t in (S.ARRAY, S.MAP, S.INTERVAL):
+                raise _terr(f"{fn}() cannot take a{an} {t}", node)
+        elif kind == "collection":
+            if t not in (S.ARRAY, S.JSON, S.STRING, S.MAP):
+                raise _terr(f"{fn}() needs an array, object or string, not a {t}", node)
+        elif kind == "convertible" and t in (S.MAP, S.INTERVAL):
+            raise _terr(f"{fn}() cannot convert a {t}", node)
+
+    # ------------------------------------------------------------------ bind hooks (functions.py)
+    def _bind_date_trunc(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
         args = e.args
-        if name in _DATE_PARTS:
-            ts = self._datetime_arg(self.expr(args[0], ctx), args[0], name)
-            return Bd.BFunc(S.DATETIME, name="trunc", args=(ts,), modes=("datetime",), opt=name, agg=ts.agg)
-        if name == "date_trunc":
-            unit = args[0]
-            if not (
-                isinstance(unit, A.Literal) and isinstance(unit.value, str) and unit.value.lower() in _UNITS
-            ):
-                raise _terr(
-                    "date_trunc unit must be one of 'second', 'minute', 'hour', 'day', 'week', 'month', 'year'",
-                    unit,
-                )
-            ts = self._datetime_arg(self.expr(args[1], ctx), args[1], name)
-            return Bd.BFunc(
-                S.DATETIME, name="trunc", args=(ts,), modes=("datetime",), opt=unit.value.lower(), agg=ts.agg
+        unit = args[0]
+        if not (
+            isinstance(unit, A.Literal) and isinstance(unit.value, str) and unit.value.lower() in F.DATE_UNITS
+        ):
+            raise _terr(
+                "date_trunc unit must be one of 'second', 'minute', 'hour', 'day', 'week', 'month', 'year'",
+                unit,
             )
-        if name in ("now", "current_timestamp"):
-            return Bd.BFunc(S.DATETIME, name="now")
-        if name == "current_date":
-            return Bd.BFunc(S.DATETIME, name="today")
-        if name == "to_interval":
-            return _to_interval(args[0])
+        ts = self._datetime_arg(self.expr(args[1], ctx), args[1], spec.name)
+        return Bd.BFunc(
+            S.DATETIME, name="trunc", args=(ts,), modes=("datetime",), opt=unit.value.lower(), agg=ts.agg
+        )
+
+    def _bind_to_interval(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        return _to_interval(e.args[0])
+
+    def _bind_contains(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        args = e.args
+        hay, needle = self.expr(args[0], ctx), self.expr(args[1], ctx)
+        return self._includes(
+            hay,
+            needle,
+            A.Binary(op="includes", left=args[0], right=args[1], pos=e.pos),
+            hay.agg or needle.agg,
+        )
+
+    def _bind_json_extract(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        args = e.args
+        src, key_b = self.expr(args[0], ctx), self.expr(args[1], ctx)
+        agg = src.agg or key_b.agg
+        key = args[1]
+        if not (isinstance(key, A.Literal) and isinstance(key.value, str)):
+            raise _terr("json_extract key must be a string literal", key)
+        if src.type not in (S.JSON, S.STRING, S.NULL):
+            raise _terr(f"json_extract needs JSON text, not a {src.type}", args[0])
+        text = Bd.BFunc(S.STRING, name="as_string", args=(src,), modes=("string",), agg=agg)
+        return Bd.BJson(S.JSON, base=text, path=(key.value,), agg=agg)
+
+    def _bind_coalesce(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        name, args = spec.name, e.args
         bargs = [self.expr(a, ctx) for a in args]
         agg = any(b.agg for b in bargs)
-        if name in ("lower", "upper"):
-            self._texty(bargs[0], args[0], name)
-            return Bd.BFunc(S.STRING, name=name, args=tuple(bargs), modes=("string",), agg=agg)
-        if name == "concat":
-            for b, a in zip(bargs, args, strict=True):
-                if b.type in (S.ARRAY, S.MAP, S.INTERVAL):
-                    raise _terr(f"concat() cannot take a{'n' if b.type[0] in 'aeiou' else ''} {b.type}", a)
-            return Bd.BFunc(
-                S.STRING, name="concat", args=tuple(bargs), modes=tuple("string" for _ in bargs), agg=agg
-            )
-        if name == "len":
-            b = bargs[0]
-            if b.type not in (S.ARRAY, S.JSON, S.STRING, S.MAP):
-                raise _terr(f"len() needs an array, object or string, not a {b.type}", args[0])
-            return Bd.BFunc(S.INTEGER, name="len", args=(b,), agg=agg)
-        if name in ("contains", "includes"):
-            return self._includes(
-                bargs[0], bargs[1], A.Binary(op="includes", left=args[0], right=args[1], pos=e.pos), agg
-            )
-        if name == "json_extract":
-            key = args[1]
-            if not (isinstance(key, A.Literal) and isinstance(key.value, str)):
-                raise _terr("json_extract key must be a string literal", key)
-            src = bargs[0]
-            if src.type not in (S.JSON, S.STRING, S.NULL):
-                raise _terr(f"json_extract needs JSON text, not a {src.type}", args[0])
-            text = Bd.BFunc(S.STRING, name="as_string", args=(src,), modes=("string",), agg=agg)
-            return Bd.BJson(S.JSON, base=text, path=(key.value,), agg=agg)
-        if name in ("coalesce", "least", "greatest"):
-            typ, mode = self._unify(bargs, list(args))
-            if name != "coalesce" and typ not in (S.NUMBER, S.INTEGER, S.DATETIME, S.STRING, S.XACT, S.JSON):
-                raise _terr(f"{name}() needs comparable values", e)
-            if typ == S.JSON and name != "coalesce":
-                typ, mode = S.NUMBER, "number"
-            f = Bd.BFunc(typ, name=name, args=tuple(bargs), modes=tuple(mode for _ in bargs), agg=agg)
-            if typ == S.JSON:
-                return Bd.BJson(S.JSON, base=f, agg=agg)
-            return f
-        if name == "nullif":
-            typ, mode = self._unify(bargs, list(args))
-            if typ == S.JSON:
-                mode = "raw" if all(b.type == S.JSON for b in bargs) else mode
-                f = Bd.BFunc(S.JSON, name="nullif", args=tuple(bargs), modes=("value", "value"), agg=agg)
-                return Bd.BJson(S.JSON, base=f, agg=agg)
-            return Bd.BFunc(typ, name="nullif", args=tuple(bargs), modes=(mode, mode), agg=agg)
-        if name == "round":
-            self._numeric(bargs[0], args[0], name)
-            prec = 0
-            if len(args) == 2:
-                pa = args[1]
-                if not (
-                    isinstance(pa, A.Literal) and isinstance(pa.value, int) and not isinstance(pa.value, bool)
-                ):
-                    raise _terr("round() precision must be an integer literal", pa)
-                if not -20 <= pa.value <= 20:
-                    raise _terr("round() precision must be between -20 and 20", pa)
-                prec = pa.value
-            return Bd.BFunc(S.NUMBER, name="round", args=(bargs[0],), modes=("number",), opt=prec, agg=agg)
-        if name in ("to_string", "to_number", "to_integer", "to_boolean", "to_date", "to_datetime"):
-            b = bargs[0]
-            if b.type in (S.MAP, S.INTERVAL):
-                raise _terr(f"{name}() cannot convert a {b.type}", args[0])
-            typ = {
-                "to_string": S.STRING,
-                "to_number": S.NUMBER,
-                "to_integer": S.INTEGER,
-                "to_boolean": S.BOOL,
-                "to_date": S.DATETIME,
-                "to_datetime": S.DATETIME,
-            }[name]
-            return Bd.BFunc(typ, name=name, args=(b,), agg=agg)
-        if name in ("isnull", "isnotnull"):
-            return Bd.BIsNull(S.BOOL, x=bargs[0], negate=name == "isnotnull", agg=agg)
-        if name == "search":
-            q = args[0]
-            if not (isinstance(q, A.Literal) and isinstance(q.value, str)):
-                raise _terr("search() needs a string literal", q)
-            toks = match_tokens(q.value)
-            cols = [
-                c for c in ("input", "output", "expected", "metadata", "span_attributes") if c in self.fields
-            ]
-            parts = tuple(
-                Bd.BMatch(S.BOOL, x=Bd.BJson(S.JSON, base=self.fields[c].sql), tokens=toks, query=q.value)
-                for c in cols
-            )
-            return Bd.BBool(S.BOOL, op="or", args=parts)
-        if name == "estimated_cost":
-            if "metrics" not in self.fields:
-                raise _berr(f"estimated_cost() is not available on {self.object_type} rows", e)
-            if ctx.summary:
-                self.summary_used.add("m_estimated_cost")
-                return Bd.BCol(S.NUMBER, sql="_s_m_estimated_cost")
-            return Bd.BMapGet(S.NUMBER, col="metrics_map", key="estimated_cost")
-        raise _berr(f"function '{name}' is not supported", e)  # pragma: no cover
+        typ, mode = self._unify(bargs, list(args))
+        if name != "coalesce" and typ not in (S.NUMBER, S.INTEGER, S.DATETIME, S.STRING, S.XACT, S.JSON):
+            raise _terr(f"{name}() needs comparable values", e)
+        if typ == S.JSON and name != "coalesce":
+            typ, mode = S.NUMBER, "number"
+        f = Bd.BFunc(typ, name=name, args=tuple(bargs), modes=tuple(mode for _ in bargs), agg=agg)
+        if typ == S.JSON:
+            return Bd.BJson(S.JSON, base=f, agg=agg)
+        return f
+
+    def _bind_nullif(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        args = e.args
+        bargs = [self.expr(a, ctx) for a in args]
+        agg = any(b.agg for b in bargs)
+        typ, mode = self._unify(bargs, list(args))
+        if typ == S.JSON:
+            f = Bd.BFunc(S.JSON, name="nullif", args=tuple(bargs), modes=("value", "value"), agg=agg)
+            return Bd.BJson(S.JSON, base=f, agg=agg)
+        return Bd.BFunc(typ, name="nullif", args=tuple(bargs), modes=(mode, mode), agg=agg)
+
+    def _bind_round(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        args = e.args
+        bargs = [self.expr(a, ctx) for a in args]
+        agg = any(b.agg for b in bargs)
+        self._numeric(bargs[0], args[0], spec.name)
+        prec = 0
+        if len(args) == 2:
+            pa = args[1]
+            if not (
+                isinstance(pa, A.Literal) and isinstance(pa.value, int) and not isinstance(pa.value, bool)
+            ):
+                raise _terr("round() precision must be an integer literal", pa)
+            if not -20 <= pa.value <= 20:
+                raise _terr("round() precision must be between -20 and 20", pa)
+            prec = pa.value
+        return Bd.BFunc(S.NUMBER, name="round", args=(bargs[0],), modes=("number",), opt=prec, agg=agg)
+
+    def _bind_isnull(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        x = self.expr(e.args[0], ctx)
+        return Bd.BIsNull(S.BOOL, x=x, negate=spec.name == "isnotnull", agg=x.agg)
+
+    def _bind_search(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        q = e.args[0]
+        if not (isinstance(q, A.Literal) and isinstance(q.value, str)):
+            raise _terr("search() needs a string literal", q)
+        toks = match_tokens(q.value)
+        cols = [c for c in ("input", "output", "expected", "metadata", "span_attributes") if c in self.fields]
+        parts = tuple(
+            Bd.BMatch(S.BOOL, x=Bd.BJson(S.JSON, base=self.fields[c].sql), tokens=toks, query=q.value)
+            for c in cols
+        )
+        return Bd.BBool(S.BOOL, op="or", args=parts)
+
+    def _bind_estimated_cost(self, spec: F.FunctionSpec, e: A.Call, ctx: _Ctx) -> Bd.B:
+        if "metrics" not in self.fields:
+            raise _berr(f"estimated_cost() is not available on {self.object_type} rows", e)
+        if ctx.summary:
+            self.summary_used.add("m_estimated_cost")
+            return Bd.BCol(S.NUMBER, sql="_s_m_estimated_cost")
+        return Bd.BMapGet(S.NUMBER, col="metrics_map", key="estimated_cost")
 
     def _datetime_arg(self, b: Bd.B, node: A.Expr, fn: str) -> Bd.B:
         if b.type in (S.DATETIME, S.JSON, S.STRING, S.NULL):
@@ -1392,41 +1424,12 @@ def _mode_for(t: str) -> str:
     }.get(t, "value")
 
 
-_DATE_PARTS = {"second", "minute", "hour", "day", "week", "month", "year"}
-
-# name → (min args, max args)
-_SCALARS: dict[str, tuple[int, int]] = {
-    **{p: (1, 1) for p in _DATE_PARTS},
-    "date_trunc": (2, 2),
-    "now": (0, 0),
-    "current_timestamp": (0, 0),
-    "current_date": (0, 0),
-    "lower": (1, 1),
-    "upper": (1, 1),
-    "concat": (1, 99),
-    "len": (1, 1),
-    "contains": (2, 2),
-    "includes": (2, 2),
-    "json_extract": (2, 2),
-    "coalesce": (1, 99),
-    "nullif": (2, 2),
-    "least": (1, 99),
-    "greatest": (1, 99),
-    "round": (1, 2),
-    "to_string": (1, 1),
-    "to_boolean": (1, 1),
-    "to_integer": (1, 1),
-    "to_number": (1, 1),
-    "to_date": (1, 1),
-    "to_datetime": (1, 1),
-    "to_interval": (1, 1),
-    "isnull": (1, 1),
-    "isnotnull": (1, 1),
-    "search": (1, 1),
-    "estimated_cost": (0, 0),
+# bind hooks of the catalogue's odd functions (`FunctionSpec.hook`), by function name
+_Hook = Callable[[Binder, F.FunctionSpec, A.Call, _Ctx], Bd.B]
+_HOOKS: dict[str, _Hook] = {
+    f.name: getattr(Binder, f.hook) for f in F.FUNCTIONS if f.kind == "scalar" and f.hook is not None
 }
-
-SCALAR_FUNCTIONS = frozenset(_SCALARS)
+SCALAR_FUNCTIONS = F.SCALAR_NAMES
 
 
 @functools.lru_cache(maxsize=256)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loopline.btql import bound as Bd
+from loopline.btql import functions as F
 from loopline.btql import schema as S
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -251,16 +252,14 @@ class Gen:
         n = b.name
         a = b.args
         m = b.modes
+        tpl = F.TEMPLATES.get(n)
+        if tpl is not None:  # a plain function: the catalogue's template
+            parts = [self.r(x, mm) for x, mm in zip(a, m, strict=True)]
+            return tpl.format(*parts, args=", ".join(parts))
         if n == "trunc":
             return self._tz(self.r(a[0], "datetime"), _TRUNC[b.opt])
-        if n == "now":
-            return "now64(6, 'UTC')"
         if n == "today":
             return self._tz("now64(6, 'UTC')", _TRUNC["day"])
-        if n in ("lower", "upper"):
-            return f"{n}({self.r(a[0], 'string')})"
-        if n == "concat":
-            return "concat(" + ", ".join(self.r(x, "string") for x in a) + ")"
         if n == "len":
             arg = a[0]
             if arg.type == S.ARRAY:
@@ -347,22 +346,13 @@ class Gen:
         if n == "count" and b.arg is None:
             return "toInt64(count())"
         assert b.arg is not None
+        tpl = F.TEMPLATES.get(n)
+        if tpl is None:
+            raise ValueError(f"unknown aggregate {n}")
         x = self.r(b.arg, b.mode)
-        if n == "count":
-            return f"toInt64(count({x}))"
-        if n == "count_distinct":
-            return f"toInt64(uniqExact({x}))"
-        if n == "sum":
-            return f"sumOrNull({x})"
-        if n == "avg":
-            return f"avgOrNull({x})"
-        if n in ("min", "max"):
-            return f"{n}OrNull({x})"
         if n == "percentile":
-            return f"quantileOrNull({self.param(float(b.p or 0.0), 'Float64')})({x})"
-        if n == "any_value":
-            return f"any({x})"
-        raise ValueError(f"unknown aggregate {n}")
+            return tpl.format(x, p=self.param(float(b.p or 0.0), "Float64"))
+        return tpl.format(x)
 
     def cmp(self, b: Bd.BCmp, mode: str | None) -> str:
         m = b.mode

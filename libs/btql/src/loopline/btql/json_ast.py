@@ -362,53 +362,76 @@ def _sample(node: Any) -> A.Sample:
 _REV = {"nseq": "is"}
 
 
-def expr_to_json(e: A.Expr) -> dict[str, Any]:
-    if isinstance(e, A.Literal):
+class _JsonWriter(A.ExprVisitor[dict[str, Any], None]):
+    def visit_other(self, e: A.Expr, arg: None) -> dict[str, Any]:
+        raise TypeError(f"cannot serialize {type(e).__name__}")
+
+    def visit_literal(self, e: A.Literal, arg: None) -> dict[str, Any]:
         return {"op": "literal", "value": e.value}
-    if isinstance(e, A.Array):
+
+    def visit_array(self, e: A.Array, arg: None) -> dict[str, Any]:
         vals = []
         for it in e.items:
             if not isinstance(it, A.Literal):
                 return {
                     "op": "function",
                     "name": {"op": "ident", "name": ["array"]},
-                    "args": [expr_to_json(x) for x in e.items],
+                    "args": [x.accept(self, None) for x in e.items],
                 }
             vals.append(it.value)
         return {"op": "literal", "value": vals}
-    if isinstance(e, A.Interval):
+
+    def visit_interval(self, e: A.Interval, arg: None) -> dict[str, Any]:
         return {"op": "interval", "value": e.value, "unit": e.unit}
-    if isinstance(e, A.Ident):
+
+    def visit_ident(self, e: A.Ident, arg: None) -> dict[str, Any]:
         return {"op": "ident", "name": list(e.path)}
-    if isinstance(e, A.Star):
+
+    def visit_star(self, e: A.Star, arg: None) -> dict[str, Any]:
         return {"op": "star"}
-    if isinstance(e, A.Call):
+
+    def visit_call(self, e: A.Call, arg: None) -> dict[str, Any]:
         if e.name == "any_span" and len(e.args) == 1:
-            return {"op": "singlespanfilter", "expr": expr_to_json(e.args[0])}
+            return {"op": "singlespanfilter", "expr": e.args[0].accept(self, None)}
         if e.name == "filter_spans" and len(e.args) == 1:
-            return {"op": "matchingspansfilter", "expr": expr_to_json(e.args[0])}
+            return {"op": "matchingspansfilter", "expr": e.args[0].accept(self, None)}
         out: dict[str, Any] = {
             "op": "function",
             "name": {"op": "ident", "name": [e.name]},
-            "args": [expr_to_json(a) for a in e.args],
+            "args": [a.accept(self, None) for a in e.args],
         }
         if e.distinct:
             out["duplicate_treatment"] = "Distinct"
         return out
-    if isinstance(e, A.Binary):
+
+    def visit_binary(self, e: A.Binary, arg: None) -> dict[str, Any]:
+        left, right = e.left.accept(self, None), e.right.accept(self, None)
         if e.op == "includes":
-            return {"op": "includes", "haystack": expr_to_json(e.left), "needle": expr_to_json(e.right)}
-        return {"op": _REV.get(e.op, e.op), "left": expr_to_json(e.left), "right": expr_to_json(e.right)}
-    if isinstance(e, A.BoolOp):
-        return {"op": e.op, "children": [expr_to_json(a) for a in e.args]}
-    if isinstance(e, A.Unary):
-        return {"op": e.op, "expr": expr_to_json(e.expr)}
-    if isinstance(e, A.If):
-        out = {"op": "if", "conds": [{"cond": expr_to_json(c), "then": expr_to_json(t)} for c, t in e.conds]}
+            return {"op": "includes", "haystack": left, "needle": right}
+        return {"op": _REV.get(e.op, e.op), "left": left, "right": right}
+
+    def visit_boolop(self, e: A.BoolOp, arg: None) -> dict[str, Any]:
+        return {"op": e.op, "children": [a.accept(self, None) for a in e.args]}
+
+    def visit_unary(self, e: A.Unary, arg: None) -> dict[str, Any]:
+        return {"op": e.op, "expr": e.expr.accept(self, None)}
+
+    def visit_if(self, e: A.If, arg: None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "op": "if",
+            "conds": [{"cond": c.accept(self, None), "then": t.accept(self, None)} for c, t in e.conds],
+        }
         if e.else_ is not None:
-            out["else"] = expr_to_json(e.else_)
+            out["else"] = e.else_.accept(self, None)
         return out
-    raise TypeError(f"cannot serialize {type(e).__name__}")
+
+
+_JSON_WRITER = _JsonWriter()
+
+
+def expr_to_json(e: A.Expr) -> dict[str, Any]:
+    """The JSON AST (spec §7) of an expression."""
+    return e.accept(_JSON_WRITER, None)
 
 
 def _alias_json(it: A.AliasExpr | A.Star) -> dict[str, Any]:

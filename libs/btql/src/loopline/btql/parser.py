@@ -824,55 +824,10 @@ def detect_syntax(text: str) -> str:
     return "sql" if m.group(1).lower() == "select" else "with"
 
 
-def _check_depth(root: Any) -> None:
-    stack: list[tuple[Any, int]] = [(root, 1)]
-    while stack:
-        node, d = stack.pop()
-        if d > MAX_DEPTH:
-            raise ParseError(f"expression nesting is deeper than {MAX_DEPTH} levels", *_plc(node))
-        if isinstance(node, A.Binary):
-            stack += ((node.left, d + 1), (node.right, d + 1))
-        elif isinstance(node, A.BoolOp):
-            stack += ((a, d + 1) for a in node.args)
-        elif isinstance(node, A.Array):
-            stack += ((a, d + 1) for a in node.items)
-        elif isinstance(node, A.Call):
-            stack += ((a, d + 1) for a in node.args)
-        elif isinstance(node, A.Unary):
-            stack.append((node.expr, d + 1))
-        elif isinstance(node, A.If):
-            for cnd, t in node.conds:
-                stack += ((cnd, d + 1), (t, d + 1))
-            if node.else_ is not None:
-                stack.append((node.else_, d + 1))
-
-
-def _query_exprs(q: A.Query) -> list[Any]:
-    out: list[Any] = []
-    for f in ("filter", "span_filter", "trace_filter", "final_filter", "comparison_key"):
-        v = getattr(q, f)
-        if v is not None:
-            out.append(v)
-    for f in (
-        "select",
-        "dimensions",
-        "measures",
-        "pivot",
-        "weighted_scores",
-        "custom_columns",
-        "final_dimensions",
-        "final_measures",
-    ):
-        for it in getattr(q, f) or ():
-            if isinstance(it, A.AliasExpr):
-                out.append(it.expr)
-    for s in q.sort or ():
-        out.append(s.expr)
-    for u in q.unpivot or ():
-        out.append(u.expr)
-    if q.from_:
-        out.extend(q.from_.args)
-    return out
+def _check_depth(root: A.Expr) -> None:
+    node = A.depth_exceeding(root, MAX_DEPTH)
+    if node is not None:
+        raise ParseError(f"expression nesting is deeper than {MAX_DEPTH} levels", *_plc(node))
 
 
 def _run(text: str, start: str) -> Any:
@@ -951,7 +906,7 @@ def _parse_text(text: str) -> A.Query:
         raise ParseError("empty query", 1, 1)
     q: A.Query = _run(text, syntax)
     if len(text) >= 2 * MAX_DEPTH:  # shorter texts cannot nest that deep
-        for e in _query_exprs(q):
+        for e in q.expressions():
             _check_depth(e)
     return q
 

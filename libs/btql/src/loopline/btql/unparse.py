@@ -76,8 +76,11 @@ def ident_text(path: tuple[str | int, ...]) -> str:
     return "".join(_segment(s, i == 0) for i, s in enumerate(path))
 
 
-def to_text(e: A.Expr) -> str:
-    if isinstance(e, A.Literal):
+class _Unparser(A.ExprVisitor[str, None]):
+    def visit_other(self, e: A.Expr, arg: None) -> str:
+        return "?"
+
+    def visit_literal(self, e: A.Literal, arg: None) -> str:
         v = e.value
         if v is None:
             return "null"
@@ -86,34 +89,50 @@ def to_text(e: A.Expr) -> str:
         if isinstance(v, str):
             return quote_string(v)
         return repr(v)
-    if isinstance(e, A.Array):
-        return "[" + ", ".join(to_text(x) for x in e.items) + "]"
-    if isinstance(e, A.Interval):
+
+    def visit_array(self, e: A.Array, arg: None) -> str:
+        return "[" + ", ".join(x.accept(self, None) for x in e.items) + "]"
+
+    def visit_interval(self, e: A.Interval, arg: None) -> str:
         return f"interval {e.value} {e.unit}"
-    if isinstance(e, A.Ident):
+
+    def visit_ident(self, e: A.Ident, arg: None) -> str:
         return ident_text(e.path)
-    if isinstance(e, A.Star):
+
+    def visit_star(self, e: A.Star, arg: None) -> str:
         return "*"
-    if isinstance(e, A.Call):
-        inner = ", ".join(to_text(a) for a in e.args)
+
+    def visit_call(self, e: A.Call, arg: None) -> str:
+        inner = ", ".join(a.accept(self, None) for a in e.args)
         return f"{e.name}({'DISTINCT ' if e.distinct else ''}{inner})"
-    if isinstance(e, A.Binary):
-        return f"({to_text(e.left)} {_BIN[e.op]} {to_text(e.right)})"
-    if isinstance(e, A.BoolOp):
-        return "(" + f" {e.op.upper()} ".join(to_text(a) for a in e.args) + ")"
-    if isinstance(e, A.Unary):
+
+    def visit_binary(self, e: A.Binary, arg: None) -> str:
+        return f"({e.left.accept(self, None)} {_BIN[e.op]} {e.right.accept(self, None)})"
+
+    def visit_boolop(self, e: A.BoolOp, arg: None) -> str:
+        return "(" + f" {e.op.upper()} ".join(a.accept(self, None) for a in e.args) + ")"
+
+    def visit_unary(self, e: A.Unary, arg: None) -> str:
+        inner = e.expr.accept(self, None)
         if e.op == "not":
-            inner = to_text(e.expr)
             # `NOT -1` would lex NOT as a name (`NOT - 1`); a parenthesised operand cannot
             return f"(NOT ({inner}))" if inner.startswith("-") else f"(NOT {inner})"
         if e.op == "neg":
-            return f"(-{to_text(e.expr)})"
+            return f"(-{inner})"
         if e.op == "isnull":
-            return f"({to_text(e.expr)} IS NULL)"
-        return f"({to_text(e.expr)} IS NOT NULL)"
-    if isinstance(e, A.If):
+            return f"({inner} IS NULL)"
+        return f"({inner} IS NOT NULL)"
+
+    def visit_if(self, e: A.If, arg: None) -> str:
         out = ""
         for c, t in e.conds:
-            out += f"{to_text(c)} ? {to_text(t)} : "
-        return "(" + out + (to_text(e.else_) if e.else_ is not None else "null") + ")"
-    return "?"
+            out += f"{c.accept(self, None)} ? {t.accept(self, None)} : "
+        return "(" + out + (e.else_.accept(self, None) if e.else_ is not None else "null") + ")"
+
+
+_UNPARSER = _Unparser()
+
+
+def to_text(e: A.Expr) -> str:
+    """Canonical BTQL text of an expression ("?" for a node no syntax writes)."""
+    return e.accept(_UNPARSER, None)
