@@ -299,6 +299,36 @@ class Query:
             yield from self.from_.args
 
 
+# ------------------------------------------------------------------- SQL syntax (before lowering)
+
+
+@dataclass(frozen=True, slots=True)
+class SqlPivot:
+    """`PIVOT (agg [AS alias], … FOR column IN (ANY))` as written."""
+
+    measures: tuple[AliasExpr, ...]
+    key: Ident
+    pos: Pos | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SqlSelect:
+    """A SQL-syntax statement as the parser reads it; `lower.py` turns it into a `Query`
+    (GROUP BY → dimensions/measures, HAVING → final_filter, PIVOT → pivot, `shape =>`)."""
+
+    items: tuple[SelectItem, ...]
+    source: Source
+    unpivots: tuple[Unpivot, ...] = ()
+    pivot: SqlPivot | None = None
+    where: Expr | None = None
+    group: tuple[Expr, ...] | None = None
+    having: Expr | None = None
+    order: tuple[SortItem, ...] | None = None
+    limit: int | None = None
+    offset: str | None = None
+    pos: Pos | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+
 CLAUSES: tuple[str, ...] = (
     "select",
     "dimensions",

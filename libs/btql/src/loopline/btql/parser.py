@@ -2,27 +2,28 @@
 
 The callbacks run inline during the LALR parse (no intermediate parse tree), which keeps
 parsing fast. Lark errors become `ParseError`s with line, column and what was expected.
+The parser checks syntax only: a SQL-syntax statement comes out as an `ast.SqlSelect`, which
+the lowering pass (`lower.py`) turns into a `Query` right after parsing; names, types and
+every other question of meaning are the binder's.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
-import json
 import math
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from loopline.btql import ast as A
-from loopline.btql.errors import BindError, BtqlError, ParseError
+from loopline.btql.errors import BtqlError, ParseError
 from loopline.btql.grammar import FULL_GRAMMAR, OPERATOR_WORDS, TERMINAL_NAMES
 from loopline.btql.lalr import FastLalr
-from loopline.btql.unparse import to_text
+from loopline.btql.lower import lower
 
 MAX_QUERY_LENGTH = 100_000
 MAX_DEPTH = 200
@@ -132,7 +133,7 @@ def _not_operator_word(tok: Token) -> None:
         )
 
 
-def _neg(op: str, e: A.Expr, negate: bool, pos: A.Pos | None) -> A.Expr:
+def _negated(e: A.Expr, negate: bool, pos: A.Pos | None) -> A.Expr:
     return A.Unary(op="not", expr=e, pos=pos) if negate else e
 
 
@@ -286,7 +287,7 @@ class _Build(Transformer):
 
     def _textop(self, op: str, c: list[Any]) -> A.Expr:
         lhs, neg, _kw, r = c
-        return _neg(op, A.Binary(op=op, left=lhs, right=r, pos=lhs.pos), neg is not None, lhs.pos)
+        return _negated(A.Binary(op=op, left=lhs, right=r, pos=lhs.pos), neg is not None, lhs.pos)
 
     def like(self, c: list[Any]) -> A.Expr:
         return self._textop("like", c)
@@ -302,7 +303,7 @@ class _Build(Transformer):
 
     def in_(self, c: list[Any]) -> A.Expr:
         lhs, neg, _kw, arr = c
-        return _neg("in", A.Binary(op="in", left=lhs, right=arr, pos=lhs.pos), neg is not None, lhs.pos)
+        return _negated(A.Binary(op="in", left=lhs, right=arr, pos=lhs.pos), neg is not None, lhs.pos)
 
     def is_null(self, c: list[Any]) -> A.Unary:
         lhs, _is, neg, _null = c
@@ -487,7 +488,7 @@ class _Build(Transformer):
         names = (value,) if key == "_" else (key, value)
         return A.Unpivot(expr=e, names=names, pos=_pos(_kw))
 
-    def sql_pivot(self, c: list[Any]) -> _SqlPivot:
+    def sql_pivot(self, c: list[Any]) -> A.SqlPivot:
         # PIVOT ( agg [AS alias], ... FOR column IN (ANY) )
         kw, items, _for, key, _in, values = c
         v = values.items
@@ -502,17 +503,10 @@ class _Build(Transformer):
             )
         if not isinstance(key, A.Ident):
             raise ParseError("the PIVOT column must be a single field, not an expression", *_plc(key))
-        return _SqlPivot(measures=tuple(items), key=key, pos=_pos(kw))
+        return A.SqlPivot(measures=tuple(items), key=key, pos=_pos(kw))
 
-    def sql(self, c: list[Any]) -> A.Query:
-        return _sql_to_query(c)
-
-
-@dataclass(frozen=True)
-class _SqlPivot:
-    measures: tuple[A.AliasExpr, ...]
-    key: A.Ident
-    pos: A.Pos | None
+    def sql(self, c: list[Any]) -> A.SqlSelect:
+        return _sql_select(c)
 
 
 def _lc(tok: Token) -> tuple[int | None, int | None]:
@@ -527,14 +521,13 @@ def _plc(node: Any) -> tuple[int | None, int | None]:
     return _lc_pos(getattr(node, "pos", None))
 
 
-def _sql_to_query(c: list[Any]) -> A.Query:
-    """Children of the `sql` rule → Query (GROUP BY → dimensions/measures, HAVING → final_filter)."""
-    toks = [x for x in c if isinstance(x, Token)]
+def _sql_select(c: list[Any]) -> A.SqlSelect:
+    """Children of the `sql` rule → the statement as written (`lower.py` makes it a Query)."""
     items: list[A.SelectItem] = c[1]
     source: A.Source = c[3]
     rest = c[4:]
     unpivots = tuple(x for x in rest if isinstance(x, A.Unpivot))
-    pivot = next((x for x in rest if isinstance(x, _SqlPivot)), None)
+    pivot = next((x for x in rest if isinstance(x, A.SqlPivot)), None)
     where = having = None
     group: list[A.Expr] | None = None
     order: list[A.SortItem] | None = None
@@ -572,138 +565,19 @@ def _sql_to_query(c: list[Any]) -> A.Query:
                 i += 2
                 continue
         i += 1
-    del toks
-    # named `shape => '...'` argument of the source
-    shape = None
-    named = []
-    for k, v in source.named:
-        if k == "shape":
-            if not (isinstance(v, A.Literal) and isinstance(v.value, str)):
-                raise ParseError("shape => expects a string ('spans', 'traces' or 'summary')", *_plc(v))
-            shape = v.value.lower()
-            if shape not in ("spans", "traces", "summary"):
-                raise ParseError(f"unknown shape {v.value!r}: use 'spans', 'traces' or 'summary'", *_plc(v))
-        else:
-            named.append((k, v))
-    source = A.Source(source.name, source.args, tuple(named), shape, source.is_call, pos=source.pos)
-    fields: dict[str, Any] = {"from_": source, "filter": where, "final_filter": having, "limit": limit}
-    if order is not None:
-        fields["sort"] = tuple(order)
-    if offset is not None:
-        fields["cursor"] = offset
-    if unpivots:
-        fields["unpivot"] = unpivots
-    aggregate = any(isinstance(it, A.AliasExpr) and A.has_aggregate(it.expr) for it in items)
-    if group is None and not aggregate:
-        if pivot is not None:
-            raise BindError("PIVOT needs GROUP BY and at least one aggregate", *_lc_pos(pivot.pos))
-        fields["select"] = tuple(items)
-        return A.Query(syntax="sql", **fields)
-    # aggregate query: GROUP BY keys become dimensions (named by the matching select item),
-    # aggregate select items become measures
-    dims: list[A.AliasExpr] = []
-    measures: list[A.AliasExpr] = []
-    plain: list[A.AliasExpr] = []
-    for it in items:
-        if isinstance(it, A.Star):
-            raise ParseError("SELECT * cannot be combined with GROUP BY or aggregates", *_plc(it))
-        (measures if A.has_aggregate(it.expr) else plain).append(it)
-    used: set[int] = set()
-    for g in group or []:
-        if isinstance(g, A.Literal) and isinstance(g.value, int) and not isinstance(g.value, bool):
-            n = g.value
-            if not 1 <= n <= len(items) or not isinstance(items[n - 1], A.AliasExpr):
-                raise ParseError(f"GROUP BY position {n} is out of range", *_plc(g))
-            it = items[n - 1]
-            assert isinstance(it, A.AliasExpr)
-            if A.has_aggregate(it.expr):
-                raise ParseError(f"GROUP BY position {n} refers to an aggregate", *_plc(g))
-            dims.append(it)
-            used.add(id(it))
-            continue
-        match = next(
-            (
-                p
-                for p in plain
-                if p.expr == g
-                or (
-                    isinstance(g, A.Ident)
-                    and len(g.path) == 1
-                    and p.alias is not None
-                    and p.alias == g.path[0]
-                )
-            ),
-            None,
-        )
-        if match is not None:
-            if id(match) not in used:
-                dims.append(match)
-                used.add(id(match))
-        else:
-            dims.append(A.AliasExpr(expr=g, pos=g.pos))
-    for p in plain:
-        if id(p) not in used:
-            raise ParseError("every non-aggregate SELECT item must appear in GROUP BY", *_plc(p.expr))
-    if pivot is not None:
-        dims, measures, fields["pivot"] = _sql_pivot_to_query(pivot, dims, measures)
-    if dims:
-        fields["dimensions"] = tuple(dims)
-    fields["measures"] = tuple(measures)
-    return A.Query(syntax="sql", **fields)
-
-
-def _sql_pivot_to_query(
-    pivot: _SqlPivot, dims: list[A.AliasExpr], measures: list[A.AliasExpr]
-) -> tuple[list[A.AliasExpr], list[A.AliasExpr], tuple[A.AliasExpr, ...]]:
-    """PIVOT(agg, … FOR col IN (ANY)) → the pivot column last among the dimensions, `pivot:` items
-    naming the measures (SELECT must list the pivot column and every pivoted aggregate)."""
-    key = pivot.key
-
-    def is_key(d: A.AliasExpr) -> bool:
-        if d.expr == key:
-            return True
-        if len(key.path) != 1:
-            return False
-        if d.alias is not None:  # an alias, or the implicit one (a path's last part)
-            return d.alias == key.path[0]
-        return isinstance(d.expr, A.Ident) and d.expr.path[-1] == key.path[0]
-
-    at = [i for i, d in enumerate(dims) if is_key(d)]
-    if not at:
-        raise BindError(
-            f"the PIVOT column '{to_text(key)}' must be a SELECT item and appear in GROUP BY", *_plc(key)
-        )
-    dims = [d for i, d in enumerate(dims) if i != at[0]] + [dims[at[0]]]
-    measures = list(measures)
-    names: list[A.AliasExpr] = []
-    for item in pivot.measures:
-        j = next(
-            (
-                k
-                for k, m in enumerate(measures)
-                if m.expr == item.expr
-                or (
-                    isinstance(item.expr, A.Ident)
-                    and len(item.expr.path) == 1
-                    and m.alias is not None
-                    and m.alias == item.expr.path[0]
-                )
-            ),
-            None,
-        )
-        if j is None:
-            raise BindError(
-                f"the PIVOT aggregate '{to_text(item.expr)}' must also be a SELECT item", *_plc(item.expr)
-            )
-        m = measures[j]
-        if m.alias is None and item.alias is not None:
-            m = A.AliasExpr(expr=m.expr, alias=item.alias, pos=m.pos)
-            measures[j] = m
-        name = m.alias if m.alias is not None else to_text(m.expr)
-        names.append(A.AliasExpr(expr=A.Ident(path=(name,), pos=item.expr.pos), pos=item.pos))
-    if not names:
-        raise BindError("PIVOT needs at least one aggregate", *_lc_pos(pivot.pos))
-    return dims, measures, tuple(names)
+    return A.SqlSelect(
+        items=tuple(items),
+        source=source,
+        unpivots=unpivots,
+        pivot=pivot,
+        where=where,
+        group=None if group is None else tuple(group),
+        having=having,
+        order=None if order is None else tuple(order),
+        limit=limit,
+        offset=offset,
+        pos=_pos(c[0]),
+    )
 
 
 def _get_lark() -> Lark:
@@ -747,11 +621,6 @@ def _expected(names: Any) -> tuple[str, ...]:
         if h not in out:
             out.append(h)
     return tuple(out)
-
-
-def _line_text(text: str, line: int) -> str:
-    lines = text.splitlines()
-    return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
 def _convert(text: str, e: UnexpectedInput) -> ParseError:
@@ -904,7 +773,7 @@ def _parse_text(text: str) -> A.Query:
     first = _FIRST_CHAR.match(text)
     if first is None or (first.group(1) in "-/" and not _COMMENTS.sub("", text).strip()):
         raise ParseError("empty query", 1, 1)
-    q: A.Query = _run(text, syntax)
+    q = lower(_run(text, syntax))
     if len(text) >= 2 * MAX_DEPTH:  # shorter texts cannot nest that deep
         for e in q.expressions():
             _check_depth(e)
@@ -923,10 +792,3 @@ def _parse_expr(text: str) -> A.Expr:
 
 parse_text = _SizeBoundCache(_parse_text)
 parse_expr = _SizeBoundCache(_parse_expr)
-
-
-def literal_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-ParserFn = Callable[[str], A.Query]
