@@ -13,24 +13,22 @@ the ones inside ANY_SPAN / trace-selection subqueries.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from loopline.btql import bound as Bd
 from loopline.btql import schema as S
 from loopline.btql.binder import BoundQuery, Output
-from loopline.btql.cursor import check_key, decode_cursor, encode_cursor
+from loopline.btql.cursor import check_key, decode_cursor
 from loopline.btql.errors import BindError, LintError, ScopeError
 from loopline.btql.generator import Gen
 from loopline.btql.options import Limits, Scope
+from loopline.btql.results import Column, Page, read_page
 
 _DB = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 DEFAULT_PREVIEW_LENGTH = 124
@@ -49,32 +47,6 @@ _KIND = {
     S.JSON: "raw",
 }
 
-_JSON_SCHEMA: dict[str, dict[str, Any]] = {
-    S.STRING: {"type": ["string", "null"]},
-    S.NUMBER: {"type": ["number", "null"]},
-    S.INTEGER: {"type": ["integer", "null"]},
-    S.BOOL: {"type": ["boolean", "null"]},
-    S.DATETIME: {"type": ["string", "null"], "format": "date-time"},
-    S.XACT: {"type": ["string", "null"], "description": "Transaction id"},
-    S.ARRAY: {"type": ["array", "null"], "items": {"type": "string"}},
-    S.MAP: {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
-    S.JSON: {},
-    S.NULL: {"type": "null"},
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """An output column: user-facing name, logical type, how to decode the ClickHouse value."""
-
-    name: str
-    type: str
-    decode: str  # json | preview | datetime | number | value
-    sql_alias: str
-
-    def json_schema(self) -> dict[str, Any]:
-        return dict(_JSON_SCHEMA.get(self.type, {}))
-
 
 @dataclass(frozen=True, slots=True)
 class _Key:
@@ -82,14 +54,6 @@ class _Key:
     dir: str
     nullable: bool
     kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of decoded results: rows as dicts, and the cursor of the next page (or None)."""
-
-    data: list[dict[str, Any]]
-    cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -135,137 +99,8 @@ class CompiledQuery:
         return explain_compiled(self)
 
     def finish(self, column_names: list[str] | tuple[str, ...], rows: list[Any] | tuple[Any, ...]) -> Page:
-        """Decode raw result rows into user rows and compute the next cursor."""
-        rows = list(rows)
-        if not rows:  # (some drivers report no column names for an empty result)
-            return Page([], None)
-        pos = {n: i for i, n in enumerate(column_names)}
-        nk = len(self.keys)
-        key_idx = [pos[f"_k{i}"] for i in range(nk)] if self.cursor_mode in ("keyset", "traces") else []
-        cursor: str | None = None
-        if self.pivot:
-            data = _pivot(self, pos, rows)
-            start = self.offset
-            page = data[start : start + self.limit]
-            if len(data) > start + self.limit:
-                cursor = encode_cursor(self.fingerprint, offset=start + self.limit)
-            return Page(page, cursor)
-        if self.cursor_mode == "keyset":
-            if len(rows) > self.limit:
-                rows = rows[: self.limit]
-                if rows:
-                    last = rows[-1]
-                    cursor = encode_cursor(self.fingerprint, [last[i] for i in key_idx])
-        elif self.cursor_mode == "traces":
-            units = 0
-            prev: tuple[Any, ...] | None = None
-            cut = len(rows)
-            for i, r in enumerate(rows):
-                unit = tuple(r[j] for j in key_idx[: self._unit_keys])
-                if unit != prev:
-                    units += 1
-                    prev = unit
-                    if units > self.limit:
-                        cut = i
-                        break
-            if units > self.limit:
-                rows = rows[:cut]
-                if rows:
-                    cursor = encode_cursor(
-                        self.fingerprint, [rows[-1][j] for j in key_idx[: self._unit_keys]]
-                    )
-        else:
-            if len(rows) > self.limit:
-                rows = rows[: self.limit]
-                cursor = encode_cursor(self.fingerprint, offset=self.offset + self.limit)
-        idx = [pos[c.sql_alias] for c in self.columns]
-        decs = [_DECODERS[c.decode] for c in self.columns]
-        names = [c.name for c in self.columns]
-        data = [{n: d(r[i]) for n, d, i in zip(names, decs, idx, strict=True)} for r in rows]
-        return Page(data, cursor)
-
-
-# ------------------------------------------------------------------------------------- decoding
-
-
-def _json_int(text: str) -> int | float:
-    """An integer of JSON text the response encoder (orjson, 64-bit) can write back; wider ones
-    become floats, as every JSON parser in the write path reads them."""
-    n = int(text)
-    return n if -(2**63) <= n < 2**64 else float(text)
-
-
-def _dec_json(v: Any) -> Any:
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        return v
-    try:
-        return orjson.loads(v)
-    except orjson.JSONDecodeError:
-        pass
-    try:  # orjson refuses numbers beyond a double (1e400); the stdlib reads them as inf
-        return json.loads(v, parse_int=_json_int)
-    except ValueError:
-        return v
-
-
-def _dec_datetime(v: Any) -> Any:
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(dt.UTC).replace(tzinfo=None)
-        return v.isoformat(timespec="microseconds") + "Z"
-    if isinstance(v, dt.date):
-        return v.isoformat() + "T00:00:00.000000Z"
-    return v
-
-
-def _dec_number(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _dec_value(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _dec_value(x) for k, x in v.items()}
-    return v
-
-
-_DECODERS = {
-    "json": _dec_json,
-    "preview": _dec_json,
-    "datetime": _dec_datetime,
-    "number": _dec_number,
-    "value": _dec_value,
-}
-
-
-def _pivot(cq: CompiledQuery, pos: dict[str, int], rows: list[Any]) -> list[dict[str, Any]]:
-    cols = list(cq.columns)
-    dims = cols[: cq.ndims]
-    key_col = dims[-1]
-    row_dims = dims[:-1]
-    measures = [c for c in cols[cq.ndims :]]
-    pivoted = set(cq.pivot)
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:
-        vals = {c.name: _DECODERS[c.decode](r[pos[c.sql_alias]]) for c in cols}
-        rk = tuple(json.dumps(vals[c.name], sort_keys=True, default=str) for c in row_dims)
-        row = out.get(rk)
-        if row is None:
-            row = {c.name: vals[c.name] for c in row_dims}
-            out[rk] = row
-        kv = vals[key_col.name]
-        kname = "null" if kv is None else kv if isinstance(kv, str) else json.dumps(kv)
-        for m in measures:
-            if m.name in pivoted:
-                row[f"{kname}_{m.name}"] = vals[m.name]
-            else:
-                row.setdefault(m.name, vals[m.name])
-    return list(out.values())
+        """Decode raw result rows into user rows and compute the next cursor (`results.read_page`)."""
+        return read_page(self, column_names, rows)
 
 
 # ------------------------------------------------------------------------------------- compile
