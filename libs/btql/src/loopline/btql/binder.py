@@ -332,6 +332,11 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
                 raise _berr(
                     f"sort key '{to_text(s.expr)}' must be a dimension, a measure or an aggregate", s.expr
                 )
+            if b.type == S.NULL:
+                # rows queries sort by what an output reference stands for
+                target = self.outputs[b.index].expr if isinstance(b, Bd.BOutRef) and not aggregate else b
+                if Bd.contains(target, Bd.VARYING):  # (a constant null orders nothing and is dropped)
+                    raise _berr("cannot sort by a null", s.expr)
             bq.sort.append((b, s.dir))
 
         if q.pivot is not None:
@@ -354,6 +359,11 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
                     raise _berr(f"pivot names an unknown measure '{name}'{hint}", e)
                 bq.pivot.append(name)
 
+        # the shapes and sampling that unpivot combines with
+        if q.unpivot and self.shape != "spans":
+            raise BindError("'unpivot:' is only supported with the spans shape", *_where(q.unpivot[0]))
+        if q.unpivot and q.sample is not None and q.sample.count is not None:
+            raise BindError("count sampling cannot be combined with 'unpivot:'", *_where(q.sample))
         bq.summary_used = self.summary_used
         bq.warnings = self.warnings
         return bq

@@ -226,3 +226,7 @@ def contains(b: B, cls: type | tuple[type, ...]) -> bool:
             return True
         stack.extend(children(n))
     return False
+
+
+#: nodes whose value varies from row to row (a sort key or bound without one is a constant)
+VARYING: tuple[type, ...] = (BCol, BJson, BMapGet, BArrayIdx, BOutRef, BAgg, BAnySpan)

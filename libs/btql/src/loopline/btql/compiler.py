@@ -1,5 +1,9 @@
 """Bound query → one parameterised ClickHouse SELECT (+ settings, column info, cursor logic).
 
+Each shape compiles into a SQL plan (`plan.Select`, one function per shape below), rendered once;
+`plan.enforce_scope` refuses the plan unless every read of the table carries the scope. Reading
+the result (decoding, pivot, next cursor) is `results.py`'s.
+
 Shapes:
 - spans: one row per span (or per unpivoted element), keyset-paginated over the sort key + row id;
 - traces: whole traces; the filter picks traces (a trace matches when one of its spans does),
@@ -13,21 +17,34 @@ the ones inside ANY_SPAN / trace-selection subqueries.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loopline.btql import bound as Bd
 from loopline.btql import schema as S
 from loopline.btql.binder import BoundQuery, Output
-from loopline.btql.cursor import check_key, decode_cursor
-from loopline.btql.errors import BindError, LintError, ScopeError
+from loopline.btql.cursor import check_key, cursor_mismatch, cursor_offset, decode_cursor
+from loopline.btql.errors import LintError, ScopeError
 from loopline.btql.generator import Gen
 from loopline.btql.options import Limits, Scope
+from loopline.btql.plan import (
+    Embedded,
+    FromItem,
+    Join,
+    ScopedSource,
+    Select,
+    SqlPlan,
+    Subquery,
+    Table,
+    enforce_scope,
+    scope_conditions,
+)
 from loopline.btql.results import Column, Page, read_page
 
 _DB = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -106,65 +123,6 @@ class CompiledQuery:
 # ------------------------------------------------------------------------------------- compile
 
 
-def _and(parts: list[str]) -> str:
-    parts = [p for p in parts if p and p != "true"]
-    if not parts:
-        return "true"
-    return " AND ".join(parts)
-
-
-@dataclass
-class _Assembly:
-    gen: Gen
-    src: str
-    scope_conds: list[str]
-    outputs: list[Output]
-    columns: list[Column] = field(default_factory=list)
-
-
-def _one_of(gen: Gen, column: str, name: str, values: tuple[str, ...] | list[str]) -> str:
-    """`column = {name:String}` for one value (cheaper per row than a set lookup), else `IN`."""
-    if len(values) == 1:
-        gen.params[name] = values[0]
-        return f"{column} = {{{name}:String}}"
-    gen.params[name] = list(values)
-    return f"{column} IN {{{name}:Array(String)}}"
-
-
-def _base(gen: Gen, scope: Scope, db: str) -> tuple[str, list[str]]:
-    p = gen.params
-    p["s_org"] = scope.org_id
-    if scope.object_type == S.DATASET:
-        conds = ["org_id = {s_org:String}", _one_of(gen, "object_id", "s_ids", scope.object_ids)]
-        if scope.project_ids:
-            conds.append(_one_of(gen, "project_id", "s_proj", scope.project_ids))
-        if scope.version is not None:
-            p["s_ver"] = scope.version
-            conds.append("_xact_id <= {s_ver:UInt64}")
-        src = (
-            f"(SELECT * FROM (SELECT * FROM {db}.dataset_rows WHERE {' AND '.join(conds)} "
-            "ORDER BY object_id, id, _xact_id DESC LIMIT 1 BY object_id, id) WHERE _is_deleted = 0) AS _d"
-        )
-        return src, []
-    p["s_type"] = scope.object_type
-    conds = ["org_id = {s_org:String}"]
-    if scope.object_type == S.PROJECT_LOGS:
-        conds += [
-            _one_of(gen, "project_id", "s_proj", scope.object_ids),
-            "object_type = {s_type:String}",
-            "object_id = 'g'",
-        ]
-    else:
-        if scope.project_ids:
-            conds.append(_one_of(gen, "project_id", "s_proj", scope.project_ids))
-        conds += ["object_type = {s_type:String}", _one_of(gen, "object_id", "s_ids", scope.object_ids)]
-        if scope.version is not None:
-            p["s_ver"] = scope.version
-            conds.append("_xact_id <= {s_ver:UInt64}")
-    # no `_is_deleted = 0`: FINAL on ReplacingMergeTree(_xact_id, _is_deleted) drops tombstoned rows
-    return f"{db}.spans FINAL", conds
-
-
 def _out_sql(gen: Gen, o: Output, preview_length: int | None, summary: bool, dim: bool) -> tuple[str, str]:
     """SQL of an output column and its decoder."""
     b = o.expr
@@ -194,13 +152,10 @@ def _out_sql(gen: Gen, o: Output, preview_length: int | None, summary: bool, dim
     return gen.r(b), "value"
 
 
-_VARYING = (Bd.BCol, Bd.BJson, Bd.BMapGet, Bd.BArrayIdx, Bd.BOutRef, Bd.BAgg, Bd.BAnySpan)
-
-
 def _keys_for(gen: Gen, b: Bd.B, d: str) -> list[_Key]:
     if isinstance(b, Bd.BOutRef) and gen.out_exprs is not None:
         b = gen.out_exprs[b.index]
-    if not Bd.contains(b, _VARYING):
+    if not Bd.contains(b, Bd.VARYING):
         return []  # a constant orders nothing (and a number would read as a column position)
     if isinstance(b, Bd.BCol) and b.sort_sql:
         return [_Key(s, d, False, _kind_of_sort_sql(s, b)) for s in b.sort_sql]
@@ -208,8 +163,8 @@ def _keys_for(gen: Gen, b: Bd.B, d: str) -> list[_Key]:
         return [_Key(gen.r(b, "number"), d, True, "number"), _Key(gen.r(b, "raw"), d, True, "raw")]
     nonnull = (isinstance(b, Bd.BCol) and b.nonnull) or (isinstance(b, Bd.BOutRef) and b.nonnull)
     kind = _KIND.get(b.type)
-    if kind is None:
-        raise BindError(f"cannot sort by a {b.type}")
+    if kind is None:  # the binder refuses such sort keys (Bd.VARYING)
+        raise ValueError(f"cannot sort by a {b.type}")
     sql = gen.r(b, "bool") if b.type == S.BOOL else gen.r(b)
     return [_Key(sql, d, not nonnull, kind)]
 
@@ -238,7 +193,7 @@ def _key_param(gen: Gen, kind: str, v: Any) -> str:
 
 def _keyset(gen: Gen, keys: list[_Key], values: list[Any]) -> str:
     if len(values) != len(keys):
-        raise BindError("invalid cursor (it belongs to a different query)")
+        raise cursor_mismatch()
     vals = [check_key(v, k.kind, k.nullable) for k, v in zip(keys, values, strict=True)]
     dirs = {k.dir for k in keys}
     if all(not k.nullable for k in keys) and len(dirs) == 1:
@@ -262,17 +217,17 @@ def _keyset(gen: Gen, keys: list[_Key], values: list[Any]) -> str:
     return "(" + " OR ".join(disj) + ")" if disj else "false"
 
 
-def _order(keys: list[_Key], aliases: list[str] | None = None) -> str:
+def _order(keys: list[_Key], aliases: list[str] | None = None) -> tuple[str, ...]:
     parts = []
     for i, k in enumerate(keys):
         sql = aliases[i] if aliases else k.sql
         parts.append(f"{sql} {k.dir.upper()}" + (" NULLS LAST" if k.nullable else ""))
-    return ", ".join(parts)
+    return tuple(parts)
 
 
-def _array_join(gen: Gen, bq: BoundQuery) -> tuple[str, list[_Key]]:
+def _array_join(gen: Gen, bq: BoundQuery) -> tuple[tuple[str, ...], list[_Key]]:
     if not bq.unpivots:
-        return "", []
+        return (), []
     clauses: list[str] = []
     ties: list[_Key] = []
     for u in bq.unpivots:
@@ -301,37 +256,55 @@ def _array_join(gen: Gen, bq: BoundQuery) -> tuple[str, list[_Key]]:
             ]
             ties.append(_Key(f"{a}i", "asc", False, "integer"))
         clauses.append(", ".join(parts))
-    return "".join(" ARRAY JOIN " + c for c in clauses), ties
+    return tuple(clauses), ties
 
 
-def _sample_cond(gen: Gen, bq: BoundQuery, by_trace: bool) -> str | None:
+_TRACE_KEY = "object_id, root_span_id"
+_SUMMARY_TRACE_KEY = "_s_object_id, _s_root_span_id"
+
+
+def _sample_cond(gen: Gen, bq: BoundQuery, by_trace: bool, key: str | None = None) -> str | None:
+    """Rate sampling: a hash of the row (or trace) key under the rate. `key`: the trace key's
+    columns where they are not `object_id, root_span_id` (the summary's)."""
     s = bq.sample
     if s is None or s.rate is None:
         return None
     seed = gen.param(int(s.seed or 0) & (2**64 - 1), "UInt64")
     ppm = gen.param(round(s.rate * 1_000_000), "UInt64")
-    key = "object_id, root_span_id" if by_trace else "object_id, id"
+    key = key or (_TRACE_KEY if by_trace else "object_id, id")
     return f"(cityHash64({key}, {seed}) % 1000000 < {ppm})"
 
 
-def _count_sample(gen: Gen, bq: BoundQuery, src: str, conds: list[str], by_trace: bool) -> str | None:
+def _count_sample(
+    gen: Gen,
+    bq: BoundQuery,
+    src: ScopedSource,
+    extra: tuple[str, ...],
+    by_trace: bool,
+    key: str | None = None,
+) -> str | None:
+    """Count sampling: the row (or trace) key among the first `count` keys of the scope's rows
+    matching `extra`, in the order of a seeded hash."""
     s = bq.sample
     if s is None or s.count is None:
         return None
     seed = gen.param(int(s.seed or 0) & (2**64 - 1), "UInt64")
     n = gen.param(int(s.count), "UInt64")
     if by_trace:
-        return (
-            f"((object_id, root_span_id) IN (SELECT object_id, root_span_id FROM {src} WHERE {_and(conds)} "
-            f"GROUP BY object_id, root_span_id ORDER BY cityHash64(object_id, root_span_id, {seed}) LIMIT {n}))"
+        return src.member(
+            key or _TRACE_KEY,
+            ("object_id", "root_span_id"),
+            extra,
+            group_by=("object_id", "root_span_id"),
+            order_by=(f"cityHash64(object_id, root_span_id, {seed})",),
+            limit=n,
         )
-    return (
-        f"((object_id, id) IN (SELECT object_id, id FROM {src} WHERE {_and(conds)} "
-        f"ORDER BY cityHash64(object_id, id, {seed}) LIMIT {n}))"
+    return src.member(
+        "object_id, id", ("object_id", "id"), extra, order_by=(f"cityHash64(object_id, id, {seed})",), limit=n
     )
 
 
-def _summary_inner(gen: Gen, bq: BoundQuery, src: str, scope_conds: list[str], filt: str | None) -> str:
+def _summary_inner(gen: Gen, bq: BoundQuery, src: ScopedSource, filt: str | None) -> Subquery:
     used = set(bq.summary_used) | {"created"}
     cols = ["object_id AS _s_object_id", "root_span_id AS _s_root_span_id"]
     for sf in S.SUMMARY_FIELDS:
@@ -347,11 +320,57 @@ def _summary_inner(gen: Gen, bq: BoundQuery, src: str, scope_conds: list[str], f
         )
         names = ", ".join(f"_s_m_{n}" for n, _, _ in S.SUMMARY_METRICS)
         cols.append(f"toJSONString(CAST(tuple({names}), 'Tuple({tuple_types})')) AS _s_metrics")
-    having = f" HAVING countIf({filt}) > 0" if filt else ""
-    return (
-        f"(SELECT {', '.join(cols)} FROM {src} WHERE {_and(scope_conds)} "
-        f"GROUP BY object_id, root_span_id{having}) AS _s"
+    inner = src.select(
+        tuple(cols),
+        group_by=("object_id", "root_span_id"),
+        having=f"countIf({filt}) > 0" if filt else None,
     )
+    return Subquery(inner, "_s")
+
+
+def _scoped_source(scope: Scope, db: str, embedded: Embedded) -> tuple[ScopedSource, dict[str, Any]]:
+    """What a read of the scope's rows selects FROM, the conditions it adds to its WHERE, and the
+    scope parameters. Dataset rows: the latest version of each row as of the scope's version (the
+    scope conditions inside); span rows: `spans FINAL` with the scope conditions in each read."""
+    conds, params = scope_conditions(scope)
+    if scope.object_type == S.DATASET:
+        latest = Select(
+            ("*",),
+            Table(f"{db}.dataset_rows"),
+            where=conds,
+            order_by=("object_id", "id", "_xact_id DESC"),
+            limit="1",
+            limit_by="object_id, id",
+        )
+        live = Select(("*",), Subquery(latest), where=("_is_deleted = 0",))
+        return ScopedSource(Subquery(live, "_d"), (), embedded), params
+    # no `_is_deleted = 0`: FINAL on ReplacingMergeTree(_xact_id, _is_deleted) drops tombstoned rows
+    return ScopedSource(Table(f"{db}.spans", final=True), conds, embedded), params
+
+
+@dataclass
+class _Shape:
+    """What every shape's compilation starts from."""
+
+    gen: Gen
+    bq: BoundQuery
+    src: ScopedSource
+    limit: int
+    payload: dict[str, Any] | None
+    summary: bool
+    filt: str | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A shape's plan and how to read its result."""
+
+    select: Select
+    columns: tuple[Column, ...]
+    cursor_mode: str
+    keys: tuple[tuple[str, bool], ...] = ()
+    offset: int = 0
+    unit_keys: int = 0
 
 
 def compile_bound(
@@ -365,7 +384,10 @@ def compile_bound(
     fingerprint: str | Callable[[], str],
     text_casefold: dict[str, bool] | None = None,
 ) -> CompiledQuery:
-    """`fingerprint` (or a function computing it) ties cursors to this query and scope."""
+    """`fingerprint` (or a function computing it) ties cursors to this query and scope.
+
+    Builds the SQL plan of the query's shape, renders it once, and refuses it unless every read
+    of the table carries the scope's conditions (`plan.enforce_scope`)."""
     if not _DB.match(db):
         raise ValueError(f"invalid database name {db!r}")
     _check_scope(bq, scope)
@@ -381,21 +403,16 @@ def compile_bound(
                 "severity": "warning",
             }
         )
-    if bq.unpivots and bq.shape != "spans":
-        raise BindError("'unpivot:' is only supported with the spans shape")
-    if bq.sample is not None and bq.sample.count is not None and bq.unpivots:
-        raise BindError("count sampling cannot be combined with 'unpivot:'")
 
-    gen = Gen(tz_offset=tz_offset, text_casefold=text_casefold)
-    src, scope_conds = _base(gen, scope, db)
-
-    def any_span(pred: str) -> str:
-        return (
-            f"((object_id, root_span_id) IN (SELECT object_id, root_span_id FROM {src} "
-            f"WHERE {_and([*scope_conds, pred])}))"
-        )
-
-    gen.any_span_sql = any_span
+    embedded = Embedded()
+    src, scope_params = _scoped_source(scope, db, embedded)
+    gen = Gen(
+        tz_offset=tz_offset,
+        text_casefold=text_casefold,
+        spans=src,
+        out_exprs=None if bq.aggregate else [o.expr for o in bq.outputs],
+    )
+    gen.params.update(scope_params)
 
     limit = bq.limit if bq.limit is not None else limits.default_limit
     if limit > limits.max_limit:
@@ -410,163 +427,180 @@ def compile_bound(
         limit = limits.max_limit
     fingerprint_fn = (lambda: fingerprint) if isinstance(fingerprint, str) else fingerprint
     payload = decode_cursor(bq.cursor, fingerprint_fn()) if bq.cursor else None
-    settings = limits.settings()
     summary = bq.shape == "summary"
     filt = gen.cond(bq.filter) if bq.filter is not None else None
+    ctx = _Shape(gen, bq, src, limit, payload, summary, filt)
 
-    common = dict(
-        settings=settings,
+    if bq.infer is not None:
+        out = _infer(ctx)
+    elif bq.aggregate:
+        out = _aggregate(ctx)
+    elif summary:
+        out = _summary_rows(ctx)
+    elif bq.shape == "traces":
+        out = _traces(ctx)
+    else:
+        out = _span_rows(ctx)
+
+    plan = SqlPlan(out.select, gen.params, db, tuple(embedded.selects), tuple(embedded.texts))
+    enforce_scope(plan, scope)
+    return CompiledQuery(
+        sql=plan.render(),
+        params=gen.params,
+        settings=limits.settings(),
+        columns=out.columns,
         limit=limit,
         shape=bq.shape,
+        cursor_mode=out.cursor_mode,
         fingerprint_fn=fingerprint_fn,
         warnings=tuple(warnings),
+        keys=out.keys,
+        offset=out.offset,
         pivot=tuple(bq.pivot),
         ndims=bq.ndims,
+        _unit_keys=out.unit_keys,
     )
 
-    # ----------------------------------------------------------------- FROM + row filter
-    if summary:
-        from_sql = _summary_inner(gen, bq, src, scope_conds, filt)
+
+def _rows_from(ctx: _Shape) -> tuple[FromItem, list[str]]:
+    """FROM and the row conditions of the row-level read (scope, filter, sampling)."""
+    gen, bq, src, filt = ctx.gen, ctx.bq, ctx.src, ctx.filt
+    if ctx.summary:
+        from_ = _summary_inner(gen, bq, src, filt)
         row_conds: list[str] = []
         if bq.sample is not None:
-            sc = _sample_cond(gen, bq, True)
-            cs = _count_sample(gen, bq, src, [*scope_conds, *([filt] if filt else [])], True)
-            row_conds += [
-                c.replace("object_id, root_span_id", "_s_object_id, _s_root_span_id", 1)
-                for c in (sc, cs)
-                if c
-            ]
-    else:
-        from_sql = src
-        row_conds = list(scope_conds)
-        if bq.shape == "traces" and filt is not None and bq.aggregate:
-            row_conds.append(
-                f"((object_id, root_span_id) IN (SELECT object_id, root_span_id FROM {src} WHERE {_and([*scope_conds, filt])}))"
-            )
-        elif bq.shape != "traces" and filt is not None:
-            row_conds.append(filt)
-        if bq.shape == "traces" and bq.filter_spans is not None:
-            row_conds.append(gen.cond(bq.filter_spans))
-        by_trace = bq.shape == "traces"
-        sc = _sample_cond(gen, bq, by_trace)
-        if sc and not (bq.shape == "traces" and not bq.aggregate):
-            row_conds.append(sc)
-        cs = _count_sample(gen, bq, src, [*scope_conds, *([filt] if filt else [])], by_trace)
-        if cs and not (bq.shape == "traces" and not bq.aggregate):
-            row_conds.append(cs)
-    array_join, unpivot_ties = _array_join(gen, bq)
+            sc = _sample_cond(gen, bq, True, _SUMMARY_TRACE_KEY)
+            cs = _count_sample(gen, bq, src, (filt,) if filt else (), True, _SUMMARY_TRACE_KEY)
+            row_conds += [c for c in (sc, cs) if c]
+        return from_, row_conds
+    row_conds = list(src.conds)
+    if bq.shape == "traces" and filt is not None and bq.aggregate:
+        row_conds.append(src.member(_TRACE_KEY, ("object_id", "root_span_id"), (filt,)))
+    elif bq.shape != "traces" and filt is not None:
+        row_conds.append(filt)
+    if bq.shape == "traces" and bq.filter_spans is not None:
+        row_conds.append(gen.cond(bq.filter_spans))
+    by_trace = bq.shape == "traces"
+    sc = _sample_cond(gen, bq, by_trace)
+    if sc and not (bq.shape == "traces" and not bq.aggregate):
+        row_conds.append(sc)
+    cs = _count_sample(gen, bq, src, (filt,) if filt else (), by_trace)
+    if cs and not (bq.shape == "traces" and not bq.aggregate):
+        row_conds.append(cs)
+    return src.from_, row_conds
 
-    # ----------------------------------------------------------------- schema inference
-    if bq.infer is not None:
-        return _infer(gen, bq, from_sql, row_conds, common)
 
-    # ----------------------------------------------------------------- aggregate queries
-    if bq.aggregate:
-        gen.out_exprs = None
-        offset = 0
-        if payload is not None:
-            if payload.get("o") is None:
-                raise BindError("invalid cursor (it belongs to a different query)")
-            offset = int(payload["o"])
-        having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
-        first_from = f"{from_sql}{array_join} WHERE {_and(row_conds)}"
-        if bq.stage1 is not None:  # the first stage (with its HAVING) is the final stage's table
-            inner, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, summary, "c", first_from, having)
-            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, False, "f", f"({inner}) AS _stage1", None)
-            prefix = "f"
-        else:
-            sql, columns = _grouped(gen, bq.outputs, bq.ndims, bq, summary, "c", first_from, having)
-            prefix = "c"
-        order_parts: list[str] = []
-        seen: set[str] = set()
-        for b, d in bq.sort:
-            for k in _keys_for(gen, b, d):
-                order_parts.append(f"{k.sql} {d.upper()}" + (" NULLS LAST" if k.nullable else ""))
-                seen.add(k.sql)
-        for i in range(bq.ndims):
-            if f"{prefix}{i}" not in seen:
-                order_parts.append(f"{prefix}{i} ASC NULLS LAST")
-        if order_parts:
-            sql += f" ORDER BY {', '.join(order_parts)}"
-        if not bq.pivot:
-            sql += f" LIMIT {gen.param(limit + 1, 'UInt64')} OFFSET {gen.param(offset, 'UInt64')}"
-        return CompiledQuery(
-            sql=sql,
-            params=gen.params,
-            columns=tuple(columns),
-            cursor_mode="offset",
-            offset=offset,
-            **common,  # type: ignore[arg-type]
+def _aggregate(ctx: _Shape) -> _Compiled:
+    """dimensions/measures: GROUP BY (a second stage over the first for final_*), paginated by offset."""
+    gen, bq = ctx.gen, ctx.bq
+    from_, row_conds = _rows_from(ctx)
+    array_join, _ = _array_join(gen, bq)
+    offset = cursor_offset(ctx.payload) if ctx.payload is not None else 0
+    having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
+    first = Select((), from_, array_join=array_join, where=tuple(row_conds))
+    if bq.stage1 is not None:  # the first stage (with its HAVING) is the final stage's table
+        inner, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, ctx.summary, "c", first, having)
+        select, columns = _grouped(
+            gen, bq.outputs, bq.ndims, bq, False, "f", Select((), Subquery(inner, "_stage1")), None
         )
+        prefix = "f"
+    else:
+        select, columns = _grouped(gen, bq.outputs, bq.ndims, bq, ctx.summary, "c", first, having)
+        prefix = "c"
+    order_parts: list[str] = []
+    seen: set[str] = set()
+    for b, d in bq.sort:
+        for k in _keys_for(gen, b, d):
+            order_parts.append(f"{k.sql} {d.upper()}" + (" NULLS LAST" if k.nullable else ""))
+            seen.add(k.sql)
+    for i in range(bq.ndims):
+        if f"{prefix}{i}" not in seen:
+            order_parts.append(f"{prefix}{i} ASC NULLS LAST")
+    select = dataclasses.replace(select, order_by=tuple(order_parts))
+    if not bq.pivot:
+        select = dataclasses.replace(
+            select, limit=gen.param(ctx.limit + 1, "UInt64"), offset=gen.param(offset, "UInt64")
+        )
+    return _Compiled(select, tuple(columns), "offset", offset=offset)
 
-    # ----------------------------------------------------------------- row queries
-    gen.out_exprs = [o.expr for o in bq.outputs]
-    sel = []
-    columns = []
-    for i, o in enumerate(bq.outputs):
-        sql, dec = _out_sql(gen, o, bq.preview_length, summary, dim=False)
+
+def _row_columns(ctx: _Shape) -> tuple[list[str], list[Column]]:
+    sel: list[str] = []
+    columns: list[Column] = []
+    for i, o in enumerate(ctx.bq.outputs):
+        sql, dec = _out_sql(ctx.gen, o, ctx.bq.preview_length, ctx.summary, dim=False)
         sel.append(f"{sql} AS c{i}")
         columns.append(Column(o.name, o.expr.type, dec, f"c{i}"))
+    return sel, columns
+
+
+def _user_keys(ctx: _Shape) -> tuple[list[_Key], str]:
+    user_keys: list[_Key] = []
+    for b, d in ctx.bq.sort:
+        user_keys += _keys_for(ctx.gen, b, d)
+    return user_keys, ctx.bq.sort[-1][1] if ctx.bq.sort else "desc"
+
+
+def _summary_rows(ctx: _Shape) -> _Compiled:
+    """One row per trace, keyset-paginated (ties broken by the trace's ids)."""
+    gen, bq = ctx.gen, ctx.bq
+    from_, row_conds = _rows_from(ctx)
+    _array_join(gen, bq)  # (no unpivot in summaries: the binder refuses it)
+    sel, columns = _row_columns(ctx)
     if bq.final_filter is not None:
         row_conds.append(gen.cond(bq.final_filter))
+    user_keys, last_dir = _user_keys(ctx)
+    if not user_keys:
+        user_keys = [_Key("_s_created", "desc", False, "datetime")]
+    ties = [
+        _Key("_s_root_span_id", last_dir, False, "string"),
+        _Key("_s_object_id", last_dir, False, "string"),
+    ]
+    keys = user_keys + ties
+    if ctx.payload is not None:
+        row_conds.append(_keyset(gen, keys, ctx.payload.get("k") or []))
+    hidden = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)]
+    select = Select(
+        tuple(sel + hidden),
+        from_,
+        where=tuple(row_conds),
+        order_by=_order(keys),
+        limit=gen.param(ctx.limit + 1, "UInt64"),
+    )
+    return _Compiled(select, tuple(columns), "keyset", keys=tuple((k.kind, k.nullable) for k in keys))
 
-    user_keys: list[_Key] = []
-    for b, d in bq.sort:
-        user_keys += _keys_for(gen, b, d)
-    last_dir = bq.sort[-1][1] if bq.sort else "desc"
 
-    if summary:
-        if not user_keys:
-            user_keys = [_Key("_s_created", "desc", False, "datetime")]
-        ties = [
-            _Key("_s_root_span_id", last_dir, False, "string"),
-            _Key("_s_object_id", last_dir, False, "string"),
-        ]
-        keys = user_keys + ties
-        if payload is not None:
-            row_conds.append(_keyset(gen, keys, payload.get("k") or []))
-        hidden = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)]
-        sql = (
-            f"SELECT {', '.join(sel + hidden)} FROM {from_sql} WHERE {_and(row_conds)} "
-            f"ORDER BY {_order(keys)} LIMIT {gen.param(limit + 1, 'UInt64')}"
-        )
-        return CompiledQuery(
-            sql=sql,
-            params=gen.params,
-            columns=tuple(columns),
-            cursor_mode="keyset",
-            keys=tuple((k.kind, k.nullable) for k in keys),
-            **common,  # type: ignore[arg-type]
-        )
-
-    if bq.shape == "traces":
-        return _traces(gen, bq, src, scope_conds, row_conds, filt, sel, columns, user_keys, payload, common)
-
+def _span_rows(ctx: _Shape) -> _Compiled:
+    """One row per span (or unpivoted element), keyset-paginated over the sort key + row id."""
+    gen, bq = ctx.gen, ctx.bq
+    from_, row_conds = _rows_from(ctx)
+    array_join, unpivot_ties = _array_join(gen, bq)
+    sel, columns = _row_columns(ctx)
+    if bq.final_filter is not None:
+        row_conds.append(gen.cond(bq.final_filter))
+    user_keys, last_dir = _user_keys(ctx)
     if not user_keys:
         user_keys = [_Key("created", "desc", False, "datetime")]
     ties = [_Key("id", last_dir, False, "string"), _Key("object_id", last_dir, False, "string")]
     ties += [_Key(t.sql, last_dir, t.nullable, t.kind) for t in unpivot_ties]
-    keys = [k for k in user_keys]
+    keys = list(user_keys)
     key_sqls = {k.sql for k in keys}
     for t in ties:
         if t.sql not in key_sqls:
             key_sqls.add(t.sql)
             keys.append(t)
-    if payload is not None:
-        row_conds.append(_keyset(gen, keys, payload.get("k") or []))
+    if ctx.payload is not None:
+        row_conds.append(_keyset(gen, keys, ctx.payload.get("k") or []))
     hidden = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)]
-    sql = (
-        f"SELECT {', '.join(sel + hidden)} FROM {from_sql}{array_join} WHERE {_and(row_conds)} "
-        f"ORDER BY {_order(keys)} LIMIT {gen.param(limit + 1, 'UInt64')}"
+    select = Select(
+        tuple(sel + hidden),
+        from_,
+        array_join=array_join,
+        where=tuple(row_conds),
+        order_by=_order(keys),
+        limit=gen.param(ctx.limit + 1, "UInt64"),
     )
-    return CompiledQuery(
-        sql=sql,
-        params=gen.params,
-        columns=tuple(columns),
-        cursor_mode="keyset",
-        keys=tuple((k.kind, k.nullable) for k in keys),
-        **common,  # type: ignore[arg-type]
-    )
+    return _Compiled(select, tuple(columns), "keyset", keys=tuple((k.kind, k.nullable) for k in keys))
 
 
 def _grouped(
@@ -576,10 +610,11 @@ def _grouped(
     bq: BoundQuery,
     summary: bool,
     prefix: str,
-    from_where: str,
+    base: Select,
     having: str | None,
-) -> tuple[str, list[Column]]:
-    """`SELECT <outputs AS prefix0..> FROM … GROUP BY … HAVING …` of one aggregation stage."""
+) -> tuple[Select, list[Column]]:
+    """`SELECT <outputs AS prefix0..> FROM … GROUP BY … HAVING …` of one aggregation stage
+    (`base`: its FROM, ARRAY JOIN and WHERE)."""
     sel: list[str] = []
     group: list[str] = []
     columns: list[Column] = []
@@ -593,12 +628,9 @@ def _grouped(
         if i < ndims:
             group.append(key if key is not None else f"{prefix}{i}")
         columns.append(Column(o.name, o.expr.type, dec, f"{prefix}{i}"))
-    out = f"SELECT {', '.join(sel)} FROM {from_where}"
-    if group:
-        out += f" GROUP BY {', '.join(group)}"
-    if having:
-        out += f" HAVING {having}"
-    return out, columns
+    return dataclasses.replace(
+        base, columns=tuple(sel), group_by=tuple(group), having=having or None
+    ), columns
 
 
 _INFER_COLUMNS = (
@@ -608,20 +640,24 @@ _INFER_COLUMNS = (
 )
 
 
-def _infer(
-    gen: Gen, bq: BoundQuery, from_sql: str, row_conds: list[str], common: dict[str, Any]
-) -> CompiledQuery:
+def _infer(ctx: _Shape) -> _Compiled:
     """`infer:` — the JSON paths of the listed fields in the newest `inference_budget` matching rows:
     one row per (path, type) with how many sampled rows have it; the field itself is a path too
     (its top-level JSON type). Sorted by count, then name."""
+    gen, bq = ctx.gen, ctx.bq
     assert bq.infer is not None
+    from_, row_conds = _rows_from(ctx)
+    _array_join(gen, bq)
     fields = []
     for name, b in bq.infer:
         fields.append(f"({gen.param(name, 'String')}, ifNull({gen.r(b, 'raw')}, ''))")
     budget = gen.param(bq.inference_budget, "UInt64")
-    sampled = (
-        f"SELECT [{', '.join(fields)}] AS _fv FROM {from_sql} WHERE {_and(row_conds)} "
-        f"ORDER BY created DESC LIMIT {budget}"
+    sampled = Select(
+        (f"[{', '.join(fields)}] AS _fv",),
+        from_,
+        where=tuple(row_conds),
+        order_by=("created DESC",),
+        limit=budget,
     )
     # top-level type of each field, then every nested path of object values with its inferred type
     per_row = (
@@ -637,38 +673,30 @@ def _infer(
         "lower(_p.2) IN ('double', 'float64', 'float32'), 'number', lower(_p.2) = 'bool', 'boolean', "
         "lower(_p.2) = 'date' OR startsWith(lower(_p.2), 'datetime'), 'string', lower(_p.2))"
     )
-    limit: int = common["limit"]
-    sql = (
-        f"SELECT _p.1 AS c0, {jtype} AS c1, count() AS c2 FROM ("
-        f"SELECT _f FROM ({sampled}) ARRAY JOIN _fv AS _f WHERE _f.2 IS NOT NULL AND _f.2 != ''"
-        f") ARRAY JOIN {per_row} AS _p GROUP BY c0, c1 ORDER BY c2 DESC, c0 ASC, c1 ASC "
-        f"LIMIT {gen.param(limit + 1, 'UInt64')}"
+    values = Select(
+        ("_f",), Subquery(sampled), array_join=("_fv AS _f",), where=("_f.2 IS NOT NULL", "_f.2 != ''")
     )
-    return CompiledQuery(
-        sql=sql,
-        params=gen.params,
-        columns=_INFER_COLUMNS,
-        cursor_mode="offset",
-        **common,
+    select = Select(
+        ("_p.1 AS c0", f"{jtype} AS c1", "count() AS c2"),
+        Subquery(values),
+        array_join=(f"{per_row} AS _p",),
+        group_by=("c0", "c1"),
+        order_by=("c2 DESC", "c0 ASC", "c1 ASC"),
+        limit=gen.param(ctx.limit + 1, "UInt64"),
     )
+    return _Compiled(select, _INFER_COLUMNS, "offset")
 
 
-def _traces(
-    gen: Gen,
-    bq: BoundQuery,
-    src: str,
-    scope_conds: list[str],
-    row_conds: list[str],
-    filt: str | None,
-    sel: list[str],
-    columns: list[Column],
-    user_keys: list[_Key],
-    payload: dict[str, Any] | None,
-    common: dict[str, Any],
-) -> CompiledQuery:
+def _traces(ctx: _Shape) -> _Compiled:
     """Whole traces: pick `limit` traces (a trace matches when one of its spans matches the
     filter), ordered by the extreme of the first sort key over its matching spans."""
-    limit = int(common["limit"])
+    gen, bq, src, filt, limit = ctx.gen, ctx.bq, ctx.src, ctx.filt, ctx.limit
+    _, row_conds = _rows_from(ctx)
+    _array_join(gen, bq)  # (no unpivot in traces: the binder refuses it)
+    sel, columns = _row_columns(ctx)
+    if bq.final_filter is not None:
+        row_conds.append(gen.cond(bq.final_filter))
+    user_keys, _ = _user_keys(ctx)
     if user_keys:
         first = user_keys[0]
         tdir = first.dir
@@ -683,23 +711,31 @@ def _traces(
         _Key("_tr", tdir, False, "string"),
         _Key("_to", tdir, False, "string"),
     ]
-    inner_conds = [*scope_conds]
+    inner_conds: list[str] = []
     if filt:
         inner_conds.append(filt)
     sc = _sample_cond(gen, bq, True)
     if sc:
         inner_conds.append(sc)
-    cs = _count_sample(gen, bq, src, [*scope_conds, *([filt] if filt else [])], True)
+    cs = _count_sample(gen, bq, src, (filt,) if filt else (), True)
     if cs:
         inner_conds.append(cs)
-    having = ""
-    if payload is not None:
-        having = " HAVING " + _keyset(gen, unit, payload.get("k") or [])
-    inner = (
-        f"SELECT object_id AS _to, root_span_id AS _tr, {tk} AS _tk, min(created) AS _tmin, max(created) AS _tmax "
-        f"FROM {src} WHERE {_and(inner_conds)} "
-        f"GROUP BY object_id, root_span_id{having} ORDER BY {_order(unit)} "
-        f"LIMIT {gen.param(limit + 1, 'UInt64')}"
+    having = None
+    if ctx.payload is not None:
+        having = _keyset(gen, unit, ctx.payload.get("k") or [])
+    inner = src.select(
+        (
+            "object_id AS _to",
+            "root_span_id AS _tr",
+            f"{tk} AS _tk",
+            "min(created) AS _tmin",
+            "max(created) AS _tmax",
+        ),
+        tuple(inner_conds),
+        group_by=("object_id", "root_span_id"),
+        having=having,
+        order_by=_order(unit),
+        limit=gen.param(limit + 1, "UInt64"),
     )
     # The spans of a trace lie within TRACE_WINDOW of its matching spans: bounding the outer read
     # by that window lets partition and primary-key pruning skip the rest of the table. When the
@@ -707,29 +743,28 @@ def _traces(
     # (it contains the window of the matching spans); otherwise one tuple-valued scalar subquery
     # finds it (folded to constants before index analysis, but a second run of the trace search).
     static = _static_window(gen, bq.filter)
+    with_: tuple[tuple[Select, str], ...] = ()
     if static is not None:
-        with_window, window = "", static
+        window = static
     else:
-        with_window = f"WITH (SELECT (min(_tmin) - {TRACE_WINDOW}, max(_tmax) + {TRACE_WINDOW}) FROM ({inner})) AS _win "
+        win = Select((f"(min(_tmin) - {TRACE_WINDOW}, max(_tmax) + {TRACE_WINDOW})",), Subquery(inner))
+        with_ = ((win, "_win"),)
         window = ["created >= _win.1", "created <= _win.2"]
     span_keys = user_keys or [_Key("created", "asc", False, "datetime")]
     span_keys = [*span_keys, _Key("id", "asc", False, "string")]
     hidden = ["_t._tk AS _k0", "_t._tr AS _k1", "_t._to AS _k2"]
     hidden += [f"{k.sql} AS _k{i + 3}" for i, k in enumerate(span_keys)]
-    order = _order(unit, ["_k0", "_k1", "_k2"]) + ", " + _order(span_keys)
-    sql = (
-        f"{with_window}SELECT {', '.join(sel + hidden)} FROM {src} INNER JOIN ({inner}) AS _t "
-        f"ON object_id = _t._to AND root_span_id = _t._tr WHERE {_and([*row_conds, *window])} ORDER BY {order}"
+    order = _order(unit, ["_k0", "_k1", "_k2"]) + _order(span_keys)
+    select = Select(
+        tuple(sel + hidden),
+        Join(src.from_, Subquery(inner, "_t"), "object_id = _t._to AND root_span_id = _t._tr"),
+        where=(*row_conds, *window),
+        order_by=order,
+        with_=with_,
     )
     keys = unit + span_keys
-    return CompiledQuery(
-        sql=sql,
-        params=gen.params,
-        columns=tuple(columns),
-        cursor_mode="traces",
-        keys=tuple((k.kind, k.nullable) for k in keys),
-        _unit_keys=3,
-        **common,
+    return _Compiled(
+        select, tuple(columns), "traces", keys=tuple((k.kind, k.nullable) for k in keys), unit_keys=3
     )
 
 
@@ -771,7 +806,7 @@ def _static_window(gen: Gen, filt: Bd.B | None) -> list[str] | None:
         field, bound, op = c.left, c.right, c.op
         if _is_created(bound) and not _is_created(field):
             field, bound, op = bound, field, _FLIPPED[op]
-        if not _is_created(field) or Bd.contains(bound, _VARYING):
+        if not _is_created(field) or Bd.contains(bound, Bd.VARYING):
             continue
         if op in ("gt", "ge") and lo is None:
             lo = gen.r(bound, "datetime")

@@ -52,6 +52,18 @@ def _bad(why: str) -> BindError:
     return BindError(f"invalid cursor ({why}): pass back the 'cursor' of the previous page of the same query")
 
 
+def cursor_mismatch() -> BindError:
+    """A cursor of this query and scope whose payload does not fit it (keys or offset)."""
+    return BindError("invalid cursor (it belongs to a different query)")
+
+
+def cursor_offset(payload: dict[str, Any]) -> int:
+    """The offset of an aggregate query's cursor."""
+    if payload.get("o") is None:
+        raise cursor_mismatch()
+    return int(payload["o"])
+
+
 def decode_cursor(token: str, fingerprint: str) -> dict[str, Any]:
     if not isinstance(token, str) or not token or len(token) > MAX_CURSOR_LENGTH:
         raise _bad("malformed")

@@ -12,6 +12,7 @@ from typing import Any
 from loopline.btql import bound as Bd
 from loopline.btql import functions as F
 from loopline.btql import schema as S
+from loopline.btql.plan import ScopedSource
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INTERVAL_FN = {
@@ -62,16 +63,24 @@ def quote_ident(name: str) -> str:
 class Gen:
     """Renders bound expressions; collects parameters."""
 
-    def __init__(self, *, tz_offset: int = 0, text_casefold: dict[str, bool] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tz_offset: int = 0,
+        text_casefold: dict[str, bool] | None = None,
+        spans: ScopedSource | None = None,
+        out_exprs: list[Bd.B] | None = None,
+    ) -> None:
         self.params: dict[str, Any] = {}
         self._memo: dict[tuple[str, str, str], str] = {}
         self._n = 0
         self.tz_offset = tz_offset
         self.text_casefold = text_casefold if text_casefold is not None else S.TEXT_INDEXED
-        # set by the compiler: how ANY_SPAN reaches the trace's spans
-        self.any_span_sql: Callable[[str], str] | None = None
-        # rows queries substitute output references by their expressions
-        self.out_exprs: list[Bd.B] | None = None
+        # fixed for the whole compilation (the generator is never reconfigured between calls):
+        # the scope's rows, which ANY_SPAN reads (None: ANY_SPAN cannot be rendered) ...
+        self.spans = spans
+        # ... and, in rows queries, the output expressions that output references stand for
+        self.out_exprs = out_exprs
 
     # ---------------------------------------------------------------------- parameters
     def param(self, value: Any, chtype: str) -> str:
@@ -454,9 +463,11 @@ class Gen:
         return f"has({self.r(b.hay, 'array_' + b.mode)}, {needle})"
 
     def any_span(self, b: Bd.BAnySpan, mode: str | None) -> str:
-        if self.any_span_sql is None:
+        if self.spans is None:
             raise ValueError("ANY_SPAN outside a span context")
-        return self.any_span_sql(self.cond(b.pred))
+        return self.spans.member(
+            "object_id, root_span_id", ("object_id", "root_span_id"), (self.cond(b.pred),)
+        )
 
     def filter_spans(self, b: Bd.BFilterSpans, mode: str | None) -> str:
         return self.cond(b.pred)

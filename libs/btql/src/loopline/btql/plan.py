@@ -1,0 +1,277 @@
+"""The SQL plan: a compiled query as a small tree of SELECTs, rendered to text once, and the scope
+enforcer that refuses a plan with a table read outside the tenant scope.
+
+The compiler builds one `SqlPlan` per query shape (rows, summary, traces, aggregate, infer).
+Fragments inside a `Select` (columns, conditions, keys) are SQL text from the generator; the
+structure (FROM, joins, subqueries, WHERE, GROUP BY, ...) is data, so what reads which table is
+known without reading strings. Subqueries that live inside expressions (ANY_SPAN, sampling,
+trace selection) are rendered through `Embedded.render`, which records them: the enforcer
+checks those too.
+
+`enforce_scope(plan, scope)` is the last step of compiling: every SELECT that reads a stored
+table directly must carry every condition of the scope in its WHERE, the scope's parameters must
+hold the scope's values, and no fragment may name a stored table except through a recorded
+subquery. Cheap on the structure (no parsing of SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopline.btql import schema as S
+from loopline.btql.errors import ScopeError
+from loopline.btql.options import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A stored table, read directly (`db.spans FINAL`)."""
+
+    name: str  # db.spans | db.dataset_rows
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subquery:
+    select: Select
+    alias: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    left: Table | Subquery
+    right: Subquery
+    on: str
+    kind: str = "INNER"
+
+
+FromItem = Table | Subquery | Join
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """One SELECT. `where=None` writes no WHERE; an empty tuple writes `WHERE true`."""
+
+    columns: tuple[str, ...]
+    from_: FromItem
+    array_join: tuple[str, ...] = ()
+    where: tuple[str, ...] | None = None
+    group_by: tuple[str, ...] = ()
+    having: str | None = None
+    order_by: tuple[str, ...] = ()
+    limit: str | None = None
+    limit_by: str | None = None  # LIMIT n BY <limit_by>
+    offset: str | None = None
+    with_: tuple[tuple[Select, str], ...] = ()  # WITH (<scalar subquery>) AS <name>
+
+    def reads(self) -> Table | None:
+        """The stored table this SELECT reads directly (its FROM, or a join's left side)."""
+        f = self.from_
+        if isinstance(f, Table):
+            return f
+        if isinstance(f, Join) and isinstance(f.left, Table):
+            return f.left
+        return None
+
+    def subqueries(self) -> Iterator[Select]:
+        for s, _ in self.with_:
+            yield s
+        f = self.from_
+        if isinstance(f, Subquery):
+            yield f.select
+        elif isinstance(f, Join):
+            if isinstance(f.left, Subquery):
+                yield f.left.select
+            yield f.right.select
+
+    def fragments(self) -> Iterator[str]:
+        """Every SQL text fragment of this SELECT (not of its subqueries)."""
+        yield from self.columns
+        yield from self.array_join
+        if self.where:
+            yield from self.where
+        yield from self.group_by
+        if self.having:
+            yield self.having
+        yield from self.order_by
+        if isinstance(self.from_, Join):
+            yield self.from_.on
+
+
+def and_(parts: list[str] | tuple[str, ...]) -> str:
+    """Conditions joined by AND (`true` when there are none)."""
+    kept = [p for p in parts if p and p != "true"]
+    if not kept:
+        return "true"
+    return " AND ".join(kept)
+
+
+def _from_sql(f: FromItem) -> str:
+    if isinstance(f, Table):
+        return f"{f.name} FINAL" if f.final else f.name
+    if isinstance(f, Subquery):
+        inner = f"({render(f.select)})"
+        return f"{inner} AS {f.alias}" if f.alias else inner
+    return f"{_from_sql(f.left)} {f.kind} JOIN {_from_sql(f.right)} ON {f.on}"
+
+
+def render(s: Select) -> str:
+    """The SELECT as one line of ClickHouse SQL."""
+    parts = [f"SELECT {', '.join(s.columns)} FROM {_from_sql(s.from_)}"]
+    for a in s.array_join:
+        parts.append(f" ARRAY JOIN {a}")
+    if s.where is not None:
+        parts.append(f" WHERE {and_(s.where)}")
+    if s.group_by:
+        parts.append(f" GROUP BY {', '.join(s.group_by)}")
+    if s.having:
+        parts.append(f" HAVING {s.having}")
+    if s.order_by:
+        parts.append(f" ORDER BY {', '.join(s.order_by)}")
+    if s.limit is not None:
+        parts.append(f" LIMIT {s.limit}")
+        if s.limit_by is not None:
+            parts.append(f" BY {s.limit_by}")
+    if s.offset is not None:
+        parts.append(f" OFFSET {s.offset}")
+    sql = "".join(parts)
+    if s.with_:
+        sql = "WITH " + ", ".join(f"({render(w)}) AS {name}" for w, name in s.with_) + " " + sql
+    return sql
+
+
+@dataclass
+class Embedded:
+    """Subqueries rendered inside expressions (ANY_SPAN, sampling, trace selection), recorded
+    as they are rendered so the scope enforcer sees them."""
+
+    selects: list[Select] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def render(self, s: Select) -> str:
+        sql = render(s)
+        self.selects.append(s)
+        self.texts.append(sql)
+        return sql
+
+
+@dataclass(frozen=True)
+class ScopedSource:
+    """Where a read of the scope's rows comes from: the FROM item and the scope conditions each
+    read adds to its WHERE (none when the FROM item applies them itself, as for datasets)."""
+
+    from_: Table | Subquery
+    conds: tuple[str, ...]
+    embedded: Embedded
+
+    def select(self, columns: tuple[str, ...], where: tuple[str, ...] = (), **kw: Any) -> Select:
+        """A SELECT over the scope's rows: the scope's conditions, then `where`."""
+        return Select(columns, self.from_, where=(*self.conds, *where), **kw)
+
+    def member(self, key: str, columns: tuple[str, ...], where: tuple[str, ...], **kw: Any) -> str:
+        """`((key) IN (SELECT columns FROM <scope's rows> WHERE …))`, the subquery recorded."""
+        return f"(({key}) IN ({self.embedded.render(self.select(columns, where, **kw))}))"
+
+
+@dataclass(frozen=True)
+class SqlPlan:
+    select: Select
+    params: dict[str, Any]
+    db: str
+    embedded: tuple[Select, ...] = ()
+    embedded_texts: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        return render(self.select)
+
+    def selects(self) -> Iterator[Select]:
+        """Every SELECT of the plan: the tree's and the embedded ones (and theirs)."""
+        stack = [self.select, *self.embedded]
+        while stack:
+            s = stack.pop()
+            yield s
+            stack.extend(s.subqueries())
+
+
+# ------------------------------------------------------------------------------------- scope
+
+
+def _one_of(params: dict[str, Any], column: str, name: str, values: tuple[str, ...] | list[str]) -> str:
+    """`column = {name:String}` for one value (cheaper per row than a set lookup), else `IN`."""
+    if len(values) == 1:
+        params[name] = values[0]
+        return f"{column} = {{{name}:String}}"
+    params[name] = list(values)
+    return f"{column} IN {{{name}:Array(String)}}"
+
+
+def scope_conditions(scope: Scope) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The conditions that confine a read of the scope's table to the scope, and their parameters."""
+    p: dict[str, Any] = {"s_org": scope.org_id}
+    if scope.object_type == S.DATASET:
+        conds = ["org_id = {s_org:String}", _one_of(p, "object_id", "s_ids", scope.object_ids)]
+        if scope.project_ids:
+            conds.append(_one_of(p, "project_id", "s_proj", scope.project_ids))
+        if scope.version is not None:
+            p["s_ver"] = scope.version
+            conds.append("_xact_id <= {s_ver:UInt64}")
+        return tuple(conds), p
+    p["s_type"] = scope.object_type
+    conds = ["org_id = {s_org:String}"]
+    if scope.object_type == S.PROJECT_LOGS:
+        conds += [
+            _one_of(p, "project_id", "s_proj", scope.object_ids),
+            "object_type = {s_type:String}",
+            "object_id = 'g'",
+        ]
+    else:
+        if scope.project_ids:
+            conds.append(_one_of(p, "project_id", "s_proj", scope.project_ids))
+        conds += ["object_type = {s_type:String}", _one_of(p, "object_id", "s_ids", scope.object_ids)]
+        if scope.version is not None:
+            p["s_ver"] = scope.version
+            conds.append("_xact_id <= {s_ver:UInt64}")
+    return tuple(conds), p
+
+
+def table_of(scope: Scope, db: str) -> str:
+    return f"{db}.dataset_rows" if scope.object_type == S.DATASET else f"{db}.spans"
+
+
+def enforce_scope(plan: SqlPlan, scope: Scope) -> None:
+    """Refuse (`ScopeError`) a plan that could read outside `scope`.
+
+    - every SELECT reading a stored table reads the scope's table, with each of the scope's
+      conditions in its WHERE;
+    - the scope parameters (`s_*`) hold exactly the scope's values;
+    - no SQL fragment names a stored table except inside a recorded embedded subquery.
+    """
+    conds, params = scope_conditions(scope)
+    for k, v in params.items():
+        if plan.params.get(k) != v:
+            raise ScopeError(f"compiled plan refused: scope parameter {k} does not hold the scope's value")
+    extra = {k for k in plan.params if k.startswith("s_")} - set(params)
+    if extra:
+        raise ScopeError(f"compiled plan refused: unexpected scope parameters {sorted(extra)}")
+    table = table_of(scope, plan.db)
+    tables = (f"{plan.db}.spans", f"{plan.db}.dataset_rows")
+    for s in plan.selects():
+        t = s.reads()
+        if t is not None:
+            if t.name != table:
+                raise ScopeError(f"compiled plan refused: it reads {t.name}, the scope is on {table}")
+            where = s.where or ()
+            missing = [c for c in conds if c not in where]
+            if missing:
+                raise ScopeError(
+                    f"compiled plan refused: a read of {t.name} lacks the scope condition {missing[0]}"
+                )
+        for frag in s.fragments():
+            if tables[0] in frag or tables[1] in frag:
+                # outer subqueries first: they contain the ones nested in them
+                for text in sorted(plan.embedded_texts, key=len, reverse=True):
+                    frag = frag.replace(text, "")
+                if tables[0] in frag or tables[1] in frag:
+                    raise ScopeError("compiled plan refused: a table is read outside the plan's structure")
