@@ -27,8 +27,7 @@ DATASET = Scope.dataset("o1", "d1", "p1", version=7)
 
 def _plan(scope: Scope, select: Select, embedded: Embedded | None = None) -> SqlPlan:
     _, params = scope_conditions(scope)
-    emb = embedded or Embedded()
-    return SqlPlan(select, dict(params), "db", tuple(emb.selects), tuple(emb.texts))
+    return SqlPlan.of(select, dict(params), "db", embedded)
 
 
 def _spans(scope: Scope = LOGS) -> ScopedSource:
@@ -116,7 +115,7 @@ def test_refuses_other_parameters_or_another_table() -> None:
         enforce_scope(dataclasses.replace(plan, params={**plan.params, "s_org": "o2"}), LOGS)
     with pytest.raises(ScopeError, match="s_proj"):
         enforce_scope(dataclasses.replace(plan, params={**plan.params, "s_proj": ["p1", "p2"]}), LOGS)
-    with pytest.raises(ScopeError, match="unexpected scope parameters"):
+    with pytest.raises(ScopeError, match="unexpected scope parameter"):
         enforce_scope(dataclasses.replace(plan, params={**plan.params, "s_ver": 1}), LOGS)
     other = Select(("id",), Table("db.dataset_rows"), where=src.conds)
     with pytest.raises(ScopeError, match=r"reads db\.dataset_rows"):

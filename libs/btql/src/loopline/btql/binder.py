@@ -898,9 +898,6 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
     def visit_literal(self, e: A.Literal, ctx: _Ctx) -> Bd.B:
         return self._lit(e)
 
-    def visit_ident(self, e: A.Ident, ctx: _Ctx) -> Bd.B:
-        return self.ident(e, ctx)
-
     def visit_array(self, e: A.Array, ctx: _Ctx) -> Bd.B:
         return self._array(e)
 
@@ -918,18 +915,6 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
 
     def visit_other(self, e: A.Expr, ctx: _Ctx) -> Bd.B:
         raise _berr(f"unsupported expression {type(e).__name__}", e)
-
-    def visit_unary(self, e: A.Unary, ctx: _Ctx) -> Bd.B:
-        return self._unary(e, ctx)
-
-    def visit_binary(self, e: A.Binary, ctx: _Ctx) -> Bd.B:
-        return self._binary(e, ctx)
-
-    def visit_if(self, e: A.If, ctx: _Ctx) -> Bd.B:
-        return self._if(e, ctx)
-
-    def visit_call(self, e: A.Call, ctx: _Ctx) -> Bd.B:
-        return self._call(e, ctx)
 
     def _lit(self, e: A.Literal) -> Bd.B:
         v = e.value
@@ -1416,6 +1401,14 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
                 f"{fn}() needs a string, but '{to_text(node)}' is a{'n' if b.type[0] in 'aeiou' else ''} {b.type}",
                 node,
             )
+
+    # the visitor's methods for these node types are the binding methods themselves (one call
+    # less per node on the hot path)
+    visit_ident = ident
+    visit_unary = _unary
+    visit_binary = _binary
+    visit_if = _if
+    visit_call = _call
 
 
 def summary_preview(name: str) -> bool:

@@ -15,6 +15,9 @@ class B:
     type: str = "null"
     agg: bool = field(default=False, kw_only=True)
 
+    def children(self) -> tuple[B, ...]:
+        return ()
+
 
 @dataclass(frozen=True, slots=True)
 class BCol(B):
@@ -34,6 +37,9 @@ class BJson(B):
     fast: str | None = None  # JSON-type column for plain paths (metadata_json)
     root_kind: str = "any"  # 'object' when the base is known to hold an object (scores, metadata...)
 
+    def children(self) -> tuple[B, ...]:
+        return (self.base,) if isinstance(self.base, B) else ()
+
 
 @dataclass(frozen=True, slots=True)
 class BMapGet(B):
@@ -47,6 +53,9 @@ class BMapGet(B):
 class BArrayIdx(B):
     arr: B = field(default_factory=B)
     index: int = 0
+
+    def children(self) -> tuple[B, ...]:
+        return (self.arr,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,9 @@ class BFunc(B):
     modes: tuple[str | None, ...] = ()  # how to render each argument
     opt: Any = None  # literal options (date unit, precision, ...)
 
+    def children(self) -> tuple[B, ...]:
+        return self.args
+
 
 @dataclass(frozen=True, slots=True)
 class BAgg(B):
@@ -84,6 +96,9 @@ class BAgg(B):
     arg: B | None = None
     mode: str | None = None
     p: float | None = None
+
+    def children(self) -> tuple[B, ...]:
+        return (self.arg,) if self.arg is not None else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,21 +108,33 @@ class BCmp(B):
     right: B = field(default_factory=B)
     mode: str | None = None
 
+    def children(self) -> tuple[B, ...]:
+        return (self.left, self.right)
+
 
 @dataclass(frozen=True, slots=True)
 class BBool(B):
     op: str = "and"
     args: tuple[B, ...] = ()
 
+    def children(self) -> tuple[B, ...]:
+        return self.args
+
 
 @dataclass(frozen=True, slots=True)
 class BNot(B):
     x: B = field(default_factory=B)
 
+    def children(self) -> tuple[B, ...]:
+        return (self.x,)
+
 
 @dataclass(frozen=True, slots=True)
 class BNeg(B):
     x: B = field(default_factory=B)
+
+    def children(self) -> tuple[B, ...]:
+        return (self.x,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +145,17 @@ class BArith(B):
     lmode: str | None = None
     rmode: str | None = None
 
+    def children(self) -> tuple[B, ...]:
+        return (self.left, self.right)
+
 
 @dataclass(frozen=True, slots=True)
 class BIsNull(B):
     x: B = field(default_factory=B)
     negate: bool = False
+
+    def children(self) -> tuple[B, ...]:
+        return (self.x,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +164,19 @@ class BIf(B):
     else_: B | None = None
     mode: str | None = None
 
+    def children(self) -> tuple[B, ...]:
+        out = tuple(x for ct in self.conds for x in ct)
+        return out if self.else_ is None else (*out, self.else_)
+
 
 @dataclass(frozen=True, slots=True)
 class BIn(B):
     x: B = field(default_factory=B)
     values: BArr = field(default_factory=BArr)
     mode: str = "string"
+
+    def children(self) -> tuple[B, ...]:
+        return (self.x,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +185,18 @@ class BLike(B):
     pattern: B = field(default_factory=B)
     ci: bool = False
 
+    def children(self) -> tuple[B, ...]:
+        return (self.x, self.pattern)
+
 
 @dataclass(frozen=True, slots=True)
 class BMatch(B):
     x: B = field(default_factory=B)
     tokens: tuple[str, ...] = ()
     query: str = ""
+
+    def children(self) -> tuple[B, ...]:
+        return (self.x,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +205,9 @@ class BIncludes(B):
     needle: B = field(default_factory=B)
     mode: str = "string"
 
+    def children(self) -> tuple[B, ...]:
+        return (self.hay, self.needle)
+
 
 @dataclass(frozen=True, slots=True)
 class BAnySpan(B):
@@ -166,10 +215,16 @@ class BAnySpan(B):
 
     pred: B = field(default_factory=B)
 
+    def children(self) -> tuple[B, ...]:
+        return (self.pred,)
+
 
 @dataclass(frozen=True, slots=True)
 class BFilterSpans(B):
     pred: B = field(default_factory=B)
+
+    def children(self) -> tuple[B, ...]:
+        return (self.pred,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,40 +237,8 @@ class BOutRef(B):
 
 
 def children(b: B) -> tuple[B, ...]:
-    if isinstance(b, BJson):
-        return (b.base,) if isinstance(b.base, B) else ()
-    if isinstance(b, BArrayIdx):
-        return (b.arr,)
-    if isinstance(b, BFunc):
-        return b.args
-    if isinstance(b, BAgg):
-        return (b.arg,) if b.arg is not None else ()
-    if isinstance(b, BCmp | BArith):
-        return (b.left, b.right)
-    if isinstance(b, BBool):
-        return b.args
-    if isinstance(b, BNot | BNeg):
-        return (b.x,)
-    if isinstance(b, BIsNull):
-        return (b.x,)
-    if isinstance(b, BIf):
-        out: list[B] = []
-        for c, t in b.conds:
-            out += [c, t]
-        if b.else_ is not None:
-            out.append(b.else_)
-        return tuple(out)
-    if isinstance(b, BIn):
-        return (b.x,)
-    if isinstance(b, BLike):
-        return (b.x, b.pattern)
-    if isinstance(b, BMatch):
-        return (b.x,)
-    if isinstance(b, BIncludes):
-        return (b.hay, b.needle)
-    if isinstance(b, BAnySpan | BFilterSpans):
-        return (b.pred,)
-    return ()
+    """The sub-expressions of a bound node (`B.children`)."""
+    return b.children()
 
 
 def contains(b: B, cls: type | tuple[type, ...]) -> bool:
@@ -224,7 +247,7 @@ def contains(b: B, cls: type | tuple[type, ...]) -> bool:
         n = stack.pop()
         if isinstance(n, cls):
             return True
-        stack.extend(children(n))
+        stack.extend(n.children())
     return False
 
 

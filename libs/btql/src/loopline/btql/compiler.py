@@ -17,7 +17,6 @@ the ones inside ANY_SPAN / trace-selection subqueries.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -328,7 +327,10 @@ def _summary_inner(gen: Gen, bq: BoundQuery, src: ScopedSource, filt: str | None
     return Subquery(inner, "_s")
 
 
-def _scoped_source(scope: Scope, db: str, embedded: Embedded) -> tuple[ScopedSource, dict[str, Any]]:
+@functools.lru_cache(maxsize=4096)
+def _source_of(
+    scope: Scope, db: str
+) -> tuple[Table | Subquery, tuple[str, ...], tuple[tuple[str, Any], ...]]:
     """What a read of the scope's rows selects FROM, the conditions it adds to its WHERE, and the
     scope parameters. Dataset rows: the latest version of each row as of the scope's version (the
     scope conditions inside); span rows: `spans FINAL` with the scope conditions in each read."""
@@ -343,12 +345,12 @@ def _scoped_source(scope: Scope, db: str, embedded: Embedded) -> tuple[ScopedSou
             limit_by="object_id, id",
         )
         live = Select(("*",), Subquery(latest), where=("_is_deleted = 0",))
-        return ScopedSource(Subquery(live, "_d"), (), embedded), params
+        return Subquery(live, "_d"), (), tuple(params.items())
     # no `_is_deleted = 0`: FINAL on ReplacingMergeTree(_xact_id, _is_deleted) drops tombstoned rows
-    return ScopedSource(Table(f"{db}.spans", final=True), conds, embedded), params
+    return Table(f"{db}.spans", final=True), conds, tuple(params.items())
 
 
-@dataclass
+@dataclass(slots=True)
 class _Shape:
     """What every shape's compilation starts from."""
 
@@ -361,7 +363,7 @@ class _Shape:
     filt: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Compiled:
     """A shape's plan and how to read its result."""
 
@@ -405,7 +407,8 @@ def compile_bound(
         )
 
     embedded = Embedded()
-    src, scope_params = _scoped_source(scope, db, embedded)
+    from_, conds, scope_params = _source_of(scope, db)
+    src = ScopedSource(from_, conds, embedded)
     gen = Gen(
         tz_offset=tz_offset,
         text_casefold=text_casefold,
@@ -442,10 +445,10 @@ def compile_bound(
     else:
         out = _span_rows(ctx)
 
-    plan = SqlPlan(out.select, gen.params, db, tuple(embedded.selects), tuple(embedded.texts))
+    plan = SqlPlan.of(out.select, gen.params, db, embedded)
     enforce_scope(plan, scope)
     return CompiledQuery(
-        sql=plan.render(),
+        sql=plan.sql,
         params=gen.params,
         settings=limits.settings(),
         columns=out.columns,
@@ -497,16 +500,16 @@ def _aggregate(ctx: _Shape) -> _Compiled:
     array_join, _ = _array_join(gen, bq)
     offset = cursor_offset(ctx.payload) if ctx.payload is not None else 0
     having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
-    first = Select((), from_, array_join=array_join, where=tuple(row_conds))
     if bq.stage1 is not None:  # the first stage (with its HAVING) is the final stage's table
-        inner, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, ctx.summary, "c", first, having)
-        select, columns = _grouped(
-            gen, bq.outputs, bq.ndims, bq, False, "f", Select((), Subquery(inner, "_stage1")), None
+        sel1, group1, _ = _grouped(gen, bq.stage1, bq.stage1_ndims, bq, ctx.summary, "c")
+        stage1 = Select(
+            sel1, from_, array_join=array_join, where=tuple(row_conds), group_by=group1, having=having
         )
-        prefix = "f"
+        sel, group, columns = _grouped(gen, bq.outputs, bq.ndims, bq, False, "f")
+        from_, array_join, where, having, prefix = Subquery(stage1, "_stage1"), (), None, None, "f"
     else:
-        select, columns = _grouped(gen, bq.outputs, bq.ndims, bq, ctx.summary, "c", first, having)
-        prefix = "c"
+        sel, group, columns = _grouped(gen, bq.outputs, bq.ndims, bq, ctx.summary, "c")
+        where, prefix = tuple(row_conds), "c"
     order_parts: list[str] = []
     seen: set[str] = set()
     for b, d in bq.sort:
@@ -516,11 +519,20 @@ def _aggregate(ctx: _Shape) -> _Compiled:
     for i in range(bq.ndims):
         if f"{prefix}{i}" not in seen:
             order_parts.append(f"{prefix}{i} ASC NULLS LAST")
-    select = dataclasses.replace(select, order_by=tuple(order_parts))
+    limit = offset_sql = None
     if not bq.pivot:
-        select = dataclasses.replace(
-            select, limit=gen.param(ctx.limit + 1, "UInt64"), offset=gen.param(offset, "UInt64")
-        )
+        limit, offset_sql = gen.param(ctx.limit + 1, "UInt64"), gen.param(offset, "UInt64")
+    select = Select(
+        sel,
+        from_,
+        array_join=array_join,
+        where=where,
+        group_by=group,
+        having=having,
+        order_by=tuple(order_parts),
+        limit=limit,
+        offset=offset_sql,
+    )
     return _Compiled(select, tuple(columns), "offset", offset=offset)
 
 
@@ -528,10 +540,26 @@ def _row_columns(ctx: _Shape) -> tuple[list[str], list[Column]]:
     sel: list[str] = []
     columns: list[Column] = []
     for i, o in enumerate(ctx.bq.outputs):
+        b = o.expr
+        if type(b) is Bd.BCol:  # a column's SQL takes no parameters: the same for every query
+            key = (o.name, b, i)
+            hit = _COLUMN_SQL.get(key)
+            if hit is None:
+                sql, dec = _out_sql(ctx.gen, o, ctx.bq.preview_length, ctx.summary, dim=False)
+                hit = _COLUMN_SQL[key] = (f"{sql} AS c{i}", Column(o.name, b.type, dec, f"c{i}"))
+                if len(_COLUMN_SQL) > 8192:
+                    _COLUMN_SQL.clear()
+            sel.append(hit[0])
+            columns.append(hit[1])
+            continue
         sql, dec = _out_sql(ctx.gen, o, ctx.bq.preview_length, ctx.summary, dim=False)
         sel.append(f"{sql} AS c{i}")
-        columns.append(Column(o.name, o.expr.type, dec, f"c{i}"))
+        columns.append(Column(o.name, b.type, dec, f"c{i}"))
     return sel, columns
+
+
+# (output name, column, position) -> (select item, Column) of row queries' plain-column outputs
+_COLUMN_SQL: dict[tuple[str, Bd.BCol, int], tuple[str, Column]] = {}
 
 
 def _user_keys(ctx: _Shape) -> tuple[list[_Key], str]:
@@ -604,17 +632,9 @@ def _span_rows(ctx: _Shape) -> _Compiled:
 
 
 def _grouped(
-    gen: Gen,
-    outputs: list[Output],
-    ndims: int,
-    bq: BoundQuery,
-    summary: bool,
-    prefix: str,
-    base: Select,
-    having: str | None,
-) -> tuple[Select, list[Column]]:
-    """`SELECT <outputs AS prefix0..> FROM … GROUP BY … HAVING …` of one aggregation stage
-    (`base`: its FROM, ARRAY JOIN and WHERE)."""
+    gen: Gen, outputs: list[Output], ndims: int, bq: BoundQuery, summary: bool, prefix: str
+) -> tuple[tuple[str, ...], tuple[str, ...], list[Column]]:
+    """Select list (`<output> AS prefix0..`), GROUP BY keys and columns of one aggregation stage."""
     sel: list[str] = []
     group: list[str] = []
     columns: list[Column] = []
@@ -628,9 +648,7 @@ def _grouped(
         if i < ndims:
             group.append(key if key is not None else f"{prefix}{i}")
         columns.append(Column(o.name, o.expr.type, dec, f"{prefix}{i}"))
-    return dataclasses.replace(
-        base, columns=tuple(sel), group_by=tuple(group), having=having or None
-    ), columns
+    return tuple(sel), tuple(group), columns
 
 
 _INFER_COLUMNS = (

@@ -16,8 +16,10 @@ subquery. Cheap on the structure (no parsing of SQL).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from loopline.btql import schema as S
@@ -86,19 +88,6 @@ class Select:
                 yield f.left.select
             yield f.right.select
 
-    def fragments(self) -> Iterator[str]:
-        """Every SQL text fragment of this SELECT (not of its subqueries)."""
-        yield from self.columns
-        yield from self.array_join
-        if self.where:
-            yield from self.where
-        yield from self.group_by
-        if self.having:
-            yield self.having
-        yield from self.order_by
-        if isinstance(self.from_, Join):
-            yield self.from_.on
-
 
 def and_(parts: list[str] | tuple[str, ...]) -> str:
     """Conditions joined by AND (`true` when there are none)."""
@@ -119,24 +108,22 @@ def _from_sql(f: FromItem) -> str:
 
 def render(s: Select) -> str:
     """The SELECT as one line of ClickHouse SQL."""
-    parts = [f"SELECT {', '.join(s.columns)} FROM {_from_sql(s.from_)}"]
-    for a in s.array_join:
-        parts.append(f" ARRAY JOIN {a}")
+    f = s.from_
+    sql = f"SELECT {', '.join(s.columns)} FROM {f'{f.name} FINAL' if isinstance(f, Table) and f.final else _from_sql(f)}"
+    if s.array_join:
+        sql += "".join([f" ARRAY JOIN {a}" for a in s.array_join])
     if s.where is not None:
-        parts.append(f" WHERE {and_(s.where)}")
+        sql += f" WHERE {and_(s.where)}"
     if s.group_by:
-        parts.append(f" GROUP BY {', '.join(s.group_by)}")
+        sql += f" GROUP BY {', '.join(s.group_by)}"
     if s.having:
-        parts.append(f" HAVING {s.having}")
+        sql += f" HAVING {s.having}"
     if s.order_by:
-        parts.append(f" ORDER BY {', '.join(s.order_by)}")
+        sql += f" ORDER BY {', '.join(s.order_by)}"
     if s.limit is not None:
-        parts.append(f" LIMIT {s.limit}")
-        if s.limit_by is not None:
-            parts.append(f" BY {s.limit_by}")
+        sql += f" LIMIT {s.limit}" if s.limit_by is None else f" LIMIT {s.limit} BY {s.limit_by}"
     if s.offset is not None:
-        parts.append(f" OFFSET {s.offset}")
-    sql = "".join(parts)
+        sql += f" OFFSET {s.offset}"
     if s.with_:
         sql = "WITH " + ", ".join(f"({render(w)}) AS {name}" for w, name in s.with_) + " " + sql
     return sql
@@ -157,7 +144,7 @@ class Embedded:
         return sql
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScopedSource:
     """Where a read of the scope's rows comes from: the FROM item and the scope conditions each
     read adds to its WHERE (none when the FROM item applies them itself, as for datasets)."""
@@ -175,24 +162,22 @@ class ScopedSource:
         return f"(({key}) IN ({self.embedded.render(self.select(columns, where, **kw))}))"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SqlPlan:
+    """A compiled query's SELECT tree, its parameters, the subqueries embedded in its expressions,
+    and its SQL (rendered once, by `SqlPlan.of`)."""
+
     select: Select
     params: dict[str, Any]
     db: str
+    sql: str
     embedded: tuple[Select, ...] = ()
     embedded_texts: tuple[str, ...] = ()
 
-    def render(self) -> str:
-        return render(self.select)
-
-    def selects(self) -> Iterator[Select]:
-        """Every SELECT of the plan: the tree's and the embedded ones (and theirs)."""
-        stack = [self.select, *self.embedded]
-        while stack:
-            s = stack.pop()
-            yield s
-            stack.extend(s.subqueries())
+    @classmethod
+    def of(cls, select: Select, params: dict[str, Any], db: str, embedded: Embedded | None = None) -> SqlPlan:
+        emb = embedded or Embedded()
+        return cls(select, params, db, render(select), tuple(emb.selects), tuple(emb.texts))
 
 
 # ------------------------------------------------------------------------------------- scope
@@ -207,8 +192,10 @@ def _one_of(params: dict[str, Any], column: str, name: str, values: tuple[str, .
     return f"{column} IN {{{name}:Array(String)}}"
 
 
-def scope_conditions(scope: Scope) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The conditions that confine a read of the scope's table to the scope, and their parameters."""
+@functools.lru_cache(maxsize=4096)
+def scope_conditions(scope: Scope) -> tuple[tuple[str, ...], Mapping[str, Any]]:
+    """The conditions that confine a read of the scope's table to the scope, and their parameters
+    (read-only: cached per scope)."""
     p: dict[str, Any] = {"s_org": scope.org_id}
     if scope.object_type == S.DATASET:
         conds = ["org_id = {s_org:String}", _one_of(p, "object_id", "s_ids", scope.object_ids)]
@@ -217,7 +204,7 @@ def scope_conditions(scope: Scope) -> tuple[tuple[str, ...], dict[str, Any]]:
         if scope.version is not None:
             p["s_ver"] = scope.version
             conds.append("_xact_id <= {s_ver:UInt64}")
-        return tuple(conds), p
+        return tuple(conds), MappingProxyType(p)
     p["s_type"] = scope.object_type
     conds = ["org_id = {s_org:String}"]
     if scope.object_type == S.PROJECT_LOGS:
@@ -233,7 +220,7 @@ def scope_conditions(scope: Scope) -> tuple[tuple[str, ...], dict[str, Any]]:
         if scope.version is not None:
             p["s_ver"] = scope.version
             conds.append("_xact_id <= {s_ver:UInt64}")
-    return tuple(conds), p
+    return tuple(conds), MappingProxyType(p)
 
 
 def table_of(scope: Scope, db: str) -> str:
@@ -246,32 +233,50 @@ def enforce_scope(plan: SqlPlan, scope: Scope) -> None:
     - every SELECT reading a stored table reads the scope's table, with each of the scope's
       conditions in its WHERE;
     - the scope parameters (`s_*`) hold exactly the scope's values;
-    - no SQL fragment names a stored table except inside a recorded embedded subquery.
+    - the rendered SQL names the stored tables exactly as often as the plan's structure reads
+      them (a table named in a SQL fragment, outside the structure, is refused).
     """
     conds, params = scope_conditions(scope)
+    got = plan.params
     for k, v in params.items():
-        if plan.params.get(k) != v:
+        if got.get(k) != v:
             raise ScopeError(f"compiled plan refused: scope parameter {k} does not hold the scope's value")
-    extra = {k for k in plan.params if k.startswith("s_")} - set(params)
-    if extra:
-        raise ScopeError(f"compiled plan refused: unexpected scope parameters {sorted(extra)}")
+    for k in got:
+        if k.startswith("s_") and k not in params:
+            raise ScopeError(f"compiled plan refused: unexpected scope parameter {k}")
     table = table_of(scope, plan.db)
-    tables = (f"{plan.db}.spans", f"{plan.db}.dataset_rows")
-    for s in plan.selects():
-        t = s.reads()
-        if t is not None:
-            if t.name != table:
-                raise ScopeError(f"compiled plan refused: it reads {t.name}, the scope is on {table}")
-            where = s.where or ()
-            missing = [c for c in conds if c not in where]
-            if missing:
-                raise ScopeError(
-                    f"compiled plan refused: a read of {t.name} lacks the scope condition {missing[0]}"
-                )
-        for frag in s.fragments():
-            if tables[0] in frag or tables[1] in frag:
-                # outer subqueries first: they contain the ones nested in them
-                for text in sorted(plan.embedded_texts, key=len, reverse=True):
-                    frag = frag.replace(text, "")
-                if tables[0] in frag or tables[1] in frag:
-                    raise ScopeError("compiled plan refused: a table is read outside the plan's structure")
+    # every SELECT reading a table directly: the scope's table, with the scope's conditions
+    reads = 0  # table reads the rendered SQL holds through the plan's structure
+    stack = [plan.select]
+    while stack:  # the tree, each SELECT as often as it is rendered (a subquery may be used twice)
+        s = stack.pop()
+        reads += _check_read(s, table, conds)
+        if s.with_ or not isinstance(s.from_, Table):
+            stack.extend(s.subqueries())
+    sql = plan.sql
+    if plan.embedded:
+        for text, e in dict(zip(plan.embedded_texts, plan.embedded, strict=True)).items():
+            own = 0  # the embedded subquery's own reads (the ones in its expressions count apart)
+            stack = [e]
+            while stack:
+                s = stack.pop()
+                own += _check_read(s, table, conds)
+                stack.extend(s.subqueries())
+            reads += own * sql.count(text)
+    # and no other: a table named in a fragment (outside the structure) is one read too many
+    if sql.count(plan.db + ".spans") + sql.count(plan.db + ".dataset_rows") != reads:
+        raise ScopeError("compiled plan refused: a table is read outside the plan's structure")
+
+
+def _check_read(s: Select, table: str, conds: tuple[str, ...]) -> int:
+    """1 if `s` reads a stored table directly (with every scope condition: else ScopeError), else 0."""
+    t = s.reads()
+    if t is None:
+        return 0
+    if t.name != table:
+        raise ScopeError(f"compiled plan refused: it reads {t.name}, the scope is on {table}")
+    where = s.where or ()
+    for c in conds:
+        if c not in where:
+            raise ScopeError(f"compiled plan refused: a read of {t.name} lacks the scope condition {c}")
+    return 1
