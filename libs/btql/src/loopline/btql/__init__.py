@@ -39,11 +39,12 @@ trace-selection and sampling subqueries; only allowlisted functions compile.
 
 from loopline.btql.api import bind, compile_query, explain, parse
 from loopline.btql.ast import Query
-from loopline.btql.compiler import Column, CompiledQuery, Page
+from loopline.btql.compiler import CompiledQuery
 from loopline.btql.errors import BindError, BtqlError, BtqlTypeError, LintError, ParseError, ScopeError
 from loopline.btql.json_ast import query_to_json
 from loopline.btql.options import OPTIONAL_SETTINGS, Limits, Scope, SourceRef, source_of
 from loopline.btql.parser import warm_up
+from loopline.btql.results import Column, Page
 
 __all__ = [
     "OPTIONAL_SETTINGS",

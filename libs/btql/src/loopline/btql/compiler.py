@@ -428,7 +428,13 @@ def compile_bound(
             }
         )
         limit = limits.max_limit
-    fingerprint_fn = (lambda: fingerprint) if isinstance(fingerprint, str) else fingerprint
+    if isinstance(fingerprint, str):
+        fixed = fingerprint
+
+        def fingerprint_fn() -> str:
+            return fixed
+    else:
+        fingerprint_fn = fingerprint
     payload = decode_cursor(bq.cursor, fingerprint_fn()) if bq.cursor else None
     summary = bq.shape == "summary"
     filt = gen.cond(bq.filter) if bq.filter is not None else None

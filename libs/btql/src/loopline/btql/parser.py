@@ -137,7 +137,7 @@ def _negated(e: A.Expr, negate: bool, pos: A.Pos | None) -> A.Expr:
     return A.Unary(op="not", expr=e, pos=pos) if negate else e
 
 
-class _Build(Transformer):
+class _Build(Transformer[Token, Any]):
     """Inline LALR callbacks: children → AST nodes."""
 
     # ------------------------------------------------------------------ literals
@@ -191,7 +191,8 @@ class _Build(Transformer):
 
     def index(self, c: list[Any]) -> int | str:
         v = c[0]
-        return v[0] if isinstance(v, tuple) else v
+        out: int | str = v[0] if isinstance(v, tuple) else v
+        return out
 
     def dot(self, c: list[Any]) -> A.Ident:
         base, seg = c
@@ -275,7 +276,8 @@ class _Build(Transformer):
         return A.Unary(op="neg", expr=x, pos=_pos(tok))
 
     def pos(self, c: list[Any]) -> A.Expr:
-        return c[1]
+        e: A.Expr = c[1]
+        return e
 
     def arith(self, c: list[Any]) -> A.Binary:
         lhs, op, r = c
@@ -333,7 +335,8 @@ class _Build(Transformer):
         return A.If(conds=((cond, then),), else_=els, pos=cond.pos)
 
     def expr_only(self, c: list[Any]) -> A.Expr:
-        return c[0]
+        e: A.Expr = c[0]
+        return e
 
     # ------------------------------------------------------------------ clause items
     def select_items(self, c: list[Any]) -> list[Any]:
@@ -383,7 +386,8 @@ class _Build(Transformer):
         return A.Source(name=str(c[0]).lower(), is_call=False, pos=_pos(c[0]))
 
     def source_arg(self, c: list[Any]) -> A.Expr:
-        return c[0]
+        e: A.Expr = c[0]
+        return e
 
     def named_arg(self, c: list[Any]) -> tuple[str, A.Expr]:
         return (str(c[0]).lower(), c[2])
