@@ -381,4 +381,11 @@ def depth_exceeding(e: Expr, limit: int) -> Expr | None:
 
 
 def has_aggregate(e: Expr) -> bool:
-    return any(isinstance(n, Call) and n.name in AGGREGATES for n in walk(e))
+    """Whether an aggregate call occurs in the expression (stops at the first)."""
+    stack: list[Expr] = [e]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Call) and n.name in AGGREGATES:
+            return True
+        stack.extend(n.children())
+    return False

@@ -158,6 +158,12 @@ class _Ctx:
     measure: bool = False  # fields must be inside an aggregate
     stage2: bool = False  # names resolve only against the first aggregation stage's columns
 
+    def derive(self, **changes: Any) -> _Ctx:
+        """A copy with some flags changed (the context of a sub-expression)."""
+        c = object.__new__(_Ctx)
+        c.__dict__.update(self.__dict__, **changes)
+        return c
+
 
 class Binder(A.ExprVisitor[Bd.B, _Ctx]):
     def __init__(
@@ -1139,7 +1145,7 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
                 ctx.where, f"'{ctx.where}:'"
             )
             raise _berr(f"aggregate {name}() is not allowed in {where}", e)
-        inner = _Ctx(**{**ctx.__dict__, "in_agg": True, "allow_agg": False})
+        inner = ctx.derive(in_agg=True, allow_agg=False)
         if name == "count" and (not e.args or (len(e.args) == 1 and isinstance(e.args[0], A.Star))):
             return Bd.BAgg(S.INTEGER, name="count", agg=True)
         if (
@@ -1218,12 +1224,12 @@ class Binder(A.ExprVisitor[Bd.B, _Ctx]):
         if name == "any_span":
             if ctx.span_depth >= 2:
                 raise _berr("ANY_SPAN() nesting deeper than two levels is not supported", e)
-            inner = _Ctx(**{**ctx.__dict__, "span_depth": ctx.span_depth + 1})
+            inner = ctx.derive(span_depth=ctx.span_depth + 1)
             pred = self._boolean(self.expr(e.args[0], inner), e.args[0])
             return Bd.BAnySpan(S.BOOL, pred=pred)
         if ctx.span_depth:
             raise _berr("FILTER_SPANS() cannot be used inside ANY_SPAN()", e)
-        inner = _Ctx(**{**ctx.__dict__, "allow_span_filters": False, "where": "filter_spans"})
+        inner = ctx.derive(allow_span_filters=False, where="filter_spans")
         pred = self._boolean(self.expr(e.args[0], inner), e.args[0])
         return Bd.BFilterSpans(S.BOOL, pred=pred)
 

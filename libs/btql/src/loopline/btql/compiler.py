@@ -47,6 +47,7 @@ from loopline.btql.plan import (
 from loopline.btql.results import Column, Page, read_page
 
 _DB = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DB_OK: set[str] = set()  # database names that passed _DB
 DEFAULT_PREVIEW_LENGTH = 124
 LINT_MESSAGE = (
     "No filters available for segment elimination. Add a range filter on created, _xact_id, or "
@@ -390,8 +391,11 @@ def compile_bound(
 
     Builds the SQL plan of the query's shape, renders it once, and refuses it unless every read
     of the table carries the scope's conditions (`plan.enforce_scope`)."""
-    if not _DB.match(db):
-        raise ValueError(f"invalid database name {db!r}")
+    if db not in _DB_OK:
+        if not _DB.match(db):
+            raise ValueError(f"invalid database name {db!r}")
+        if len(_DB_OK) < 64:
+            _DB_OK.add(db)
     _check_scope(bq, scope)
     warnings = list(bq.warnings)
     if scope.object_type == S.PROJECT_LOGS and not bq.has_range_filter:
@@ -798,7 +802,7 @@ def _check_scope(bq: BoundQuery, scope: Scope) -> None:
         raise ScopeError(
             f"the query reads {src.object_type} but the request is scoped to {scope.object_type}"
         )
-    if set(src.object_ids) != set(scope.object_ids):
+    if src.object_ids != scope.object_ids and set(src.object_ids) != set(scope.object_ids):
         raise ScopeError(f"the query's {src.object_type} ids do not match the authorized scope")
     if src.project_id is not None and scope.project_ids and src.project_id not in scope.project_ids:
         raise ScopeError("the query's project id does not match the authorized scope")

@@ -72,7 +72,7 @@ class Gen:
         out_exprs: list[Bd.B] | None = None,
     ) -> None:
         self.params: dict[str, Any] = {}
-        self._memo: dict[tuple[str, str, str], str] = {}
+        self._memo: dict[tuple[str, Any, Any], str] = {}
         self._n = 0
         self.tz_offset = tz_offset
         self.text_casefold = text_casefold if text_casefold is not None else S.TEXT_INDEXED
@@ -84,7 +84,9 @@ class Gen:
 
     # ---------------------------------------------------------------------- parameters
     def param(self, value: Any, chtype: str) -> str:
-        memo_key = (chtype, type(value).__name__, repr(value))
+        tv = type(value)
+        # strings and integers are their own keys; other values (floats: -0.0, nan) by repr
+        memo_key = (chtype, tv, value) if tv is str or tv is int else (chtype, tv.__name__, repr(value))
         ref = self._memo.get(memo_key)
         if ref is not None:
             return ref
@@ -183,8 +185,10 @@ class Gen:
         if fn is None:
             raise TypeError(f"cannot render {type(b).__name__}")
         sql = fn(self, b, mode)
-        if mode is not None and b.type not in (S.JSON, S.NULL) and type(b) not in _SELF_COERCING:
-            sql = coerce(sql, b.type, mode)
+        if mode is not None:
+            c = _COERCIONS.get((b.type, mode))
+            if c is not None and type(b) not in _SELF_COERCING:
+                sql = c[0] + sql + c[1]
         return sql
 
     def cond(self, b: Bd.B) -> str:
@@ -536,3 +540,19 @@ _DISPATCH: dict[type, Callable[[Gen, Any, str | None], str]] = {
 
 # nodes that read the wanted mode themselves
 _SELF_COERCING: frozenset[type] = frozenset({Bd.BLit, Bd.BArr, Bd.BJson, Bd.BIf, Bd.BOutRef, Bd.BInterval})
+
+
+def _coercions() -> dict[tuple[str, str], tuple[str, str]]:
+    """`coerce` as a table: (type, mode) -> the SQL before and after the value (JSON and null
+    values are never coerced; combinations `coerce` leaves alone are absent)."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for t in (S.STRING, S.NUMBER, S.INTEGER, S.BOOL, S.DATETIME, S.XACT, S.ARRAY, S.MAP, S.INTERVAL):
+        for mode in ("string", "number", "xact", "datetime", "bool", "raw", "value"):
+            sql = coerce("\x00", t, mode)
+            if sql != "\x00":
+                pre, suf = sql.split("\x00")
+                out[(t, mode)] = (pre, suf)
+    return out
+
+
+_COERCIONS = _coercions()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -97,19 +97,32 @@ def and_(parts: list[str] | tuple[str, ...]) -> str:
     return " AND ".join(kept)
 
 
-def _from_sql(f: FromItem) -> str:
+def _from_sql(f: FromItem, memo: dict[int, str] | None) -> str:
     if isinstance(f, Table):
         return f"{f.name} FINAL" if f.final else f.name
     if isinstance(f, Subquery):
-        inner = f"({render(f.select)})"
+        inner = f"({_render(f.select, {} if memo is None else memo)})"
         return f"{inner} AS {f.alias}" if f.alias else inner
-    return f"{_from_sql(f.left)} {f.kind} JOIN {_from_sql(f.right)} ON {f.on}"
+    return f"{_from_sql(f.left, memo)} {f.kind} JOIN {_from_sql(f.right, memo)} ON {f.on}"
 
 
 def render(s: Select) -> str:
     """The SELECT as one line of ClickHouse SQL."""
+    return _render(s, None)
+
+
+def _render(s: Select, memo: dict[int, str] | None) -> str:
+    """(`memo`: the text of each SELECT already rendered in this pass, by identity: a subquery
+    used twice, as the traces' trace selection, is rendered once)"""
+    if memo is None:
+        if s.with_ or not isinstance(s.from_, Table):
+            memo = {}
+    else:
+        done = memo.get(id(s))
+        if done is not None:
+            return done
     f = s.from_
-    sql = f"SELECT {', '.join(s.columns)} FROM {f'{f.name} FINAL' if isinstance(f, Table) and f.final else _from_sql(f)}"
+    sql = f"SELECT {', '.join(s.columns)} FROM {f'{f.name} FINAL' if isinstance(f, Table) and f.final else _from_sql(f, memo)}"
     if s.array_join:
         sql += "".join([f" ARRAY JOIN {a}" for a in s.array_join])
     if s.where is not None:
@@ -125,17 +138,21 @@ def render(s: Select) -> str:
     if s.offset is not None:
         sql += f" OFFSET {s.offset}"
     if s.with_:
-        sql = "WITH " + ", ".join(f"({render(w)}) AS {name}" for w, name in s.with_) + " " + sql
+        sql = "WITH " + ", ".join(f"({_render(w, memo)}) AS {name}" for w, name in s.with_) + " " + sql
+    if memo is not None:
+        memo[id(s)] = sql
     return sql
 
 
-@dataclass
 class Embedded:
     """Subqueries rendered inside expressions (ANY_SPAN, sampling, trace selection), recorded
     as they are rendered so the scope enforcer sees them."""
 
-    selects: list[Select] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
+    __slots__ = ("selects", "texts")
+
+    def __init__(self) -> None:
+        self.selects: list[Select] = []
+        self.texts: list[str] = []
 
     def render(self, s: Select) -> str:
         sql = render(s)
@@ -176,8 +193,10 @@ class SqlPlan:
 
     @classmethod
     def of(cls, select: Select, params: dict[str, Any], db: str, embedded: Embedded | None = None) -> SqlPlan:
-        emb = embedded or Embedded()
-        return cls(select, params, db, render(select), tuple(emb.selects), tuple(emb.texts))
+        sql = _render(select, None)
+        if embedded is None or not embedded.selects:
+            return cls(select, params, db, sql)
+        return cls(select, params, db, sql, tuple(embedded.selects), tuple(embedded.texts))
 
 
 # ------------------------------------------------------------------------------------- scope
