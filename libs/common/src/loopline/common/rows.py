@@ -225,7 +225,8 @@ class ValidatedRow:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _type_name(v: Any) -> str:
+def json_type_name(v: Any) -> str:
+    """How an error message names the JSON type of `v` (`a string`, `an object`, `null`...)."""
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -311,7 +312,9 @@ def _target(raw: Mapping[str, Any], path: str, index: int | None) -> tuple[Objec
         ("log_id", log),
     ):
         if v is not None and (type(v) is not str or not v):
-            raise _fail(f"{path}.{name}", f"expected a non-empty string, got {_type_name(v)}", index, name)
+            raise _fail(
+                f"{path}.{name}", f"expected a non-empty string, got {json_type_name(v)}", index, name
+            )
     if (exp is not None) + (ds is not None) + (ps is not None) + (log is not None) > 1:
         found = [
             n
@@ -354,7 +357,7 @@ def _target(raw: Mapping[str, Any], path: str, index: int | None) -> tuple[Objec
 def _ck_object(name: str) -> Any:
     def check(v: Any, path: str, index: int | None) -> Any:
         if type(v) is not dict:
-            raise _fail(f"{path}.{name}", f"expected an object or null, got {_type_name(v)}", index, name)
+            raise _fail(f"{path}.{name}", f"expected an object or null, got {json_type_name(v)}", index, name)
         return v
 
     return check
@@ -364,7 +367,7 @@ def _ck_span_attributes(v: Any, path: str, index: int | None) -> Any:
     if type(v) is not dict:
         raise _fail(
             f"{path}.span_attributes",
-            f"expected an object or null, got {_type_name(v)}",
+            f"expected an object or null, got {json_type_name(v)}",
             index,
             "span_attributes",
         )
@@ -373,7 +376,7 @@ def _ck_span_attributes(v: Any, path: str, index: int | None) -> Any:
         if sv is not None and type(sv) is not str:
             raise _fail(
                 f"{path}.span_attributes.{k}",
-                f"expected a string or null, got {_type_name(sv)}",
+                f"expected a string or null, got {json_type_name(sv)}",
                 index,
                 "span_attributes",
             )
@@ -382,7 +385,7 @@ def _ck_span_attributes(v: Any, path: str, index: int | None) -> Any:
 
 def _ck_scores(v: Any, path: str, index: int | None) -> Any:
     if type(v) is not dict:
-        raise _fail(f"{path}.scores", f"expected an object or null, got {_type_name(v)}", index, "scores")
+        raise _fail(f"{path}.scores", f"expected an object or null, got {json_type_name(v)}", index, "scores")
     for k, s in v.items():
         t = type(s)
         if (t is int or t is float) and 0 <= s <= 1:  # NaN fails the comparison
@@ -395,11 +398,13 @@ def _ck_scores(v: Any, path: str, index: int | None) -> Any:
 
 def _ck_metrics(v: Any, path: str, index: int | None) -> Any:
     if type(v) is not dict:
-        raise _fail(f"{path}.metrics", f"expected an object or null, got {_type_name(v)}", index, "metrics")
+        raise _fail(
+            f"{path}.metrics", f"expected an object or null, got {json_type_name(v)}", index, "metrics"
+        )
     for k, m in v.items():
         if m is not None and not _is_number(m):
             raise _fail(
-                f"{path}.metrics.{k}", f"expected a number or null, got {_type_name(m)}", index, "metrics"
+                f"{path}.metrics.{k}", f"expected a number or null, got {json_type_name(m)}", index, "metrics"
             )
     return v
 
@@ -408,11 +413,14 @@ def _ck_str_list(name: str) -> Any:
     def check(v: Any, path: str, index: int | None) -> Any:
         if type(v) is not list:
             raise _fail(
-                f"{path}.{name}", f"expected an array of strings or null, got {_type_name(v)}", index, name
+                f"{path}.{name}",
+                f"expected an array of strings or null, got {json_type_name(v)}",
+                index,
+                name,
             )
         for i, t in enumerate(v):
             if type(t) is not str:
-                raise _fail(f"{path}.{name}[{i}]", f"expected a string, got {_type_name(t)}", index, name)
+                raise _fail(f"{path}.{name}[{i}]", f"expected a string, got {json_type_name(t)}", index, name)
         return v
 
     return check
@@ -421,7 +429,7 @@ def _ck_str_list(name: str) -> Any:
 def _ck_str(name: str) -> Any:
     def check(v: Any, path: str, index: int | None) -> Any:
         if type(v) is not str:
-            raise _fail(f"{path}.{name}", f"expected a string or null, got {_type_name(v)}", index, name)
+            raise _fail(f"{path}.{name}", f"expected a string or null, got {json_type_name(v)}", index, name)
         return v
 
     return check
@@ -431,7 +439,7 @@ def _ck_created(v: Any, path: str, index: int | None) -> Any:
     if type(v) is not str:
         raise _fail(
             f"{path}.created",
-            f"expected an ISO-8601 timestamp string or null, got {_type_name(v)}",
+            f"expected an ISO-8601 timestamp string or null, got {json_type_name(v)}",
             index,
             "created",
         )
@@ -485,13 +493,16 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
     is_merge = raw.get("_is_merge")
     if is_merge is not None and type(is_merge) is not bool:
         raise _fail(
-            f"{path}._is_merge", f"expected a boolean or null, got {_type_name(is_merge)}", index, "_is_merge"
+            f"{path}._is_merge",
+            f"expected a boolean or null, got {json_type_name(is_merge)}",
+            index,
+            "_is_merge",
         )
     obj_del = raw.get("_object_delete")
     if obj_del is not None and type(obj_del) is not bool:
         raise _fail(
             f"{path}._object_delete",
-            f"expected a boolean or null, got {_type_name(obj_del)}",
+            f"expected a boolean or null, got {json_type_name(obj_del)}",
             index,
             "_object_delete",
         )
@@ -501,7 +512,7 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
         if type(mp) is not list:
             raise _fail(
                 f"{path}._merge_paths",
-                f"expected an array of paths, got {_type_name(mp)}",
+                f"expected an array of paths, got {json_type_name(mp)}",
                 index,
                 "_merge_paths",
             )
@@ -513,7 +524,10 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
     if ad is not None:
         if type(ad) is not list:
             raise _fail(
-                f"{path}._array_delete", f"expected an array, got {_type_name(ad)}", index, "_array_delete"
+                f"{path}._array_delete",
+                f"expected an array, got {json_type_name(ad)}",
+                index,
+                "_array_delete",
             )
         items = []
         for i, item in enumerate(ad):
@@ -527,7 +541,7 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
             if type(d) is not list:
                 raise _fail(
                     f"{ipath}.delete",
-                    f"expected an array of values, got {_type_name(d)}",
+                    f"expected an array of values, got {json_type_name(d)}",
                     index,
                     "_array_delete",
                 )
@@ -537,7 +551,7 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
     if parent is not None and (type(parent) is not str or not parent):
         raise _fail(
             f"{path}._parent_id",
-            f"expected a non-empty string or null, got {_type_name(parent)}",
+            f"expected a non-empty string or null, got {json_type_name(parent)}",
             index,
             "_parent_id",
         )
@@ -545,7 +559,7 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
     if src is not None and type(src) is not str:
         raise _fail(
             f"{path}._audit_source",
-            f"expected a string or null, got {_type_name(src)}",
+            f"expected a string or null, got {json_type_name(src)}",
             index,
             "_audit_source",
         )
@@ -553,7 +567,7 @@ def _control(raw: Mapping[str, Any], path: str, index: int | None) -> Control:
     if meta is not None and type(meta) is not dict:
         raise _fail(
             f"{path}._audit_metadata",
-            f"expected an object or null, got {_type_name(meta)}",
+            f"expected an object or null, got {json_type_name(meta)}",
             index,
             "_audit_metadata",
         )
@@ -625,7 +639,7 @@ def _check_tree(v: Any, depth: int, trail: list[str | int]) -> None:
             raise _Unstorable(_too_deep(), trail)
         for k, x in v.items():
             if type(k) is not str:
-                raise _Unstorable(f"object keys must be strings, got {_type_name(k)}", [*trail, repr(k)])
+                raise _Unstorable(f"object keys must be strings, got {json_type_name(k)}", [*trail, repr(k)])
             if not k.isascii():
                 _check_text(k, [*trail, k], "this key")
             tx = type(x)
@@ -683,6 +697,26 @@ def _valid_text(s: str) -> bool:
         return False
 
 
+def _storable_items(items: Iterable[Any], depth: int) -> bool:
+    """`_storable` of a container's items, the common leaves checked inline."""
+    for x in items:
+        tx = type(x)
+        if tx is str:
+            if not x.isascii() and not _valid_text(x):
+                return False
+        elif x is None or tx is bool:
+            pass
+        elif tx is int:
+            if not MIN_INT <= x <= MAX_INT:
+                return False
+        elif tx is float:
+            if x - x != 0.0:
+                return False
+        elif not _storable(x, depth):
+            return False
+    return True
+
+
 def _storable(v: Any, depth: int) -> bool:
     """The fast yes/no form of `_check_tree` (no path bookkeeping): the common leaves are
     checked inline, containers recursively. `x - x != 0.0` is true exactly for NaN and ±inf."""
@@ -690,45 +724,14 @@ def _storable(v: Any, depth: int) -> bool:
     if t is dict:
         if depth > MAX_ROW_DEPTH:
             return False
-        d = depth + 1
-        for k, x in v.items():
+        for k in v:
             if type(k) is not str or (not k.isascii() and not _valid_text(k)):
                 return False
-            tx = type(x)
-            if tx is str:
-                if not x.isascii() and not _valid_text(x):
-                    return False
-            elif x is None or tx is bool:
-                pass
-            elif tx is int:
-                if not MIN_INT <= x <= MAX_INT:
-                    return False
-            elif tx is float:
-                if x - x != 0.0:
-                    return False
-            elif not _storable(x, d):
-                return False
-        return True
+        return _storable_items(v.values(), depth + 1)
     if t is list:
         if depth > MAX_ROW_DEPTH:
             return False
-        d = depth + 1
-        for x in v:
-            tx = type(x)
-            if tx is str:
-                if not x.isascii() and not _valid_text(x):
-                    return False
-            elif x is None or tx is bool:
-                pass
-            elif tx is int:
-                if not MIN_INT <= x <= MAX_INT:
-                    return False
-            elif tx is float:
-                if x - x != 0.0:
-                    return False
-            elif not _storable(x, d):
-                return False
-        return True
+        return _storable_items(v, depth + 1)
     if t is str:
         return v.isascii() or _valid_text(v)
     if t is int:
@@ -766,7 +769,7 @@ def validate_row(
     `new_id` (a zero-argument callable) to control that.
     """
     if type(raw) is not dict:
-        raise _fail(path, f"expected an object, got {_type_name(raw)}", index)
+        raise _fail(path, f"expected an object, got {json_type_name(raw)}", index)
     ref, id_field = _target(raw, path, index)
     data: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -791,7 +794,7 @@ def validate_row(
         rid = str(new_id() if new_id is not None else uuid.uuid4())
         row["id"] = rid
     elif type(rid) is not str or not rid:
-        raise _fail(f"{path}.id", f"expected a non-empty string, got {_type_name(rid)}", index, "id")
+        raise _fail(f"{path}.id", f"expected a non-empty string, got {json_type_name(rid)}", index, "id")
     control = _control(raw, path, index) if _has_control(raw) else NO_CONTROL
     if control.object_delete and control.is_merge:
         raise _fail(path, "_object_delete cannot be combined with _is_merge", index, "_object_delete")

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import orjson
 from google.protobuf.message import DecodeError
+from loopline.common.rows import json_type_name
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -260,22 +261,6 @@ def _pb_span(sp: Any, ss: Any, resource: dict[str, Any]) -> OtlpSpan:
 # -- decoding: OTLP/JSON --------------------------------------------------------------------
 
 
-def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, (int, float)):
-        return "a number"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "an array"
-    if isinstance(v, dict):
-        return "an object"
-    return type(v).__name__
-
-
 def _field(d: Mapping[str, Any], camel: str, snake: str) -> tuple[str, Any]:
     """(name as sent, value) of a field that may come camelCase or snake_case; null = absent."""
     v = d.get(camel)
@@ -298,14 +283,14 @@ def _obj(v: Any) -> dict[str, Any]:
     if v is None:
         return {}
     if type(v) is not dict:
-        raise _Bad(f"expected an object, got {_type_name(v)}")
+        raise _Bad(f"expected an object, got {json_type_name(v)}")
     return v
 
 
 def _item(v: Any) -> dict[str, Any]:
     """An element of a repeated message field: an object (null is not allowed there)."""
     if type(v) is not dict:
-        raise _Bad(f"expected an object, got {_type_name(v)}")
+        raise _Bad(f"expected an object, got {json_type_name(v)}")
     return v
 
 
@@ -313,7 +298,7 @@ def _arr(v: Any) -> list[Any]:
     if v is None:
         return []
     if type(v) is not list:
-        raise _Bad(f"expected an array, got {_type_name(v)}")
+        raise _Bad(f"expected an array, got {json_type_name(v)}")
     return v
 
 
@@ -321,13 +306,13 @@ def _str(v: Any) -> str:
     if v is None:
         return ""
     if type(v) is not str:
-        raise _Bad(f"expected a string, got {_type_name(v)}")
+        raise _Bad(f"expected a string, got {json_type_name(v)}")
     return v
 
 
 def _bool(v: Any) -> bool:
     if type(v) is not bool:
-        raise _Bad(f"expected true or false, got {_type_name(v)}")
+        raise _Bad(f"expected true or false, got {json_type_name(v)}")
     return v
 
 
@@ -380,7 +365,7 @@ def _double(v: Any) -> float | str:
 def _bytes(v: Any) -> str:
     """bytesValue: base64 (standard or URL-safe, padding optional) → canonical standard base64."""
     if type(v) is not str:
-        raise _Bad(f"expected a base64 string, got {_type_name(v)}")
+        raise _Bad(f"expected a base64 string, got {json_type_name(v)}")
     s = v.replace("-", "+").replace("_", "/")
     s += "=" * (-len(s) % 4)
     try:
@@ -407,7 +392,7 @@ def _id(v: Any, nbytes: int) -> str:
     if v is None or v == "":
         return ""
     if type(v) is not str:
-        raise _Bad(f"expected {2 * nbytes} hex digits, got {_type_name(v)}")
+        raise _Bad(f"expected {2 * nbytes} hex digits, got {json_type_name(v)}")
     if len(v) == 2 * nbytes and _HEX.fullmatch(v):
         return v.lower()
     if len(v) <= 4 * nbytes:
@@ -436,7 +421,7 @@ def _json_value(v: Any, depth: int) -> Any:
     if v is None:
         return None
     if type(v) is not dict:
-        raise _Bad(f"expected an AnyValue object, got {_type_name(v)}")
+        raise _Bad(f"expected an AnyValue object, got {json_type_name(v)}")
     found: tuple[str, Any] | None = None
     for camel, snake in _ANY_FIELDS:
         name, x = _field(v, camel, snake)
@@ -585,7 +570,9 @@ def decode_json(body: bytes) -> list[OtlpSpan]:
     except orjson.JSONDecodeError as exc:
         raise OtlpError(400, _json_syntax_message(exc)) from exc
     if type(doc) is not dict:
-        raise OtlpError(400, f"body must be a JSON ExportTraceServiceRequest object, got {_type_name(doc)}")
+        raise OtlpError(
+            400, f"body must be a JSON ExportTraceServiceRequest object, got {json_type_name(doc)}"
+        )
     try:
         name, resource_spans = _field(doc, "resourceSpans", "resource_spans")
         groups = _each(_at(name, _arr, resource_spans), name, _json_resource_spans)
