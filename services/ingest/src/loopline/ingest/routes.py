@@ -22,10 +22,12 @@ async def _parse(body: bytes) -> Any:
 
 
 def error_response(exc: IngestError) -> Response:
-    headers = {"Retry-After": str(exc.where.pop("retry_after"))} if "retry_after" in exc.where else None
-    return JSONResponse(
-        error_body(exc.status, exc.message, **exc.where), status_code=exc.status, headers=headers
-    )
+    """The error's JSON answer; `retry_after` becomes the Retry-After header (the error is left as
+    it was, so rendering it twice gives the same answer)."""
+    where = dict(exc.where)
+    retry_after = where.pop("retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_body(exc.status, exc.message, **where), status_code=exc.status, headers=headers)
 
 
 def build_router(ctx: ServiceContext) -> APIRouter:
