@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from loopline.common import stored_row
 from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
 from loopline.common.messages import rows as rows_topic
@@ -29,7 +30,6 @@ from loopline.common.schema import MIGRATIONS
 from loopline.common.store import Store
 from loopline.common.store.migrations import apply_migrations
 from loopline.common.xact import XactIdGenerator
-from loopline.ingest import stored_row
 from loopline.ingest.writer import INSERT_SETTINGS, Writer, group_writes, merge_group
 from loopline.ingest.writer.bases import load_bases
 

@@ -6,12 +6,11 @@ from typing import Any
 
 import pytest
 from loopline.common.rows import validate_row
-from loopline.common.xact import xact_for_time
-from loopline.ingest.merge import RowState, apply_write
-from loopline.ingest.stored_row import (
+from loopline.common.stored_row import (
     READ_COLUMNS,
     STATE_COLUMNS,
     WRITE_COLUMNS,
+    RowState,
     dumps,
     loads,
     row_from_columns,
@@ -20,6 +19,8 @@ from loopline.ingest.stored_row import (
     to_columns,
     to_read_row,
 )
+from loopline.common.xact import xact_for_time
+from loopline.ingest.merge import apply_write
 
 X = xact_for_time(1795337921, 5)
 CREATED = "2026-11-22T08:58:41.886073+00:00"

@@ -33,12 +33,12 @@ row lacks is taken from the write (the SDK drops it), and merged `tags` are alwa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from loopline.common.rows import STICKY_FIELDS, ArrayDelete, ValidatedRow, format_created, parse_row
+from loopline.common.stored_row import RowState
 from loopline.common.xact import xact_time
 
 _IDENTITY_FIELDS = ("span_id", "root_span_id", "span_parents")
@@ -47,20 +47,6 @@ MAX_AUDIT_ENTRIES = 200
 
 class MergeError(ValueError):
     """A write that cannot be applied to its row."""
-
-
-@dataclass(slots=True)
-class RowState:
-    """A logical row after some writes: Braintrust shape (`id`, data fields, unknown fields and the
-    server-managed `audit_data`), no control fields and no object ids."""
-
-    row: dict[str, Any]
-    xact_id: int
-    deleted: bool = False
-
-    @property
-    def id(self) -> str:
-        return str(self.row["id"])
 
 
 # -- building blocks ------------------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loopline.common import stored_row
 from loopline.common.object_types import READABLE, stored_object_id
 from loopline.common.objects import ObjectResolver
 from loopline.common.store import Store
-from loopline.ingest import stored_row
 from loopline.query.cursor import decode_cursor, encode_cursor
 
 MAX_LIMIT = 10_000

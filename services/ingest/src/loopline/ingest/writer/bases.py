@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from loopline.common import stored_row
 from loopline.common.pipeline import Batch
 from loopline.common.rows import parse_row
 from loopline.common.store import Store
-from loopline.ingest import merge, stored_row
-from loopline.ingest.merge import RowState
+from loopline.common.stored_row import RowState
+from loopline.ingest import merge
 from loopline.ingest.writer.steps import GroupKey, Groups, GroupWithBases
 
 

@@ -6,12 +6,12 @@ import re
 from typing import Any
 
 import orjson
+from loopline.common import stored_row
 from loopline.common.bus import OutMessage
 from loopline.common.logging import get_logger
 from loopline.common.pipeline import Batch
 from loopline.common.schema import JSON_TYPE_SETTINGS, TEXT_INDEXED_TABLES, TEXT_INDEXES
 from loopline.common.store import Store, StoreError
-from loopline.ingest import stored_row
 from loopline.ingest.writer.steps import Merged
 
 log = get_logger(__name__)

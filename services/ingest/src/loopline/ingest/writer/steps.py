@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loopline.common import stored_row
 from loopline.common.bus import Bus, OutMessage
 from loopline.common.logging import get_logger
 from loopline.common.messages import committed
 from loopline.common.messages.rows import RowWrite
 from loopline.common.pipeline import Batch
 from loopline.common.rows import RowValidationError, parse_row
-from loopline.ingest import merge, stored_row
-from loopline.ingest.merge import RowState
+from loopline.common.stored_row import RowState
+from loopline.ingest import merge
 
 log = get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """Logical rows ⇄ the columns of the `spans` / `dataset_rows` tables (see common/schema.py).
 
-`to_columns` turns a merged logical row (Braintrust shape, `merge.RowState`) into the column
+`to_columns` turns a merged logical row (Braintrust shape, `RowState`) into the column
 dict the writer inserts: JSON fields as verbatim JSON text ('' = field absent, 'null' = null),
 typed companions (`scores_map`/`metrics_map` with finite numbers only, `span_name`/`span_type`,
 `is_root`, `start_time`/`end_time`/`duration`) and `extra` for unknown top-level fields.
@@ -10,8 +10,8 @@ typed companions (`scores_map`/`metrics_map` with finite numbers only, `span_nam
 control fields). JSON values round-trip exactly: unicode, floats (shortest repr), nested nulls,
 empty objects, and integers beyond 64 bits (stdlib fallback both ways).
 
-Pure: depends only on `loopline.common` and orjson, so it can move to libs/common for the
-query service's readers.
+Pure (depends only on `loopline.common` and orjson): the writer (ingest) writes with it and the
+query service reads with it, so it lives here, owned by neither.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -32,7 +33,21 @@ from loopline.common.rows import (
     format_created,
     parse_created,
 )
-from loopline.ingest.merge import RowState
+
+
+@dataclass(slots=True)
+class RowState:
+    """A logical row after some writes: Braintrust shape (`id`, data fields, unknown fields and the
+    server-managed `audit_data`), no control fields and no object ids."""
+
+    row: dict[str, Any]
+    xact_id: int
+    deleted: bool = False
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
 
 #: JSON-text columns that hold a top-level row field of the same name.
 JSON_FIELDS: Final = (
