@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-from loopline.common.schema import MIGRATIONS
+from loopline.common.schema import ROW_TABLES
 
 from loopline import btql
 
@@ -33,7 +33,7 @@ DAYS = 30
 
 def seed(client: Any, n: int) -> None:
     client.command(f"CREATE DATABASE IF NOT EXISTS {DB}")
-    for m in MIGRATIONS:
+    for m in ROW_TABLES:
         for stmt in m.statements:
             client.command(stmt.replace("{db}", DB))
     have = client.query(f"SELECT count() FROM {DB}.spans").result_rows[0][0]

@@ -26,7 +26,7 @@ from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
-from loopline.common.schema import MIGRATIONS
+from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store
 from loopline.common.store.migrations import apply_migrations
 from loopline.common.xact import XactIdGenerator
@@ -57,7 +57,7 @@ async def run(args: argparse.Namespace) -> None:
     bus = InProcessBus()
     await bus.start()
     await store.open()
-    await apply_migrations(store, MIGRATIONS)
+    await apply_migrations(store, ROW_TABLES)
     writer = Writer(store, bus)
     xact = XactIdGenerator()
     pid = uuid.uuid4().hex

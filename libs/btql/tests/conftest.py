@@ -16,7 +16,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 from loopline.btql import CompiledQuery, Limits, Page, Scope, compile_query
-from loopline.common.schema import MIGRATIONS
+from loopline.common.schema import ROW_TABLES
 from loopline.common.testing import unique_database
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -409,7 +409,7 @@ class Engine:
 def _seeded(client: Any, prefix: str) -> Engine:
     db = unique_database(prefix)
     client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for m in MIGRATIONS:
+    for m in ROW_TABLES:
         for stmt in m.statements:
             client.command(stmt.replace("{db}", db))
     e = Engine(client, db)

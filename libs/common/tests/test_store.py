@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from loopline.common.schema import Migration
+from loopline.common.schema import ROW_TABLES, Migration
 from loopline.common.store import Store, StoreError, applied_versions, apply_migrations
 
 
@@ -21,15 +21,15 @@ async def test_migrations_apply_once(store_dir: Path) -> None:
     store = Store(f"chdb://{store_dir}", database="t_migrations")
     await store.open()
     try:
-        first = await apply_migrations(store)
+        first = await apply_migrations(store, ROW_TABLES)
         assert first == sorted(first) and len(first) >= 3
-        assert await apply_migrations(store) == []
+        assert await apply_migrations(store, ROW_TABLES) == []
         assert await applied_versions(store) >= set(first)
         extra = (Migration(100, "extra", ("CREATE TABLE IF NOT EXISTS {db}.t (a UInt8) ENGINE = Memory",)),)
         assert await apply_migrations(store, extra) == [100]
         assert await apply_migrations(store, extra) == []
-        with pytest.raises(ValueError):
-            await apply_migrations(store, (Migration(2, "a", ()), Migration(1, "b", ())))
+        with pytest.raises(ValueError, match="unique"):
+            await apply_migrations(store, (Migration(2, "a", ()), Migration(2, "b", ())))
     finally:
         await store.close()
 

@@ -51,6 +51,7 @@ from loopline.query.schema_inference import infer_schema
 from loopline.query.summaries import dataset_total_records, summarize_scores, trace_stats
 
 from loopline import btql
+from loopline.runtime.registry import all_migrations
 
 ORG = "org-contract"
 PROJECT = "proj-contract"
@@ -212,7 +213,7 @@ def env(chdb_dsn: str) -> Iterator[Env]:
 
     async def start() -> None:
         await store.open()
-        await apply_migrations(store)
+        await apply_migrations(store, all_migrations())
         await bus.start()
 
     loop.run_until_complete(start())

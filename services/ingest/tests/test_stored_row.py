@@ -251,13 +251,13 @@ def test_columns_from_clickhouse_types() -> None:
 def chdb_client(chdb_dsn: str) -> Any:
     # the run's one embedded ClickHouse directory (chdb allows one per process)
     import clickhouse_connect
-    from loopline.common.schema import MIGRATIONS
+    from loopline.common.schema import ROW_TABLES
 
     Path(chdb_dsn.removeprefix("chdb://")).mkdir(parents=True, exist_ok=True)
     client = clickhouse_connect.get_client(dsn=chdb_dsn)
     client.command("DROP DATABASE IF EXISTS t_stored_row")
     client.command("CREATE DATABASE t_stored_row")
-    for m in MIGRATIONS:
+    for m in ROW_TABLES:
         for stmt in m.statements:
             client.command(stmt.replace("{db}", "t_stored_row"))
     yield client

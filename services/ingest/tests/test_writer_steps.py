@@ -12,8 +12,10 @@ from loopline.common.bus.memory import InProcessBus
 from loopline.common.messages import committed, dead_letters, rows
 from loopline.common.messages.rows import RowWrite
 from loopline.common.pipeline import Batch, Invalid
+from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store, StoreError, apply_migrations
 from loopline.common.testing import unique_database
+from loopline.ingest import tables as ingest_tables
 from loopline.ingest.writer import Inserter, group_writes
 from loopline.ingest.writer.bases import LoadBases
 from loopline.ingest.writer.insert import InsertRows
@@ -38,7 +40,7 @@ class RecordingBus(InProcessBus):
 async def store(chdb_dsn: str) -> AsyncIterator[Store]:
     s = Store(chdb_dsn, database=unique_database("writer_steps"))
     await s.open()
-    await apply_migrations(s)
+    await apply_migrations(s, ROW_TABLES + ingest_tables.MIGRATIONS)
     try:
         yield s
     finally:

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store, apply_migrations
-from loopline.query import async_btql
+from loopline.query import async_btql, tables
 from loopline.query.async_btql import AsyncQueries
 from loopline.query.reads import ReadError
 
@@ -23,7 +24,7 @@ QUERY = btql.parse("select: id | from: project_logs('p1') | sort: id")
 async def store(chdb_dsn: str) -> AsyncIterator[Store]:
     s = Store(chdb_dsn, database=f"t_async_{uuid.uuid4().hex[:8]}")
     await s.open()
-    await apply_migrations(s)
+    await apply_migrations(s, ROW_TABLES + tables.MIGRATIONS)
     try:
         yield s
     finally:

@@ -13,7 +13,7 @@ from loopline.common.service import ServiceContext
 from loopline.common.settings import Settings, SettingsError, load_settings
 
 from loopline.cli.dlq import dlq_app
-from loopline.runtime.registry import ALL_SERVICES, parse_services
+from loopline.runtime.registry import ALL_SERVICES, all_migrations, parse_services
 from loopline.runtime.server import http_limits, write_line
 from loopline.runtime.server import serve as run_server
 
@@ -105,7 +105,7 @@ def _with_keystore(s: Settings, fn: Callable[[KeyStore], Awaitable[T]]) -> T:
         store = Store(s.effective_store_dsn, s.database)
         await store.open()
         try:
-            await apply_migrations(store)
+            await apply_migrations(store, all_migrations())
             return await fn(KeyStore(store))
         finally:
             await store.close()

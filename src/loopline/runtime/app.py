@@ -31,7 +31,7 @@ from loopline.gateway.keys import KeyStore
 
 from loopline.runtime.memory import configure_malloc, periodic_trim
 from loopline.runtime.proxy import install_proxy
-from loopline.runtime.registry import service_def
+from loopline.runtime.registry import all_migrations, service_def
 
 log = get_logger("loopline.runtime")
 
@@ -111,7 +111,7 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ctx.store is not None:
             await ctx.store.open()
-            await apply_migrations(ctx.store)
+            await apply_migrations(ctx.store, all_migrations())
         await ctx.bus.start()
         await ctx.bus.ensure_topics(all_topics(ctx.settings.topic_partitions))
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+from loopline.common.schema import Migration
 from loopline.common.service import ServiceDef
 
 _MODULES = {
@@ -40,3 +41,19 @@ def parse_services(spec: str) -> tuple[str, ...]:
     for n in names:
         service_def(n)
     return names
+
+
+def all_migrations() -> tuple[Migration, ...]:
+    """Every known service's migrations in version order; a version claimed twice is an error
+    that names both owners."""
+    owner: dict[int, str] = {}
+    out: list[Migration] = []
+    for name in ALL_SERVICES:
+        for m in service_def(name).migrations:
+            if m.version in owner:
+                raise ValueError(
+                    f"migration {m.version} is declared by both {owner[m.version]!r} and {name!r}"
+                )
+            owner[m.version] = name
+            out.append(m)
+    return tuple(sorted(out, key=lambda m: m.version))

@@ -1,6 +1,10 @@
-"""ClickHouse schema of Loopline, as an ordered list of versioned migrations.
+"""ClickHouse schema: the migration type and the row tables every reader shares.
 
-Every table has one owner (see DESIGN.md). Migrations are append-only: never edit one that
+Every table has one owner (see DESIGN.md), and the owner declares its migrations in its
+`ServiceDef.migrations` (the gateway its control-plane tables, the query service its async-job
+tables, …); the runtime applies every known service's migrations (`runtime.registry`). The row
+tables live here because they are the storage contract between the writer that owns them and
+everything that reads them, like `stored_row`. Migrations are append-only: never edit one that
 has shipped, add a new one. `{db}` is replaced by the configured database name.
 
 Span table design (see research/peers.md):
@@ -21,6 +25,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One step of a service's schema. `version` is unique across all services (one ledger,
+    `{db}.schema_migrations`); a service numbers new migrations in its own block of 100
+    (gateway 100-199, ingest and writer 200-299, query 300-399, evaluator 400-499,
+    classifier 500-599, loop-agent 600-699); versions below 100 predate the blocks."""
+
     version: int
     name: str
     statements: tuple[str, ...]
@@ -91,41 +100,10 @@ JSON_TYPE_SETTINGS: dict[str, int] = {
 TEXT_INDEXES: dict[str, str] = {col: f"idx_{col}_lc" for col in ("input", "output")}
 TEXT_INDEXED_TABLES = ("spans", "dataset_rows")
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "control plane: orgs, api keys, projects, experiments, datasets",
-        (
-            """CREATE TABLE IF NOT EXISTS {db}.orgs (
-                id String, name String, created DateTime64(6, 'UTC'),
-                _version UInt64, _is_deleted UInt8 DEFAULT 0
-            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY id""",
-            """CREATE TABLE IF NOT EXISTS {db}.api_keys (
-                org_id String, id String, name String, prefix String, key_hash String,
-                user_id String DEFAULT '', created DateTime64(6, 'UTC'),
-                revoked Nullable(DateTime64(6, 'UTC')),
-                _version UInt64
-            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (key_hash)""",
-            """CREATE TABLE IF NOT EXISTS {db}.projects (
-                org_id String, id String, name String, description String DEFAULT '',
-                settings String DEFAULT '', user_id String DEFAULT '',
-                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
-            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, id)""",
-            """CREATE TABLE IF NOT EXISTS {db}.experiments (
-                org_id String, project_id String, id String, name String,
-                description String DEFAULT '', base_exp_id String DEFAULT '',
-                dataset_id String DEFAULT '', dataset_version String DEFAULT '',
-                repo_info String DEFAULT '', metadata String DEFAULT '',
-                public Bool DEFAULT false, user_id String DEFAULT '',
-                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
-            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, project_id, id)""",
-            """CREATE TABLE IF NOT EXISTS {db}.datasets (
-                org_id String, project_id String, id String, name String,
-                description String DEFAULT '', metadata String DEFAULT '', user_id String DEFAULT '',
-                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
-            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, project_id, id)""",
-        ),
-    ),
+#: The row tables: the storage contract between the writer (which owns and creates them) and
+#: every reader (query, and the services that read spans). Version numbers below 100 predate
+#: per-service ownership; see `Migration` for how new ones are numbered.
+ROW_TABLES: tuple[Migration, ...] = (
     Migration(
         2,
         "spans: project logs and experiment rows",
@@ -147,19 +125,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        4,
-        "dead letters: row writes the writer could not apply, with the reason",
-        (
-            """CREATE TABLE IF NOT EXISTS {db}.dead_letters (
-                key String, value String, reason String,
-                created DateTime64(6, 'UTC'),
-                id UUID DEFAULT generateUUIDv4(),
-                replayed Nullable(DateTime64(6, 'UTC')),
-                _version UInt64 DEFAULT toUnixTimestamp64Micro(now64(6))
-            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (created, id)""",
-        ),
-    ),
-    Migration(
         5,
         "case-insensitive full-text: text indexes on lower(input) / lower(output)",
         tuple(
@@ -167,35 +132,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"ADD INDEX IF NOT EXISTS {index} lower({col}) TYPE text(tokenizer = 'splitByNonAlpha')"
             for table in TEXT_INDEXED_TABLES
             for col, index in TEXT_INDEXES.items()
-        ),
-    ),
-    Migration(
-        10,
-        "control plane: experiment tags and parameters, dataset tags",
-        (
-            "ALTER TABLE {db}.experiments ADD COLUMN IF NOT EXISTS tags Array(String), "
-            "ADD COLUMN IF NOT EXISTS parameters_id String DEFAULT '', "
-            "ADD COLUMN IF NOT EXISTS parameters_version String DEFAULT ''",
-            "ALTER TABLE {db}.datasets ADD COLUMN IF NOT EXISTS tags Array(String)",
-        ),
-    ),
-    Migration(
-        11,
-        "async BTQL jobs, their result rows and cancel requests (shared by every query replica)",
-        (
-            """CREATE TABLE IF NOT EXISTS {db}.btql_async_jobs (
-                org_id String, id String, status String, error String DEFAULT '', info String DEFAULT '',
-                created DateTime64(6, 'UTC'), heartbeat DateTime64(6, 'UTC'), _version UInt64
-            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, id)
-            TTL toDateTime(created) + INTERVAL 2 HOUR""",
-            """CREATE TABLE IF NOT EXISTS {db}.btql_async_rows (
-                org_id String, job_id String, seq UInt32, row String, created DateTime64(6, 'UTC')
-            ) ENGINE = MergeTree ORDER BY (org_id, job_id, seq)
-            TTL toDateTime(created) + INTERVAL 2 HOUR""",
-            """CREATE TABLE IF NOT EXISTS {db}.btql_async_cancels (
-                org_id String, job_id String, created DateTime64(6, 'UTC')
-            ) ENGINE = ReplacingMergeTree ORDER BY (org_id, job_id)
-            TTL toDateTime(created) + INTERVAL 2 HOUR""",
         ),
     ),
 )

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter
 from loopline.common.bus import Bus
 from loopline.common.control_plane import ControlPlane
+from loopline.common.schema import Migration
 from loopline.common.settings import Settings
 from loopline.common.store import Store
 from loopline.common.xact import XactIdGenerator
@@ -61,3 +62,6 @@ class ServiceDef:
     needs_store: bool = False
     # path prefixes the gateway forwards to this service in distributed mode
     routes: tuple[str, ...] = ()
+    # the schema of the tables this service owns (`common.schema.Migration`); the runtime applies
+    # every known service's migrations, so a reader never starts before its tables exist
+    migrations: tuple[Migration, ...] = ()

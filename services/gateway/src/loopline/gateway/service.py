@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.gateway import tables
 from loopline.gateway.catalog import Catalog
 from loopline.gateway.keys import KeyStore
 from loopline.gateway.routes import build_router
@@ -25,4 +26,6 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     return []
 
 
-SERVICE = ServiceDef(name="gateway", router=_router, start=_start, needs_store=True)
+SERVICE = ServiceDef(
+    name="gateway", router=_router, start=_start, needs_store=True, migrations=tables.MIGRATIONS
+)

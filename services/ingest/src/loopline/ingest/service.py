@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.ingest import tables
 from loopline.ingest.blob_routes import build_blob_router
 from loopline.ingest.blobs import UrlSigner, blob_store_from_url, load_or_create_secret
 from loopline.ingest.dead_letters import DeadLetters
@@ -38,6 +39,7 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
 
 SERVICE = ServiceDef(
     name="ingest",
+    migrations=tables.MIGRATIONS,
     router=_router,
     start=_start,
     needs_store=True,

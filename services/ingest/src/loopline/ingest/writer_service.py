@@ -8,6 +8,7 @@ import time
 from loopline.common.bus import Consumer, ConsumerOptions
 from loopline.common.logging import get_logger
 from loopline.common.progress import WRITER_GROUP
+from loopline.common.schema import ROW_TABLES
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.common.topics import ROWS
 from loopline.ingest.writer import Writer
@@ -48,4 +49,4 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
     return [DrainingWriter(c, drain_timeout_s=60.0) for c in members]
 
 
-SERVICE = ServiceDef(name="writer", start=_start, needs_store=True)
+SERVICE = ServiceDef(name="writer", start=_start, needs_store=True, migrations=ROW_TABLES)

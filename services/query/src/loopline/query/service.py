@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from loopline.common.objects import ObjectResolver
 from loopline.common.service import ServiceContext, ServiceDef, Worker
 from loopline.gateway.catalog import Catalog
+from loopline.query import tables
 from loopline.query.async_btql import AsyncQueries
 from loopline.query.reads import ObjectReader
 from loopline.query.routes import build_btql_router, build_router
@@ -35,6 +36,7 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
 
 SERVICE = ServiceDef(
     name="query",
+    migrations=tables.MIGRATIONS,
     router=_router,
     start=_start,
     needs_store=True,

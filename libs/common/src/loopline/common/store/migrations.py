@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loopline.common.logging import get_logger
-from loopline.common.schema import MIGRATIONS, Migration
+from loopline.common.schema import Migration
 from loopline.common.store.client import Store
 
 log = get_logger(__name__)
@@ -20,15 +20,19 @@ async def applied_versions(store: Store) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-async def apply_migrations(store: Store, migrations: Sequence[Migration] = MIGRATIONS) -> list[int]:
-    """Apply every migration not yet recorded; return the versions applied now.
+async def apply_migrations(store: Store, migrations: Sequence[Migration]) -> list[int]:
+    """Apply every migration not yet recorded, in version order; return the versions applied now.
+
+    The runtime passes every known service's migrations (`loopline.runtime.registry.all_migrations`);
+    a test passes the ones of the tables it needs.
 
     Each statement is idempotent (`IF NOT EXISTS`), so a crash between a statement and the
     ledger row is repaired by re-running.
     """
+    migrations = sorted(migrations, key=lambda m: m.version)
     versions = [m.version for m in migrations]
-    if versions != sorted(set(versions)):
-        raise ValueError("migration versions must be unique and increasing")
+    if len(versions) != len(set(versions)):
+        raise ValueError(f"migration versions must be unique, got {versions}")
     await store.command(store.sql(_LEDGER))
     done = await applied_versions(store)
     applied: list[int] = []

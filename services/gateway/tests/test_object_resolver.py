@@ -1,4 +1,5 @@
-"""ObjectResolver: org-scoped lookups, and deleted objects stop resolving."""
+"""ObjectResolver (libs/common) over the gateway's control-plane tables: org-scoped lookups, and deleted
+objects stop resolving."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from loopline.common import objects
 from loopline.common.objects import ObjectResolver
 from loopline.common.store import Store, apply_migrations
 from loopline.common.testing import unique_database
+from loopline.gateway import tables
 
 
 async def test_scoped_and_deletions_expire(
@@ -18,7 +20,7 @@ async def test_scoped_and_deletions_expire(
     store = Store(chdb_dsn, unique_database("objects"))
     await store.open()
     try:
-        await apply_migrations(store)
+        await apply_migrations(store, tables.MIGRATIONS)
         now = datetime.now(UTC)
         cols = ["org_id", "project_id", "id", "name", "created", "_version", "_is_deleted"]
         await store.insert("experiments", [["o1", "p1", "e1", "exp", now, 1, 0]], cols)
