@@ -59,3 +59,12 @@ def restartable_kafka(tmp_path: Path) -> Iterator[Any]:
         _no_kafka(str(exc))
     yield broker
     broker.stop(kill=True)
+
+
+@pytest.fixture
+def scripted_llm() -> Iterator[Any]:
+    """The scripted OpenAI/Anthropic server of tests/support/llm_server.py, one per test."""
+    from tests.support.llm_server import ScriptedLLM
+
+    with ScriptedLLM() as llm:
+        yield llm
