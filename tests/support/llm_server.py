@@ -29,6 +29,8 @@ format of the endpoint that was called:
   be made to fail by pushing a `Fail` with `route="embeddings"` / `route="moderations"`.
 * `Reply(delay_s=…)` / `Fail(delay_s=…)` answer slowly; `Reply(chunk_delay_s=…)` streams slowly.
 * `Reply(usage=(prompt_tokens, completion_tokens))`; without it, tokens are counted as words.
+* `requests` lists what was received; `max_in_flight` is the most chat requests answered at once
+  (a streamed answer counts until its headers are sent).
 
 Use the `scripted_llm` pytest fixture (tests/conftest.py) or the context manager.
 """
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import math
 import socket
@@ -45,7 +48,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -199,6 +202,8 @@ class ScriptedLLM:
         self.flag_words = tuple(w.lower() for w in flag_words)
         self.max_lifetime_s = max_lifetime_s
         self.requests: list[Seen] = []
+        self.in_flight = 0  # chat requests being answered now
+        self.max_in_flight = 0  # the most at once since start
         self._queues: dict[str, deque[Item]] = {
             "chat": deque(),
             "embeddings": deque(),
@@ -320,6 +325,25 @@ class ScriptedLLM:
         return None
 
     async def _openai_chat(self, request: Request) -> Response:
+        with self._counting():
+            return await self._openai_chat_counted(request)
+
+    async def _anthropic_messages(self, request: Request) -> Response:
+        with self._counting():
+            return await self._anthropic_messages_counted(request)
+
+    @contextlib.contextmanager
+    def _counting(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _openai_chat_counted(self, request: Request) -> Response:
         seen = await self._seen(request, "openai")
         bad = _bad_request_openai(seen.json, ("model", "messages"))
         if bad is not None:
@@ -338,7 +362,7 @@ class ScriptedLLM:
             return _sse(_openai_chunks(item, model, usage if include_usage else None))
         return _json(_openai_completion(item, model, usage))
 
-    async def _anthropic_messages(self, request: Request) -> Response:
+    async def _anthropic_messages_counted(self, request: Request) -> Response:
         seen = await self._seen(request, "anthropic")
         body = seen.json
         if not isinstance(body, dict) or not all(k in body for k in ("model", "messages", "max_tokens")):
