@@ -27,7 +27,7 @@ import yaml
 from loopline.common.metrics import PATH as METRICS_PATH
 from loopline.common.settings import Settings, load_settings
 
-from loopline.runtime.registry import ALL_SERVICES
+from loopline.runtime.registry import ALL_SERVICES, known_env_names
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -41,7 +41,8 @@ HELM_VERSION = "v3.22.0"
 HELM_INSTALL_TIMEOUT_S = 900
 KUBE_VERSION = "1.34.0"  # what `helm template` targets and the manifests are validated against
 
-SETTINGS_FIELDS = set(Settings.model_fields)
+# every LOOPLINE_* variable a setting reads (shared Settings and the services' sections)
+SETTING_VARS = known_env_names()
 # LOOPLINE_* variables read outside Settings (settings.py, cli/dlq.py)
 NON_FIELD_VARS = {"LOOPLINE_CONFIG", "LOOPLINE_API_KEY"}
 # Loopline services that answer HTTP routes through the gateway (everything but the writer)
@@ -50,15 +51,11 @@ GATEWAY_TARGETS = set(ALL_SERVICES) - {"gateway", "writer"}
 pytestmark = pytest.mark.timeout(HELM_INSTALL_TIMEOUT_S + 120)  # only a CI helm install is slow
 
 
-def setting_name(var: str) -> str:
-    return var.removeprefix("LOOPLINE_").lower()
-
-
 def assert_real_settings(env_names: list[str], where: str) -> None:
     unknown = [
         n
         for n in env_names
-        if n.startswith("LOOPLINE_") and n not in NON_FIELD_VARS and setting_name(n) not in SETTINGS_FIELDS
+        if n.startswith("LOOPLINE_") and n not in NON_FIELD_VARS and n.upper() not in SETTING_VARS
     ]
     assert not unknown, f"{where} sets LOOPLINE_* variables that are not settings: {unknown}"
 

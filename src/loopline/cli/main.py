@@ -40,6 +40,17 @@ def _settings(**overrides: Any) -> Settings:
     return s
 
 
+def _context(s: Settings, services: tuple[str, ...]) -> ServiceContext:
+    """The services' shared context; a bad value in a service's settings section exits with 2."""
+    from loopline.runtime.app import build_context
+
+    try:
+        return build_context(s, services)
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def up(
     data_dir: Annotated[Path | None, typer.Option(help="data directory (default ./.loopline)")] = None,
@@ -49,13 +60,13 @@ def up(
     config: Annotated[Path | None, typer.Option(help="TOML config file")] = None,
 ) -> None:
     """Run every service in one process: embedded store, in-process bus (or --bus kafka://)."""
-    from loopline.runtime.app import build_app, build_context
+    from loopline.runtime.app import build_app
     from loopline.runtime.bootstrap import bootstrap_dev_key
 
     s = _settings(config_file=config, data_dir=data_dir, host=host, port=port, bus_url=bus)
     if not s.store_dsn.startswith(("http://", "https://")):
         s.store_dsn = s.effective_store_dsn
-    ctx = build_context(s, EMBEDDED)
+    ctx = _context(s, EMBEDDED)
 
     async def announce(c: ServiceContext) -> None:
         _org_id, key = await bootstrap_dev_key(c)
@@ -78,7 +89,7 @@ def serve(
     config: Annotated[Path | None, typer.Option(help="TOML config file")] = None,
 ) -> None:
     """Run some services in this process (distributed mode: Kafka bus, ClickHouse DSN from settings)."""
-    from loopline.runtime.app import build_app, build_context
+    from loopline.runtime.app import build_app
 
     s = _settings(config_file=config, host=host, port=port)
     try:
@@ -86,7 +97,7 @@ def serve(
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    ctx = build_context(s, names)
+    ctx = _context(s, names)
     on_ready = None
     if "gateway" in names and s.bootstrap_api_key:
         from loopline.runtime.bootstrap import bootstrap_dev_key

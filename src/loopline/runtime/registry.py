@@ -6,6 +6,7 @@ import importlib
 
 from loopline.common.schema import Migration
 from loopline.common.service import ServiceDef
+from loopline.common.settings import Settings
 
 _MODULES = {
     "gateway": "loopline.gateway.service",
@@ -57,3 +58,14 @@ def all_migrations() -> tuple[Migration, ...]:
             owner[m.version] = name
             out.append(m)
     return tuple(sorted(out, key=lambda m: m.version))
+
+
+def known_env_names() -> frozenset[str]:
+    """Every `LOOPLINE_*` variable a setting reads: the shared `Settings` and every known
+    service's section (its nested and flat spellings)."""
+    names = {f"LOOPLINE_{f}".upper() for f in Settings.model_fields}
+    for name in ALL_SERVICES:
+        section = service_def(name).settings
+        if section is not None:
+            names.update(n for f in section.model_fields for n in section.env_names(f))
+    return frozenset(names)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from loopline.common.bus import Bus
 from loopline.common.control_plane import ControlPlane
 from loopline.common.schema import Migration
-from loopline.common.settings import Settings
+from loopline.common.settings import Settings, SettingsSection
 from loopline.common.store import Store
 from loopline.common.xact import XactIdGenerator
 
@@ -65,3 +65,6 @@ class ServiceDef:
     # the schema of the tables this service owns (`common.schema.Migration`); the runtime applies
     # every known service's migrations, so a reader never starts before its tables exist
     migrations: tuple[Migration, ...] = ()
+    # this service's own settings section (`ctx.settings.section(cls)`); the runtime loads it at
+    # start-up, so a bad value stops the process before it serves
+    settings: type[SettingsSection] | None = None

@@ -2,17 +2,32 @@
 
 Precedence (highest first): explicit keyword arguments, environment, the config file named by
 `LOOPLINE_CONFIG` (or `config_file=`), defaults. Errors name the setting and its source.
+
+`Settings` holds what every process shares (where it runs, the bus, the store, logging, the HTTP
+edge, memory). Each service owns a section of its own (`SettingsSection` subclasses in the
+service's package, named by `ServiceDef.settings`), read from the same sources:
+
+    [loopline.writer]          # TOML section …
+    max_batch = 5000
+    LOOPLINE_WRITER__MAX_BATCH=5000   # … or the environment, nested
+    LOOPLINE_WRITER_MAX_BATCH=5000    # … or flat (the names from before sections still work)
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+#: the config file `load_settings` was given (passed to the settings sources without touching
+#: `os.environ`)
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("loopline_config_file", default=None)
 
 
 class SettingsError(ValueError):
@@ -33,6 +48,7 @@ class _TomlSource(PydanticBaseSettingsSource):
                 raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
             section = raw.get("loopline", raw)
             self._data = {str(k).replace("-", "_"): v for k, v in section.items()}
+        self.path = path
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
@@ -45,6 +61,12 @@ class Settings(BaseSettings):
     """Everything configurable about a Loopline process."""
 
     model_config = SettingsConfigDict(env_prefix="LOOPLINE_", extra="ignore", validate_default=True)
+
+    # what the sections read besides the environment: keyword arguments and the config file
+    _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _file_values: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _file: Path | None = PrivateAttr(default=None)
+    _sections: dict[type[SettingsSection], SettingsSection] = PrivateAttr(default_factory=dict)
 
     # where and how to run
     data_dir: Path = Field(default=Path(".loopline"), description="embedded data directory")
@@ -170,19 +192,117 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = os.environ.get("LOOPLINE_CONFIG")
-        return (init_settings, env_settings, _TomlSource(settings_cls, Path(path) if path else None))
+        return (init_settings, env_settings, _TomlSource(settings_cls, config_file_path()))
+
+    def section(self, cls: type[S]) -> S:
+        """This process's settings of one service section (loaded once, then cached)."""
+        got = self._sections.get(cls)
+        if got is None:
+            got = self._sections[cls] = _load_section(cls, self._overrides, self._file_values, self._file)
+        assert isinstance(got, cls)
+        return got
+
+
+def config_file_path() -> Path | None:
+    path = _CONFIG_FILE.get() or os.environ.get("LOOPLINE_CONFIG")
+    return Path(path) if path else None
+
+
+class SettingsSection(BaseModel):
+    """A service's own settings: subclass it in the service's package, set `SECTION`, declare
+    fields with defaults, and name the class in `ServiceDef.settings`; read it with
+    `ctx.settings.section(Cls)`.
+
+    Each field `f` is read from (highest first) the keyword argument `<section>={"f": …}` or a
+    flat one, `LOOPLINE_<SECTION>__<F>`, a flat variable, `[loopline.<section>] f` in the config
+    file or a flat key there, then the default. The flat name is `<section>_<f>` unless
+    `FLAT_NAMES` maps the field to the name it had before sections (e.g. `max_request_bytes`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    SECTION: ClassVar[str] = ""
+    FLAT_NAMES: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def flat_name(cls, field: str) -> str:
+        return cls.FLAT_NAMES.get(field, f"{cls.SECTION}_{field}")
+
+    @classmethod
+    def env_names(cls, field: str) -> tuple[str, str]:
+        """The nested and the flat environment variable of a field."""
+        return f"LOOPLINE_{cls.SECTION}__{field}".upper(), f"LOOPLINE_{cls.flat_name(field)}".upper()
+
+
+S = TypeVar("S", bound=SettingsSection)
+
+
+def _load_section(
+    cls: type[S], overrides: Mapping[str, Any], file_values: Mapping[str, Any], file: Path | None
+) -> S:
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    nested_kw = overrides.get(cls.SECTION) or {}
+    nested_file = file_values.get(cls.SECTION) if isinstance(file_values.get(cls.SECTION), dict) else {}
+    for field in cls.model_fields:
+        flat = cls.flat_name(field)
+        nested_env, flat_env = cls.env_names(field)
+        candidates: list[tuple[bool, Any, str]] = [
+            (field in nested_kw, nested_kw.get(field), f"{cls.SECTION}={{{field!r}: …}}"),
+            (flat in overrides, overrides.get(flat), f"keyword {flat}"),
+            (nested_env in os.environ, os.environ.get(nested_env), nested_env),
+            (flat_env in os.environ, os.environ.get(flat_env), flat_env),
+            (
+                field in (nested_file or {}),
+                (nested_file or {}).get(field),
+                f"[loopline.{cls.SECTION}] {field} in {file}",
+            ),
+            (flat in file_values, file_values.get(flat), f"{flat} in {file}"),
+        ]
+        for present, value, where in candidates:
+            if present and value is not None:
+                values[field], origin[field] = value, where
+                break
+    lines = [
+        f"{where} ({cls.SECTION}.{key}): not a setting of this section; known: {', '.join(cls.model_fields)}"
+        for nested, where in (
+            (nested_kw, f"keyword {cls.SECTION}"),
+            (nested_file or {}, f"[loopline.{cls.SECTION}] in {file}"),
+        )
+        for key in nested
+        if key not in cls.model_fields
+    ]
+    if lines:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines))
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            where = origin.get(field) or cls.env_names(field)[1]
+            lines.append(f"{where} ({cls.SECTION}.{field}): {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Load settings, raising SettingsError with one line per bad setting."""
-    if config_file is not None:
-        os.environ["LOOPLINE_CONFIG"] = str(config_file)
+    """Load settings, raising SettingsError with one line per bad setting.
+
+    Keyword arguments that are no `Settings` field are kept for the services' sections
+    (`writer_max_batch=…` or `writer={"max_batch": …}`)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    token = _CONFIG_FILE.set(config_file)
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        source = _TomlSource(Settings, config_file_path())
+        s = Settings(**{k: v for k, v in given.items() if k in Settings.model_fields})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
             lines.append(f"LOOPLINE_{name.upper()} ({name}): {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+    finally:
+        _CONFIG_FILE.reset(token)
+    s._overrides = {k: v for k, v in given.items() if k not in Settings.model_fields}
+    s._file_values = source._data
+    s._file = source.path
+    return s
