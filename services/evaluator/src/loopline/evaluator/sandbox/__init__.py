@@ -1,0 +1,1 @@
+"""Run user Python code (code scorers and code functions) in an isolated process; API in `runner`."""

@@ -1,0 +1,737 @@
+"""What runs inside the sandbox: a supervisor that forks one fresh process per call of user code.
+
+`runner.py` starts this module as `python -I -m loopline.evaluator.sandbox.child` with an empty
+environment, requests on stdin and responses on stdout (length-prefixed orjson frames, see
+`framing.py`). The first frame is the configuration; the supervisor answers with a `ready` frame
+describing the isolation it achieved.
+
+Namespaces mode (root on Linux): the supervisor is pid 1 of a new pid namespace, in a new mount
+namespace whose root is a tmpfs holding read-only binds of the interpreter and system directories
+only (no /work, /root, data directory, /home, host /tmp). Every call is a fork that unshares its own
+network (no interfaces), mount (private tmpfs /tmp), IPC and UTS namespaces, applies rlimits and
+becomes uid `uid_base + slot` with no groups, no capabilities and no_new_privs. When the call ends
+or overruns, every process of that uid is killed before the slot is reused.
+
+Basic mode (not root): rlimits, its own session (the whole process group is killed), an empty
+environment, a throwaway working directory and closed descriptors; see the README for what is
+missing.
+
+A call process writes its result as one frame on fd 3 and its prints go to a pipe on fds 1 and 2;
+the supervisor bounds both and turns every way a call can end into a response frame.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import fcntl
+import importlib
+import inspect
+import linecache
+import os
+import resource
+import selectors
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import orjson
+from loopline.evaluator.sandbox import isolation
+from loopline.evaluator.sandbox.framing import (
+    HEADER,
+    FrameBuffer,
+    FrameError,
+    payload_length,
+    read_frame_fd,
+    write_frame_fd,
+)
+from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
+
+USER_FILENAME = "<user code>"
+RESULT_FD = 3
+MAX_CONFIG_BYTES = 1 * MiB
+FRAME_OVERHEAD = 64 * 1024  # room for error messages and tracebacks around a value
+EXIT_SETUP_FAILED = 70
+EXIT_NO_RESULT_CHANNEL = 71
+EXIT_OUT_OF_MEMORY = 72
+DRAIN_GRACE_SECONDS = 0.2
+TRACEBACK_CHARS = 8000
+CALL_NAMESPACES = (
+    isolation.CLONE_NEWNET | isolation.CLONE_NEWNS | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS
+)
+
+
+# --------------------------------------------------------------------------------------------
+# inside a call process
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    for method in ("as_dict", "model_dump", "to_dict"):
+        fn = getattr(value, method, None)
+        if callable(fn):
+            return fn()
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def _json_size_floor(value: Any, limit: int) -> int:
+    """A lower bound of `value`'s JSON size, computed without recursion and stopping once past
+    `limit`: a huge return value is refused before serializing it could exhaust the memory limit."""
+    size = 0
+    stack = [value]
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 2 + len(item)
+            for key, child in item.items():
+                size += len(key) + 2 if isinstance(key, str) else 1
+                stack.append(child)
+        elif isinstance(item, list | tuple | set | frozenset):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 1
+    return size
+
+
+def _bind_arguments(fn: Any, args: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Braintrust calls handlers with the invoke input's fields as keyword arguments and drops the
+    fields a handler does not declare (scorers often take only `output` and `expected`)."""
+    if not isinstance(args, dict):
+        return [args], {}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return [], dict(args)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return [], dict(args)
+    named = {
+        name
+        for name, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    kwargs = {k: v for k, v in args.items() if k in named}
+    if not kwargs and args and len(params) == 1:
+        return [args], {}  # `def handler(input)` called with a whole object
+    return [], kwargs
+
+
+def _user_traceback(exc: BaseException) -> str:
+    try:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == USER_FILENAME]
+        lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+    except BaseException:  # a hostile __str__ or __traceback__
+        return ""
+    return "".join(lines)[-TRACEBACK_CHARS:]
+
+
+MESSAGE_CHARS = 2000
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)[:MESSAGE_CHARS]
+    except BaseException:  # a hostile __str__
+        text = "<unprintable>"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _execute(request: dict[str, Any], limits: SandboxLimits) -> dict[str, Any]:
+    code = request["code"]
+    entrypoint = request["entrypoint"]
+    try:
+        linecache.cache[USER_FILENAME] = (len(code), None, code.splitlines(True), USER_FILENAME)
+        compiled = compile(code, USER_FILENAME, "exec", dont_inherit=True)
+        namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
+        exec(compiled, namespace)
+        fn = namespace.get(entrypoint)
+        if not callable(fn):
+            defined = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_"))
+            return {
+                "ok": False,
+                "kind": "user_error",
+                "message": f"defines no function {entrypoint!r} (functions defined: {defined or 'none'})",
+            }
+        positional, keywords = _bind_arguments(fn, request["args"])
+        value = fn(*positional, **keywords)
+        if inspect.isawaitable(value):
+            import asyncio
+
+            async def _await() -> Any:
+                return await value
+
+            value = asyncio.run(_await())
+        if (floor := _json_size_floor(value, limits.output_bytes)) > limits.output_bytes:
+            return {
+                "ok": False,
+                "kind": "output_limit",
+                "message": f"returned more than {floor - 1} bytes of JSON, over the limit of {limits.output_bytes}",
+            }
+        try:
+            payload = orjson.dumps(
+                value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+            )
+        except TypeError as exc:
+            return {
+                "ok": False,
+                "kind": "invalid_result",
+                "message": f"returned a value that is not JSON: {exc}",
+            }
+        if len(payload) > limits.output_bytes:
+            return {
+                "ok": False,
+                "kind": "output_limit",
+                "message": f"returned {len(payload)} bytes of JSON, over the limit of {limits.output_bytes}",
+            }
+        return {"ok": True, "value": orjson.Fragment(payload)}
+    except MemoryError:
+        return {
+            "ok": False,
+            "kind": "memory_limit",
+            "message": f"ran out of memory (limit {limits.memory_bytes // MiB} MiB per process)",
+        }
+    except SystemExit as exc:
+        return {"ok": False, "kind": "user_error", "message": f"called sys.exit({str(exc.code)[:200]})"}
+    except SyntaxError as exc:
+        return {
+            "ok": False,
+            "kind": "user_error",
+            "message": f"has a syntax error: {exc.msg} (line {exc.lineno})",
+            "traceback": _user_traceback(exc),
+        }
+    except BaseException as exc:  # user code may raise anything, KeyboardInterrupt and GeneratorExit included
+        return {
+            "ok": False,
+            "kind": "user_error",
+            "message": f"raised {_describe(exc)}",
+            "traceback": _user_traceback(exc),
+        }
+
+
+def _enter_call_sandbox(call: PendingCall, namespaces: bool, uid: int) -> None:
+    limits = call.limits
+    os.setsid()
+    if namespaces:
+        isolation.unshare(CALL_NAMESPACES)
+        isolation.mount(
+            "tmpfs",
+            "/tmp",
+            "tmpfs",
+            isolation.MS_NOSUID | isolation.MS_NODEV,
+            f"size={max(limits.file_bytes, 4096)},mode=0700,uid={uid},gid={uid}",
+        )
+        os.chdir("/tmp")
+    else:
+        os.chdir(call.workdir)
+    # move the pipes out of the way first: they may sit on the very numbers they are dup'ed to
+    log_w = fcntl.fcntl(call.log_w, fcntl.F_DUPFD, 100)
+    result_w = fcntl.fcntl(call.result_w, fcntl.F_DUPFD, 100)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log_w, 1)
+    os.dup2(log_w, 2)
+    os.dup2(result_w, RESULT_FD)
+    os.closerange(RESULT_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL if signum != signal.SIGPIPE else signal.SIG_IGN)
+    signal.set_wakeup_fd(-1)
+    isolation.set_limits(
+        cpu_seconds=limits.cpu_seconds,
+        memory_bytes=limits.memory_bytes,
+        file_bytes=limits.file_bytes,
+        max_open_files=limits.max_open_files,
+        max_processes=limits.max_processes,
+    )
+    if namespaces:
+        isolation.drop_privileges(uid)
+    os.environ.clear()
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
+
+
+def _call_process(call: PendingCall, namespaces: bool, uid: int) -> NoReturn:
+    """Body of a forked call process; never returns."""
+    try:
+        _enter_call_sandbox(call, namespaces, uid)
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            write_frame_fd(
+                call.result_w,
+                {"ok": False, "kind": "unavailable", "message": f"could not be set up in the sandbox: {exc}"},
+            )
+        os._exit(EXIT_SETUP_FAILED)
+    try:
+        frame = _execute(call.request, call.limits)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        write_frame_fd(RESULT_FD, frame)
+    except MemoryError:
+        os._exit(EXIT_OUT_OF_MEMORY)
+    except BaseException:
+        os._exit(EXIT_NO_RESULT_CHANNEL)
+    os._exit(0)
+
+
+# --------------------------------------------------------------------------------------------
+# the supervisor
+
+
+@dataclass
+class PendingCall:
+    id: int
+    request: dict[str, Any]
+    limits: SandboxLimits
+    slot: int
+    result_r: int
+    result_w: int
+    log_r: int
+    log_w: int
+    workdir: str = ""
+    pid: int = 0
+    started: float = 0.0
+    deadline: float = 0.0
+    result: bytearray = field(default_factory=bytearray)
+    logs: bytearray = field(default_factory=bytearray)
+    open_fds: set[int] = field(default_factory=set)
+    kill_reason: str = ""
+    kill_message: str = ""
+    status: int | None = None
+    cpu_seconds: float = 0.0
+    exited_at: float = 0.0
+    responded: bool = False
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+class Supervisor:
+    def __init__(self, config: dict[str, Any], namespaces: bool) -> None:
+        self.namespaces = namespaces
+        self.uid_base = int(config["uid_base"])
+        self.free_slots = list(range(int(config["slots"])))
+        self.waiting: deque[dict[str, Any]] = deque()
+        self.draining_slots: set[int] = set()
+        self.calls: dict[int, PendingCall] = {}  # by pid
+        self.by_fd: dict[int, PendingCall] = {}
+        self.selector = selectors.DefaultSelector()
+        self.requests = FrameBuffer(int(config["max_request_bytes"]))
+        self.stdin_open = True
+        wake_r, wake_w = os.pipe()
+        for fd in (wake_r, wake_w, 0):
+            os.set_blocking(fd, False)
+        self.wake_r = wake_r
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector.register(0, selectors.EVENT_READ)
+        self.selector.register(wake_r, selectors.EVENT_READ)
+
+    # -- responses
+
+    def respond(self, frame: dict[str, Any]) -> None:
+        write_frame_fd(1, frame)
+
+    # -- main loop
+
+    def serve(self) -> None:
+        while self.stdin_open or self.calls:
+            timeout = self._next_timeout()
+            for key, _ in self.selector.select(timeout):
+                fd = int(key.fd)
+                if fd == 0:
+                    self._read_requests()
+                elif fd == self.wake_r:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(fd, 4096)
+                else:
+                    self._read_call_pipe(fd)
+            self._reap()
+            now = time.monotonic()
+            for call in list(self.calls.values()):
+                if call.status is None and not call.responded and now >= call.deadline:
+                    self._kill(
+                        call, "timeout", f"did not finish within {call.limits.wall_seconds:g} s (wall time)"
+                    )
+                if call.status is not None and (
+                    not call.open_fds or now >= call.exited_at + DRAIN_GRACE_SECONDS
+                ):
+                    self._finish(call)
+            self._sweep_slots()
+            self._start_waiting()
+
+    def _next_timeout(self) -> float:
+        now = time.monotonic()
+        timeout = 0.5
+        for call in self.calls.values():
+            if call.status is None:
+                until = call.exited_at + 1.0 if call.responded else call.deadline
+            else:
+                until = call.exited_at + DRAIN_GRACE_SECONDS
+            timeout = min(timeout, max(0.0, until - now))
+        if self.draining_slots:
+            timeout = min(timeout, 0.01)
+        return timeout
+
+    def _read_requests(self) -> None:
+        while True:
+            try:
+                data = os.read(0, 1 << 20)
+            except BlockingIOError:
+                break
+            if not data:  # the evaluator is gone or closing us: nobody wants the answers
+                self.stdin_open = False
+                self.selector.unregister(0)
+                self.waiting.clear()
+                for call in self.calls.values():
+                    self._kill(call, "unavailable", "the sandbox is shutting down")
+                return
+            self.requests.feed(data)
+        self.waiting.extend(self.requests.take())
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self.waiting and self.free_slots:
+            self._start(self.waiting.popleft())
+
+    # -- starting a call
+
+    def _start(self, request: dict[str, Any]) -> None:
+        call_id = int(request["id"])
+        limits = SandboxLimits.from_wire(request["limits"])
+        slot = self.free_slots.pop()
+        result_r, result_w = os.pipe()
+        log_r, log_w = os.pipe()
+        call = PendingCall(call_id, request, limits, slot, result_r, result_w, log_r, log_w)
+        if not self.namespaces:
+            call.workdir = tempfile.mkdtemp(prefix="loopline-sandbox-")
+        call.started = time.monotonic()
+        call.deadline = call.started + limits.wall_seconds
+        pid = os.fork()
+        if pid == 0:
+            _call_process(call, self.namespaces, self.uid_base + slot)
+        os.close(result_w)
+        os.close(log_w)
+        call.pid = pid
+        self.calls[pid] = call
+        for fd in (result_r, log_r):
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ)
+            self.by_fd[fd] = call
+            call.open_fds.add(fd)
+
+    # -- reading what a call sends
+
+    def _close_fd(self, call: PendingCall, fd: int) -> None:
+        if fd in call.open_fds:
+            call.open_fds.discard(fd)
+            self.selector.unregister(fd)
+            self.by_fd.pop(fd, None)
+            os.close(fd)
+
+    def _read_call_pipe(self, fd: int) -> None:
+        call = self.by_fd.get(fd)
+        if call is None:
+            return
+        is_result = fd == call.result_r
+        buffer = call.result if is_result else call.logs
+        cap = call.limits.output_bytes + FRAME_OVERHEAD if is_result else call.limits.log_bytes
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                self._close_fd(call, fd)
+                break
+            if call.kill_reason or call.responded:
+                continue  # draining a call that is over: discard
+            buffer += data
+            if len(buffer) > cap:
+                what = "returned value" if is_result else "output printed to stdout/stderr"
+                self._kill(call, "output_limit", f"its {what} exceeded the limit of {cap} bytes")
+                del buffer[cap:]
+        if is_result and not call.responded and not call.kill_reason:
+            self._maybe_answer_early(call)
+
+    def _maybe_answer_early(self, call: PendingCall) -> None:
+        """Answer as soon as a whole result frame is in: tearing a process and its namespaces down
+        takes longer than running a small scorer. Prints came before the result, so they are
+        already in the log pipe."""
+        try:
+            complete = len(call.result) >= HEADER.size and len(call.result) >= HEADER.size + payload_length(
+                bytes(call.result[: HEADER.size]), call.limits.output_bytes + FRAME_OVERHEAD
+            )
+        except FrameError as exc:
+            self._kill(call, "protocol", f"corrupted its result channel ({exc})")
+            return
+        if not complete:
+            return
+        if call.log_r in call.open_fds:
+            self._read_call_pipe(call.log_r)
+        if call.kill_reason:
+            return
+        call.exited_at = time.monotonic()
+        self._answer(call)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(call.pid, signal.SIGKILL)
+
+    # -- ending calls
+
+    def _kill(self, call: PendingCall, reason: str, message: str) -> None:
+        if not call.kill_reason:
+            call.kill_reason, call.kill_message = reason, message
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(call.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(call.pid, signal.SIGKILL)
+        if self.namespaces:
+            self._kill_uid(self.uid_base + call.slot)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            call = self.calls.get(pid)
+            if call is None or call.status is not None:
+                continue  # an orphan of some call, reparented to us (pid 1)
+            call.status = status
+            call.cpu_seconds = usage.ru_utime + usage.ru_stime
+            if not call.responded:
+                call.exited_at = time.monotonic()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # whatever it left behind in its session
+            if self.namespaces:
+                self._kill_uid(self.uid_base + call.slot)
+
+    def _answer(self, call: PendingCall) -> None:
+        call.responded = True
+        duration_ms = round((call.exited_at - call.started) * 1000, 3)
+        logs = call.logs.decode("utf-8", errors="replace")
+        try:
+            self.respond({"id": call.id, "logs": logs, "duration_ms": duration_ms, **self._outcome(call)})
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self.stdin_open = False
+
+    def _finish(self, call: PendingCall) -> None:
+        for fd in list(call.open_fds):
+            self._close_fd(call, fd)
+        del self.calls[call.pid]
+        if call.workdir:
+            shutil.rmtree(call.workdir, ignore_errors=True)
+        if self.namespaces:
+            self.draining_slots.add(call.slot)
+        else:
+            self.free_slots.append(call.slot)
+        if not call.responded:
+            self._answer(call)
+
+    def _outcome(self, call: PendingCall) -> dict[str, Any]:
+        limits = call.limits
+        if call.kill_reason:
+            return {"ok": False, "kind": call.kill_reason, "message": call.kill_message}
+        if call.result:
+            return self._result_outcome(call)
+        status = call.status if call.status is not None else 0
+        if os.WIFSIGNALED(status):
+            signum = os.WTERMSIG(status)
+            if signum == signal.SIGXCPU or (
+                signum == signal.SIGKILL and call.cpu_seconds >= limits.cpu_seconds
+            ):
+                return {
+                    "ok": False,
+                    "kind": "cpu_limit",
+                    "message": f"used more than {limits.cpu_seconds} s of CPU time",
+                }
+            if signum == signal.SIGSEGV:
+                return {
+                    "ok": False,
+                    "kind": "crashed",
+                    "message": "crashed with SIGSEGV (for example recursion deeper than the C stack)",
+                }
+            return {"ok": False, "kind": "crashed", "message": f"was killed by {_signal_name(signum)}"}
+        code = os.WEXITSTATUS(status)
+        if code == EXIT_OUT_OF_MEMORY:
+            return {
+                "ok": False,
+                "kind": "memory_limit",
+                "message": f"ran out of memory (limit {limits.memory_bytes // MiB} MiB per process)",
+            }
+        return {
+            "ok": False,
+            "kind": "crashed",
+            "message": f"exited with code {code} without returning a result "
+            "(os._exit, or its result channel was closed)",
+        }
+
+    def _result_outcome(self, call: PendingCall) -> dict[str, Any]:
+        buffer = FrameBuffer(call.limits.output_bytes + FRAME_OVERHEAD)
+        try:
+            buffer.feed(bytes(call.result))
+            frames = buffer.take()
+        except FrameError as exc:
+            frames, problem = [], str(exc)
+        else:
+            problem = "" if frames else "truncated frame"
+        if problem or not isinstance(frames[0], dict) or not isinstance(frames[0].get("ok"), bool):
+            return {
+                "ok": False,
+                "kind": "protocol",
+                "message": f"corrupted its result channel ({problem or 'not a result'})",
+            }
+        frame: dict[str, Any] = frames[0]
+        if frame["ok"]:
+            return {"ok": True, "value": frame.get("value")}
+        return {
+            "ok": False,
+            "kind": str(frame.get("kind", "user_error")),
+            "message": str(frame.get("message", "")),
+            "traceback": str(frame.get("traceback", "")),
+        }
+
+    # -- uid slots (namespaces mode)
+
+    def _pids_of_uid(self, uid: int) -> list[int]:
+        pids = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/status", "rb") as fh:
+                    for line in fh:
+                        if line.startswith(b"Uid:"):
+                            if int(line.split()[1]) == uid:
+                                pids.append(int(name))
+                            break
+            except OSError:
+                continue
+        return pids
+
+    def _kill_uid(self, uid: int) -> int:
+        pids = self._pids_of_uid(uid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
+
+    def _sweep_slots(self) -> None:
+        if not self.draining_slots:
+            return
+        self._reap()
+        for slot in list(self.draining_slots):
+            if self._kill_uid(self.uid_base + slot) == 0:
+                self.draining_slots.discard(slot)
+                self.free_slots.append(slot)
+
+
+# --------------------------------------------------------------------------------------------
+# start-up
+
+
+def _narrow_filesystem(read_paths: list[str]) -> list[str]:
+    """New root: tmpfs on /tmp (private to our mount namespace) with read-only binds, then chroot."""
+    isolation.mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
+    isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, "size=1m,mode=0755")
+    bound = isolation.build_root("/tmp", read_paths)
+    isolation.mount(
+        "proc", "/tmp/proc", "proc", isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC
+    )
+    os.chroot("/tmp")
+    os.chdir("/")
+    return bound
+
+
+def _report(namespaces: bool, bound: list[str]) -> dict[str, Any]:
+    enforced = [
+        "RLIMIT_CPU",
+        "RLIMIT_AS",
+        "RLIMIT_FSIZE",
+        "RLIMIT_NOFILE",
+        "RLIMIT_NPROC",
+        "RLIMIT_CORE=0",
+        "wall-time kill",
+        "bounded result and logs",
+        "empty environment",
+        "closed inherited descriptors",
+        "own session",
+    ]
+    if namespaces:
+        enforced += [
+            "pid namespace (supervisor is pid 1)",
+            "network namespace per call (no interfaces)",
+            "mount namespace per call with a private tmpfs /tmp",
+            "IPC and UTS namespaces per call",
+            "read-only root with only: " + ", ".join(bound),
+            "uid per call slot, no groups, no capabilities, no_new_privs",
+        ]
+        missing = [
+            "memory is limited per process (RLIMIT_AS), not per call: no memory cgroup is used",
+        ]
+    else:
+        missing = [
+            "network: no network namespace (not root); user code can open sockets",
+            "filesystem: runs as the server's user and can read what that user can read",
+            "processes: RLIMIT_NPROC counts every process of the server's user; a process that "
+            "leaves the call's session survives the call",
+            "memory is limited per process (RLIMIT_AS), not per call",
+        ]
+    return {"mode": "namespaces" if namespaces else "basic", "enforced": enforced, "missing": missing}
+
+
+def _preload(modules: list[str]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+def main() -> None:
+    # fds 0 and 1 are the protocol; nothing of ours may print to them by accident
+    sys.stdout = sys.stderr
+    config = read_frame_fd(0, MAX_CONFIG_BYTES)
+    namespaces = config["isolation"] == "namespaces"
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    _preload(list(config.get("preload", [])))
+    bound: list[str] = []
+    if namespaces:
+        isolation.unshare(
+            isolation.CLONE_NEWPID | isolation.CLONE_NEWNS | isolation.CLONE_NEWNET | isolation.CLONE_NEWIPC
+        )
+        pid = os.fork()
+        if pid:
+            # outer process: the evaluator's child; lives exactly as long as the supervisor
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)
+            os.dup2(devnull, 1)
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        read_paths = [*isolation.SYSTEM_PATHS, *isolation.python_paths(), *config.get("read_paths", [])]
+        bound = _narrow_filesystem(read_paths)
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    supervisor = Supervisor(config, namespaces)
+    supervisor.respond({"ready": True, "pid": os.getpid(), "isolation": _report(namespaces, bound)})
+    supervisor.serve()
+
+
+if __name__ == "__main__":
+    main()

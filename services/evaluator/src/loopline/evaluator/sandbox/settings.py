@@ -1,0 +1,56 @@
+"""The sandbox's settings, from `LOOPLINE_SANDBOX_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IsolationMode = Literal["auto", "namespaces", "basic"]
+
+
+class SandboxSettings(BaseSettings):
+    """Sandbox configuration; defaults are safe for a 2-core machine."""
+
+    model_config = SettingsConfigDict(env_prefix="LOOPLINE_SANDBOX_", extra="ignore")
+
+    wall_seconds: float = Field(default=10.0, gt=0)
+    cpu_seconds: int = Field(default=5, gt=0)
+    memory_mb: int = Field(default=512, gt=0)
+    output_bytes: int = Field(default=1 * MiB, gt=0)
+    log_bytes: int = Field(default=64 * 1024, gt=0)
+    max_processes: int = Field(default=16, gt=0)
+    max_open_files: int = Field(default=64, gt=0)
+    file_mb: int = Field(default=16, gt=0)
+
+    concurrency: int = Field(default=max(2, 2 * (os.cpu_count() or 1)), gt=0, description="calls at once")
+    warm: bool = Field(
+        default=True, description="fork calls from a warm supervisor instead of a new interpreter"
+    )
+    isolation: IsolationMode = Field(
+        default="auto", description="namespaces (needs root), basic (rlimits only) or auto"
+    )
+    uid_base: int = Field(default=2_100_000, gt=0, description="calls run as uid_base + slot (namespaces)")
+    preload: list[str] = Field(
+        default_factory=lambda: ["json", "math", "re", "statistics", "difflib", "datetime"],
+        description="modules imported once by the warm supervisor, before the filesystem is narrowed",
+    )
+    read_paths: list[str] = Field(
+        default_factory=list, description="extra host paths made visible read-only to user code"
+    )
+    start_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    def limits(self) -> SandboxLimits:
+        return SandboxLimits(
+            wall_seconds=self.wall_seconds,
+            cpu_seconds=self.cpu_seconds,
+            memory_bytes=self.memory_mb * MiB,
+            output_bytes=self.output_bytes,
+            log_bytes=self.log_bytes,
+            max_processes=self.max_processes,
+            max_open_files=self.max_open_files,
+            file_bytes=self.file_mb * MiB,
+        )
