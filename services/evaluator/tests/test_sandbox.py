@@ -1,0 +1,236 @@
+"""The sandbox's API as the evaluator uses it: how code scorers and code functions are called,
+what their return values become, limits, warm and cold supervisors, basic mode."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator
+
+import pytest
+from loopline.evaluator.sandbox import isolation
+from loopline.evaluator.sandbox.limits import SandboxLimits
+from loopline.evaluator.sandbox.results import FunctionResult, SandboxError, Score, ScoreResult
+from loopline.evaluator.sandbox.runner import Sandbox, SandboxUnavailable, clamp_limits
+from loopline.evaluator.sandbox.settings import SandboxSettings
+
+pytestmark = pytest.mark.timeout(60)
+
+SETTINGS = SandboxSettings(wall_seconds=5.0, cpu_seconds=2, memory_mb=256, concurrency=2, uid_base=2_310_000)
+ROW = {"input": {"q": "2+2"}, "output": "4", "expected": "4", "metadata": {"lang": "en"}}
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    async with Sandbox(SETTINGS) as box:
+        yield box
+
+
+def code(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+async def scores(box: Sandbox, source: str, **kwargs: object) -> tuple[Score, ...]:
+    result = await box.run_scorer(code(source), ROW, **kwargs)  # type: ignore[arg-type]
+    assert isinstance(result, ScoreResult), result
+    return result.scores
+
+
+async def output(box: Sandbox, source: str, input: object) -> object:
+    result = await box.run_function(code(source), input)
+    assert isinstance(result, FunctionResult), result
+    return result.output
+
+
+async def failure(result: object) -> SandboxError:
+    assert isinstance(result, SandboxError), result
+    return result
+
+
+async def test_scorer_receives_only_the_arguments_it_declares(sandbox: Sandbox) -> None:
+    assert await scores(
+        sandbox, "def handler(output, expected):\n    return 1.0 if output == expected else 0.0\n"
+    ) == (Score("scorer", 1.0),)
+    got = await sandbox.run_function("def handler(**kw):\n    return kw\n", ROW)
+    assert isinstance(got, FunctionResult) and got.output == ROW
+    assert await scores(
+        sandbox,
+        "def handler(input, output, expected, metadata):\n    return 0.5 if metadata['lang'] == 'en' else 0\n",
+    ) == (Score("scorer", 0.5),)
+
+
+async def test_scorer_names_and_multiple_scores(sandbox: Sandbox) -> None:
+    assert await scores(sandbox, "def handler(output):\n    return 1\n", name="Exact") == (
+        Score("Exact", 1.0),
+    )
+    assert await scores(
+        sandbox,
+        """
+        def handler(output, expected):
+            return [{"name": "len", "score": 0.25, "metadata": {"n": len(output)}}, {"name": "same", "score": True}]
+        """,
+    ) == (Score("len", 0.25, {"n": 1}), Score("same", 1.0))
+    assert await scores(sandbox, "def handler(output):\n    return None\n") == ()
+
+
+async def test_scorer_values_that_are_not_scores_are_invalid_results(sandbox: Sandbox) -> None:
+    result = await failure(await sandbox.run_scorer("def handler(output):\n    return 2\n", ROW, name="Big"))
+    assert (
+        result.kind == "invalid_result"
+        and result.message == "scorer 'Big': result must be between 0 and 1, got 2"
+    )
+    result = await failure(await sandbox.run_scorer("def handler(output):\n    return object()\n", ROW))
+    assert result.kind == "invalid_result" and result.message.endswith("not JSON serializable: object")
+
+
+async def test_objects_with_as_dict_sets_and_async_handlers(sandbox: Sandbox) -> None:
+    assert await scores(
+        sandbox,
+        """
+        class Score:  # shaped like autoevals.Score
+            def __init__(self, name, score):
+                self.name, self.score = name, score
+            def as_dict(self):
+                return {"name": self.name, "score": self.score}
+        def handler(output):
+            return Score("Custom", 0.75)
+        """,
+    ) == (Score("Custom", 0.75),)
+    assert await output(sandbox, "def handler(x):\n    return {1, 2}\n", {"x": 0}) in ([1, 2], [2, 1])
+    assert (
+        await output(
+            sandbox,
+            "import asyncio\nasync def handler(x):\n    await asyncio.sleep(0)\n    return x * 2\n",
+            {"x": 21},
+        )
+        == 42
+    )
+
+
+async def test_functions_get_object_fields_as_keywords_or_the_whole_input(sandbox: Sandbox) -> None:
+    assert await output(sandbox, "def handler(a, b):\n    return a + b\n", {"a": 1, "b": 2}) == 3
+    assert await output(sandbox, "def handler(a, b=10):\n    return a + b\n", {"a": 1, "c": 5}) == 11
+    assert await output(sandbox, "def handler(input):\n    return sorted(input)\n", {"x": 1, "y": 2}) == [
+        "x",
+        "y",
+    ]
+    assert await output(sandbox, "def handler(text):\n    return text.upper()\n", "hi") == "HI"
+    result = await sandbox.run_function("def run(n):\n    return list(range(n))\n", 3, entrypoint="run")
+    assert isinstance(result, FunctionResult) and result.output == [0, 1, 2]
+
+
+async def test_code_problems_are_described(sandbox: Sandbox) -> None:
+    result = await failure(await sandbox.run_function("def helper():\n    pass\n", {}))
+    assert result.kind == "user_error"
+    assert result.message == "function defines no function 'handler' (functions defined: ['helper'])"
+    result = await failure(await sandbox.run_function("def handler(:\n    pass\n", {}))
+    assert result.kind == "user_error" and result.message.startswith("function has a syntax error")
+    assert "(line 1)" in result.message
+    result = await failure(
+        await sandbox.run_function("def handler(x):\n    y = 1\n    return x / 0\n", {"x": 1})
+    )
+    assert (
+        result.kind == "user_error"
+        and result.message == "function raised ZeroDivisionError: division by zero"
+    )
+    assert 'File "<user code>", line 3, in handler' in result.traceback
+    assert "return x / 0" in result.traceback
+    result = await failure(await sandbox.run_function("def handler(a, c):\n    return a\n", {"a": 1, "b": 1}))
+    assert result.kind == "user_error" and "missing 1 required positional argument: 'c'" in result.message
+
+
+async def test_arguments_that_cannot_be_sent_are_refused_before_running(sandbox: Sandbox) -> None:
+    result = await failure(await sandbox.run_function("def handler(x):\n    return x\n", {"x": object()}))
+    assert result.kind == "invalid_request" and "not JSON" in result.message
+
+
+async def test_per_call_limits_can_only_be_lower(sandbox: Sandbox) -> None:
+    assert clamp_limits(SandboxLimits(wall_seconds=100, memory_bytes=1), SETTINGS.limits()) == SandboxLimits(
+        **{**SETTINGS.limits().to_wire(), "wall_seconds": 5.0, "memory_bytes": 1}
+    )
+    result = await failure(
+        await sandbox.run_function(
+            "import time\ndef handler():\n    time.sleep(60)\n", {}, limits=SandboxLimits(wall_seconds=0.5)
+        )
+    )
+    assert result.kind == "timeout" and result.message == "function did not finish within 0.5 s (wall time)"
+    result = await failure(
+        await sandbox.run_function(
+            "def handler():\n    return 'x' * 2000\n", {}, limits=SandboxLimits(output_bytes=1000)
+        )
+    )
+    assert result.kind == "output_limit"
+
+
+async def test_calls_beyond_the_concurrency_wait_their_turn(sandbox: Sandbox) -> None:
+    source = "import time\ndef handler(i):\n    time.sleep(0.05)\n    return i\n"
+    results = await asyncio.gather(*(sandbox.run_function(source, {"i": i}) for i in range(12)))
+    assert [r.output for r in results if isinstance(r, FunctionResult)] == list(range(12))
+
+
+async def test_each_call_starts_from_a_fresh_process(sandbox: Sandbox) -> None:
+    source = """
+        import json, os
+        def handler(mark):
+            seen = {"module_state": getattr(json, "_mark", None), "files": os.listdir(".")}
+            json._mark = mark
+            with open("left-behind", "w") as fh:
+                fh.write("x")
+            return seen
+        """
+    assert await output(sandbox, source, {"mark": 1}) == {"module_state": None, "files": []}
+    assert await output(sandbox, source, {"mark": 2}) == {"module_state": None, "files": []}
+
+
+async def test_cold_mode_runs_each_call_in_a_new_supervisor() -> None:
+    box = Sandbox(SETTINGS.model_copy(update={"warm": False}))
+    report = await box.start()
+    assert report.mode in {"namespaces", "basic"}
+    assert await output(box, "def handler(a):\n    return a + 1\n", {"a": 1}) == 2
+    result = await failure(await box.run_function("import sys\ndef handler():\n    sys.exit(2)\n", {}))
+    assert result.message == "function called sys.exit(2)"
+    assert box._warm is None
+    await box.close()
+
+
+async def test_basic_mode_runs_code_and_says_what_it_lacks() -> None:
+    async with Sandbox(SETTINGS.model_copy(update={"isolation": "basic"})) as box:
+        assert box._warm is not None and box._warm.report is not None
+        report = box._warm.report
+        assert report.mode == "basic"
+        assert any("network" in line for line in report.missing)
+        assert await output(box, "import os\ndef handler():\n    return dict(os.environ)\n", {}) == {}
+        got = await output(box, "import os\ndef handler():\n    return os.getcwd()\n", {})
+        assert isinstance(got, str) and "loopline-sandbox-" in got
+        result = await failure(
+            await box.run_function(
+                "import time\ndef handler():\n    time.sleep(60)\n",
+                {},
+                limits=SandboxLimits(wall_seconds=0.5),
+            )
+        )
+        assert result.kind == "timeout"
+
+
+async def test_namespaces_mode_reports_its_isolation(sandbox: Sandbox) -> None:
+    assert sandbox._warm is not None and sandbox._warm.report is not None
+    report = sandbox._warm.report
+    if not isolation.namespaces_available():
+        pytest.skip("namespaces need root")
+    assert report.mode == "namespaces"
+    assert any("network namespace" in line for line in report.enforced)
+    assert any(line.startswith("read-only root with only: ") for line in report.enforced)
+
+
+async def test_namespaces_mode_without_root_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolation, "namespaces_available", lambda: False)
+    with pytest.raises(SandboxUnavailable, match="needs root"):
+        Sandbox(SETTINGS.model_copy(update={"isolation": "namespaces"}))
+    assert Sandbox(SETTINGS).mode == "basic"
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOPLINE_SANDBOX_WALL_SECONDS", "7.5")
+    monkeypatch.setenv("LOOPLINE_SANDBOX_MEMORY_MB", "128")
+    limits = SandboxSettings().limits()
+    assert limits.wall_seconds == 7.5 and limits.memory_bytes == 128 * 1024 * 1024
