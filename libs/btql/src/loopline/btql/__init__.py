@@ -2,7 +2,8 @@
 
 Pipeline (sqlglot style): text (pipe/clause BTQL or SQL syntax, lark LALR) or JSON AST →
 `Query` (frozen dataclasses, `ast.py`) → binder (names against the row schema, types,
-aggregate placement; `binder.py`) → generator (`generator.py`, `compiler.py`) →
+aggregate placement; `binder.py` clause by clause, `bind_expr.py` per expression) → generator
+(`generator.py`, `compiler.py`) →
 `CompiledQuery` (SQL + query parameters + ClickHouse settings + column info + pagination).
 
 Use by the query service::

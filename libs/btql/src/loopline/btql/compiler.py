@@ -27,7 +27,7 @@ from typing import Any
 
 from loopline.btql import bound as Bd
 from loopline.btql import schema as S
-from loopline.btql.binder import BoundQuery, Output
+from loopline.btql.bound_query import BoundQuery, Output
 from loopline.btql.cursor import check_key, cursor_mismatch, cursor_offset, decode_cursor
 from loopline.btql.errors import LintError, ScopeError
 from loopline.btql.generator import Gen

@@ -80,3 +80,19 @@ class ScopeError(BtqlError):
 
     error_class = "ScopeError"
     http_status = 403
+
+
+def node_position(node: object) -> tuple[int | None, int | None]:
+    """Line and column of a syntax-tree node (its `pos`), or (None, None) when unknown."""
+    p = getattr(node, "pos", None)
+    return (p.line, p.column) if p else (None, None)
+
+
+def bind_error(message: str, node: object) -> BindError:
+    """A `BindError` positioned at `node`."""
+    return BindError(message, *node_position(node))
+
+
+def type_error(message: str, node: object) -> BtqlTypeError:
+    """A `BtqlTypeError` positioned at `node`."""
+    return BtqlTypeError(message, *node_position(node))

@@ -1,9 +1,9 @@
 """The BTQL function catalogue: one `FunctionSpec` per function the compiler supports.
 
 The one place to add a function. Read by:
-- the binder (`binder.py`): arity, DISTINCT and `*` checks, argument-kind checks and the result
-  type of the plain functions; functions with odd rules name a bind hook (`hook`), a binder
-  method that does the rest;
+- the binder (`bind_functions.py`): arity, DISTINCT and `*` checks, argument-kind checks and the
+  result type of the plain functions; functions with odd rules name a bind hook (`hook`), a
+  `bind_*` function of `bind_functions.py` that does the rest;
 - the generator (`generator.py`): `render` is the ClickHouse template of a plain function
   (`{0}`, `{1}`: arguments rendered in their mode; `{args}`: all of them, comma-separated);
   functions without a template are rendered by a generator method named after their bound
@@ -67,7 +67,7 @@ class FunctionSpec:
     sql_name: str | None = None  # the bound function's name (default: `name`)
     arg_mode: str | None = None  # the mode every argument renders in (plain functions)
     opt: str | None = None  # a fixed option of the bound function (the date part's unit)
-    hook: str | None = None  # binder method that binds the function (odd rules)
+    hook: str | None = None  # the `bind_functions` function that binds it (odd rules)
     aliases_of: str | None = None  # documented as an alias of another function
 
     @property
@@ -127,7 +127,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.DATETIME,
         "Date/time",
         "the timestamp truncated to the unit ('second', 'minute', 'hour', 'day', 'week', 'month', 'year')",
-        hook="_bind_date_trunc",
+        hook="bind_date_trunc",
     ),
     FunctionSpec(
         "now", "scalar", (), S.DATETIME, "Date/time", "the current time (UTC)", render="now64(6, 'UTC')"
@@ -197,7 +197,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.BOOL,
         "Array",
         "whether the array holds the value (as `array INCLUDES value`)",
-        hook="_bind_contains",
+        hook="bind_contains",
     ),
     FunctionSpec(
         "includes",
@@ -206,7 +206,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.BOOL,
         "Array",
         "whether the array holds the value (as `array INCLUDES value`)",
-        hook="_bind_contains",
+        hook="bind_contains",
         aliases_of="contains",
     ),
     FunctionSpec(
@@ -216,7 +216,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.JSON,
         "JSON",
         "the value at the key of JSON text",
-        hook="_bind_json_extract",
+        hook="bind_json_extract",
     ),
     FunctionSpec(
         "coalesce",
@@ -226,7 +226,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Null handling",
         "the first non-null value",
         variadic=True,
-        hook="_bind_coalesce",
+        hook="bind_coalesce",
     ),
     FunctionSpec(
         "nullif",
@@ -235,7 +235,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "unified",
         "Null handling",
         "null when v1 = v2, else v1",
-        hook="_bind_nullif",
+        hook="bind_nullif",
     ),
     FunctionSpec(
         "least",
@@ -245,7 +245,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Null handling",
         "the smallest non-null value",
         variadic=True,
-        hook="_bind_coalesce",
+        hook="bind_coalesce",
     ),
     FunctionSpec(
         "greatest",
@@ -255,7 +255,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Null handling",
         "the largest non-null value",
         variadic=True,
-        hook="_bind_coalesce",
+        hook="bind_coalesce",
     ),
     FunctionSpec(
         "round",
@@ -265,7 +265,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Numeric",
         "the number rounded to `precision` decimal places (default 0)",
         min_args=1,
-        hook="_bind_round",
+        hook="bind_round",
     ),
     FunctionSpec("to_string", "scalar", _CONVERT, S.STRING, "Cast", "the value as a string"),
     FunctionSpec("to_boolean", "scalar", _CONVERT, S.BOOL, "Cast", "the value as a boolean"),
@@ -280,10 +280,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.INTERVAL,
         "Cast",
         "an interval from text such as '3 hours'",
-        hook="_bind_to_interval",
+        hook="bind_to_interval",
     ),
     FunctionSpec(
-        "isnull", "scalar", _V, S.BOOL, "Null handling", "whether the value is null", hook="_bind_isnull"
+        "isnull", "scalar", _V, S.BOOL, "Null handling", "whether the value is null", hook="bind_isnull"
     ),
     FunctionSpec(
         "isnotnull",
@@ -292,7 +292,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.BOOL,
         "Null handling",
         "whether the value is not null",
-        hook="_bind_isnull",
+        hook="bind_isnull",
     ),
     FunctionSpec(
         "search",
@@ -301,7 +301,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.BOOL,
         "Search",
         "input, output, expected, metadata or span_attributes MATCH the query",
-        hook="_bind_search",
+        hook="bind_search",
     ),
     FunctionSpec(
         "estimated_cost",
@@ -310,7 +310,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.NUMBER,
         "Cost",
         "the span's estimated cost (metrics.estimated_cost)",
-        hook="_bind_estimated_cost",
+        hook="bind_estimated_cost",
     ),
     # -------------------------------------------------------------------------------- aggregates
     FunctionSpec(
@@ -322,7 +322,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "the number of rows where the value is not null (count(*), count(1): all rows)",
         min_args=0,
         render="toInt64(count({0}))",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "count_distinct",
@@ -332,7 +332,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "the number of distinct non-null values",
         render="toInt64(uniqExact({0}))",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "sum",
@@ -342,7 +342,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "the sum",
         render="sumOrNull({0})",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "avg",
@@ -352,7 +352,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "the mean",
         render="avgOrNull({0})",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "min",
@@ -362,7 +362,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "the smallest value",
         render="minOrNull({0})",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "max",
@@ -372,7 +372,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "the largest value",
         render="maxOrNull({0})",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "percentile",
@@ -382,7 +382,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "the p-quantile (p in [0, 1])",
         render="quantileOrNull({p})({0})",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     FunctionSpec(
         "any_value",
@@ -392,7 +392,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Aggregate",
         "an arbitrary non-null value of the group",
         render="any({0})",
-        hook="_agg",
+        hook="bind_aggregate",
     ),
     # -------------------------------------------------------------------------------- span wrappers
     FunctionSpec(
@@ -402,7 +402,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.BOOL,
         "Span wrappers",
         "in 'filter:', whether any span of the row's trace matches the condition",
-        hook="_span_filter",
+        hook="bind_span_function",
     ),
     FunctionSpec(
         "filter_spans",
@@ -411,7 +411,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         S.BOOL,
         "Span wrappers",
         "in 'filter:', keep only the spans matching the condition (traces and summary shapes)",
-        hook="_span_filter",
+        hook="bind_span_function",
     ),
 )
 
