@@ -21,7 +21,7 @@ from loopline.btql.bound_query import BoundQuery, Output, Unpivoted
 from loopline.btql.errors import BindError, bind_error, node_position, type_error
 from loopline.btql.field_refs import span_field
 from loopline.btql.options import SourceRef
-from loopline.btql.output_columns import MAX_COLUMNS
+from loopline.btql.output_columns import MAX_COLUMNS, OutputColumns
 from loopline.btql.star_expansion import star_columns, star_item
 from loopline.btql.unparse import to_text
 
@@ -155,22 +155,7 @@ class Binder:
             if q.measures is not None
             else tuple(it for it in (q.select or ()) if isinstance(it, A.AliasExpr))
         )
-        outputs.check_aliases(list(dims) + list(measures))
-        ctx = for_clause("dims", summary, True)
-        for it in dims:
-            b = self._expr(it.expr, ctx)
-            _check_groupable(b, it.expr)
-            outputs.add(it, b)
-        bq.ndims = len(dims)
-        ctx = for_clause("measures", summary, True)
-        for it in measures:
-            if not A.has_aggregate(it.expr):
-                raise bind_error(
-                    f"measure '{to_text(it.expr)}' is not an aggregate (use count, sum, avg, min, max, "
-                    "percentile, count_distinct or any_value)",
-                    it.expr,
-                )
-            outputs.add(it, self._expr(it.expr, ctx))
+        self._bind_groups(bq, outputs, dims, measures, summary, final=False)
         if not outputs.items:
             raise BindError("an aggregate query needs at least one dimension or measure", 1, 1)
 
@@ -297,17 +282,36 @@ class Binder:
         bq.outputs = outputs.items
         dims = tuple(q.final_dimensions or ())
         measures = tuple(q.final_measures or ())
+        self._bind_groups(bq, outputs, dims, measures, False, final=True)
+
+    def _bind_groups(
+        self,
+        bq: BoundQuery,
+        outputs: OutputColumns,
+        dims: tuple[A.AliasExpr, ...],
+        measures: tuple[A.AliasExpr, ...],
+        summary: bool,
+        *,
+        final: bool,
+    ) -> None:
+        """The dimensions, then the measures, of one aggregation stage (`final`: the second)."""
         outputs.check_aliases(list(dims) + list(measures))
-        ctx = for_clause("final_dimensions", False, True)
+        ctx = for_clause("final_dimensions" if final else "dims", summary, True)
         for it in dims:
             b = self._expr(it.expr, ctx)
             _check_groupable(b, it.expr)
             outputs.add(it, b)
         bq.ndims = len(dims)
-        ctx = for_clause("final_measures", False, True)
+        ctx = for_clause("final_measures" if final else "measures", summary, True)
         for it in measures:
             if not A.has_aggregate(it.expr):
-                raise bind_error(f"final measure '{to_text(it.expr)}' is not an aggregate", it.expr)
+                raise bind_error(
+                    f"final measure '{to_text(it.expr)}' is not an aggregate"
+                    if final
+                    else f"measure '{to_text(it.expr)}' is not an aggregate (use count, sum, avg, min, max, "
+                    "percentile, count_distinct or any_value)",
+                    it.expr,
+                )
             outputs.add(it, self._expr(it.expr, ctx))
 
     # ------------------------------------------------------------------------------ infer

@@ -112,7 +112,6 @@ def _date_part(unit: str) -> FunctionSpec:
     )
 
 
-_TS = (Arg("ts", "timestamp"),)
 _V = (Arg("value", "any"),)
 _CONVERT = (Arg("value", "convertible"),)
 _VALUES = (Arg("v1", "any"), Arg("v2", "any"))

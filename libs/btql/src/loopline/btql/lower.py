@@ -19,13 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from loopline.btql import ast as A
-from loopline.btql.errors import BindError, ParseError
+from loopline.btql.errors import BindError, ParseError, node_position
 from loopline.btql.unparse import to_text
-
-
-def _where(node: Any) -> tuple[int | None, int | None]:
-    p = getattr(node, "pos", None)
-    return (p.line, p.column) if p else (None, None)
 
 
 def lower(q: A.Query | A.SqlSelect) -> A.Query:
@@ -44,10 +39,14 @@ def _lower_select(s: A.SqlSelect) -> A.Query:
     for k, v in source.named:
         if k == "shape":
             if not (isinstance(v, A.Literal) and isinstance(v.value, str)):
-                raise ParseError("shape => expects a string ('spans', 'traces' or 'summary')", *_where(v))
+                raise ParseError(
+                    "shape => expects a string ('spans', 'traces' or 'summary')", *node_position(v)
+                )
             shape = v.value.lower()
             if shape not in ("spans", "traces", "summary"):
-                raise ParseError(f"unknown shape {v.value!r}: use 'spans', 'traces' or 'summary'", *_where(v))
+                raise ParseError(
+                    f"unknown shape {v.value!r}: use 'spans', 'traces' or 'summary'", *node_position(v)
+                )
         else:
             named.append((k, v))
     source = A.Source(source.name, source.args, tuple(named), shape, source.is_call, pos=source.pos)
@@ -61,7 +60,7 @@ def _lower_select(s: A.SqlSelect) -> A.Query:
     aggregate = any(isinstance(it, A.AliasExpr) and A.has_aggregate(it.expr) for it in items)
     if group is None and not aggregate:
         if pivot is not None:
-            raise BindError("PIVOT needs GROUP BY and at least one aggregate", *_where(pivot))
+            raise BindError("PIVOT needs GROUP BY and at least one aggregate", *node_position(pivot))
         fields["select"] = tuple(items)
         return A.Query(syntax="sql", **fields)
     # aggregate query: GROUP BY keys become dimensions (named by the matching select item),
@@ -71,18 +70,18 @@ def _lower_select(s: A.SqlSelect) -> A.Query:
     plain: list[A.AliasExpr] = []
     for it in items:
         if isinstance(it, A.Star):
-            raise ParseError("SELECT * cannot be combined with GROUP BY or aggregates", *_where(it))
+            raise ParseError("SELECT * cannot be combined with GROUP BY or aggregates", *node_position(it))
         (measures if A.has_aggregate(it.expr) else plain).append(it)
     used: set[int] = set()
     for g in group or []:
         if isinstance(g, A.Literal) and isinstance(g.value, int) and not isinstance(g.value, bool):
             n = g.value
             if not 1 <= n <= len(items) or not isinstance(items[n - 1], A.AliasExpr):
-                raise ParseError(f"GROUP BY position {n} is out of range", *_where(g))
+                raise ParseError(f"GROUP BY position {n} is out of range", *node_position(g))
             it = items[n - 1]
             assert isinstance(it, A.AliasExpr)
             if A.has_aggregate(it.expr):
-                raise ParseError(f"GROUP BY position {n} refers to an aggregate", *_where(g))
+                raise ParseError(f"GROUP BY position {n} refers to an aggregate", *node_position(g))
             dims.append(it)
             used.add(id(it))
             continue
@@ -108,7 +107,9 @@ def _lower_select(s: A.SqlSelect) -> A.Query:
             dims.append(A.AliasExpr(expr=g, pos=g.pos))
     for p in plain:
         if id(p) not in used:
-            raise ParseError("every non-aggregate SELECT item must appear in GROUP BY", *_where(p.expr))
+            raise ParseError(
+                "every non-aggregate SELECT item must appear in GROUP BY", *node_position(p.expr)
+            )
     if pivot is not None:
         dims, measures, fields["pivot"] = _lower_pivot(pivot, dims, measures)
     if dims:
@@ -136,7 +137,8 @@ def _lower_pivot(
     at = [i for i, d in enumerate(dims) if is_key(d)]
     if not at:
         raise BindError(
-            f"the PIVOT column '{to_text(key)}' must be a SELECT item and appear in GROUP BY", *_where(key)
+            f"the PIVOT column '{to_text(key)}' must be a SELECT item and appear in GROUP BY",
+            *node_position(key),
         )
     dims = [d for i, d in enumerate(dims) if i != at[0]] + [dims[at[0]]]
     measures = list(measures)
@@ -158,7 +160,8 @@ def _lower_pivot(
         )
         if j is None:
             raise BindError(
-                f"the PIVOT aggregate '{to_text(item.expr)}' must also be a SELECT item", *_where(item.expr)
+                f"the PIVOT aggregate '{to_text(item.expr)}' must also be a SELECT item",
+                *node_position(item.expr),
             )
         m = measures[j]
         if m.alias is None and item.alias is not None:
@@ -167,5 +170,5 @@ def _lower_pivot(
         name = m.alias if m.alias is not None else to_text(m.expr)
         names.append(A.AliasExpr(expr=A.Ident(path=(name,), pos=item.expr.pos), pos=item.pos))
     if not names:
-        raise BindError("PIVOT needs at least one aggregate", *_where(pivot))
+        raise BindError("PIVOT needs at least one aggregate", *node_position(pivot))
     return dims, measures, tuple(names)

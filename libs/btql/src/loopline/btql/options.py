@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopline.btql import ast as A
-from loopline.btql.errors import BindError
+from loopline.btql.errors import BindError, node_position
 from loopline.btql.schema import DATASET, EXPERIMENT, OBJECT_TYPES, PROJECT_LOGS
 
 
@@ -146,11 +146,6 @@ _SOURCES = {
 }
 
 
-def _where(node: Any) -> tuple[int | None, int | None]:
-    p = getattr(node, "pos", None)
-    return (p.line, p.column) if p else (None, None)
-
-
 def source_of(q: A.Query) -> SourceRef:
     """Resolve the query's `from:`; BindError when missing, unknown or malformed."""
     import difflib
@@ -164,26 +159,28 @@ def source_of(q: A.Query) -> SourceRef:
             f"{src.name}('<id>')"
             if src.name in _SOURCES
             else f"unknown data source '{src.name}'",
-            *_where(src),
+            *node_position(src),
         )
     if src.name in _UNSUPPORTED:
-        raise BindError(f"data source '{src.name}' is not supported", *_where(src))
+        raise BindError(f"data source '{src.name}' is not supported", *node_position(src))
     if src.name not in _SOURCES:
         close = difflib.get_close_matches(src.name, list(_SOURCES), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise BindError(f"unknown data source '{src.name}'{hint}", *_where(src))
+        raise BindError(f"unknown data source '{src.name}'{hint}", *node_position(src))
     if src.named:
-        raise BindError(f"unknown argument '{src.named[0][0]}' of '{src.name}'", *_where(src.named[0][1]))
+        raise BindError(
+            f"unknown argument '{src.named[0][0]}' of '{src.name}'", *node_position(src.named[0][1])
+        )
     ids: list[str] = []
     for a in src.args:
         if not (isinstance(a, A.Literal) and isinstance(a.value, str)) or not a.value:
-            raise BindError(f"arguments of '{src.name}' must be non-empty string ids", *_where(a))
+            raise BindError(f"arguments of '{src.name}' must be non-empty string ids", *node_position(a))
         ids.append(a.value)
     if not ids:
-        raise BindError(f"'{src.name}' needs at least one id", *_where(src))
+        raise BindError(f"'{src.name}' needs at least one id", *node_position(src))
     shape = src.shape or "spans"
     if src.name == "project_dataset":
         if len(ids) != 2:
-            raise BindError("project_dataset takes a project id and a dataset id", *_where(src))
+            raise BindError("project_dataset takes a project id and a dataset id", *node_position(src))
         return SourceRef(DATASET, (ids[1],), ids[0], shape)
     return SourceRef(_SOURCES[src.name], tuple(dict.fromkeys(ids)), None, shape)

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from loopline.btql import ast as A
-from loopline.btql.errors import BtqlError, ParseError
+from loopline.btql.errors import BtqlError, ParseError, node_position
 from loopline.btql.grammar import FULL_GRAMMAR, OPERATOR_WORDS, TERMINAL_NAMES
 from loopline.btql.lalr import FastLalr
 from loopline.btql.lower import lower
@@ -42,7 +42,7 @@ _FLAT_MAX = 256
 
 def _check_path_length(base: A.Ident) -> None:
     if len(base.path) >= MAX_PATH_LENGTH:
-        raise ParseError(f"a field path has more than {MAX_PATH_LENGTH} segments", *_plc(base))
+        raise ParseError(f"a field path has more than {MAX_PATH_LENGTH} segments", *node_position(base))
 
 
 def _int(tok: Token) -> int:
@@ -197,14 +197,14 @@ class _Build(Transformer[Token, Any]):
     def dot(self, c: list[Any]) -> A.Ident:
         base, seg = c
         if not isinstance(base, A.Ident):
-            raise ParseError("'.' field access is only allowed on a field path", *_plc(base))
+            raise ParseError("'.' field access is only allowed on a field path", *node_position(base))
         _check_path_length(base)
         return A.Ident(path=(*base.path, seg), pos=base.pos)
 
     def subscript(self, c: list[Any]) -> A.Ident:
         base, idx = c
         if not isinstance(base, A.Ident):
-            raise ParseError("'[...]' indexing is only allowed on a field path", *_plc(base))
+            raise ParseError("'[...]' indexing is only allowed on a field path", *node_position(base))
         _check_path_length(base)
         return A.Ident(path=(*base.path, idx), pos=base.pos)
 
@@ -503,10 +503,12 @@ class _Build(Transformer[Token, Any]):
             and str(v[0].path[0]).lower() == "any"
         ):
             raise ParseError(
-                "PIVOT supports only IN (ANY): the pivot values are found in the data", *_plc(values)
+                "PIVOT supports only IN (ANY): the pivot values are found in the data", *node_position(values)
             )
         if not isinstance(key, A.Ident):
-            raise ParseError("the PIVOT column must be a single field, not an expression", *_plc(key))
+            raise ParseError(
+                "the PIVOT column must be a single field, not an expression", *node_position(key)
+            )
         return A.SqlPivot(measures=tuple(items), key=key, pos=_pos(kw))
 
     def sql(self, c: list[Any]) -> A.SqlSelect:
@@ -519,10 +521,6 @@ def _lc(tok: Token) -> tuple[int | None, int | None]:
 
 def _lc_pos(p: A.Pos | None) -> tuple[int | None, int | None]:
     return (p.line, p.column) if p else (None, None)
-
-
-def _plc(node: Any) -> tuple[int | None, int | None]:
-    return _lc_pos(getattr(node, "pos", None))
 
 
 def _sql_select(c: list[Any]) -> A.SqlSelect:
@@ -700,7 +698,7 @@ def detect_syntax(text: str) -> str:
 def _check_depth(root: A.Expr) -> None:
     node = A.depth_exceeding(root, MAX_DEPTH)
     if node is not None:
-        raise ParseError(f"expression nesting is deeper than {MAX_DEPTH} levels", *_plc(node))
+        raise ParseError(f"expression nesting is deeper than {MAX_DEPTH} levels", *node_position(node))
 
 
 def _run(text: str, start: str) -> Any:

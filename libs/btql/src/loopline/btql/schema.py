@@ -30,7 +30,6 @@ MAP = "map"
 INTERVAL = "interval"
 NULL = "null"
 
-NUMERIC = frozenset({NUMBER, INTEGER, XACT})
 
 PROJECT_LOGS = "project_logs"
 EXPERIMENT = "experiment"
