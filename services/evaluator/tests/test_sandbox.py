@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import AsyncIterator
 
 import pytest
+from loopline.common.settings import load_settings
 from loopline.evaluator.sandbox import isolation
 from loopline.evaluator.sandbox.limits import SandboxLimits
 from loopline.evaluator.sandbox.results import FunctionResult, SandboxError, Score, ScoreResult
@@ -231,6 +232,6 @@ async def test_namespaces_mode_without_root_is_refused(monkeypatch: pytest.Monke
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPLINE_SANDBOX_WALL_SECONDS", "7.5")
-    monkeypatch.setenv("LOOPLINE_SANDBOX_MEMORY_MB", "128")
-    limits = SandboxSettings().limits()
+    monkeypatch.setenv("LOOPLINE_SANDBOX__MEMORY_MB", "128")
+    limits = load_settings().section(SandboxSettings).limits()
     assert limits.wall_seconds == 7.5 and limits.memory_bytes == 128 * 1024 * 1024

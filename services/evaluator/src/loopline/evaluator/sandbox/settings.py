@@ -1,21 +1,25 @@
-"""The sandbox's settings, from `LOOPLINE_SANDBOX_*` environment variables."""
+"""The sandbox's settings: the `sandbox` settings section.
+
+Read with `settings.section(SandboxSettings)`: `LOOPLINE_SANDBOX__WALL_SECONDS` or
+`LOOPLINE_SANDBOX_WALL_SECONDS`, `[loopline.sandbox] wall_seconds` in the config file, or the default.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import ClassVar, Literal
 
+from loopline.common.settings import SettingsSection
 from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IsolationMode = Literal["auto", "namespaces", "basic"]
 
 
-class SandboxSettings(BaseSettings):
-    """Sandbox configuration; defaults are safe for a 2-core machine."""
+class SandboxSettings(SettingsSection):
+    """Sandbox configuration; the defaults suit a 2-core machine."""
 
-    model_config = SettingsConfigDict(env_prefix="LOOPLINE_SANDBOX_", extra="ignore")
+    SECTION: ClassVar[str] = "sandbox"
 
     wall_seconds: float = Field(default=10.0, gt=0)
     cpu_seconds: int = Field(default=5, gt=0)

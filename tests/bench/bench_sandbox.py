@@ -1,0 +1,104 @@
+"""Sandboxed code scorers: calls per second and per-call overhead, cold and warm.
+
+Run: `python -m tests.bench.bench_sandbox` (or `./dev bench sandbox`).
+"cold" starts a new supervisor (a new interpreter, namespaces, read-only root) for every call;
+"warm" forks every call from one running supervisor (a fresh process, fresh namespaces and a uid
+of its own per call). The in-process line runs the same handler without any sandbox: the
+difference is the sandbox's overhead per call. Compare runs by the machine-speed line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from loopline.evaluator.sandbox.results import ScoreResult
+from loopline.evaluator.sandbox.runner import Sandbox
+from loopline.evaluator.sandbox.settings import SandboxSettings
+
+from tests.bench import machine_speed
+
+SCORER = """
+def handler(output, expected):
+    # Levenshtein similarity, as a user would write it
+    a, b = str(output), str(expected)
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return 1 - prev[-1] / max(len(a), len(b), 1)
+"""
+ROWS = [
+    {"input": i, "output": f"answer number {i}", "expected": f"answer no. {i}", "metadata": {}}
+    for i in range(64)
+]
+
+
+def in_process_rate(seconds: float = 1.0) -> float:
+    namespace: dict[str, Any] = {}
+    exec(SCORER, namespace)
+    handler = namespace["handler"]
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        row = ROWS[done % len(ROWS)]
+        handler(row["output"], row["expected"])
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+async def measure(box: Sandbox, calls: int, concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue = list(range(calls))
+
+    async def worker() -> None:
+        while queue:
+            i = queue.pop()
+            t0 = time.perf_counter()
+            result = await box.run_scorer(SCORER, ROWS[i % len(ROWS)])
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert isinstance(result, ScoreResult), result
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return calls / (time.perf_counter() - started), sorted(latencies)
+
+
+def line(name: str, rate: float, latencies: list[float]) -> str:
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return f"{name:<34} {rate:8.1f} calls/s   latency p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
+
+
+async def run() -> None:
+    print(machine_speed())
+    rate = in_process_rate()
+    print(f"{'in process (no sandbox)':<34} {rate:8.0f} calls/s   {1000 / rate * 1000:7.1f} µs per call")
+    warm = Sandbox(SandboxSettings())
+    report = await warm.start()
+    print(f"isolation: {report.mode}; missing: {'; '.join(report.missing) or 'nothing'}")
+    try:
+        await measure(warm, 20, 1)  # warm-up
+        for concurrency, calls in ((1, 300), (2, 400), (4, 600), (8, 600)):
+            rate, latencies = await measure(warm, calls, concurrency)
+            print(line(f"warm, {concurrency} in flight", rate, latencies))
+            if concurrency == 1:
+                overhead = statistics.median(latencies) - 1000 / in_process_rate(0.2)
+                print(f"{'  per-call overhead (p50)':<34} {overhead:8.2f} ms")
+    finally:
+        await warm.close()
+    cold = Sandbox(SandboxSettings(warm=False))
+    for concurrency, calls in ((1, 20), (4, 40)):
+        rate, latencies = await measure(cold, calls, concurrency)
+        print(line(f"cold, {concurrency} in flight", rate, latencies))
+
+
+def main() -> None:
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
