@@ -333,7 +333,7 @@ def span_rows() -> list[list[Any]]:
 
 
 def dataset_rows() -> list[list[Any]]:
-    d = {"otype": "dataset", "oid": "d1"}
+    d: dict[str, Any] = {"otype": "dataset", "oid": "d1"}
     return [
         row(
             **d,

@@ -14,12 +14,13 @@ DS = Scope.dataset("o1", "d1", "p1")
 P = "from: project_logs('p1')"
 
 
-def ids(engine: Any, q: str, scope: Scope = LOGS, **kw: Any) -> list[str]:
+def ids(engine: Any, q: str | dict[str, Any], scope: Scope = LOGS, **kw: Any) -> list[str]:
     return [r["id"] for r in engine.run(q, scope, **kw).data]
 
 
 def rows(engine: Any, q: str, scope: Scope = LOGS, **kw: Any) -> list[dict[str, Any]]:
-    return engine.run(q, scope, **kw).data
+    data: list[dict[str, Any]] = engine.run(q, scope, **kw).data
+    return data
 
 
 # ----------------------------------------------------------------------------------- basics
@@ -87,7 +88,9 @@ def test_json_paths(engine: Any) -> None:
 
 
 def test_comparisons_and_predicates(engine: Any) -> None:
-    f = lambda cond: ids(engine, f"select: id | {P} | filter: {cond} | sort: id")  # noqa: E731
+    def f(cond: str) -> list[str]:
+        return ids(engine, f"select: id | {P} | filter: {cond} | sort: id")
+
     assert f("scores.Factuality > 0.5") == ["a1", "b2"]
     assert f("scores.Factuality >= 0.5 and scores.Factuality < 0.9") == ["a2", "b2"]
     assert f('metadata.model = "gpt-4"') == ["a1", "a2", "c1"]
@@ -127,7 +130,9 @@ def test_comparisons_and_predicates(engine: Any) -> None:
 
 
 def test_match_and_search(engine: Any) -> None:
-    f = lambda cond: ids(engine, f"select: id | {P} | filter: {cond} | sort: id")  # noqa: E731
+    def f(cond: str) -> list[str]:
+        return ids(engine, f"select: id | {P} | filter: {cond} | sort: id")
+
     assert f("input MATCH 'recursion'") == ["c1"]
     assert f("input MATCH 'RESET Password'") == ["a1", "a2"]  # case-insensitive, all tokens
     assert f("input MATCH 'reset weather'") == []
@@ -299,11 +304,11 @@ def test_traces_window_from_the_filters_time_bounds(engine: Any) -> None:
 
 
 def test_traces_shape(engine: Any) -> None:
-    got = rows(
+    got_rows = rows(
         engine, "select: id, root_span_id | from: project_logs('p1') traces | filter: error IS NOT NULL"
     )
     # whole traces of matching spans: r2 (newest first by latest matching span? r1 is newer)
-    assert [r["id"] for r in got] == ["a1", "a2", "a3", "b1", "b2"]
+    assert [r["id"] for r in got_rows] == ["a1", "a2", "a3", "b1", "b2"]
     got = ids(
         engine,
         "select: id | from: project_logs('p1') traces | filter: any_span(tags includes 'triage') and any_span(error IS NOT NULL)",

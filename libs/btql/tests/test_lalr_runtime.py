@@ -57,8 +57,8 @@ def assert_same(text: str) -> None:
         return
     lark, fast = _lark_and_fast()
     for s in (start, "expr_only"):
-        want = _outcome(lambda s=s: lark.parse(text, start=s))  # type: ignore[misc]
-        got = _outcome(lambda s=s: fast.parse(text, s))  # type: ignore[misc]
+        want = _outcome(lambda s=s: lark.parse(text, start=s))
+        got = _outcome(lambda s=s: fast.parse(text, s))
         if got == ("ok", None):
             got = ("syntax", None)  # the lean runtime declines; lark reports the error
         assert got == want, (text, s)

@@ -33,7 +33,7 @@ def test_keywords_are_contextual() -> None:
     q = parse(
         "select: metadata.select, metadata.limit as from_, metadata.and | from: project_logs('p') | filter: metadata.filter = 1"
     )
-    assert [it.expr for it in q.select or ()] == [
+    assert [it.expr for it in q.select or ()] == [  # type: ignore[union-attr]
         A.Ident(path=("metadata", "select")),
         A.Ident(path=("metadata", "limit")),
         A.Ident(path=("metadata", "and")),
@@ -55,9 +55,9 @@ def test_literals() -> None:
 
 
 def test_paths() -> None:
-    assert f('metadata."field name".x[0][-1] = 1').left == A.Ident(
+    assert f('metadata."field name".x[0][-1] = 1').left == A.Ident(  # type: ignore[attr-defined]
         path=("metadata", "field name", "x", 0, -1)
-    )  # type: ignore[attr-defined]
+    )
     assert f("`weird key`.a = 1").left == A.Ident(path=("weird key", "a"))  # type: ignore[attr-defined]
     assert f("metadata['k'] = 1").left == A.Ident(path=("metadata", "k"))  # type: ignore[attr-defined]
 
