@@ -20,7 +20,7 @@ from loopline.evaluator.sandbox import isolation
 from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
 from loopline.evaluator.sandbox.results import FunctionResult, SandboxError, ScoreResult
 from loopline.evaluator.sandbox.runner import Sandbox
-from loopline.evaluator.sandbox.settings import SandboxSettings
+from loopline.evaluator.sandbox.settings import UID_BLOCK, UID_BLOCKS, SandboxSettings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,7 +76,7 @@ def sandbox_uid_pids() -> list[int]:
             with open(f"/proc/{name}/status", "rb") as fh:
                 for line in fh:
                     if line.startswith(b"Uid:"):
-                        if UID_BASE <= int(line.split()[1]) < UID_BASE + 1000:
+                        if UID_BASE <= int(line.split()[1]) < UID_BASE + UID_BLOCKS * UID_BLOCK:
                             pids.append(int(name))
                         break
         except OSError:
@@ -437,6 +437,21 @@ async def test_a_daemon_that_leaves_the_session_is_killed_with_the_call(sandbox:
         """,
     )
     assert isinstance(result, FunctionResult), result
+    assert await no_sandbox_processes_left() == []
+    await still_serves(sandbox)
+
+
+@needs_root
+async def test_cancelling_a_call_kills_it(sandbox: Sandbox) -> None:
+    task = asyncio.create_task(run(sandbox, "import time\ndef handler():\n    time.sleep(3600)\n"))
+    for _ in range(100):
+        if sandbox_uid_pids():
+            break
+        await asyncio.sleep(0.05)
+    assert sandbox_uid_pids(), "the call never started"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert await no_sandbox_processes_left() == []
     await still_serves(sandbox)
 

@@ -9,7 +9,7 @@ Namespaces mode (root on Linux): the supervisor is pid 1 of a new pid namespace,
 namespace whose root is a tmpfs holding read-only binds of the interpreter and system directories
 only (no /work, /root, data directory, /home, host /tmp). Every call is a fork that unshares its own
 network (no interfaces), mount (private tmpfs /tmp), IPC and UTS namespaces, applies rlimits and
-becomes uid `uid_base + slot` with no groups, no capabilities and no_new_privs. When the call ends
+becomes uid `uid_base + slot` (`uid_base` is drawn per supervisor by the runner) with no groups, no capabilities and no_new_privs. When the call ends
 or overruns, every process of that uid is killed before the slot is reused.
 
 Basic mode (not root): rlimits, its own session (the whole process group is killed), an empty
@@ -401,8 +401,21 @@ class Supervisor:
                     self._kill(call, "unavailable", "the sandbox is shutting down")
                 return
             self.requests.feed(data)
-        self.waiting.extend(self.requests.take())
+        for request in self.requests.take():
+            if request.get("op") == "cancel":
+                self._cancel(int(request["id"]))
+            else:
+                self.waiting.append(request)
         self._start_waiting()
+
+    def _cancel(self, call_id: int) -> None:
+        """The evaluator gave up on a call (its job was cancelled): stop it, answer nothing."""
+        self.waiting = deque(r for r in self.waiting if int(r["id"]) != call_id)
+        for call in self.calls.values():
+            if call.id == call_id and not call.responded:
+                call.responded = True  # nobody waits for the answer any more
+                call.exited_at = time.monotonic()
+                self._kill(call, "cancelled", "was cancelled")
 
     def _start_waiting(self) -> None:
         while self.waiting and self.free_slots:
@@ -661,7 +674,7 @@ def _narrow_filesystem(read_paths: list[str]) -> list[str]:
     return bound
 
 
-def _report(namespaces: bool, bound: list[str]) -> dict[str, Any]:
+def _report(namespaces: bool, bound: list[str], uids: tuple[int, int]) -> dict[str, Any]:
     enforced = [
         "RLIMIT_CPU",
         "RLIMIT_AS",
@@ -682,7 +695,7 @@ def _report(namespaces: bool, bound: list[str]) -> dict[str, Any]:
             "mount namespace per call with a private tmpfs /tmp",
             "IPC and UTS namespaces per call",
             "read-only root with only: " + ", ".join(bound),
-            "uid per call slot, no groups, no capabilities, no_new_privs",
+            f"uid per call slot ({uids[0]}-{uids[1]}), no groups, no capabilities, no_new_privs",
         ]
         missing = [
             "memory is limited per process (RLIMIT_AS), not per call: no memory cgroup is used",
@@ -729,7 +742,15 @@ def main() -> None:
         bound = _narrow_filesystem(read_paths)
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     supervisor = Supervisor(config, namespaces)
-    supervisor.respond({"ready": True, "pid": os.getpid(), "isolation": _report(namespaces, bound)})
+    supervisor.respond(
+        {
+            "ready": True,
+            "pid": os.getpid(),
+            "isolation": _report(
+                namespaces, bound, (supervisor.uid_base, supervisor.uid_base + int(config["slots"]) - 1)
+            ),
+        }
+    )
     supervisor.serve()
 
 

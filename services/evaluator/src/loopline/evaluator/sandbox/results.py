@@ -21,6 +21,7 @@ ErrorKind = Literal[
     "protocol",  # the code corrupted its result channel
     "unavailable",  # the sandbox itself could not run the call
     "invalid_request",  # the call's code or arguments cannot be sent (not JSON, too large)
+    "cancelled",  # the caller gave up on the call
 ]
 
 

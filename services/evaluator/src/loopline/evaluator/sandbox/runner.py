@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import secrets
 import sys
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from loopline.evaluator.sandbox.results import (
     ScoreResult,
     normalize_scores,
 )
-from loopline.evaluator.sandbox.settings import SandboxSettings
+from loopline.evaluator.sandbox.settings import UID_BLOCK, UID_BLOCKS, SandboxSettings
 
 CallMode = Literal["scorer", "function"]
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -136,6 +137,11 @@ class _Supervisor:
         self.proc.stdin.write(encode_frame(frame))
         return future
 
+    def cancel(self, call_id: int) -> None:
+        self.pending.pop(call_id, None)
+        if self.alive and self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.write(encode_frame({"op": "cancel", "id": call_id}))
+
     async def kill(self) -> None:
         self.alive = False
         if self.proc.returncode is None:
@@ -197,7 +203,9 @@ class Sandbox:
                 {
                     "isolation": self.mode,
                     "slots": slots,
-                    "uid_base": self.settings.uid_base,
+                    # a uid block per supervisor: supervisors on one host (several evaluators, cold
+                    # calls) then rarely share RLIMIT_NPROC budgets, which the kernel counts per uid
+                    "uid_base": self.settings.uid_base + secrets.randbelow(UID_BLOCKS) * UID_BLOCK,
                     "preload": self.settings.preload,
                     "read_paths": self.settings.read_paths,
                     "max_request_bytes": MAX_REQUEST_BYTES,
@@ -321,6 +329,9 @@ class Sandbox:
                     return SandboxError(
                         "unavailable", "the sandbox supervisor did not answer in time and was restarted"
                     )
+                except asyncio.CancelledError:
+                    supervisor.cancel(call_id)
+                    raise
             finally:
                 if not self.settings.warm:
                     await supervisor.close()

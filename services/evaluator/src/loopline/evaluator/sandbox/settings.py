@@ -13,6 +13,9 @@ from loopline.common.settings import SettingsSection
 from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
 from pydantic import Field
 
+UID_BLOCK = 256  # uids per supervisor: 2 x concurrency slots
+UID_BLOCKS = 1 << 14
+MAX_CONCURRENCY = UID_BLOCK // 2
 IsolationMode = Literal["auto", "namespaces", "basic"]
 
 
@@ -30,14 +33,20 @@ class SandboxSettings(SettingsSection):
     max_open_files: int = Field(default=64, gt=0)
     file_mb: int = Field(default=16, gt=0)
 
-    concurrency: int = Field(default=max(2, 2 * (os.cpu_count() or 1)), gt=0, description="calls at once")
+    concurrency: int = Field(
+        default=max(2, 2 * (os.cpu_count() or 1)), gt=0, le=MAX_CONCURRENCY, description="calls at once"
+    )
     warm: bool = Field(
         default=True, description="fork calls from a warm supervisor instead of a new interpreter"
     )
     isolation: IsolationMode = Field(
         default="auto", description="namespaces (needs root), basic (rlimits only) or auto"
     )
-    uid_base: int = Field(default=2_100_000, gt=0, description="calls run as uid_base + slot (namespaces)")
+    uid_base: int = Field(
+        default=2_100_000,
+        gt=0,
+        description="calls run as uid_base + block * 256 + slot, block drawn per supervisor (namespaces)",
+    )
     preload: list[str] = Field(
         default_factory=lambda: ["json", "math", "re", "statistics", "difflib", "datetime"],
         description="modules imported once by the warm supervisor, before the filesystem is narrowed",
