@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from loopline.common.service import ServiceContext
+from loopline.common.service import ServiceContext, ServiceStates
 from loopline.common.settings import load_settings
 from loopline.common.testing import unique_database
 from loopline.gateway.keys import KeyStore
+from loopline.gateway.state import State as GatewayState
 
 from loopline.runtime.app import build_app, build_context
 from loopline.runtime.bootstrap import bootstrap_dev_key
@@ -36,8 +37,14 @@ class InProcess:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
+    @property
+    def keys(self) -> KeyStore:
+        """The gateway's key store (its state's)."""
+        states: ServiceStates = self.app.state.services
+        return states.get(GatewayState).keys
+
     async def new_org(self, name: str) -> tuple[str, str]:
-        keys: KeyStore = self.ctx.shared["keys"]
+        keys = self.keys
         org_id = await keys.ensure_org(name)
         key, _ = await keys.create_key(org_id, "test")
         return org_id, key
@@ -79,8 +86,8 @@ async def in_process(
     ctx = build_context(s, services)
     ids: dict[str, str] = {}
 
-    async def ready(c: ServiceContext) -> None:
-        ids["org"], _ = await bootstrap_dev_key(c)
+    async def ready(c: ServiceContext, states: ServiceStates) -> None:
+        ids["org"], _ = await bootstrap_dev_key(c, states)
 
     app = build_app(ctx, on_ready=ready)
     async with (

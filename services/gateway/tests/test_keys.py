@@ -146,6 +146,6 @@ async def test_cli_create_list_revoke(ll: InProcess) -> None:
     assert "revoked" in (await run_cli(ll, "list", "--org", org)).output
     assert (await run_cli(ll, "revoke", key[:12], "--org", org)).exit_code == 1  # already revoked
     assert (await run_cli(ll, "revoke", "sk-ll-", "--org", org, "--all")).exit_code == 0
-    ks = ll.ctx.shared["keys"]
+    ks = ll.keys
     ks._cache.clear()  # cross-process revocation applies within the auth cache TTL
     assert (await c.get("/v1/project", headers=bearer(second))).status_code == 401

@@ -6,6 +6,7 @@ from typing import Any
 import orjson
 import pytest
 from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef, validate_row
+from loopline.ingest.errors import ERRORS
 from loopline.ingest.otlp import (
     JSON,
     PROTOBUF,
@@ -230,19 +231,19 @@ def test_json_quirks_hex_ids_int64_strings_enum_names() -> None:
 def test_json_bad_bodies() -> None:
     with pytest.raises(OtlpError) as e:
         decode_request(b"{not json", "application/json")
-    assert e.value.status == 400
+    assert ERRORS.status_of(e.value) == 400
     with pytest.raises(OtlpError) as e:
         decode_request(_json_body([{"traceId": "xyz", "spanId": SPAN}]), "application/json")
-    assert e.value.status == 400 and "traceId" in e.value.message
+    assert ERRORS.status_of(e.value) == 400 and "traceId" in e.value.message
     with pytest.raises(OtlpError) as e:
         decode_request(_json_body([{"traceId": TRACE, "spanId": SPAN, "startTimeUnixNano": "soon"}]), JSON)
     assert "startTimeUnixNano" in e.value.message
     with pytest.raises(OtlpError) as e:
         decode_request(b"\xff\xff\xff", PROTOBUF)
-    assert e.value.status == 400
+    assert ERRORS.status_of(e.value) == 400
     with pytest.raises(OtlpError) as e:
         wire_format("text/plain")
-    assert e.value.status == 415
+    assert ERRORS.status_of(e.value) == 415
     assert wire_format("application/json; charset=utf-8") == JSON
     assert wire_format("application/x-protobuf") == PROTOBUF
 

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef, validate_row
+from loopline.ingest.errors import ERRORS
 from loopline.ingest.otlp import (
     JSON,
     PROTOBUF,
@@ -407,7 +408,7 @@ def run_pipeline(body: bytes, content_type: str, header: str | None) -> list[dic
         }
         result = attach_targets(batch, resolved, max_row_bytes=1_000_000, max_total_bytes=20_000_000)
     except OtlpError as exc:
-        assert 400 <= exc.status < 500 and exc.message
+        assert 400 <= ERRORS.status_of(exc) < 500 and exc.message
         return []
     assert len(result.rows) == len(result.validated)
     assert result.rejected >= 0 and (result.rejected == 0) == (result.error_message == "")
@@ -451,6 +452,10 @@ CONTENT_TYPES = [
 ]
 
 
+# the project `project_id:<pid>` names, one per app (made on first use)
+_FUZZ_PIDS: dict[int, str] = {}
+
+
 @settings(
     max_examples=120,
     deadline=None,
@@ -473,7 +478,7 @@ async def test_fuzz_route_never_answers_5xx(
     headers = {**ll.headers, "Content-Type": content_type or natural_type}
     if header is not None:
         if header == "project_id:<pid>":
-            pid = ll.ctx.shared.setdefault("fuzz_pid", await ll.make_project())
+            pid = _FUZZ_PIDS.setdefault(id(ll), await ll.make_project())
             header = f"project_id:{pid}"
         headers["x-bt-parent"] = header
     if encoding.startswith("gzip"):

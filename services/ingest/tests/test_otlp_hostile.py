@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from loopline.common.rows import PROJECT_LOGS, ObjectRef, validate_row
+from loopline.ingest.errors import ERRORS
 from loopline.ingest.otlp import (
     JSON,
     MAX_ANY_DEPTH,
@@ -54,7 +55,7 @@ def attr(key: str, value: dict[str, Any]) -> dict[str, Any]:
 def json_error(body: bytes) -> str:
     with pytest.raises(OtlpError) as e:
         decode_request(body, JSON)
-    assert e.value.status == 400
+    assert ERRORS.status_of(e.value) == 400
     return e.value.message
 
 
@@ -277,7 +278,7 @@ def test_lenient_where_otlp_json_says_so() -> None:
 def test_not_otlp_at_all(body: bytes, content_type: str, expected: str) -> None:
     with pytest.raises(OtlpError) as e:
         decode_request(body, content_type)
-    assert e.value.status == 400 and expected in e.value.message, e.value.message
+    assert ERRORS.status_of(e.value) == 400 and expected in e.value.message, e.value.message
 
 
 def test_protobuf_invalid_utf8_string() -> None:
@@ -286,13 +287,13 @@ def test_protobuf_invalid_utf8_string() -> None:
     body = req.SerializeToString().replace(b"abc", b"a\xffc")
     with pytest.raises(OtlpError) as e:
         decode_request(body, PROTOBUF)
-    assert e.value.status == 400 and "UTF-8" in e.value.message
+    assert ERRORS.status_of(e.value) == 400 and "UTF-8" in e.value.message
 
 
 def test_wrong_content_type_is_415() -> None:
     with pytest.raises(OtlpError) as e:
         decode_request(b"{}", "text/plain; " + "x" * 10_000)
-    assert e.value.status == 415 and len(e.value.message) < 300
+    assert ERRORS.status_of(e.value) == 415 and len(e.value.message) < 300
 
 
 # -- nesting and huge values ------------------------------------------------------------------------
@@ -341,7 +342,7 @@ def test_protobuf_anyvalue_nesting_is_bounded() -> None:
     kv.value.CopyFrom(v)
     with pytest.raises(OtlpError) as e:
         decode_request(req.SerializeToString(), PROTOBUF)
-    assert e.value.status == 400
+    assert ERRORS.status_of(e.value) == 400
 
 
 def test_json_string_attributes_nested_past_the_bus_encoder_reject_the_span() -> None:
@@ -472,7 +473,7 @@ def test_rows_over_the_row_limit_reject_the_span_and_the_total_is_bounded() -> N
     assert result.rejected == 10 and "over the row limit of 4000 bytes" in result.error_message
     with pytest.raises(OtlpError) as e:
         attach_targets(batch, RESOLVED, max_row_bytes=10_000, max_total_bytes=20_000)
-    assert e.value.status == 413
+    assert ERRORS.status_of(e.value) == 413
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import boto3
 import httpx
 import pytest
+from loopline.common.http import COMMON_ERRORS
 from loopline.ingest.blobs import BlobError, UrlSigner, blob_store_from_url
 
 
@@ -35,7 +36,7 @@ async def test_put_get_and_presigned_urls(s3_endpoint: str) -> None:
     assert await store.exists("org1/attachments/a.txt") and not await store.exists("org1/attachments/none")
     with pytest.raises(BlobError) as exc:
         await store.get("org1/attachments/none")
-    assert exc.value.status == 404
+    assert COMMON_ERRORS.status_of(exc.value) == 404
     url, headers = store.upload_url("org1/overflow/big", "http://ignored", "application/json")
     async with httpx.AsyncClient() as client:  # no API key: the URLs are presigned
         assert (await client.put(url, content=b'{"rows": []}', headers=headers)).status_code == 200

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from loopline.common.errors import Problem
+from loopline.common.http import COMMON_ERRORS
 from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store, apply_migrations
 from loopline.query import async_btql, tables
 from loopline.query.async_btql import AsyncQueries
-from loopline.query.reads import ReadError
 
 from loopline import btql
 
@@ -66,9 +67,9 @@ async def test_pages_are_followed_and_cut_at_the_row_cap(
     third = await jobs.result("o1", job.id, limit=10, cursor=second["cursor"])
     assert [r["id"] for r in first["rows"] + second["rows"] + third["rows"]] == [r["id"] for r in res["rows"]]
     assert "cursor" not in third
-    with pytest.raises(ReadError) as e:
+    with pytest.raises(Problem) as e:
         await jobs.result("o1", job.id, limit=0, cursor=None)
-    assert e.value.status == 400
+    assert COMMON_ERRORS.status_of(e.value) == 400
 
 
 async def test_a_failing_query_reports_its_class(store: Store) -> None:
@@ -85,9 +86,9 @@ async def test_a_failing_query_reports_its_class(store: Store) -> None:
         "rows": [],
     }
     for org, jid in (("another-org", job.id), ("o1", "no-such-job")):
-        with pytest.raises(ReadError) as e:
+        with pytest.raises(Problem) as e:
             await jobs.get(org, jid)
-        assert e.value.status == 404
+        assert COMMON_ERRORS.status_of(e.value) == 404
 
 
 async def test_cancel_and_shutdown_stop_running_jobs(store: Store) -> None:

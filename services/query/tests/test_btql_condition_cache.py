@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from loopline.query.btql_service import settings_for
+from loopline.query.btql_http import settings_for
 
 from loopline import btql
 from tests.support.app import InProcess, in_process

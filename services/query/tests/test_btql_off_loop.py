@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from loopline.btql.binder import MAX_COLUMNS
-from loopline.query import btql_service
+from loopline.query import btql_http
 
 from loopline import btql
 from tests.support.app import InProcess, in_process
@@ -96,7 +96,7 @@ async def test_ten_thousand_duplicate_names_are_a_quick_positioned_400(ll: InPro
 
 
 def test_the_cpu_pool_is_small() -> None:
-    assert btql_service._cpu._max_workers <= 2
+    assert btql_http._cpu._max_workers <= 2
 
 
 async def test_a_huge_json_query_is_a_clean_400(ll: InProcess) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from loopline.common.logging import configure_logging
-from loopline.common.service import ServiceContext
+from loopline.common.service import ServiceContext, ServiceStates
 from loopline.common.settings import Settings, SettingsError, load_settings
 
 from loopline.cli.dlq import dlq_app
@@ -68,8 +68,8 @@ def up(
         s.store_dsn = s.effective_store_dsn
     ctx = _context(s, EMBEDDED)
 
-    async def announce(c: ServiceContext) -> None:
-        _org_id, key = await bootstrap_dev_key(c)
+    async def announce(c: ServiceContext, states: ServiceStates) -> None:
+        _org_id, key = await bootstrap_dev_key(c, states)
         write_line(f"Loopline is running at http://{s.host}:{s.port}")
         write_line(f"  data dir:  {s.data_dir.resolve()}")
         write_line(f"  bus:       {s.bus_url}")
@@ -102,8 +102,8 @@ def serve(
     if "gateway" in names and s.bootstrap_api_key:
         from loopline.runtime.bootstrap import bootstrap_dev_key
 
-        async def on_ready(c: ServiceContext) -> None:  # register the operator's first key
-            await bootstrap_dev_key(c)
+        async def on_ready(c: ServiceContext, states: ServiceStates) -> None:  # the operator's first key
+            await bootstrap_dev_key(c, states)
 
     raise typer.Exit(run_server(build_app(ctx, on_ready=on_ready), s.host, s.port, http_limits(s)))
 

@@ -1,4 +1,5 @@
-"""Builds the ASGI app for a set of services, with their shared context and lifecycle.
+"""Builds the ASGI app for a set of services, with their context, states and lifecycle (the
+composition root: it chooses each cross-service protocol's implementation, e.g. the control plane).
 
 `loopline up` builds it with every service (embedded: in-process bus, chdb store);
 `loopline serve a,b` with a subset (distributed). The gateway authenticates; in distributed mode
@@ -18,9 +19,16 @@ from loopline.common.bus import Bus
 from loopline.common.bus.factory import bus_from_url
 from loopline.common.bus.prefixed import PrefixedBus
 from loopline.common.control_plane import ControlPlane, HttpControlPlane
-from loopline.common.http import JSONResponse, error_body, health_router, install_http_basics, metrics_router
+from loopline.common.http import (
+    ErrorTable,
+    JSONResponse,
+    error_body,
+    health_router,
+    install_http_basics,
+    metrics_router,
+)
 from loopline.common.logging import get_logger
-from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.common.service import ServiceContext, ServiceDef, ServiceStates, Worker
 from loopline.common.settings import Settings
 from loopline.common.store import Store, apply_migrations
 from loopline.common.topics import all_topics
@@ -28,6 +36,7 @@ from loopline.common.xact import XactIdGenerator
 from loopline.gateway.auth_middleware import install_auth
 from loopline.gateway.control_plane import LocalControlPlane
 from loopline.gateway.keys import KeyStore
+from loopline.gateway.state import State as GatewayState
 
 from loopline.runtime.memory import configure_malloc, periodic_trim
 from loopline.runtime.proxy import install_proxy
@@ -35,7 +44,8 @@ from loopline.runtime.registry import all_migrations, service_def
 
 log = get_logger("loopline.runtime")
 
-OnReady = Callable[[ServiceContext], Awaitable[None]]
+#: called once every service started, with their states (e.g. to register the first API key)
+OnReady = Callable[[ServiceContext, ServiceStates], Awaitable[None]]
 
 
 def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | None = None) -> ServiceContext:
@@ -109,6 +119,7 @@ def tune_gc() -> None:
 def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
     defs: list[ServiceDef] = [service_def(s) for s in ctx.services]
     workers: list[Worker] = []
+    states = ServiceStates()  # each service's typed state, read by its routes' dependencies
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,9 +131,12 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
         try:
             for d in defs:
                 if d.start is not None:
-                    workers.extend(await d.start(ctx))
+                    started = await d.start(ctx)
+                    if started.state is not None:
+                        states.add(started.state)
+                    workers.extend(started.workers)
             if on_ready is not None:
-                await on_ready(ctx)
+                await on_ready(ctx, states)
             tune_gc()
             log.info("loopline ready", services=list(ctx.services), bus=ctx.settings.bus_url)
             async with periodic_trim(ctx.settings.malloc_trim_interval_s):
@@ -143,6 +157,7 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
 
     app = FastAPI(title="Loopline", lifespan=lifespan, default_response_class=JSONResponse)
     app.state.ctx = ctx
+    app.state.services = states
 
     async def ready() -> dict[str, bool]:
         checks = {"bus": await ctx.bus.healthy()}
@@ -153,9 +168,7 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
     if "gateway" in ctx.services:
 
         def keys() -> KeyStore:
-            ks = ctx.shared.get("keys")
-            assert isinstance(ks, KeyStore)
-            return ks
+            return states.get(GatewayState).keys
 
         # Starlette runs the middleware added last first: access log → auth → proxy → routes.
         if not ctx.embedded:
@@ -163,7 +176,10 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
         install_auth(app, keys, ctx.settings.internal_token)
     else:
         _install_internal_principal(app, ctx)
-    install_http_basics(app)
+    errors = ErrorTable()
+    for d in defs:
+        errors = errors.merged(d.errors)
+    install_http_basics(app, errors)
     app.include_router(health_router(ready))
     app.include_router(metrics_router())
     for d in defs:

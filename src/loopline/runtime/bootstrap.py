@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 
-from loopline.common.service import ServiceContext
-from loopline.gateway.keys import KeyStore
+from loopline.common.service import ServiceContext, ServiceStates
+from loopline.gateway.state import State as GatewayState
 
 
-async def bootstrap_dev_key(ctx: ServiceContext) -> tuple[str, str]:
+async def bootstrap_dev_key(ctx: ServiceContext, states: ServiceStates) -> tuple[str, str]:
     """Ensure the bootstrap org and a development key exist; return (org_id, key).
 
     The key is `LOOPLINE_BOOTSTRAP_API_KEY` when set; otherwise one generated on first run and
     kept in `<data_dir>/dev-api-key` (mode 0600) so later runs print the same key.
     """
-    keys = ctx.shared.get("keys")
-    assert isinstance(keys, KeyStore)
+    keys = states.get(GatewayState).keys
     org_id = await keys.ensure_org(ctx.settings.bootstrap_org_name)
     key = ctx.settings.bootstrap_api_key
     key_file = ctx.settings.data_dir / "dev-api-key"

@@ -37,8 +37,9 @@ def principal_from_internal_headers(request: Request, internal_token: str) -> Pr
     return Principal.model_validate(orjson.loads(raw))
 
 
-def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the principal of this request, or 401."""
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the principal of this request, or 401 (async: FastAPI runs a plain
+    function dependency on its thread pool, a thread hop per request for nothing)."""
     p = getattr(request.state, "principal", None)
     if isinstance(p, Principal):
         return p

@@ -12,6 +12,7 @@ gateway's tables itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
 
@@ -22,16 +23,45 @@ from loopline.common.objects import CachedProjectLookup
 from loopline.common.store import StoreError
 
 
-class ControlPlane(Protocol):
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A project, experiment or dataset as other services see it (a project is its own project)."""
+
+    id: str
+    name: str
+    project_id: str
+
+
+@dataclass(frozen=True)
+class BaseExperiment:
+    """The experiment another one is compared with by default."""
+
+    id: str
+    name: str
+
+
+class ProjectLookup(Protocol):
     async def project_of(self, org_id: str, object_type: str, object_id: str) -> str | None:
         """The project `object_id` (of `object_type`, e.g. "experiment") belongs to, or None when
         it does not exist in the org. Raises `StoreError` when that cannot be known now."""
         ...
 
+
+class ControlPlane(ProjectLookup, Protocol):
     async def project_id_by_name(self, principal: Principal, name: str) -> str:
         """The id of the org's project called `name`, created if there is none. Raises
         `ControlPlaneRefused` for a name the control plane refuses, `StoreError` when it cannot
         answer now."""
+        ...
+
+    async def object_info(self, org_id: str, object_type: str, object_id: str) -> ObjectInfo | None:
+        """The org's project, experiment or dataset `object_id` (`object_type` "project",
+        "experiment" or "dataset"), or None when the org has none such."""
+        ...
+
+    async def base_experiment(self, org_id: str, experiment_id: str) -> BaseExperiment | None:
+        """The experiment `experiment_id` (which must exist) is compared with by default: its
+        stored base, else the latest other experiment of its project before it; None if neither."""
         ...
 
 
@@ -50,6 +80,7 @@ class ControlPlaneUnavailable(StoreError):
 
 # object type → the gateway route that reads it; project-scoped objects are their project
 _GET_PATHS = {"experiment": "/v1/experiment/", "dataset": "/v1/dataset/"}
+_INFO_PATHS = {**_GET_PATHS, "project": "/v1/project/"}
 
 
 class HttpControlPlane(CachedProjectLookup):
@@ -96,6 +127,23 @@ class HttpControlPlane(CachedProjectLookup):
         if r.status_code != 200:
             raise ControlPlaneRefused(r.status_code, _error_message(r))
         return str(r.json()["id"])
+
+    async def object_info(self, org_id: str, object_type: str, object_id: str) -> ObjectInfo | None:
+        path = _INFO_PATHS[object_type] + quote(object_id, safe="")
+        r = await self._call("GET", path, Principal(org_id=org_id))
+        if r.status_code != 200:
+            return None  # 404 (not the org's) or an id the gateway refuses to look up
+        body = r.json()
+        return ObjectInfo(str(body["id"]), str(body["name"]), str(body.get("project_id") or body["id"]))
+
+    async def base_experiment(self, org_id: str, experiment_id: str) -> BaseExperiment | None:
+        r = await self._call(
+            "POST", "/api/base_experiment/get_id", Principal(org_id=org_id), {"id": experiment_id}
+        )
+        if r.status_code != 200:
+            return None  # the gateway answers 400 for "no base experiment"
+        body = r.json()
+        return BaseExperiment(str(body["base_exp_id"]), str(body["base_exp_name"]))
 
 
 def _error_message(r: httpx.Response) -> str:

@@ -1,19 +1,33 @@
-"""HTTP plumbing shared by services: request ids, access logs, JSON errors, health routes."""
+"""HTTP plumbing shared by services: request ids, access logs, the error table, health routes."""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
 import orjson
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from loopline.common.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Problem,
+    ServiceError,
+    TooLarge,
+    Unavailable,
+)
 from loopline.common.logging import get_logger
 from loopline.common.metrics import CONTENT_TYPE, UNMATCHED_ROUTE, exposition, observe_http
 from loopline.common.metrics import PATH as METRICS_PATH
+from loopline.common.rows import RowValidationError
 from loopline.common.store import StoreError, StoreQueryError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -116,10 +130,125 @@ class AccessLogMiddleware:
                 )
 
 
-def install_http_basics(app: FastAPI) -> None:
-    """Request-id/access-log middleware and uniform JSON errors (never an HTML 500)."""
+def _message_body(exc: Any, status: int) -> object:
+    return error_body(status, getattr(exc, "message", None) or str(exc), **getattr(exc, "where", {}))
+
+
+def _retry_after_header(exc: Any) -> dict[str, str] | None:
+    retry_after = getattr(exc, "retry_after", None)
+    return None if retry_after is None else {"Retry-After": str(math.ceil(retry_after))}
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """How one exception type is answered: its status (fixed, or read from the error), its body
+    (default: `error_body(status, exc.message, **exc.where)`), its headers (default: Retry-After
+    when the error has a `retry_after`), and an optional log line."""
+
+    status: int | Callable[[Any], int]
+    body: Callable[[Any, int], object] = _message_body
+    headers: Callable[[Any], dict[str, str] | None] = _retry_after_header
+    log: Callable[[Request, Any], None] | None = None
+
+    def status_of(self, exc: Exception) -> int:
+        return self.status if isinstance(self.status, int) else self.status(exc)
+
+
+class ErrorTable:
+    """Exception type → `ErrorRule`: how every error that reaches the HTTP edge is answered.
+
+    An error is answered by the rule of the nearest class in its MRO, so a subclass inherits its
+    base's answer unless it has a row of its own. `install_http_basics` registers one handler for
+    every type in the app's table (the common rows below plus each service's `ServiceDef.errors`).
+    """
+
+    def __init__(self, rules: Mapping[type[Exception], ErrorRule] | None = None) -> None:
+        self._rules: dict[type[Exception], ErrorRule] = dict(rules or {})
+
+    @property
+    def types(self) -> tuple[type[Exception], ...]:
+        return tuple(self._rules)
+
+    def merged(self, other: ErrorTable) -> ErrorTable:
+        """Both tables' rows; a type both answer differently is a programming error."""
+        for t, r in other._rules.items():
+            if t in self._rules and self._rules[t] is not r:
+                raise ValueError(f"two error rules for {t.__qualname__}")
+        return ErrorTable({**self._rules, **other._rules})
+
+    def rule(self, exc: Exception) -> ErrorRule | None:
+        for cls in type(exc).__mro__:
+            found = self._rules.get(cls)
+            if found is not None:
+                return found
+        return None
+
+    def status_of(self, exc: Exception) -> int:
+        """The HTTP status `exc` is answered with (500 if no row covers it)."""
+        r = self.rule(exc)
+        return 500 if r is None else r.status_of(exc)
+
+    def response(self, request: Request, exc: Exception) -> Response:
+        r = self.rule(exc)
+        if r is None:  # registered handlers only see covered types; be safe anyway
+            log.error("no error rule", path=request.url.path, error=type(exc).__qualname__)
+            return JSONResponse(error_body(500, "internal error; see the server log"), status_code=500)
+        if r.log is not None:
+            r.log(request, exc)
+        status = r.status_of(exc)
+        return JSONResponse(r.body(exc, status), status_code=status, headers=r.headers(exc))
+
+
+def _log_store_refused(request: Request, exc: Any) -> None:
+    log.warning("store refused a statement", path=request.url.path, error=str(exc)[:500])
+
+
+def _log_store_down(request: Request, exc: Any) -> None:
+    log.warning("store error", path=request.url.path, error=str(exc)[:300])
+
+
+def _store_refused_body(exc: Any, status: int) -> object:
+    # the store is up and refused this statement for what it holds or was given: retrying
+    # cannot help, and "unavailable" would be a lie (issue 10, defect 5)
+    return error_body(status, f"the store could not answer this request: {store_reason(exc)}", code=exc.code)
+
+
+def _store_down_body(exc: Any, status: int) -> object:
+    return error_body(status, "the store is unavailable; nothing was lost — retry shortly")
+
+
+def _row_refused_body(exc: Any, status: int) -> object:
+    return error_body(status, str(exc), row_index=exc.index, field=exc.path)
+
+
+#: The rows every app has: `ServiceError` (the status it names), the domain problem kinds of
+#: `loopline.common.errors`, the row contract's refusal, and the store's errors.
+COMMON_ERRORS: Final = ErrorTable(
+    {
+        ServiceError: ErrorRule(status=lambda e: e.status),
+        Problem: ErrorRule(400),
+        Invalid: ErrorRule(400),
+        Forbidden: ErrorRule(403),
+        NotFound: ErrorRule(404),
+        Conflict: ErrorRule(409),
+        TooLarge: ErrorRule(413),
+        Busy: ErrorRule(429),
+        Unavailable: ErrorRule(503),
+        RowValidationError: ErrorRule(400, body=_row_refused_body),
+        StoreQueryError: ErrorRule(422, body=_store_refused_body, log=_log_store_refused),
+        StoreError: ErrorRule(
+            503, body=_store_down_body, headers=lambda e: {"Retry-After": "1"}, log=_log_store_down
+        ),
+    }
+)
+
+
+def install_http_basics(app: FastAPI, errors: ErrorTable | None = None) -> None:
+    """Request-id/access-log middleware and uniform JSON errors (never an HTML 500): framework
+    errors, then every type of `COMMON_ERRORS` + `errors`, answered by one handler."""
 
     app.add_middleware(AccessLogMiddleware)
+    table = COMMON_ERRORS if errors is None else COMMON_ERRORS.merged(errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_exc(request: Request, exc: StarletteHTTPException) -> Response:
@@ -139,24 +268,11 @@ def install_http_basics(app: FastAPI) -> None:
         msg = f"{first['location']}: {first['message']}"
         return JSONResponse(error_body(400, msg, details=errors), status_code=400)
 
-    @app.exception_handler(StoreQueryError)
-    async def _store_refused(request: Request, exc: StoreQueryError) -> Response:
-        # the store is up and refused this statement for what it holds or was given: retrying
-        # cannot help, and "unavailable" would be a lie (issue 10, defect 5)
-        log.warning("store refused a statement", path=request.url.path, error=str(exc)[:500])
-        return JSONResponse(
-            error_body(422, f"the store could not answer this request: {store_reason(exc)}", code=exc.code),
-            status_code=422,
-        )
+    async def _from_table(request: Request, exc: Exception) -> Response:
+        return table.response(request, exc)
 
-    @app.exception_handler(StoreError)
-    async def _store_down(request: Request, exc: StoreError) -> Response:
-        log.warning("store error", path=request.url.path, error=str(exc)[:300])
-        return JSONResponse(
-            error_body(503, "the store is unavailable; nothing was lost — retry shortly"),
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+    for exc_type in table.types:
+        app.add_exception_handler(exc_type, _from_table)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from loopline.common.bus import Bus
+from loopline.common.errors import Unavailable
 from loopline.common.topics import ROWS
 
 WRITER_GROUP = "loopline-writer"
 
 
-class NotCaughtUp(Exception):
-    """The writer did not reach the requested position in time."""
+class NotCaughtUp(Unavailable):
+    """The writer did not reach the requested position in time (the edge answers 503)."""
 
 
 async def wait_for_writer(bus: Bus, timeout_s: float) -> None:

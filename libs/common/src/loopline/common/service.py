@@ -1,18 +1,40 @@
-"""What a service is: routes, background workers, and the shared context they run in."""
+"""What a service is: routes, background workers, typed state, and the context they run in.
+
+The pattern every service follows (services/gateway is the smallest example):
+
+- `state.py`: a frozen dataclass `State` with what the service's routes use (stores, clients,
+  runners). `start(ctx)` builds it once per process and returns it with the service's workers:
+  `Started(State(...), workers=[...])`. Whatever must be stopped (a job runner, a consumer) is
+  created and stopped by `start`/its workers, never while building the router.
+- `deps.py`: `Annotated` dependency aliases that read the state from the app
+  (`GatewayState = Annotated[State, Depends(state)]`, `Keys = Annotated[KeyStore, ...]`), using
+  `service_state(request, State)`. Routes declare what they need as parameters; nothing is looked
+  up by string.
+- `routes.py`: thin routers, built from `ServiceContext` (settings, limits) without any state.
+  They raise `ServiceError(status, message, **where)` for HTTP-level refusals and let domain errors
+  propagate: the app answers them through one error table (`loopline.common.http.ErrorTable`;
+  `ServiceDef.errors` adds the service's own domain errors to it).
+- What a service needs of another service is a protocol in `libs/common` with an in-process and an
+  HTTP implementation, chosen by the runtime and handed over in `ServiceContext` (e.g.
+  `control_plane`); a service never imports another service's package.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from loopline.common.bus import Bus
 from loopline.common.control_plane import ControlPlane
+from loopline.common.http import ErrorTable
 from loopline.common.schema import Migration
 from loopline.common.settings import Settings, SettingsSection
 from loopline.common.store import Store
 from loopline.common.xact import XactIdGenerator
+
+S = TypeVar("S")
 
 
 class Worker(Protocol):
@@ -23,7 +45,7 @@ class Worker(Protocol):
 
 @dataclass
 class ServiceContext:
-    """Everything a service needs, built once per process by the runtime."""
+    """What every service of a process gets, built once per process by the runtime."""
 
     settings: Settings
     bus: Bus
@@ -34,9 +56,6 @@ class ServiceContext:
     # projects / experiments / datasets, in-process or through the gateway's HTTP API (the
     # runtime chooses); None when the process has neither the gateway, its URL nor a store
     control_plane: ControlPlane | None = None
-    # shared objects services publish for each other inside one process (e.g. the writer's
-    # progress tracker for read-your-writes); keys are documented where they are set.
-    shared: dict[str, Any] = field(default_factory=dict)
 
     def require_control_plane(self) -> ControlPlane:
         if self.control_plane is None:
@@ -53,12 +72,47 @@ class ServiceContext:
 
 
 @dataclass(frozen=True)
+class Started:
+    """What a service's `start` returns: its state (read by its routes' dependencies) and the
+    workers the runtime stops, in reverse order, at shutdown."""
+
+    state: object | None = None
+    workers: Sequence[Worker] = ()
+
+
+class ServiceStates:
+    """The started services' states of one app, by type (`app.state.services`)."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, object] = {}
+
+    def add(self, state: object) -> None:
+        if type(state) in self._by_type:
+            raise ValueError(f"two services started a {type(state).__qualname__}")
+        self._by_type[type(state)] = state
+
+    def get(self, kind: type[S]) -> S:
+        found = self._by_type.get(kind)
+        if not isinstance(found, kind):
+            raise RuntimeError(f"no {kind.__qualname__} in this app: its service is not started here")
+        return found
+
+
+def service_state(request: Request, kind: type[S]) -> S:
+    """The state of type `kind` its service's `start` returned (for `deps.py` dependencies)."""
+    states: ServiceStates = request.app.state.services
+    return states.get(kind)
+
+
+@dataclass(frozen=True)
 class ServiceDef:
-    """A service's parts. The runtime mounts `router` and starts `workers` in its lifespan."""
+    """A service's parts. The runtime mounts `router`, calls `start` in its lifespan (keeping the
+    state for the routes' dependencies, stopping the workers at shutdown), and answers the
+    exception types of `errors` (added to `loopline.common.http.COMMON_ERRORS`)."""
 
     name: str
     router: Callable[[ServiceContext], APIRouter] | None = None
-    start: Callable[[ServiceContext], Awaitable[list[Worker]]] | None = None
+    start: Callable[[ServiceContext], Awaitable[Started]] | None = None
     needs_store: bool = False
     # path prefixes the gateway forwards to this service in distributed mode
     routes: tuple[str, ...] = ()
@@ -68,3 +122,5 @@ class ServiceDef:
     # this service's own settings section (`ctx.settings.section(cls)`); the runtime loads it at
     # start-up, so a bad value stops the process before it serves
     settings: type[SettingsSection] | None = None
+    # how this service's own domain errors are answered (added to `http.COMMON_ERRORS`)
+    errors: ErrorTable = field(default_factory=ErrorTable)

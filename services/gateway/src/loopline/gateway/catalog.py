@@ -1,7 +1,9 @@
 """Control-plane objects: projects, experiments, datasets (owner of those tables).
 
-`Catalog` (alias `ControlPlane`) is a plain module over the Store; the gateway's routers are thin
-wrappers around it and other services (query, ingest) use its lookups.
+`Catalog` is a plain module over the Store; the gateway's routers are thin wrappers around it, and
+other services reach it only through the `ControlPlane` protocol (`loopline.common.control_plane`;
+in-process: `loopline.gateway.control_plane.LocalControlPlane`). Its errors are the domain kinds of
+`loopline.common.errors` (`NotFound`, `Invalid`, `Conflict`): no HTTP here.
 
 - Every read and write is scoped to the caller's org: another org's ids look like missing ids.
 - Create-or-get is idempotent even across processes: a project's id is derived from (org, name)
@@ -14,8 +16,9 @@ wrappers around it and other services (query, ingest) use its lookups.
   experiment of the project) and stored, so the create response carries `base_exp_id` and the
   SDK's `Eval` compares against it.
 - Lookups by id (`get_project`, `get_experiment`, `get_dataset`) and project-by-name are cached
-  per process (positive answers only, a few seconds; writes through any Catalog of the process
-  invalidate them at once), so per-request resolution by other services is cheap.
+  by the Catalog (positive answers only, a few seconds; its own writes invalidate them at once),
+  so per-request resolution by other services is cheap. A process has one Catalog per store: the
+  runtime's `LocalControlPlane` owns it and the gateway's routes use that one.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from loopline.common.errors import Conflict, Invalid, NotFound
 from loopline.common.store import Store
 from loopline.gateway.models import (
     CreateDataset,
@@ -44,32 +48,15 @@ CACHE_TTL_S = 5.0
 MAX_LIMIT = 1000
 
 
-class CatalogError(Exception):
-    """A client error with its HTTP status; `where` lands in the error body (e.g. `field`)."""
-
-    def __init__(self, status: int, message: str, **where: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.where = where
-
-
 @dataclass(frozen=True)
 class Page:
-    """Braintrust-style list pagination: newest first; `starting_after` / `ending_before` are ids."""
+    """Braintrust-style list pagination: newest first; `starting_after` / `ending_before` are ids
+    (at most one of them). The HTTP edge checks what a client sends (`gateway.edge.page_params`)."""
 
     limit: int = 100
     starting_after: str | None = None
     ending_before: str | None = None
     ids: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise CatalogError(400, f"'limit' must be between 1 and {MAX_LIMIT}", field="limit")
-        if self.starting_after and self.ending_before:
-            raise CatalogError(
-                400, "pass only one of 'starting_after' and 'ending_before'", field="starting_after"
-            )
 
 
 def _now() -> datetime:
@@ -225,7 +212,7 @@ class Catalog:
         if cursor:
             if await self._get(table, org_id, cursor) is None:
                 field = "starting_after" if page.starting_after else "ending_before"
-                raise CatalogError(400, f"{field}: {_WHAT[table]} {cursor!r} does not exist", field=field)
+                raise Invalid(f"{field}: {_WHAT[table]} {cursor!r} does not exist", field=field)
             op = "<" if page.starting_after else ">"
             where += (
                 f" AND (created, id) {op} (SELECT created, id FROM {{db}}.{table} FINAL"
@@ -252,7 +239,7 @@ class Catalog:
     async def _soft_delete(self, table: str, org_id: str, object_id: str) -> dict[str, Any]:
         r = await self._get(table, org_id, object_id)
         if r is None:
-            raise CatalogError(404, f"{_WHAT[table]} {object_id!r} does not exist")
+            raise NotFound(f"{_WHAT[table]} {object_id!r} does not exist")
         await self._write(table, {**r, "_is_deleted": 1})
         return {**r, "_deleted_at": _now()}
 
@@ -327,13 +314,13 @@ class Catalog:
     async def patch_project(self, org_id: str, project_id: str, patch: PatchProject) -> dict[str, Any]:
         r = await self.get_project(org_id, project_id)
         if r is None:
-            raise CatalogError(404, f"project {project_id!r} does not exist")
+            raise NotFound(f"project {project_id!r} does not exist")
         old_name = r["name"]
         fields = patch.model_fields_set
         if patch.name is not None and patch.name != old_name:
             other = await self.project_by_name(org_id, patch.name)
             if other is not None and other["id"] != project_id:
-                raise CatalogError(409, f"a project named {patch.name!r} already exists", field="name")
+                raise Conflict(f"a project named {patch.name!r} already exists", field="name")
             r["name"] = patch.name
         if "description" in fields:
             r["description"] = patch.description or ""
@@ -368,16 +355,16 @@ class Catalog:
         if isinstance(project_id, str) and project_id:
             p = await self.get_project(org_id, project_id)
             if p is None:
-                raise CatalogError(404, f"project {project_id!r} does not exist", field="project_id")
+                raise NotFound(f"project {project_id!r} does not exist", field="project_id")
             return p
         if isinstance(project_name, str) and project_name:
             if create:
                 return (await self.create_project(org_id, project_name))[0]
             p = await self.project_by_name(org_id, project_name)
             if p is None:
-                raise CatalogError(404, f"project {project_name!r} does not exist", field="project_name")
+                raise NotFound(f"project {project_name!r} does not exist", field="project_name")
             return p
-        raise CatalogError(400, "name the project with 'project_id' or 'project_name'", field="project_id")
+        raise Invalid("name the project with 'project_id' or 'project_name'", field="project_id")
 
     # -- experiments -------------------------------------------------------------------------
     @staticmethod
@@ -427,18 +414,14 @@ class Catalog:
         """An explicitly requested base experiment (id or name), checked; None if none asked."""
         if body.base_exp_id:
             if await self.get_experiment(org_id, body.base_exp_id) is None:
-                raise CatalogError(
-                    400, f"base experiment {body.base_exp_id!r} does not exist", field="base_exp_id"
-                )
+                raise Invalid(f"base experiment {body.base_exp_id!r} does not exist", field="base_exp_id")
             return body.base_exp_id
         base_name = getattr(body, "base_experiment", None)
         if base_name:
             found = await self.list_experiments(org_id, project_id, base_name, limit=1)
             if not found:
                 # the legacy SDK retries without `base_experiment` on an error naming it
-                raise CatalogError(
-                    400, f"base experiment {base_name!r} does not exist", field="base_experiment"
-                )
+                raise Invalid(f"base experiment {base_name!r} does not exist", field="base_experiment")
             return str(found[0]["id"])
         return None
 
@@ -464,7 +447,7 @@ class Catalog:
 
     async def _check_dataset_ref(self, org_id: str, dataset_id: str | None) -> None:
         if dataset_id and await self.get_dataset(org_id, dataset_id) is None:
-            raise CatalogError(400, f"dataset {dataset_id!r} does not exist", field="dataset_id")
+            raise Invalid(f"dataset {dataset_id!r} does not exist", field="dataset_id")
 
     async def create_experiment(
         self,
@@ -544,18 +527,18 @@ class Catalog:
     ) -> dict[str, Any]:
         r = await self.get_experiment(org_id, experiment_id)
         if r is None:
-            raise CatalogError(404, f"experiment {experiment_id!r} does not exist")
+            raise NotFound(f"experiment {experiment_id!r} does not exist")
         fields = patch.model_fields_set
         if patch.name is not None and patch.name != r["name"]:
             clash = await self.list_experiments(org_id, r["project_id"], patch.name, limit=1)
             if clash:
-                raise CatalogError(
-                    409, f"an experiment named {patch.name!r} already exists in this project", field="name"
+                raise Conflict(
+                    f"an experiment named {patch.name!r} already exists in this project", field="name"
                 )
             r["name"] = patch.name
         if "base_exp_id" in fields:
             if patch.base_exp_id == experiment_id:
-                raise CatalogError(400, "an experiment cannot be its own base", field="base_exp_id")
+                raise Invalid("an experiment cannot be its own base", field="base_exp_id")
             r["base_exp_id"] = await self._resolve_base(org_id, r["project_id"], patch) or ""
         if "dataset_id" in fields:
             await self._check_dataset_ref(org_id, patch.dataset_id)
@@ -642,13 +625,11 @@ class Catalog:
     async def patch_dataset(self, org_id: str, dataset_id: str, patch: PatchDataset) -> dict[str, Any]:
         r = await self.get_dataset(org_id, dataset_id)
         if r is None:
-            raise CatalogError(404, f"dataset {dataset_id!r} does not exist")
+            raise NotFound(f"dataset {dataset_id!r} does not exist")
         fields = patch.model_fields_set
         if patch.name is not None and patch.name != r["name"]:
             if await self.list_datasets(org_id, r["project_id"], patch.name, limit=1):
-                raise CatalogError(
-                    409, f"a dataset named {patch.name!r} already exists in this project", field="name"
-                )
+                raise Conflict(f"a dataset named {patch.name!r} already exists in this project", field="name")
             r["name"] = patch.name
         if "description" in fields:
             r["description"] = patch.description or ""
@@ -662,12 +643,9 @@ class Catalog:
         return await self._soft_delete("datasets", org_id, dataset_id)
 
 
-ControlPlane = Catalog
-
-
 def _check_name(v: Any, field: str) -> str:
     if not isinstance(v, str) or not v.strip():
-        raise CatalogError(400, f"'{field}' must be a non-empty string", field=field)
+        raise Invalid(f"'{field}' must be a non-empty string", field=field)
     if len(v) > 1024:
-        raise CatalogError(400, f"'{field}' is longer than 1024 characters", field=field)
+        raise Invalid(f"'{field}' is longer than 1024 characters", field=field)
     return v

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from loopline.common.auth import Principal, current_principal
+from fastapi import APIRouter, Request, Response
+from loopline.common.errors import NotFound, ServiceError
 from loopline.common.http import JSONResponse
-from loopline.common.service import ServiceContext
-from loopline.gateway.catalog import CatalogError, Page
-from loopline.gateway.edge import CatalogErrorRoute, check_org, org_matches, page_params, read_body
-from loopline.gateway.keys import ApiKeyInfo, KeyStore
+from loopline.gateway.catalog import Page
+from loopline.gateway.deps import Caller, Keys
+from loopline.gateway.edge import Paging, check_org, org_matches, read_body
+from loopline.gateway.keys import ApiKeyInfo
 from loopline.gateway.models import CreateApiKey
 
 
@@ -41,56 +41,52 @@ def paginate(keys: list[ApiKeyInfo], page: Page) -> list[ApiKeyInfo]:
         pos = next((i for i, k in enumerate(ordered) if k.id == cursor), None)
         if pos is None:
             field = "starting_after" if page.starting_after else "ending_before"
-            raise CatalogError(400, f"{field}: API key {cursor!r} does not exist", field=field)
+            raise ServiceError(400, f"{field}: API key {cursor!r} does not exist", field=field)
         if page.starting_after:
             return ordered[pos + 1 : pos + 1 + page.limit]
         return ordered[max(0, pos - page.limit) : pos]
     return ordered[: page.limit]
 
 
-def build_key_router(ctx: ServiceContext) -> APIRouter:
-    router = APIRouter(route_class=CatalogErrorRoute)
-
-    def keys() -> KeyStore:
-        ks = ctx.shared["keys"]
-        assert isinstance(ks, KeyStore)
-        return ks
+def build_key_router() -> APIRouter:
+    router = APIRouter()
 
     @router.post("/v1/api_key")
-    async def create_api_key(request: Request, p: Principal = Depends(current_principal)) -> Response:
+    async def create_api_key(request: Request, keys: Keys, p: Caller) -> Response:
         body = await read_body(request, CreateApiKey)
         check_org(p, body.org_name)
-        key, info = await keys().create_key(p.org_id, body.name, p.user_id)
+        key, info = await keys.create_key(p.org_id, body.name, p.user_id)
         return JSONResponse({**key_out(info), "key": key})
 
     @router.get("/v1/api_key")
     async def list_api_keys(
+        keys: Keys,
+        page: Paging,
+        p: Caller,
         api_key_name: str | None = None,
         org_name: str | None = None,
-        page: Page = Depends(page_params),
-        p: Principal = Depends(current_principal),
     ) -> Response:
         if not org_matches(p, org_name):
             return JSONResponse({"objects": []})
         active = [
             k
-            for k in await keys().list_keys(p.org_id)
+            for k in await keys.list_keys(p.org_id)
             if k.revoked is None and (not api_key_name or k.name == api_key_name)
         ]
         return JSONResponse({"objects": [key_out(k) for k in paginate(active, page)]})
 
     @router.get("/v1/api_key/{key_id}")
-    async def get_api_key(key_id: str, p: Principal = Depends(current_principal)) -> Response:
-        k = await keys().get_key(p.org_id, key_id)
+    async def get_api_key(key_id: str, keys: Keys, p: Caller) -> Response:
+        k = await keys.get_key(p.org_id, key_id)
         if k is None:
-            raise CatalogError(404, f"API key {key_id!r} does not exist")
+            raise NotFound(f"API key {key_id!r} does not exist")
         return JSONResponse(key_out(k))
 
     @router.delete("/v1/api_key/{key_id}")
-    async def delete_api_key(key_id: str, p: Principal = Depends(current_principal)) -> Response:
-        k = await keys().revoke_key(p.org_id, key_id)
+    async def delete_api_key(key_id: str, keys: Keys, p: Caller) -> Response:
+        k = await keys.revoke_key(p.org_id, key_id)
         if k is None:
-            raise CatalogError(404, f"API key {key_id!r} does not exist")
+            raise NotFound(f"API key {key_id!r} does not exist")
         return JSONResponse(key_out(k))
 
     return router

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from loopline.common.auth import Principal, current_principal
+from fastapi import APIRouter, Request
 from loopline.common.service import ServiceContext
+from loopline.gateway.deps import Caller
 from loopline.gateway.key_routes import build_key_router
 from loopline.gateway.object_routes import build_object_router
 
@@ -33,7 +33,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         }
 
     @router.post("/api/apikey/login")
-    async def login(request: Request, principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+    async def login(request: Request, principal: Caller) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
         return {
             "org_info": [
@@ -48,7 +48,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         }
 
     @router.get("/ping")
-    async def ping(principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+    async def ping(principal: Caller) -> dict[str, Any]:
         return {
             "id": principal.user_id or principal.api_key_id,
             "org_id": principal.org_id,
@@ -56,6 +56,6 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             "api_key_id": principal.api_key_id,
         }
 
-    router.include_router(build_key_router(ctx))
-    router.include_router(build_object_router(ctx))
+    router.include_router(build_key_router())
+    router.include_router(build_object_router())
     return router

@@ -1,31 +1,30 @@
-"""The gateway service definition.
+"""The gateway service definition (the smallest example of the pattern in `common.service`).
 
-After start, `ctx.shared` holds `keys` (KeyStore: orgs and API keys) and `control_plane`
-(Catalog, alias ControlPlane: projects, experiments, datasets with cached lookups by id). What
-other services need of these is `ctx.control_plane` (`loopline.common.control_plane`).
+`start` builds the `State` (state.py: the key store and the process's Catalog); the routes
+(routes.py, key_routes.py, object_routes.py) read it through `deps`. What other services need of
+the control plane is `ctx.control_plane` (`loopline.common.control_plane`), never this package.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.gateway import tables
 from loopline.gateway.catalog import Catalog
+from loopline.gateway.control_plane import LocalControlPlane
 from loopline.gateway.keys import KeyStore
 from loopline.gateway.routes import build_router
+from loopline.gateway.state import State
 
 
-def _router(ctx: ServiceContext) -> APIRouter:
-    return build_router(ctx)
-
-
-async def _start(ctx: ServiceContext) -> list[Worker]:
-    ctx.shared["keys"] = KeyStore(ctx.require_store())
-    catalog = Catalog(ctx.require_store())
-    ctx.shared["control_plane"] = catalog
-    return []
+async def _start(ctx: ServiceContext) -> Started:
+    store = ctx.require_store()
+    # one Catalog (and cache) per process: the in-process control plane's, which other services
+    # of this process use too
+    cp = ctx.control_plane
+    catalog = cp.catalog if isinstance(cp, LocalControlPlane) else Catalog(store)
+    return Started(State(keys=KeyStore(store), catalog=catalog))
 
 
 SERVICE = ServiceDef(
-    name="gateway", router=_router, start=_start, needs_store=True, migrations=tables.MIGRATIONS
+    name="gateway", router=build_router, start=_start, needs_store=True, migrations=tables.MIGRATIONS
 )

@@ -21,15 +21,25 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
+from loopline.common.errors import Forbidden, Invalid, NotFound, Problem
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._\-/]{1,512}$")
 
 
-class BlobError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class BlobError(Problem):
+    """A blob that cannot be stored, read or reached (its kind says why; no HTTP here)."""
+
+
+class NoSuchBlob(BlobError, NotFound):
+    """No blob under that key."""
+
+
+class BadBlobKey(BlobError, Invalid):
+    """A key outside the safe alphabet, or with a `..` segment."""
+
+
+class BadSignedUrl(BlobError, Forbidden):
+    """A signed URL that is forged, expired, or for another method."""
 
 
 class BlobStore(Protocol):
@@ -42,7 +52,7 @@ class BlobStore(Protocol):
 
 def check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".." in key.split("/"):
-        raise BlobError(400, f"invalid blob key {key!r}: use letters, digits, '.', '_', '-' and '/'")
+        raise BadBlobKey(f"invalid blob key {key!r}: use letters, digits, '.', '_', '-' and '/'")
     return key
 
 
@@ -77,11 +87,11 @@ class UrlSigner:
             d = orjson.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
             t = SignedToken(str(d["k"]), str(d["m"]), int(d["e"]))
         except (ValueError, KeyError, orjson.JSONDecodeError) as exc:
-            raise BlobError(403, "invalid signed URL") from exc
+            raise BadSignedUrl("invalid signed URL") from exc
         if t.expires < time.time():
-            raise BlobError(403, "signed URL expired")
+            raise BadSignedUrl("signed URL expired")
         if t.method != method and not (t.method == "PUT" and method == "POST"):
-            raise BlobError(403, f"signed URL is for {t.method}, not {method}")
+            raise BadSignedUrl(f"signed URL is for {t.method}, not {method}")
         return t
 
 
@@ -122,7 +132,7 @@ class LocalBlobStore:
         try:
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError as exc:
-            raise BlobError(404, f"no blob {key!r}") from exc
+            raise NoSuchBlob(f"no blob {key!r}") from exc
 
     async def exists(self, key: str) -> bool:
         return self._path(key).exists()

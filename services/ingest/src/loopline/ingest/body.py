@@ -1,4 +1,5 @@
-"""Reading request bodies safely: size limits (413), gzip, JSON with positioned errors (400)."""
+"""Reading request bodies safely (an edge module): size limits (413), gzip, JSON with positioned
+errors (400)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any, Final
 
 import orjson
 from fastapi import Request
+from loopline.common.errors import ServiceError
 
 #: Bodies larger than this are decoded, validated and encoded on a worker thread, off the event
 #: loop: a 32 MiB `/logs3` body of 100,000 small rows took about a second of CPU, during which no
@@ -15,21 +17,16 @@ from fastapi import Request
 THREAD_BODY_BYTES: Final = 256 * 1024
 
 
-class IngestError(Exception):
-    """A client error with an HTTP status and, where known, where it went wrong."""
-
-    def __init__(self, status: int, message: str, **where: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.where = where
+class IngestError(ServiceError):
+    """The name the write path (`write_api`) uses for `ServiceError`: a refusal with its HTTP
+    status. New code raises `ServiceError` at the edge, or a domain error (`common.errors`)."""
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, decompressed if gzip/deflate; 413 past `max_bytes` (either side)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise IngestError(
+        raise ServiceError(
             413,
             f"request body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes",
             limit=max_bytes,
@@ -39,14 +36,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise IngestError(413, f"request body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+            raise ServiceError(413, f"request body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "").lower().strip()
     if encoding in ("gzip", "deflate"):
         body = _inflate(body, max_bytes, gzip=encoding == "gzip")
     elif encoding not in ("", "identity"):
-        raise IngestError(415, f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or none")
+        raise ServiceError(415, f"unsupported Content-Encoding {encoding!r}: use gzip, deflate or none")
     return body
 
 
@@ -55,11 +52,11 @@ def _inflate(data: bytes, max_bytes: int, *, gzip: bool) -> bytes:
     try:
         out = d.decompress(data, max_bytes + 1)
     except zlib.error as exc:
-        raise IngestError(400, f"body is not valid {'gzip' if gzip else 'deflate'} data: {exc}") from exc
+        raise ServiceError(400, f"body is not valid {'gzip' if gzip else 'deflate'} data: {exc}") from exc
     if len(out) > max_bytes or d.unconsumed_tail:
-        raise IngestError(413, f"decompressed body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
+        raise ServiceError(413, f"decompressed body exceeds the limit of {max_bytes} bytes", limit=max_bytes)
     if not d.eof:  # a cut-off stream inflates to a prefix that may parse (a shorter protobuf)
-        raise IngestError(
+        raise ServiceError(
             400, f"body is not valid {'gzip' if gzip else 'deflate'} data: the stream is truncated"
         )
     return out
@@ -67,18 +64,18 @@ def _inflate(data: bytes, max_bytes: int, *, gzip: bool) -> bytes:
 
 def parse_json(body: bytes) -> Any:
     if not body:
-        raise IngestError(400, "empty body: expected a JSON object")
+        raise ServiceError(400, "empty body: expected a JSON object")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         msg = str(exc)
         if "depth" in msg.lower() or "recursion" in msg.lower():
-            raise IngestError(
+            raise ServiceError(
                 400, "JSON is nested deeper than the limit of 1024 levels", position=exc.pos
             ) from exc
         if "utf-8" in msg.lower() or "utf8" in msg.lower():
-            raise IngestError(400, f"body is not valid UTF-8: {msg}", position=exc.pos) from exc
-        raise IngestError(
+            raise ServiceError(400, f"body is not valid UTF-8: {msg}", position=exc.pos) from exc
+        raise ServiceError(
             400,
             f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
             line=exc.lineno,

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Request, Response
-from loopline.common.auth import Principal, current_principal
+from fastapi import APIRouter, Request, Response
+from loopline.common.auth import Principal
 from loopline.common.control_plane import ControlPlane, ControlPlaneRefused
+from loopline.common.errors import ServiceError
 from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef
 from loopline.common.service import ServiceContext
 from loopline.common.store import StoreError
 from loopline.ingest import otlp
-from loopline.ingest.body import THREAD_BODY_BYTES, IngestError, read_body
-from loopline.ingest.routes import error_response
-from loopline.ingest.write_api import WriteAPI
-
-#: Bodies larger than this are decoded and mapped in a worker thread, so that one big request
-#: does not hold the event loop (and every other request) for its whole CPU time.
+from loopline.ingest.body import THREAD_BODY_BYTES, read_body
+from loopline.ingest.deps import Caller, ControlPlaneDep, Writes
 
 
 async def resolve_parent(
@@ -55,7 +52,7 @@ async def resolve_parents(
         try:
             resolved[p] = await resolve_parent(control_plane, principal, p)
         except StoreError as exc:
-            raise IngestError(503, f"cannot resolve {p.kind} now: {exc}", retry_after=1) from exc
+            raise ServiceError(503, f"cannot resolve {p.kind} now: {exc}", retry_after=1) from exc
         except ControlPlaneRefused as exc:
             resolved[p] = None
             reasons[p] = f"cannot be used: {exc.message}"
@@ -64,46 +61,38 @@ async def resolve_parents(
 
 def build_otlp_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
+    max_request_bytes = ctx.settings.max_request_bytes
+    max_row_bytes = ctx.settings.max_row_bytes
+    max_total_bytes = 2 * max_request_bytes
 
     @router.post("/otel/v1/traces")
-    async def traces(request: Request, principal: Principal = Depends(current_principal)) -> Response:
+    async def traces(
+        request: Request, principal: Caller, control_plane: ControlPlaneDep, api: Writes
+    ) -> Response:
+        """Malformed requests raise `otlp.OtlpError` kinds (ingest's error table answers them)."""
         ctype = request.headers.get("content-type")
         header_parent = request.headers.get("x-bt-parent")
-        max_row_bytes = ctx.settings.max_row_bytes
-        max_total_bytes = 2 * ctx.settings.max_request_bytes
-        try:
-            try:
-                otlp.wire_format(ctype)
-                body = await read_body(request, ctx.settings.max_request_bytes)
+        otlp.wire_format(ctype)
+        body = await read_body(request, max_request_bytes)
 
-                def decode_and_map() -> otlp.OtlpBatch:
-                    return otlp.map_spans(otlp.decode_request(body, ctype), header_parent)
+        def decode_and_map() -> otlp.OtlpBatch:
+            return otlp.map_spans(otlp.decode_request(body, ctype), header_parent)
 
-                if len(body) > THREAD_BODY_BYTES:
-                    batch = await asyncio.to_thread(decode_and_map)
-                else:
-                    batch = decode_and_map()
-                resolved, reasons = await resolve_parents(
-                    ctx.require_control_plane(), principal, batch.parents()
-                )
+        batch = await asyncio.to_thread(decode_and_map) if len(body) > THREAD_BODY_BYTES else decode_and_map()
+        resolved, reasons = await resolve_parents(control_plane, principal, batch.parents())
 
-                def attach() -> otlp.OtlpResult:
-                    return otlp.attach_targets(
-                        batch,
-                        resolved,
-                        reasons=reasons,
-                        max_row_bytes=max_row_bytes,
-                        max_total_bytes=max_total_bytes,
-                    )
+        def attach() -> otlp.OtlpResult:
+            return otlp.attach_targets(
+                batch,
+                resolved,
+                reasons=reasons,
+                max_row_bytes=max_row_bytes,
+                max_total_bytes=max_total_bytes,
+            )
 
-                result = await asyncio.to_thread(attach) if len(body) > THREAD_BODY_BYTES else attach()
-            except otlp.OtlpError as exc:
-                raise IngestError(exc.status, exc.message) from exc
-            if result.validated:  # validated (and size-checked) once, in attach_targets
-                api: WriteAPI = ctx.shared["write_api"]
-                await api.write_validated(principal, result.validated, path="spans")
-        except IngestError as exc:
-            return error_response(exc)
+        result = await asyncio.to_thread(attach) if len(body) > THREAD_BODY_BYTES else attach()
+        if result.validated:  # validated (and size-checked) once, in attach_targets
+            await api.write_validated(principal, result.validated, path="spans")
         payload, media = otlp.encode_response(result.rejected, result.error_message, ctype)
         return Response(payload, media_type=media)
 

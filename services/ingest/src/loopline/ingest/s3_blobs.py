@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from loopline.ingest.blobs import BlobError, check_key
+from loopline.ingest.blobs import NoSuchBlob, check_key
 
 
 class S3BlobStore:
@@ -57,7 +57,7 @@ class S3BlobStore:
         try:
             resp = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket, Key=self._key(key))
         except self.client.exceptions.NoSuchKey as exc:
-            raise BlobError(404, f"no blob {key!r}") from exc
+            raise NoSuchBlob(f"no blob {key!r}") from exc
         return await asyncio.to_thread(resp["Body"].read)
 
     async def exists(self, key: str) -> bool:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from loopline.common.bus import Consumer, ConsumerOptions
 from loopline.common.logging import get_logger
 from loopline.common.progress import WRITER_GROUP
 from loopline.common.schema import ROW_TABLES
-from loopline.common.service import ServiceContext, ServiceDef, Worker
+from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.common.topics import ROWS
 from loopline.ingest.writer import Writer
 
@@ -36,9 +37,13 @@ class DrainingWriter:
         await self.consumer.stop()
 
 
-async def _start(ctx: ServiceContext) -> list[Worker]:
+@dataclass(frozen=True)
+class WriterState:
+    writer: Writer
+
+
+async def _start(ctx: ServiceContext) -> Started:
     writer = Writer(ctx.require_store(), ctx.bus)
-    ctx.shared["writer"] = writer
     options = ConsumerOptions(
         max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s
     )
@@ -46,7 +51,7 @@ async def _start(ctx: ServiceContext) -> list[Worker]:
         await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options)
         for _ in range(ctx.settings.writer_members)
     ]
-    return [DrainingWriter(c, drain_timeout_s=60.0) for c in members]
+    return Started(WriterState(writer), [DrainingWriter(c, drain_timeout_s=60.0) for c in members])
 
 
 SERVICE = ServiceDef(name="writer", start=_start, needs_store=True, migrations=ROW_TABLES)

@@ -33,9 +33,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from loopline.common.errors import Busy, Invalid, NotFound, Unavailable
 from loopline.common.store import Store, StoreError
 from loopline.query.cursor import CursorError, decode_cursor, encode_cursor
-from loopline.query.reads import ReadError
 
 from loopline import btql
 
@@ -94,7 +94,7 @@ def _decode_cursor(cursor: str) -> int:
     except CursorError:
         offset = None
     if type(offset) is not int or offset < 0:
-        raise ReadError(400, "'cursor' is not a cursor of this result", field="cursor")
+        raise Invalid("'cursor' is not a cursor of this result", field="cursor")
     return offset
 
 
@@ -106,9 +106,9 @@ def _page_size(limit: Any) -> int:
     try:
         n = DEFAULT_PAGE if limit is None or limit == "" else int(limit)
     except ValueError:
-        raise ReadError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
+        raise Invalid(f"'limit' must be an integer, got {limit!r}", field="limit") from None
     if not 1 <= n <= MAX_PAGE:
-        raise ReadError(400, f"'limit' must be between 1 and {MAX_PAGE}", field="limit")
+        raise Invalid(f"'limit' must be between 1 and {MAX_PAGE}", field="limit")
     return n
 
 
@@ -167,7 +167,7 @@ class AsyncQueries:
     async def submit(self, org_id: str, query: btql.Query, run_page: RunPage) -> JobState:
         active = sum(1 for t in self._tasks.values() if not t.done())
         if active >= MAX_LOCAL_JOBS:
-            raise ReadError(429, f"too many async queries are running here ({MAX_LOCAL_JOBS}); retry later")
+            raise Busy(f"too many async queries are running here ({MAX_LOCAL_JOBS}); retry later")
         src = btql.source_of(query)
         job = JobState(uuid.uuid4().hex, org_id)
         if src.object_type == "project_logs":
@@ -177,7 +177,7 @@ class AsyncQueries:
         try:
             await self._save(job)
         except StoreError as exc:
-            raise ReadError(503, f"cannot record the async query: {str(exc)[:200]}") from None
+            raise Unavailable(f"cannot record the async query: {str(exc)[:200]}") from None
         task = asyncio.create_task(self._run(job, query, run_page), name=f"btql-async-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(functools.partial(self._forget, job.id))
@@ -255,9 +255,9 @@ class AsyncQueries:
                 {"o": org_id, "j": job_id},
             )
         except StoreError as exc:
-            raise ReadError(503, f"cannot read the async query: {str(exc)[:200]}") from None
+            raise Unavailable(f"cannot read the async query: {str(exc)[:200]}") from None
         if not rows:
-            raise ReadError(404, f"no async query {job_id!r}")
+            raise NotFound(f"no async query {job_id!r}")
         status, error, info_text, created_us, heartbeat_us, cancels = rows[0]
         info = orjson.loads(info_text) if info_text else {}
         job = JobState(
@@ -274,7 +274,7 @@ class AsyncQueries:
         )
         now = time.time()
         if now - job.created > TTL_S:
-            raise ReadError(404, f"no async query {job_id!r}")
+            raise NotFound(f"no async query {job_id!r}")
         if job.status in ACTIVE and cancels:
             job.status = "canceled"
         elif job.status in ACTIVE and now - job.heartbeat > STALE_S:
@@ -290,7 +290,7 @@ class AsyncQueries:
         try:
             await self.store.insert_json("btql_async_cancels", [row], list(row))
         except StoreError as exc:
-            raise ReadError(503, f"cannot cancel the async query: {str(exc)[:200]}") from None
+            raise Unavailable(f"cannot cancel the async query: {str(exc)[:200]}") from None
         task = self._tasks.get(job_id)
         if task is not None:
             task.cancel()  # running here: stop now (another replica's job stops after its page)
@@ -316,7 +316,7 @@ class AsyncQueries:
                 {"o": org_id, "j": job_id, "s": start, "e": min(start + n, job.row_count)},
             )
         except StoreError as exc:
-            raise ReadError(503, f"cannot read the async query's rows: {str(exc)[:200]}") from None
+            raise Unavailable(f"cannot read the async query's rows: {str(exc)[:200]}") from None
         out["rows"] = [orjson.loads(r[0]) for r in rows]
         if start + n < job.row_count:
             out["cursor"] = _encode_cursor(start + n)

@@ -1,4 +1,7 @@
-"""Object reads: fetch a project's logs, an experiment or a dataset (optionally as of a version)."""
+"""Object reads: fetch a project's logs, an experiment or a dataset (optionally as of a version).
+
+Refusals are the domain kinds of `loopline.common.errors` (`NotFound`, `Invalid`); the HTTP edge
+answers them."""
 
 from __future__ import annotations
 
@@ -6,21 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.common import stored_row
+from loopline.common.control_plane import ProjectLookup
+from loopline.common.errors import Invalid, NotFound
 from loopline.common.object_types import READABLE, stored_object_id
-from loopline.common.objects import ObjectResolver
 from loopline.common.store import Store
 from loopline.query.cursor import decode_cursor, encode_cursor
 
 MAX_LIMIT = 10_000
 DEFAULT_LIMIT = 1000
-
-
-class ReadError(Exception):
-    def __init__(self, status: int, message: str, **where: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.where = where
 
 
 @dataclass(frozen=True)
@@ -37,11 +33,11 @@ def parse_version(version: Any) -> int | None:
     try:
         v = int(str(version))
     except ValueError:
-        raise ReadError(
-            400, f"'version' must be a transaction id (a decimal integer), got {version!r}", field="version"
+        raise Invalid(
+            f"'version' must be a transaction id (a decimal integer), got {version!r}", field="version"
         ) from None
     if v < 0:
-        raise ReadError(400, "'version' must be >= 0", field="version")
+        raise Invalid("'version' must be >= 0", field="version")
     return v
 
 
@@ -51,25 +47,23 @@ def parse_limit(limit: Any) -> int:
     try:
         n = int(limit)
     except (TypeError, ValueError):
-        raise ReadError(400, f"'limit' must be an integer, got {limit!r}", field="limit") from None
+        raise Invalid(f"'limit' must be an integer, got {limit!r}", field="limit") from None
     if n < 1:
-        raise ReadError(400, "'limit' must be >= 1", field="limit")
+        raise Invalid("'limit' must be >= 1", field="limit")
     return min(n, MAX_LIMIT)
 
 
 class ObjectReader:
-    def __init__(self, store: Store, objects: ObjectResolver) -> None:
+    def __init__(self, store: Store, objects: ProjectLookup) -> None:
         self.store = store
         self.objects = objects
 
     async def scope(self, org_id: str, object_type: str, object_id: str) -> ObjectScope:
         if object_type not in READABLE:
-            raise ReadError(
-                404, f"unknown object type {object_type!r}: use experiment, dataset or project_logs"
-            )
+            raise NotFound(f"unknown object type {object_type!r}: use experiment, dataset or project_logs")
         project_id = await self.objects.project_of(org_id, object_type, object_id)
         if project_id is None:
-            raise ReadError(404, f"{object_type} {object_id!r} does not exist in this organization")
+            raise NotFound(f"{object_type} {object_id!r} does not exist in this organization")
         return ObjectScope(org_id, project_id, object_type, stored_object_id(object_type, object_id))
 
     def current_rows_sql(
@@ -124,8 +118,8 @@ class ObjectReader:
                 params["cc"] = str(state["c"])
                 params["ci"] = str(state["i"])
             except (ValueError, KeyError) as exc:
-                raise ReadError(
-                    400, "invalid cursor: pass back the 'cursor' value of the previous page", field="cursor"
+                raise Invalid(
+                    "invalid cursor: pass back the 'cursor' value of the previous page", field="cursor"
                 ) from exc
             where = "WHERE (created, id) < (toDateTime64({cc:String}, 6, 'UTC'), {ci:String})"
         sql = f"SELECT * FROM ({inner}) {where} ORDER BY created DESC, id DESC LIMIT {n + 1}"

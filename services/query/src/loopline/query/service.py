@@ -1,37 +1,47 @@
-"""The query service definition: fetch, summaries, comparisons, BTQL."""
+"""The query service definition: fetch, summaries, comparisons, BTQL.
+
+`start` builds the `State` (state.py) the routes read through `deps`, including the async BTQL
+job runner, which it also returns as a worker (stopping it cancels the jobs running here). What
+query needs of the control plane (objects' projects, names, base experiments) is
+`ctx.control_plane`: in-process or the gateway's HTTP API, as the runtime chose."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter
-from loopline.common.objects import ObjectResolver
-from loopline.common.service import ServiceContext, ServiceDef, Worker
-from loopline.gateway.catalog import Catalog
+from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.query import tables
 from loopline.query.async_btql import AsyncQueries
+from loopline.query.errors import ERRORS
 from loopline.query.reads import ObjectReader
 from loopline.query.routes import build_btql_router, build_router
+from loopline.query.state import State
 
 from loopline import btql
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
-    router = build_router(ctx)
-    router.include_router(build_btql_router(ctx))
+    router = build_router()
+    router.include_router(build_btql_router())
     return router
 
 
-async def _start(ctx: ServiceContext) -> list[Worker]:
+async def _start(ctx: ServiceContext) -> Started:
     store = ctx.require_store()
-    objects = ObjectResolver(store)
-    ctx.shared["objects"] = objects
-    ctx.shared["object_reader"] = ObjectReader(store, objects)
-    ctx.shared["query_catalog"] = Catalog(store)
+    control_plane = ctx.require_control_plane()
+    jobs = AsyncQueries(store)
+    state = State(
+        store=store,
+        bus=ctx.bus,
+        control_plane=control_plane,
+        reader=ObjectReader(store, control_plane),
+        jobs=jobs,
+        read_your_writes_timeout_s=ctx.settings.read_your_writes_timeout_s,
+    )
     # The BTQL parser's grammar analysis takes 1 to 2 s: pay it at start-up, not on the first query.
     await asyncio.to_thread(btql.warm_up)
-    jobs = ctx.shared.get("async_queries")
-    return [jobs] if isinstance(jobs, AsyncQueries) else []
+    return Started(state, workers=[jobs])
 
 
 SERVICE = ServiceDef(
@@ -46,4 +56,5 @@ SERVICE = ServiceDef(
         r"^/dataset-summary$",
         r"^/btql(/schema|/async(/[^/]+(/result)?)?)?$",
     ),
+    errors=ERRORS,
 )

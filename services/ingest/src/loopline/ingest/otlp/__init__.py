@@ -6,8 +6,8 @@ Pipeline (the HTTP route does the I/O between steps 2 and 3):
    OTLP/JSON (`application/json`: hex ids — base64 accepted too —, int64 as string or number,
    enums as ints or names, camelCase or snake_case keys) → a list of `OtlpSpan`. Body already
    gunzipped. Every field is type- and range-checked: a malformed request is an `OtlpError`
-   (400/415) naming where, e.g. `resourceSpans[0].scopeSpans[0].spans[3].status: expected an
-   object, got a number`.
+   naming where, e.g. `resourceSpans[0].scopeSpans[0].spans[3].status: expected an object, got
+   a number` (`UnsupportedContentType` for another content type; the edge picks the status).
 2. `map_spans(spans, header_parent)` (`targets`, with `semconv.map_span`) — each span → a
    Braintrust-shape row (§8.4) plus the `ParentRef` it targets (`braintrust.parent` span
    attribute, else the `x-bt-parent` header). The route resolves each distinct `ParentRef`
@@ -26,6 +26,8 @@ from loopline.ingest.otlp.decode import (
     OtlpError,
     OtlpEvent,
     OtlpSpan,
+    OtlpTooLarge,
+    UnsupportedContentType,
     decode_json,
     decode_protobuf,
     decode_request,
@@ -69,8 +71,10 @@ __all__ = [
     "OtlpEvent",
     "OtlpResult",
     "OtlpSpan",
+    "OtlpTooLarge",
     "ParentRef",
     "SpanError",
+    "UnsupportedContentType",
     "attach_targets",
     "decode_json",
     "decode_protobuf",

@@ -62,12 +62,20 @@ _CLIP: Final = 60
 
 
 class OtlpError(ValueError):
-    """A request that cannot be decoded at all (HTTP status attached: 400, 413 or 415)."""
+    """A request that cannot be decoded at all: malformed (the edge answers 400), or one of the
+    subclasses below. No HTTP here: ingest's error table maps each kind to its status."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.status = status
         self.message = message
+
+
+class UnsupportedContentType(OtlpError):
+    """The request's Content-Type is neither OTLP protobuf nor OTLP JSON (415)."""
+
+
+class OtlpTooLarge(OtlpError):
+    """The request would make more rows than a request may (413)."""
 
 
 @dataclass(slots=True)
@@ -109,14 +117,13 @@ def clip(value: Any, limit: int = _CLIP) -> str:
 
 
 def wire_format(content_type: str | None) -> str:
-    """`PROTOBUF` or `JSON` for a request Content-Type; OtlpError(415) otherwise."""
+    """`PROTOBUF` or `JSON` for a request Content-Type; UnsupportedContentType otherwise."""
     ct = (content_type or "").split(";", 1)[0].strip().lower()
     if ct in ("application/x-protobuf", "application/protobuf", "application/vnd.google.protobuf"):
         return PROTOBUF
     if ct == "application/json" or ct.endswith("+json"):
         return JSON
-    raise OtlpError(
-        415,
+    raise UnsupportedContentType(
         f"unsupported Content-Type {clip(content_type)}: use application/x-protobuf or application/json",
     )
 
@@ -125,7 +132,7 @@ def decode_request(body: bytes, content_type: str | None) -> list[OtlpSpan]:
     """Spans of an ExportTraceServiceRequest in either wire format (body already decompressed)."""
     fmt = wire_format(content_type)
     if not body:
-        raise OtlpError(400, "empty body: expected an ExportTraceServiceRequest")
+        raise OtlpError("empty body: expected an ExportTraceServiceRequest")
     if fmt == PROTOBUF:
         return decode_protobuf(body)
     return decode_json(body)
@@ -148,7 +155,7 @@ class _Bad(Exception):
 
     def to_error(self) -> OtlpError:
         path = "".join(reversed(self.segments)).lstrip(".")
-        return OtlpError(400, f"{path}: {self.problem}" if path else self.problem)
+        return OtlpError(f"{path}: {self.problem}" if path else self.problem)
 
 
 def _each(items: list[Any], name: str, fn: Callable[[Any], Any]) -> list[Any]:
@@ -213,7 +220,7 @@ def decode_protobuf(body: bytes) -> list[OtlpSpan]:
     try:
         req.ParseFromString(body)
     except DecodeError as exc:
-        raise OtlpError(400, f"body is not a valid protobuf ExportTraceServiceRequest: {exc}") from exc
+        raise OtlpError(f"body is not a valid protobuf ExportTraceServiceRequest: {exc}") from exc
     out: list[OtlpSpan] = []
     try:
         for ri, rs in enumerate(req.resource_spans):
@@ -568,11 +575,9 @@ def decode_json(body: bytes) -> list[OtlpSpan]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise OtlpError(400, _json_syntax_message(exc)) from exc
+        raise OtlpError(_json_syntax_message(exc)) from exc
     if type(doc) is not dict:
-        raise OtlpError(
-            400, f"body must be a JSON ExportTraceServiceRequest object, got {json_type_name(doc)}"
-        )
+        raise OtlpError(f"body must be a JSON ExportTraceServiceRequest object, got {json_type_name(doc)}")
     try:
         name, resource_spans = _field(doc, "resourceSpans", "resource_spans")
         groups = _each(_at(name, _arr, resource_spans), name, _json_resource_spans)

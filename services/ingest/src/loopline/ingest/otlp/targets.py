@@ -24,7 +24,7 @@ from loopline.common.rows import (
     ValidatedRow,
     validate_row,
 )
-from loopline.ingest.otlp.decode import PROTOBUF, OtlpError, OtlpSpan, clip, wire_format
+from loopline.ingest.otlp.decode import PROTOBUF, OtlpError, OtlpSpan, OtlpTooLarge, clip, wire_format
 from loopline.ingest.otlp.semconv import SpanError, map_span
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
@@ -184,7 +184,7 @@ def attach_targets(
     rejected. So is a row that `validate_row` refuses, that does not encode as JSON (nested
     too deep for the bus envelope) or that is over `max_row_bytes` encoded. A request whose
     rows together exceed `max_total_bytes` (resource attributes are copied into every span's
-    row) is refused whole: OtlpError(413)."""
+    row) is refused whole: OtlpTooLarge."""
     rows: list[dict[str, Any]] = []
     validated: list[ValidatedRow] = []
     tally = OtlpBatch(rejected=batch.rejected, errors=list(batch.errors))
@@ -212,8 +212,7 @@ def attach_targets(
             continue
         total += size
         if max_total_bytes is not None and total > max_total_bytes:
-            raise OtlpError(
-                413,
+            raise OtlpTooLarge(
                 f"the request's spans make more than {max_total_bytes} bytes of rows (resource "
                 "attributes are stored with every span): send fewer spans per request",
             )

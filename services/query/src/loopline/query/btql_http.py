@@ -1,8 +1,11 @@
-"""General BTQL queries: authorize the source, compile with loopline.btql, run, shape the response.
+"""General BTQL queries over HTTP: authorize the source, compile with loopline.btql, run, and
+shape the response (`run_btql` returns it; the routes are in routes.py).
 
 The tenant and objects come from the caller's principal and the control plane, never from the
 query: `source_of` says what the query asks for; each object must belong to the caller's org
-(else 404), and the compiler injects that scope into every table read.
+(else a `ScopeError`), and the compiler injects that scope into every table read. Errors are
+`btql.BtqlError`s and `QueryFailed` (the store could not run it), answered by query's error table
+(errors.py) with the BTQL error body.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 from loopline.common.auth import Principal
+from loopline.common.control_plane import ProjectLookup
 from loopline.common.http import JSONResponse
 from loopline.common.metrics import BTQL_COMPILE_SECONDS, BTQL_RUN_SECONDS
-from loopline.common.objects import ObjectResolver
-from loopline.common.service import ServiceContext
 from loopline.common.store import Store, StoreError
 from loopline.common.xact import xact_for_time
+from loopline.query.state import State
 
 from loopline import btql
 
@@ -60,32 +63,40 @@ _RUNTIME_CODES = {
 }
 
 
-def runtime_error(exc: StoreError) -> Response:
-    text = str(exc)
-    status, message = 400, "the query failed in the store"
-    for code, (st, msg) in _RUNTIME_CODES.items():
-        if code in text:
-            status, message = st, msg
-            break
-    detail = re.sub(r"\s+", " ", text)[:500]
-    return JSONResponse(
-        {
-            "Message": f"RuntimeError: {message}",
-            "error": {"class": "RuntimeError", "status": status, "message": message, "detail": detail},
-        },
-        status_code=status,
-    )
+class QueryFailed(Exception):
+    """The store could not run a compiled query (a time or memory limit, a value it refused...)."""
+
+    def __init__(self, cause: StoreError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+    def classify(self) -> tuple[int, str]:
+        """(status, message) for the client."""
+        text = str(self.cause)
+        for code, (status, message) in _RUNTIME_CODES.items():
+            if code in text:
+                return status, message
+        return 400, "the query failed in the store"
 
 
-def btql_error(exc: btql.BtqlError) -> Response:
+def query_failed_body(exc: QueryFailed, status: int) -> dict[str, Any]:
+    _, message = exc.classify()
+    detail = re.sub(r"\s+", " ", str(exc.cause))[:500]
+    return {
+        "Message": f"RuntimeError: {message}",
+        "error": {"class": "RuntimeError", "status": status, "message": message, "detail": detail},
+    }
+
+
+def btql_error_body(exc: btql.BtqlError, status: int) -> dict[str, Any]:
     body = exc.to_json()
     err = body.get("error", {})
     body["Message"] = f"{err.get('class', 'Error')}: {err.get('message', str(exc))}"
-    return JSONResponse(body, status_code=exc.http_status)
+    return body
 
 
 async def build_scope(
-    objects: ObjectResolver, org_id: str, src: btql.SourceRef, version: int | None
+    objects: ProjectLookup, org_id: str, src: btql.SourceRef, version: int | None
 ) -> btql.Scope:
     projects: list[str] = []
     for oid in src.object_ids:
@@ -116,15 +127,14 @@ def _version(body: dict[str, Any]) -> int | None:
 
 
 async def compile_request(
-    ctx: ServiceContext, principal: Principal, body: dict[str, Any], query: btql.Query | None = None
+    state: State, principal: Principal, body: dict[str, Any], query: btql.Query | None = None
 ) -> btql.CompiledQuery:
     """Parse (unless `query` is given), authorize and compile a `/btql` request body."""
-    store = ctx.require_store()
-    objects: ObjectResolver = ctx.shared["objects"]
+    store = state.store
     t0 = time.perf_counter()
     q = query if query is not None else await parse(body["query"])
     parse_s = time.perf_counter() - t0
-    scope = await build_scope(objects, principal.org_id, btql.source_of(q), _version(body))
+    scope = await build_scope(state.control_plane, principal.org_id, btql.source_of(q), _version(body))
     tz = body.get("tz_offset", 0)
     lint = "strict" if body.get("strict_lint_mode") or body.get("lint_mode") == "strict" else "default"
     audit_log = body.get("audit_log", False)
@@ -163,8 +173,8 @@ async def settings_for(store: Store, settings: dict[str, Any]) -> dict[str, Any]
     return {k: v for k, v in settings.items() if k not in btql.OPTIONAL_SETTINGS or k in known}
 
 
-async def execute(ctx: ServiceContext, cq: btql.CompiledQuery) -> btql.Page:
-    store = ctx.require_store()
+async def execute(state: State, cq: btql.CompiledQuery) -> btql.Page:
+    store = state.store
     t0 = time.perf_counter()
     cols, rows = await store.query(cq.sql, cq.params, await settings_for(store, cq.settings))
     page = await off_loop(cq.finish, cols, rows)
@@ -172,27 +182,25 @@ async def execute(ctx: ServiceContext, cq: btql.CompiledQuery) -> btql.Page:
     return page
 
 
-async def run_btql(ctx: ServiceContext, principal: Principal, body: dict[str, Any]) -> Response:
+async def run_btql(state: State, principal: Principal, body: dict[str, Any]) -> Response:
     t0 = time.perf_counter()
+    fmt = body.get("fmt", "json")
+    if fmt not in ("json", "parquet"):
+        raise btql.BindError(f"unsupported fmt {fmt!r}: use 'json' or 'parquet'")
     try:
-        fmt = body.get("fmt", "json")
-        if fmt not in ("json", "parquet"):
-            raise btql.BindError(f"unsupported fmt {fmt!r}: use 'json' or 'parquet'")
-        cq = await compile_request(ctx, principal, body)
+        cq = await compile_request(state, principal, body)
         if body.get("explain"):
             return JSONResponse(
                 {"sql": cq.sql, "params": cq.params, "settings": cq.settings, "schema": cq.response_schema()}
             )
-        page = await execute(ctx, cq)
-    except btql.BtqlError as exc:
-        return btql_error(exc)
-    except StoreError as exc:
-        return runtime_error(exc)
+        page = await execute(state, cq)
+    except StoreError as exc:  # the scope look-ups or the query itself
+        raise QueryFailed(exc) from exc
     headers = {"x-bt-api-duration-ms": f"{(time.perf_counter() - t0) * 1000:.1f}"}
     if page.cursor:
         headers["x-bt-cursor"] = page.cursor
     if fmt == "parquet":
-        from loopline.query.parquet_output import to_parquet
+        from loopline.query.parquet_output import to_parquet  # pyarrow: loaded only when asked
 
         return Response(
             to_parquet(cq, page.data), media_type="application/vnd.apache.parquet", headers=headers

@@ -1,0 +1,21 @@
+"""The query service's state: built once by `service.start`, read by the routes through `deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loopline.common.bus import Bus
+from loopline.common.control_plane import ControlPlane
+from loopline.common.store import Store
+from loopline.query.async_btql import AsyncQueries
+from loopline.query.reads import ObjectReader
+
+
+@dataclass(frozen=True)
+class State:
+    store: Store
+    bus: Bus  # the writer's progress, for read-your-writes (deps.wait_fresh)
+    control_plane: ControlPlane  # objects' projects, names and base experiments (the gateway's)
+    reader: ObjectReader  # object fetches, scopes
+    jobs: AsyncQueries  # `/btql/async` jobs (start creates it, its worker stops it)
+    read_your_writes_timeout_s: float
