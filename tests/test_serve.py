@@ -149,3 +149,64 @@ def test_otlp_project_name_parent_resolves_when_ingest_runs_apart_from_the_gatew
         for p in (a, b):
             p.send_signal(signal.SIGTERM)
         assert a.wait(60) == 0 and b.wait(60) == 0
+
+
+def test_query_runs_apart_from_the_gateway(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """Query (with ingest and the writer: its own store) in a process without the gateway asks it
+    for objects, names and base experiments over HTTP (`HttpControlPlane`): fetch, summaries,
+    comparisons and BTQL answer as in one process."""
+    key = f"sk-ll-{uuid.uuid4().hex}"
+    pa, pb = free_port(), free_port()
+    env = {
+        "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
+        "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
+        "LOOPLINE_BOOTSTRAP_API_KEY": key,
+        "LOOPLINE_INTERNAL_TOKEN": uuid.uuid4().hex,
+        "LOOPLINE_LOG_FORMAT": "json",
+    }
+    b_url = f"http://127.0.0.1:{pb}"
+    env_a = {
+        **env,
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-a'}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data-a"),
+        "LOOPLINE_SERVICE_URLS": orjson.dumps({"ingest": b_url, "query": b_url}).decode(),
+    }
+    env_b = {
+        **env,
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data-b"),
+        "LOOPLINE_SERVICE_URLS": orjson.dumps({"gateway": f"http://127.0.0.1:{pa}"}).decode(),
+    }
+    a = serve("gateway", pa, env_a, tmp_path / "a.log")
+    b = serve("ingest,writer,query", pb, env_b, tmp_path / "b.log")
+    try:
+        wait_ready(pa, a, tmp_path / "a.log")
+        wait_ready(pb, b, tmp_path / "b.log")
+        h = {"Authorization": f"Bearer {key}"}
+        base = f"http://127.0.0.1:{pa}"
+        pid = httpx.post(f"{base}/v1/project", json={"name": "apart"}, headers=h).json()["id"]
+        exps = [
+            httpx.post(f"{base}/v1/experiment", json={"project_id": pid, "name": n}, headers=h).json()
+            for n in ("before", "after")
+        ]
+        for i, exp in enumerate(exps):
+            rows = [
+                {"id": f"r{j}", "experiment_id": exp["id"], "input": j, "scores": {"acc": (i + j) / 10}}
+                for j in range(3)
+            ]
+            assert httpx.post(f"{base}/logs3", json={"rows": rows}, headers=h).status_code == 200
+        got = httpx.post(f"{base}/v1/experiment/{exps[1]['id']}/fetch", json={}, headers=h)
+        assert sorted(e["id"] for e in got.json()["events"]) == ["r0", "r1", "r2"], got.text
+        summary = httpx.get(f"{base}/v1/experiment/{exps[1]['id']}/summarize", headers=h).json()
+        assert summary["project_name"] == "apart" and summary["experiment_name"] == "after"
+        assert summary["comparison_experiment_name"] == "before"
+        assert summary["scores"]["acc"]["improvements"] == 3, summary
+        missing = httpx.get(f"{base}/v1/experiment/{uuid.uuid4()}/summarize", headers=h)
+        assert missing.status_code == 404
+        q = {"query": f"select: id | from: experiment('{exps[0]['id']}') | sort: id"}
+        r = httpx.post(f"{base}/btql", json=q, headers=h)
+        assert [row["id"] for row in r.json()["data"]] == ["r0", "r1", "r2"], r.text
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+        assert a.wait(60) == 0 and b.wait(60) == 0

@@ -86,11 +86,18 @@ _INFO_PATHS = {**_GET_PATHS, "project": "/v1/project/"}
 class HttpControlPlane(CachedProjectLookup):
     """`ControlPlane` through the gateway's HTTP API (distributed mode)."""
 
-    def __init__(self, gateway_url: str, internal_token: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        gateway_url: str,
+        internal_token: str,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,  # e.g. an in-process app, in tests
+    ) -> None:
         super().__init__()
         self.base = gateway_url.rstrip("/")
         self.internal_token = internal_token
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transport)
 
     async def close(self) -> None:
         await self._client.aclose()
