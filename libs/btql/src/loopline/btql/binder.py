@@ -59,11 +59,11 @@ class Binder:
         self.object_type = source.object_type
         self.shape = source.shape
         self.fast_json = fast_json and self.object_type != S.DATASET
-        self.x = ExprBinder(self.object_type, fast_json=self.fast_json)
+        self.exprs = ExprBinder(self.object_type, fast_json=self.fast_json)
         self._out_exprs: tuple[int, set[Bd.B]] | None = None
 
     def _expr(self, e: A.Expr, ctx: BindContext) -> Bd.B:
-        return e.accept(self.x, ctx)
+        return e.accept(self.exprs, ctx)
 
     # ------------------------------------------------------------------------------ query
     def bind(self) -> BoundQuery:
@@ -83,7 +83,9 @@ class Binder:
             raise BindError(f"unknown shape '{self.shape}'", *node_position(q.from_))
         summary = self.shape == "summary"
         unpivots = [self._unpivot(u, i, summary) for i, u in enumerate(q.unpivot or ())]
-        bq = BoundQuery(source=self.source, shape=self.shape, aggregate=False, outputs=self.x.outputs.items)
+        bq = BoundQuery(
+            source=self.source, shape=self.shape, aggregate=False, outputs=self.exprs.outputs.items
+        )
         bq.unpivots = unpivots
         self._bind_paging(bq)
         bq.aggregate = aggregate = self._is_aggregate()
@@ -110,8 +112,8 @@ class Binder:
             raise BindError("'unpivot:' is only supported with the spans shape", *node_position(q.unpivot[0]))
         if q.unpivot and q.sample is not None and q.sample.count is not None:
             raise BindError("count sampling cannot be combined with 'unpivot:'", *node_position(q.sample))
-        bq.summary_used = self.x.summary_used
-        bq.warnings = self.x.warnings
+        bq.summary_used = self.exprs.summary_used
+        bq.warnings = self.exprs.warnings
         return bq
 
     def _bind_paging(self, bq: BoundQuery) -> None:
@@ -148,7 +150,7 @@ class Binder:
 
     def _bind_dimensions_measures(self, bq: BoundQuery, summary: bool) -> None:
         q = self.q
-        outputs = self.x.outputs
+        outputs = self.exprs.outputs
         dims = tuple(q.dimensions or ())
         measures = (
             tuple(q.measures or ())
@@ -162,7 +164,7 @@ class Binder:
     def _bind_select(self, summary: bool) -> None:
         """select (`*` expanded), then custom_columns, weighted_scores and comparison_key."""
         q = self.q
-        outputs = self.x.outputs
+        outputs = self.exprs.outputs
         items = q.select if q.select is not None else (A.Star(),)
         outputs.check_aliases([it for it in items if isinstance(it, A.AliasExpr)])
         ctx = for_clause("select", summary, False)
@@ -183,14 +185,14 @@ class Binder:
             outputs.add(key, self._expr(q.comparison_key, ctx))
 
     def _star(self, summary: bool) -> list[tuple[str, Bd.B, bool]]:
-        x = self.x
+        exprs = self.exprs
         return star_columns(
             self.object_type,
             summary=summary,
             audit_log=self.audit_log,
             fast_json=self.fast_json,
-            unpivot_names=x.unpivot_names,
-            summary_used=x.summary_used,
+            unpivot_names=exprs.unpivot_names,
+            summary_used=exprs.summary_used,
         )
 
     def _bind_filters(self, bq: BoundQuery, summary: bool) -> None:
@@ -232,7 +234,9 @@ class Binder:
             if b.type == S.NULL:
                 # rows queries sort by what an output reference stands for
                 target = (
-                    self.x.outputs.items[b.index].expr if isinstance(b, Bd.BOutRef) and not aggregate else b
+                    self.exprs.outputs.items[b.index].expr
+                    if isinstance(b, Bd.BOutRef) and not aggregate
+                    else b
                 )
                 if Bd.contains(target, Bd.VARYING):  # (a constant null orders nothing and is dropped)
                     raise bind_error("cannot sort by a null", s.expr)
@@ -245,7 +249,7 @@ class Binder:
             )
         if not bq.aggregate or not bq.ndims:
             raise bind_error("'pivot:' needs 'dimensions:' and 'measures:'", pivot[0].expr)
-        outputs = self.x.outputs
+        outputs = self.exprs.outputs
         for it in pivot:
             e = it.expr
             if not (isinstance(e, A.Ident) and len(e.path) == 1 and isinstance(e.path[0], str)):
@@ -276,9 +280,9 @@ class Binder:
                 "add those first",
                 first,
             )
-        bq.stage1 = self.x.outputs.items
+        bq.stage1 = self.exprs.outputs.items
         bq.stage1_ndims = bq.ndims
-        outputs = self.x.start_final_stage()
+        outputs = self.exprs.start_final_stage()
         bq.outputs = outputs.items
         dims = tuple(q.final_dimensions or ())
         measures = tuple(q.final_measures or ())
@@ -344,7 +348,9 @@ class Binder:
         seen: dict[str, Bd.B] = {}
         for name, b in items:
             seen.setdefault(name, b)
-        bq = BoundQuery(source=self.source, shape=self.shape, aggregate=True, outputs=self.x.outputs.items)
+        bq = BoundQuery(
+            source=self.source, shape=self.shape, aggregate=True, outputs=self.exprs.outputs.items
+        )
         bq.infer = list(seen.items())
         bq.inference_budget = budget
         bq.limit = q.limit
@@ -354,12 +360,12 @@ class Binder:
             ctx = for_clause("infer_filter", False, False)
             bq.filter = as_condition(self._expr(q.filter, ctx), q.filter)
             bq.has_range_filter = _range_filtered(q.filter)
-        bq.warnings = self.x.warnings
+        bq.warnings = self.exprs.warnings
         return bq
 
     # ------------------------------------------------------------------------------ unpivot
     def _unpivot(self, u: A.Unpivot, i: int, summary: bool) -> Unpivoted:
-        names = self.x.unpivot_names
+        names = self.exprs.unpivot_names
         src = self._expr(u.expr, for_clause("unpivot", summary, False))
         alias = f"_u{i}"
         for n in u.names:
@@ -395,7 +401,7 @@ class Binder:
     # ------------------------------------------------------------------------------ helpers
     def _is_dim(self, b: Bd.B) -> bool:
         """Whether `b` is the expression of an output column (sort keys of aggregate queries)."""
-        items = self.x.outputs.items
+        items = self.exprs.outputs.items
         try:
             if self._out_exprs is None or self._out_exprs[0] != len(items):
                 self._out_exprs = (len(items), {o.expr for o in items})
