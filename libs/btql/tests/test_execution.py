@@ -695,3 +695,20 @@ def test_group_by_json_object_and_leaf_paths(engine: Any) -> None:
     )
     assert sorted(repr(r["v"]) for r in got) == sorted(repr(v) for v in {r["v"] for r in got})
     assert len(got) == 2  # an integer and a string are different values
+
+
+def test_numbers_and_integers_mixed_in_one_value(engine: Any) -> None:
+    """A ternary, coalesce or greatest over a number and an integer is one Float64 (ClickHouse
+    would make it a Variant(Float64, Int64), which avg refuses and greatest cannot form)."""
+    got = rows(
+        engine,
+        "select: id, (true ? scores.Factuality : 0) as t, coalesce(scores.missing, 0) as c, "
+        f"greatest(scores.Factuality, 1) as g | {P} | filter: id = 'a1'",
+    )
+    assert got == [{"id": "a1", "t": 0.9, "c": 0.0, "g": 1.0}]
+    got = rows(
+        engine,
+        f"dimensions: id as a | measures: avg((true ? input : 0)) as b, max(least(scores.Factuality, 2)) as m | {P} "
+        "| filter: id = 'a1'",
+    )
+    assert got == [{"a": "a1", "b": None, "m": 0.9}]

@@ -32,8 +32,8 @@ def unify(items: Sequence[Bd.B], nodes: Sequence[object]) -> tuple[str, str | No
     has_json = any(b.type == S.JSON for b in items)
     if not types:
         return (S.JSON, "value") if has_json else (S.NULL, None)
-    if types <= {S.INTEGER}:
-        return S.INTEGER, "number"
+    if types <= {S.INTEGER}:  # (JSON read as a number is a Float64: then the value is one too)
+        return (S.NUMBER if has_json else S.INTEGER), "number"
     if types <= {S.NUMBER, S.INTEGER}:
         return S.NUMBER, "number"
     if len(types) == 1:

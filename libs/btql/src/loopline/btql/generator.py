@@ -292,7 +292,7 @@ class Gen:
         if n == "as_string":
             return self.r(a[0], "string")
         if n in ("coalesce", "least", "greatest"):
-            return f"{n}(" + ", ".join(self.r(x, mm) for x, mm in zip(a, m, strict=True)) + ")"
+            return f"{n}(" + ", ".join(self._branch(x, mm, b.type) for x, mm in zip(a, m, strict=True)) + ")"
         if n == "nullif":
             return f"nullIf({self.r(a[0], m[0])}, {self.r(a[1], m[1])})"
         if n == "round":
@@ -415,9 +415,18 @@ class Gen:
             bm = mode if mode in ("string", "number", "bool", "datetime", "xact") else "value"
         parts: list[str] = []
         for c, t in b.conds:
-            parts += [self.cond(c), self.r(t, bm)]
-        parts.append(self.r(b.else_, bm) if b.else_ is not None else "NULL")
+            parts += [self.cond(c), self._branch(t, bm, b.type)]
+        parts.append(self._branch(b.else_, bm, b.type) if b.else_ is not None else "NULL")
         return "multiIf(" + ", ".join(parts) + ")"
+
+    def _branch(self, x: Bd.B, mode: str | None, result_type: str) -> str:
+        """One branch of a value chosen among several (multiIf, coalesce, least, greatest). Where
+        numbers and integers mix, the integers are read as Float64: ClickHouse would otherwise
+        make the result a Variant(Float64, Int64), which aggregates and comparisons refuse."""
+        sql = self.r(x, mode)
+        if result_type == S.NUMBER and x.type == S.INTEGER:
+            return f"toFloat64({sql})"
+        return sql
 
     def bin_(self, b: Bd.BIn, mode: str | None) -> str:
         if not b.values.values:
