@@ -3,7 +3,8 @@
 Run: `python -m tests.bench.bench_sandbox` (or `./dev bench sandbox`).
 "cold" starts a new supervisor (a new interpreter, namespaces, read-only root) for every call;
 "warm" forks every call from one running supervisor (a fresh process, fresh namespaces and a uid
-of its own per call). The in-process line runs the same handler without any sandbox: the
+of its own per call); "batches" run up to 64 rows of one scorer in each such process
+(`run_scorer_batch`), each row with its own limits and result. The in-process line runs the same handler without any sandbox: the
 difference is the sandbox's overhead per call. Compare runs by the machine-speed line.
 """
 
@@ -88,6 +89,19 @@ async def run() -> None:
             if concurrency == 1:
                 overhead = statistics.median(latencies) - 1000 / in_process_rate(0.2)
                 print(f"{'  per-call overhead (p50)':<34} {overhead:8.2f} ms")
+        for concurrency in (1, 4):
+            rows = [ROWS[i % len(ROWS)] for i in range(64 * 40)]
+            chunks = [rows[i : i + 64] for i in range(0, len(rows), 64)]
+            started = time.perf_counter()
+
+            async def worker(queue: list[list[dict[str, Any]]]) -> None:
+                while queue:
+                    results = await warm.run_scorer_batch(SCORER, queue.pop())
+                    assert all(isinstance(r, ScoreResult) for r in results), results
+
+            await asyncio.gather(*(worker(chunks) for _ in range(concurrency)))
+            rate = len(rows) / (time.perf_counter() - started)
+            print(f"{f'warm, batches of 64, {concurrency} in flight':<34} {rate:8.1f} rows/s")
     finally:
         await warm.close()
     cold = Sandbox(SandboxSettings(warm=False))

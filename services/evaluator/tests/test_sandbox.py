@@ -235,3 +235,74 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("LOOPLINE_SANDBOX__MEMORY_MB", "128")
     limits = load_settings().section(SandboxSettings).limits()
     assert limits.wall_seconds == 7.5 and limits.memory_bytes == 128 * 1024 * 1024
+
+
+BATCH_SETTINGS = SETTINGS.model_copy(update={"max_batch": 8, "wall_seconds": 30.0, "cpu_seconds": 1})
+
+
+@pytest.fixture
+async def batching() -> AsyncIterator[Sandbox]:
+    async with Sandbox(BATCH_SETTINGS) as box:
+        yield box
+
+
+async def test_a_batch_scores_every_row_in_order_with_its_own_logs(batching: Sandbox) -> None:
+    rows = [{"input": i, "output": i % 3, "expected": 0, "metadata": {}} for i in range(30)]
+    results = await batching.run_scorer_batch(
+        "def handler(input, output, expected):\n    print('row', input)\n    return output == expected\n",
+        rows,
+        name="zero",
+    )
+    assert all(isinstance(r, ScoreResult) for r in results), results
+    assert [r.scores for r in results if isinstance(r, ScoreResult)] == [
+        (Score("zero", 1.0 if i % 3 == 0 else 0.0),) for i in range(30)
+    ]
+    assert [r.logs for r in results] == [f"row {i}\n" for i in range(30)]
+
+
+async def test_a_failing_row_fails_alone(batching: Sandbox) -> None:
+    source = """
+        import os, time
+        def handler(x):
+            if x == "raise":
+                raise ValueError("bad row")
+            if x == "exit":
+                os._exit(3)
+            if x == "hang":
+                time.sleep(3600)
+            return len(x)
+        """
+    inputs = ["a", "raise", "bb", "exit", "ccc", "hang", "dddd"]
+    results = await batching.run_function_batch(
+        code(source), [{"x": x} for x in inputs], limits=SandboxLimits(wall_seconds=1.0)
+    )
+    kinds = [r.kind if isinstance(r, SandboxError) else r.output for r in results]
+    assert kinds == [1, "user_error", 2, "crashed", 3, "timeout", 4]
+
+
+async def test_each_row_of_a_batch_has_its_own_cpu_budget(batching: Sandbox) -> None:
+    source = """
+        import time
+        def handler(i):
+            start = time.process_time()
+            while time.process_time() - start < 0.6:
+                pass
+            return i
+        """
+    results = await batching.run_function_batch(code(source), [{"i": i} for i in range(3)])
+    assert [r.output if isinstance(r, FunctionResult) else r for r in results] == [0, 1, 2]
+
+
+async def test_a_module_that_fails_to_load_fails_every_row(batching: Sandbox) -> None:
+    results = await batching.run_scorer_batch("raise ImportError('no such thing')\n", [ROW, ROW, ROW])
+    assert [r.message if isinstance(r, SandboxError) else r for r in results] == [
+        "scorer raised ImportError: no such thing"
+    ] * 3
+
+
+async def test_rows_share_a_process_only_within_one_batch(batching: Sandbox) -> None:
+    source = "seen = []\ndef handler(i):\n    seen.append(i)\n    return list(seen)\n"
+    results = await batching.run_function_batch(source, [{"i": i} for i in range(10)])
+    outputs = [r.output for r in results if isinstance(r, FunctionResult)]
+    assert outputs[:8] == [list(range(i + 1)) for i in range(8)]  # one process for max_batch rows
+    assert outputs[8:] == [[8], [8, 9]]  # the next batch starts from a fresh process

@@ -16,8 +16,12 @@ Basic mode (not root): rlimits, its own session (the whole process group is kill
 environment, a throwaway working directory and closed descriptors; see the README for what is
 missing.
 
-A call process writes its result as one frame on fd 3 and its prints go to a pipe on fds 1 and 2;
-the supervisor bounds both and turns every way a call can end into a response frame.
+A call process runs one or more items (rows) of the same code: it loads the module once, writes
+one result frame per item on fd 3, and waits for a byte on fd 4 before the next item, so that the
+prints on fds 1 and 2 (a pipe) can be attributed to the item that made them. Each item has its own
+wall and CPU budget. The supervisor bounds results and prints and turns every way a call can end
+into a response frame: the outcomes of the items done, the reason the current one failed, and the
+rest left for the evaluator to send again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import builtins
 import contextlib
 import errno
 import fcntl
+import functools
 import importlib
 import inspect
 import linecache
@@ -39,23 +44,18 @@ import tempfile
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import orjson
 from loopline.evaluator.sandbox import isolation
-from loopline.evaluator.sandbox.framing import (
-    HEADER,
-    FrameBuffer,
-    FrameError,
-    payload_length,
-    read_frame_fd,
-    write_frame_fd,
-)
+from loopline.evaluator.sandbox.framing import FrameBuffer, FrameError, read_frame_fd, write_frame_fd
 from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
 
 USER_FILENAME = "<user code>"
 RESULT_FD = 3
+GO_FD = 4  # one byte per item from the supervisor: "your prints so far are attributed, go on"
 MAX_CONFIG_BYTES = 1 * MiB
 FRAME_OVERHEAD = 64 * 1024  # room for error messages and tracebacks around a value
 EXIT_SETUP_FAILED = 70
@@ -146,60 +146,70 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _execute(request: dict[str, Any], limits: SandboxLimits) -> dict[str, Any]:
+class _MissingEntrypoint(Exception):
+    pass
+
+
+def _load(request: dict[str, Any]) -> Callable[..., Any]:
+    """Run the module's code once per call process; its entrypoint serves every item."""
     code = request["code"]
     entrypoint = request["entrypoint"]
+    linecache.cache[USER_FILENAME] = (len(code), None, code.splitlines(True), USER_FILENAME)
+    compiled = compile(code, USER_FILENAME, "exec", dont_inherit=True)
+    namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
+    exec(compiled, namespace)
+    fn = namespace.get(entrypoint)
+    if not callable(fn):
+        defined = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_"))
+        raise _MissingEntrypoint(
+            f"defines no function {entrypoint!r} (functions defined: {defined or 'none'})"
+        )
+    return fn
+
+
+def _run_item(fn: Callable[..., Any], args: Any, limits: SandboxLimits) -> dict[str, Any]:
+    positional, keywords = _bind_arguments(fn, args)
+    value = fn(*positional, **keywords)
+    if inspect.isawaitable(value):
+        import asyncio
+
+        async def _await() -> Any:
+            return await value
+
+        value = asyncio.run(_await())
+    if (floor := _json_size_floor(value, limits.output_bytes)) > limits.output_bytes:
+        return {
+            "ok": False,
+            "kind": "output_limit",
+            "message": f"returned more than {floor - 1} bytes of JSON, over the limit of {limits.output_bytes}",
+        }
     try:
-        linecache.cache[USER_FILENAME] = (len(code), None, code.splitlines(True), USER_FILENAME)
-        compiled = compile(code, USER_FILENAME, "exec", dont_inherit=True)
-        namespace: dict[str, Any] = {"__name__": "__sandbox__", "__builtins__": builtins}
-        exec(compiled, namespace)
-        fn = namespace.get(entrypoint)
-        if not callable(fn):
-            defined = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_"))
-            return {
-                "ok": False,
-                "kind": "user_error",
-                "message": f"defines no function {entrypoint!r} (functions defined: {defined or 'none'})",
-            }
-        positional, keywords = _bind_arguments(fn, request["args"])
-        value = fn(*positional, **keywords)
-        if inspect.isawaitable(value):
-            import asyncio
+        payload = orjson.dumps(
+            value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        )
+    except TypeError as exc:
+        return {"ok": False, "kind": "invalid_result", "message": f"returned a value that is not JSON: {exc}"}
+    if len(payload) > limits.output_bytes:
+        return {
+            "ok": False,
+            "kind": "output_limit",
+            "message": f"returned {len(payload)} bytes of JSON, over the limit of {limits.output_bytes}",
+        }
+    return {"ok": True, "value": orjson.Fragment(payload)}
 
-            async def _await() -> Any:
-                return await value
 
-            value = asyncio.run(_await())
-        if (floor := _json_size_floor(value, limits.output_bytes)) > limits.output_bytes:
-            return {
-                "ok": False,
-                "kind": "output_limit",
-                "message": f"returned more than {floor - 1} bytes of JSON, over the limit of {limits.output_bytes}",
-            }
-        try:
-            payload = orjson.dumps(
-                value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-            )
-        except TypeError as exc:
-            return {
-                "ok": False,
-                "kind": "invalid_result",
-                "message": f"returned a value that is not JSON: {exc}",
-            }
-        if len(payload) > limits.output_bytes:
-            return {
-                "ok": False,
-                "kind": "output_limit",
-                "message": f"returned {len(payload)} bytes of JSON, over the limit of {limits.output_bytes}",
-            }
-        return {"ok": True, "value": orjson.Fragment(payload)}
+def _guarded(action: Callable[[], dict[str, Any]], limits: SandboxLimits) -> dict[str, Any]:
+    """The result frame of running user code: whatever it raises becomes an error frame."""
+    try:
+        return action()
     except MemoryError:
         return {
             "ok": False,
             "kind": "memory_limit",
             "message": f"ran out of memory (limit {limits.memory_bytes // MiB} MiB per process)",
         }
+    except _MissingEntrypoint as exc:
+        return {"ok": False, "kind": "user_error", "message": str(exc)}
     except SystemExit as exc:
         return {"ok": False, "kind": "user_error", "message": f"called sys.exit({str(exc.code)[:200]})"}
     except SyntaxError as exc:
@@ -216,6 +226,18 @@ def _execute(request: dict[str, Any], limits: SandboxLimits) -> dict[str, Any]:
             "message": f"raised {_describe(exc)}",
             "traceback": _user_traceback(exc),
         }
+
+
+def _cpu_hard_seconds(limits: SandboxLimits, items: int) -> int:
+    return limits.cpu_seconds * (items + 1) + 1
+
+
+def _renew_cpu_budget(cpu_seconds: int) -> None:
+    """Each item gets `cpu_seconds` of CPU from now on (the hard limit bounds the whole batch)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime) + 1 + cpu_seconds
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
 
 
 def _enter_call_sandbox(call: PendingCall, namespaces: bool, uid: int) -> None:
@@ -236,17 +258,20 @@ def _enter_call_sandbox(call: PendingCall, namespaces: bool, uid: int) -> None:
     # move the pipes out of the way first: they may sit on the very numbers they are dup'ed to
     log_w = fcntl.fcntl(call.log_w, fcntl.F_DUPFD, 100)
     result_w = fcntl.fcntl(call.result_w, fcntl.F_DUPFD, 100)
+    go_r = fcntl.fcntl(call.go_r, fcntl.F_DUPFD, 100)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(log_w, 1)
     os.dup2(log_w, 2)
     os.dup2(result_w, RESULT_FD)
-    os.closerange(RESULT_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.dup2(go_r, GO_FD)
+    os.closerange(GO_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(signum, signal.SIG_DFL if signum != signal.SIGPIPE else signal.SIG_IGN)
     signal.set_wakeup_fd(-1)
     isolation.set_limits(
         cpu_seconds=limits.cpu_seconds,
+        cpu_hard_seconds=_cpu_hard_seconds(limits, len(call.request["items"])),
         memory_bytes=limits.memory_bytes,
         file_bytes=limits.file_bytes,
         max_open_files=limits.max_open_files,
@@ -271,12 +296,27 @@ def _call_process(call: PendingCall, namespaces: bool, uid: int) -> NoReturn:
                 {"ok": False, "kind": "unavailable", "message": f"could not be set up in the sandbox: {exc}"},
             )
         os._exit(EXIT_SETUP_FAILED)
+    limits = call.limits
     try:
-        frame = _execute(call.request, call.limits)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(BaseException):
-                stream.flush()
-        write_frame_fd(RESULT_FD, frame)
+        loaded: dict[str, Callable[..., Any]] = {}
+
+        def load() -> dict[str, Any]:
+            loaded["fn"] = _load(call.request)
+            return {"ok": True}
+
+        load_frame = _guarded(load, limits)
+        for index, args in enumerate(call.request["items"]):
+            if index and os.read(GO_FD, 1) != b"\x01":
+                os._exit(EXIT_NO_RESULT_CHANNEL)  # the supervisor is gone, or the code ate its signal
+            if "fn" in loaded:
+                _renew_cpu_budget(limits.cpu_seconds)
+                frame = _guarded(functools.partial(_run_item, loaded["fn"], args, limits), limits)
+            else:
+                frame = load_frame  # the module itself failed: every item says why
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(BaseException):
+                    stream.flush()
+            write_frame_fd(RESULT_FD, frame)
     except MemoryError:
         os._exit(EXIT_OUT_OF_MEMORY)
     except BaseException:
@@ -298,12 +338,16 @@ class PendingCall:
     result_w: int
     log_r: int
     log_w: int
+    go_r: int = -1
+    go_w: int = -1
     workdir: str = ""
     pid: int = 0
     started: float = 0.0
     deadline: float = 0.0
-    result: bytearray = field(default_factory=bytearray)
-    logs: bytearray = field(default_factory=bytearray)
+    frames: FrameBuffer = field(default_factory=lambda: FrameBuffer(0))
+    logs: bytearray = field(default_factory=bytearray)  # of the item running now
+    items: list[dict[str, Any]] = field(default_factory=list)  # outcomes so far, in order
+    item_started: float = 0.0
     open_fds: set[int] = field(default_factory=set)
     kill_reason: str = ""
     kill_message: str = ""
@@ -311,6 +355,17 @@ class PendingCall:
     cpu_seconds: float = 0.0
     exited_at: float = 0.0
     responded: bool = False
+
+
+def _frame_outcome(frame: dict[str, Any]) -> dict[str, Any]:
+    if frame["ok"]:
+        return {"ok": True, "value": frame.get("value")}
+    return {
+        "ok": False,
+        "kind": str(frame.get("kind", "user_error")),
+        "message": str(frame.get("message", "")),
+        "traceback": str(frame.get("traceback", "")),
+    }
 
 
 def _signal_name(signum: int) -> str:
@@ -430,15 +485,19 @@ class Supervisor:
         result_r, result_w = os.pipe()
         log_r, log_w = os.pipe()
         call = PendingCall(call_id, request, limits, slot, result_r, result_w, log_r, log_w)
+        call.go_r, call.go_w = os.pipe()
+        call.frames = FrameBuffer(limits.output_bytes + FRAME_OVERHEAD)
         if not self.namespaces:
             call.workdir = tempfile.mkdtemp(prefix="loopline-sandbox-")
-        call.started = time.monotonic()
+        call.started = call.item_started = time.monotonic()
         call.deadline = call.started + limits.wall_seconds
         pid = os.fork()
         if pid == 0:
             _call_process(call, self.namespaces, self.uid_base + slot)
         os.close(result_w)
         os.close(log_w)
+        os.close(call.go_r)
+        os.set_blocking(call.go_w, False)
         call.pid = pid
         self.calls[pid] = call
         for fd in (result_r, log_r):
@@ -461,8 +520,6 @@ class Supervisor:
         if call is None:
             return
         is_result = fd == call.result_r
-        buffer = call.result if is_result else call.logs
-        cap = call.limits.output_bytes + FRAME_OVERHEAD if is_result else call.limits.log_bytes
         while True:
             try:
                 data = os.read(fd, 1 << 16)
@@ -473,35 +530,61 @@ class Supervisor:
                 break
             if call.kill_reason or call.responded:
                 continue  # draining a call that is over: discard
-            buffer += data
-            if len(buffer) > cap:
-                what = "returned value" if is_result else "output printed to stdout/stderr"
-                self._kill(call, "output_limit", f"its {what} exceeded the limit of {cap} bytes")
-                del buffer[cap:]
+            if is_result:
+                try:
+                    call.frames.feed(data)
+                except FrameError as exc:
+                    self._kill(call, "protocol", f"corrupted its result channel ({exc})")
+            else:
+                call.logs += data
+                if len(call.logs) > call.limits.log_bytes:
+                    del call.logs[call.limits.log_bytes :]
+                    self._kill(
+                        call,
+                        "output_limit",
+                        f"printed more than {call.limits.log_bytes} bytes to stdout/stderr",
+                    )
         if is_result and not call.responded and not call.kill_reason:
-            self._maybe_answer_early(call)
+            self._take_items(call)
 
-    def _maybe_answer_early(self, call: PendingCall) -> None:
-        """Answer as soon as a whole result frame is in: tearing a process and its namespaces down
-        takes longer than running a small scorer. Prints came before the result, so they are
-        already in the log pipe."""
+    def _take_items(self, call: PendingCall) -> None:
+        """Record each whole result frame as the outcome of the next item, with the prints that
+        came before it (already in the log pipe: the call flushes them before writing its
+        result), and answer once every item is in: tearing a process and its namespaces down
+        takes longer than running a small scorer."""
         try:
-            complete = len(call.result) >= HEADER.size and len(call.result) >= HEADER.size + payload_length(
-                bytes(call.result[: HEADER.size]), call.limits.output_bytes + FRAME_OVERHEAD
-            )
+            frames = call.frames.take()
         except FrameError as exc:
             self._kill(call, "protocol", f"corrupted its result channel ({exc})")
             return
-        if not complete:
-            return
-        if call.log_r in call.open_fds:
-            self._read_call_pipe(call.log_r)
-        if call.kill_reason:
-            return
-        call.exited_at = time.monotonic()
-        self._answer(call)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(call.pid, signal.SIGKILL)
+        for frame in frames:
+            if call.log_r in call.open_fds:
+                self._read_call_pipe(call.log_r)
+            if call.kill_reason:
+                return
+            if not isinstance(frame, dict) or not isinstance(frame.get("ok"), bool):
+                self._kill(call, "protocol", "corrupted its result channel (not a result)")
+                return
+            self._record_item(call, _frame_outcome(frame))
+            if len(call.items) == len(call.request["items"]):
+                call.exited_at = time.monotonic()
+                self._answer(call)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(call.pid, signal.SIGKILL)
+                return
+            with contextlib.suppress(
+                OSError
+            ):  # a full or closed pipe: the code meddled; its wall limit ends it
+                os.write(call.go_w, b"\x01")
+
+    def _record_item(self, call: PendingCall, outcome: dict[str, Any]) -> None:
+        now = time.monotonic()
+        outcome["logs"] = call.logs.decode("utf-8", errors="replace")
+        outcome["duration_ms"] = round((now - call.item_started) * 1000, 3)
+        call.items.append(outcome)
+        call.logs.clear()
+        call.item_started = now
+        call.deadline = now + call.limits.wall_seconds
 
     # -- ending calls
 
@@ -536,11 +619,13 @@ class Supervisor:
                 self._kill_uid(self.uid_base + call.slot)
 
     def _answer(self, call: PendingCall) -> None:
+        """Send the outcomes of the items that ran; if the call died on an item, that item gets
+        the reason and the items after it are left for the evaluator to send again."""
         call.responded = True
-        duration_ms = round((call.exited_at - call.started) * 1000, 3)
-        logs = call.logs.decode("utf-8", errors="replace")
+        if len(call.items) < len(call.request["items"]):
+            self._record_item(call, self._failure(call))
         try:
-            self.respond({"id": call.id, "logs": logs, "duration_ms": duration_ms, **self._outcome(call)})
+            self.respond({"id": call.id, "items": call.items})
         except OSError as exc:
             if exc.errno != errno.EPIPE:
                 raise
@@ -549,6 +634,7 @@ class Supervisor:
     def _finish(self, call: PendingCall) -> None:
         for fd in list(call.open_fds):
             self._close_fd(call, fd)
+        os.close(call.go_w)
         del self.calls[call.pid]
         if call.workdir:
             shutil.rmtree(call.workdir, ignore_errors=True)
@@ -559,18 +645,22 @@ class Supervisor:
         if not call.responded:
             self._answer(call)
 
-    def _outcome(self, call: PendingCall) -> dict[str, Any]:
+    def _failure(self, call: PendingCall) -> dict[str, Any]:
+        """Why the call stopped before its current item returned."""
         limits = call.limits
         if call.kill_reason:
             return {"ok": False, "kind": call.kill_reason, "message": call.kill_message}
-        if call.result:
-            return self._result_outcome(call)
+        if call.frames.pending:
+            return {
+                "ok": False,
+                "kind": "protocol",
+                "message": "corrupted its result channel (truncated frame)",
+            }
         status = call.status if call.status is not None else 0
         if os.WIFSIGNALED(status):
             signum = os.WTERMSIG(status)
-            if signum == signal.SIGXCPU or (
-                signum == signal.SIGKILL and call.cpu_seconds >= limits.cpu_seconds
-            ):
+            hard = _cpu_hard_seconds(limits, len(call.request["items"]))
+            if signum == signal.SIGXCPU or (signum == signal.SIGKILL and call.cpu_seconds >= hard):
                 return {
                     "ok": False,
                     "kind": "cpu_limit",
@@ -595,31 +685,6 @@ class Supervisor:
             "kind": "crashed",
             "message": f"exited with code {code} without returning a result "
             "(os._exit, or its result channel was closed)",
-        }
-
-    def _result_outcome(self, call: PendingCall) -> dict[str, Any]:
-        buffer = FrameBuffer(call.limits.output_bytes + FRAME_OVERHEAD)
-        try:
-            buffer.feed(bytes(call.result))
-            frames = buffer.take()
-        except FrameError as exc:
-            frames, problem = [], str(exc)
-        else:
-            problem = "" if frames else "truncated frame"
-        if problem or not isinstance(frames[0], dict) or not isinstance(frames[0].get("ok"), bool):
-            return {
-                "ok": False,
-                "kind": "protocol",
-                "message": f"corrupted its result channel ({problem or 'not a result'})",
-            }
-        frame: dict[str, Any] = frames[0]
-        if frame["ok"]:
-            return {"ok": True, "value": frame.get("value")}
-        return {
-            "ok": False,
-            "kind": str(frame.get("kind", "user_error")),
-            "message": str(frame.get("message", "")),
-            "traceback": str(frame.get("traceback", "")),
         }
 
     # -- uid slots (namespaces mode)

@@ -80,9 +80,16 @@ def namespaces_available() -> bool:
 
 
 def set_limits(
-    *, cpu_seconds: int, memory_bytes: int, file_bytes: int, max_open_files: int, max_processes: int | None
+    *,
+    cpu_seconds: int,
+    cpu_hard_seconds: int,
+    memory_bytes: int,
+    file_bytes: int,
+    max_open_files: int,
+    max_processes: int | None,
 ) -> None:
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    """rlimits of a call process; CPU past the soft limit gets SIGXCPU, past the hard one SIGKILL."""
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, max(cpu_hard_seconds, cpu_seconds + 1)))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))

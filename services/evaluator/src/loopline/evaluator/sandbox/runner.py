@@ -6,6 +6,9 @@
     if isinstance(result, SandboxError): ...   # a clean, descriptive error for that row
     await sandbox.close()
 
+`run_scorer_batch` / `run_function_batch` run many rows of one code through `max_batch`-row call
+processes (the rows of a batch share a process: batch rows of one organization only).
+
 Every outcome of user code is a value (`ScoreResult`, `FunctionResult` or `SandboxError`); nothing
 user code does raises here. Warm mode keeps one supervisor process (`child.py`) that forks a fresh,
 isolated process per call; cold mode starts a new supervisor for every call. If the supervisor
@@ -178,7 +181,8 @@ class Sandbox:
         self._ids = itertools.count(1)
         self._warm: _Supervisor | None = None
         self._start_lock = asyncio.Lock()
-        self._max_response = self.ceiling.output_bytes + 6 * self.ceiling.log_bytes + RESPONSE_OVERHEAD
+        per_item = self.ceiling.output_bytes + 6 * self.ceiling.log_bytes + RESPONSE_OVERHEAD
+        self._max_response = self.settings.max_batch * per_item
 
     # -- lifecycle
 
@@ -264,17 +268,23 @@ class Sandbox:
     ) -> ScoreResult | SandboxError:
         """Run a code scorer with `args` (input, output, expected, metadata, …) as keyword
         arguments; its return value becomes scores named after the scorer unless it names them."""
-        response = await self._call("scorer", code, entrypoint, args, limits)
-        if isinstance(response, SandboxError):
-            return response
-        value, logs, duration_ms = response
-        try:
-            scores = normalize_scores(value, name)
-        except InvalidScore as exc:
-            return SandboxError(
-                "invalid_result", f"scorer {name!r}: {exc}", logs=logs, duration_ms=duration_ms
-            )
-        return ScoreResult(scores=scores, logs=logs, duration_ms=duration_ms)
+        [result] = await self.run_scorer_batch(code, [args], entrypoint=entrypoint, name=name, limits=limits)
+        return result
+
+    async def run_scorer_batch(
+        self,
+        code: str,
+        rows: list[dict[str, Any]],
+        *,
+        entrypoint: str = "handler",
+        name: str = "scorer",
+        limits: SandboxLimits | None = None,
+    ) -> list[ScoreResult | SandboxError]:
+        """`run_scorer` on many rows, `max_batch` rows per sandboxed process: each row keeps its own
+        wall and CPU limits and its own result or error. Rows of one batch share the process (and
+        module state), so batch only rows of one organization."""
+        outcomes = await self._call("scorer", code, entrypoint, rows, limits)
+        return [self._scores(outcome, name) for outcome in outcomes]
 
     async def run_function(
         self,
@@ -285,48 +295,105 @@ class Sandbox:
         limits: SandboxLimits | None = None,
     ) -> FunctionResult | SandboxError:
         """Run a code function on an invoke input (an object's fields become keyword arguments)."""
-        response = await self._call("function", code, entrypoint, input, limits)
-        if isinstance(response, SandboxError):
-            return response
-        value, logs, duration_ms = response
-        return FunctionResult(output=value, logs=logs, duration_ms=duration_ms)
+        [result] = await self.run_function_batch(code, [input], entrypoint=entrypoint, limits=limits)
+        return result
+
+    async def run_function_batch(
+        self,
+        code: str,
+        inputs: list[Any],
+        *,
+        entrypoint: str = "handler",
+        limits: SandboxLimits | None = None,
+    ) -> list[FunctionResult | SandboxError]:
+        """`run_function` on many inputs, batched like `run_scorer_batch`."""
+        outcomes = await self._call("function", code, entrypoint, inputs, limits)
+        return [
+            outcome if isinstance(outcome, SandboxError) else FunctionResult(*outcome) for outcome in outcomes
+        ]
+
+    @staticmethod
+    def _scores(outcome: tuple[Any, str, float] | SandboxError, name: str) -> ScoreResult | SandboxError:
+        if isinstance(outcome, SandboxError):
+            return outcome
+        value, logs, duration_ms = outcome
+        try:
+            scores = normalize_scores(value, name)
+        except InvalidScore as exc:
+            return SandboxError(
+                "invalid_result", f"scorer {name!r}: {exc}", logs=logs, duration_ms=duration_ms
+            )
+        return ScoreResult(scores=scores, logs=logs, duration_ms=duration_ms)
 
     async def _call(
-        self, mode: CallMode, code: str, entrypoint: str, args: Any, limits: SandboxLimits | None
-    ) -> tuple[Any, str, float] | SandboxError:
+        self, mode: CallMode, code: str, entrypoint: str, items: list[Any], limits: SandboxLimits | None
+    ) -> list[tuple[Any, str, float] | SandboxError]:
+        """Run `items` through the sandbox, `max_batch` per process; the items after one that
+        killed its process are sent again in a fresh one."""
         effective = clamp_limits(limits, self.ceiling)
+        outcomes: list[tuple[Any, str, float] | SandboxError] = []
+        while len(outcomes) < len(items):
+            chunk = items[len(outcomes) : len(outcomes) + self.settings.max_batch]
+            answered = await self._call_once(mode, code, entrypoint, chunk, effective)
+            outcomes.extend(self._outcome(mode, item) for item in answered)
+        return outcomes
+
+    @staticmethod
+    def _outcome(mode: CallMode, item: dict[str, Any]) -> tuple[Any, str, float] | SandboxError:
+        logs = str(item.get("logs", ""))
+        duration_ms = float(item.get("duration_ms", 0.0))
+        if item.get("ok"):
+            return item.get("value"), logs, duration_ms
+        kind = item.get("kind", "crashed")
+        message = str(item.get("message", ""))
+        return SandboxError(
+            kind=kind,
+            message=message if kind == "unavailable" else f"{mode} {message}",
+            traceback=str(item.get("traceback", "")),
+            logs=logs,
+            duration_ms=duration_ms,
+        )
+
+    async def _call_once(
+        self, mode: CallMode, code: str, entrypoint: str, items: list[Any], limits: SandboxLimits
+    ) -> list[dict[str, Any]]:
+        """One call process for `items`: the outcomes of the items it got through (at least one)."""
+
+        def every(kind: str, message: str) -> list[dict[str, Any]]:
+            return [{"ok": False, "kind": kind, "message": message}] * len(items)
+
         call_id = next(self._ids)
         frame = {
             "id": call_id,
             "mode": mode,
             "code": code,
             "entrypoint": entrypoint,
-            "args": args,
-            "limits": effective.to_wire(),
+            "items": items,
+            "limits": limits.to_wire(),
         }
         try:
             size = len(encode_frame(frame))
         except TypeError as exc:
-            return SandboxError("invalid_request", f"the call's arguments are not JSON: {exc}")
+            return every("invalid_request", f"was not run: its arguments are not JSON: {exc}")
         if size > MAX_REQUEST_BYTES:
-            return SandboxError(
+            return every(
                 "invalid_request",
-                f"code and arguments are {size} bytes, over the limit of {MAX_REQUEST_BYTES}",
+                f"was not run: code and arguments are {size} bytes, over the limit of {MAX_REQUEST_BYTES}",
             )
         async with self._slots:
             try:
                 supervisor = await self._supervisor()
             except (SandboxUnavailable, OSError, TimeoutError) as exc:
-                return SandboxError("unavailable", f"the sandbox could not start: {exc}")
+                return every("unavailable", f"the sandbox could not start: {exc}")
             try:
                 future = supervisor.send(frame)
                 try:
                     response = await asyncio.wait_for(
-                        asyncio.shield(future), effective.wall_seconds + BACKSTOP_SECONDS
+                        asyncio.shield(future), limits.wall_seconds * len(items) + BACKSTOP_SECONDS
                     )
                 except TimeoutError:
                     await supervisor.kill()
-                    return SandboxError(
+                    return every(
                         "unavailable", "the sandbox supervisor did not answer in time and was restarted"
                     )
                 except asyncio.CancelledError:
@@ -335,16 +402,7 @@ class Sandbox:
             finally:
                 if not self.settings.warm:
                     await supervisor.close()
-        logs = str(response.get("logs", ""))
-        duration_ms = float(response.get("duration_ms", 0.0))
-        if response.get("ok"):
-            return response.get("value"), logs, duration_ms
-        kind = response.get("kind", "crashed")
-        message = str(response.get("message", ""))
-        return SandboxError(
-            kind=kind,
-            message=message if kind == "unavailable" else f"{mode} {message}",
-            traceback=str(response.get("traceback", "")),
-            logs=logs,
-            duration_ms=duration_ms,
-        )
+        answered = response.get("items")
+        if not isinstance(answered, list):  # the supervisor itself failed
+            return every(str(response.get("kind", "unavailable")), str(response.get("message", "")))
+        return answered[: len(items)] or every("unavailable", "the sandbox answered no item")

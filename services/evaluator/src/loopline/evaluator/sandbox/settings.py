@@ -36,6 +36,9 @@ class SandboxSettings(SettingsSection):
     concurrency: int = Field(
         default=max(2, 2 * (os.cpu_count() or 1)), gt=0, le=MAX_CONCURRENCY, description="calls at once"
     )
+    max_batch: int = Field(
+        default=64, gt=0, le=1024, description="rows one sandboxed process runs at most (run_*_batch)"
+    )
     warm: bool = Field(
         default=True, description="fork calls from a warm supervisor instead of a new interpreter"
     )
