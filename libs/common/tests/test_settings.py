@@ -86,7 +86,7 @@ def test_section_is_cached_and_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     t = s.section(_Tuning)
     assert s.section(_Tuning) is t
     with pytest.raises(ValidationError):
-        t.batch = 2  # type: ignore[misc]
+        t.batch = 2
 
 
 def test_section_errors_name_where_the_value_came_from(monkeypatch: pytest.MonkeyPatch) -> None:

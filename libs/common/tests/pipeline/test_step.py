@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loopline.common.metrics import PIPELINE_BACKPRESSURE_SECONDS, PIPELINE_STEP_SECONDS
-from loopline.common.pipeline import Batch, Collect, Rejected, RunTask, Step, submit_waiting
+from loopline.common.pipeline import Batch, Collect, Invalid, Rejected, RunTask, Step, submit_waiting
 
 
 def _sample(metric: object, name: str, labels: dict[str, str]) -> float:
@@ -36,7 +36,7 @@ async def test_rejects_travel_with_the_batch() -> None:
         return [x for x in batch.value if x % 2 == 0]
 
     end: Collect[list[int]] = Collect()
-    invalid: list = []
+    invalid: list[Invalid] = []
     await RunTask("t-rej", "evens", evens, end).submit(Batch([1, 2, 3], invalid))
     assert end.values == [[2]]
     assert [(i.message.key, i.reason) for i in invalid] == [(b"1", "1 is odd"), (b"3", "3 is odd")]

@@ -59,7 +59,7 @@ PATH: Final = "/metrics"  # where every process serves them (runtime/app.py, the
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 UNMATCHED_ROUTE: Final = "(unmatched)"
 
-disable_created_metrics()  # no `*_created` series: they would double the names outside the set
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `*_created` series: they would double the names outside the set
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 # seconds; from a sub-millisecond step to a slow store insert

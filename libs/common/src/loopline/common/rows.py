@@ -735,7 +735,8 @@ def _storable(v: Any, depth: int) -> bool:
     if t is str:
         return v.isascii() or _valid_text(v)
     if t is int:
-        return MIN_INT <= v <= MAX_INT
+        in_range: bool = MIN_INT <= v <= MAX_INT
+        return in_range
     if t is float:
         return bool(v - v == 0.0)
     return v is None or t is bool

@@ -94,7 +94,7 @@ class _AsyncProducer:
         await asyncio.to_thread(self._thread.join, 5)
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # (aiokafka ships no types)
     def __init__(self, member: _KafkaConsumer) -> None:
         self.member = member
 
