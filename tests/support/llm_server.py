@@ -672,6 +672,10 @@ def _anthropic_message(item: Reply, model: str, usage: tuple[int, int]) -> dict[
     }
 
 
+def _block_delta(index: int, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+
+
 async def _anthropic_events(
     item: Reply, model: str, usage: tuple[int, int]
 ) -> AsyncIterator[tuple[str | None, Any]]:
@@ -692,14 +696,7 @@ async def _anthropic_events(
         )
         for piece in _pieces(item.text):
             await asyncio.sleep(item.chunk_delay_s)
-            yield (
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "text_delta", "text": piece},
-                },
-            )
+            yield _block_delta(index, {"type": "text_delta", "text": piece})
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
         index += 1
     for block in msg["content"][index:]:
@@ -707,14 +704,7 @@ async def _anthropic_events(
         head = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
         yield "content_block_start", {"type": "content_block_start", "index": index, "content_block": head}
         for piece in _pieces(orjson.dumps(block["input"]).decode()):
-            yield (
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": piece},
-                },
-            )
+            yield _block_delta(index, {"type": "input_json_delta", "partial_json": piece})
         yield "content_block_stop", {"type": "content_block_stop", "index": index}
         index += 1
     yield (

@@ -62,6 +62,7 @@ async def test_anthropic_chat_in_openai_format(scripted_llm: ScriptedLLM) -> Non
             "messages": [{"role": "system", "content": "Be brief."}, *USER],
             "tools": [{"type": "function", "function": {"name": "wx", "parameters": {"type": "object"}}}],
             "tool_choice": "required",
+            "temperature": 0.5,
         }
     )
     assert r.provider == "ant" and r.finish_reason == "tool_calls" and r.text == "Checking."
@@ -70,6 +71,7 @@ async def test_anthropic_chat_in_openai_format(scripted_llm: ScriptedLLM) -> Non
     sent = scripted_llm.requests[-1]
     assert sent.path == "/v1/messages" and sent.json["system"] == "Be brief."
     assert sent.json["tool_choice"] == {"type": "any"} and sent.json["tools"][0]["name"] == "wx"
+    assert sent.json["temperature"] == 0.5
     await client.aclose()
 
 

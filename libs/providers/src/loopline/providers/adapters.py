@@ -6,6 +6,7 @@ the backoff and the concurrency limit are ours and visible.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
@@ -22,6 +23,12 @@ from loopline.providers.errors import ProviderError, kind_for_status
 from loopline.providers.retry import retry_after_seconds
 
 Body = Mapping[str, Any]
+_ANTHROPIC_CREATE_PARAMS = frozenset(
+    inspect.signature(anthropic.resources.AsyncMessages.create).parameters
+) - {
+    "self",
+    "extra_body",
+}
 
 
 class Adapter(Protocol):
@@ -180,9 +187,17 @@ class AnthropicAdapter:
     def _err(self, exc: Exception, body: Body) -> ProviderError:
         return map_error(exc, self.config.name, str(body.get("model", "")))
 
+    def _params(self, body: Body) -> dict[str, Any]:
+        """`messages.create` keyword arguments: the ones this SDK version names, the rest (e.g.
+        `temperature`, which some versions no longer list) in `extra_body`."""
+        params = to_anthropic(body)
+        named = {k: v for k, v in params.items() if k in _ANTHROPIC_CREATE_PARAMS}
+        extra = {k: v for k, v in params.items() if k not in _ANTHROPIC_CREATE_PARAMS}
+        return {**named, "extra_body": extra} if extra else named
+
     async def chat(self, body: Body, timeout_s: float) -> dict[str, Any]:
         try:
-            params = to_anthropic(body)
+            params = self._params(body)
             raw = await self.client.messages.with_raw_response.create(**params, timeout=timeout_s)
             return from_anthropic(_json_object(raw.http_response.json()), str(body["model"]))
         except Exception as exc:
@@ -191,7 +206,7 @@ class AnthropicAdapter:
     async def stream_chat(self, body: Body, timeout_s: float) -> AsyncIterator[dict[str, Any]]:
         translator = StreamTranslator(str(body["model"]))
         try:
-            params = to_anthropic(body)
+            params = self._params(body)
             stream = await self.client.messages.create(**params, stream=True, timeout=timeout_s)
             async with stream:
                 async for event in stream:

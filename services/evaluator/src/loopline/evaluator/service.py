@@ -1,7 +1,60 @@
-"""The evaluator service definition."""
+"""The evaluator service definition.
+
+`start` builds the `State` (state.py): the org AI secrets (`/v1/ai_secret`, sealed with the key
+of `EvaluatorSettings.ai_secrets_key` or `<data_dir>/ai_secrets.key`), each org's model client
+built from them, and the model gateway (`/v1/proxy/*`). With no secret configured everything
+starts; a gateway call then answers 400 saying how to add a provider.
+"""
 
 from __future__ import annotations
 
-from loopline.common.service import ServiceDef
+from fastapi import APIRouter
+from loopline.common.service import ServiceContext, ServiceDef, Started
+from loopline.evaluator import tables
+from loopline.evaluator.ai_secrets import AiSecretStore
+from loopline.evaluator.errors import ERRORS
+from loopline.evaluator.org_models import OrgModels
+from loopline.evaluator.proxy.cache import ProxyCache
+from loopline.evaluator.proxy.engine import ModelGateway
+from loopline.evaluator.proxy.routes import build_proxy_router
+from loopline.evaluator.secret_box import SecretBox
+from loopline.evaluator.secret_routes import build_secret_router
+from loopline.evaluator.settings import EvaluatorSettings
+from loopline.evaluator.state import State
 
-SERVICE = ServiceDef(name="evaluator")
+
+class _CloseClients:
+    """Closes the org model clients (their HTTP connections) at shutdown."""
+
+    def __init__(self, models: OrgModels) -> None:
+        self.models = models
+
+    async def stop(self) -> None:
+        await self.models.aclose()
+
+
+def _router(ctx: ServiceContext) -> APIRouter:
+    router = build_secret_router()
+    router.include_router(build_proxy_router())
+    return router
+
+
+async def _start(ctx: ServiceContext) -> Started:
+    store = ctx.require_store()
+    cfg = ctx.settings.section(EvaluatorSettings)
+    secrets = AiSecretStore(store, SecretBox.from_config(cfg.ai_secrets_key, ctx.settings.data_dir))
+    models = OrgModels(secrets)
+    gateway = ModelGateway(models, ProxyCache(store) if cfg.proxy_cache else None)
+    return Started(State(secrets=secrets, models=models, gateway=gateway), workers=[_CloseClients(models)])
+
+
+SERVICE = ServiceDef(
+    name="evaluator",
+    router=_router,
+    start=_start,
+    needs_store=True,
+    migrations=tables.MIGRATIONS,
+    settings=EvaluatorSettings,
+    routes=(r"^/v1/ai_secret(/[^/]+)?$", r"^/v1/proxy/"),
+    errors=ERRORS,
+)

@@ -1,0 +1,26 @@
+"""FastAPI dependencies of the evaluator's routes: its state's parts (`Caller`: common.deps)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from loopline.common.deps import Caller
+from loopline.common.service import service_state
+from loopline.evaluator.ai_secrets import AiSecretStore
+from loopline.evaluator.proxy.engine import ModelGateway
+from loopline.evaluator.state import State
+
+__all__ = ["Caller", "Gateway", "Secrets"]
+
+
+async def _secrets(request: Request) -> AiSecretStore:
+    return service_state(request, State).secrets
+
+
+async def _gateway(request: Request) -> ModelGateway:
+    return service_state(request, State).gateway
+
+
+Secrets = Annotated[AiSecretStore, Depends(_secrets)]
+Gateway = Annotated[ModelGateway, Depends(_gateway)]

@@ -1,0 +1,141 @@
+"""Each org's model providers, built from its AI secrets: a `ModelClient` per org, cached.
+
+Secret types map onto the provider layer as follows: `openai` → OpenAI, `anthropic` → Anthropic,
+`azure` → Azure OpenAI (metadata `api_base`, `api_version`, `deployment`), and the
+OpenAI-compatible hosts (`ollama`, `together`, `fireworks`, `groq`, `mistral`, `perplexity`,
+`xAI`, `cerebras`, `lepton`, `databricks`, `baseten`) → an OpenAI-compatible provider at
+metadata `api_base` (or the host's public endpoint). Metadata `models` / `customModels` name the
+models a secret serves (else the kind's families: gpt-…, claude-…); `additionalHeaders` are
+sent with each call; Loopline's own `timeout_s`, `max_concurrency` and `max_attempts` tune the
+limits. `google`, `vertex`, `bedrock`, `replicate` and `js` secrets are stored but not callable
+yet: a model only they would serve fails with a message saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopline.common.logging import get_logger
+from loopline.evaluator.ai_secrets import AiSecretStore, Revealed
+from loopline.providers import ModelClient, PriceTable, ProviderConfig, ProviderKind
+
+log = get_logger(__name__)
+
+COMPATIBLE_BASES = {
+    "ollama": "http://127.0.0.1:11434/v1",
+    "together": "https://api.together.xyz/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "perplexity": "https://api.perplexity.ai",
+    "xAI": "https://api.x.ai/v1",
+    "cerebras": "https://api.cerebras.ai/v1",
+    "lepton": "",
+    "databricks": "",
+    "baseten": "",
+}
+NOT_CALLABLE = ("google", "vertex", "bedrock", "replicate", "js")
+CACHE_TTL_S = 30.0  # another replica's secret change is seen within this
+
+
+def _models(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    names: list[str] = []
+    listed = meta.get("models")
+    if isinstance(listed, list):
+        names += [str(m) for m in listed if m]
+    custom = meta.get("customModels")
+    if isinstance(custom, dict):
+        names += [str(m) for m in custom]
+    return tuple(dict.fromkeys(names))
+
+
+def provider_config(secret: Revealed) -> ProviderConfig | str:
+    """The provider a secret configures, or why it configures none."""
+    meta = secret.metadata
+    kind: ProviderKind
+    base = meta.get("api_base") or None
+    if secret.type == "openai" or secret.type == "":
+        kind = "openai"
+    elif secret.type == "anthropic":
+        kind = "anthropic"
+    elif secret.type == "azure":
+        kind = "azure"
+        if not base:
+            return f"AI secret {secret.name!r} (azure) has no metadata.api_base (the resource endpoint)"
+    elif secret.type in COMPATIBLE_BASES:
+        kind = "openai_compatible"
+        base = base or COMPATIBLE_BASES[secret.type] or None
+        if not base:
+            return f"AI secret {secret.name!r} ({secret.type}) needs metadata.api_base"
+    else:
+        return f"AI secret {secret.name!r} of type {secret.type!r} cannot be called by Loopline yet"
+    models = _models(meta)
+    if kind == "openai_compatible" and not models:
+        models = (f"{secret.name}/*",)  # only pinned model names reach an unlisted endpoint
+    extra: dict[str, Any] = {}
+    for knob in ("timeout_s", "max_concurrency", "max_attempts"):
+        if meta.get(knob) is not None:
+            extra[knob] = meta[knob]
+    headers = meta.get("additionalHeaders")
+    try:
+        return ProviderConfig(
+            name=secret.name,
+            kind=kind,
+            api_key=secret.secret,
+            base_url=str(base) if base else None,
+            models=models,
+            organization=str(meta["organization_id"]) if meta.get("organization_id") else None,
+            api_version=str(meta["api_version"]) if meta.get("api_version") else None,
+            deployment=str(meta["deployment"]) if meta.get("deployment") else None,
+            headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+            **extra,
+        )
+    except ValueError as exc:
+        return f"AI secret {secret.name!r} has unusable metadata: {exc}"
+
+
+@dataclass
+class _Entry:
+    client: ModelClient
+    built: float
+    problems: list[str] = field(default_factory=list)
+
+
+class OrgModels:
+    """`ModelClient`s by org, rebuilt when the org's secrets change here or after CACHE_TTL_S."""
+
+    def __init__(self, secrets: AiSecretStore, prices: PriceTable | None = None) -> None:
+        self.secrets = secrets
+        self.prices = prices or PriceTable()
+        self._entries: dict[str, _Entry] = {}
+
+    async def client(self, org_id: str) -> tuple[ModelClient, list[str]]:
+        """The org's client and the problems of secrets that configure no provider."""
+        now = time.monotonic()
+        e = self._entries.get(org_id)
+        changed = self.secrets.changed.get(org_id, 0.0)
+        if e is not None and now - e.built < CACHE_TTL_S and changed < e.built:
+            return e.client, e.problems
+        revealed, problems = await self.secrets.revealed(org_id)
+        configs: list[ProviderConfig] = []
+        for s in revealed:
+            made = provider_config(s)
+            if isinstance(made, str):
+                problems.append(made)
+            else:
+                configs.append(made)
+        if e is not None:
+            await e.client.aclose()
+        entry = _Entry(ModelClient(configs, prices=self.prices), time.monotonic(), problems)
+        self._entries[org_id] = entry
+        if problems:
+            log.info("some AI secrets configure no provider", org_id=org_id, problems=problems)
+        return entry.client, problems
+
+    async def aclose(self) -> None:
+        for e in self._entries.values():
+            await e.client.aclose()
+        self._entries.clear()

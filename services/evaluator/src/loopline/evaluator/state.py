@@ -1,0 +1,16 @@
+"""The evaluator's state: built once by `service.start`, read by the routes through `deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loopline.evaluator.ai_secrets import AiSecretStore
+from loopline.evaluator.org_models import OrgModels
+from loopline.evaluator.proxy.engine import ModelGateway
+
+
+@dataclass(frozen=True)
+class State:
+    secrets: AiSecretStore  # org AI provider secrets (owner of ai_secrets)
+    models: OrgModels  # each org's ModelClient, built from its secrets
+    gateway: ModelGateway  # /v1/proxy/* (owner of proxy_cache)
