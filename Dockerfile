@@ -27,6 +27,7 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/pyproject.toml
 COPY libs/btql/pyproject.toml libs/btql/pyproject.toml
+COPY libs/providers/pyproject.toml libs/providers/pyproject.toml
 COPY services/gateway/pyproject.toml services/gateway/pyproject.toml
 COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
 COPY services/query/pyproject.toml services/query/pyproject.toml
