@@ -292,7 +292,6 @@ def summary_rows(ctx: ShapeInput) -> ShapePlan:
     """One row per trace, keyset-paginated (ties broken by the trace's ids)."""
     gen, bq = ctx.gen, ctx.bq
     from_, row_conds = _rows_from(ctx)
-    _array_join(gen, bq)  # (no unpivot in summaries: the binder refuses it)
     sel, columns = _row_columns(ctx)
     if bq.final_filter is not None:
         row_conds.append(gen.cond(bq.final_filter))
@@ -384,7 +383,6 @@ def infer(ctx: ShapeInput) -> ShapePlan:
     gen, bq = ctx.gen, ctx.bq
     assert bq.infer is not None
     from_, row_conds = _rows_from(ctx)
-    _array_join(gen, bq)
     fields = []
     for name, b in bq.infer:
         fields.append(f"({gen.param(name, 'String')}, ifNull({gen.r(b, 'raw')}, ''))")
@@ -429,7 +427,6 @@ def traces(ctx: ShapeInput) -> ShapePlan:
     filter), ordered by the extreme of the first sort key over its matching spans."""
     gen, bq, src, filt, limit = ctx.gen, ctx.bq, ctx.src, ctx.filt, ctx.limit
     _, row_conds = _rows_from(ctx)
-    _array_join(gen, bq)  # (no unpivot in traces: the binder refuses it)
     sel, columns = _row_columns(ctx)
     if bq.final_filter is not None:
         row_conds.append(gen.cond(bq.final_filter))
