@@ -26,6 +26,7 @@ import pytest
 import yaml
 from loopline.common.metrics import PATH as METRICS_PATH
 from loopline.common.settings import Settings, load_settings
+from loopline.ingest.settings import IngestSettings
 
 from loopline.runtime.registry import ALL_SERVICES, known_env_names
 
@@ -163,8 +164,12 @@ def test_compose_env_vars_are_real_settings_with_valid_values(
         )
         assert s.internal_token, f"{name}: LOOPLINE_INTERNAL_TOKEN must be set"
         if "ingest" in svc["command"][1].split(","):
-            assert s.blob_url.startswith("s3://"), f"{name}: ingest needs an S3 LOOPLINE_BLOB_URL"
-            endpoint = urlparse(s.blob_url).query.split("endpoint=", 1)[-1].split("&")[0]
+            assert s.section(IngestSettings).blob_url.startswith("s3://"), (
+                f"{name}: ingest needs an S3 LOOPLINE_BLOB_URL"
+            )
+            endpoint = (
+                urlparse(s.section(IngestSettings).blob_url).query.split("endpoint=", 1)[-1].split("&")[0]
+            )
             assert urlparse(endpoint).hostname in services, f"{name}: blob endpoint {endpoint} unknown"
         if "gateway" in svc["command"][1].split(","):
             runs = {
@@ -457,7 +462,9 @@ def test_chart_env_vars_are_real_settings_with_valid_values(
         env = {**shared, **own}
         env["LOOPLINE_STORE_DSN"] = "http://user:pw@clickhouse:8123"  # from the Secret
         s = settings_from_env(monkeypatch, env)  # raises SettingsError on a bad value
-        assert s.bus_url.startswith("kafka://") and s.blob_url.startswith("s3://"), name
+        assert s.bus_url.startswith("kafka://") and s.section(IngestSettings).blob_url.startswith("s3://"), (
+            name
+        )
         assert s.port == container["ports"][0]["containerPort"], name
     s = settings_from_env(monkeypatch, shared)
     assert set(s.service_urls) == GATEWAY_TARGETS

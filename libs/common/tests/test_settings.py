@@ -12,7 +12,6 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LOOPLINE_CONFIG", raising=False)
     s = load_settings()
     assert s.port == 8000 and s.bus_url == "memory://"
-    assert s.max_request_bytes == 32 * 1024 * 1024
     assert s.effective_store_dsn.startswith("chdb://")
 
 

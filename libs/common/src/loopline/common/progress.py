@@ -24,9 +24,11 @@ async def wait_for_writer(bus: Bus, timeout_s: float) -> None:
         caught_up = await bus.wait_caught_up(ROWS, WRITER_GROUP, targets, timeout_s)
     except Exception as exc:  # the bus is unreachable: we cannot promise freshness
         raise NotCaughtUp(
-            f"cannot check the writer's progress (bus unavailable: {exc}); retry shortly"
+            f"cannot check the writer's progress (bus unavailable: {exc}); retry shortly",
+            retry_after=1,
         ) from exc
     if not caught_up:
         raise NotCaughtUp(
-            f"the writer has not caught up within {timeout_s:.1f}s; recent writes may be missing — retry shortly"
+            f"the writer has not caught up within {timeout_s:.1f}s; recent writes may be missing — retry shortly",
+            retry_after=1,
         )

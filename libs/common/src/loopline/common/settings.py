@@ -86,12 +86,6 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 
-    # ingest limits
-    max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
-    max_row_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
-    publish_timeout_s: float = Field(default=10.0, gt=0)
-    read_your_writes_timeout_s: float = Field(default=10.0, gt=0)
-
     # HTTP edge (runtime/http_protocol.py): a client must send a request head within
     # http_head_timeout_s and may pause at most http_body_idle_timeout_s mid-body
     http_head_timeout_s: float = Field(default=10.0, gt=0)
@@ -99,13 +93,7 @@ class Settings(BaseSettings):
     http_max_head_bytes: int = Field(default=64 * 1024, ge=1024)
     http_max_connections: int = Field(default=4096, gt=0)
 
-    # writer
-    writer_max_batch: int = Field(default=5000, gt=0)
-    writer_max_wait_s: float = Field(default=0.05, ge=0)
-    # writer group members per process (measured: 2 did not help on 2 cores; try on bigger hosts):
-    # one's ClickHouse insert (GIL released) overlaps another's
-    # merge; partitions (so row keys) are split between members, so per-key order holds
-    writer_members: int = Field(default=1, ge=1, le=16)
+    # the bus (the services' own settings are their sections: ingest/settings.py, …)
     topic_partitions: int = Field(default=8, gt=0)
     # in-process bus: messages per partition not yet consumed by every group; beyond it publishes
     # wait (backpressure), which bounds memory and how stale reads can get under overload
@@ -137,9 +125,6 @@ class Settings(BaseSettings):
     chdb_primary_index_cache_bytes: int = Field(default=128 * 1024 * 1024, ge=0)
     chdb_query_condition_cache_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
     chdb_max_server_memory_bytes: int = Field(default=0, ge=0)
-
-    # blobs (attachments)
-    blob_url: str = Field(default="", description="file:///dir or s3://bucket/prefix; default under data_dir")
 
     @field_validator("bus_url")
     @classmethod
@@ -178,10 +163,6 @@ class Settings(BaseSettings):
         if self.chdb_max_server_memory_bytes:
             opts["max_server_memory_usage"] = self.chdb_max_server_memory_bytes
         return opts
-
-    @property
-    def effective_blob_url(self) -> str:
-        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
 
     @classmethod
     def settings_customise_sources(

@@ -20,6 +20,7 @@ from loopline.common.service import ServiceContext
 from loopline.ingest.blobs import BlobError, check_key
 from loopline.ingest.body import parse_json, read_body
 from loopline.ingest.deps import Blobs, Caller, Signer
+from loopline.ingest.settings import IngestSettings
 
 
 def attachment_key(org_id: str, key: str) -> str:
@@ -42,7 +43,7 @@ def str_field(doc: dict[str, Any], name: str) -> str:
 
 def build_blob_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
-    max_bytes = ctx.settings.max_request_bytes
+    max_bytes = ctx.settings.section(IngestSettings).max_request_bytes
 
     @router.post("/attachment")
     async def attachment_upload(request: Request, principal: Caller, blobs: Blobs) -> Response:

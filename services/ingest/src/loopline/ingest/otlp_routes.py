@@ -21,6 +21,7 @@ from loopline.common.store import StoreError
 from loopline.ingest import otlp
 from loopline.ingest.body import THREAD_BODY_BYTES, read_body
 from loopline.ingest.deps import Caller, ControlPlaneDep, Writes
+from loopline.ingest.settings import IngestSettings
 
 
 async def resolve_parent(
@@ -61,8 +62,8 @@ async def resolve_parents(
 
 def build_otlp_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
-    max_request_bytes = ctx.settings.max_request_bytes
-    max_row_bytes = ctx.settings.max_row_bytes
+    max_request_bytes = ctx.settings.section(IngestSettings).max_request_bytes
+    max_row_bytes = ctx.settings.section(IngestSettings).max_row_bytes
     max_total_bytes = 2 * max_request_bytes
 
     @router.post("/otel/v1/traces")

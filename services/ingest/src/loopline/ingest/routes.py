@@ -14,6 +14,7 @@ from loopline.common.service import ServiceContext
 from loopline.ingest.body import THREAD_BODY_BYTES, parse_json, read_body
 from loopline.ingest.deps import Caller, IngestState, Letters, Writes
 from loopline.ingest.overflow import load_overflow
+from loopline.ingest.settings import IngestSettings
 
 
 async def _parse(body: bytes) -> Any:
@@ -23,7 +24,7 @@ async def _parse(body: bytes) -> Any:
 
 def build_router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
-    max_bytes = ctx.settings.max_request_bytes
+    max_bytes = ctx.settings.section(IngestSettings).max_request_bytes
 
     @router.post("/logs3")
     async def logs3(request: Request, principal: Caller, state: IngestState) -> Response:

@@ -14,6 +14,7 @@ from loopline.ingest.dead_letters import DeadLetters
 from loopline.ingest.errors import ERRORS
 from loopline.ingest.otlp_routes import build_otlp_router
 from loopline.ingest.routes import build_admin_router, build_router
+from loopline.ingest.settings import IngestSettings
 from loopline.ingest.state import State
 from loopline.ingest.write_api import WriteAPI
 
@@ -27,8 +28,8 @@ def _router(ctx: ServiceContext) -> APIRouter:
 
 
 async def _start(ctx: ServiceContext) -> Started:
-    s = ctx.settings
-    signer = UrlSigner(load_or_create_secret(s.data_dir / "blob-signing.key"))
+    s = ctx.settings.section(IngestSettings)
+    signer = UrlSigner(load_or_create_secret(ctx.settings.data_dir / "blob-signing.key"))
     state = State(
         write_api=WriteAPI(
             ctx.bus,
@@ -38,7 +39,7 @@ async def _start(ctx: ServiceContext) -> Started:
             publish_timeout_s=s.publish_timeout_s,
         ),
         dead_letters=DeadLetters(ctx.require_store(), ctx.bus),
-        blobs=blob_store_from_url(s.effective_blob_url, signer),
+        blobs=blob_store_from_url(s.effective_blob_url(ctx.settings.data_dir), signer),
         signer=signer,
     )
     return Started(state)
@@ -59,4 +60,5 @@ SERVICE = ServiceDef(
         r"^/v1/(experiment|dataset|project_logs)/[^/]+/insert$",
     ),
     errors=ERRORS,
+    settings=IngestSettings,
 )

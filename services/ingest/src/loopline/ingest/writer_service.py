@@ -13,6 +13,7 @@ from loopline.common.schema import ROW_TABLES
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.common.topics import ROWS
 from loopline.ingest.writer import Writer
+from loopline.ingest.writer.settings import WriterSettings
 
 log = get_logger(__name__)
 
@@ -44,14 +45,14 @@ class WriterState:
 
 async def _start(ctx: ServiceContext) -> Started:
     writer = Writer(ctx.require_store(), ctx.bus)
-    options = ConsumerOptions(
-        max_batch=ctx.settings.writer_max_batch, max_wait_s=ctx.settings.writer_max_wait_s
-    )
+    cfg = ctx.settings.section(WriterSettings)
+    options = ConsumerOptions(max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_s)
     members = [
-        await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options)
-        for _ in range(ctx.settings.writer_members)
+        await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options) for _ in range(cfg.members)
     ]
     return Started(WriterState(writer), [DrainingWriter(c, drain_timeout_s=60.0) for c in members])
 
 
-SERVICE = ServiceDef(name="writer", start=_start, needs_store=True, migrations=ROW_TABLES)
+SERVICE = ServiceDef(
+    name="writer", start=_start, needs_store=True, migrations=ROW_TABLES, settings=WriterSettings
+)

@@ -16,6 +16,7 @@ from loopline.query.async_btql import AsyncQueries
 from loopline.query.errors import ERRORS
 from loopline.query.reads import ObjectReader
 from loopline.query.routes import build_btql_router, build_router
+from loopline.query.settings import QuerySettings
 from loopline.query.state import State
 
 from loopline import btql
@@ -37,7 +38,7 @@ async def _start(ctx: ServiceContext) -> Started:
         control_plane=control_plane,
         reader=ObjectReader(store, control_plane),
         jobs=jobs,
-        read_your_writes_timeout_s=ctx.settings.read_your_writes_timeout_s,
+        read_your_writes_timeout_s=ctx.settings.section(QuerySettings).read_your_writes_timeout_s,
     )
     # The BTQL parser's grammar analysis takes 1 to 2 s: pay it at start-up, not on the first query.
     await asyncio.to_thread(btql.warm_up)
@@ -57,4 +58,5 @@ SERVICE = ServiceDef(
         r"^/btql(/schema|/async(/[^/]+(/result)?)?)?$",
     ),
     errors=ERRORS,
+    settings=QuerySettings,
 )
