@@ -17,6 +17,10 @@ The pattern every service follows (services/gateway is the smallest example):
 - What a service needs of another service is a protocol in `libs/common` with an in-process and an
   HTTP implementation, chosen by the runtime and handed over in `ServiceContext` (e.g.
   `control_plane`); a service never imports another service's package.
+- `tables.py`: the migrations of the tables the service owns (`ServiceDef.migrations`, versions in
+  the service's block of 100, see `common.schema.Migration`); `settings.py`: its own settings
+  section (`ServiceDef.settings`, a `common.settings.SettingsSection`, read with
+  `ctx.settings.section(Cls)`).
 """
 
 from __future__ import annotations
