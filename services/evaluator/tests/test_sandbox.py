@@ -274,7 +274,7 @@ async def test_a_failing_row_fails_alone(batching: Sandbox) -> None:
         """
     inputs = ["a", "raise", "bb", "exit", "ccc", "hang", "dddd"]
     results = await batching.run_function_batch(
-        code(source), [{"x": x} for x in inputs], limits=SandboxLimits(wall_seconds=1.0)
+        code(source), [{"x": x} for x in inputs], limits=SandboxLimits(wall_seconds=2.0)
     )
     kinds = [r.kind if isinstance(r, SandboxError) else r.output for r in results]
     assert kinds == [1, "user_error", 2, "crashed", 3, "timeout", 4]

@@ -242,6 +242,7 @@ def _renew_cpu_budget(cpu_seconds: int) -> None:
 
 def _enter_call_sandbox(call: PendingCall, namespaces: bool, uid: int) -> None:
     limits = call.limits
+    supervisor_pid = os.getppid()
     os.setsid()
     if namespaces:
         isolation.unshare(CALL_NAMESPACES)
@@ -279,6 +280,11 @@ def _enter_call_sandbox(call: PendingCall, namespaces: bool, uid: int) -> None:
     )
     if namespaces:
         isolation.drop_privileges(uid)
+    # die with the supervisor (set after the uid change, which clears it); in namespaces mode the
+    # pid namespace takes care of the call's children too
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != supervisor_pid:
+        raise RuntimeError("the supervisor is gone")
     os.environ.clear()
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
@@ -689,24 +695,8 @@ class Supervisor:
 
     # -- uid slots (namespaces mode)
 
-    def _pids_of_uid(self, uid: int) -> list[int]:
-        pids = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/status", "rb") as fh:
-                    for line in fh:
-                        if line.startswith(b"Uid:"):
-                            if int(line.split()[1]) == uid:
-                                pids.append(int(name))
-                            break
-            except OSError:
-                continue
-        return pids
-
     def _kill_uid(self, uid: int) -> int:
-        pids = self._pids_of_uid(uid)
+        pids = isolation.pids_of_uids(range(uid, uid + 1))
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

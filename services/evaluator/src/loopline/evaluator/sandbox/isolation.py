@@ -99,6 +99,25 @@ def set_limits(
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
 
 
+def pids_of_uids(uids: range) -> list[int]:
+    """Pids in this pid namespace whose real uid is in `uids` (zombies included: they still count
+    against RLIMIT_NPROC). Reads `status`, as /proc/<pid> of a non-dumpable process is root's."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Uid:"):
+                        if int(line.split()[1]) in uids:
+                            pids.append(int(name))
+                        break
+        except OSError:
+            continue
+    return pids
+
+
 def drop_privileges(uid: int) -> None:
     """Become `uid`/`uid` with no supplementary groups, no capabilities and no way back."""
     os.setgroups([])

@@ -128,7 +128,7 @@ class _Supervisor:
             self.stderr_tail += chunk
             del self.stderr_tail[:-STDERR_TAIL]
 
-    def send(self, frame: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+    async def send(self, frame: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
         assert self.proc.stdin is not None
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if not self.alive:
@@ -138,6 +138,8 @@ class _Supervisor:
             return future
         self.pending[int(frame["id"])] = future
         self.proc.stdin.write(encode_frame(frame))
+        with contextlib.suppress(ConnectionError):  # a dead supervisor: the reader fails every pending call
+            await self.proc.stdin.drain()
         return future
 
     def cancel(self, call_id: int) -> None:
@@ -386,8 +388,8 @@ class Sandbox:
             except (SandboxUnavailable, OSError, TimeoutError) as exc:
                 return every("unavailable", f"the sandbox could not start: {exc}")
             try:
-                future = supervisor.send(frame)
                 try:
+                    future = await supervisor.send(frame)
                     response = await asyncio.wait_for(
                         asyncio.shield(future), limits.wall_seconds * len(items) + BACKSTOP_SECONDS
                     )
