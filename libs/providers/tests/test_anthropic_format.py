@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from loopline.providers.anthropic_format import (
     StreamTranslator,
@@ -112,7 +114,7 @@ def test_response_translation() -> None:
 
 def test_stream_translation() -> None:
     t = StreamTranslator("claude-x")
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {"id": "msg_9", "usage": {"input_tokens": 5, "output_tokens": 1}},

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import struct
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from loopline.providers import ModelClient, Price, PriceTable, ProviderConfig, ProviderError, RetryPolicy
@@ -25,13 +26,13 @@ def recorded_sleep() -> tuple[list[float], Callable[[float], Awaitable[None]]]:
     return waits, sleep
 
 
-def clients(llm: ScriptedLLM, **kw: object) -> ModelClient:
+def clients(llm: ScriptedLLM, **kw: Any) -> ModelClient:
     return ModelClient(
         [
-            ProviderConfig(name="oai", kind="openai", api_key="sk-o", base_url=llm.openai_base_url, **kw),  # type: ignore[arg-type]
+            ProviderConfig(name="oai", kind="openai", api_key="sk-o", base_url=llm.openai_base_url, **kw),
             ProviderConfig(
                 name="ant", kind="anthropic", api_key="sk-a", base_url=llm.anthropic_base_url, **kw
-            ),  # type: ignore[arg-type]
+            ),
         ],
         prices=PriceTable({"claude-sonnet-4-5": Price(3.0, 15.0)}),
     )
