@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from loopline.classifier.embedding.local import (
     local_embedder,
     mean_pool_normalised,
     package_dir,
+    quantized_model_file,
 )
 
 
@@ -41,13 +43,22 @@ def test_vectors_are_normalised_and_semantic(model: MiniLMEmbedder) -> None:
     assert v[0] @ v[2] < 0.2  # unrelated
 
 
-def test_batching_and_padding_do_not_change_vectors(model: MiniLMEmbedder) -> None:
+def test_batching_and_padding_do_not_change_vectors_of_the_shipped_model() -> None:
+    model = MiniLMEmbedder(quantized=False)
     texts = ["short", "a somewhat longer sentence about a lost card and a refund", "mid length text here"] * 3
     together = model.embed(texts)
     alone = np.stack([model.embed([t])[0] for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-4)
-    small_batches = MiniLMEmbedder(batch_size=2).embed(texts)
+    small_batches = MiniLMEmbedder(batch_size=2, quantized=False).embed(texts)
     np.testing.assert_allclose(together, small_batches, atol=1e-4)
+
+
+def test_int8_compute_depends_little_on_the_batch(model: MiniLMEmbedder) -> None:
+    """Dynamic quantization scales activations per batch: vectors move slightly with their neighbours."""
+    texts = ["short", "a somewhat longer sentence about a lost card and a refund", "mid length text here"] * 3
+    together = model.embed(texts)
+    alone = np.stack([model.embed([t])[0] for t in texts])
+    assert (together * alone).sum(axis=1).min() > 0.98
 
 
 def test_hostile_texts_embed(model: MiniLMEmbedder) -> None:
@@ -116,3 +127,18 @@ def test_cache_is_bounded_lru() -> None:
     assert inner.calls[-1] == ["b"]
     with pytest.raises(ValueError):
         EmbeddingCache(inner, max_entries=0)
+
+
+def test_quantized_model_is_built_once_and_stays_close_to_the_shipped_one(tmp_path: Path) -> None:
+    path = quantized_model_file(tmp_path)
+    assert path.parent == tmp_path
+    built = path.stat().st_mtime_ns
+    assert quantized_model_file(tmp_path) == path
+    assert path.stat().st_mtime_ns == built  # reused, not rebuilt
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left behind
+    texts = ["where is my card", "I want my money back", "Где моя карта?", "tell me a joke"]
+    shipped = MiniLMEmbedder(quantized=False).embed(texts)
+    quantized = MiniLMEmbedder(quantized=True, cache_dir=tmp_path)
+    assert quantized.model_id != MiniLMEmbedder(quantized=False).model_id
+    cosines = (shipped * quantized.embed(texts)).sum(axis=1)
+    assert cosines.min() > 0.97
