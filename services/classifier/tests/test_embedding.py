@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -142,3 +143,12 @@ def test_quantized_model_is_built_once_and_stays_close_to_the_shipped_one(tmp_pa
     assert quantized.model_id != MiniLMEmbedder(quantized=False).model_id
     cosines = (shipped * quantized.embed(texts)).sum(axis=1)
     assert cosines.min() > 0.97
+
+
+def test_unwritable_cache_dir_builds_into_a_temporary_one(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    path = quantized_model_file(blocker / "models")
+    assert path.is_file()
+    assert blocker not in path.parents
+    shutil.rmtree(path.parent)

@@ -70,17 +70,27 @@ def default_cache_dir() -> Path:
 
 
 def quantized_model_file(cache_dir: Path | None = None) -> Path:
-    """The shipped model with int8-compute MatMuls, built on first use and cached under ``cache_dir``."""
+    """The shipped model with int8-compute MatMuls, built on first use and cached under ``cache_dir``
+    (a read-only cache directory means building it into a temporary one for this process)."""
     import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source = model_file()
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     directory = cache_dir or default_cache_dir()
-    target = directory / f"minilm-l6-dynq-{digest}-ort{ort.__version__}.onnx"
-    if target.is_file():
-        return target
-    directory.mkdir(parents=True, exist_ok=True)
+    name = f"minilm-l6-dynq-{digest}-ort{ort.__version__}.onnx"
+    if (directory / name).is_file():
+        return directory / name
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return _quantize(source, directory, name)
+    except OSError:
+        return _quantize(source, Path(tempfile.mkdtemp(prefix="loopline-model-")), name)
+
+
+def _quantize(source: Path, directory: Path, name: str) -> Path:
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     with tempfile.TemporaryDirectory(dir=directory, prefix=".quantize-") as tmp:
         folded = Path(tmp) / "folded.onnx"
         options = ort.SessionOptions()
@@ -93,8 +103,8 @@ def quantized_model_file(cache_dir: Path | None = None) -> Path:
             quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
         finally:
             logging.disable(logging.NOTSET)
-        os.replace(quantized, target)  # atomic: concurrent builders each write a whole file
-    return target
+        os.replace(quantized, directory / name)  # atomic: concurrent builders each write a whole file
+    return directory / name
 
 
 class MiniLMEmbedder:
