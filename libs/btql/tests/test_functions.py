@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from loopline.btql import BindError, Scope, compile_query
+from loopline.btql import BindError, Scope, bind_functions, compile_query
 from loopline.btql import ast as A
 from loopline.btql import functions as F
 
@@ -62,6 +62,18 @@ def test_one_spec_per_name_and_consistent_specs() -> None:
             assert f.result not in ("unified", "argument"), f.name
         if f.aliases_of is not None:
             assert f.aliases_of in F.BY_NAME
+
+
+def test_every_hook_names_a_bind_function() -> None:
+    """A catalogue entry's `hook` is a `bind_*` function of `bind_functions` (one of the scalar
+    hooks, or the binder of aggregates / span functions for those kinds)."""
+    by_kind = {"aggregate": "bind_aggregate", "span": "bind_span_function"}
+    for f in F.FUNCTIONS:
+        if f.hook is None:
+            continue
+        assert callable(getattr(bind_functions, f.hook, None)), f.name
+        if f.kind in by_kind:
+            assert f.hook == by_kind[f.kind], f.name
 
 
 def test_aggregates_come_from_the_catalogue() -> None:
