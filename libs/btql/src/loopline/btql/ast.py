@@ -154,8 +154,9 @@ class If(Expr):
 class ExprVisitor(ABC, Generic[R, C]):
     """One method per expression node type; `visit(e, arg)` dispatches through `e.accept`.
 
-    Binder (`C` = binding context), unparser, JSON writer: a new node type is a new abstract
-    method here, so mypy and instantiation point at every visitor that must handle it.
+    Expression binder (`bind_expr.ExprBinder`, `C` = its `BindContext`), unparser, JSON writer:
+    a new node type is a new abstract method here, so mypy and instantiation point at every
+    visitor that must handle it.
     """
 
     def visit(self, e: Expr, arg: C) -> R:
