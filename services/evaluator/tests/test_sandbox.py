@@ -80,6 +80,12 @@ async def test_scorer_values_that_are_not_scores_are_invalid_results(sandbox: Sa
         result.kind == "invalid_result"
         and result.message == "scorer 'Big': result must be between 0 and 1, got 2"
     )
+    for value in ("float('nan')", "[0.5, float('inf')]", "{'name': 'x', 'score': float('-inf')}"):
+        result = await failure(await sandbox.run_scorer(f"def handler(output):\n    return {value}\n", ROW))
+        assert (
+            result.kind == "invalid_result"
+            and result.message == "scorer returned a score that is NaN or infinite"
+        )
     result = await failure(await sandbox.run_scorer("def handler(output):\n    return object()\n", ROW))
     assert result.kind == "invalid_result" and result.message.endswith("not JSON serializable: object")
 

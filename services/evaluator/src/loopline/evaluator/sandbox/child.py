@@ -52,6 +52,7 @@ import orjson
 from loopline.evaluator.sandbox import isolation
 from loopline.evaluator.sandbox.framing import FrameBuffer, FrameError, read_frame_fd, write_frame_fd
 from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
+from loopline.evaluator.sandbox.results import has_non_finite_score
 
 USER_FILENAME = "<user code>"
 RESULT_FD = 3
@@ -167,7 +168,7 @@ def _load(request: dict[str, Any]) -> Callable[..., Any]:
     return fn
 
 
-def _run_item(fn: Callable[..., Any], args: Any, limits: SandboxLimits) -> dict[str, Any]:
+def _run_item(fn: Callable[..., Any], args: Any, limits: SandboxLimits, scorer: bool) -> dict[str, Any]:
     positional, keywords = _bind_arguments(fn, args)
     value = fn(*positional, **keywords)
     if inspect.isawaitable(value):
@@ -177,6 +178,8 @@ def _run_item(fn: Callable[..., Any], args: Any, limits: SandboxLimits) -> dict[
             return await value
 
         value = asyncio.run(_await())
+    if scorer and has_non_finite_score(value):
+        return {"ok": False, "kind": "invalid_result", "message": "returned a score that is NaN or infinite"}
     if (floor := _json_size_floor(value, limits.output_bytes)) > limits.output_bytes:
         return {
             "ok": False,
@@ -311,12 +314,13 @@ def _call_process(call: PendingCall, namespaces: bool, uid: int) -> NoReturn:
             return {"ok": True}
 
         load_frame = _guarded(load, limits)
+        scorer = call.request["mode"] == "scorer"
         for index, args in enumerate(call.request["items"]):
             if index and os.read(GO_FD, 1) != b"\x01":
                 os._exit(EXIT_NO_RESULT_CHANNEL)  # the supervisor is gone, or the code ate its signal
             if "fn" in loaded:
                 _renew_cpu_budget(limits.cpu_seconds)
-                frame = _guarded(functools.partial(_run_item, loaded["fn"], args, limits), limits)
+                frame = _guarded(functools.partial(_run_item, loaded["fn"], args, limits, scorer), limits)
             else:
                 frame = load_frame  # the module itself failed: every item says why
             for stream in (sys.stdout, sys.stderr):

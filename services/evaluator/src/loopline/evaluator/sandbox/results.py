@@ -89,6 +89,15 @@ def _one_score(value: Any, default_name: str, where: str) -> Score:
     return Score(name=default_name, score=_score_value(value, where))
 
 
+def has_non_finite_score(value: Any) -> bool:
+    """A NaN or infinite score, which JSON would silently turn into null (a skip)."""
+    for item in value if isinstance(value, list) else [value]:
+        score = item.get("score") if isinstance(item, dict) else item
+        if isinstance(score, float) and not math.isfinite(score):
+            return True
+    return False
+
+
 def normalize_scores(value: Any, default_name: str) -> tuple[Score, ...]:
     """Scores from a scorer's return value; `None` means the scorer skipped the row."""
     if value is None:

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from loopline.common.logging import get_logger
 from loopline.evaluator.sandbox import isolation
 from loopline.evaluator.sandbox.framing import (
     HEADER,
@@ -49,6 +50,8 @@ MAX_REQUEST_BYTES = 32 * 1024 * 1024
 RESPONSE_OVERHEAD = 128 * 1024
 BACKSTOP_SECONDS = 5.0  # on top of the wall limit, before the supervisor itself is presumed stuck
 STDERR_TAIL = 8192
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class _Supervisor:
             asyncio.create_task(self._read_stderr(), name="sandbox-stderr"),
         ]
         self.alive = True
+        self.closing = False
 
     async def _read_frame(self) -> Any:
         assert self.proc.stdout is not None
@@ -115,6 +119,8 @@ class _Supervisor:
         returncode = await self.proc.wait()
         tail = self.stderr_tail.decode("utf-8", errors="replace").strip()
         message = f"the sandbox supervisor {problem} (exit code {returncode})" + (f": {tail}" if tail else "")
+        if not self.closing:
+            log.warning("sandbox supervisor died", reason=message, calls_failed=len(self.pending))
         if not self.ready.done():
             self.ready.set_exception(SandboxUnavailable(message))
         for future in self.pending.values():
@@ -154,6 +160,7 @@ class _Supervisor:
                 self.proc.kill()
 
     async def close(self) -> None:
+        self.closing = True
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
         try:
@@ -243,12 +250,18 @@ class Sandbox:
                     await self._warm.close()
                 # spare slots: a finished call's uid is reused only once all its processes are gone
                 self._warm = await self._spawn(slots=2 * self.settings.concurrency)
+                assert self._warm.report is not None
+                log.info("sandbox supervisor started", mode=self._warm.report.mode, pid=self._warm.proc.pid)
             return self._warm
 
     async def close(self) -> None:
         if self._warm is not None:
             await self._warm.close()
             self._warm = None
+
+    async def stop(self) -> None:
+        """`close`, under the name the runtime calls on a service's workers at shutdown."""
+        await self.close()
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -394,6 +407,7 @@ class Sandbox:
                         asyncio.shield(future), limits.wall_seconds * len(items) + BACKSTOP_SECONDS
                     )
                 except TimeoutError:
+                    log.error("sandbox supervisor stopped answering; restarting it", call_id=call_id)
                     await supervisor.kill()
                     return every(
                         "unavailable", "the sandbox supervisor did not answer in time and was restarted"
