@@ -37,6 +37,7 @@ from loopline.gateway.auth_middleware import install_auth
 from loopline.gateway.control_plane import LocalControlPlane
 from loopline.gateway.keys import KeyStore
 from loopline.gateway.state import State as GatewayState
+from loopline.gateway.web import install_web
 
 from loopline.runtime.memory import configure_malloc, periodic_trim
 from loopline.runtime.proxy import install_proxy
@@ -170,10 +171,11 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
         def keys() -> KeyStore:
             return states.get(GatewayState).keys
 
-        # Starlette runs the middleware added last first: access log → auth → proxy → routes.
+        # Starlette runs the middleware added last first: access log → web app → auth → proxy → routes.
         if not ctx.embedded:
             install_proxy(app, ctx, [service_def(s) for s in _remote_services(ctx)])
         install_auth(app, keys, ctx.settings.internal_token)
+        install_web(app, ctx.settings.web_dir)  # runs before auth: loading the app needs no key
     else:
         _install_internal_principal(app, ctx)
     errors = ErrorTable()

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.query import tables
 from loopline.query.async_btql import AsyncQueries
+from loopline.query.btql_validate import build_validate_router
 from loopline.query.errors import ERRORS
 from loopline.query.reads import ObjectReader
 from loopline.query.routes import build_btql_router, build_router
@@ -25,6 +26,7 @@ from loopline import btql
 def _router(ctx: ServiceContext) -> APIRouter:
     router = build_router()
     router.include_router(build_btql_router())
+    router.include_router(build_validate_router())
     return router
 
 
@@ -55,7 +57,7 @@ SERVICE = ServiceDef(
         r"^/v1/(experiment|dataset|project_logs)/[^/]+/(fetch|summarize)$",
         r"^/experiment-comparison2$",
         r"^/dataset-summary$",
-        r"^/btql(/schema|/async(/[^/]+(/result)?)?)?$",
+        r"^/btql(/schema|/validate|/async(/[^/]+(/result)?)?)?$",
     ),
     errors=ERRORS,
     settings=QuerySettings,

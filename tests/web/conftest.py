@@ -1,0 +1,146 @@
+"""Browser tests of the web app: a built app (`./dev web`), a real `loopline up` seeded through
+the braintrust SDK, and Debian's Chromium driven headless by Playwright.
+
+What is missing is brought up here (Node packages and the build, Chromium via apt-get); when that
+cannot be done the tests skip with the reason, except under `CI=true`, where they fail.
+Screenshots of every page go to `.cache/web-artifacts/` (or `LOOPLINE_TEST_ARTIFACTS`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.browser import BrowserUnavailable, ensure_chromium, launch_args
+from tests.support.running import RunningLoopline, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("LOOPLINE_TEST_ARTIFACTS", ROOT / ".cache" / "web-artifacts"))
+
+
+def unavailable(what: str, reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is required in CI but unavailable: {reason}")
+    pytest.skip(f"{what} unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """The built app, (re)built by `./dev web` when its sources changed."""
+    done = subprocess.run(
+        [str(ROOT / "dev"), "web"], capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        unavailable(
+            "the web app's build (Node.js 20.19+ and npm)", (done.stderr or done.stdout).strip()[-1500:]
+        )
+    return ROOT / "web" / "dist"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    try:
+        return ensure_chromium()
+    except BrowserUnavailable as exc:
+        unavailable("Chromium", str(exc))
+        raise
+
+
+@dataclass
+class Seeded:
+    server: RunningLoopline
+    project: str
+    project_id: str
+    root_span_ids: list[str]
+
+    @property
+    def project_path(self) -> str:
+        return f"/app/default/p/{self.project}"
+
+
+def seed(server: RunningLoopline, project: str) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "BRAINTRUST_API_URL": server.url,
+        "BRAINTRUST_APP_URL": server.url,
+        "BRAINTRUST_API_KEY": server.api_key,
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("BRAINTRUST_ORG_NAME", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.web.seed", project],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}\n{server.log_text()}"
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+@pytest.fixture(scope="session")
+def seeded(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    server = RunningLoopline(
+        tmp_path_factory.mktemp("web") / "data", free_port(), extra_env={"LOOPLINE_WEB_DIR": str(web_dist)}
+    ).start()
+    try:
+        project = f"web-{uuid.uuid4().hex[:6]}"
+        out = seed(server, project)
+        r = httpx.get(f"{server.url}/v1/project", params={"project_name": project}, headers=server.headers)
+        yield Seeded(server, project, r.json()["objects"][0]["id"], out["root_span_ids"])
+    finally:
+        assert server.terminate() == 0, server.log_text()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=launch_args())
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, seeded: Seeded, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context (no session) on the seeded server; a screenshot when a test fails."""
+    context = browser.new_context(base_url=seeded.server.url, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        shot(pg, f"FAILED-{request.node.name}")
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    if rep.when == "call":
+        item.rep_call = rep  # type: ignore[attr-defined]

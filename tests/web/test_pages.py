@@ -1,0 +1,198 @@
+"""The web app in Chromium against a running, SDK-seeded Loopline: sign in, logs and traces,
+filters, the BTQL sandbox's error underline, experiments, datasets; a screenshot of each page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.web.conftest import Seeded, shot
+
+
+def sign_in(page: Any, seeded: Seeded, path: str = "/") -> None:
+    page.goto(path)
+    expect(page).to_have_url(re.compile(r"/app/login"))
+    page.get_by_label("API key").fill(seeded.server.api_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_sign_in_rejects_bad_keys_then_signs_in_and_out(page: Any, seeded: Seeded) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/app/login"))
+    page.get_by_label("API key").fill("sk-not-a-real-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    shot(page, "01-sign-in-rejected")
+    page.get_by_label("API key").fill(seeded.server.api_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile(seeded.project))).to_be_visible()
+    shot(page, "02-projects")
+    assert page.evaluate("Object.keys(sessionStorage)") == ["loopline.session"]
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/app/login"))
+    expect(page.get_by_text("You signed out.")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.goto(seeded.project_path + "/logs")  # a deep link needs signing in again, then returns
+    expect(page).to_have_url(re.compile(r"/app/login\?next="))
+    page.get_by_label("API key").fill(seeded.server.api_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(re.escape(seeded.project_path + "/logs")))
+
+
+def test_logs_show_traces_and_the_span_tree(page: Any, seeded: Seeded) -> None:
+    sign_in(page, seeded, seeded.project_path + "/logs")
+    table = page.get_by_role("table", name="Traces")
+    expect(table.get_by_role("row")).to_have_count(4)  # header + 3 traces
+    expect(table).to_contain_text("What is the refund policy?")
+    shot(page, "03-logs")
+    table.get_by_role("row").filter(has_text="refund policy").click()
+    tree = page.get_by_role("tree", name="Span tree")
+    expect(tree.get_by_role("treeitem")).to_have_count(3)
+    for name in ("chat-turn", "retrieve", "chat.completions"):
+        expect(tree).to_contain_text(name)
+    # the root span: its input as JSON, its scores and metadata
+    detail = page.locator(".span-detail")
+    expect(detail.get_by_role("region", name="Scores")).to_contain_text("helpfulness")
+    expect(detail.get_by_role("region", name="Metadata")).to_contain_text("support")
+    tree.get_by_role("treeitem").filter(has_text="chat.completions").click()
+    expect(page).to_have_url(re.compile(r"[?&]s="))
+    inp = detail.get_by_role("region", name="Input")
+    expect(inp.locator(".message[data-role=system]")).to_contain_text("helpful support agent")
+    expect(inp.locator(".message[data-role=user]")).to_contain_text("What is the refund policy?")
+    out = detail.get_by_role("region", name="Output")
+    expect(out.locator(".message[data-role=assistant]")).to_contain_text(
+        "Refunds are accepted within 30 days."
+    )
+    expect(detail.get_by_role("region", name="Metrics")).to_contain_text("prompt_tokens")
+    shot(page, "04-trace-span-tree")
+    # collapsing the root hides its children; a reload keeps the open trace and span (URL state)
+    tree.get_by_role("button", name="Collapse").click()
+    expect(tree.get_by_role("treeitem")).to_have_count(1)
+    page.reload()
+    expect(page.locator(".span-detail").get_by_role("region", name="Input")).to_contain_text("refund policy")
+    page.get_by_role("button", name="Close trace").click()
+    expect(page.get_by_role("tree")).to_have_count(0)
+
+
+def test_filter_and_search_logs(page: Any, seeded: Seeded) -> None:
+    sign_in(page, seeded, seeded.project_path + "/logs")
+    table = page.get_by_role("table", name="Traces")
+    expect(table.get_by_role("row")).to_have_count(4)
+    page.get_by_label("Filter (BTQL)").fill("metadata.intent = 'billing'")
+    page.get_by_role("button", name="Apply").click()
+    expect(table.get_by_role("row")).to_have_count(2)
+    expect(table).to_contain_text("Cancel my subscription")
+    expect(page).to_have_url(re.compile(r"filter=metadata.intent"))
+    shot(page, "05-logs-filtered")
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_label("Search").fill("password")
+    page.get_by_label("Search").press("Enter")
+    expect(table.get_by_role("row")).to_have_count(2)
+    expect(table).to_contain_text("reset my password")
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Filter (BTQL)").fill("scores.helpfulness >")
+    page.get_by_role("button", name="Apply").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The filter could not be applied")
+    expect(alert).to_contain_text("ParseError")
+    shot(page, "06-logs-bad-filter")
+    page.get_by_label("Filter (BTQL)").fill("metadata.intent = 'nothing-like-this'")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_text("No traces match these filters")).to_be_visible()
+
+
+def replace_editor_text(page: Any, text: str) -> None:
+    editor = page.get_by_role("textbox", name="BTQL query")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
+
+
+def test_bad_btql_is_underlined_with_its_message(page: Any, seeded: Seeded) -> None:
+    sign_in(page, seeded, seeded.project_path + "/btql")
+    status = page.get_by_role("status", name="Query status")
+    expect(status).to_contain_text("Valid")  # the starter query of the project
+    replace_editor_text(page, f"select: id, input\n| from: project_logz('{seeded.project_id}')\n| limit: 5")
+    underline = page.locator(".cm-lintRange-error")
+    expect(underline).to_have_count(1)
+    expect(underline).to_have_text("project_logz")
+    expect(status).to_contain_text("BindError at line 2, column 9")
+    underline.hover()
+    tooltip = page.locator(".cm-tooltip-lint")
+    expect(tooltip).to_contain_text("unknown data source 'project_logz'; did you mean 'project_logs'?")
+    shot(page, "07-btql-error-underlined")
+    replace_editor_text(
+        page,
+        f"select: id, input\n| from: project_logs('{seeded.project_id}')\n| filter: input ILIKE '%refund",
+    )
+    expect(underline).to_have_text("'%refund")
+    expect(status).to_contain_text("ParseError")
+    replace_editor_text(
+        page,
+        f"select: span_attributes.name as name, count(1) as n\n| from: project_logs('{seeded.project_id}')",
+    )
+    expect(status).to_contain_text("BindError")  # an aggregate in select: is a bind error
+    replace_editor_text(
+        page,
+        f"dimensions: span_attributes.name as name\n| measures: count(1) as n\n| from: project_logs('{seeded.project_id}')\n| sort: name",
+    )
+    expect(status).to_contain_text("Valid")
+    expect(underline).to_have_count(0)
+    page.get_by_role("button", name=re.compile("^Run")).click()
+    results = page.get_by_role("table", name="Results")
+    expect(results.get_by_role("row")).to_have_count(4)  # header + chat-turn, chat.completions, retrieve
+    expect(results.get_by_role("row").nth(1)).to_contain_text("chat-turn")
+    expect(results.get_by_role("row").nth(1)).to_contain_text("3")
+    shot(page, "08-btql-results")
+
+
+def test_experiment_scores_rows_and_trace(page: Any, seeded: Seeded) -> None:
+    sign_in(page, seeded, seeded.project_path + "/experiments")
+    table = page.get_by_role("table", name="Experiments")
+    expect(table.get_by_role("row")).to_have_count(3)
+    shot(page, "09-experiments")
+    table.get_by_role("row").filter(has_text="candidate").click()
+    expect(page).to_have_url(re.compile(r"/experiments/candidate$"))
+    expect(page.get_by_text("compared with baseline")).to_be_visible()
+    exact = page.locator("[data-score=ExactMatch]")
+    expect(exact).to_contain_text("80.0%")
+    expect(exact).to_contain_text("+40.0pp")
+    expect(exact).to_contain_text("2 improved · 0 regressed")
+    expect(page.locator("[aria-label='Scores chart'] .recharts-bar-rectangle")).to_have_count(4)
+    rows = page.get_by_role("table", name="Traces")
+    expect(rows.get_by_role("row")).to_have_count(6)  # header + 5 rows
+    shot(page, "10-experiment")
+    rows.get_by_role("row").filter(has_text="word4").first.click()
+    detail = page.locator(".span-detail")
+    expect(detail.get_by_role("region", name="Expected")).to_contain_text("word4")
+    page.get_by_role("tree", name="Span tree").get_by_role("treeitem").filter(has_text="ExactMatch").click()
+    expect(detail.get_by_role("region", name="Scores")).to_contain_text("ExactMatch")
+    shot(page, "11-experiment-trace")
+
+
+def test_datasets_and_records(page: Any, seeded: Seeded) -> None:
+    sign_in(page, seeded, seeded.project_path + "/datasets")
+    page.get_by_role("table", name="Datasets").get_by_role("row").filter(has_text="faq").click()
+    records = page.get_by_role("table", name="Records")
+    expect(records.get_by_role("row")).to_have_count(4)
+    records.get_by_role("row").filter(has_text="refund policy").click()
+    panel = page.get_by_role("complementary", name="Record")
+    expect(panel.get_by_role("region", name="Expected")).to_contain_text(
+        "Refunds are accepted within 30 days."
+    )
+    shot(page, "12-dataset")
+
+
+def test_unknown_pages_and_api_paths(page: Any, seeded: Seeded) -> None:
+    sign_in(page, seeded)
+    page.goto("/app/default/p/no-such-project/logs")
+    expect(page.get_by_text("No project named “no-such-project”")).to_be_visible()
+    page.goto("/app/default/somewhere/else")
+    expect(page.get_by_text("This page does not exist")).to_be_visible()
+    api = page.request.get("/v1/project")  # API paths are the API's, not the app's
+    assert api.status == 401 and api.json()["error"]["message"].startswith("missing API key")

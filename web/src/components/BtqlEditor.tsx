@@ -1,0 +1,87 @@
+// The BTQL editor: CodeMirror 6 with BTQL highlighting, and parse/bind errors underlined as you
+// type (the server's /btql/validate, debounced); hovering the underline shows the message.
+
+import { useEffect, useRef } from "react";
+import { basicSetup } from "codemirror";
+import { EditorView, keymap } from "@codemirror/view";
+import { EditorState } from "@codemirror/state";
+import { syntaxHighlighting } from "@codemirror/language";
+import { linter, lintGutter, type Diagnostic } from "@codemirror/lint";
+import type { Api, BtqlValidation } from "../lib/api";
+import { btqlHighlight, btqlLanguage } from "../lib/btqlLanguage";
+import { errorRange } from "../lib/diagnostics";
+
+interface Props {
+  api: Api;
+  initial: string;
+  onChange: (text: string) => void;
+  onRun: () => void;
+  onValidated?: (v: BtqlValidation | null) => void;
+}
+
+export function diagnosticsFor(text: string, v: BtqlValidation): Diagnostic[] {
+  if (v.valid) return [];
+  const { from, to } = errorRange(text, v.error.line, v.error.column);
+  const expected = v.error.expected?.length ? `\nExpected: ${v.error.expected.join(", ")}` : "";
+  return [{ from, to, severity: "error", message: `${v.error.class}: ${v.error.message}${expected}` }];
+}
+
+export function BtqlEditor({ api, initial, onChange, onRun, onValidated }: Props) {
+  const host = useRef<HTMLDivElement>(null);
+  // the latest callbacks, read by the editor's extensions (created once)
+  const cb = useRef({ onChange, onRun, onValidated });
+  cb.current = { onChange, onRun, onValidated };
+
+  useEffect(() => {
+    const validate = linter(
+      async (view) => {
+        const text = view.state.doc.toString();
+        if (!text.trim()) {
+          cb.current.onValidated?.(null);
+          return [];
+        }
+        try {
+          const v = await api.validateBtql(text);
+          if (view.state.doc.toString() !== text) return []; // edited meanwhile: the next run decides
+          cb.current.onValidated?.(v);
+          return diagnosticsFor(text, v);
+        } catch {
+          return [];
+        }
+      },
+      { delay: 250 },
+    );
+    const view = new EditorView({
+      parent: host.current!,
+      state: EditorState.create({
+        doc: initial,
+        extensions: [
+          keymap.of([
+            {
+              key: "Mod-Enter",
+              run: () => {
+                cb.current.onRun();
+                return true;
+              },
+            },
+          ]),
+          basicSetup,
+          btqlLanguage,
+          syntaxHighlighting(btqlHighlight),
+          validate,
+          lintGutter(),
+          EditorView.lineWrapping,
+          EditorView.updateListener.of((u) => {
+            if (u.docChanged) cb.current.onChange(u.state.doc.toString());
+          }),
+          EditorView.contentAttributes.of({ "aria-label": "BTQL query" }),
+        ],
+      }),
+    });
+    return () => view.destroy();
+    // the editor is created once; `initial` is only its first text
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [api]);
+
+  return <div className="btql-editor" ref={host} />;
+}

@@ -1,0 +1,115 @@
+// The traces of a project's logs or of an experiment, one row per trace (BTQL summary shape),
+// newest first, paged as the user scrolls; live refresh on request.
+
+import { useCallback, useMemo } from "react";
+import { useInfiniteQuery } from "@tanstack/react-query";
+import { useApi } from "../auth";
+import { filterExpression, tracesQuery, type LogFilters, type ObjectSource } from "../lib/btql";
+import { formatDuration, formatNumber, formatRelative, formatScore, preview } from "../lib/format";
+import { DataTable, type Column } from "./DataTable";
+import { ErrorState, Loading } from "./States";
+
+export interface TraceRow {
+  id: string;
+  root_span_id: string;
+  created: string;
+  input: unknown;
+  output: unknown;
+  expected?: unknown;
+  error: unknown;
+  tags: string[] | null;
+  scores: Record<string, number | null> | null;
+  metadata: Record<string, unknown> | null;
+  span_attributes: { name?: string; type?: string } | null;
+  metrics: { duration?: number | null; total_tokens?: number | null; errors?: number | null; llm_calls?: number | null } | null;
+}
+
+const PAGE = 100;
+
+function ScoreChips({ scores }: { scores: TraceRow["scores"] }) {
+  if (!scores) return null;
+  return (
+    <span className="score-chips">
+      {Object.entries(scores).map(([k, v]) => (
+        <span key={k} className={`chip ${v == null ? "" : v >= 0.75 ? "good" : v >= 0.4 ? "mid" : "bad"}`} title={k}>
+          {k}: {formatScore(v)}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+export function useTraces(source: ObjectSource, filters: LogFilters, live: boolean) {
+  const api = useApi();
+  return useInfiniteQuery({
+    queryKey: ["traces", source.kind, source.id, filters],
+    queryFn: ({ pageParam, signal }) => api.btql<TraceRow>(tracesQuery(source, filters, PAGE, pageParam), signal),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => (last.data.length === PAGE && last.cursor ? last.cursor : undefined),
+    refetchInterval: live ? 5000 : false,
+  });
+}
+
+interface Props {
+  source: ObjectSource;
+  filters: LogFilters;
+  live: boolean;
+  selected: string | null;
+  onSelect: (rootSpanId: string) => void;
+  showExpected?: boolean;
+  empty: React.ReactNode;
+}
+
+export function TracesTable({ source, filters, live, selected, onSelect, showExpected, empty }: Props) {
+  const q = useTraces(source, filters, live);
+  const rows = useMemo(() => q.data?.pages.flatMap((p) => p.data) ?? [], [q.data]);
+  const columns = useMemo<Column<TraceRow>[]>(
+    () => [
+      { id: "created", header: "Time", size: 96, cell: (r) => <span title={r.created}>{formatRelative(r.created)}</span> },
+      { id: "name", header: "Name", size: 130, cell: (r) => <span className="strong">{r.span_attributes?.name ?? "—"}</span> },
+      { id: "input", header: "Input", size: 220, grow: true, cell: (r) => <span className="preview">{preview(r.input)}</span> },
+      { id: "output", header: "Output", size: 220, grow: true, cell: (r) => <span className="preview">{preview(r.output)}</span> },
+      ...(showExpected
+        ? [{ id: "expected", header: "Expected", size: 160, grow: true, cell: (r: TraceRow) => <span className="preview">{preview(r.expected)}</span> }]
+        : []),
+      { id: "scores", header: "Scores", size: showExpected ? 300 : 200, cell: (r) => <ScoreChips scores={r.scores} /> },
+      { id: "duration", header: "Duration", size: 96, cell: (r) => formatDuration(r.metrics?.duration) },
+      { id: "tokens", header: "Tokens", size: 84, cell: (r) => formatNumber(r.metrics?.total_tokens) },
+      {
+        id: "status",
+        header: "",
+        size: 64,
+        cell: (r) => (r.error || (r.metrics?.errors ?? 0) > 0 ? <span className="badge badge-error">error</span> : null),
+      },
+    ],
+    [showExpected],
+  );
+  const more = useCallback(() => {
+    if (q.hasNextPage && !q.isFetchingNextPage) void q.fetchNextPage();
+  }, [q]);
+
+  if (q.isPending) return <Loading what="traces" />;
+  if (q.isError) {
+    // a position would point into the query the page built, not into what the user typed
+    const filtered = filterExpression(filters) !== "";
+    return <ErrorState error={q.error} showPosition={!filtered} title={filtered ? "The filter could not be applied" : "Could not load traces"} />;
+  }
+  if (rows.length === 0) return <>{empty}</>;
+  return (
+    <DataTable
+      label="Traces"
+      columns={columns}
+      rows={rows}
+      rowId={(r) => r.root_span_id}
+      selectedId={selected}
+      onRowClick={(r) => onSelect(r.root_span_id)}
+      onEndReached={more}
+      footer={
+        <div className="dt-footer muted small">
+          {rows.length.toLocaleString("en-US")} {rows.length === 1 ? "trace" : "traces"}{q.hasNextPage ? " · scroll for more" : ""}
+          {q.isFetchingNextPage && " · loading…"}
+        </div>
+      }
+    />
+  );
+}

@@ -1,0 +1,95 @@
+// The span tree of one trace, flattened for a virtual list: depth-first, children by start time.
+
+export interface SpanLite {
+  id: string;
+  span_id: string;
+  span_parents?: string[] | null;
+  span_attributes?: { name?: string | null; type?: string | null; exec_counter?: number } | null;
+  start?: number | null;
+  end?: number | null;
+  has_error?: number | boolean | null;
+  scores?: Record<string, number | null> | null;
+  created?: string;
+}
+
+export interface TreeRow {
+  span: SpanLite;
+  depth: number;
+  childCount: number;
+  /** span_ids from the root to this span's parent (for "is an ancestor collapsed") */
+  collapsed: boolean;
+}
+
+export interface SpanTree {
+  roots: SpanLite[];
+  children: Map<string, SpanLite[]>;
+  byId: Map<string, SpanLite>;
+  traceStart: number | null;
+  traceEnd: number | null;
+}
+
+function startOf(s: SpanLite): number {
+  return s.start ?? Number.POSITIVE_INFINITY;
+}
+
+function order(a: SpanLite, b: SpanLite): number {
+  const d = startOf(a) - startOf(b);
+  if (d !== 0 && !Number.isNaN(d)) return d;
+  const e = (a.span_attributes?.exec_counter ?? 0) - (b.span_attributes?.exec_counter ?? 0);
+  if (e !== 0) return e;
+  return a.span_id < b.span_id ? -1 : a.span_id > b.span_id ? 1 : 0;
+}
+
+/** Index spans by parent. A span whose parents are all missing (not logged yet) is a root. */
+export function buildTree(spans: SpanLite[]): SpanTree {
+  const byId = new Map<string, SpanLite>();
+  for (const s of spans) byId.set(s.span_id, s);
+  const children = new Map<string, SpanLite[]>();
+  const roots: SpanLite[] = [];
+  let traceStart: number | null = null;
+  let traceEnd: number | null = null;
+  for (const s of spans) {
+    if (s.start != null) traceStart = traceStart == null ? s.start : Math.min(traceStart, s.start);
+    if (s.end != null) traceEnd = traceEnd == null ? s.end : Math.max(traceEnd, s.end);
+    const parent = (s.span_parents ?? []).find((p) => p !== s.span_id && byId.has(p));
+    if (parent === undefined) {
+      roots.push(s);
+    } else {
+      const list = children.get(parent);
+      if (list) list.push(s);
+      else children.set(parent, [s]);
+    }
+  }
+  roots.sort(order);
+  for (const list of children.values()) list.sort(order);
+  return { roots, children, byId, traceStart, traceEnd };
+}
+
+/** The visible rows: depth-first, skipping the descendants of collapsed spans. Iterative, so a
+ *  chain of 20,000 nested spans cannot overflow the stack; each span is emitted once even if
+ *  the data has a cycle. */
+export function flatten(tree: SpanTree, collapsed: ReadonlySet<string> = new Set()): TreeRow[] {
+  const out: TreeRow[] = [];
+  const seen = new Set<string>();
+  const stack: { span: SpanLite; depth: number }[] = [];
+  for (let i = tree.roots.length - 1; i >= 0; i--) stack.push({ span: tree.roots[i], depth: 0 });
+  while (stack.length > 0) {
+    const { span, depth } = stack.pop()!;
+    if (seen.has(span.span_id)) continue;
+    seen.add(span.span_id);
+    const kids = tree.children.get(span.span_id) ?? [];
+    const isCollapsed = collapsed.has(span.span_id);
+    out.push({ span, depth, childCount: kids.length, collapsed: isCollapsed });
+    if (isCollapsed) continue;
+    for (let i = kids.length - 1; i >= 0; i--) stack.push({ span: kids[i], depth: depth + 1 });
+  }
+  return out;
+}
+
+export function spanName(s: SpanLite): string {
+  return s.span_attributes?.name || s.span_attributes?.type || s.span_id.slice(0, 8);
+}
+
+export function spanDuration(s: SpanLite): number | null {
+  return s.start != null && s.end != null ? Math.max(0, s.end - s.start) : null;
+}
