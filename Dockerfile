@@ -10,6 +10,17 @@
 # virtualenv at /opt/loopline; workspace members are installed as wheels, not editable, so the
 # runtime stage needs nothing but that directory.
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:22-slim
+
+# Web stage: the web app (web/, TypeScript + Vite) built from npm with the committed lockfile;
+# only its output (index.html + hashed assets) goes into the image, where the gateway serves it.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --loglevel=error
+COPY web/ ./
+RUN npm run build
+
 
 FROM ${PYTHON_IMAGE} AS build
 # the uv the repository's ./dev bootstraps; from PyPI, like everything else this build fetches
@@ -51,6 +62,8 @@ RUN groupadd --system --gid "${APP_UID}" loopline \
         --no-create-home --shell /usr/sbin/nologin loopline \
  && install -d -o loopline -g loopline -m 0750 /var/lib/loopline
 COPY --from=build /opt/loopline /opt/loopline
+# the gateway finds the app at <prefix>/share/loopline/web (LOOPLINE_WEB_DIR overrides)
+COPY --from=web /web/dist /opt/loopline/share/loopline/web
 
 # Containers listen on every interface; state that must survive a restart (transaction-id lease,
 # blob signing key, development key) lives in LOOPLINE_DATA_DIR: mount a volume there.

@@ -296,6 +296,15 @@ def test_dockerfile_installs_the_locked_workspace() -> None:
     assert_real_settings(env_vars, "Dockerfile")
 
 
+def test_dockerfile_builds_the_web_app_where_the_gateway_finds_it() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^FROM \S+ AS web$", text, re.M), "the web app needs its own build stage"
+    assert "COPY web/package.json web/package-lock.json ./" in text and "npm ci" in text
+    assert "COPY --from=web /web/dist /opt/loopline/share/loopline/web" in text  # gateway/web.py looks there
+    ignored = DOCKERIGNORE.read_text().splitlines()
+    assert "web/node_modules" in ignored and "web/dist" in ignored and "web" not in ignored
+
+
 def test_dockerignore_keeps_what_the_build_needs() -> None:
     patterns = [
         line.strip().rstrip("/")

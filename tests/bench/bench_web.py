@@ -1,0 +1,197 @@
+"""Web app: time to first render of the logs page and of a 20,000-span trace, in headless Chromium.
+
+Run: `python -m tests.bench.bench_web` (or `./dev bench web`). Builds the app if needed (`./dev web`),
+starts `loopline up`, seeds a project through `/logs3` (2,000 three-span traces and one trace of
+20,000 spans: 200 children of the root with 99 grandchildren each... and a 100-deep chain), then,
+signed in through sessionStorage, loads each page five times with a cold browser cache and five
+times warm (reload) and prints the medians. "First render" is the time from navigation start
+(`performance.now()` in the page) until the first data row is in the DOM: the first table row for
+the logs page; the span tree's rows and the root span's input for the trace.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.bench import machine_speed
+from tests.support.browser import ensure_chromium, launch_args
+from tests.support.running import RunningLoopline, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACES = 2_000
+BIG_TRACE_SPANS = 20_000
+RUNS = 5
+
+
+def _span(pid: str, root: str, span_id: str, parent: str | None, t: float, i: int) -> dict[str, Any]:
+    return {
+        "id": f"{span_id}-row",
+        "project_id": pid,
+        "log_id": "g",
+        "span_id": span_id,
+        "root_span_id": root,
+        "span_parents": [parent] if parent else None,
+        "is_root": parent is None,
+        "input": {"question": f"question {i}", "context": "lorem ipsum " * 8},
+        "output": {"answer": f"answer {i}"},
+        "metadata": {"intent": ["billing", "support", "account"][i % 3], "model": "gpt-4o-mini"},
+        "scores": {"helpfulness": (i % 10) / 10} if parent is None else None,
+        "metrics": {"start": t, "end": t + 0.5 + (i % 7) / 10, "tokens": 10 + i % 50},
+        "span_attributes": {
+            "name": "chat-turn" if parent is None else f"step-{i % 20}",
+            "type": "llm" if i % 3 else "tool",
+        },
+    }
+
+
+def seed(server: RunningLoopline) -> tuple[str, str]:
+    client = httpx.Client(base_url=server.url, headers=server.headers, timeout=300)
+    pid = client.post("/v1/project", json={"name": f"bench-web-{uuid.uuid4().hex[:6]}"}).json()["id"]
+    t0 = time.time() - 3600
+    rows: list[dict[str, Any]] = []
+    for i in range(TRACES):
+        root = f"t{i:05d}"
+        rows.append(_span(pid, root, root, None, t0 + i, i))
+        rows.append(_span(pid, root, f"{root}a", root, t0 + i + 0.1, i))
+        rows.append(_span(pid, root, f"{root}b", f"{root}a", t0 + i + 0.2, i))
+    big = "big-trace"
+    rows.append(_span(pid, big, big, None, t0 + TRACES + 10, 0))
+    n = 1
+    chain_parent = big
+    for c in range(100):  # a 100-deep chain
+        sid = f"chain{c}"
+        rows.append(_span(pid, big, sid, chain_parent, t0 + TRACES + 10 + c / 100, n))
+        chain_parent, n = sid, n + 1
+    c = 0
+    while n < BIG_TRACE_SPANS:
+        child = f"c{c}"
+        rows.append(_span(pid, big, child, big, t0 + TRACES + 11 + c, n))
+        n += 1
+        for g in range(99):
+            if n >= BIG_TRACE_SPANS:
+                break
+            rows.append(_span(pid, big, f"{child}g{g}", child, t0 + TRACES + 11 + c + g / 100, n))
+            n += 1
+        c += 1
+    for i in range(0, len(rows), 5000):
+        r = client.post("/logs3", content=json.dumps({"rows": rows[i : i + 5000]}))
+        r.raise_for_status()
+    return pid, big
+
+
+def first_render(page: Any, url: str, selectors: list[str], reload: bool = False) -> float:
+    if reload:
+        page.reload(wait_until="commit")
+    else:
+        page.goto(url, wait_until="commit")
+    for sel in selectors:
+        page.wait_for_selector(sel, timeout=120_000)
+    return float(page.evaluate("performance.now()"))
+
+
+def measure(
+    browser: Any, server: RunningLoopline, session: dict[str, Any], url: str, selectors: list[str]
+) -> tuple[float, float]:
+    cold: list[float] = []
+    warm: list[float] = []
+    for _ in range(RUNS):
+        ctx = browser.new_context(base_url=server.url, viewport={"width": 1440, "height": 900})
+        ctx.add_init_script(f"sessionStorage.setItem('loopline.session', {json.dumps(json.dumps(session))})")
+        page = ctx.new_page()
+        cold.append(first_render(page, url, selectors))
+        warm.append(first_render(page, url, selectors, reload=True))
+        ctx.close()
+    return statistics.median(cold), statistics.median(warm)
+
+
+def api_ms(server: RunningLoopline, pid: str, root: str) -> float:
+    """The trace view's own BTQL calls (10,000 spans a page), timed from Python."""
+    cols = (
+        "id, span_id, span_parents, root_span_id, span_attributes, created, metrics.start as start, "
+        "metrics.end as end, error IS NOT NULL as has_error, scores"
+    )
+    times = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        cursor = None
+        while True:
+            q = f"select: {cols} | from: project_logs('{pid}') spans | filter: root_span_id = '{root}' | limit: 10000"
+            if cursor:
+                q += f" | cursor: '{cursor}'"
+            body = httpx.post(
+                server.url + "/btql", headers=server.headers, json={"query": q}, timeout=120
+            ).json()
+            cursor = body.get("cursor") if body["data"] else None
+            if not cursor:
+                break
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    subprocess.run([str(ROOT / "dev"), "web"], check=True, timeout=900)
+    chromium = ensure_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RunningLoopline(
+            Path(tmp) / "data", free_port(), extra_env={"LOOPLINE_WEB_DIR": str(ROOT / "web" / "dist")}
+        ).start()
+        try:
+            t = time.perf_counter()
+            pid, big = seed(server)
+            print(
+                f"seeded {TRACES * 3 + BIG_TRACE_SPANS:,} spans in {time.perf_counter() - t:.1f} s",
+                flush=True,
+            )
+            me = httpx.get(server.url + "/ping", headers=server.headers).json()
+            project = httpx.get(server.url + f"/v1/project/{pid}", headers=server.headers).json()["name"]
+            session = {
+                "kind": "api-key",
+                "apiKey": server.api_key,
+                "identity": {"orgId": me["org_id"], "orgName": me["org_name"], "userId": me["id"]},
+            }
+            logs = f"/app/{me['org_name']}/p/{project}/logs"
+            # the same query the page runs, first call (warms the server's caches like a first visitor)
+            httpx.post(
+                server.url + "/btql",
+                headers=server.headers,
+                json={"query": f"select: id | from: project_logs('{pid}') summary | limit: 1"},
+                timeout=120,
+            )
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, headless=True, args=launch_args())
+                cold, warm = measure(browser, server, session, logs, ["[role=table] [role=row][data-row-id]"])
+                print(
+                    f"logs page ({TRACES:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+                )
+                cold, warm = measure(
+                    browser,
+                    server,
+                    session,
+                    f"{logs}?r={big}",
+                    ["[role=tree] [role=treeitem]", ".span-detail section[aria-label=Input]"],
+                )
+                print(
+                    f"trace of {BIG_TRACE_SPANS:,} spans, span tree + root span: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+                )
+                print(
+                    f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})"
+                )
+                browser.close()
+        finally:
+            server.terminate()
+
+
+if __name__ == "__main__":
+    print(machine_speed())
+    main()
