@@ -60,7 +60,9 @@ def up(
     config: Annotated[Path | None, typer.Option(help="TOML config file")] = None,
 ) -> None:
     """Run every service in one process: embedded store, in-process bus (or --bus kafka://)."""
+    from loopline.gateway.settings import GatewaySettings
     from loopline.gateway.web import find_web_dir
+
     from loopline.runtime.app import build_app
     from loopline.runtime.bootstrap import bootstrap_dev_key
 
@@ -74,7 +76,7 @@ def up(
         write_line(f"Loopline is running at http://{s.host}:{s.port}")
         web = (
             f"http://{s.host}:{s.port}/ (sign in with the API key below)"
-            if find_web_dir(s.web_dir)
+            if find_web_dir(s.section(GatewaySettings).web_dir)
             else "not built (./dev web builds it; needs Node.js 20.19+ and npm)"
         )
         write_line(f"  web app:   {web}")

@@ -36,6 +36,7 @@ from loopline.common.xact import XactIdGenerator
 from loopline.gateway.auth_middleware import install_auth
 from loopline.gateway.control_plane import LocalControlPlane
 from loopline.gateway.keys import KeyStore
+from loopline.gateway.settings import GatewaySettings
 from loopline.gateway.state import State as GatewayState
 from loopline.gateway.web import install_web
 
@@ -175,7 +176,8 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
         if not ctx.embedded:
             install_proxy(app, ctx, [service_def(s) for s in _remote_services(ctx)])
         install_auth(app, keys, ctx.settings.internal_token)
-        install_web(app, ctx.settings.web_dir)  # runs before auth: loading the app needs no key
+        # runs before auth: loading the app needs no key
+        install_web(app, ctx.settings.section(GatewaySettings).web_dir)
     else:
         _install_internal_principal(app, ctx)
     errors = ErrorTable()

@@ -77,9 +77,6 @@ class Settings(BaseSettings):
     database: str = "loopline"
     service_urls: dict[str, str] = Field(default_factory=dict, description="service → base URL (distributed)")
     internal_token: str = Field(default="", description="shared secret for gateway → service calls")
-    web_dir: Path | None = Field(
-        default=None, description="built web app the gateway serves (default: web/dist, else the install's)"
-    )
 
     # auth
     bootstrap_api_key: str = ""

@@ -13,6 +13,7 @@ from loopline.gateway.catalog import Catalog
 from loopline.gateway.control_plane import LocalControlPlane
 from loopline.gateway.keys import KeyStore
 from loopline.gateway.routes import build_router
+from loopline.gateway.settings import GatewaySettings
 from loopline.gateway.state import State
 
 
@@ -26,5 +27,10 @@ async def _start(ctx: ServiceContext) -> Started:
 
 
 SERVICE = ServiceDef(
-    name="gateway", router=build_router, start=_start, needs_store=True, migrations=tables.MIGRATIONS
+    name="gateway",
+    router=build_router,
+    start=_start,
+    needs_store=True,
+    migrations=tables.MIGRATIONS,
+    settings=GatewaySettings,
 )
