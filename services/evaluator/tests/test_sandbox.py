@@ -114,6 +114,26 @@ async def test_objects_with_as_dict_sets_and_async_handlers(sandbox: Sandbox) ->
     )
 
 
+async def test_an_autoevals_scorer_runs_in_the_sandbox(sandbox: Sandbox) -> None:
+    pytest.importorskip("autoevals")
+    assert await scores(
+        sandbox,
+        """
+        from autoevals import Levenshtein
+        def handler(output, expected):
+            return Levenshtein()(output, expected)
+        """,
+    ) == (Score("Levenshtein", 1.0),)
+    result = await sandbox.run_scorer_batch(
+        "from autoevals import ExactMatch\ndef handler(output, expected):\n    return ExactMatch()(output, expected)\n",
+        [{"output": "a", "expected": "a"}, {"output": "a", "expected": "b"}],
+    )
+    assert [r.scores for r in result if isinstance(r, ScoreResult)] == [
+        (Score("ExactMatch", 1.0),),
+        (Score("ExactMatch", 0.0),),
+    ]
+
+
 async def test_functions_get_object_fields_as_keywords_or_the_whole_input(sandbox: Sandbox) -> None:
     assert await output(sandbox, "def handler(a, b):\n    return a + b\n", {"a": 1, "b": 2}) == 3
     assert await output(sandbox, "def handler(a, b=10):\n    return a + b\n", {"a": 1, "c": 5}) == 11

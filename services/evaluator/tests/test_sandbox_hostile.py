@@ -475,6 +475,10 @@ async def test_user_code_cannot_regain_privileges(sandbox: Sandbox) -> None:
                     out[name] = "allowed"
                 except OSError as exc:
                     out[name] = type(exc).__name__
+            with open("/proc/self/stat") as fh:
+                out["session"] = fh.read().split(")")[1].split()[3] == str(os.getpid())
+            with open("/proc/keys") as fh:
+                out["keys"] = [line.split()[-2] for line in fh]
             with open("/proc/self/status") as fh:
                 out["caps"] = [l.split()[1] for l in fh if l.startswith(("CapEff", "CapPrm", "NoNewPrivs"))]
             return out
@@ -484,6 +488,8 @@ async def test_user_code_cannot_regain_privileges(sandbox: Sandbox) -> None:
     assert result.output["uid"] >= UID_BASE and result.output["groups"] == []
     assert result.output["setuid"] == "PermissionError" and result.output["chroot"] == "PermissionError"
     assert result.output["caps"] == ["0000000000000000", "0000000000000000", "1"]
+    assert result.output["session"] is True  # its own session
+    assert result.output["keys"] == ["_ses:"]  # a fresh session keyring, not root's
 
 
 @both_modes

@@ -118,8 +118,20 @@ def pids_of_uids(uids: range) -> list[int]:
     return pids
 
 
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_new_session_keyring() -> None:
+    """Leave the inherited (root's) session keyring for a new, empty one; best effort."""
+    number = _SYS_KEYCTL.get(os.uname().machine)
+    if number is not None:
+        _libc.syscall(ctypes.c_long(number), ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), ctypes.c_void_p(None))
+
+
 def drop_privileges(uid: int) -> None:
     """Become `uid`/`uid` with no supplementary groups, no capabilities and no way back."""
+    join_new_session_keyring()
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
