@@ -1,9 +1,21 @@
 """Ingest load: SDK-shaped /logs3 batches and OTLP requests against a running Loopline, and the
-same OTLP load against Arize Phoenix.
+same OTLP load against Arize Phoenix; the store's own insert ceiling for the same rows, and what
+each stage of the path costs per span, all in one run (compare ratios within a run: 2 shared
+cores are noisy).
 
-Prints, per target: sustained spans/s end to end (acknowledged and queryable), ack latency
-p50/p95/p99 per request, and ingest-to-queryable freshness p95 (a probe row's ack → the moment a
-fetch returns it). Spans are 0.5-5 KB with a few of 1 MB. Every run is bounded in time.
+Prints:
+- the raw store insert ceiling: the writer's encoded JSONEachRow bodies of these rows inserted
+  straight into a fresh `spans` table of the embedded engine (best of two passes, wall time);
+- per runtime (embedded, Kafka): sustained spans/s end to end (acknowledged and queryable),
+  saturated, and its ratio to the ceiling; then at half of that rate, ack latency p50/p95/p99 per
+  request and ingest-to-queryable freshness p95 (a probe row's ack → the moment a fetch returns
+  it); the server process's CPU per span;
+- OTLP spans/s against Arize Phoenix's on the same load (the ratio);
+- the per-stage CPU table: validate, publish, consume, bases, merge, encode, insert measured
+  alone in this process on the same rows, and HTTP as the rest of the embedded server's CPU per
+  span under saturation.
+
+Spans are 0.5-5 KB with a few of 1 MB. Every run is bounded in time.
 
     python -m tests.bench.bench_ingest [--seconds 20] [--concurrency 8] [--no-phoenix] [--no-kafka]
 """
@@ -30,11 +42,15 @@ import httpx
 import orjson
 
 from tests.bench import machine_speed
+from tests.bench.ingest_stages import StageCosts
+from tests.bench.ingest_stages import measure as measure_stages
+from tests.bench.ingest_stages import table as stage_table
 from tests.support.running import RunningLoopline, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS_PER_REQUEST = 100
 BIG_SPAN_EVERY = 2000  # one 1 MB span per this many spans
+PROBE_GIVE_UP_S = 30.0  # a probe row not readable by then counts as an error (the run stays bounded)
 
 
 def _text(n: int) -> str:
@@ -151,19 +167,34 @@ class Result:
     fresh_ms: list[float] = field(default_factory=list)
     errors: int = 0
     queryable_after_s: float = 0.0
+    server_cpu_s: float | None = None
+
+    @property
+    def end_to_end(self) -> float:
+        """Spans/s acknowledged and queryable: until the last one sent can be read."""
+        return self.spans / (self.seconds + self.queryable_after_s) if self.seconds else 0.0
+
+    @property
+    def server_us_per_span(self) -> float | None:
+        return self.server_cpu_s * 1e6 / self.spans if self.server_cpu_s is not None and self.spans else None
+
+    @staticmethod
+    def pct_ms(xs: list[float], p: float) -> str:
+        if not xs:
+            return "n/a"
+        xs = sorted(xs)
+        return f"{xs[min(len(xs) - 1, int(p * len(xs)))]:.1f}"
 
     def line(self) -> str:
-        def pct(xs: list[float], p: float) -> str:
-            if not xs:
-                return "n/a"
-            xs = sorted(xs)
-            return f"{xs[min(len(xs) - 1, int(p * len(xs)))]:.1f}"
+        pct = self.pct_ms
 
-        e2e = self.spans / (self.seconds + self.queryable_after_s) if self.seconds else 0.0
+        e2e = self.end_to_end
+        cpu = self.server_us_per_span
         return (
             f"{self.name:<34} spans={self.spans:>8}  acked/s={self.spans / max(self.seconds, 1e-9):>9,.0f}  "
             f"end-to-end/s={e2e:>9,.0f}  ack p50/p95/p99 ms={pct(self.ack_ms, 0.5)}/{pct(self.ack_ms, 0.95)}/{pct(self.ack_ms, 0.99)}  "
             f"freshness p95 ms={pct(self.fresh_ms, 0.95)}  errors={self.errors}"
+            + (f"  server CPU us/span={cpu:.0f}" if cpu is not None else "")
         )
 
 
@@ -220,7 +251,16 @@ async def drive(
     return res
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process (all its threads) used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurrency: int) -> list[Result]:
+    """Saturated /logs3, then /logs3 at half the sustained rate (ack latency, freshness), then OTLP."""
+    assert ll.proc is not None
+    server = ll.proc.pid
     async with httpx.AsyncClient(base_url=ll.url, headers=ll.headers, timeout=120) as c:
         pid = (await c.post("/v1/project", json={"name": f"bench-{uuid.uuid4().hex[:6]}"})).json()["id"]
         probe_pid = (await c.post("/v1/project", json={"name": f"probe-{uuid.uuid4().hex[:6]}"})).json()["id"]
@@ -243,11 +283,12 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
             r = await c.post("/logs3", content=orjson.dumps({"rows": [row]}))
             r.raise_for_status()
             t_ack = time.perf_counter()
-            while True:
+            while time.perf_counter() - t_ack < PROBE_GIVE_UP_S:
                 f = await c.get(f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1})
                 if f.status_code == 200 and f.json()["events"] and f.json()["events"][0]["id"] == rid:
                     return (time.perf_counter() - t_ack) * 1000
                 await asyncio.sleep(0.005)
+            raise TimeoutError(f"probe row not readable after {PROBE_GIVE_UP_S} s")
 
         async def drain() -> None:
             r = await c.get(
@@ -266,18 +307,21 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
             r.raise_for_status()
             return ROWS_PER_REQUEST
 
+        await drive("warm-up", send_logs3, min(3.0, seconds / 4), concurrency, None, drain)
+        cpu0 = process_cpu_s(server)
         logs3 = await drive(
-            f"loopline {name} /logs3 (saturated)", send_logs3, seconds, concurrency, probe, drain
+            f"loopline {name} /logs3 (saturated)", send_logs3, seconds, concurrency, None, drain
         )
-        sustainable = 0.6 * logs3.spans / (logs3.seconds + logs3.queryable_after_s)
+        logs3.server_cpu_s = process_cpu_s(server) - cpu0
+        half = 0.5 * logs3.end_to_end
         paced = await drive(
-            f"loopline {name} /logs3 @{sustainable:,.0f}/s",
+            f"loopline {name} /logs3 @{half:,.0f}/s (half)",
             send_logs3,
             seconds,
             concurrency,
             probe,
             drain,
-            rate=sustainable,
+            rate=half,
         )
         otel = await drive(
             f"loopline {name} OTLP (saturated)", send_otlp, seconds / 2, concurrency, None, drain
@@ -345,14 +389,58 @@ async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def summary(costs: StageCosts | None, results: list[Result], phoenix: Result | None) -> list[str]:
+    """The figures the issue asks for, as ratios within this run."""
+    out = [machine_speed()]
+    ceiling = costs.ceiling_spans_s if costs is not None else 0.0
+    if ceiling:
+        out.append(f"store raw insert ceiling (these rows, writer's encoded bodies): {ceiling:,.0f} spans/s")
+    for r in results:
+        out.append(r.line())
+    for runtime in ("embedded", "kafka"):
+        sat = next((r for r in results if r.name == f"loopline {runtime} /logs3 (saturated)"), None)
+        half = next((r for r in results if r.name.startswith(f"loopline {runtime} /logs3 @")), None)
+        if sat is None:
+            continue
+        ratio = f" = {sat.end_to_end / ceiling:.2f} x ceiling" if ceiling else ""
+        out.append(f"{runtime:<9} /logs3 end to end {sat.end_to_end:>8,.0f} spans/s{ratio}")
+        if half is not None:
+            out.append(
+                f"{runtime:<9} at half load: ack p50/p95/p99 ms {half.pct_ms(half.ack_ms, 0.5)}/"
+                f"{half.pct_ms(half.ack_ms, 0.95)}/{half.pct_ms(half.ack_ms, 0.99)}, "
+                f"freshness p95 ms {half.pct_ms(half.fresh_ms, 0.95)}"
+            )
+    if phoenix is not None:
+        out.append(phoenix.line())
+        ours = next((r for r in results if "embedded OTLP" in r.name), None)
+        if ours and phoenix.spans:
+            ratio = (ours.spans / ours.seconds) / (phoenix.spans / phoenix.seconds)
+            out.append(f"OTLP acked spans/s, Loopline embedded vs Phoenix: {ratio:.2f}x")
+    if costs is not None:
+        sat = next((r for r in results if r.name == "loopline embedded /logs3 (saturated)"), None)
+        out.append(f"per-stage CPU ({costs.spans} spans, stages alone in the bench process):")
+        out += ["  " + line for line in stage_table(costs, sat.server_us_per_span if sat else None)]
+    return out
+
+
 async def run(args: argparse.Namespace) -> None:
     results: list[Result] = []
     base = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    costs = None
+    if not args.no_stages:
+        pid = uuid.uuid4().hex
+        bodies = [
+            orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST)})
+            for i in range(args.stage_spans // ROWS_PER_REQUEST)
+        ]
+        costs = await measure_stages(base / "stages", bodies)
+        print(f"ceiling and stages measured ({costs.spans} spans)", flush=True)
     ll = RunningLoopline(base / "embedded", free_port(), extra_env={"LOOPLINE_LOG_LEVEL": "WARNING"}).start()
     try:
         results += await bench_loopline(ll, "embedded", args.seconds, args.concurrency)
     finally:
         ll.terminate()
+    print("embedded runtime measured", flush=True)
     kafka = os.environ.get("LOOPLINE_TEST_KAFKA")
     local = None
     if not args.no_kafka and not kafka:
@@ -381,17 +469,11 @@ async def run(args: argparse.Namespace) -> None:
             llk.terminate()
             if local is not None:
                 local.stop()
+        print("kafka runtime measured", flush=True)
     phoenix = None if args.no_phoenix else await bench_phoenix(args.seconds, args.concurrency)
     print()
-    print(machine_speed())
-    for r in results:
-        print(r.line())
-    if phoenix is not None:
-        print(phoenix.line())
-        ours = next((r for r in results if "embedded OTLP" in r.name), None)
-        if ours and phoenix.spans:
-            ratio = (ours.spans / ours.seconds) / (phoenix.spans / phoenix.seconds)
-            print(f"OTLP acked spans/s, Loopline embedded vs Phoenix: {ratio:.2f}x")
+    for line in summary(costs, results, phoenix):
+        print(line)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -401,6 +483,8 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--no-phoenix", action="store_true")
     p.add_argument("--no-kafka", action="store_true")
+    p.add_argument("--no-stages", action="store_true", help="skip the ceiling and the stage table")
+    p.add_argument("--stage-spans", type=int, default=10_000)
     args = p.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     asyncio.run(run(args))
 

@@ -1,0 +1,176 @@
+"""What each stage of the ingest path costs per span, measured alone in this process on the rows
+`bench_ingest` sends, and the store's raw insert ceiling for those rows.
+
+Stages, in path order: validate (JSON parse + `rows.validate_row`), publish (ownership, transaction
+ids, envelopes, the journaled in-process bus), consume (envelope decode + grouping), bases (the
+writer's lookup of stored rows), merge (merge + columns), encode (the JSONEachRow insert body),
+insert (the store's insert of that body). Python-only stages are timed with this thread's CPU
+clock; stages that run in the store's threads (bases, insert) with the process's CPU clock.
+
+The ceiling is the same encoded bodies inserted straight into a fresh copy of `spans` with the
+writer's insert settings: no Python in the loop, wall time, best of two passes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from loopline.common.auth import Principal
+from loopline.common.bus import Message
+from loopline.common.bus.factory import bus_from_url
+from loopline.common.messages import rows as rows_topic
+from loopline.common.schema import MIGRATIONS
+from loopline.common.store import Store
+from loopline.common.store.migrations import apply_migrations
+from loopline.common.xact import XactIdGenerator
+from loopline.ingest import stored_row
+from loopline.ingest.body import parse_json
+from loopline.ingest.write_api import WriteAPI
+from loopline.ingest.writer import INSERT_SETTINGS, group_writes, merge_group
+from loopline.ingest.writer.bases import load_bases
+
+STAGES = ("validate", "publish", "consume", "bases", "merge", "encode", "insert")
+WRITER_BATCH = 2500
+
+
+@dataclass
+class StageCosts:
+    spans: int = 0
+    cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    ceiling_spans_s: float = 0.0
+
+    def us_per_span(self, stage: str) -> float:
+        return self.cpu_s[stage] * 1e6 / max(self.spans, 1)
+
+
+class _OneProject:
+    """The control plane's answer for the bench's one project (the real one caches it too)."""
+
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
+
+    async def project_of(self, org_id: str, object_type: str, object_id: str) -> str | None:
+        return self.project_id if object_id == self.project_id else None
+
+    async def project_id_by_name(self, principal: Principal, name: str) -> str:
+        return self.project_id
+
+
+class _Clock:
+    def __init__(self, costs: StageCosts, clock: Callable[[], float] = time.thread_time) -> None:
+        self.costs = costs
+        self.clock = clock
+
+    def __call__(self, stage: str) -> _Timed:
+        return _Timed(self.costs, stage, self.clock)
+
+
+class _Timed:
+    def __init__(self, costs: StageCosts, stage: str, clock: Callable[[], float]) -> None:
+        self.costs, self.stage, self.clock = costs, stage, clock
+
+    def __enter__(self) -> None:
+        self.t0 = self.clock()
+
+    def __exit__(self, *exc: object) -> None:
+        self.costs.cpu_s[self.stage] += self.clock() - self.t0
+
+
+async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
+    """Stage costs and the ceiling for `/logs3` bodies (each `{"rows": [...]}` of one project)."""
+    costs = StageCosts()
+    thread = _Clock(costs)
+    process = _Clock(costs, time.process_time)
+    store = Store(f"chdb://{base / 'ch'}")
+    bus = bus_from_url(
+        "memory://", journal_dir=base / "bus", inproc_capacity=10**7, inproc_retain_bytes=1 << 40
+    )
+    await store.open()
+    await bus.start()
+    try:
+        await apply_migrations(store, MIGRATIONS)
+        project_id = orjson.loads(bodies[0])["rows"][0]["project_id"]
+        xact = XactIdGenerator()
+        api = WriteAPI(bus, _OneProject(project_id), xact, max_row_bytes=20 << 20, publish_timeout_s=60)
+        principal = Principal(org_id="bench-org")
+        envelopes: list[Message] = []
+        for body in bodies:
+            with thread("validate"):
+                rows = parse_json(body)["rows"]
+                validated = api.validate(rows, len(body), "rows")
+            with thread("publish"):
+                await api.write_validated(principal, validated)
+            costs.spans += len(rows)
+            x = xact.next()  # the same envelopes the publish wrote, for the writer's stages
+            for v in validated:
+                w = rows_topic.RowWrite("bench-org", project_id, v.object_type, v.object_id, x, v.row)
+                envelopes.append(Message(rows_topic.TOPIC, 0, len(envelopes), w.key.encode(), w.encode()))
+        encoded: list[bytes] = []
+        for i in range(0, len(envelopes), WRITER_BATCH):
+            batch = envelopes[i : i + WRITER_BATCH]
+            with thread("consume"):
+                groups = group_writes([rows_topic.decode(m.value) for m in batch])
+            merged: list[dict[str, Any]] = []
+            for key, by_id in groups.items():
+                with process("bases"):
+                    bases = await load_bases(store, key, list(by_id))
+                with thread("merge"):
+                    merged += merge_group(key, by_id, bases)
+            with thread("encode"):
+                body = b"\n".join([orjson.dumps(r) for r in merged])
+            with process("insert"):
+                await store._run(_raw_insert, store, "spans", body)
+            encoded.append(body)
+        best = 0.0
+        for _ in range(2):
+            table = f"spans_ceiling_{uuid.uuid4().hex[:8]}"
+            await store.command(f"CREATE TABLE {store.database}.{table} AS {store.database}.spans")
+            t0 = time.perf_counter()
+            for body in encoded:
+                await store._run(_raw_insert, store, table, body)
+            best = max(best, costs.spans / (time.perf_counter() - t0))
+        costs.ceiling_spans_s = best
+    finally:
+        await bus.stop()
+        await store.close()
+    return costs
+
+
+def _raw_insert(store: Store, table: str, body: bytes) -> None:
+    """The insert the writer makes (`Store.insert_json`'s settings plus the writer's), of an
+    already encoded body."""
+    store.client.raw_insert(
+        f"{store.database}.{table}",
+        list(stored_row.WRITE_COLUMNS),
+        insert_block=body,
+        settings={
+            "date_time_input_format": "best_effort",
+            "input_format_skip_unknown_fields": 0,
+            "input_format_try_infer_dates": 0,
+            "input_format_try_infer_datetimes": 0,
+            **INSERT_SETTINGS["spans"],
+        },
+        fmt="JSONEachRow",
+    )
+
+
+def table(costs: StageCosts, server_us_per_span: float | None) -> list[str]:
+    """The per-stage CPU table; HTTP is the rest of the embedded server's CPU per span."""
+    lines = [f"{'stage':<10}{'CPU us/span':>12}{'spans/s per core':>18}"]
+    total = 0.0
+    for s in STAGES:
+        us = costs.us_per_span(s)
+        total += us
+        lines.append(f"{s:<10}{us:>12.1f}{1e6 / max(us, 1e-9):>18,.0f}")
+    if server_us_per_span is not None:
+        http = server_us_per_span - total
+        lines.append(f"{'HTTP':<10}{http:>12.1f}{1e6 / max(http, 1e-9):>18,.0f}   (server CPU/span - stages)")
+        lines.append(f"{'server':<10}{server_us_per_span:>12.1f}{1e6 / server_us_per_span:>18,.0f}")
+    lines.append(f"{'stages':<10}{total:>12.1f}{1e6 / total:>18,.0f}")
+    return lines
