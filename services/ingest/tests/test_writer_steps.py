@@ -17,7 +17,7 @@ from loopline.common.store import Store, StoreError, apply_migrations
 from loopline.common.testing import unique_database
 from loopline.ingest import tables as ingest_tables
 from loopline.ingest.writer import Inserter, group_writes
-from loopline.ingest.writer.bases import LoadBases
+from loopline.ingest.writer.bases import LoadBases, existing_ids, load_bases
 from loopline.ingest.writer.insert import InsertRows
 from loopline.ingest.writer.sink import DeadLetterSink
 from loopline.ingest.writer.steps import Announce, GroupWithBases, Merged, group, merge_groups
@@ -80,6 +80,28 @@ async def test_load_bases_reads_stored_states_and_named_parents(store: Store) ->
     groups = group_writes([w("child", 6, _parent_id="par"), w("new", 6)])
     (g,) = await LoadBases(store)(Batch(groups, []))
     assert set(g.bases) == {"par"} and g.bases["par"].xact_id == 5 and g.bases["par"].row["input"] == "up"
+
+
+async def test_load_bases_reads_in_full_only_rows_with_a_stored_version(store: Store) -> None:
+    key = ("spans", "org", "p1", "project_logs", "g")
+    writes = {
+        "live": [w("live", 5, input="a")],
+        "gone": [w("gone", 5, input="b"), w("gone", 6, _object_delete=True)],
+    }
+    first = await merge_groups(Batch([GroupWithBases(key, writes, {})], []))
+    assert await Inserter(store).insert("spans", first.by_table["spans"]) == []
+    ids = ["live", "gone", "never"]
+    assert sorted(await existing_ids(store, key, ids)) == ["gone", "live"]  # tombstones too
+    bases = await load_bases(store, key, ids)
+    final = await store.query_dicts(  # what one FINAL read of every id gives
+        store.sql(
+            "SELECT id, _xact_id FROM {db}.spans FINAL WHERE org_id = 'org' AND project_id = 'p1' "
+            "AND object_type = 'project_logs' AND object_id = 'g' AND id IN ('live', 'gone', 'never')"
+        )
+    )
+    assert {i: b.xact_id for i, b in bases.items()} == {r["id"]: r["_xact_id"] for r in final}
+    assert bases["live"].row["input"] == "a"
+    assert await load_bases(store, key, ["never", "new"]) == {} and await load_bases(store, key, []) == {}
 
 
 class PickyStore(Store):
