@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from loopline.common import stored_row
 from loopline.common.auth import Principal
 from loopline.common.bus import Message
 from loopline.common.bus.factory import bus_from_url
 from loopline.common.messages import rows as rows_topic
-from loopline.common.schema import MIGRATIONS
+from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store
 from loopline.common.store.migrations import apply_migrations
 from loopline.common.xact import XactIdGenerator
-from loopline.ingest import stored_row
 from loopline.ingest.body import parse_json
 from loopline.ingest.write_api import WriteAPI
 from loopline.ingest.writer import INSERT_SETTINGS, group_writes, merge_group
@@ -94,7 +94,7 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
     await store.open()
     await bus.start()
     try:
-        await apply_migrations(store, MIGRATIONS)
+        await apply_migrations(store, ROW_TABLES)
         project_id = orjson.loads(bodies[0])["rows"][0]["project_id"]
         xact = XactIdGenerator()
         api = WriteAPI(bus, _OneProject(project_id), xact, max_row_bytes=20 << 20, publish_timeout_s=60)

@@ -13,6 +13,7 @@ from loopline.common.schema import ROW_TABLES
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.common.topics import ROWS
 from loopline.ingest.writer import Writer
+from loopline.ingest.writer.offload import Offload
 from loopline.ingest.writer.settings import WriterSettings
 
 log = get_logger(__name__)
@@ -43,14 +44,29 @@ class WriterState:
     writer: Writer
 
 
+class WorkerProcessCloser:
+    """Stops the writer's worker process; listed before the members, so stopped after them
+    (the runtime stops workers in reverse order)."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+
+    async def stop(self) -> None:
+        self.writer.close()
+
+
 async def _start(ctx: ServiceContext) -> Started:
-    writer = Writer(ctx.require_store(), ctx.bus)
     cfg = ctx.settings.section(WriterSettings)
+    offload = Offload() if cfg.offload else None
+    if offload is not None:
+        await offload.start()  # the worker's imports now, not in the first batch
+    writer = Writer(ctx.require_store(), ctx.bus, offload)
     options = ConsumerOptions(max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_s)
     members = [
         await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options) for _ in range(cfg.members)
     ]
-    return Started(WriterState(writer), [DrainingWriter(c, drain_timeout_s=60.0) for c in members])
+    workers = [WorkerProcessCloser(writer), *(DrainingWriter(c, drain_timeout_s=60.0) for c in members)]
+    return Started(WriterState(writer), workers)
 
 
 SERVICE = ServiceDef(

@@ -195,7 +195,7 @@ class Store:
     async def insert_json(
         self,
         table: str,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[dict[str, Any] | bytes],
         column_names: Sequence[str],
         *,
         settings: dict[str, Any] | None = None,
@@ -204,11 +204,12 @@ class Store:
         clickhouse-connect's Python-side column serialization for wide rows with big strings.
 
         Each row's keys must be exactly `column_names` (rows are encoded as they are; an unknown
-        key is an error). `settings`: extra ClickHouse settings for this insert."""
+        key is an error); a row may also come already encoded (one JSON object, bytes).
+        `settings`: extra ClickHouse settings for this insert."""
         if not rows:
             return
         cols = list(column_names)
-        body = b"\n".join([orjson.dumps(r) for r in rows])
+        body = b"\n".join([r if type(r) is bytes else orjson.dumps(r) for r in rows])
         try:
             await self._run(
                 self.client.raw_insert,

@@ -11,11 +11,17 @@ from loopline.common.messages import rows
 from loopline.common.pipeline import Collect, Pipeline, decode, run_task
 from loopline.common.store import Store
 from loopline.ingest.writer.bases import LoadBases
-from loopline.ingest.writer.insert import Inserter, InsertRows
+from loopline.ingest.writer.insert import Inserter, InsertRows, Row
+from loopline.ingest.writer.offload import Offload
+from loopline.ingest.writer.prepared import Prepare, SplitAndLoadBases, merge_split
 from loopline.ingest.writer.sink import DeadLetterSink
 from loopline.ingest.writer.steps import Announce, group, merge_groups
 
 PIPELINE = "writer"
+#: Batches smaller than this are prepared in this process even when a worker process is there:
+#: the hop to it costs more than their work, and small batches are the light-load case where
+#: freshness matters.
+OFFLOAD_MIN_MESSAGES = 64
 
 
 @dataclass
@@ -32,13 +38,31 @@ class WriterStats:
 class Writer:
     """One writer: its pipeline is the bus handler (`handle`). The steps run one after the other
     (an overlapped variant was measured slower: see the package docstring); one insert per table
-    per bus batch also keeps ClickHouse parts few."""
+    per bus batch also keeps ClickHouse parts few.
 
-    def __init__(self, store: Store, bus: Bus) -> None:
+    With `offload` (a worker process, offload.py), batches of `OFFLOAD_MIN_MESSAGES` or more are
+    decoded, merged and encoded there (`offloaded` pipeline); smaller ones, here."""
+
+    def __init__(self, store: Store, bus: Bus, offload: Offload | None = None) -> None:
         self.store = store
         self.bus = bus
         self.inserter = Inserter(store)
         self.stats = WriterStats()
+        self.offload = offload
+        sink = DeadLetterSink(store, bus)
+        self.offloaded: Pipeline[list[Message]] | None = None
+        if offload is not None:
+            self.offloaded = Pipeline(
+                PIPELINE,
+                [
+                    run_task("prepare", Prepare(offload)),
+                    run_task("load_bases", SplitAndLoadBases(store)),
+                    run_task("merge", merge_split),
+                    run_task("insert", InsertRows(self.inserter)),
+                    run_task("announce", Announce(bus)),
+                ],
+                dead_letters=sink,
+            )
         self.pipeline: Pipeline[list[Message]] = Pipeline(
             PIPELINE,
             [
@@ -49,14 +73,14 @@ class Writer:
                 run_task("insert", InsertRows(self.inserter)),
                 run_task("announce", Announce(bus)),
             ],
-            dead_letters=DeadLetterSink(store, bus),
+            dead_letters=sink,
         )
 
     @property
     def insert_settings(self) -> dict[str, dict[str, Any]]:
         return self.inserter.settings
 
-    async def insert(self, table: str, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    async def insert(self, table: str, rows: list[Row]) -> list[tuple[Row, str]]:
         """The insert step's bisecting insert (see insert.py)."""
         return await self.inserter.insert(table, rows)
 
@@ -64,9 +88,17 @@ class Writer:
         """The bus handler: returns once the batch is written, announced and its rejects recorded."""
         t0 = time.perf_counter()
         written: Collect[list[dict[str, Any]]] = Collect()
-        invalid = await self.pipeline.handle(batch, last=written)
+        pipeline = self.pipeline
+        if self.offloaded is not None and len(batch) >= OFFLOAD_MIN_MESSAGES:
+            pipeline = self.offloaded
+        invalid = await pipeline.handle(batch, last=written)
         self.stats.batches += 1
         self.stats.messages += len(batch)
         self.stats.rows_written += sum(len(rows) for rows in written.values)
         self.stats.dead_letters += len(invalid)
         self.stats.last_batch_ms = (time.perf_counter() - t0) * 1000
+
+    def close(self) -> None:
+        """Stop the worker process, if any (after the last batch)."""
+        if self.offload is not None:
+            self.offload.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -12,9 +13,11 @@ from loopline.common.logging import get_logger
 from loopline.common.pipeline import Batch
 from loopline.common.schema import JSON_TYPE_SETTINGS, TEXT_INDEXED_TABLES, TEXT_INDEXES
 from loopline.common.store import Store, StoreError
-from loopline.ingest.writer.steps import Merged
+from loopline.ingest.writer.steps import EncodedRow, Merged
 
 log = get_logger(__name__)
+
+Row = dict[str, Any] | EncodedRow
 
 # The full-text indexes are built when parts merge, not on insert: building them was half of the
 # insert's cost (tests/bench/bench_writer.py), and small fresh parts are read fast without one.
@@ -45,15 +48,16 @@ class Inserter:
         self.store = store
         self.settings = dict(INSERT_SETTINGS)
 
-    async def insert(self, table: str, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    async def insert(self, table: str, rows: Sequence[Row]) -> list[tuple[Row, str]]:
         """Insert; on a data error, bisect to isolate bad rows. Returns (row, reason) rejected.
 
         Raises StoreError when the store is down (the bus redelivers later)."""
         if not rows:
             return []
         cols = stored_row.WRITE_COLUMNS
+        payload = [r.line if isinstance(r, EncodedRow) else r for r in rows]
         try:
-            await self.store.insert_json(table, rows, cols, settings=self.settings.get(table))
+            await self.store.insert_json(table, payload, cols, settings=self.settings.get(table))
             return []
         except StoreError as exc:
             if self.settings and "Unknown setting" in str(exc):
@@ -91,10 +95,19 @@ class InsertRows:
         for table, rows in batch.value.by_table.items():
             rejected = await self.inserter.insert(table, rows)
             bad_ids = {id(r) for r, _ in rejected}
-            written.extend(r for r in rows if id(r) not in bad_ids)
+            written.extend(_fields(r) for r in rows if id(r) not in bad_ids)
             for r, reason in rejected:
-                key = f"{r['org_id']}/{r['object_type']}/{r['object_id']}/{r['id']}"
+                f = _fields(r)
+                key = f"{f['org_id']}/{f['object_type']}/{f['object_id']}/{f['id']}"
                 w = batch.value.originals.get(key)
-                value = w.encode() if w else orjson.dumps(r, default=str)
+                if type(r) is EncodedRow:
+                    value = r.last_write
+                else:
+                    value = w.encode() if w else orjson.dumps(r, default=str)
                 batch.reject(OutMessage(key.encode(), value), reason)
         return written
+
+
+def _fields(r: Row) -> dict[str, Any]:
+    """A written row's column dict, or the announced fields of an encoded one."""
+    return r.announced if type(r) is EncodedRow else r  # type: ignore[return-value]

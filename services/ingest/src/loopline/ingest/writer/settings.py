@@ -20,3 +20,6 @@ class WriterSettings(SettingsSection):
     #: hosts): one's ClickHouse insert (GIL released) overlaps another's merge; partitions (so row
     #: keys) are split between members, so per-key order holds
     members: int = Field(default=1, ge=1, le=16)
+    #: decode, merge and encode batches of 64+ rows in a worker process, so the HTTP side and the
+    #: writer use two cores (writer/offload.py); off: all in the writer's process
+    offload: bool = True

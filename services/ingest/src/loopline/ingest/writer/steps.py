@@ -37,11 +37,23 @@ class GroupWithBases:
     bases: dict[str, RowState]
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedRow:
+    """A row to insert that is already encoded (by the worker process, see offload.py): its
+    JSONEachRow `line`, the fields the announcement reads, and its last write's message value
+    (what a dead letter of it carries)."""
+
+    line: bytes
+    announced: dict[str, Any]
+    last_write: bytes
+
+
 @dataclass(slots=True)
 class Merged:
-    """Column dicts to insert, by table; and the last write of each row key (for dead letters)."""
+    """Rows to insert (column dicts, or rows already encoded), by table; and the last write of
+    each row key merged here (for dead letters)."""
 
-    by_table: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    by_table: dict[str, list[dict[str, Any] | EncodedRow]] = field(default_factory=dict)
     originals: dict[str, RowWrite] = field(default_factory=dict)
 
 
@@ -100,7 +112,7 @@ async def merge_groups(batch: Batch[list[GroupWithBases]]) -> Merged:
     for g in batch.value:
         for ws in g.by_id.values():
             merged.originals[ws[-1].key] = ws[-1]
-        rows = merged.by_table.setdefault(g.key[0], [])
+        rows: list[dict[str, Any] | EncodedRow] = merged.by_table.setdefault(g.key[0], [])
         try:
             rows.extend(merge_group(g.key, g.by_id, g.bases))
         except (merge.MergeError, RowValidationError) as exc:

@@ -1,0 +1,165 @@
+"""The writer with its worker process writes, rejects and announces exactly what it writes without.
+
+The same batch — new rows, merges into stored rows, `_parent_id` children of stored and of new
+rows, dataset versions, a row whose merge fails, a message that is not a row write — goes through
+a writer with a worker process and one without, each into its own database; both stores then hold
+the same rows, the same dead letters and the same announcements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+import pytest
+from loopline.common import stored_row
+from loopline.common.bus import Message, OutMessage
+from loopline.common.bus.memory import InProcessBus
+from loopline.common.messages import committed
+from loopline.common.messages import rows as rows_topic
+from loopline.common.messages.rows import RowWrite
+from loopline.common.schema import ROW_TABLES
+from loopline.common.store import Store, apply_migrations
+from loopline.common.testing import unique_database
+from loopline.ingest import tables as ingest_tables
+from loopline.ingest.writer import Writer
+from loopline.ingest.writer.chain import OFFLOAD_MIN_MESSAGES
+from loopline.ingest.writer.offload import Offload, prepare
+from loopline.ingest.writer.steps import merge_group
+
+
+class RecordingBus(InProcessBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[tuple[str, list[OutMessage]]] = []
+
+    async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
+        self.published.append((topic, list(messages)))
+
+
+@pytest.fixture
+async def offload() -> AsyncIterator[Offload]:
+    o = Offload()
+    try:
+        yield o
+    finally:
+        o.close()
+
+
+async def _store(chdb_dsn: str) -> Store:
+    s = Store(chdb_dsn, database=unique_database("writer_offload"))
+    await s.open()
+    await apply_migrations(s, ROW_TABLES + ingest_tables.MIGRATIONS)
+    return s
+
+
+def _span(xact: int, row_id: str, **row: Any) -> RowWrite:
+    return RowWrite("org", "p1", "project_logs", "p1", xact, {"id": row_id, **row})
+
+
+def _dataset_row(xact: int, row_id: str, **row: Any) -> RowWrite:
+    return RowWrite("org", "p1", "dataset", "d1", xact, {"id": row_id, **row})
+
+
+def _messages(writes: Sequence[RowWrite | bytes]) -> list[Message]:
+    out = []
+    for i, w in enumerate(writes):
+        if isinstance(w, bytes):
+            out.append(Message(rows_topic.TOPIC, 0, i, b"junk", w))
+        else:
+            out.append(Message(rows_topic.TOPIC, 0, i, w.key.encode(), w.encode()))
+    return out
+
+
+def _batch() -> tuple[list[RowWrite], list[RowWrite | bytes]]:
+    stored = [
+        _span(10, "old", input="stored", tags=["a"], metadata={"k": 1}),
+        _span(10, "parent", input="p", root_span_id="r0", span_id="s-parent"),
+        _dataset_row(10, "drow", input="v1"),
+    ]
+    batch: list[RowWrite | bytes] = [
+        b"not an envelope",
+        _span(20, "old", _is_merge=True, output="merged", tags=["b"]),
+        _span(20, "child-of-stored", input="c", _parent_id="parent"),
+        RowWrite("org", "p2", "project_logs", "p2", 20, {"id": "bad", "created": "not a time"}),
+        _dataset_row(20, "drow", input="v2"),
+        _dataset_row(20, "dnew", input="n1"),
+        _dataset_row(21, "dnew", input="n2", _is_merge=True, expected="e"),
+        _span(20, "old", _is_merge=True, metrics={"end": 2.0}),
+    ]
+    for i in range(OFFLOAD_MIN_MESSAGES):  # new rows (the worker's), one merged in the same batch
+        ids = {"span_id": f"s-new{i}", "root_span_id": f"r-new{i}"} if i == 2 else {}
+        batch.append(_span(20 + i % 3, f"new{i}", input=f"q{i}", scores={"s": 0.5}, tags=["t"], **ids))
+    batch.append(_span(30, "new1", _is_merge=True, output="a1", tags=["u"]))
+    batch.append(_span(30, "child-of-new", input="c2", _parent_id="new2"))
+    return stored, batch
+
+
+async def _contents(store: Store) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for table in ("spans", "dataset_rows"):
+        cols = ", ".join(stored_row.WRITE_COLUMNS)
+        rows = await store.query_dicts(store.sql(f"SELECT {cols} FROM {{db}}.{table} ORDER BY id, _xact_id"))
+        out[table] = rows
+    _, letters = await store.query(store.sql("SELECT key, reason FROM {db}.dead_letters ORDER BY key"))
+    out["dead_letters"] = letters
+    return out
+
+
+def _announced(bus: RecordingBus) -> list[Any]:
+    return sorted(
+        (committed.CONTRACT.decode(m.value) for t, ms in bus.published if t == committed.TOPIC for m in ms),
+        key=repr,
+    )
+
+
+async def test_the_worker_process_changes_nothing_written_rejected_or_announced(
+    chdb_dsn: str, offload: Offload
+) -> None:
+    stored, batch = _batch()
+    results = []
+    for worker in (None, offload):
+        store = await _store(chdb_dsn)
+        bus = RecordingBus()
+        try:
+            writer = Writer(store, bus, worker)
+            await writer.handle(_messages(stored))
+            await writer.handle(_messages(batch))
+            results.append((await _contents(store), _announced(bus), writer.stats))
+        finally:
+            await store.close()
+    (here, here_announced, here_stats), (there, there_announced, there_stats) = results
+    new = {f"new{i}" for i in range(OFFLOAD_MIN_MESSAGES)}
+    assert {r["id"] for r in here["spans"]} == {"old", "parent", "child-of-stored", "child-of-new", *new}
+    assert [k for k, _ in here["dead_letters"]] == ["junk", "org/project_logs/p2/bad"]
+    assert there == here
+    child = next(r for r in here["spans"] if r["id"] == "child-of-new")  # resolved within the batch
+    assert (child["root_span_id"], child["span_parents"]) == ("r-new2", ["s-new2"])
+    assert there_announced == here_announced
+    assert (there_stats.rows_written, there_stats.dead_letters) == (
+        here_stats.rows_written,
+        here_stats.dead_letters,
+    )
+
+
+def test_prepare_merges_new_rows_and_leaves_the_rest_to_the_writer() -> None:
+    _, batch = _batch()
+    batch = [w for w in batch if not (isinstance(w, RowWrite) and "_parent_id" in w.row)]
+    batch.append(RowWrite("org", "p3", "project_logs", "p3", 40, {"id": "orphan", "_parent_id": "nowhere"}))
+    values = [m.value for m in _messages(batch)]
+    prepared = prepare(values)
+    with pytest.raises(rows_topic.RowWriteError) as exc:
+        rows_topic.decode(values[0])
+    assert prepared.undecodable == [(0, str(exc.value))]  # the reason the decode step gives
+    spans = prepared.groups[("spans", "org", "p1", "project_logs", "p1")]
+    assert spans["old"].ok and spans["old"].writes == [1, 6] and all(r.ok for r in spans.values())
+    assert not prepared.groups[("spans", "org", "p2", "project_logs", "p2")]["bad"].ok  # merge fails
+    assert not prepared.groups[("spans", "org", "p3", "project_logs", "p3")]["orphan"].ok  # names a parent
+    # a new row's lines are what the writer's own merge encodes for it with no stored state
+    new1 = [w for w in batch if isinstance(w, RowWrite) and w.row_id == "new1"]
+    key = ("spans", "org", "p1", "project_logs", "p1")
+    assert spans["new1"].lines == [orjson.dumps(c) for c in merge_group(key, {"new1": new1}, {})]
+    assert spans["new1"].announced[0]["root_span_id"] == "new1"
+    datasets = prepared.groups[("dataset_rows", "org", "p1", "dataset", "d1")]
+    assert len(datasets["dnew"].lines) == 2  # one version per transaction
