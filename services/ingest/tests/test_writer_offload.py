@@ -8,7 +8,11 @@ the same rows, the same dead letters and the same announcements.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -163,3 +167,27 @@ def test_prepare_merges_new_rows_and_leaves_the_rest_to_the_writer() -> None:
     assert spans["new1"].announced[0]["root_span_id"] == "new1"
     datasets = prepared.groups[("dataset_rows", "org", "p1", "dataset", "d1")]
     assert len(datasets["dnew"].lines) == 2  # one version per transaction
+
+
+def test_a_worker_ends_when_the_writer_process_is_killed(tmp_path: Path) -> None:
+    """A writer killed with -9 leaves no worker process behind."""
+    script = (
+        "import asyncio, os\n"
+        "from loopline.ingest.writer.offload import Offload\n"
+        "async def main():\n"
+        "    o = Offload()\n"
+        "    await o.start()\n"
+        "    print(o.worker_pids()[0], flush=True)\n"
+        "    os.kill(os.getpid(), 9)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    path = tmp_path / "writer.py"
+    path.write_text(script)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -9, out.stderr
+    worker = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{worker}").exists()

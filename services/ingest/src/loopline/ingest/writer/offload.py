@@ -11,13 +11,19 @@ the writer checks which rows have a stored version (`bases.existing_ids`) and me
 rows that name a `_parent_id` to resolve, or whose merge failed here) in its own process, as
 before, so merge results, rejects and their reasons are unchanged.
 
-A worker that dies fails the batch (the bus redelivers it; a new worker is started).
+A worker that dies fails the batch (the bus redelivers it; a new worker is started); a worker
+whose writer died ends itself. The worker is started with "spawn" (the writer's process runs the
+store's threads, which a fork must not copy), so it imports the main module as `__mp_main__`:
+an entry point must guard its `main()` (`loopline.cli.__main__` does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -31,6 +37,8 @@ from loopline.common.rows import RowValidationError
 from loopline.ingest import merge
 from loopline.ingest.writer.steps import GroupKey, merge_group
 
+#: How often a worker checks that the writer's process is still its parent.
+PARENT_CHECK_S = 1.0
 #: The fields of a written row that the announcement (`committed.from_written`) reads.
 ANNOUNCED = (
     "org_id",
@@ -103,6 +111,18 @@ def _warm() -> None:
     """Run in a new worker: imports done before the first batch needs them."""
 
 
+def _exit_with_parent(parent: int) -> None:
+    """The worker's initializer: end the worker when the writer's process is gone (even after a
+    `kill -9`, which leaves the worker waiting for work that never comes)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class Offload:
     """A one-process pool for `prepare`; started on first use, restarted after a crash."""
 
@@ -112,7 +132,12 @@ class Offload:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: the writer's process holds the store's threads, which a fork must not copy
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     async def prepare(self, values: list[bytes]) -> PreparedBatch:
@@ -125,6 +150,11 @@ class Offload:
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor(), _warm)
+
+    def worker_pids(self) -> list[int]:
+        """The worker's process id (tests)."""
+        pool = self._pool
+        return list(pool._processes) if pool is not None else []
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
