@@ -60,7 +60,12 @@ def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | N
         mmap_threshold_bytes=settings.malloc_mmap_threshold_bytes, arena_max=settings.malloc_arena_max
     )
     store = (
-        Store(settings.effective_store_dsn, settings.database, chdb_options=settings.chdb_engine_options)
+        Store(
+            settings.effective_store_dsn,
+            settings.database,
+            chdb_options=settings.chdb_engine_options,
+            cluster=settings.clickhouse_cluster,
+        )
         if needs_store
         else None
     )

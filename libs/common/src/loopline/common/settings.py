@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     bus_url: str = Field(default="memory://", description="memory:// or kafka://host:port[,host:port]")
     store_dsn: str = Field(default="", description="chdb:///dir or http(s)://user:pass@host:8123/db")
     database: str = "loopline"
+    clickhouse_cluster: str = Field(
+        default="",
+        description="ClickHouse cluster (remote_servers) to create the schema on: replicated local "
+        "tables behind Distributed ones, sharded by tenant object (store/cluster.py); '' = one server",
+    )
     service_urls: dict[str, str] = Field(default_factory=dict, description="service → base URL (distributed)")
     internal_token: str = Field(default="", description="shared secret for gateway → service calls")
 

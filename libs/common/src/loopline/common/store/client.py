@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import clickhouse_connect
 import orjson
 from clickhouse_connect.driver.client import Client
+from loopline.common.store.cluster import CLUSTER_INSERT_SETTINGS, check_cluster_name, on_cluster
 
 T = TypeVar("T")
 
@@ -114,8 +115,15 @@ class Store:
         *,
         workers: int | None = None,
         chdb_options: dict[str, int] | None = None,
+        cluster: str = "",
     ) -> None:
+        """`cluster`: the ClickHouse cluster the schema lives on (store/cluster.py), or ''."""
         self.dsn = dsn
+        self.cluster = check_cluster_name(cluster) if cluster else ""
+        if self.cluster and dsn.startswith("chdb://"):
+            raise StoreError("a ClickHouse cluster needs a ClickHouse server (http(s)://), not chdb://")
+        #: settings of every insert: synchronous Distributed inserts on a cluster
+        self.insert_settings: dict[str, Any] = dict(CLUSTER_INSERT_SETTINGS) if self.cluster else {}
         self.chdb_options = chdb_options
         self.database = database
         self.embedded = dsn.startswith("chdb://")
@@ -132,7 +140,8 @@ class Store:
     async def open(self) -> None:
         if self._client is None:
             self._client = await self._run(_make_client, self.dsn, self.chdb_options)
-            await self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            for stmt in self.schema_statements(f"CREATE DATABASE IF NOT EXISTS {self.database}"):
+                await self.command(stmt)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -143,6 +152,10 @@ class Store:
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def schema_statements(self, statement: str) -> list[str]:
+        """A schema statement as this store runs it: as written, or its cluster form."""
+        return on_cluster(statement, self.cluster) if self.cluster else [statement]
 
     def sql(self, text: str) -> str:
         """Format a statement template that refers to the database as `{db}`."""
@@ -188,6 +201,7 @@ class Store:
                 f"{self.database}.{table}",
                 [list(r) for r in rows],
                 column_names=list(column_names),
+                settings=self.insert_settings or None,
             )
         except Exception as exc:
             raise store_error(exc) from exc
@@ -222,6 +236,7 @@ class Store:
                     # JSON-typed companions keep user strings as strings (no Date/DateTime inference)
                     "input_format_try_infer_dates": 0,
                     "input_format_try_infer_datetimes": 0,
+                    **self.insert_settings,
                     **(settings or {}),
                 },
                 fmt="JSONEachRow",

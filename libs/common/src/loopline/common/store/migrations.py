@@ -27,19 +27,21 @@ async def apply_migrations(store: Store, migrations: Sequence[Migration]) -> lis
     a test passes the ones of the tables it needs.
 
     Each statement is idempotent (`IF NOT EXISTS`), so a crash between a statement and the
-    ledger row is repaired by re-running.
+    ledger row is repaired by re-running. On a cluster (`Store.cluster`) each statement runs in
+    its cluster form (store/cluster.py).
     """
     migrations = sorted(migrations, key=lambda m: m.version)
     versions = [m.version for m in migrations]
     if len(versions) != len(set(versions)):
         raise ValueError(f"migration versions must be unique, got {versions}")
-    await store.command(store.sql(_LEDGER))
+    for stmt in store.schema_statements(_LEDGER):
+        await store.command(store.sql(stmt))
     done = await applied_versions(store)
     applied: list[int] = []
     for m in migrations:
         if m.version in done:
             continue
-        for stmt in m.statements:
+        for stmt in (s for written in m.statements for s in store.schema_statements(written)):
             await store.command(store.sql(stmt))
         await store.insert("schema_migrations", [[m.version, m.name]], ["version", "name"])
         log.info("migration applied", version=m.version, migration=m.name)
