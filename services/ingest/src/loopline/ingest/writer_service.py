@@ -10,7 +10,7 @@ from loopline.common.bus import Consumer, ConsumerOptions
 from loopline.common.logging import get_logger
 from loopline.common.progress import WRITER_GROUP
 from loopline.common.schema import ROW_TABLES
-from loopline.common.service import ServiceContext, ServiceDef, Started
+from loopline.common.service import ServiceContext, ServiceDef, Started, Worker
 from loopline.common.topics import ROWS
 from loopline.ingest.writer import Writer
 from loopline.ingest.writer.offload import Offload
@@ -65,7 +65,10 @@ async def _start(ctx: ServiceContext) -> Started:
     members = [
         await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options) for _ in range(cfg.members)
     ]
-    workers = [WorkerProcessCloser(writer), *(DrainingWriter(c, drain_timeout_s=60.0) for c in members)]
+    workers: list[Worker] = [
+        WorkerProcessCloser(writer),
+        *(DrainingWriter(c, drain_timeout_s=60.0) for c in members),
+    ]
     return Started(WriterState(writer), workers)
 
 
