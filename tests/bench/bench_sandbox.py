@@ -3,7 +3,7 @@
 Run: `python -m tests.bench.bench_sandbox` (or `./dev bench sandbox`).
 "cold" starts a new supervisor (a new interpreter, namespaces, read-only root) for every call;
 "warm" forks every call from one running supervisor (a fresh process, fresh namespaces and a uid
-of its own per call); "batches" run up to 64 rows of one scorer in each such process
+of its own per call), with the default preload (autoevals included) and without autoevals; "batches" run up to 64 rows of one scorer in each such process
 (`run_scorer_batch`), each row with its own limits and result. The in-process line runs the same handler without any sandbox: the
 difference is the sandbox's overhead per call. Compare runs by the machine-speed line.
 """
@@ -74,24 +74,19 @@ def line(name: str, rate: float, latencies: list[float]) -> str:
     return f"{name:<34} {rate:8.1f} calls/s   latency p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
 
 
-async def run() -> None:
-    print(machine_speed())
-    rate = in_process_rate()
-    print(f"{'in process (no sandbox)':<34} {rate:8.0f} calls/s   {1000 / rate * 1000:7.1f} µs per call")
-    warm = Sandbox(SandboxSettings())
-    report = await warm.start()
-    print(f"isolation: {report.mode}; missing: {'; '.join(report.missing) or 'nothing'}")
+async def warm_figures(settings: SandboxSettings, label: str, in_process_us: float) -> None:
+    warm = Sandbox(settings)
+    await warm.start()
     try:
         await measure(warm, 20, 1)  # warm-up
-        for concurrency, calls in ((1, 300), (2, 400), (4, 600), (8, 600)):
+        for concurrency, calls in ((1, 300), (4, 600)):
             rate, latencies = await measure(warm, calls, concurrency)
-            print(line(f"warm, {concurrency} in flight", rate, latencies))
+            print(line(f"warm{label}, {concurrency} in flight", rate, latencies))
             if concurrency == 1:
-                overhead = statistics.median(latencies) - 1000 / in_process_rate(0.2)
+                overhead = statistics.median(latencies) - in_process_us / 1000
                 print(f"{'  per-call overhead (p50)':<34} {overhead:8.2f} ms")
         for concurrency in (1, 4):
-            rows = [ROWS[i % len(ROWS)] for i in range(64 * 40)]
-            chunks = [rows[i : i + 64] for i in range(0, len(rows), 64)]
+            chunks = [[ROWS[i % len(ROWS)] for i in range(64)] for _ in range(40)]
             started = time.perf_counter()
 
             async def worker(queue: list[list[dict[str, Any]]]) -> None:
@@ -100,10 +95,23 @@ async def run() -> None:
                     assert all(isinstance(r, ScoreResult) for r in results), results
 
             await asyncio.gather(*(worker(chunks) for _ in range(concurrency)))
-            rate = len(rows) / (time.perf_counter() - started)
-            print(f"{f'warm, batches of 64, {concurrency} in flight':<34} {rate:8.1f} rows/s")
+            rate = 64 * 40 / (time.perf_counter() - started)
+            print(f"{f'warm{label}, batches of 64, {concurrency} in flight':<34} {rate:8.1f} rows/s")
     finally:
         await warm.close()
+
+
+async def run() -> None:
+    print(machine_speed())
+    rate = in_process_rate()
+    print(f"{'in process (no sandbox)':<34} {rate:8.0f} calls/s   {1000 / rate * 1000:7.1f} µs per call")
+    probe = Sandbox(SandboxSettings(warm=False))
+    report = await probe.start()
+    print(f"isolation: {report.mode}; missing: {'; '.join(report.missing) or 'nothing'}")
+    defaults = SandboxSettings()
+    await warm_figures(defaults, "", 1e6 / rate)
+    lean = [m for m in defaults.preload if m != "autoevals"]
+    await warm_figures(SandboxSettings(preload=lean), " (no autoevals)", 1e6 / rate)
     cold = Sandbox(SandboxSettings(warm=False))
     for concurrency, calls in ((1, 20), (4, 40)):
         rate, latencies = await measure(cold, calls, concurrency)

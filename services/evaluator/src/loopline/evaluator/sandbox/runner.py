@@ -219,7 +219,8 @@ class Sandbox:
                     # a uid block per supervisor: supervisors on one host (several evaluators, cold
                     # calls) then rarely share RLIMIT_NPROC budgets, which the kernel counts per uid
                     "uid_base": self.settings.uid_base + secrets.randbelow(UID_BLOCKS) * UID_BLOCK,
-                    "preload": self.settings.preload,
+                    # a cold supervisor serves one call: preloading would only slow it down
+                    "preload": self.settings.preload if self.settings.warm else [],
                     "read_paths": self.settings.read_paths,
                     "max_request_bytes": MAX_REQUEST_BYTES,
                 }
