@@ -1,0 +1,114 @@
+"""Span rows + a project's classifiers → the merge rows to publish. CPU work, no I/O.
+
+The consumer of `loopline.rows.committed` (and backfill) fetch the committed rows, call
+`classify_rows` (in a worker thread: it embeds), and publish `BatchResult.writes` on `loopline.rows`.
+Per classifier (facet): root spans only → text (`text.extract_text`, the facet's path if it has
+one) → one batched prediction → `other` below the facet's threshold → skip rows whose label must
+not change (`labels.should_write`: human labels, a label of this version already there).
+
+Trained heads are cached per classifier version, so a new version trains once and then labels
+every new span at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopline.classifier.embedding.base import Embedder
+from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, HeadConfig, LabelHead, decide, train_head
+from loopline.classifier.labels import Decision, merge_row, should_write
+from loopline.classifier.taxonomy import Classifier
+from loopline.classifier.text import DEFAULT_MAX_CHARS, extract_text
+
+
+def is_root_span(row: Mapping[str, Any]) -> bool:
+    if "is_root" in row and row["is_root"] is not None:
+        return bool(row["is_root"])
+    span_id, root = row.get("span_id"), row.get("root_span_id")
+    if span_id is not None and root is not None:
+        return bool(span_id == root)
+    return not row.get("span_parents")
+
+
+class HeadCache:
+    """Trained heads by (org, project, classifier id, version); the least recently used go first."""
+
+    def __init__(self, embedder: Embedder, config: HeadConfig | None = None, max_heads: int = 64) -> None:
+        self.embedder = embedder
+        self.config = config or HeadConfig()
+        self._max = max_heads
+        self._heads: OrderedDict[tuple[str, str, str, int], LabelHead] = OrderedDict()
+        self._lock = threading.Lock()
+        self.trained = 0
+
+    def head_for(self, classifier: Classifier) -> LabelHead:
+        key = (classifier.org_id, classifier.project_id, classifier.id, classifier.version)
+        with self._lock:
+            head = self._heads.get(key)
+            if head is not None:
+                self._heads.move_to_end(key)
+                return head
+        head = train_head(classifier.taxonomy.label_specs(), self.embedder, self.config)
+        with self._lock:
+            self._heads[key] = head
+            self.trained += 1
+            while len(self._heads) > self._max:
+                self._heads.popitem(last=False)
+        return head
+
+
+@dataclass
+class BatchResult:
+    writes: list[dict[str, Any]] = field(default_factory=list)  # merge rows for `loopline.rows`
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)  # (row id, decision) written
+    no_text: int = 0  # root spans without usable text (no label; counted, not an error)
+    unchanged: int = 0  # decisions not written (a human label, or this version's label already there)
+    not_root: int = 0
+
+
+def classify_rows(
+    rows: Sequence[Mapping[str, Any]],
+    classifiers: Sequence[Classifier],
+    heads: HeadCache,
+    fast_threshold: float | None = DEFAULT_FAST_THRESHOLD,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> BatchResult:
+    result = BatchResult()
+    roots = [r for r in rows if is_root_span(r) and isinstance(r.get("id"), str)]
+    result.not_root = len(rows) - len(roots)
+    for classifier in classifiers:
+        taxonomy = classifier.taxonomy
+        if not taxonomy.labels:
+            continue  # nothing to choose from yet (discovery proposes labels)
+        texts: list[str] = []
+        targets: list[Mapping[str, Any]] = []
+        for row in roots:
+            text = extract_text(row, taxonomy.text_path, max_chars)
+            if text is None:
+                result.no_text += 1
+                continue
+            texts.append(text)
+            targets.append(row)
+        if not texts:
+            continue
+        head = heads.head_for(classifier)
+        for row, prediction in zip(targets, head.predict(texts, fast_threshold), strict=True):
+            label, confidence = decide(prediction, taxonomy.threshold)
+            decision = Decision(
+                facet=taxonomy.facet,
+                label=label,
+                confidence=confidence,
+                classifier_id=classifier.id,
+                taxonomy_version=str(classifier.version),
+                metadata={"model": heads.embedder.model_id, "head": head.version},
+            )
+            if not should_write(row, decision):
+                result.unchanged += 1
+                continue
+            result.writes.append(merge_row(str(row["id"]), decision))
+            result.decisions.append((str(row["id"]), decision))
+    return result
