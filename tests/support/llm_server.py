@@ -42,7 +42,6 @@ import base64
 import contextlib
 import hashlib
 import math
-import socket
 import struct
 import threading
 import time
@@ -53,11 +52,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.threaded_server import ThreadedServer
 
 Route_ = Literal["chat", "embeddings", "moderations"]
 Wire = Literal["openai", "anthropic"]
@@ -211,9 +211,7 @@ class ScriptedLLM:
         }
         self._responder: Callable[[Seen], Item | None] | None = None
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
 
     # -- scripting -------------------------------------------------------------------------
@@ -252,40 +250,14 @@ class ScriptedLLM:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> ScriptedLLM:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = int(sock.getsockname()[1])
-        self._sock = sock
-        config = uvicorn.Config(self._app(), log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name=f"scripted-llm-{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("scripted LLM server did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(self._app(), name="scripted-llm", max_lifetime_s=self.max_lifetime_s)
+        self._server.start()
+        self.port = self._server.port
         return self
-
-    def _run(self) -> None:
-        assert self._server is not None and self._sock is not None
-        server = self._server
-        timer = threading.Timer(self.max_lifetime_s, lambda: setattr(server, "should_exit", True))
-        timer.daemon = True
-        timer.start()
-        try:
-            server.run(sockets=[self._sock])
-        finally:
-            timer.cancel()
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._sock is not None:
-            self._sock.close()
+            self._server.stop()
 
     def __enter__(self) -> ScriptedLLM:
         return self.start()

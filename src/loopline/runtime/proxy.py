@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal
 from loopline.common.http import JSONResponse, error_body
 from loopline.common.service import ServiceContext, ServiceDef
+from starlette.background import BackgroundTask
 
 _HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
 
@@ -19,7 +21,9 @@ def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -
     for d in remote:
         url = ctx.settings.service_urls[d.name].rstrip("/")
         table.extend((re.compile(pattern), url) for pattern in d.routes)
-    client = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+    # reads may pause long: a model call behind the evaluator's gateway waits for its provider
+    # (timeouts and retries included) before the first byte
+    client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0))
 
     @app.middleware("http")
     async def _proxy(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -32,12 +36,15 @@ def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -
         headers[PRINCIPAL_HEADER] = principal.model_dump_json()
         headers[INTERNAL_TOKEN_HEADER] = ctx.settings.internal_token
         try:
-            upstream = await client.request(
-                request.method,
-                target + path,
-                params=list(request.query_params.multi_items()),
-                content=await request.body(),
-                headers=headers,
+            upstream = await client.send(
+                client.build_request(
+                    request.method,
+                    target + path,
+                    params=list(request.query_params.multi_items()),
+                    content=await request.body(),
+                    headers=headers,
+                ),
+                stream=True,
             )
         except httpx.HTTPError as exc:
             return JSONResponse(
@@ -48,4 +55,22 @@ def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -
         out_headers = {
             k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS | {"content-encoding"}
         }
-        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+        if upstream.headers.get("content-type", "").startswith("text/event-stream"):
+            # server-sent events (model gateway streams, invoke streams) pass through as they come
+            return StreamingResponse(
+                upstream.aiter_raw(),
+                status_code=upstream.status_code,
+                headers=out_headers,
+                background=BackgroundTask(upstream.aclose),
+            )
+        try:
+            content = await upstream.aread()
+        except httpx.HTTPError as exc:
+            return JSONResponse(
+                error_body(503, f"upstream service failed mid-answer: {exc}"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        finally:
+            await upstream.aclose()
+        return Response(content, status_code=upstream.status_code, headers=out_headers)
