@@ -6,6 +6,7 @@ It is a real HTTP server (Starlette under uvicorn, in a thread of the test proce
 * OpenAI: `POST /v1/chat/completions` (text, tool calls, SSE streaming with the usage chunk),
   `POST /v1/embeddings` (float or base64), `POST /v1/moderations`, `GET /v1/models`, and OpenAI
   error bodies `{"error": {"message", "type", "param", "code"}}`;
+* Azure OpenAI: chat and embeddings under `/openai/deployments/<deployment>/`;
 * Anthropic: `POST /v1/messages` (text, `tool_use`, the SSE event sequence `message_start` …
   `message_stop`), `GET /v1/models` (when the request carries `anthropic-version`), and Anthropic
   error bodies `{"type": "error", "error": {"type", "message"}}`.
@@ -121,9 +122,10 @@ class Seen:
 
     @property
     def api_key(self) -> str:
-        """The key the client sent (`x-api-key`, else the bearer token)."""
+        """The key the client sent (`x-api-key`, Azure's `api-key`, else the bearer token)."""
         auth = self.headers.get("authorization", "")
-        return self.headers.get("x-api-key") or (auth[7:] if auth.lower().startswith("bearer ") else "")
+        bearer = auth[7:] if auth.lower().startswith("bearer ") else ""
+        return self.headers.get("x-api-key") or self.headers.get("api-key") or bearer
 
     @property
     def model(self) -> str:
@@ -274,6 +276,11 @@ class ScriptedLLM:
                 Route("/v1/moderations", self._moderations, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
+                # Azure OpenAI: the same answers under /openai/deployments/<deployment>/…
+                Route(
+                    "/openai/deployments/{deployment}/chat/completions", self._openai_chat, methods=["POST"]
+                ),
+                Route("/openai/deployments/{deployment}/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
 

@@ -201,3 +201,27 @@ async def test_embeddings_and_moderations(scripted_llm: ScriptedLLM) -> None:
         await client.embed({"model": "ant/claude-sonnet-4-5", "input": "x"})
     assert e.value.kind == "unsupported" and e.value.provider == "ant"
     await client.aclose()
+
+
+async def test_azure_deployment(scripted_llm: ScriptedLLM) -> None:
+    scripted_llm.push(Reply("from azure"))
+    client = ModelClient(
+        [
+            ProviderConfig(
+                name="az",
+                kind="azure",
+                api_key="az-key",
+                base_url=scripted_llm.url,
+                api_version="2024-10-21",
+                deployment="prod-4o",
+                models=("gpt-4o",),
+            )
+        ]
+    )
+    r = await client.complete("gpt-4o", USER)
+    assert (r.provider, r.text) == ("az", "from azure")
+    seen = scripted_llm.requests[-1]
+    assert seen.path == "/openai/deployments/prod-4o/chat/completions" and seen.api_key == "az-key"
+    e = await client.embed({"model": "gpt-4o", "input": "cat"})
+    assert e.body["data"][0]["embedding"] == embedding_for("cat")
+    await client.aclose()

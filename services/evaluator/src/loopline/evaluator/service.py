@@ -9,6 +9,7 @@ starts; a gateway call then answers 400 saying how to add a provider.
 from __future__ import annotations
 
 from fastapi import APIRouter
+from loopline.common.logging import get_logger
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.evaluator import tables
 from loopline.evaluator.ai_secrets import AiSecretStore
@@ -17,10 +18,12 @@ from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.cache import ProxyCache
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.proxy.routes import build_proxy_router
-from loopline.evaluator.secret_box import SecretBox
+from loopline.evaluator.secret_box import KEY_FILE, SecretBox
 from loopline.evaluator.secret_routes import build_secret_router
 from loopline.evaluator.settings import EvaluatorSettings
 from loopline.evaluator.state import State
+
+log = get_logger(__name__)
 
 
 class _CloseClients:
@@ -42,6 +45,12 @@ def _router(ctx: ServiceContext) -> APIRouter:
 async def _start(ctx: ServiceContext) -> Started:
     store = ctx.require_store()
     cfg = ctx.settings.section(EvaluatorSettings)
+    if not cfg.ai_secrets_key and not ctx.embedded:
+        log.warning(
+            "LOOPLINE_AI_SECRETS_KEY is not set: AI secrets are sealed with the key file in this "
+            "process's data dir; every evaluator sharing the store must use one key (set it)",
+            key_file=str(ctx.settings.data_dir / KEY_FILE),
+        )
     secrets = AiSecretStore(store, SecretBox.from_config(cfg.ai_secrets_key, ctx.settings.data_dir))
     models = OrgModels(secrets)
     gateway = ModelGateway(models, ProxyCache(store) if cfg.proxy_cache else None)
