@@ -61,12 +61,12 @@ def test_serve_services_in_separate_processes(tmp_path: Path, kafka_bootstrap: s
     }
     pa, pb = free_port(), free_port()
     a = serve("gateway,ingest,writer,query", pa, env, tmp_path / "a.log")
-    b = serve("loop-agent", pb, {**env, "LOOPLINE_STORE_DSN": ""}, tmp_path / "b.log")
+    b = serve("classifier", pb, {**env, "LOOPLINE_STORE_DSN": ""}, tmp_path / "b.log")
     try:
         ready_a = wait_ready(pa, a, tmp_path / "a.log")
         ready_b = wait_ready(pb, b, tmp_path / "b.log")
         assert ready_a["checks"] == {"bus": True, "store": True}
-        assert ready_b["checks"] == {"bus": True}  # the loop agent owns no store (yet)
+        assert ready_b["checks"] == {"bus": True}  # the classifier owns no store (yet)
         assert httpx.get(f"http://127.0.0.1:{pb}/healthz").json() == {"status": "ok"}
         h = {"Authorization": f"Bearer {key}"}  # LOOPLINE_BOOTSTRAP_API_KEY registered by the gateway
         base = f"http://127.0.0.1:{pa}"

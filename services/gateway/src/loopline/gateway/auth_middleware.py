@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException, Request, Response
-from loopline.common.auth import INTERNAL_TOKEN_HEADER, principal_from_internal_headers
+from loopline.common.auth import INTERNAL_TOKEN_HEADER, Principal, principal_from_internal_headers
 from loopline.common.http import JSONResponse, error_body
+from loopline.common.service_calls import SCOPE_PRINCIPAL
 from loopline.gateway.keys import KeyStore
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,6 +45,12 @@ class AuthMiddleware:
             return
         path = scope["path"]
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES) or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        state = scope.get("state")
+        if isinstance(state, dict) and isinstance(state.get(SCOPE_PRINCIPAL), Principal):
+            # a service of this process calling in-process as a principal it resolved (ASGI
+            # scope state cannot be set from outside the process: `common.service_calls`)
             await self.app(scope, receive, send)
             return
         request = Request(scope)
