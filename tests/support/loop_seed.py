@@ -75,7 +75,7 @@ def build_rows(pid: str, now: datetime, traces: int = 160, seed: int = 7) -> See
         intent = INTENTS[t % len(INTENTS)] if t % 10 != 9 else None  # some traces never classified
         root_extra: dict[str, Any] = {"input": {"question": f"question {t}"}, "output": "answer"}
         if intent is not None:
-            root_extra["classifications"] = {"Intent": {"label": intent, "confidence": 0.9}}
+            root_extra["classifications"] = {"Intent": [{"id": intent, "label": intent, "confidence": 0.9}]}
         out.rows.append(_span(pid, trace, trace, None, "support_bot", "task", created, **root_extra))
         # the LLM call
         latency = rnd.uniform(0.5, 2.0) if t % 37 != 5 else 40.0 + t / 10
@@ -143,7 +143,7 @@ def _type(r: dict[str, Any]) -> str:
 
 def _intent(r: dict[str, Any]) -> str | None:
     c = r.get("classifications")
-    return c["Intent"]["label"] if c else None
+    return c["Intent"][0]["label"] if c else None
 
 
 def expected_errors_by_name(s: SeedRows, days: int = 7) -> list[tuple[str, int, int, float]]:

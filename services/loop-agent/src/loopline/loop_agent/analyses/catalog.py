@@ -109,7 +109,7 @@ ANALYSES: dict[str, Analysis] = {
         Analysis(
             "top_errors",
             "Errors by blast radius (error rate x share of traffic), per span/tool name and per intent "
-            "(classifications.Intent.label; empty when no classifier ran)",
+            "(classifications.Intent[0].label; empty when no classifier ran)",
             _top_errors,
         ),
         Analysis(

@@ -27,7 +27,9 @@ FALLBACK_PROVIDER_ERROR = "api_failure"
 #: the metric expression of each outlier kind
 OUTLIER_METRICS = {"latency": "metrics.end - metrics.start", "tokens": "metrics.tokens"}
 
-INTENT = "classifications.Intent.label"
+#: the intent label of a classified root span (the classifier's shape: `classifications.<facet>` is an
+#: array of `{id, label, confidence, source}`, the first is the decision)
+INTENT = "classifications.Intent[0].label"
 
 
 def literal(text: str) -> str:
