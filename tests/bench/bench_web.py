@@ -27,6 +27,7 @@ from tests.support.browser import ensure_chromium, launch_args
 from tests.support.running import RunningLoopline, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / ".cache" / "web-artifacts"
 TRACES = 2_000
 BIG_TRACE_SPANS = 20_000
 RUNS = 5
@@ -113,11 +114,32 @@ def measure(
     return statistics.median(cold), statistics.median(warm)
 
 
+def screenshot_big_trace(browser: Any, server: RunningLoopline, session: dict[str, Any], url: str) -> None:
+    """What the 20,000-span trace looks like, at the top of its tree and scrolled to the end."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(base_url=server.url, viewport={"width": 1440, "height": 900})
+    ctx.add_init_script(f"sessionStorage.setItem('loopline.session', {json.dumps(json.dumps(session))})")
+    page = ctx.new_page()
+    page.goto(url)
+    page.wait_for_selector(".span-detail section[aria-label=Input]", timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "bench-trace-20k-top.png"))
+    t = time.perf_counter()
+    page.eval_on_selector("[role=tree]", "el => { el.scrollTop = el.scrollHeight; }")
+    last = page.get_by_role("treeitem").last
+    span_id = last.get_attribute("data-span-id")
+    last.click()
+    page.wait_for_selector(f".span-detail[data-span-id='{span_id}'] section[aria-label=Input]")
+    print(f"  scroll to the tree's end and open its last span: {(time.perf_counter() - t) * 1000:.0f} ms")
+    page.screenshot(path=str(ARTIFACTS / "bench-trace-20k-end.png"))
+    ctx.close()
+
+
 def api_ms(server: RunningLoopline, pid: str, root: str) -> float:
     """The trace view's own BTQL calls (10,000 spans a page), timed from Python."""
-    cols = (
-        "id, span_id, span_parents, root_span_id, span_attributes, created, metrics.start as start, "
-        "metrics.end as end, error IS NOT NULL as has_error, scores"
+    cols = (  # web/src/lib/btql.ts traceSpansQuery
+        "id, span_id, span_parents, span_attributes.name as name, span_attributes.type as type, "
+        "span_attributes.exec_counter as exec, metrics.start as start, metrics.end as end, "
+        "error IS NOT NULL as has_error"
     )
     times = []
     for _ in range(RUNS):
@@ -187,6 +209,7 @@ def main() -> None:
                 print(
                     f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})"
                 )
+                screenshot_big_trace(browser, server, session, f"{logs}?r={big}")
                 browser.close()
         finally:
             server.terminate()

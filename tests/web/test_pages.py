@@ -4,8 +4,10 @@ filters, the BTQL sandbox's error underline, experiments, datasets; a screenshot
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 
 from tests.web.conftest import Seeded, shot
@@ -196,3 +198,25 @@ def test_unknown_pages_and_api_paths(page: Any, seeded: Seeded) -> None:
     expect(page.get_by_text("This page does not exist")).to_be_visible()
     api = page.request.get("/v1/project")  # API paths are the API's, not the app's
     assert api.status == 401 and api.json()["error"]["message"].startswith("missing API key")
+
+
+def test_live_refresh_shows_new_traces(page: Any, seeded: Seeded) -> None:
+    """An empty project says how to log to it; with Live on, a trace logged meanwhile appears."""
+    client = httpx.Client(base_url=seeded.server.url, headers=seeded.server.headers, timeout=30)
+    name = f"live-{uuid.uuid4().hex[:6]}"
+    pid = client.post("/v1/project", json={"name": name}).json()["id"]
+    sign_in(page, seeded, f"/app/default/p/{name}/logs")
+    expect(page.get_by_text("No logs yet")).to_be_visible()
+    expect(page.locator(".code-block")).to_contain_text(f'init_logger(project="{name}")')
+    page.get_by_role("checkbox", name="Live").check()
+    row = {
+        "id": "live-1",
+        "project_id": pid,
+        "log_id": "g",
+        "input": "a question logged just now",
+        "output": "ok",
+    }
+    assert client.post("/logs3", json={"rows": [row]}).status_code == 200
+    table = page.get_by_role("table", name="Traces")
+    expect(table).to_contain_text("a question logged just now", timeout=20_000)
+    shot(page, "13-logs-live")

@@ -43,3 +43,22 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
     </div>
   );
 }
+
+interface LoadedProps<T> {
+  query: { isPending: boolean; isError: boolean; error: unknown; data: T | undefined };
+  what: string;
+  /** shown instead of `children` when `isEmpty(data)` */
+  empty?: ReactNode;
+  isEmpty?: (data: T) => boolean;
+  children: (data: T) => ReactNode;
+}
+
+/** A query's loading, error and empty states, else its data rendered by `children`. */
+export function Loaded<T>({ query, what, empty, isEmpty, children }: LoadedProps<T>) {
+  if (query.isPending) return <Loading what={what} />;
+  if (query.isError || query.data === undefined) return <ErrorState error={query.error} title={`Could not load ${what}`} />;
+  if (empty !== undefined && isEmpty?.(query.data)) return <>{empty}</>;
+  return <>{children(query.data)}</>;
+}
+
+export const noItems = (items: readonly unknown[]) => items.length === 0;

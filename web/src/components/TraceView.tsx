@@ -122,7 +122,7 @@ export function TraceView({ source, rootSpanId, selectedSpanId, onSelect, onClos
                     ) : (
                       <span className="caret" />
                     )}
-                    <span className={`type-dot type-${s.span_attributes?.type ?? "none"}`} title={s.span_attributes?.type ?? ""} />
+                    <span className={`type-dot type-${s.type ?? "none"}`} title={s.type ?? ""} />
                     <span className="tree-name">{spanName(s)}</span>
                     {s.has_error ? <span className="error-mark" title="error">!</span> : null}
                     <span className="tree-time">{formatDuration(d)}</span>

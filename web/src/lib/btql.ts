@@ -65,7 +65,7 @@ export function tracesQuery(src: ObjectSource, f: LogFilters, limit = 100, curso
 /** The light columns of every span of one trace (enough for the tree and the timeline). */
 export function traceSpansQuery(src: ObjectSource, rootSpanId: string, limit = 10000, cursor?: string): string {
   return clauses([
-    "select: id, span_id, span_parents, root_span_id, span_attributes, created, metrics.start as start, metrics.end as end, error IS NOT NULL as has_error, scores",
+    "select: id, span_id, span_parents, span_attributes.name as name, span_attributes.type as type, span_attributes.exec_counter as exec, metrics.start as start, metrics.end as end, error IS NOT NULL as has_error",
     `from: ${sourceText(src)} spans`,
     `filter: root_span_id = ${quote(rootSpanId)}`,
     `limit: ${limit}`,

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { buildTree, flatten, spanDuration, spanName, type SpanLite } from "./spanTree";
 
 function span(id: string, parent: string | null, start: number, end = start + 1): SpanLite {
-  return { id: `row-${id}`, span_id: id, span_parents: parent ? [parent] : null, start, end, span_attributes: { name: id } };
+  return { id: `row-${id}`, span_id: id, span_parents: parent ? [parent] : null, start, end, name: id };
 }
 
 describe("buildTree + flatten", () => {
@@ -42,7 +42,7 @@ describe("buildTree + flatten", () => {
 
 describe("span helpers", () => {
   it("names and times spans", () => {
-    expect(spanName({ id: "1", span_id: "abcdef123", span_attributes: { type: "llm" } })).toBe("llm");
+    expect(spanName({ id: "1", span_id: "abcdef123", type: "llm" })).toBe("llm");
     expect(spanName({ id: "1", span_id: "abcdef123" })).toBe("abcdef12");
     expect(spanDuration({ id: "1", span_id: "x", start: 1, end: 3.5 })).toBe(2.5);
     expect(spanDuration({ id: "1", span_id: "x", start: 1 })).toBeNull();

@@ -1,22 +1,24 @@
 // The span tree of one trace, flattened for a virtual list: depth-first, children by start time.
 
+/** The columns of a span the tree needs (`traceSpansQuery`), not its contents. */
 export interface SpanLite {
   id: string;
   span_id: string;
   span_parents?: string[] | null;
-  span_attributes?: { name?: string | null; type?: string | null; exec_counter?: number } | null;
+  name?: string | null;
+  type?: string | null;
+  /** the SDK's order of creation, breaks ties of equal start times */
+  exec?: number | null;
   start?: number | null;
   end?: number | null;
   has_error?: number | boolean | null;
-  scores?: Record<string, number | null> | null;
-  created?: string;
 }
 
 export interface TreeRow {
   span: SpanLite;
   depth: number;
   childCount: number;
-  /** span_ids from the root to this span's parent (for "is an ancestor collapsed") */
+  /** its children are hidden */
   collapsed: boolean;
 }
 
@@ -35,7 +37,7 @@ function startOf(s: SpanLite): number {
 function order(a: SpanLite, b: SpanLite): number {
   const d = startOf(a) - startOf(b);
   if (d !== 0 && !Number.isNaN(d)) return d;
-  const e = (a.span_attributes?.exec_counter ?? 0) - (b.span_attributes?.exec_counter ?? 0);
+  const e = (a.exec ?? 0) - (b.exec ?? 0);
   if (e !== 0) return e;
   return a.span_id < b.span_id ? -1 : a.span_id > b.span_id ? 1 : 0;
 }
@@ -87,7 +89,7 @@ export function flatten(tree: SpanTree, collapsed: ReadonlySet<string> = new Set
 }
 
 export function spanName(s: SpanLite): string {
-  return s.span_attributes?.name || s.span_attributes?.type || s.span_id.slice(0, 8);
+  return s.name || s.type || s.span_id.slice(0, 8);
 }
 
 export function spanDuration(s: SpanLite): number | null {

@@ -2,7 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "react-router-dom";
 import { useApi } from "../auth";
 import { PageHeader } from "../components/Layout";
-import { Empty, ErrorState, Loading } from "../components/States";
+import { Empty, Loaded, noItems } from "../components/States";
 import { formatRelative } from "../lib/format";
 
 export function Projects() {
@@ -12,27 +12,30 @@ export function Projects() {
   return (
     <div className="page">
       <PageHeader title="Projects" subtitle={org} />
-      {q.isPending ? (
-        <Loading what="projects" />
-      ) : q.isError ? (
-        <ErrorState error={q.error} title="Could not load projects" />
-      ) : q.data.length === 0 ? (
-        <Empty title="No projects yet">
-          <p>Projects appear when you log to one with the Braintrust SDK:</p>
-          <pre className="code-block">{`export BRAINTRUST_API_URL=${window.location.origin} BRAINTRUST_API_KEY=<your key>
+      <Loaded
+        query={q}
+        what="projects"
+        isEmpty={noItems}
+        empty={
+          <Empty title="No projects yet">
+            <p>Projects appear when you log to one with the Braintrust SDK:</p>
+            <pre className="code-block">{`export BRAINTRUST_API_URL=${window.location.origin} BRAINTRUST_API_KEY=<your key>
 python -c "import braintrust; l = braintrust.init_logger(project='my-app'); l.log(input='hi', output='hello'); l.flush()"`}</pre>
-        </Empty>
-      ) : (
-        <div className="card-grid">
-          {q.data.map((p) => (
-            <Link className="card project-card" key={p.id} to={`p/${encodeURIComponent(p.name)}/logs`}>
-              <div className="card-title">{p.name}</div>
-              {p.description && <div className="muted">{p.description}</div>}
-              <div className="muted small">created {formatRelative(p.created)}</div>
-            </Link>
-          ))}
-        </div>
-      )}
+          </Empty>
+        }
+      >
+        {(projects) => (
+          <div className="card-grid">
+            {projects.map((p) => (
+              <Link className="card project-card" key={p.id} to={`p/${encodeURIComponent(p.name)}/logs`}>
+                <div className="card-title">{p.name}</div>
+                {p.description && <div className="muted">{p.description}</div>}
+                <div className="muted small">created {formatRelative(p.created)}</div>
+              </Link>
+            ))}
+          </div>
+        )}
+      </Loaded>
     </div>
   );
 }
