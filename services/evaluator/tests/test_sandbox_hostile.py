@@ -504,6 +504,49 @@ async def test_supervisor_death_fails_the_calls_in_flight_then_restarts(sandbox:
     assert await no_sandbox_processes_left() == []
 
 
+@needs_root
+async def test_memory_spread_over_processes_counts_for_the_call() -> None:
+    # each process stays under its own RLIMIT_AS (256 MiB); together they hold 4 x 150 MiB
+    source = """
+        import os, time
+        def handler():
+            for _ in range(4):
+                if os.fork() == 0:
+                    hog = b"x" * (150 * 1024 * 1024)
+                    time.sleep(3600)
+            time.sleep(3600)
+        """
+    async with Sandbox(SETTINGS.model_copy(update={"wall_seconds": 60.0})) as box:
+        result = await run(box, source)
+        message = error(result, "memory_limit").message
+        assert "in its processes together, over the limit of 256 MiB" in message
+        assert await no_sandbox_processes_left() == []
+        await still_serves(box)
+
+
+@needs_root
+async def test_processes_sharing_their_parents_pages_are_not_counted_twice(sandbox: Sandbox) -> None:
+    # 7 processes sharing the parent's 100 MiB (copy-on-write): resident sizes would add up to
+    # 700 MiB, past the 256 MiB limit; proportional sizes stay near 100 MiB
+    source = """
+        import os, time
+        def handler():
+            ballast = b"x" * (100 * 1024 * 1024)
+            children = []
+            for _ in range(6):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(1.0)
+                    os._exit(0)
+                children.append(pid)
+            for pid in children:
+                os.waitpid(pid, 0)
+            return "all done" if len(ballast) else "?"
+        """
+    result = await run(sandbox, source)
+    assert isinstance(result, FunctionResult) and result.output == "all done", result
+
+
 @pytest.mark.parametrize("sandbox", ["basic"], indirect=True)
 async def test_basic_mode_calls_die_with_their_supervisor(sandbox: Sandbox, tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"

@@ -63,6 +63,7 @@ EXIT_SETUP_FAILED = 70
 EXIT_NO_RESULT_CHANNEL = 71
 EXIT_OUT_OF_MEMORY = 72
 DRAIN_GRACE_SECONDS = 0.2
+MEMORY_CHECK_SECONDS = 0.05
 TRACEBACK_CHARS = 8000
 CALL_NAMESPACES = (
     isolation.CLONE_NEWNET | isolation.CLONE_NEWNS | isolation.CLONE_NEWIPC | isolation.CLONE_NEWUTS
@@ -389,7 +390,9 @@ class Supervisor:
     def __init__(self, config: dict[str, Any], namespaces: bool) -> None:
         self.namespaces = namespaces
         self.uid_base = int(config["uid_base"])
-        self.free_slots = list(range(int(config["slots"])))
+        self.slots = int(config["slots"])
+        self.free_slots = list(range(self.slots))
+        self.next_memory_check = 0.0
         self.waiting: deque[dict[str, Any]] = deque()
         self.draining_slots: set[int] = set()
         self.calls: dict[int, PendingCall] = {}  # by pid
@@ -427,6 +430,9 @@ class Supervisor:
                     self._read_call_pipe(fd)
             self._reap()
             now = time.monotonic()
+            if self.namespaces and now >= self.next_memory_check:
+                self._check_memory()
+                self.next_memory_check = now + MEMORY_CHECK_SECONDS
             for call in list(self.calls.values()):
                 if call.status is None and not call.responded and now >= call.deadline:
                     self._kill(
@@ -450,7 +456,29 @@ class Supervisor:
             timeout = min(timeout, max(0.0, until - now))
         if self.draining_slots:
             timeout = min(timeout, 0.01)
+        if self.namespaces and self.calls:
+            timeout = min(timeout, max(0.0, self.next_memory_check - now))
         return timeout
+
+    def _check_memory(self) -> None:
+        """Kill a call whose processes together hold more than its memory limit: RLIMIT_AS bounds
+        each process, this bounds the call (a fork of big processes, no cgroup needed). Checked
+        every MEMORY_CHECK_SECONDS, so a call can overshoot for that long."""
+        running = {
+            self.uid_base + c.slot: c for c in self.calls.values() if c.status is None and not c.responded
+        }
+        if not running:
+            return
+        usage = isolation.memory_by_uid(range(self.uid_base, self.uid_base + self.slots))
+        for uid, rss in usage.items():
+            call = running.get(uid)
+            if call is not None and rss > call.limits.memory_bytes:
+                self._kill(
+                    call,
+                    "memory_limit",
+                    f"held {rss // MiB} MiB in its processes together, over the limit of "
+                    f"{call.limits.memory_bytes // MiB} MiB",
+                )
 
     def _read_requests(self) -> None:
         while True:
@@ -756,8 +784,11 @@ def _report(namespaces: bool, bound: list[str], uids: tuple[int, int]) -> dict[s
             "read-only root with only: " + ", ".join(bound),
             f"uid per call slot ({uids[0]}-{uids[1]}), no groups, no capabilities, no_new_privs",
         ]
+        enforced.append(
+            f"memory of a call's processes together (PSS), checked every {MEMORY_CHECK_SECONDS * 1000:g} ms"
+        )
         missing = [
-            "memory is limited per process (RLIMIT_AS), not per call: no memory cgroup is used",
+            "no memory cgroup: between two checks a call's processes are bounded only one by one (RLIMIT_AS)",
         ]
     else:
         missing = [

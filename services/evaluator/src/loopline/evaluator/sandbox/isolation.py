@@ -99,9 +99,30 @@ def set_limits(
         resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
 
 
-def pids_of_uids(uids: range) -> list[int]:
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def memory_by_uid(uids: range) -> dict[int, int]:
+    """Memory (bytes) held by the processes of each uid in `uids` that runs more than one process,
+    in this pid namespace. Proportional (PSS): a forked process shares its parent's pages, and
+    resident sizes would count those once per process."""
+    by_uid: dict[int, list[int]] = {}
+    pids_of_uids(uids, by_uid)
+    return {uid: sum(_pss_bytes(p) for p in pids) for uid, pids in by_uid.items() if len(pids) > 1}
+
+
+def pids_of_uids(uids: range, by_uid: dict[int, list[int]] | None = None) -> list[int]:
     """Pids in this pid namespace whose real uid is in `uids` (zombies included: they still count
-    against RLIMIT_NPROC). Reads `status`, as /proc/<pid> of a non-dumpable process is root's."""
+    against RLIMIT_NPROC), also grouped into `by_uid` when given. Reads `status`, as /proc/<pid>
+    of a non-dumpable process belongs to root."""
     pids = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -110,8 +131,11 @@ def pids_of_uids(uids: range) -> list[int]:
             with open(f"/proc/{name}/status", "rb") as fh:
                 for line in fh:
                     if line.startswith(b"Uid:"):
-                        if int(line.split()[1]) in uids:
+                        uid = int(line.split()[1])
+                        if uid in uids:
                             pids.append(int(name))
+                            if by_uid is not None:
+                                by_uid.setdefault(uid, []).append(int(name))
                         break
         except OSError:
             continue
