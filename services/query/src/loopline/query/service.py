@@ -14,6 +14,7 @@ from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.query import tables
 from loopline.query.async_btql import AsyncQueries
 from loopline.query.btql_validate import build_validate_router
+from loopline.query.dashboards.routes import build_dashboards_router
 from loopline.query.errors import ERRORS
 from loopline.query.reads import ObjectReader
 from loopline.query.routes import build_btql_router, build_router
@@ -27,6 +28,7 @@ def _router(ctx: ServiceContext) -> APIRouter:
     router = build_router()
     router.include_router(build_btql_router())
     router.include_router(build_validate_router())
+    router.include_router(build_dashboards_router())
     return router
 
 
@@ -58,6 +60,7 @@ SERVICE = ServiceDef(
         r"^/experiment-comparison2$",
         r"^/dataset-summary$",
         r"^/btql(/schema|/validate|/async(/[^/]+(/result)?)?)?$",
+        r"^/dashboards(/[^/]+(/data|/charts(/[^/]+(/btql)?)?)?)?$",
     ),
     errors=ERRORS,
     settings=QuerySettings,

@@ -1,5 +1,5 @@
 """The query service's tables: async BTQL jobs, their result rows and cancel requests (shared by
-every query replica)."""
+every query replica), and saved dashboards (dashboards/store.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,17 @@ MIGRATIONS: tuple[Migration, ...] = (
                 org_id String, job_id String, created DateTime64(6, 'UTC')
             ) ENGINE = ReplacingMergeTree ORDER BY (org_id, job_id)
             TTL toDateTime(created) + INTERVAL 2 HOUR""",
+        ),
+    ),
+    Migration(
+        300,
+        "saved dashboards: charts (BTQL + chart spec) and the view, per org and project",
+        (
+            """CREATE TABLE IF NOT EXISTS {db}.dashboards (
+                org_id String, project_id String, id String, name String, description String DEFAULT '',
+                body String, created DateTime64(6, 'UTC'), updated DateTime64(6, 'UTC'),
+                _deleted UInt8 DEFAULT 0, _version UInt64
+            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, id)""",
         ),
     ),
 )
