@@ -3,6 +3,7 @@ semantics, tenant isolation, and the providers they configure."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -168,4 +169,16 @@ async def test_org_models_rebuild_on_change(store: Store, box: SecretBox) -> Non
     assert client.route("claude-sonnet-4-5").provider.name == "ANTHROPIC_API_KEY"
     assert "cannot be called" in problems[0]
     assert (await models.client(org))[0] is client  # cached while nothing changed
+    models._entries[org].built -= 3600  # past the TTL, nothing changed: the same client (and limits)
+    assert (await models.client(org))[0] is client
+    await secrets.create(org, {"name": "OPENAI_API_KEY", "type": "openai", "secret": "k" * 30})
+    changed, _ = await models.client(org)
+    assert changed is not client and [p.name for p in changed.providers] == [
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+    ]
+    assert len(models._retiring) == 2  # replaced clients are closed later, not under calls in flight
+    both = await asyncio.gather(*[models.client(str(uuid.uuid4())) for _ in range(3)])
+    assert all(c.providers == [] for c, _ in both)
     await models.aclose()
+    assert not models._retiring

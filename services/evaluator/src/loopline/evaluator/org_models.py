@@ -13,6 +13,7 @@ yet: a model only they would serve fails with a message saying so.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ COMPATIBLE_BASES = {
 }
 NOT_CALLABLE = ("google", "vertex", "bedrock", "replicate", "js")
 CACHE_TTL_S = 30.0  # another replica's secret change is seen within this
+RETIRE_AFTER_S = 900.0  # a replaced client is closed this long after (its calls have ended)
 
 
 def _models(meta: Mapping[str, Any]) -> tuple[str, ...]:
@@ -105,37 +107,65 @@ class _Entry:
 
 
 class OrgModels:
-    """`ModelClient`s by org, rebuilt when the org's secrets change here or after CACHE_TTL_S."""
+    """`ModelClient`s by org, rebuilt when the org's secrets change (here at once; written by
+    another process: within CACHE_TTL_S). A client whose providers did not change is kept, so its
+    concurrency limits hold across refreshes; a replaced client is closed only after
+    RETIRE_AFTER_S, when the calls and streams still using it have ended."""
 
     def __init__(self, secrets: AiSecretStore, prices: PriceTable | None = None) -> None:
         self.secrets = secrets
         self.prices = prices or PriceTable()
         self._entries: dict[str, _Entry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    def _fresh(self, org_id: str, e: _Entry) -> bool:
+        return time.monotonic() - e.built < CACHE_TTL_S and self.secrets.changed.get(org_id, 0.0) < e.built
 
     async def client(self, org_id: str) -> tuple[ModelClient, list[str]]:
         """The org's client and the problems of secrets that configure no provider."""
-        now = time.monotonic()
         e = self._entries.get(org_id)
-        changed = self.secrets.changed.get(org_id, 0.0)
-        if e is not None and now - e.built < CACHE_TTL_S and changed < e.built:
+        if e is not None and self._fresh(org_id, e):
             return e.client, e.problems
-        revealed, problems = await self.secrets.revealed(org_id)
-        configs: list[ProviderConfig] = []
-        for s in revealed:
-            made = provider_config(s)
-            if isinstance(made, str):
-                problems.append(made)
-            else:
-                configs.append(made)
-        if e is not None:
-            await e.client.aclose()
-        entry = _Entry(ModelClient(configs, prices=self.prices), time.monotonic(), problems)
-        self._entries[org_id] = entry
-        if problems:
-            log.info("some AI secrets configure no provider", org_id=org_id, problems=problems)
-        return entry.client, problems
+        async with self._locks.setdefault(org_id, asyncio.Lock()):  # one refresh per org at a time
+            e = self._entries.get(org_id)
+            if e is not None and self._fresh(org_id, e):
+                return e.client, e.problems
+            started = time.monotonic()
+            revealed, problems = await self.secrets.revealed(org_id)
+            configs: list[ProviderConfig] = []
+            for s in revealed:
+                made = provider_config(s)
+                if isinstance(made, str):
+                    problems.append(made)
+                else:
+                    configs.append(made)
+            if problems:
+                log.info("some AI secrets configure no provider", org_id=org_id, problems=problems)
+            if e is not None and e.client.providers == configs:
+                e.built, e.problems = started, problems
+                return e.client, problems
+            entry = _Entry(ModelClient(configs, prices=self.prices), started, problems)
+            self._entries[org_id] = entry
+            if e is not None:
+                self._retire(e.client)
+            return entry.client, problems
+
+    def _retire(self, client: ModelClient) -> None:
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(RETIRE_AFTER_S)
+            finally:
+                await client.aclose()
+
+        task = asyncio.get_running_loop().create_task(close_later())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def aclose(self) -> None:
+        for t in list(self._retiring):
+            t.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         for e in self._entries.values():
             await e.client.aclose()
         self._entries.clear()
