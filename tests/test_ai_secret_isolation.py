@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.app import ALL, in_process
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.app import ALL, InProcess, in_process
 from tests.support.llm_server import Reply, ScriptedLLM
 
 KEY_A = "sk-org-a-" + "a" * 32
+
+
+async def model_calls(app: InProcess) -> float:
+    """loopline_model_calls_total{provider_kind="openai",operation="chat",outcome="ok"} now."""
+    text = (await app.client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "loopline_model_calls_total" and s.labels == {
+                "provider_kind": "openai",
+                "operation": "chat",
+                "outcome": "ok",
+            }:
+                return float(s.value)
+    return 0.0
 
 
 async def test_one_org_never_sees_or_uses_anothers_secrets(
@@ -39,11 +55,14 @@ async def test_one_org_never_sees_or_uses_anothers_secrets(
         resp = await app.client.post("/v1/proxy/chat/completions", json=chat, headers=b)
         assert resp.status_code == 400 and "no AI provider is configured" in resp.json()["error"]["message"]
         assert scripted_llm.requests == []
-        # org a's own call goes out with org a's key; an org_name that is not the caller's is refused
-        scripted_llm.push(Reply("hello a"))
+        # org a's own call goes out with org a's key (and is counted); an org_name that is not the
+        # caller's is refused
+        calls_before = await model_calls(app)
+        scripted_llm.push(Reply("hello a", usage=(7, 2)))
         resp = await app.client.post("/v1/proxy/chat/completions", json=chat, headers=a)
         assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == "hello a"
         assert scripted_llm.requests[-1].api_key == KEY_A
+        assert await model_calls(app) == calls_before + 1
         resp = await app.client.get("/v1/ai_secret", params={"org_name": "other-org"}, headers=a)
         assert resp.status_code == 403
         # the secret value never comes back, in any answer

@@ -225,3 +225,30 @@ async def test_azure_deployment(scripted_llm: ScriptedLLM) -> None:
     e = await client.embed({"model": "gpt-4o", "input": "cat"})
     assert e.body["data"][0]["embedding"] == embedding_for("cat")
     await client.aclose()
+
+
+async def test_observer_sees_every_call_once(scripted_llm: ScriptedLLM) -> None:
+    from loopline.providers import CallRecord
+
+    seen: list[CallRecord] = []
+    scripted_llm.push(Reply("a", usage=(5, 1)), Fail(400, "no"), Reply("streamed", usage=(2, 2)))
+    client = ModelClient(
+        [ProviderConfig(name="oai", kind="openai", base_url=scripted_llm.openai_base_url)],
+        observer=seen.append,
+    )
+    await client.complete("gpt-4o", USER)
+    with pytest.raises(ProviderError):
+        await client.complete("gpt-4o", USER)
+    async with await client.stream_chat({"model": "gpt-4o", "messages": USER}) as s:
+        _ = [c async for c in s]
+    await client.embed({"model": "text-embedding-3-small", "input": "x"})
+    assert [(r.operation, r.outcome, r.kind, r.attempts) for r in seen] == [
+        ("chat", "ok", "openai", 1),
+        ("chat", "bad_request", "openai", 1),
+        ("stream", "ok", "openai", 1),
+        ("embed", "ok", "openai", 1),
+    ]
+    assert seen[0].usage is not None and seen[0].usage.prompt_tokens == 5
+    assert seen[2].usage is not None and seen[2].usage.completion_tokens == 2
+    assert all(r.seconds >= 0 for r in seen)
+    await client.aclose()

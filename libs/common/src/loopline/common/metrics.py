@@ -27,6 +27,16 @@ topics, consumer groups, pipeline and step names, route templates (never a raw p
         count under route "(unmatched)".
     loopline_http_request_seconds{method,route}                       histogram
         Time to answer an HTTP request, with the same route labels.
+    loopline_model_calls_total{provider_kind,operation,outcome}       counter
+        Model calls made through `loopline.providers` (gateway, scorers, agents): provider kind
+        (openai, anthropic, openai_compatible, azure), operation (chat, stream, embed, moderate),
+        outcome ("ok" or the failure's kind: rate_limited, unavailable, timeout, ...).
+    loopline_model_call_seconds{provider_kind,operation}              histogram
+        Time of a model call, retries included (a stream: to its end).
+    loopline_model_tokens_total{provider_kind,direction}              counter
+        Tokens of answered model calls; direction "prompt" or "completion".
+    loopline_model_cost_usd_total{provider_kind}                      counter
+        Cost of answered model calls by the price table (models without a price add nothing).
 """
 
 from __future__ import annotations
@@ -52,6 +62,10 @@ MetricName = Literal[
     "loopline_btql_run_seconds",
     "loopline_http_requests_total",
     "loopline_http_request_seconds",
+    "loopline_model_calls_total",
+    "loopline_model_call_seconds",
+    "loopline_model_tokens_total",
+    "loopline_model_cost_usd_total",
 ]
 NAMES: Final[tuple[MetricName, ...]] = MetricName.__args__  # type: ignore[attr-defined]
 
@@ -120,6 +134,10 @@ _DOCS: Final[dict[MetricName, str]] = {
     "loopline_btql_run_seconds": "Time to run a compiled BTQL query and decode its rows.",
     "loopline_http_requests_total": "HTTP requests answered, by method, route template and status.",
     "loopline_http_request_seconds": "Time to answer an HTTP request, by method and route template.",
+    "loopline_model_calls_total": "Model calls, by provider kind, operation and outcome.",
+    "loopline_model_call_seconds": "Time of a model call (retries included), by provider kind and operation.",
+    "loopline_model_tokens_total": "Tokens of answered model calls, by provider kind and direction.",
+    "loopline_model_cost_usd_total": "Cost in USD of answered model calls (priced models), by provider kind.",
 }
 
 _CONSUMER_LAG = _ConsumerLag()
@@ -173,6 +191,52 @@ HTTP_REQUEST_SECONDS = Histogram(
     buckets=_BUCKETS,
     registry=REGISTRY,
 )
+
+MODEL_CALLS = Counter(
+    "loopline_model_calls",  # the client appends _total
+    _DOCS["loopline_model_calls_total"],
+    ("provider_kind", "operation", "outcome"),
+    registry=REGISTRY,
+)
+MODEL_CALL_SECONDS = Histogram(
+    "loopline_model_call_seconds",
+    _DOCS["loopline_model_call_seconds"],
+    ("provider_kind", "operation"),
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+    registry=REGISTRY,
+)
+MODEL_TOKENS = Counter(
+    "loopline_model_tokens",  # the client appends _total
+    _DOCS["loopline_model_tokens_total"],
+    ("provider_kind", "direction"),
+    registry=REGISTRY,
+)
+MODEL_COST_USD = Counter(
+    "loopline_model_cost_usd",  # the client appends _total
+    _DOCS["loopline_model_cost_usd_total"],
+    ("provider_kind",),
+    registry=REGISTRY,
+)
+
+
+def observe_model_call(
+    kind: str,
+    operation: str,
+    outcome: str,
+    seconds: float,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cost_usd: float | None = None,
+) -> None:
+    """One finished model call (`loopline.providers.CallRecord`, reported by its observer)."""
+    MODEL_CALLS.labels(kind, operation, outcome).inc()
+    MODEL_CALL_SECONDS.labels(kind, operation).observe(seconds)
+    if prompt_tokens:
+        MODEL_TOKENS.labels(kind, "prompt").inc(prompt_tokens)
+    if completion_tokens:
+        MODEL_TOKENS.labels(kind, "completion").inc(completion_tokens)
+    if cost_usd:
+        MODEL_COST_USD.labels(kind).inc(cost_usd)
 
 
 def track_consumer(consumer: _LaggingConsumer, topic: str, group: str) -> None:

@@ -7,10 +7,18 @@ from loopline.providers.config import ProviderConfig, ProviderKind
 from loopline.providers.errors import ErrorKind, ProviderError
 from loopline.providers.prices import DEFAULT_PRICES, Price, PriceTable
 from loopline.providers.retry import RetryPolicy, retry_after_seconds
-from loopline.providers.types import ChatResult, EmbeddingResult, ModerationResult, ToolCall, Usage
+from loopline.providers.types import (
+    CallRecord,
+    ChatResult,
+    EmbeddingResult,
+    ModerationResult,
+    ToolCall,
+    Usage,
+)
 
 __all__ = [
     "DEFAULT_PRICES",
+    "CallRecord",
     "ChatResult",
     "ChatStream",
     "EmbeddingResult",

@@ -16,18 +16,29 @@ whichever provider serves them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import structlog
 from loopline.providers.adapters import Adapter, adapter_for
 from loopline.providers.config import ProviderConfig
 from loopline.providers.errors import ProviderError
 from loopline.providers.prices import PriceTable
 from loopline.providers.retry import RetryPolicy
-from loopline.providers.types import ChatResult, EmbeddingResult, ModerationResult, StreamTotals, Usage
+from loopline.providers.types import (
+    CallRecord,
+    ChatResult,
+    EmbeddingResult,
+    ModerationResult,
+    Operation,
+    StreamTotals,
+    Usage,
+)
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 
 
@@ -91,6 +102,7 @@ class ModelClient:
         retry: RetryPolicy | None = None,
         adapter_factory: Callable[[ProviderConfig], Adapter] = adapter_for,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: Callable[[CallRecord], None] | None = None,
     ) -> None:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
@@ -103,6 +115,7 @@ class ModelClient:
         self._adapters: dict[str, Adapter] = {}
         self._limits = {p.name: asyncio.Semaphore(p.max_concurrency) for p in providers}
         self._sleep = sleep
+        self._observer = observer
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, model: str) -> Route:
@@ -136,7 +149,29 @@ class ModelClient:
         return Usage(prompt, completion, self.prices.cost(model, prompt, completion))
 
     # -- retries -------------------------------------------------------------------------------
-    async def _attempts(self, route: Route, call: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+    def _observe(
+        self, route: Route, op: Operation, t0: float, attempts: int, usage: Usage | None, outcome: str = "ok"
+    ) -> None:
+        if self._observer is None:
+            return
+        record = CallRecord(
+            route.provider.name,
+            route.provider.kind,
+            route.model,
+            op,
+            outcome,
+            time.perf_counter() - t0,
+            attempts,
+            usage,
+        )
+        try:
+            self._observer(record)
+        except Exception:  # an observer (metrics) never fails a model call
+            log.exception("model call observer failed")
+
+    async def _attempts(
+        self, route: Route, op: Operation, t0: float, call: Callable[[], Awaitable[T]]
+    ) -> tuple[T, int]:
         policy = replace(self.retry, max_attempts=min(self.retry.max_attempts, route.provider.max_attempts))
         attempt = 0
         while True:
@@ -148,6 +183,7 @@ class ModelClient:
                 self.meter.record_error(route.provider.name, route.model)
                 delay = policy.delay(attempt, exc.retry_after_s) if exc.retryable else None
                 if delay is None:
+                    self._observe(route, op, t0, attempt, None, exc.kind)
                     raise exc.with_attempts(attempt) from exc
             await self._sleep(delay)
 
@@ -160,9 +196,11 @@ class ModelClient:
         upstream.pop("stream_options", None)
         adapter = self._adapter(route.provider)
         timeout = timeout_s or route.provider.timeout_s
-        out, attempts = await self._attempts(route, lambda: adapter.chat(upstream, timeout))
+        t0 = time.perf_counter()
+        out, attempts = await self._attempts(route, "chat", t0, lambda: adapter.chat(upstream, timeout))
         usage = self._usage(route.model, *_usage_of(out))
         self.meter.record(route.provider.name, route.model, usage)
+        self._observe(route, "chat", t0, attempts, usage)
         return ChatResult(route.provider.name, route.model, out, usage, attempts)
 
     async def complete(
@@ -189,6 +227,7 @@ class ModelClient:
         timeout = timeout_s or route.provider.timeout_s
         limit = self._limits[route.provider.name]
         policy = replace(self.retry, max_attempts=min(self.retry.max_attempts, route.provider.max_attempts))
+        t0 = time.perf_counter()
         attempt = 0
         while True:
             attempt += 1
@@ -203,13 +242,14 @@ class ModelClient:
                 self.meter.record_error(route.provider.name, route.model)
                 delay = policy.delay(attempt, exc.retry_after_s) if exc.retryable else None
                 if delay is None:
+                    self._observe(route, "stream", t0, attempt, None, exc.kind)
                     raise exc.with_attempts(attempt) from exc
                 await self._sleep(delay)
                 continue
             except BaseException:
                 limit.release()
                 raise
-            return ChatStream(self, route, chunks, first, limit, include_usage, attempt)
+            return ChatStream(self, route, chunks, first, limit, include_usage, attempt, t0)
 
     async def embed(self, body: Mapping[str, Any], *, timeout_s: float | None = None) -> EmbeddingResult:
         """Embeddings for an OpenAI-format body; the answer keeps the asked `encoding_format`."""
@@ -217,10 +257,12 @@ class ModelClient:
         upstream = {**body, "model": route.model}
         adapter = self._adapter(route.provider)
         timeout = timeout_s or route.provider.timeout_s
-        out, attempts = await self._attempts(route, lambda: adapter.embed(upstream, timeout))
+        t0 = time.perf_counter()
+        out, attempts = await self._attempts(route, "embed", t0, lambda: adapter.embed(upstream, timeout))
         prompt, _ = _usage_of(out)
         usage = self._usage(route.model, prompt, 0)
         self.meter.record(route.provider.name, route.model, usage)
+        self._observe(route, "embed", t0, attempts, usage)
         return EmbeddingResult(route.provider.name, route.model, out, usage, attempts)
 
     async def moderate(self, body: Mapping[str, Any], *, timeout_s: float | None = None) -> ModerationResult:
@@ -229,8 +271,12 @@ class ModelClient:
         upstream = {**body, "model": route.model}
         adapter = self._adapter(route.provider)
         timeout = timeout_s or route.provider.timeout_s
-        out, attempts = await self._attempts(route, lambda: adapter.moderate(upstream, timeout))
+        t0 = time.perf_counter()
+        out, attempts = await self._attempts(
+            route, "moderate", t0, lambda: adapter.moderate(upstream, timeout)
+        )
         self.meter.record(route.provider.name, route.model, Usage(0, 0, 0.0))
+        self._observe(route, "moderate", t0, attempts, Usage(0, 0, 0.0))
         return ModerationResult(route.provider.name, route.model, out, attempts)
 
     async def aclose(self) -> None:
@@ -252,6 +298,7 @@ class ChatStream:
         limit: asyncio.Semaphore,
         include_usage: bool,
         attempts: int,
+        started: float,
     ) -> None:
         self.provider = route.provider.name
         self.model = route.model
@@ -263,6 +310,9 @@ class ChatStream:
         self._limit = limit
         self._include_usage = include_usage
         self._closed = False
+        self._route = route
+        self._started = started
+        self._outcome = "ok"
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         try:
@@ -273,6 +323,9 @@ class ChatStream:
             async for chunk in self._chunks:
                 if self._observe(chunk):
                     yield chunk
+        except ProviderError as exc:
+            self._outcome = exc.kind
+            raise
         finally:
             await self.aclose()
 
@@ -299,6 +352,9 @@ class ChatStream:
         if self._closed:
             return
         self._closed = True
+        self._client._observe(
+            self._route, "stream", self._started, self.attempts, self.totals.usage, self._outcome
+        )
         try:
             aclose = getattr(self._chunks, "aclose", None)
             if aclose is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,23 @@ class ModerationResult:
     model: str
     body: dict[str, Any]
     attempts: int = 1
+
+
+Operation = Literal["chat", "stream", "embed", "moderate"]
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One finished model call, as `ModelClient(observer=...)` reports it (for metrics)."""
+
+    provider: str
+    kind: str  # the provider's kind: openai, anthropic, openai_compatible, azure
+    model: str
+    operation: Operation
+    outcome: str  # "ok", or the ErrorKind of the failure
+    seconds: float  # first attempt to answer (to the end of a stream), retries included
+    attempts: int
+    usage: Usage | None = None
 
 
 @dataclass

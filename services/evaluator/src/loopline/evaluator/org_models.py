@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopline.common.logging import get_logger
+from loopline.common.metrics import observe_model_call
 from loopline.evaluator.ai_secrets import AiSecretStore, Revealed
-from loopline.providers import ModelClient, PriceTable, ProviderConfig, ProviderKind
+from loopline.providers import CallRecord, ModelClient, PriceTable, ProviderConfig, ProviderKind
 
 log = get_logger(__name__)
 
@@ -99,6 +100,19 @@ def provider_config(secret: Revealed) -> ProviderConfig | str:
         return f"AI secret {secret.name!r} has unusable metadata: {exc}"
 
 
+def _metrics(r: CallRecord) -> None:
+    u = r.usage
+    observe_model_call(
+        r.kind,
+        r.operation,
+        r.outcome,
+        r.seconds,
+        u.prompt_tokens if u else 0,
+        u.completion_tokens if u else 0,
+        u.cost_usd if u else None,
+    )
+
+
 @dataclass
 class _Entry:
     client: ModelClient
@@ -145,7 +159,7 @@ class OrgModels:
             if e is not None and e.client.providers == configs:
                 e.built, e.problems = started, problems
                 return e.client, problems
-            entry = _Entry(ModelClient(configs, prices=self.prices), started, problems)
+            entry = _Entry(ModelClient(configs, prices=self.prices, observer=_metrics), started, problems)
             self._entries[org_id] = entry
             if e is not None:
                 self._retire(e.client)
