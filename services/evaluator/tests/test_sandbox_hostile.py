@@ -21,7 +21,7 @@ from loopline.evaluator.sandbox import isolation
 from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
 from loopline.evaluator.sandbox.results import FunctionResult, SandboxError, ScoreResult
 from loopline.evaluator.sandbox.runner import Sandbox
-from loopline.evaluator.sandbox.settings import UID_BLOCK, UID_BLOCKS, SandboxSettings
+from loopline.evaluator.sandbox.settings import SandboxSettings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,20 +70,22 @@ async def still_serves(box: Sandbox) -> None:
     assert result.scores[0].score == 1.0
 
 
-def sandbox_uid_pids() -> list[int]:
-    """Host pids of processes running as any sandbox call uid."""
-    return isolation.pids_of_uids(range(UID_BASE, UID_BASE + UID_BLOCKS * UID_BLOCK))
+def call_pids(box: Sandbox, uids: range | None = None) -> list[int]:
+    """Host pids of processes running as one of the sandbox's call uids."""
+    return isolation.pids_of_uids(box.call_uids if uids is None else uids)
 
 
-async def no_sandbox_processes_left(within: float = 3.0) -> list[int]:
-    """Sandbox processes still alive after waiting up to `within` seconds for them to go."""
+async def no_call_processes_left(box: Sandbox, uids: range | None = None, within: float = 3.0) -> list[int]:
+    """Call processes still alive after waiting up to `within` seconds for them to go."""
+    uids = box.call_uids if uids is None else uids
+    assert len(uids) > 0
     deadline = time.monotonic() + within
-    left = sandbox_uid_pids()
+    left = call_pids(box, uids)
     for _ in range(1000):
         if not left or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.05)
-        left = sandbox_uid_pids()
+        left = call_pids(box, uids)
     return left
 
 
@@ -131,7 +133,7 @@ async def test_fork_bomb_is_capped_and_swept(sandbox: Sandbox) -> None:
     assert isinstance(result, FunctionResult), result
     assert result.output["forked"] < SETTINGS.max_processes
     assert result.output["error"] == "Resource temporarily unavailable"
-    assert await no_sandbox_processes_left() == []
+    assert await no_call_processes_left(sandbox) == []
     await still_serves(sandbox)
 
 
@@ -150,7 +152,7 @@ async def test_runaway_fork_bomb_ends_cleanly(sandbox: Sandbox) -> None:
         """,
     )
     assert isinstance(result, SandboxError) and result.kind in {"cpu_limit", "timeout"}, result
-    assert await no_sandbox_processes_left() == []
+    assert await no_call_processes_left(sandbox) == []
     await still_serves(sandbox)
 
 
@@ -442,7 +444,7 @@ async def test_a_daemon_that_leaves_the_session_is_killed_with_the_call(sandbox:
         """,
     )
     assert isinstance(result, FunctionResult), result
-    assert await no_sandbox_processes_left() == []
+    assert await no_call_processes_left(sandbox) == []
     await still_serves(sandbox)
 
 
@@ -450,14 +452,14 @@ async def test_a_daemon_that_leaves_the_session_is_killed_with_the_call(sandbox:
 async def test_cancelling_a_call_kills_it(sandbox: Sandbox) -> None:
     task = asyncio.create_task(run(sandbox, "import time\ndef handler():\n    time.sleep(3600)\n"))
     for _ in range(100):
-        if sandbox_uid_pids():
+        if call_pids(sandbox):
             break
         await asyncio.sleep(0.05)
-    assert sandbox_uid_pids(), "the call never started"
+    assert call_pids(sandbox), "the call never started"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await no_sandbox_processes_left() == []
+    assert await no_call_processes_left(sandbox) == []
     await still_serves(sandbox)
 
 
@@ -485,7 +487,7 @@ async def test_user_code_cannot_regain_privileges(sandbox: Sandbox) -> None:
         """,
     )
     assert isinstance(result, FunctionResult), result
-    assert result.output["uid"] >= UID_BASE and result.output["groups"] == []
+    assert result.output["uid"] in sandbox.call_uids and result.output["groups"] == []
     assert result.output["setuid"] == "PermissionError" and result.output["chroot"] == "PermissionError"
     assert result.output["caps"] == ["0000000000000000", "0000000000000000", "1"]
     assert result.output["session"] is True  # its own session
@@ -497,11 +499,13 @@ async def test_supervisor_death_fails_the_calls_in_flight_then_restarts(sandbox:
     pending = asyncio.create_task(run(sandbox, "import time\ndef handler():\n    time.sleep(30)\n"))
     await asyncio.sleep(0.3)
     assert sandbox._warm is not None
+    old_uids = sandbox.call_uids
     os.kill(sandbox._warm.proc.pid, signal.SIGKILL)
     result = await asyncio.wait_for(pending, 10)
     assert "supervisor exited" in error(result, "unavailable").message
     await still_serves(sandbox)
-    assert await no_sandbox_processes_left() == []
+    if old_uids:  # namespaces: the pid namespace died with its supervisor (basic mode: see below)
+        assert await no_call_processes_left(sandbox, old_uids) == []
 
 
 @needs_root
@@ -520,7 +524,7 @@ async def test_memory_spread_over_processes_counts_for_the_call() -> None:
         result = await run(box, source)
         message = error(result, "memory_limit").message
         assert "in its processes together, over the limit of 256 MiB" in message
-        assert await no_sandbox_processes_left() == []
+        assert await no_call_processes_left(box) == []
         await still_serves(box)
 
 

@@ -89,6 +89,7 @@ class _Supervisor:
         ]
         self.alive = True
         self.closing = False
+        self.uids = range(0)  # the uids its calls run as (namespaces mode)
 
     async def _read_frame(self) -> Any:
         assert self.proc.stdout is not None
@@ -210,15 +211,17 @@ class Sandbox:
             start_new_session=True,
         )
         supervisor = _Supervisor(proc, self._max_response)
+        # a uid block per supervisor: supervisors on one host (several evaluators, cold calls)
+        # then rarely share RLIMIT_NPROC budgets, which the kernel counts per uid
+        uid_base = self.settings.uid_base + secrets.randbelow(UID_BLOCKS) * UID_BLOCK
+        supervisor.uids = range(uid_base, uid_base + slots)
         assert proc.stdin is not None
         proc.stdin.write(
             encode_frame(
                 {
                     "isolation": self.mode,
                     "slots": slots,
-                    # a uid block per supervisor: supervisors on one host (several evaluators, cold
-                    # calls) then rarely share RLIMIT_NPROC budgets, which the kernel counts per uid
-                    "uid_base": self.settings.uid_base + secrets.randbelow(UID_BLOCKS) * UID_BLOCK,
+                    "uid_base": uid_base,
                     # a cold supervisor serves one call: preloading would only slow it down
                     "preload": self.settings.preload if self.settings.warm else [],
                     "read_paths": self.settings.read_paths,
@@ -259,6 +262,13 @@ class Sandbox:
         if self._warm is not None:
             await self._warm.close()
             self._warm = None
+
+    @property
+    def call_uids(self) -> range:
+        """The uids the warm supervisor's calls run as (empty before start or in basic mode)."""
+        if self._warm is None or self.mode != "namespaces":
+            return range(0)
+        return self._warm.uids
 
     async def stop(self) -> None:
         """`close`, under the name the runtime calls on a service's workers at shutdown."""
