@@ -1,17 +1,23 @@
-"""The classifier service definition: taxonomy routes and their store (the rows.committed
-consumer comes next; see classify.py for the work it will do per batch)."""
+"""The classifier service definition: taxonomy routes and their store, and the consumer of
+`loopline.rows.committed` that labels root spans of project logs (pipeline.py)."""
 
 from __future__ import annotations
 
 from loopline.classifier import tables
+from loopline.classifier.pipeline import GROUP, OPTIONS, LabelTraces, SpanReader, build_pipeline
 from loopline.classifier.routes import build_router
 from loopline.classifier.state import State
 from loopline.classifier.taxonomy import TaxonomyStore
+from loopline.common.messages import committed
 from loopline.common.service import ServiceContext, ServiceDef, Started
 
 
 async def _start(ctx: ServiceContext) -> Started:
-    return Started(State(taxonomies=TaxonomyStore(ctx.require_store())))
+    store = ctx.require_store()
+    state = State(taxonomies=TaxonomyStore(store))
+    step = LabelTraces(state.taxonomies, SpanReader(store), state.heads, ctx.bus, ctx.xact)
+    consumer = await ctx.bus.subscribe(committed.TOPIC, GROUP, build_pipeline(step), OPTIONS)
+    return Started(state, workers=[consumer])
 
 
 SERVICE = ServiceDef(

@@ -1,0 +1,125 @@
+"""The consumer of `loopline.rows.committed`: committed traces of project logs → labels as merge rows.
+
+Steps (common.pipeline): decode → group by project logs object → per group: the project's
+classifiers (none: nothing to do, the model is never loaded) → the committed rows, read back from
+the store → `classify.classify_rows` in a worker thread → `RowWrite`s on `loopline.rows`.
+
+Idempotent under redelivery: a row that already carries this classifier version's label (or a
+human label) is not written again (`labels.should_write`). The labels this consumer writes are
+committed too and come back here once; they are then skipped the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loopline.classifier.classify import HeadCache, classify_rows
+from loopline.classifier.taxonomy import TaxonomyStore
+from loopline.common import stored_row
+from loopline.common.bus import Bus, ConsumerOptions, Message
+from loopline.common.logging import get_logger
+from loopline.common.messages import committed
+from loopline.common.messages import rows as rows_topic
+from loopline.common.messages.committed import RowsCommitted
+from loopline.common.messages.rows import RowWrite
+from loopline.common.pipeline import Batch, Invalid, Pipeline, decode, run_task
+from loopline.common.store import Store
+from loopline.common.xact import XactIdGenerator
+
+log = get_logger(__name__)
+GROUP = "classifier"
+PROJECT_LOGS = "project_logs"
+
+
+@dataclass
+class Counters:
+    spans_labelled: int = 0
+    no_text: int = 0
+    unchanged: int = 0
+    batches: int = 0
+
+
+class SpanReader:
+    """The current rows of one object, by id (what `rows.committed` announced)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def rows(
+        self, org_id: str, project_id: str, object_type: str, object_id: str, ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        found = await self.store.query_dicts(
+            self.store.sql(
+                f"SELECT {', '.join(stored_row.READ_COLUMNS)} FROM {{db}}.spans FINAL "
+                "WHERE org_id = {o:String} AND project_id = {p:String} AND object_type = {t:String} "
+                "AND object_id = {i:String} AND id IN {ids:Array(String)}"
+            ),
+            {"o": org_id, "p": project_id, "t": object_type, "i": object_id, "ids": list(ids)},
+        )
+        return [stored_row.to_read_row(r) for r in found]
+
+
+class LabelTraces:
+    """The pipeline's work step: committed traces → merge rows published on `loopline.rows`."""
+
+    def __init__(
+        self, taxonomies: TaxonomyStore, reader: SpanReader, heads: Any, bus: Bus, xact: XactIdGenerator
+    ) -> None:
+        self.taxonomies = taxonomies
+        self.reader = reader
+        self.heads = heads  # () -> HeadCache: the model loads on first need
+        self.bus = bus
+        self.xact = xact
+        self.counters = Counters()
+
+    async def __call__(self, batch: Batch[list[RowsCommitted]]) -> int:
+        groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+        for m in batch.value:
+            if m.object_type == PROJECT_LOGS:
+                groups[(m.org_id, m.project_id, m.object_type, m.object_id)].extend(m.ids)
+        written = 0
+        for (org_id, project_id, object_type, object_id), ids in groups.items():
+            classifiers = await self.taxonomies.list(org_id, project_id)
+            if not classifiers:
+                continue
+            rows = await self.reader.rows(
+                org_id, project_id, object_type, object_id, list(dict.fromkeys(ids))
+            )
+            heads: HeadCache = await asyncio.to_thread(self.heads)
+            result = await asyncio.to_thread(classify_rows, rows, classifiers, heads)
+            self.counters.no_text += result.no_text
+            self.counters.unchanged += result.unchanged
+            if result.writes:
+                out = [
+                    rows_topic.CONTRACT.out(
+                        RowWrite(org_id, project_id, object_type, object_id, self.xact.next(), row)
+                    )
+                    for row in result.writes
+                ]
+                await self.bus.publish(rows_topic.TOPIC, out)
+                written += len(out)
+        self.counters.spans_labelled += written
+        self.counters.batches += 1
+        return written
+
+
+async def _log_dead_letters(invalid: Sequence[Invalid]) -> None:
+    for d in invalid:
+        log.warning("classifier_dead_letter", reason=d.reason, key=d.message.key.decode(errors="replace"))
+
+
+def build_pipeline(step: LabelTraces) -> Pipeline[list[Message]]:
+    return Pipeline(
+        "classifier",
+        [decode(committed.CONTRACT), run_task("label", step)],
+        dead_letters=_log_dead_letters,
+    )
+
+
+OPTIONS = ConsumerOptions(max_batch=500, max_wait_s=0.1)
