@@ -29,7 +29,6 @@ from loopline.common.bus import Message
 from loopline.common.bus.memory import InProcessBus
 from loopline.common.messages.rows import RowWrite
 from loopline.common.object_types import stored_object_id
-from loopline.common.objects import ObjectResolver
 from loopline.common.rows import (
     CONTROL_FIELDS,
     DATA_FIELDS,
@@ -45,6 +44,7 @@ from loopline.common.rows import (
 from loopline.common.store import Store, apply_migrations
 from loopline.common.testing import unique_database
 from loopline.common.topics import ROWS
+from loopline.gateway.control_plane import LocalControlPlane
 from loopline.ingest.writer import Writer
 from loopline.query.reads import ObjectReader, ObjectScope
 from loopline.query.schema_inference import infer_schema
@@ -218,7 +218,7 @@ def env(chdb_dsn: str) -> Iterator[Env]:
 
     loop.run_until_complete(start())
     try:
-        yield Env(loop, store, bus, Writer(store, bus), ObjectReader(store, ObjectResolver(store)))
+        yield Env(loop, store, bus, Writer(store, bus), ObjectReader(store, LocalControlPlane(store)))
     finally:
         loop.run_until_complete(bus.stop())
         loop.run_until_complete(store.close())

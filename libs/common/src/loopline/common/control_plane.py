@@ -12,6 +12,7 @@ gateway's tables itself.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -19,7 +20,6 @@ from urllib.parse import quote
 import httpx
 import orjson
 from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal
-from loopline.common.objects import CachedProjectLookup
 from loopline.common.store import StoreError
 
 
@@ -72,6 +72,45 @@ class ControlPlaneRefused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+_NEGATIVE_TTL_S = 1.0
+_POSITIVE_TTL_S = 30.0
+
+
+class CachedProjectLookup:
+    """(org, object_type, object_id) → project id or None, with the answers cached.
+
+    An object's project never changes, but an object can be deleted: positive answers are cached
+    for 30 s (so a deleted object stops accepting writes within that), negative answers for 1 s
+    (the object may be being created). Subclasses say where an answer comes from (`_fetch`).
+    """
+
+    def __init__(self) -> None:
+        self._hit: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self._miss: dict[tuple[str, str, str], float] = {}
+
+    async def _fetch(self, org_id: str, object_type: str, object_id: str) -> str | None:
+        raise NotImplementedError
+
+    async def project_of(self, org_id: str, object_type: str, object_id: str) -> str | None:
+        key = (org_id, object_type, object_id)
+        hit = self._hit.get(key)
+        if hit is not None and time.monotonic() - hit[0] < _POSITIVE_TTL_S:
+            return hit[1]
+        missed = self._miss.get(key)
+        if missed is not None and time.monotonic() - missed < _NEGATIVE_TTL_S:
+            return None
+        project_id = await self._fetch(org_id, object_type, object_id)
+        if project_id is None:
+            if len(self._miss) > 100_000:
+                self._miss.clear()
+            self._miss[key] = time.monotonic()
+            return None
+        if len(self._hit) > 1_000_000:
+            self._hit.clear()
+        self._hit[key] = (time.monotonic(), project_id)
+        return project_id
 
 
 class ControlPlaneUnavailable(StoreError):

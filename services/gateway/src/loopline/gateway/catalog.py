@@ -16,9 +16,10 @@ in-process: `loopline.gateway.control_plane.LocalControlPlane`). Its errors are 
   experiment of the project) and stored, so the create response carries `base_exp_id` and the
   SDK's `Eval` compares against it.
 - Lookups by id (`get_project`, `get_experiment`, `get_dataset`) and project-by-name are cached
-  by the Catalog (positive answers only, a few seconds; its own writes invalidate them at once),
-  so per-request resolution by other services is cheap. A process has one Catalog per store: the
-  runtime's `LocalControlPlane` owns it and the gateway's routes use that one.
+  per process and store (positive answers only, a few seconds; writes through any Catalog of the
+  process invalidate them at once), so per-request resolution by other services is cheap. This is
+  the only cache over the control-plane tables: other services of the process ask through
+  `LocalControlPlane`, whose Catalog the gateway's routes use too.
 """
 
 from __future__ import annotations

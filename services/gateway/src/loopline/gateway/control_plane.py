@@ -1,8 +1,10 @@
 """The in-process `ControlPlane` (libs/common): the gateway's catalog, read and written directly.
 
 The runtime builds it when the gateway runs in the same process, or when the process's store
-holds the control-plane tables; other processes get `HttpControlPlane`. Its `catalog` is the
-process's one Catalog (the gateway's routes use it too, so one cache serves both).
+holds the control-plane tables; other processes get `HttpControlPlane`. Every answer comes from
+its `catalog`, the process's one Catalog (the gateway's routes use it too): the control-plane
+tables have one reader and one cache (positive answers for a few seconds, dropped at once by the
+Catalog's own writes, so a deleted object stops accepting writes at once in this process).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from loopline.common.auth import Principal
 from loopline.common.control_plane import BaseExperiment, ControlPlaneRefused, ObjectInfo
 from loopline.common.errors import Problem
 from loopline.common.http import COMMON_ERRORS
-from loopline.common.objects import ObjectResolver
+from loopline.common.object_types import DATASET, EXPERIMENT
 from loopline.common.store import Store
 from loopline.gateway.catalog import Catalog
 
@@ -27,10 +29,16 @@ def _info(row: dict[str, Any] | None) -> ObjectInfo | None:
 class LocalControlPlane:
     def __init__(self, store: Store) -> None:
         self.catalog = Catalog(store)
-        self._objects = ObjectResolver(store)
 
     async def project_of(self, org_id: str, object_type: str, object_id: str) -> str | None:
-        return await self._objects.project_of(org_id, object_type, object_id)
+        if object_type == EXPERIMENT:
+            row = await self.catalog.get_experiment(org_id, object_id)
+        elif object_type == DATASET:
+            row = await self.catalog.get_dataset(org_id, object_id)
+        else:  # project-scoped objects (project logs, prompt sessions, ...) are their project's
+            row = await self.catalog.get_project(org_id, object_id)
+            return None if row is None else str(row["id"])
+        return None if row is None else str(row["project_id"])
 
     async def project_id_by_name(self, principal: Principal, name: str) -> str:
         try:

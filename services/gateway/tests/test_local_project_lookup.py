@@ -1,5 +1,5 @@
-"""ObjectResolver (libs/common) over the gateway's control-plane tables: org-scoped lookups, and deleted
-objects stop resolving."""
+"""`LocalControlPlane.project_of` over the gateway's control-plane tables (through the Catalog and
+its cache): org-scoped lookups, and deleted objects stop resolving."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from loopline.common import objects
-from loopline.common.objects import ObjectResolver
 from loopline.common.store import Store, apply_migrations
 from loopline.common.testing import unique_database
 from loopline.gateway import tables
+from loopline.gateway.control_plane import LocalControlPlane
 
 
 async def test_scoped_and_deletions_expire(
@@ -27,13 +26,13 @@ async def test_scoped_and_deletions_expire(
         await store.insert(
             "projects", [["o1", "p1", "proj", now, 1]], ["org_id", "id", "name", "created", "_version"]
         )
-        r = ObjectResolver(store)
+        r = LocalControlPlane(store)
         assert await r.project_of("o1", "experiment", "e1") == "p1"
         assert await r.project_of("o2", "experiment", "e1") is None  # another org
         assert await r.project_of("o1", "project_logs", "p1") == "p1"
         await store.insert("experiments", [["o1", "p1", "e1", "exp", now, 2, 1]], cols)  # deleted
         assert await r.project_of("o1", "experiment", "e1") == "p1"  # cached for a while
-        monkeypatch.setattr(objects, "_POSITIVE_TTL_S", 0.0)
+        monkeypatch.setattr(r.catalog, "cache_ttl_s", 0.0)
         assert await r.project_of("o1", "experiment", "e1") is None
     finally:
         await store.close()
