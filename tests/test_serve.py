@@ -89,6 +89,30 @@ def test_serve_rejects_unknown_service() -> None:
     assert out.returncode == 2 and "unknown service" in out.stderr
 
 
+def apart_envs(
+    tmp_path: Path, kafka_bootstrap: str, key: str, a_urls: dict[str, str], b_urls: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Environments of two processes on one Kafka, each with its own store and data directory
+    (chdb allows one process per data directory), naming each other's services' URLs."""
+    env = {
+        "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
+        "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
+        "LOOPLINE_BOOTSTRAP_API_KEY": key,
+        "LOOPLINE_INTERNAL_TOKEN": uuid.uuid4().hex,
+        "LOOPLINE_LOG_FORMAT": "json",
+    }
+
+    def side(name: str, urls: dict[str, str]) -> dict[str, str]:
+        return {
+            **env,
+            "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / f'ch-{name}'}",
+            "LOOPLINE_DATA_DIR": str(tmp_path / f"data-{name}"),
+            "LOOPLINE_SERVICE_URLS": orjson.dumps(urls).decode(),
+        }
+
+    return side("a", a_urls), side("b", b_urls)
+
+
 def test_otlp_project_name_parent_resolves_when_ingest_runs_apart_from_the_gateway(
     tmp_path: Path, kafka_bootstrap: str
 ) -> None:
@@ -96,25 +120,13 @@ def test_otlp_project_name_parent_resolves_when_ingest_runs_apart_from_the_gatew
     asks the gateway for projects over HTTP, with the principal and the internal token."""
     key = f"sk-ll-{uuid.uuid4().hex}"
     pa, pb = free_port(), free_port()
-    env = {
-        "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
-        "LOOPLINE_DATA_DIR": str(tmp_path / "data"),
-        "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
-        "LOOPLINE_BOOTSTRAP_API_KEY": key,
-        "LOOPLINE_INTERNAL_TOKEN": uuid.uuid4().hex,
-        "LOOPLINE_LOG_FORMAT": "json",
-    }
-    env_a = {
-        **env,
-        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-a'}",
-        "LOOPLINE_SERVICE_URLS": orjson.dumps({"ingest": f"http://127.0.0.1:{pb}"}).decode(),
-    }
-    env_b = {
-        **env,
-        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}",
-        "LOOPLINE_DATA_DIR": str(tmp_path / "data-b"),
-        "LOOPLINE_SERVICE_URLS": orjson.dumps({"gateway": f"http://127.0.0.1:{pa}"}).decode(),
-    }
+    env_a, env_b = apart_envs(
+        tmp_path,
+        kafka_bootstrap,
+        key,
+        {"ingest": f"http://127.0.0.1:{pb}"},
+        {"gateway": f"http://127.0.0.1:{pa}"},
+    )
     a = serve("gateway,writer,query", pa, env_a, tmp_path / "a.log")
     b = serve("ingest", pb, env_b, tmp_path / "b.log")
     try:
@@ -157,26 +169,14 @@ def test_query_runs_apart_from_the_gateway(tmp_path: Path, kafka_bootstrap: str)
     comparisons and BTQL answer as in one process."""
     key = f"sk-ll-{uuid.uuid4().hex}"
     pa, pb = free_port(), free_port()
-    env = {
-        "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
-        "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
-        "LOOPLINE_BOOTSTRAP_API_KEY": key,
-        "LOOPLINE_INTERNAL_TOKEN": uuid.uuid4().hex,
-        "LOOPLINE_LOG_FORMAT": "json",
-    }
     b_url = f"http://127.0.0.1:{pb}"
-    env_a = {
-        **env,
-        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-a'}",
-        "LOOPLINE_DATA_DIR": str(tmp_path / "data-a"),
-        "LOOPLINE_SERVICE_URLS": orjson.dumps({"ingest": b_url, "query": b_url}).decode(),
-    }
-    env_b = {
-        **env,
-        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}",
-        "LOOPLINE_DATA_DIR": str(tmp_path / "data-b"),
-        "LOOPLINE_SERVICE_URLS": orjson.dumps({"gateway": f"http://127.0.0.1:{pa}"}).decode(),
-    }
+    env_a, env_b = apart_envs(
+        tmp_path,
+        kafka_bootstrap,
+        key,
+        {"ingest": b_url, "query": b_url},
+        {"gateway": f"http://127.0.0.1:{pa}"},
+    )
     a = serve("gateway", pa, env_a, tmp_path / "a.log")
     b = serve("ingest,writer,query", pb, env_b, tmp_path / "b.log")
     try:

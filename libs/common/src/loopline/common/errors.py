@@ -15,6 +15,7 @@ body and headers. A service adds rows for its own domain errors through `Service
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -30,6 +31,12 @@ class ServiceError(Exception):
         self.message = message
         self.retry_after = retry_after
         self.where = where
+
+
+def malformed_json(exc: json.JSONDecodeError) -> ServiceError:
+    """The 400 for a request body that is not JSON, naming where (`orjson.JSONDecodeError` is a
+    `json.JSONDecodeError`)."""
+    return ServiceError(400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
 
 
 class Problem(Exception):

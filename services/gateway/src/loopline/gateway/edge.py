@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import orjson
 from fastapi import Depends, Query, Request
 from loopline.common.auth import Principal
-from loopline.common.errors import ServiceError
+from loopline.common.errors import ServiceError, malformed_json
 from loopline.gateway.catalog import MAX_LIMIT, Page
 from loopline.gateway.models import first_error
 from pydantic import BaseModel, ValidationError
@@ -27,9 +27,7 @@ async def read_body(request: Request, model: type[M]) -> M:
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError as exc:
-        raise ServiceError(
-            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
+        raise malformed_json(exc) from exc
     if not isinstance(body, dict):
         raise ServiceError(400, "the request body must be a JSON object")
     try:

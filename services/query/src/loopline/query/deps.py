@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 from loopline.common.deps import Caller
-from loopline.common.errors import ServiceError
+from loopline.common.errors import ServiceError, malformed_json
 from loopline.common.progress import wait_for_writer
 from loopline.common.service import service_state
 from loopline.query.async_btql import AsyncQueries
@@ -63,9 +63,7 @@ def query_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw) if raw.strip() else None
     except orjson.JSONDecodeError as exc:
-        raise ServiceError(
-            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+        raise malformed_json(exc) from None
     if not isinstance(body, dict) or "query" not in body:
         raise ServiceError(400, "body must be a JSON object with a 'query' (text or JSON AST)", field="query")
     return body

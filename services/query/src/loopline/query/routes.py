@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from loopline.common.auth import Principal
 from loopline.common.control_plane import ObjectInfo
-from loopline.common.errors import NotFound, ServiceError
+from loopline.common.errors import NotFound, ServiceError, malformed_json
 from loopline.common.http import JSONResponse
 from loopline.query.btql_http import compile_request, execute, parse, run_btql
 from loopline.query.deps import Caller, Fresh, Jobs, QueryBody, QueryState, Reader, Scoped, wait_fresh
@@ -33,9 +33,7 @@ async def _fetch_params(request: Request) -> dict[str, Any]:
     try:
         params = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ServiceError(
-            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+        raise malformed_json(exc) from None
     if not isinstance(params, dict):
         raise ServiceError(400, "body must be a JSON object")
     return params
