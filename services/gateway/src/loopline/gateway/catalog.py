@@ -50,7 +50,7 @@ MAX_LIMIT = 1000
 
 
 @dataclass(frozen=True)
-class Page:
+class ListParams:
     """Braintrust-style list pagination: newest first; `starting_after` / `ending_before` are ids
     (at most one of them). The HTTP edge checks what a client sends (`gateway.edge.page_params`)."""
 
@@ -199,7 +199,7 @@ class Catalog:
         return bool(rows)
 
     async def _list(
-        self, table: str, org_id: str, page: Page, filters: dict[str, str | None]
+        self, table: str, org_id: str, page: ListParams, filters: dict[str, str | None]
     ) -> list[dict[str, Any]]:
         where, params = "org_id = {o:String}", dict[str, Any](o=org_id)
         for col, value in filters.items():
@@ -277,9 +277,9 @@ class Catalog:
         return rows[0]
 
     async def list_projects(
-        self, org_id: str, name: str | None = None, limit: int = 100, *, page: Page | None = None
+        self, org_id: str, name: str | None = None, limit: int = 100, *, page: ListParams | None = None
     ) -> list[dict[str, Any]]:
-        return await self._list("projects", org_id, page or Page(limit), {"name": name})
+        return await self._list("projects", org_id, page or ListParams(limit), {"name": name})
 
     async def create_project(
         self, org_id: str, name: str, description: str | None = None, user_id: str = ""
@@ -403,10 +403,10 @@ class Catalog:
         name: str | None = None,
         limit: int = 100,
         *,
-        page: Page | None = None,
+        page: ListParams | None = None,
     ) -> list[dict[str, Any]]:
         return await self._list(
-            "experiments", org_id, page or Page(limit), {"project_id": project_id, "name": name}
+            "experiments", org_id, page or ListParams(limit), {"project_id": project_id, "name": name}
         )
 
     async def _resolve_base(
@@ -587,10 +587,10 @@ class Catalog:
         name: str | None = None,
         limit: int = 100,
         *,
-        page: Page | None = None,
+        page: ListParams | None = None,
     ) -> list[dict[str, Any]]:
         return await self._list(
-            "datasets", org_id, page or Page(limit), {"project_id": project_id, "name": name}
+            "datasets", org_id, page or ListParams(limit), {"project_id": project_id, "name": name}
         )
 
     async def create_dataset(

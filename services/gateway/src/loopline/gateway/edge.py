@@ -11,7 +11,7 @@ import orjson
 from fastapi import Depends, Query, Request
 from loopline.common.auth import Principal
 from loopline.common.errors import ServiceError, malformed_json
-from loopline.gateway.catalog import MAX_LIMIT, Page
+from loopline.gateway.catalog import MAX_LIMIT, ListParams
 from loopline.gateway.models import first_error
 from pydantic import BaseModel, ValidationError
 
@@ -42,7 +42,7 @@ async def page_params(
     starting_after: str | None = None,
     ending_before: str | None = None,
     ids: Annotated[list[str] | None, Query()] = None,
-) -> Page:
+) -> ListParams:
     """FastAPI dependency: Braintrust's list parameters (`ids` may repeat or be comma-separated)."""
     n = 100
     if limit is not None and limit != "":
@@ -57,10 +57,10 @@ async def page_params(
             400, "pass only one of 'starting_after' and 'ending_before'", field="starting_after"
         )
     flat = tuple(i for v in ids or () for i in v.split(",") if i)
-    return Page(n, starting_after or None, ending_before or None, flat)
+    return ListParams(n, starting_after or None, ending_before or None, flat)
 
 
-Paging = Annotated[Page, Depends(page_params)]
+Paging = Annotated[ListParams, Depends(page_params)]
 
 
 def org_matches(p: Principal, org_name: str | None) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from loopline.common.errors import NotFound, ServiceError
 from loopline.common.http import JSONResponse
-from loopline.gateway.catalog import Page
+from loopline.gateway.catalog import ListParams
 from loopline.gateway.deps import Caller, Keys
 from loopline.gateway.edge import Paging, check_org, org_matches, read_body
 from loopline.gateway.keys import ApiKeyInfo
@@ -32,7 +32,7 @@ def key_out(k: ApiKeyInfo) -> dict[str, Any]:
     }
 
 
-def paginate(keys: list[ApiKeyInfo], page: Page) -> list[ApiKeyInfo]:
+def paginate(keys: list[ApiKeyInfo], page: ListParams) -> list[ApiKeyInfo]:
     ordered = sorted(keys, key=lambda k: (k.created, k.id), reverse=True)
     if page.ids:
         ordered = [k for k in ordered if k.id in page.ids]
