@@ -6,10 +6,11 @@ The pattern every service follows (services/gateway is the smallest example):
   runners). `start(ctx)` builds it once per process and returns it with the service's workers:
   `Started(State(...), workers=[...])`. Whatever must be stopped (a job runner, a consumer) is
   created and stopped by `start`/its workers, never while building the router.
-- `deps.py`: `Annotated` dependency aliases that read the state from the app
-  (`GatewayState = Annotated[State, Depends(state)]`, `Keys = Annotated[KeyStore, ...]`), using
-  `service_state(request, State)`. Routes declare what they need as parameters; nothing is looked
-  up by string.
+- `deps.py`: `Annotated` dependency aliases over `async def` functions that read the state from
+  the app with `service_state(request, State)` (e.g. `Keys = Annotated[KeyStore, Depends(_keys)]`);
+  `common.deps` has the caller (`Caller`) and the control plane. Routes declare what they need as
+  parameters (`async def get_api_key(key_id: str, keys: Keys, p: Caller)`); nothing is looked up
+  by string.
 - `routes.py`: thin routers, built from `ServiceContext` (settings, limits) without any state.
   They raise `ServiceError(status, message, **where)` for HTTP-level refusals and let domain errors
   propagate: the app answers them through one error table (`loopline.common.http.ErrorTable`;
