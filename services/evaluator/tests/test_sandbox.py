@@ -256,6 +256,11 @@ async def test_namespaces_mode_without_root_is_refused(monkeypatch: pytest.Monke
     assert Sandbox(SETTINGS).mode == "basic"
 
 
+def test_uid_base_leaves_room_for_every_uid_block() -> None:
+    with pytest.raises(ValueError, match="uid_base"):
+        SandboxSettings(uid_base=4_000_000_000)
+
+
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOOPLINE_SANDBOX_WALL_SECONDS", "7.5")
     monkeypatch.setenv("LOOPLINE_SANDBOX__MEMORY_MB", "128")

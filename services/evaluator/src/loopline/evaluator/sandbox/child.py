@@ -300,11 +300,12 @@ def _call_process(call: PendingCall, namespaces: bool, uid: int) -> NoReturn:
     try:
         _enter_call_sandbox(call, namespaces, uid)
     except BaseException as exc:
-        with contextlib.suppress(BaseException):
-            write_frame_fd(
-                call.result_w,
-                {"ok": False, "kind": "unavailable", "message": f"could not be set up in the sandbox: {exc}"},
-            )
+        frame = {"ok": False, "kind": "unavailable", "message": f"could not be set up in the sandbox: {exc}"}
+        # the original descriptor until closerange, then its copy on RESULT_FD
+        for fd in (call.result_w, RESULT_FD):
+            with contextlib.suppress(BaseException):
+                write_frame_fd(fd, frame)
+                break
         os._exit(EXIT_SETUP_FAILED)
     limits = call.limits
     try:
@@ -712,6 +713,8 @@ class Supervisor:
                 }
             return {"ok": False, "kind": "crashed", "message": f"was killed by {_signal_name(signum)}"}
         code = os.WEXITSTATUS(status)
+        if code == EXIT_SETUP_FAILED:
+            return {"ok": False, "kind": "unavailable", "message": "could not be set up in the sandbox"}
         if code == EXIT_OUT_OF_MEMORY:
             return {
                 "ok": False,

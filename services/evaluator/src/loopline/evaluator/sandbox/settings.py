@@ -48,6 +48,7 @@ class SandboxSettings(SettingsSection):
     uid_base: int = Field(
         default=2_100_000,
         gt=0,
+        le=(1 << 31) - UID_BLOCKS * UID_BLOCK,
         description="calls run as uid_base + block * 256 + slot, block drawn per supervisor (namespaces)",
     )
     preload: list[str] = Field(
