@@ -113,3 +113,19 @@ async def test_labels_stream_onto_logs_and_filter_in_btql(ll: InProcess) -> None
     assert got["r2"]["label"] == "weather" and got["r2"]["source"]["type"] == "human"
     assert got["r1"]["source"]["version"] == "1"  # old spans keep their label until asked
     assert "r4" not in got and "c1" not in got  # no text; not a root span
+
+    # a correction through the API is a human label too
+    url = f"/v1/project/{pid}/classifier/{cid}/label"
+    fixed = await c.post(url, json={"span_id": "r3", "label": "refund"}, headers=h)
+    assert fixed.status_code == 200, fixed.text
+    for bad, status in (
+        ({"span_id": "r3", "label": "nope"}, 400),
+        ({"label": "refund"}, 400),
+        ({"span_id": "no-such-span", "label": "refund"}, 404),
+    ):
+        assert (await c.post(url, json=bad, headers=h)).status_code == status, bad
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await intents(ll, pid, {"r3"}))["r3"]["source"]["type"] != "human":
+        assert asyncio.get_running_loop().time() < deadline, "the correction never became visible"
+        await asyncio.sleep(0.3)
+    assert (await intents(ll, pid, {"r3"}))["r3"]["label"] == "refund"

@@ -109,6 +109,22 @@ class LabelTraces:
         return written
 
 
+async def publish_labels(
+    bus: Bus,
+    xact: XactIdGenerator,
+    org_id: str,
+    project_id: str,
+    object_id: str,
+    writes: Sequence[dict[str, Any]],
+) -> None:
+    """Merge rows of labels onto project-log spans, as ordinary row writes on `loopline.rows`."""
+    out = [
+        rows_topic.CONTRACT.out(RowWrite(org_id, project_id, PROJECT_LOGS, object_id, xact.next(), row))
+        for row in writes
+    ]
+    await bus.publish(rows_topic.TOPIC, out)
+
+
 async def _log_dead_letters(invalid: Sequence[Invalid]) -> None:
     for d in invalid:
         log.warning("classifier_dead_letter", reason=d.reason, key=d.message.key.decode(errors="replace"))

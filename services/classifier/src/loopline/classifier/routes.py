@@ -7,6 +7,8 @@
     DELETE /v1/project/{project_id}/classifier/{id}
     POST   /v1/project/{project_id}/classifier/{id}/classify        {"texts": [...]} or {"spans": [...]}
                                                                     → labels, without writing anything
+    POST   /v1/project/{project_id}/classifier/{id}/label           {"span_id": row id, "label": name}
+                                                                    → a human label on a logged span
 
 The project must be the caller's (another org's project is "not found").
 """
@@ -19,10 +21,13 @@ from typing import Any
 from fastapi import APIRouter, Query
 from loopline.classifier.classify import HeadCache
 from loopline.classifier.deps import Caller, ClassifierState, ControlPlaneDep, Taxonomies
-from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, decide
+from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, OTHER, decide
+from loopline.classifier.labels import Decision, merge_row
+from loopline.classifier.pipeline import PROJECT_LOGS, publish_labels
 from loopline.classifier.taxonomy import Classifier
 from loopline.classifier.text import clean_text, extract_text
 from loopline.common.errors import Invalid, NotFound
+from loopline.common.object_types import stored_object_id
 from loopline.common.service import ServiceContext
 
 MAX_PREVIEW = 100
@@ -142,5 +147,39 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             "facet": classifier.taxonomy.facet,
             "results": results,
         }
+
+    @r.post(PREFIX + "/{classifier_id}/label")
+    async def correct(
+        project_id: str,
+        classifier_id: str,
+        body: dict[str, Any],
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+    ) -> dict[str, Any]:
+        """A person's label for one logged span: written as a human label, never replaced by the model."""
+        await _own_project(cp, caller.org_id, project_id)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+        row_id, label = _object(body).get("span_id"), body.get("label")
+        if not isinstance(row_id, str) or not row_id:
+            raise Invalid("span_id must be the id of a logged span", field="span_id")
+        names = {lab.name for lab in classifier.taxonomy.labels} | {OTHER}
+        if label not in names:
+            raise Invalid(f"label must be one of this classifier's labels: {sorted(names)}", field="label")
+        log_id = stored_object_id(PROJECT_LOGS, project_id)
+        if not await state.spans.rows(caller.org_id, project_id, PROJECT_LOGS, log_id, [row_id]):
+            raise NotFound(f"no logged span {row_id!r} in this project", field="span_id")
+        decision = Decision(
+            facet=classifier.taxonomy.facet,
+            label=str(label),
+            confidence=1.0,
+            classifier_id=classifier.id,
+            taxonomy_version=str(classifier.version),
+            source="human",
+            metadata={"user_id": caller.user_id} if caller.user_id else {},
+        )
+        write = merge_row(row_id, decision)
+        await publish_labels(state.bus, state.xact, caller.org_id, project_id, log_id, [write])
+        return {"span_id": row_id, "classifications": write["classifications"]}
 
     return r

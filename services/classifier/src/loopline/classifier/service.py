@@ -14,8 +14,8 @@ from loopline.common.service import ServiceContext, ServiceDef, Started
 
 async def _start(ctx: ServiceContext) -> Started:
     store = ctx.require_store()
-    state = State(taxonomies=TaxonomyStore(store))
-    step = LabelTraces(state.taxonomies, SpanReader(store), state.heads, ctx.bus, ctx.xact)
+    state = State(taxonomies=TaxonomyStore(store), spans=SpanReader(store), bus=ctx.bus, xact=ctx.xact)
+    step = LabelTraces(state.taxonomies, state.spans, state.heads, ctx.bus, ctx.xact)
     consumer = await ctx.bus.subscribe(committed.TOPIC, GROUP, build_pipeline(step), OPTIONS)
     return Started(state, workers=[consumer])
 
@@ -26,5 +26,5 @@ SERVICE = ServiceDef(
     start=_start,
     needs_store=True,
     migrations=tables.MIGRATIONS,
-    routes=(r"^/v1/project/[^/]+/classifier(/[^/]+)?(/classify)?$",),
+    routes=(r"^/v1/project/[^/]+/classifier(/[^/]+)?(/classify|/label)?$",),
 )
