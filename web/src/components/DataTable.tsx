@@ -82,7 +82,9 @@ export function DataTable<R extends RowData>({ columns, rows, rowId, onRowClick,
                 aria-selected={selected}
                 className={`dt-row${selected ? " selected" : ""}${onRowClick ? " clickable" : ""}`}
                 style={{ gridTemplateColumns: template, minWidth, height: rowHeight, transform: `translateY(${item.start}px)` }}
+                tabIndex={onRowClick ? 0 : undefined}
                 onClick={onRowClick ? () => onRowClick(row.original as R) : undefined}
+                onKeyDown={onRowClick ? (e) => e.key === "Enter" && onRowClick(row.original as R) : undefined}
               >
                 {row.getAllCells().map((cell) => (
                   <div className="dt-td" role="cell" key={cell.id}>

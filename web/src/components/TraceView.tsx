@@ -105,7 +105,13 @@ export function TraceView({ source, rootSpanId, selectedSpanId, onSelect, onClos
                     data-span-id={s.span_id}
                     className={`tree-row${isSel ? " selected" : ""}`}
                     style={{ transform: `translateY(${item.start}px)` }}
+                    tabIndex={0}
                     onClick={() => onSelect(s.span_id)}
+                    onKeyDown={(e) => {
+                      if (e.key === "Enter") onSelect(s.span_id);
+                      else if ((e.key === "ArrowLeft" && !r.collapsed) || (e.key === "ArrowRight" && r.collapsed))
+                        if (r.childCount > 0) toggle(s.span_id);
+                    }}
                   >
                     <span className="tree-indent" style={{ width: Math.min(r.depth, MAX_INDENT) * 14 }} />
                     {r.childCount > 0 ? (

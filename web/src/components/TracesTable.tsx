@@ -46,7 +46,8 @@ export function useTraces(source: ObjectSource, filters: LogFilters, live: boole
     queryFn: ({ pageParam, signal }) => api.btql<TraceRow>(tracesQuery(source, filters, PAGE, pageParam), signal),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => (last.data.length === PAGE && last.cursor ? last.cursor : undefined),
-    refetchInterval: live ? 5000 : false,
+    // live: re-read every 5 s while the user looks at the newest traces (not after paging far down)
+    refetchInterval: (query) => (live && (query.state.data?.pages.length ?? 0) <= 3 ? 5000 : false),
   });
 }
 
