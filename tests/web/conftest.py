@@ -40,10 +40,11 @@ def web_dist() -> Path:
     done = subprocess.run(
         [str(ROOT / "dev"), "web"], capture_output=True, text=True, timeout=900, check=False
     )
-    if done.returncode != 0:
-        unavailable(
-            "the web app's build (Node.js 20.19+ and npm)", (done.stderr or done.stdout).strip()[-1500:]
-        )
+    output = (done.stderr + done.stdout).strip()
+    if done.returncode != 0 and ("not installed" in output or "too old" in output):
+        unavailable("Node.js 20.19+ and npm (to build the web app)", output[-1500:])
+    if done.returncode != 0:  # Node is there and the app does not build: that is a failure
+        pytest.fail(f"the web app does not build:\n{output[-4000:]}")
     return ROOT / "web" / "dist"
 
 
