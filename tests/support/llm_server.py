@@ -28,7 +28,9 @@ format of the endpoint that was called:
 * Embeddings are deterministic (a function of the text and the dimension; `embedding_for`
   computes the same vector), moderations flag inputs containing one of `flag_words`. Either can
   be made to fail by pushing a `Fail` with `route="embeddings"` / `route="moderations"`.
-* `Reply(delay_s=…)` / `Fail(delay_s=…)` answer slowly; `Reply(chunk_delay_s=…)` streams slowly.
+* `Reply(delay_s=…)` / `Fail(delay_s=…)` answer slowly; `Reply(chunk_delay_s=…)` streams slowly;
+  `Reply(abort_after_chunks=n)` drops the connection after n streamed events (a provider failing
+  mid-stream).
 * `Reply(usage=(prompt_tokens, completion_tokens))`; without it, tokens are counted as words.
 * `requests` lists what was received; `max_in_flight` is the most chat requests answered at once
   (a streamed answer counts until its headers are sent).
@@ -93,6 +95,7 @@ class Reply:
     model: str | None = None  # default: the requested model
     delay_s: float = 0.0  # before the response starts
     chunk_delay_s: float = 0.0  # between streamed chunks
+    abort_after_chunks: int | None = None  # streamed: drop the connection after this many events
 
 
 @dataclass(frozen=True)
@@ -338,7 +341,10 @@ class ScriptedLLM:
         if seen.stream:
             opts = seen.json.get("stream_options") or {}
             include_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
-            return _sse(_openai_chunks(item, model, usage if include_usage else None))
+            return _sse(
+                _openai_chunks(item, model, usage if include_usage else None),
+                abort_after=item.abort_after_chunks,
+            )
         return _json(_openai_completion(item, model, usage))
 
     async def _anthropic_messages_counted(self, request: Request) -> Response:
@@ -359,7 +365,9 @@ class ScriptedLLM:
         model = item.model or seen.model
         usage = _usage(item, seen)
         if seen.stream:
-            return _sse(_anthropic_events(item, model, usage), named=True)
+            return _sse(
+                _anthropic_events(item, model, usage), named=True, abort_after=item.abort_after_chunks
+            )
         return _json(_anthropic_message(item, model, usage))
 
     async def _embeddings(self, request: Request) -> Response:
@@ -454,9 +462,21 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def _sse(events: AsyncIterator[tuple[str | None, Any]], *, named: bool = False) -> StreamingResponse:
+class StreamAborted(Exception):
+    """Raised inside a streamed answer to drop the connection mid-stream (`abort_after_chunks`)."""
+
+
+def _sse(
+    events: AsyncIterator[tuple[str | None, Any]], *, named: bool = False, abort_after: int | None = None
+) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
+        sent = 0
         async for name, data in events:
+            if abort_after is not None and sent >= abort_after:
+                raise StreamAborted(
+                    "scripted: the provider dropped the stream"
+                )  # uvicorn drops the connection
+            sent += 1
             payload = data if isinstance(data, bytes) else orjson.dumps(data)
             head = f"event: {name}\n".encode() if named and name else b""
             yield head + b"data: " + payload + b"\n\n"

@@ -6,26 +6,52 @@ tool-using agent over the other services, every tool call gated and audited.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.loop_agent import tables
 from loopline.loop_agent.analysis_routes import build_analysis_router
+from loopline.loop_agent.audit import AuditLog
 from loopline.loop_agent.calls import CallsChooser
+from loopline.loop_agent.conversation_routes import build_conversation_router
+from loopline.loop_agent.conversations import ConversationStore, OrgModels
 from loopline.loop_agent.errors import ERRORS
 from loopline.loop_agent.settings import LoopAgentSettings
 from loopline.loop_agent.state import State
+from loopline.providers import ModelClient
 
 
 def _router(ctx: ServiceContext) -> APIRouter:
     router = APIRouter()
     router.include_router(build_analysis_router())
+    router.include_router(build_conversation_router())
     return router
 
 
+@dataclass
+class _Models:
+    client: ModelClient
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+
 async def _start(ctx: ServiceContext) -> Started:
+    settings = ctx.settings.section(LoopAgentSettings)
+    store = ctx.require_store()
     calls = CallsChooser(ctx)
-    state = State(store=ctx.require_store(), settings=ctx.settings.section(LoopAgentSettings), calls=calls)
-    return Started(state, workers=[calls])
+    models = ModelClient(settings.providers) if settings.providers else None
+    state = State(
+        store=store,
+        settings=settings,
+        calls=calls,
+        conversations=ConversationStore(store),
+        org_models=OrgModels(store, settings.allowed_models),
+        audit=AuditLog(store),
+        models=models,
+    )
+    return Started(state, workers=[calls, *([_Models(models)] if models else [])])
 
 
 SERVICE = ServiceDef(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from loopline.common.store import Store
+from loopline.loop_agent.audit import AuditLog
 from loopline.loop_agent.calls import CallsChooser
+from loopline.loop_agent.conversations import ConversationStore, OrgModels
 from loopline.loop_agent.settings import LoopAgentSettings
+from loopline.providers import ModelClient
 
 
 @dataclass(frozen=True)
@@ -14,3 +18,9 @@ class State:
     store: Store
     settings: LoopAgentSettings
     calls: CallsChooser  # the other services, as the caller (in-process or through the gateway)
+    conversations: ConversationStore
+    org_models: OrgModels  # each org's Loop model allowlist
+    audit: AuditLog
+    models: ModelClient | None  # None: no provider configured (the analyses still work)
+    # conversations with a turn running in this process (one turn at a time per conversation)
+    running: dict[str, asyncio.Lock] = field(default_factory=dict)

@@ -1,0 +1,230 @@
+"""Conversations (`/v1/loop/conversations`), the streamed turns (a message, a confirmation, or
+"continue"), the tool-call audit and the org's model allowlist. Thin: the agent is `loop.py`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+from loopline.common.errors import ServiceError
+from loopline.common.http import JSONResponse
+from loopline.loop_agent.conversations import Conversation
+from loopline.loop_agent.deps import AgentState, Caller, Calls
+from loopline.loop_agent.loop import AgentDeps, Decision, Turn, TurnInput, check_decision
+from loopline.loop_agent.page import Page
+from loopline.loop_agent.state import State
+from loopline.providers import ModelClient, ProviderError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class NewConversation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(default=None, max_length=200)
+    title: str = Field(default="", max_length=500)
+    auto_accept: bool = False
+
+
+class ConversationChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=500)
+    auto_accept: bool | None = None
+
+
+class NewMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(min_length=1, max_length=100_000)
+    page: Page = Field(default_factory=Page)
+
+
+class Confirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    call_id: str = Field(min_length=1)
+    approve: bool
+    page: Page = Field(default_factory=Page)
+
+
+class Continue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    page: Page = Field(default_factory=Page)
+
+
+class AllowedModels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    allowed_models: list[str] = Field(max_length=200)
+
+
+async def read_model(request: Request, kind: type[M]) -> M:
+    """The JSON body as `kind`, or a 400 naming the field at fault."""
+    raw = await request.body()
+    try:
+        data = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise ServiceError(
+            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "body"
+        raise ServiceError(400, f"{where}: {err['msg']}", field=where) from None
+
+
+def _models(state: State) -> ModelClient:
+    if state.models is None:
+        raise ServiceError(
+            503,
+            "no model is configured for Loop (loop_agent.providers); the pre-canned analyses work without "
+            "one: /v1/loop/analyze/{name}",
+        )
+    return state.models
+
+
+async def check_model(state: State, org_id: str, model: str) -> None:
+    """The model must be on the org's Loop allowlist and served by a configured provider (400)."""
+    allowed = await state.org_models.allowed(org_id)
+    if model not in allowed:
+        raise ServiceError(
+            400,
+            f"model {model!r} is not on this organization's Loop allowlist "
+            f"(allowed: {', '.join(allowed) or 'none'}); an admin sets it with PUT /v1/loop/settings",
+            field="model",
+        )
+    try:
+        _models(state).route(model)
+    except ProviderError as exc:
+        raise ServiceError(400, f"model {model!r}: {exc.reason}", field="model") from None
+
+
+async def _conversation(conversation_id: str, principal: Caller, state: AgentState) -> Conversation:
+    return await state.conversations.get(principal.org_id, conversation_id)
+
+
+Conv = Annotated[Conversation, Depends(_conversation)]
+
+
+def _stream(state: State, turn: Turn, lock: asyncio.Lock) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for event in turn.run():
+                yield event.sse()
+        finally:
+            lock.release()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+async def _turn(
+    state: State, conv: Conversation, principal: Any, calls: Any, inp: TurnInput
+) -> StreamingResponse:
+    models = _models(state)
+    await check_model(state, principal.org_id, conv.model)
+    lock = state.running.setdefault(conv.id, asyncio.Lock())
+    if lock.locked():
+        raise ServiceError(409, "a turn of this conversation is running: wait for its 'done' event")
+    await lock.acquire()
+    try:
+        if inp.decision is not None:
+            check_decision(await state.conversations.messages(conv), inp.decision)
+        deps = AgentDeps(state.conversations, state.audit, models, state.settings)
+        return _stream(state, Turn(deps, conv, principal, calls, inp), lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def build_conversation_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/loop/conversations")
+    async def create(request: Request, principal: Caller, state: AgentState) -> Response:
+        body = await read_model(request, NewConversation)
+        model = body.model or state.settings.default_model
+        if not model:
+            raise ServiceError(400, "name a model (no default model is configured)", field="model")
+        await check_model(state, principal.org_id, model)
+        conv = await state.conversations.create(
+            principal, model=model, title=body.title, auto_accept=body.auto_accept
+        )
+        return JSONResponse(conv.describe())
+
+    @router.get("/v1/loop/conversations")
+    async def list_(principal: Caller, state: AgentState, limit: int = 100) -> Response:
+        convs = await state.conversations.recent(principal.org_id, max(1, min(limit, 1000)))
+        return JSONResponse({"objects": [c.describe() for c in convs]})
+
+    @router.get("/v1/loop/conversations/{conversation_id}")
+    async def read(conv: Conv, state: AgentState) -> Response:
+        messages = await state.conversations.messages(conv)
+        return JSONResponse({**conv.describe(), "messages": messages})
+
+    @router.patch("/v1/loop/conversations/{conversation_id}")
+    async def change(request: Request, conv: Conv, principal: Caller, state: AgentState) -> Response:
+        body = await read_model(request, ConversationChange)
+        changes = body.model_dump(exclude_none=True)
+        if "model" in changes:
+            await check_model(state, principal.org_id, changes["model"])
+        return JSONResponse((await state.conversations.update(conv, **changes)).describe())
+
+    @router.delete("/v1/loop/conversations/{conversation_id}")
+    async def delete(conv: Conv, state: AgentState) -> Response:
+        await state.conversations.delete(conv)
+        return JSONResponse({"id": conv.id, "deleted": True})
+
+    @router.post("/v1/loop/conversations/{conversation_id}/messages")
+    async def message(
+        request: Request, conv: Conv, principal: Caller, state: AgentState, calls: Calls
+    ) -> Response:
+        body = await read_model(request, NewMessage)
+        return await _turn(state, conv, principal, calls, TurnInput(message=body.content, page=body.page))
+
+    @router.post("/v1/loop/conversations/{conversation_id}/confirm")
+    async def confirm(
+        request: Request, conv: Conv, principal: Caller, state: AgentState, calls: Calls
+    ) -> Response:
+        body = await read_model(request, Confirmation)
+        inp = TurnInput(page=body.page, decision=Decision(body.call_id, body.approve))
+        return await _turn(state, conv, principal, calls, inp)
+
+    @router.post("/v1/loop/conversations/{conversation_id}/continue")
+    async def continue_(
+        request: Request, conv: Conv, principal: Caller, state: AgentState, calls: Calls
+    ) -> Response:
+        body = await read_model(request, Continue)
+        return await _turn(state, conv, principal, calls, TurnInput(page=body.page))
+
+    @router.get("/v1/loop/audit")
+    async def audit(
+        principal: Caller,
+        state: AgentState,
+        conversation_id: str | None = None,
+        tool: str | None = None,
+        limit: int = 100,
+    ) -> Response:
+        rows = await state.audit.list(
+            principal.org_id, conversation_id=conversation_id, tool=tool, limit=max(1, min(limit, 10_000))
+        )
+        return JSONResponse({"objects": rows})
+
+    @router.get("/v1/loop/settings")
+    async def get_settings(principal: Caller, state: AgentState) -> Response:
+        return JSONResponse({"allowed_models": list(await state.org_models.allowed(principal.org_id))})
+
+    @router.put("/v1/loop/settings")
+    async def put_settings(request: Request, principal: Caller, state: AgentState) -> Response:
+        body = await read_model(request, AllowedModels)
+        await state.org_models.set(principal.org_id, body.allowed_models)
+        return JSONResponse({"allowed_models": body.allowed_models})
+
+    return router

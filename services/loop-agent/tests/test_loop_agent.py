@@ -1,0 +1,343 @@
+"""The agent end to end: conversations over the real `openai`/`anthropic` clients against the
+scripted LLM server, multi-step tool use on a seeded project, confirmation, audit, BTQL repair,
+the iteration budget, allowlist refusal, provider failures mid-stream and org isolation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from loopline.loop_agent.events import Event, parse_sse
+
+from tests.support import loop_seed as seed
+from tests.support.app import InProcess, in_process
+from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
+
+SERVICES = ("gateway", "ingest", "writer", "query", "loop-agent")
+
+
+@pytest.fixture
+async def ll(chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM) -> AsyncIterator[InProcess]:
+    providers = [
+        {
+            "name": "openai",
+            "kind": "openai",
+            "api_key": "k",
+            "base_url": scripted_llm.openai_base_url,
+            "max_attempts": 1,
+        },
+        {
+            "name": "anthropic",
+            "kind": "anthropic",
+            "api_key": "k",
+            "base_url": scripted_llm.anthropic_base_url,
+            "max_attempts": 1,
+        },
+    ]
+    section = {
+        "providers": providers,
+        "allowed_models": ["gpt-4o", "claude-3-5-sonnet"],
+        "default_model": "gpt-4o",
+        "max_iterations": 3,
+        "btql_repairs": 2,
+    }
+    async with in_process(chdb_dsn, tmp_path, SERVICES, loop_agent=section) as p:
+        yield p
+
+
+async def new_conversation(ll: InProcess, **body: Any) -> str:
+    r = await ll.client.post("/v1/loop/conversations", json=body, headers=ll.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+async def turn(ll: InProcess, cid: str, what: str = "messages", **body: Any) -> list[Event]:
+    r = await ll.client.post(f"/v1/loop/conversations/{cid}/{what}", json=body, headers=ll.headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(r.text)
+    assert events and events[-1].type == "done", events
+    return events
+
+
+def of(events: list[Event], kind: str) -> list[dict[str, Any]]:
+    return [e.data for e in events if e.type == kind]
+
+
+def last_tool_content(seen: Seen) -> dict[str, Any]:
+    for m in reversed(seen.messages):
+        if m.get("role") == "tool":
+            out = orjson.loads(m["content"])
+            return out if isinstance(out, dict) else {}
+        if m.get("role") == "user":
+            return {}
+    return {}
+
+
+async def make_dataset(ll: InProcess, pid: str, name: str) -> str:
+    r = await ll.client.post("/v1/dataset", json={"project_id": pid, "name": name}, headers=ll.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+async def dataset_rows(ll: InProcess, ds: str) -> list[dict[str, Any]]:
+    r = await ll.client.post(f"/v1/dataset/{ds}/fetch", json={"limit": 100}, headers=ll.headers)
+    assert r.status_code == 200, r.text
+    return list(r.json()["events"])
+
+
+async def test_errors_into_a_dataset_with_confirmation_accept_and_reject(
+    ll: InProcess, scripted_llm: ScriptedLLM
+) -> None:
+    s = await seed.seed_project(ll.client, ll.headers, "bot", traces=60)
+    pid = s.project_id
+    ds = await make_dataset(ll, pid, "X")
+    page = {"kind": "project_logs", "project_id": pid}
+    query = (
+        "select: id, input, error | filter: error IS NOT NULL and span_attributes.name = 'lookup_order' "
+        "| sort: id | limit: 5"
+    )
+    scripted_llm.push(Reply(tool_calls=[ToolCall("analyze", {"name": "top_errors", "days": 14})]))
+    scripted_llm.push(Reply(tool_calls=[ToolCall("btql_query", {"query": query})]))
+
+    def responder(seen: Seen) -> Reply:
+        last = last_tool_content(seen)
+        if "rows" in last:  # the query's rows → records of dataset X
+            records = [
+                {"input": r["input"], "expected": r["error"], "metadata": {"span_id": r["id"]}}
+                for r in last["rows"]
+            ]
+            return Reply(tool_calls=[ToolCall("edit_data", {"dataset_id": ds, "insert": records})])
+        if "rejected" in last:
+            return Reply("Understood, I left the dataset as it is.")
+        return Reply("I added the five most common lookup_order errors to dataset X.")
+
+    scripted_llm.respond_with(responder)
+    cid = await new_conversation(ll, title="errors")
+    events = await turn(
+        ll, cid, content="find the most common errors and add five of them to dataset X", page=page
+    )
+    assert [e["name"] for e in of(events, "tool_call_start")] == ["analyze", "btql_query", "edit_data"]
+    results = of(events, "tool_result")
+    assert [r["ok"] for r in results] == [True, True]
+    ask = of(events, "confirmation_required")
+    assert len(ask) == 1 and ask[0]["name"] == "edit_data" and "insert 5" in ask[0]["preview"]["action"]
+    assert events[-1].data["status"] == "awaiting_confirmation"
+    assert await dataset_rows(ll, ds) == []  # nothing written before the user confirms
+    # the model saw the analysis: lookup_order tops the blast radius
+    assert "lookup_order" in scripted_llm.requests_to("/v1/chat/completions")[1].messages[-1]["content"]
+
+    events = await turn(ll, cid, "confirm", call_id=ask[0]["call_id"], approve=True, page=page)
+    assert of(events, "tool_result")[0]["rows_touched"] == 5
+    assert "".join(d["text"] for d in of(events, "text_delta")).startswith("I added the five")
+    done = events[-1].data
+    assert (
+        done["status"] == "complete" and done["usage"]["total_tokens"] > 0 and done["usage"]["cost_usd"] > 0
+    )
+    want = sorted(
+        r["id"] for r in s.rows if r.get("error") and r["span_attributes"]["name"] == "lookup_order"
+    )[:5]
+    rows = await dataset_rows(ll, ds)
+    assert sorted(r["metadata"]["span_id"] for r in rows) == want
+    assert all("failed" in r["expected"] for r in rows)
+
+    # reject: nothing changes, the model is told
+    scripted_llm.push(
+        Reply(tool_calls=[ToolCall("edit_data", {"dataset_id": ds, "delete": [rows[0]["id"]]})])
+    )
+    events = await turn(ll, cid, content="delete the first one", page=page)
+    ask = of(events, "confirmation_required")
+    assert ask[0]["preview"]["delete"] == [rows[0]["id"]]
+    events = await turn(ll, cid, "confirm", call_id=ask[0]["call_id"], approve=False, page=page)
+    assert of(events, "tool_result")[0]["outcome"] == "rejected"
+    assert events[-1].data["status"] == "complete"
+    assert len(await dataset_rows(ll, ds)) == 5
+    # a decision about a call nobody waits for is refused
+    r = await ll.client.post(
+        f"/v1/loop/conversations/{cid}/confirm", json={"call_id": "nope", "approve": True}, headers=ll.headers
+    )
+    assert r.status_code == 409
+
+    audit = (await ll.client.get(f"/v1/loop/audit?conversation_id={cid}", headers=ll.headers)).json()[
+        "objects"
+    ]
+    outcomes = sorted((a["tool"], a["outcome"], a["rows_touched"]) for a in audit)
+    assert outcomes == [
+        ("analyze", "ok", 0),
+        ("btql_query", "ok", 0),
+        ("edit_data", "awaiting_confirmation", 0),
+        ("edit_data", "awaiting_confirmation", 0),
+        ("edit_data", "ok", 5),
+        ("edit_data", "rejected", 0),
+    ]
+    assert all(a["api_key_id"] for a in audit) and all(a["duration_ms"] >= 0 for a in audit)
+    # the conversation, as stored
+    conv = (await ll.client.get(f"/v1/loop/conversations/{cid}", headers=ll.headers)).json()
+    assert [m["role"] for m in conv["messages"]][:2] == ["user", "assistant"]
+    assert conv["messages"][-1]["content"].startswith("Understood")
+
+
+async def test_btql_repair_after_a_bind_error_and_auto_accept(
+    ll: InProcess, scripted_llm: ScriptedLLM
+) -> None:
+    s = await seed.seed_project(ll.client, ll.headers, "repair", traces=30)
+    pid = s.project_id
+    bad = f"select: id | from: project_logs('{pid}') | filter: count(error) > 0"  # an aggregate in filter
+    good = f"measures: count(error) as errors | from: project_logs('{pid}') | filter: span_attributes.type = 'llm'"
+    scripted_llm.push(Reply(tool_calls=[ToolCall("run_btql", {"query": bad})]))
+
+    def responder(seen: Seen) -> Reply:
+        last = last_tool_content(seen)
+        if last.get("error", {}).get("class") == "BindError":
+            return Reply(tool_calls=[ToolCall("run_btql", {"query": good})])
+        if "rows" in last and "records_inserted" not in last:
+            return Reply(
+                tool_calls=[
+                    ToolCall(
+                        "create_dataset_from_query",
+                        {
+                            "name": "llm errors",
+                            "query": good.replace(
+                                "measures: count(error) as errors", "select: id, input, error"
+                            ).replace(
+                                "span_attributes.type = 'llm'",
+                                "span_attributes.type = 'llm' and error IS NOT NULL",
+                            ),
+                        },
+                    )
+                ]
+            )
+        return Reply("Done.")
+
+    scripted_llm.respond_with(responder)
+    cid = await new_conversation(ll, model="gpt-4o", auto_accept=True)
+    events = await turn(
+        ll,
+        cid,
+        content="count the LLM errors and keep them in a dataset",
+        page={"kind": "btql", "project_id": pid, "query": bad, "error": "unknown field"},
+    )
+    results = of(events, "tool_result")
+    assert [r["name"] for r in results] == ["run_btql", "run_btql", "create_dataset_from_query"]
+    assert results[0]["outcome"] == "error" and "BindError" in results[0]["summary"]
+    assert results[1]["ok"] and results[2]["ok"]
+    assert not of(events, "confirmation_required")  # auto-accept
+    chat = scripted_llm.requests_to("/v1/chat/completions")
+    repair = orjson.loads(chat[1].messages[-1]["content"])
+    assert (
+        repair["error"]["class"] == "BindError"
+        and repair["error"]["line"] == 1
+        and repair["repairs_left"] == 2
+    )
+    assert "fix" in chat[0].messages[0]["content"]  # the sandbox's failing query is in the system prompt
+    expected_errors = sum(1 for r in s.rows if r.get("error") and r["span_attributes"]["type"] == "llm")
+    assert orjson.loads(chat[2].messages[-1]["content"])["rows"] == [{"errors": expected_errors}]
+    # the third model call used the budget (max_iterations = 3); the stored tool result says what was made
+    assert events[-1].data["status"] == "budget_exhausted"
+    stored = (await ll.client.get(f"/v1/loop/conversations/{cid}", headers=ll.headers)).json()["messages"]
+    created = orjson.loads(stored[-1]["content"])
+    assert created["records_inserted"] == expected_errors == results[2]["rows_touched"]
+    assert len(await dataset_rows(ll, created["dataset_id"])) == expected_errors
+
+
+async def test_budget_exhausted_then_continue(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    s = await seed.seed_project(ll.client, ll.headers, "budget", traces=10)
+    page = {"kind": "project_logs", "project_id": s.project_id}
+    for _ in range(3):  # max_iterations = 3: three tool steps use the budget
+        scripted_llm.push(Reply(tool_calls=[ToolCall("get_summarized_results", {})]))
+    cid = await new_conversation(ll)
+    events = await turn(ll, cid, content="dig", page=page)
+    assert events[-2].type == "budget_exhausted" and events[-1].data["status"] == "budget_exhausted"
+    assert events[-1].data["iterations"] == 3 and len(of(events, "tool_result")) == 3
+    scripted_llm.push(Reply("Here is what I found."))
+    events = await turn(ll, cid, "continue", page=page)
+    assert events[-1].data["status"] == "complete" and events[-1].data["iterations"] == 1
+    last = scripted_llm.requests_to("/v1/chat/completions")[-1].messages
+    assert last[-1]["role"] == "tool"  # it went on from the last tool result
+
+
+async def test_provider_errors_end_the_stream_with_an_error(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    from tests.support.llm_server import Fail
+
+    cid = await new_conversation(ll)
+    scripted_llm.push(Reply("this answer will be cut off in the middle", abort_after_chunks=3))
+    events = await turn(ll, cid, content="hello")
+    assert of(events, "text_delta")
+    err = of(events, "error")
+    assert len(err) == 1 and err[0]["provider"] == "openai" and err[0]["model"] == "gpt-4o"
+    assert events[-1].data["status"] == "error"
+    scripted_llm.push(Fail(529, "Overloaded"))
+    events = await turn(ll, cid, content="again")
+    err = of(events, "error")
+    assert err[0]["kind"] == "unavailable" and "529" in err[0]["message"]
+    # the conversation goes on after a failure
+    scripted_llm.push(Reply("fine now"))
+    events = await turn(ll, cid, content="and now?")
+    assert events[-1].data["status"] == "complete"
+
+
+async def test_anthropic_model_with_tools(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    s = await seed.seed_project(ll.client, ll.headers, "claude", traces=20)
+    scripted_llm.push(
+        Reply(tool_calls=[ToolCall("analyze", {"name": "provider_errors", "project_id": s.project_id})])
+    )
+    scripted_llm.push(Reply("Mostly rate limits."))
+    cid = await new_conversation(ll, model="claude-3-5-sonnet")
+    events = await turn(ll, cid, content="which provider errors?")
+    assert of(events, "tool_result")[0]["ok"] and events[-1].data["status"] == "complete"
+    sent = scripted_llm.requests_to("/v1/messages")
+    assert len(sent) == 2 and sent[0].json["tools"][0]["name"]
+    assert any(
+        b.get("type") == "tool_result"
+        for m in sent[1].json["messages"]
+        for b in m["content"]
+        if isinstance(b, dict)
+    )
+
+
+async def test_allowlist_crud_and_other_orgs(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    r = await ll.client.post("/v1/loop/conversations", json={"model": "gpt-5-secret"}, headers=ll.headers)
+    assert (
+        r.status_code == 400
+        and "allowlist" in r.json()["error"]["message"]
+        and r.json()["error"]["field"] == "model"
+    )
+    cid = await new_conversation(ll, title="mine")
+    r = await ll.client.put(
+        "/v1/loop/settings", json={"allowed_models": ["claude-3-5-sonnet"]}, headers=ll.headers
+    )
+    assert r.status_code == 200
+    r = await ll.client.post(
+        f"/v1/loop/conversations/{cid}/messages", json={"content": "hi"}, headers=ll.headers
+    )
+    assert r.status_code == 400 and "gpt-4o" in r.json()["error"]["message"]
+    r = await ll.client.patch(
+        f"/v1/loop/conversations/{cid}", json={"model": "claude-3-5-sonnet"}, headers=ll.headers
+    )
+    assert r.status_code == 200 and r.json()["model"] == "claude-3-5-sonnet"
+    r = await ll.client.post(
+        f"/v1/loop/conversations/{cid}/messages", json={"content": ""}, headers=ll.headers
+    )
+    assert r.status_code == 400 and r.json()["error"]["field"] == "content"
+
+    _, other = await ll.new_org("other")
+    h = {"Authorization": f"Bearer {other}"}
+    for method, path, body in (
+        ("GET", f"/v1/loop/conversations/{cid}", None),
+        ("DELETE", f"/v1/loop/conversations/{cid}", None),
+        ("PATCH", f"/v1/loop/conversations/{cid}", {"title": "x"}),
+        ("POST", f"/v1/loop/conversations/{cid}/messages", {"content": "hi"}),
+        ("POST", f"/v1/loop/conversations/{cid}/continue", {}),
+    ):
+        r = await ll.client.request(method, path, json=body, headers=h)
+        assert r.status_code == 404, (method, path, r.text)
+    assert (await ll.client.get("/v1/loop/conversations", headers=h)).json()["objects"] == []
+    assert (await ll.client.get("/v1/loop/audit", headers=h)).json()["objects"] == []
+    listed = (await ll.client.get("/v1/loop/conversations", headers=ll.headers)).json()["objects"]
+    assert [c["id"] for c in listed] == [cid]
+    assert (await ll.client.delete(f"/v1/loop/conversations/{cid}", headers=ll.headers)).status_code == 200
+    assert (await ll.client.get(f"/v1/loop/conversations/{cid}", headers=ll.headers)).status_code == 404
+    assert not scripted_llm.requests  # refused before any model call
