@@ -69,5 +69,8 @@ async def test_put_get_encrypted_and_scoped(store: Store) -> None:
     _, rows = await store.query(store.sql("SELECT value FROM {db}.proxy_cache"))
     assert "secret words" not in str(rows)
     assert await cache.get("org2", p) is None  # another org's row is never read
+    # a fresh process (no entries in memory) reads the store
+    again = await ProxyCache(store).get("org1", p)
+    assert again is not None and again.value == {"json": {"answer": "secret words"}}
     p_max = plan("chat", "/p", {**CHAT, "temperature": 0}, {"cache-control": "max-age=0"}, "k", "org1")
     assert await cache.get("org1", p_max) is None

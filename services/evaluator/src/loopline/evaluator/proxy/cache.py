@@ -9,7 +9,8 @@
 * The key is a digest of the path, the body, the caller's API key, the org and
   `x-bt-endpoint-name`; the value is AES-GCM encrypted with a key derived from that digest and
   the API key, so an entry is readable only by a request that presents the same key. Entries live
-  in the store's `proxy_cache` table (shared by every replica, expired by a TTL).
+  in the store's `proxy_cache` table (shared by every replica, expired by a TTL); the most recent
+  ones, still sealed, also in the process (MEMORY_ENTRIES), so a hit usually costs no store read.
 * Answers carry `x-bt-cached: HIT|MISS`; hits also `cache-control: max-age=<ttl>` and `age`.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,22 +123,46 @@ def plan(
     return CachePlan(not skip_read, not skip_write, ttl, max_age, digest.hex(), value_key)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    sealed: str  # base64(nonce + AES-GCM ciphertext), as stored
+    created: datetime
+    expires: datetime
+
+
+MEMORY_ENTRIES = 4096  # recent entries kept in process too (sealed), in front of the store
+MEMORY_VALUE_BYTES = 256 * 1024  # larger answers are only in the store
+
+
 class ProxyCache:
-    """Owner of the `proxy_cache` table. A store failure never fails a model call: it is a miss."""
+    """Owner of the `proxy_cache` table, with the most recent entries (still sealed) also kept in
+    this process. A store failure never fails a model call: it is a miss."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._recent: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 
-    async def get(self, org_id: str, p: CachePlan) -> CachedAnswer | None:
-        if not p.read:
-            return None
+    def _remember(self, org_id: str, key: str, entry: _Entry) -> None:
+        if len(entry.sealed) > MEMORY_VALUE_BYTES:
+            return
+        self._recent[(org_id, key)] = entry
+        self._recent.move_to_end((org_id, key))
+        while len(self._recent) > MEMORY_ENTRIES:
+            self._recent.popitem(last=False)
+
+    async def _lookup(self, org_id: str, key: str) -> _Entry | None:
+        now = datetime.now(UTC)
+        hit = self._recent.get((org_id, key))
+        if hit is not None and hit.expires > now:
+            self._recent.move_to_end((org_id, key))
+            return hit
         try:
             rows = await self.store.query_dicts(
                 self.store.sql(
                     "SELECT value, created, expires FROM {db}.proxy_cache FINAL "
                     "WHERE org_id = {o:String} AND key = {k:String} AND expires > now64(6) LIMIT 1"
                 ),
-                {"o": org_id, "k": p.key},
+                {"o": org_id, "k": key},
             )
         except StoreError as exc:
             log.warning("proxy cache read failed; treated as a miss", error=str(exc)[:200])
@@ -145,18 +171,30 @@ class ProxyCache:
             return None
         created: datetime = rows[0]["created"]
         expires: datetime = rows[0]["expires"]
+        entry = _Entry(
+            str(rows[0]["value"]),
+            created if created.tzinfo else created.replace(tzinfo=UTC),
+            expires if expires.tzinfo else expires.replace(tzinfo=UTC),
+        )
+        self._remember(org_id, key, entry)
+        return entry
+
+    async def get(self, org_id: str, p: CachePlan) -> CachedAnswer | None:
+        if not p.read:
+            return None
+        entry = await self._lookup(org_id, p.key)
+        if entry is None:
+            return None
         now = datetime.now(UTC)
-        created = created if created.tzinfo else created.replace(tzinfo=UTC)
-        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
-        age = max(0, int((now - created).total_seconds()))
+        age = max(0, int((now - entry.created).total_seconds()))
         if p.max_age_s is not None and age > p.max_age_s:
             return None
         try:
-            raw = base64.b64decode(rows[0]["value"])
+            raw = base64.b64decode(entry.sealed)
             plain = AESGCM(p.value_key).decrypt(raw[:12], raw[12:], p.key.encode())
         except (InvalidTag, ValueError):
             return None
-        return CachedAnswer(orjson.loads(plain), age, max(0, int((expires - now).total_seconds())))
+        return CachedAnswer(orjson.loads(plain), age, max(0, int((entry.expires - now).total_seconds())))
 
     async def put(self, org_id: str, p: CachePlan, value: dict[str, Any]) -> None:
         if not p.write:
@@ -164,10 +202,12 @@ class ProxyCache:
         nonce = secrets.token_bytes(12)
         sealed = nonce + AESGCM(p.value_key).encrypt(nonce, orjson.dumps(value), p.key.encode())
         now = datetime.now(UTC)
+        entry = _Entry(base64.b64encode(sealed).decode(), now, now + timedelta(seconds=p.ttl_s))
+        self._remember(org_id, p.key, entry)
         try:
             await self.store.insert(
                 "proxy_cache",
-                [[org_id, p.key, base64.b64encode(sealed).decode(), now, now + timedelta(seconds=p.ttl_s)]],
+                [[org_id, p.key, entry.sealed, entry.created, entry.expires]],
                 ["org_id", "key", "value", "created", "expires"],
             )
         except StoreError as exc:
