@@ -7,7 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.app import ALL, InProcess, in_process
-from tests.support.llm_server import Reply, ScriptedLLM
+from tests.support.llm_server import Fail, Reply, ScriptedLLM
 
 KEY_A = "sk-org-a-" + "a" * 32
 
@@ -99,3 +99,31 @@ async def test_gateway_refuses_bad_requests_clearly(chdb_dsn: str, tmp_path: Pat
         )
         assert resp.status_code == 400 and "x-bt-cache-ttl" in resp.json()["error"]["message"]
         assert (await app.client.post("/v1/proxy/chat/completions", json={})).status_code == 401
+
+
+async def test_gateway_passes_a_long_rate_limit_on_and_streams_errors(
+    chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM
+) -> None:
+    async with in_process(chdb_dsn, tmp_path, (*ALL, "evaluator")) as app:
+        secret = {
+            "name": "oai",
+            "type": "openai",
+            "secret": KEY_A,
+            "metadata": {"api_base": scripted_llm.openai_base_url},
+        }
+        assert (await app.client.post("/v1/ai_secret", json=secret, headers=app.headers)).status_code == 200
+        chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        # a Retry-After longer than the gateway waits: answered at once, as a 429 with it
+        scripted_llm.push(Fail(429, "quota exhausted", retry_after=120))
+        resp = await app.client.post("/v1/proxy/chat/completions", json=chat, headers=app.headers)
+        assert resp.status_code == 429 and resp.headers["retry-after"] == "120"
+        err = resp.json()["error"]
+        assert err["type"] == "rate_limited" and err["provider"] == "oai" and err["model"] == "gpt-4o"
+        assert "quota exhausted" in err["message"]
+        assert len(scripted_llm.requests) == 1
+        # a stream whose provider fails before the first chunk: an error status, not a broken stream
+        scripted_llm.push(Fail(400, "context too long"))
+        resp = await app.client.post(
+            "/v1/proxy/chat/completions", json={**chat, "stream": True}, headers=app.headers
+        )
+        assert resp.status_code == 400 and "context too long" in resp.json()["error"]["message"]
