@@ -341,3 +341,40 @@ async def test_allowlist_crud_and_other_orgs(ll: InProcess, scripted_llm: Script
     assert (await ll.client.delete(f"/v1/loop/conversations/{cid}", headers=ll.headers)).status_code == 200
     assert (await ll.client.get(f"/v1/loop/conversations/{cid}", headers=ll.headers)).status_code == 404
     assert not scripted_llm.requests  # refused before any model call
+
+
+async def test_tools_act_as_the_caller_and_never_see_other_orgs(
+    ll: InProcess, scripted_llm: ScriptedLLM
+) -> None:
+    s = await seed.seed_project(ll.client, ll.headers, "private", traces=20)
+    ds = await make_dataset(ll, s.project_id, "private-ds")
+    _, other = await ll.new_org("intruder")
+    h = {"Authorization": f"Bearer {other}"}
+    r = await ll.client.post("/v1/loop/conversations", json={"auto_accept": True}, headers=h)
+    cid = r.json()["id"]
+    pid = s.project_id
+    scripted_llm.push(
+        Reply(
+            tool_calls=[
+                ToolCall("analyze", {"name": "top_errors", "project_id": pid}),
+                ToolCall("run_btql", {"query": f"select: * | from: project_logs('{pid}') | limit: 5"}),
+                ToolCall("get_detailed_results", {"object_type": "project_logs", "object_id": pid}),
+                ToolCall("infer_schema", {"object_type": "dataset", "object_id": ds}),
+                ToolCall("edit_data", {"dataset_id": ds, "insert": [{"input": "planted"}]}),
+            ]
+        ),
+        Reply("I cannot read that project."),
+    )
+    r = await ll.client.post(f"/v1/loop/conversations/{cid}/messages", json={"content": "show me"}, headers=h)
+    events = parse_sse(r.text)
+    results = of(events, "tool_result")
+    assert len(results) == 5 and not any(x["ok"] for x in results), results
+    sent = orjson.dumps([m for q in scripted_llm.requests for m in q.messages]).decode()
+    assert "lookup_order" not in sent and "question 1" not in sent
+    assert await dataset_rows(ll, ds) == []
+    audit = (await ll.client.get(f"/v1/loop/audit?conversation_id={cid}", headers=h)).json()["objects"]
+    assert len(audit) == 5 and {a["outcome"] for a in audit} == {"error"}
+    # the owner's audit does not list the intruder's calls
+    assert (await ll.client.get(f"/v1/loop/audit?conversation_id={cid}", headers=ll.headers)).json()[
+        "objects"
+    ] == []

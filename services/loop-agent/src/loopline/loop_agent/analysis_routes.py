@@ -3,25 +3,12 @@ analyses, answered from BTQL as the caller, with no model involved."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from fastapi import APIRouter, Request, Response
-from loopline.common.errors import NotFound, ServiceError
+from loopline.common.errors import NotFound
 from loopline.common.http import JSONResponse
 from loopline.loop_agent.analyses.catalog import ANALYSES, AnalysisParams, run_analysis
+from loopline.loop_agent.bodies import read_model, validated
 from loopline.loop_agent.deps import Btql
-from pydantic import ValidationError
-
-
-def parse_params(raw: dict[str, Any]) -> AnalysisParams:
-    """The analysis parameters, or a 400 naming the bad field."""
-    try:
-        return AnalysisParams.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "body"
-        raise ServiceError(400, f"{where}: {err['msg']}", field=where) from None
 
 
 def _analysis(name: str) -> str:
@@ -44,20 +31,12 @@ def build_analysis_router() -> APIRouter:
 
     @router.get("/v1/loop/analyze/{name}")
     async def analyze_get(name: str, request: Request, btql: Btql) -> Response:
-        params = parse_params(dict(request.query_params))
+        params = validated(AnalysisParams, dict(request.query_params))
         return JSONResponse(await run_analysis(btql, _analysis(name), params))
 
     @router.post("/v1/loop/analyze/{name}")
     async def analyze_post(name: str, request: Request, btql: Btql) -> Response:
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            raise ServiceError(
-                400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-        if not isinstance(body, dict):
-            raise ServiceError(400, "body must be a JSON object of analysis parameters")
-        return JSONResponse(await run_analysis(btql, _analysis(name), parse_params(body)))
+        params = await read_model(request, AnalysisParams)
+        return JSONResponse(await run_analysis(btql, _analysis(name), params))
 
     return router

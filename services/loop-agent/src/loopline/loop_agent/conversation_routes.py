@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from loopline.common.errors import ServiceError
 from loopline.common.http import JSONResponse
+from loopline.loop_agent.bodies import read_model
 from loopline.loop_agent.conversations import Conversation
 from loopline.loop_agent.deps import AgentState, Caller, Calls
 from loopline.loop_agent.loop import AgentDeps, Decision, Turn, TurnInput, check_decision
 from loopline.loop_agent.page import Page
 from loopline.loop_agent.state import State
 from loopline.providers import ModelClient, ProviderError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-M = TypeVar("M", bound=BaseModel)
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class NewConversation(BaseModel):
@@ -58,23 +56,6 @@ class Continue(BaseModel):
 class AllowedModels(BaseModel):
     model_config = ConfigDict(extra="forbid")
     allowed_models: list[str] = Field(max_length=200)
-
-
-async def read_model(request: Request, kind: type[M]) -> M:
-    """The JSON body as `kind`, or a 400 naming the field at fault."""
-    raw = await request.body()
-    try:
-        data = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise ServiceError(
-            400, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    try:
-        return kind.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "body"
-        raise ServiceError(400, f"{where}: {err['msg']}", field=where) from None
 
 
 def _models(state: State) -> ModelClient:

@@ -22,6 +22,7 @@ from loopline.common.logging import get_logger
 from loopline.common.service_calls import ServiceCalls
 from loopline.loop_agent.audit import AuditEntry, AuditLog
 from loopline.loop_agent.bounded import bounded_json
+from loopline.loop_agent.btql_client import BtqlFailed
 from loopline.loop_agent.conversations import Conversation, ConversationStore
 from loopline.loop_agent.events import Event
 from loopline.loop_agent.page import Page
@@ -286,8 +287,17 @@ class Turn:
             else:
                 result = await tool.run(self.ctx, params)
                 outcome = "error" if result.failed else "ok"
+        except _Stop:
+            raise
         except ToolFailed as exc:
             result = ToolResult({"error": exc.message, **exc.detail}, exc.message, failed=True)
+            outcome = "error"
+        except BtqlFailed as exc:  # a query a tool built was refused (e.g. a source not the caller's)
+            result = ToolResult({"error": exc.for_model()}, exc.describe(), failed=True)
+            outcome = "error"
+        except Exception as exc:  # the tool broke: the model is told, the turn goes on
+            log.exception("loop tool failed", tool=name, conversation=self.conv.id)
+            result = ToolResult({"error": f"the tool failed: {exc}"}, f"the tool failed: {exc}", failed=True)
             outcome = "error"
         duration_ms = (time.perf_counter() - started) * 1000
         await self._answer(call, result.content)
