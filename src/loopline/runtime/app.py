@@ -53,8 +53,8 @@ OnReady = Callable[[ServiceContext, ServiceStates], Awaitable[None]]
 def build_context(settings: Settings, services: tuple[str, ...], *, bus: Bus | None = None) -> ServiceContext:
     defs = [service_def(s) for s in services]
     for d in defs:  # a bad value in a section stops here, before anything starts (SettingsError)
-        if d.settings is not None:
-            settings.section(d.settings)
+        for section in d.sections:
+            settings.section(section)
     needs_store = any(d.needs_store for d in defs)
     configure_malloc(
         mmap_threshold_bytes=settings.malloc_mmap_threshold_bytes, arena_max=settings.malloc_arena_max

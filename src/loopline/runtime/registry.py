@@ -65,7 +65,6 @@ def known_env_names() -> frozenset[str]:
     service's section (its nested and flat spellings)."""
     names = {f"LOOPLINE_{f}".upper() for f in Settings.model_fields}
     for name in ALL_SERVICES:
-        section = service_def(name).settings
-        if section is not None:
+        for section in service_def(name).sections:
             names.update(n for f in section.model_fields for n in section.env_names(f))
     return frozenset(names)

@@ -124,8 +124,16 @@ class ServiceDef:
     # the schema of the tables this service owns (`common.schema.Migration`); the runtime applies
     # every known service's migrations, so a reader never starts before its tables exist
     migrations: tuple[Migration, ...] = ()
-    # this service's own settings section (`ctx.settings.section(cls)`); the runtime loads it at
+    # this service's own settings section(s) (`ctx.settings.section(cls)`; several when parts of
+    # the service have their own, e.g. the evaluator's sandbox); the runtime loads them at
     # start-up, so a bad value stops the process before it serves
-    settings: type[SettingsSection] | None = None
+    settings: type[SettingsSection] | tuple[type[SettingsSection], ...] | None = None
     # how this service's own domain errors are answered (added to `http.COMMON_ERRORS`)
     errors: ErrorTable = field(default_factory=ErrorTable)
+
+    @property
+    def sections(self) -> tuple[type[SettingsSection], ...]:
+        """Every settings section this service declares."""
+        if self.settings is None:
+            return ()
+        return self.settings if isinstance(self.settings, tuple) else (self.settings,)
