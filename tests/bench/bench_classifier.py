@@ -2,8 +2,9 @@
 
     python -m tests.bench.bench_classifier [--datasets banking clinc] [--sample 2000]
 
-Everything goes through the code the service uses: `text.extract_text` on chat-shaped spans, the
-local int8 MiniLM embedder, `head.train_head` / `LabelHead.predict`. Each label's description is
+Everything goes through the code the service's consumer runs: `classify.classify_rows` on root
+spans with chat-shaped inputs (text extraction, the local int8 MiniLM embedder, the trained head,
+the facet threshold, the merge rows). Each label's description is
 its name in words (the datasets have no descriptions).
 Targets (issue 13): full train ≥ 0.935 (BANKING77) / ≥ 0.975 (CLINC150); 10 examples per label
 ≥ 0.85 / ≥ 0.93; ≥ 1,000 spans/s on one core. The plain MiniLM + logistic-regression baseline is
@@ -21,13 +22,16 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
+from loopline.classifier.classify import HeadCache, classify_rows
 from loopline.classifier.embedding.base import EmbeddingCache
 from loopline.classifier.embedding.local import MiniLMEmbedder, package_dir
-from loopline.classifier.head import OTHER, HeadConfig, LabelHead, LabelSpec, decide, humanize, train_head
-from loopline.classifier.text import extract_text
+from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, OTHER, HeadConfig, LabelSpec, humanize
+from loopline.classifier.taxonomy import Classifier, Label, Taxonomy
 from threadpoolctl import threadpool_limits
 
 TARGETS = {
@@ -72,44 +76,61 @@ def label_specs(train: Split, per_label: int | None, seed: int = 0) -> list[Labe
     return specs
 
 
-def as_span(text: str) -> dict[str, object]:
-    return {
-        "input": [
-            {"role": "system", "content": "You are a helpful assistant."},
-            {"role": "user", "content": text},
-        ]
-    }
+def as_rows(texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Root spans with a chat-shaped input, as the consumer reads them back from the store."""
+    return [
+        {
+            "id": f"t{i}",
+            "span_id": f"t{i}",
+            "root_span_id": f"t{i}",
+            "input": [
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": text},
+            ],
+        }
+        for i, text in enumerate(texts)
+    ]
 
 
-def classify_spans(head: LabelHead, spans: Sequence[dict[str, object]], fast: float | None) -> list[str]:
-    texts = [extract_text(s) for s in spans]
-    usable = [t for t in texts if t is not None]
-    preds = iter(head.predict(usable, fast_threshold=fast))
-    return [next(preds).label if t is not None else OTHER for t in texts]
+def classifier_of(name: str, specs: Sequence[LabelSpec], threshold: float = 0.0) -> Classifier:
+    labels = tuple(Label(s.name, s.description, s.examples) for s in specs)
+    return Classifier(
+        "bench", "bench", name, 1, Taxonomy(labels=labels, threshold=threshold), datetime.now(UTC)
+    )
 
 
-def accuracy(head: LabelHead, test: Split, fast: float | None) -> tuple[float, float]:
-    spans = [as_span(t) for t in test.texts]
-    predicted = classify_spans(head, spans, fast)
-    texts = [extract_text(s) or "" for s in spans]
-    embedded = sum(p.embedded for p in head.predict(texts, fast_threshold=fast)) / len(texts)
+def label_rows(
+    clf: Classifier, heads: HeadCache, rows: list[dict[str, Any]], fast: float | None
+) -> list[str]:
+    """The service's path: classify_rows → the labels its merge rows carry."""
+    result = classify_rows(rows, [clf], heads, fast_threshold=fast)
+    by_row = {row_id: d.label for row_id, d in result.decisions}
+    return [by_row.get(r["id"], OTHER) for r in rows]
+
+
+def accuracy(clf: Classifier, heads: HeadCache, test: Split, fast: float | None) -> tuple[float, float]:
+    predicted = label_rows(clf, heads, as_rows(test.texts), fast)
+    embedded = sum(p.embedded for p in heads.head_for(clf).predict(test.texts, fast_threshold=fast))
     acc = float(np.mean([p == y for p, y in zip(predicted, test.labels, strict=True)]))
-    return acc, embedded
+    return acc, embedded / len(test.texts)
 
 
-def throughput(head: LabelHead, texts: list[str], fast: float | None) -> tuple[float, float]:
-    spans = [as_span(t) for t in texts]
+def throughput(
+    clf: Classifier, heads: HeadCache, texts: list[str], fast: float | None
+) -> tuple[float, float]:
+    rows = as_rows(texts)
     with threadpool_limits(1):
         c0, w0 = time.process_time(), time.perf_counter()
-        for i in range(0, len(spans), 256):  # the service's batches
-            classify_spans(head, spans[i : i + 256], fast)
+        for i in range(0, len(rows), 256):  # batches as the consumer gets them
+            label_rows(clf, heads, rows[i : i + 256], fast)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    return len(spans) / cpu, len(spans) / wall
+    return len(rows) / cpu, len(rows) / wall
 
 
-def coverage(head: LabelHead, test: Split, threshold: float) -> tuple[float, float]:
+def coverage(clf: Classifier, heads: HeadCache, test: Split, threshold: float) -> tuple[float, float]:
     """(share not sent to `other`, accuracy on that share) at a facet threshold."""
-    decided = [decide(p, threshold)[0] for p in head.predict(test.texts)]
+    strict = replace(clf, taxonomy=replace(clf.taxonomy, threshold=threshold))  # same version: same head
+    decided = label_rows(strict, heads, as_rows(test.texts), DEFAULT_FAST_THRESHOLD)
     kept = [(d, y) for d, y in zip(decided, test.labels, strict=True) if d != OTHER]
     return len(kept) / len(decided), float(np.mean([d == y for d, y in kept])) if kept else 0.0
 
@@ -127,39 +148,45 @@ def run_dataset(name: str, sample: int, cached: EmbeddingCache, fresh: MiniLMEmb
         f"embedding model alone, one thread: {len(cached) / cpu:,.0f} texts/s CPU "
         f"({len(cached) / (time.perf_counter() - w0):,.0f}/s wall)"
     )
-    heads: dict[str, LabelHead] = {}
+    trained: dict[str, tuple[Classifier, HeadCache]] = {}
     for regime, per_label in (("full", None), ("10", 10)):
         specs = label_specs(train, per_label)
         target = TARGETS[(name, regime)]
         for title, config in (("baseline MiniLM + LR", BASELINE), ("hybrid", HYBRID)):
+            clf, heads = classifier_of(f"{name}-{regime}", specs), HeadCache(cached, config)
             t0 = time.process_time()
-            head = train_head(specs, cached, config)
-            trained = time.process_time() - t0
+            version = heads.head_for(clf).version
+            seconds = time.process_time() - t0
             modes = MODES if config is HYBRID else (("baseline MiniLM + LR", None),)
             for mode, fast in modes:
-                acc, embedded = accuracy(head, test, fast)
+                acc, embedded = accuracy(clf, heads, test, fast)
                 mark = "ok " if acc >= target else "LOW"
                 print(
                     f"{name:8} train={regime:4} {mode:30} acc {acc:.4f} [{mark} ≥{target}]  "
-                    f"embedded {embedded:5.1%}  (trained in {trained:.1f} s CPU, version {head.version})",
+                    f"embedded {embedded:5.1%}  (trained in {seconds:.1f} s CPU, version {version})",
                     flush=True,
                 )
-            heads[f"{regime}/{title}"] = head
-    full = heads["full/hybrid"]
+            trained[f"{regime}/{title}"] = (clf, heads)
+    full_clf, full_heads = trained["full/hybrid"]
     for threshold in (0.3, 0.5):
-        kept, acc = coverage(full, test, threshold)
+        kept, acc = coverage(full_clf, full_heads, test, threshold)
         print(
             f"{name:8} full hybrid, `other` below {threshold}: {kept:.1%} labelled, {acc:.4f} accurate on those"
         )
     texts = test.texts[:sample]
-    fresh_head = LabelHead(**{**full.__dict__, "embedder": fresh})
-    base_head = LabelHead(**{**heads["full/baseline MiniLM + LR"].__dict__, "embedder": fresh})
-    for mode, fast, head in (
-        ("baseline MiniLM + LR", None, base_head),
-        *tuple((m, f, fresh_head) for m, f in MODES),
+    for key, modes in (
+        ("full/baseline MiniLM + LR", (("baseline MiniLM + LR", None),)),
+        ("full/hybrid", MODES),
     ):
-        cpu_rate, wall_rate = throughput(head, texts, fast)
-        print(f"{name:8} throughput {mode:30} {cpu_rate:8,.0f} spans/s per core ({wall_rate:,.0f}/s wall)")
+        clf, heads = trained[key]
+        head = heads.head_for(clf)
+        head.embedder = fresh  # no cache: every text is embedded
+        for mode, fast in modes:
+            cpu_rate, wall_rate = throughput(clf, heads, texts, fast)
+            print(
+                f"{name:8} throughput {mode:30} {cpu_rate:8,.0f} spans/s per core ({wall_rate:,.0f}/s wall)"
+            )
+        head.embedder = cached
 
 
 def embedding_speed(name: str, sample: int) -> None:
