@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from loopline.common.settings import Settings
+
 from loopline.runtime.registry import ALL_SERVICES, known_env_names, service_def
 
 
