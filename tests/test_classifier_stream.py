@@ -129,3 +129,12 @@ async def test_labels_stream_onto_logs_and_filter_in_btql(ll: InProcess) -> None
         assert asyncio.get_running_loop().time() < deadline, "the correction never became visible"
         await asyncio.sleep(0.3)
     assert (await intents(ll, pid, {"r3"}))["r3"]["label"] == "refund"
+
+    metrics = (await c.get("/metrics")).text  # spans without text are counted, not errors
+    for outcome in ("labelled", "no_text", "unchanged"):
+        [line] = [
+            x
+            for x in metrics.splitlines()
+            if x.startswith(f'loopline_classifier_spans_total{{outcome="{outcome}"}}')
+        ]
+        assert float(line.split()[-1]) >= 1, line

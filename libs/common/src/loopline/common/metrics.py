@@ -37,6 +37,10 @@ topics, consumer groups, pipeline and step names, route templates (never a raw p
         Tokens of answered model calls; direction "prompt" or "completion".
     loopline_model_cost_usd_total{provider_kind}                      counter
         Cost of answered model calls by the price table (models without a price add nothing).
+    loopline_classifier_spans_total{outcome}                          counter
+        Root spans the classifier looked at, per facet: "labelled" (a label written), "other"
+        (written as other: below the facet's threshold), "no_text" (no usable text: no label),
+        "unchanged" (a human label, or this version's label already there: nothing written).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ MetricName = Literal[
     "loopline_model_call_seconds",
     "loopline_model_tokens_total",
     "loopline_model_cost_usd_total",
+    "loopline_classifier_spans_total",
 ]
 NAMES: Final[tuple[MetricName, ...]] = MetricName.__args__  # type: ignore[attr-defined]
 
@@ -138,6 +143,7 @@ _DOCS: Final[dict[MetricName, str]] = {
     "loopline_model_call_seconds": "Time of a model call (retries included), by provider kind and operation.",
     "loopline_model_tokens_total": "Tokens of answered model calls, by provider kind and direction.",
     "loopline_model_cost_usd_total": "Cost in USD of answered model calls (priced models), by provider kind.",
+    "loopline_classifier_spans_total": "Root spans the classifier looked at, by outcome (labelled, other, no_text, unchanged).",
 }
 
 _CONSUMER_LAG = _ConsumerLag()
@@ -215,6 +221,13 @@ MODEL_COST_USD = Counter(
     "loopline_model_cost_usd",  # the client appends _total
     _DOCS["loopline_model_cost_usd_total"],
     ("provider_kind",),
+    registry=REGISTRY,
+)
+
+CLASSIFIER_SPANS = Counter(
+    "loopline_classifier_spans",  # the client appends _total
+    _DOCS["loopline_classifier_spans_total"],
+    ("outcome",),
     registry=REGISTRY,
 )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.classifier.classify import HeadCache, classify_rows
+from loopline.classifier.head import OTHER
 from loopline.classifier.taxonomy import TaxonomyStore
 from loopline.common import stored_row
 from loopline.common.bus import Bus, ConsumerOptions, Message
@@ -26,6 +27,7 @@ from loopline.common.messages import committed
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.committed import RowsCommitted
 from loopline.common.messages.rows import RowWrite
+from loopline.common.metrics import CLASSIFIER_SPANS
 from loopline.common.pipeline import Batch, Invalid, Pipeline, decode, run_task
 from loopline.common.store import Store
 from loopline.common.xact import XactIdGenerator
@@ -95,6 +97,11 @@ class LabelTraces:
             result = await asyncio.to_thread(classify_rows, rows, classifiers, heads)
             self.counters.no_text += result.no_text
             self.counters.unchanged += result.unchanged
+            others = sum(1 for _, d in result.decisions if d.label == OTHER)
+            CLASSIFIER_SPANS.labels("labelled").inc(len(result.decisions) - others)
+            CLASSIFIER_SPANS.labels("other").inc(others)
+            CLASSIFIER_SPANS.labels("no_text").inc(result.no_text)
+            CLASSIFIER_SPANS.labels("unchanged").inc(result.unchanged)
             if result.writes:
                 out = [
                     rows_topic.CONTRACT.out(
