@@ -121,6 +121,17 @@ async def test_gateway_passes_a_long_rate_limit_on_and_streams_errors(
         assert err["type"] == "rate_limited" and err["provider"] == "oai" and err["model"] == "gpt-4o"
         assert "quota exhausted" in err["message"]
         assert len(scripted_llm.requests) == 1
+        # x-bt-endpoint-name pins a secret by name
+        scripted_llm.push(Reply("pinned"))
+        resp = await app.client.post(
+            "/v1/proxy/chat/completions", json=chat, headers={**app.headers, "x-bt-endpoint-name": "oai"}
+        )
+        assert resp.status_code == 200 and resp.headers["x-bt-used-endpoint"] == "oai"
+        assert scripted_llm.requests[-1].model == "gpt-4o"  # the provider sees its own model name
+        resp = await app.client.post(
+            "/v1/proxy/chat/completions", json=chat, headers={**app.headers, "x-bt-endpoint-name": "nope"}
+        )
+        assert resp.status_code == 400 and "names no AI secret" in resp.json()["error"]["message"]
         # a stream whose provider fails before the first chunk: an error status, not a broken stream
         scripted_llm.push(Fail(400, "context too long"))
         resp = await app.client.post(

@@ -87,6 +87,18 @@ class ModelGateway:
                     return ProxyAnswer(chunks=_replay(hit.value["sse"]), headers=hdrs)
                 return ProxyAnswer(body=hit.value["json"], headers=hdrs)
         model = str(body.get("model") or "omni-moderation-latest")
+        pinned = headers.get("x-bt-endpoint-name")
+        if pinned:  # one AI secret by name serves this request (Braintrust's x-bt-endpoint-name)
+            configured, _ = await self.models.client(org_id)
+            if not any(p.name == pinned for p in configured.providers):
+                raise ProviderError(
+                    "",
+                    model,
+                    "no_provider",
+                    f"x-bt-endpoint-name {pinned!r} names no AI secret of this organization",
+                )
+            model = f"{pinned}/{model}"
+            body = {**body, "model": model}
         client = await self._client(org_id, model)
         hdrs = {"x-bt-cached": "MISS"}
         if op == "chat" and body.get("stream"):
