@@ -124,8 +124,8 @@ def screenshot_big_trace(browser: Any, server: RunningLoopline, session: dict[st
     page.wait_for_selector(".span-detail section[aria-label=Input]", timeout=120_000)
     page.screenshot(path=str(ARTIFACTS / "bench-trace-20k-top.png"))
     t = time.perf_counter()
-    page.eval_on_selector("[role=tree]", "el => { el.scrollTop = el.scrollHeight; }")
-    last = page.get_by_role("treeitem").last
+    page.eval_on_selector(".span-tree", "el => { el.scrollTop = el.scrollHeight; }")
+    last = page.get_by_role("tree", name="Span tree").get_by_role("treeitem").last
     span_id = last.get_attribute("data-span-id")
     last.click()
     page.wait_for_selector(f".span-detail[data-span-id='{span_id}'] section[aria-label=Input]")
@@ -201,7 +201,7 @@ def main() -> None:
                     server,
                     session,
                     f"{logs}?r={big}",
-                    ["[role=tree] [role=treeitem]", ".span-detail section[aria-label=Input]"],
+                    [".span-tree [role=treeitem]", ".span-detail section[aria-label=Input]"],
                 )
                 print(
                     f"trace of {BIG_TRACE_SPANS:,} spans, span tree + root span: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"

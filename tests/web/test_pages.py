@@ -77,7 +77,7 @@ def test_logs_show_traces_and_the_span_tree(page: Any, seeded: Seeded) -> None:
     page.reload()
     expect(page.locator(".span-detail").get_by_role("region", name="Input")).to_contain_text("refund policy")
     page.get_by_role("button", name="Close trace").click()
-    expect(page.get_by_role("tree")).to_have_count(0)
+    expect(page.get_by_role("tree", name="Span tree")).to_have_count(0)
     table.get_by_role("row").filter(has_text="reset my password").focus()  # the keyboard opens traces too
     page.keyboard.press("Enter")
     expect(page.get_by_role("tree", name="Span tree").get_by_role("treeitem")).to_have_count(3)
