@@ -40,8 +40,8 @@ from tests.support.running import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of a process and its children (the writer's worker process)."""
+def children_cpu_s(pid: int) -> float:
+    """CPU seconds of a process's children (the writer's worker process)."""
     total = 0.0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -50,9 +50,17 @@ def tree_cpu_s(pid: int) -> float:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(entry) == pid or int(fields[1]) == pid:
+        if int(fields[1]) == pid:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine used so far (all cores; /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 class Proc:
@@ -60,6 +68,7 @@ class Proc:
         self.services = services
         self.port = free_port()
         self.log = base / f"{services}-{self.port}.log"
+        self.last = ""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "loopline.cli", "serve", services, "--port", str(self.port)],
             env={**os.environ, **env},
@@ -71,19 +80,21 @@ class Proc:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def ready(self, timeout_s: float = 120) -> None:
+    async def ready(self, timeout_s: float = 300) -> None:
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=2) as c:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.services} exited:\n{self.log.read_text()[-3000:]}")
                 try:
-                    if (await c.get(f"{self.url}/readyz")).status_code == 200:
+                    r = await c.get(f"{self.url}/readyz")
+                    if r.status_code == 200:
                         return
-                except httpx.HTTPError:
-                    pass
+                    self.last = r.text
+                except httpx.HTTPError as exc:
+                    self.last = repr(exc)
                 await asyncio.sleep(0.3)
-        raise RuntimeError(f"{self.services} not ready:\n{self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"{self.services} not ready ({self.last}):\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -169,15 +180,19 @@ async def run(args: argparse.Namespace) -> None:
                     await asyncio.sleep(0.2)
 
             await drive("warm-up", send, min(3.0, args.seconds / 4), args.concurrency, None, drain)
-            tiers = {"ingest": ingests, "writer": writers}
-            before = {t: sum(tree_cpu_s(p.proc.pid) for p in ps) for t, ps in tiers.items()}
-            broker_pid = kafka.pid
-            broker0 = process_cpu_s(broker_pid) if broker_pid else 0.0
-            client0 = time.process_time()
+            broker_pid = kafka.proc.pid if kafka.proc is not None else None
+            meters = {
+                "ingest (2 processes)": lambda: sum(process_cpu_s(p.proc.pid) for p in ingests),
+                "writer (2 processes)": lambda: sum(process_cpu_s(p.proc.pid) for p in writers),
+                "writer workers": lambda: sum(children_cpu_s(p.proc.pid) for p in writers),
+                "kafka broker": lambda: process_cpu_s(broker_pid) if broker_pid else 0.0,
+                "load client": time.process_time,
+            }
+            before = {k: f() for k, f in meters.items()}
+            busy0 = machine_busy_s()
             res = await drive("2 ingest + 2 writer", send, args.seconds, args.concurrency, None, drain)
-            cpu = {t: sum(tree_cpu_s(p.proc.pid) for p in ps) - before[t] for t, ps in tiers.items()}
-            cpu["kafka broker"] = (process_cpu_s(broker_pid) if broker_pid else 0.0) - broker0
-            cpu["load client"] = time.process_time() - client0
+            cpu = {k: f() - before[k] for k, f in meters.items()}
+            busy = machine_busy_s() - busy0
         print()
         print(machine_speed())
         print(res.line())
@@ -186,13 +201,20 @@ async def run(args: argparse.Namespace) -> None:
         for tier, seconds in cpu.items():
             us = seconds * 1e6 / res.spans
             total += us
-            print(f"  {tier:<14}{us:>8.1f} us CPU/span")
+            print(f"  {tier:<22}{us:>8.1f} us CPU/span")
         cores = os.cpu_count() or 1
-        print(f"  {'sum':<14}{total:>8.1f} us CPU/span")
+        wall = res.seconds + res.queryable_after_s
+        print(f"  {'sum':<22}{total:>8.1f} us CPU/span")
+        others = max(busy - sum(cpu.values()), 0.0)
         print(
-            f"model for this machine: {cores} cores x 1e6 / {total:.0f} us = {cores * 1e6 / total:,.0f} spans/s "
-            f"if every core were ours and busy; measured {res.end_to_end:,.0f} "
-            f"({res.end_to_end / (cores * 1e6 / total):.2f} of it)"
+            f"machine: {busy / wall:.2f} of {cores} cores busy during the run, "
+            f"{others / wall:.2f} of them by other processes"
+        )
+        got = sum(cpu.values()) / wall
+        print(
+            f"model: {cores} cores x 1e6 / {total:.0f} us = {cores * 1e6 / total:,.0f} spans/s with the machine "
+            f"to ourselves; with the {got:.2f} cores we got, {got * 1e6 / total:,.0f}; measured "
+            f"{res.end_to_end:,.0f}"
         )
     finally:
         for p in reversed(procs):
