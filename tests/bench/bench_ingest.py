@@ -50,7 +50,8 @@ from tests.support.running import RunningLoopline, free_port
 ROOT = Path(__file__).resolve().parents[2]
 ROWS_PER_REQUEST = 100
 BIG_SPAN_EVERY = 2000  # one 1 MB span per this many spans
-PROBE_GIVE_UP_S = 30.0  # a probe row not readable by then counts as an error (the run stays bounded)
+PROBE_GIVE_UP_S = 30.0
+DRAIN_GIVE_UP_S = 300.0  # the writer's backlog after a saturated run must be written by then  # a probe row not readable by then counts as an error (the run stays bounded)
 
 
 def _text(n: int) -> str:
@@ -291,10 +292,14 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
             raise TimeoutError(f"probe row not readable after {PROBE_GIVE_UP_S} s")
 
         async def drain() -> None:
-            r = await c.get(
-                f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1}
-            )  # waits for the writer
-            r.raise_for_status()
+            # a fetch waits for the writer (up to the read-your-writes timeout, then 503): ask
+            # again until it has caught up with everything acknowledged
+            deadline = time.monotonic() + DRAIN_GIVE_UP_S
+            while True:
+                r = await c.get(f"/v1/project_logs/{probe_pid}/fetch", params={"limit": 1})
+                if r.status_code != 503 or time.monotonic() > deadline:
+                    r.raise_for_status()
+                    return
 
         otlp_bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
 

@@ -111,7 +111,7 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
             for v in validated:
                 w = rows_topic.RowWrite("bench-org", project_id, v.object_type, v.object_id, x, v.row)
                 envelopes.append(Message(rows_topic.TOPIC, 0, len(envelopes), w.key.encode(), w.encode()))
-        encoded: list[bytes] = []
+        encoded: list[list[bytes]] = []
         for i in range(0, len(envelopes), WRITER_BATCH):
             batch = envelopes[i : i + WRITER_BATCH]
             with thread("consume"):
@@ -123,17 +123,17 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
                 with thread("merge"):
                     merged += merge_group(key, by_id, bases)
             with thread("encode"):
-                body = b"\n".join([orjson.dumps(r) for r in merged])
+                lines = [orjson.dumps(r) for r in merged]
             with process("insert"):
-                await store._run(_raw_insert, store, "spans", body)
-            encoded.append(body)
+                await _insert(store, "spans", lines)
+            encoded.append(lines)
         best = 0.0
         for _ in range(2):
             table = f"spans_ceiling_{uuid.uuid4().hex[:8]}"
             await store.command(f"CREATE TABLE {store.database}.{table} AS {store.database}.spans")
             t0 = time.perf_counter()
-            for body in encoded:
-                await store._run(_raw_insert, store, table, body)
+            for lines in encoded:
+                await _insert(store, table, lines)
             best = max(best, costs.spans / (time.perf_counter() - t0))
         costs.ceiling_spans_s = best
     finally:
@@ -142,22 +142,9 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
     return costs
 
 
-def _raw_insert(store: Store, table: str, body: bytes) -> None:
-    """The insert the writer makes (`Store.insert_json`'s settings plus the writer's), of an
-    already encoded body."""
-    store.client.raw_insert(
-        f"{store.database}.{table}",
-        list(stored_row.WRITE_COLUMNS),
-        insert_block=body,
-        settings={
-            "date_time_input_format": "best_effort",
-            "input_format_skip_unknown_fields": 0,
-            "input_format_try_infer_dates": 0,
-            "input_format_try_infer_datetimes": 0,
-            **INSERT_SETTINGS["spans"],
-        },
-        fmt="JSONEachRow",
-    )
+async def _insert(store: Store, table: str, lines: list[bytes]) -> None:
+    """The writer's insert (`Store.insert_json` with its settings) of rows already encoded."""
+    await store.insert_json(table, lines, stored_row.WRITE_COLUMNS, settings=INSERT_SETTINGS["spans"])
 
 
 def table(costs: StageCosts, server_us_per_span: float | None) -> list[str]:

@@ -18,28 +18,18 @@ from typing import Any
 import orjson
 import pytest
 from loopline.common import stored_row
-from loopline.common.bus import Message, OutMessage
-from loopline.common.bus.memory import InProcessBus
+from loopline.common.bus import Message
 from loopline.common.messages import committed
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
 from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store, apply_migrations
-from loopline.common.testing import unique_database
+from loopline.common.testing import RecordingBus, unique_database
 from loopline.ingest import tables as ingest_tables
 from loopline.ingest.writer import Writer
 from loopline.ingest.writer.chain import OFFLOAD_MIN_MESSAGES
 from loopline.ingest.writer.offload import Offload, prepare
 from loopline.ingest.writer.steps import merge_group
-
-
-class RecordingBus(InProcessBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[tuple[str, list[OutMessage]]] = []
-
-    async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
-        self.published.append((topic, list(messages)))
 
 
 @pytest.fixture

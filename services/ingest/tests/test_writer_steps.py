@@ -7,14 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
-from loopline.common.bus import Message, OutMessage
-from loopline.common.bus.memory import InProcessBus
+from loopline.common.bus import Message
 from loopline.common.messages import committed, dead_letters, rows
 from loopline.common.messages.rows import RowWrite
 from loopline.common.pipeline import Batch, Invalid
 from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store, StoreError, apply_migrations
-from loopline.common.testing import unique_database
+from loopline.common.testing import RecordingBus, unique_database
 from loopline.ingest import tables as ingest_tables
 from loopline.ingest.writer import Inserter, group_writes
 from loopline.ingest.writer.bases import LoadBases, existing_ids, load_bases
@@ -25,15 +24,6 @@ from loopline.ingest.writer.steps import Announce, GroupWithBases, Merged, group
 
 def w(row_id: str, xact: int, project: str = "p1", **row: Any) -> RowWrite:
     return RowWrite("org", project, "project_logs", "g", xact, {"id": row_id, **row})
-
-
-class RecordingBus(InProcessBus):
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[tuple[str, list[OutMessage]]] = []
-
-    async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
-        self.published.append((topic, list(messages)))
 
 
 @pytest.fixture

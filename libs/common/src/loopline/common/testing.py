@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from loopline.common.bus import OutMessage
+from loopline.common.bus.memory import InProcessBus
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,14 @@ def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 def unique_database(prefix: str = "t") -> str:
     """A fresh database name (letters, digits, underscore)."""
     return re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{uuid.uuid4().hex[:10]}".lower())
+
+
+class RecordingBus(InProcessBus):
+    """A bus that keeps what is published to it, by topic, and delivers nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[tuple[str, list[OutMessage]]] = []
+
+    async def publish(self, topic: str, messages: Sequence[OutMessage], timeout_s: float = 10.0) -> None:
+        self.published.append((topic, list(messages)))
