@@ -34,25 +34,17 @@ import orjson
 from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal
 
 from tests.bench import machine_speed
-from tests.bench.bench_ingest import ROWS_PER_REQUEST, batch_tag, drive, make_batch, process_cpu_s
+from tests.bench.bench_ingest import (
+    ROWS_PER_REQUEST,
+    batch_tag,
+    children_cpu_s,
+    drive,
+    make_batch,
+    process_cpu_s,
+)
 from tests.support.running import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def children_cpu_s(pid: int) -> float:
-    """CPU seconds of a process's children (the writer's worker process)."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def machine_busy_s() -> float:
