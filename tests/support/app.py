@@ -75,13 +75,16 @@ class InProcess:
 async def in_process(
     chdb_dsn: str, tmp_path: Path, services: tuple[str, ...] = ALL, **settings: Any
 ) -> AsyncIterator[InProcess]:
-    key = f"sk-ll-{uuid.uuid4().hex}"
+    # `database=` and `bootstrap_api_key=` of an earlier app reopen its store as it was (a restart)
+    key = str(settings.pop("bootstrap_api_key", None) or f"sk-ll-{uuid.uuid4().hex}")
     s = load_settings(
-        data_dir=tmp_path / "data",
-        store_dsn=chdb_dsn,
-        database=unique_database("svc"),
+        **{
+            "data_dir": tmp_path / "data",
+            "store_dsn": chdb_dsn,
+            "database": unique_database("svc"),
+            **settings,
+        },
         bootstrap_api_key=key,
-        **settings,
     )
     ctx = build_context(s, services)
     ids: dict[str, str] = {}

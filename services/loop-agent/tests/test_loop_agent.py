@@ -19,32 +19,36 @@ from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
 SERVICES = ("gateway", "ingest", "writer", "query", "loop-agent")
 
 
-@pytest.fixture
-async def ll(chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM) -> AsyncIterator[InProcess]:
+def agent_settings(llm: ScriptedLLM) -> dict[str, Any]:
+    """The loop agent's settings section: both wires of the scripted server, no retries."""
     providers = [
         {
             "name": "openai",
             "kind": "openai",
             "api_key": "k",
-            "base_url": scripted_llm.openai_base_url,
+            "base_url": llm.openai_base_url,
             "max_attempts": 1,
         },
         {
             "name": "anthropic",
             "kind": "anthropic",
             "api_key": "k",
-            "base_url": scripted_llm.anthropic_base_url,
+            "base_url": llm.anthropic_base_url,
             "max_attempts": 1,
         },
     ]
-    section = {
+    return {
         "providers": providers,
         "allowed_models": ["gpt-4o", "claude-3-5-sonnet"],
         "default_model": "gpt-4o",
         "max_iterations": 3,
         "btql_repairs": 2,
     }
-    async with in_process(chdb_dsn, tmp_path, SERVICES, loop_agent=section) as p:
+
+
+@pytest.fixture
+async def ll(chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM) -> AsyncIterator[InProcess]:
+    async with in_process(chdb_dsn, tmp_path, SERVICES, loop_agent=agent_settings(scripted_llm)) as p:
         yield p
 
 
@@ -378,3 +382,29 @@ async def test_tools_act_as_the_caller_and_never_see_other_orgs(
     assert (await ll.client.get(f"/v1/loop/audit?conversation_id={cid}", headers=ll.headers)).json()[
         "objects"
     ] == []
+
+
+async def test_a_conversation_resumes_after_a_restart(
+    chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM
+) -> None:
+    """A turn waiting for a confirmation is confirmed by a new app over the same store."""
+    section = agent_settings(scripted_llm)
+    async with in_process(chdb_dsn, tmp_path / "first", SERVICES, loop_agent=section) as ll:
+        s = await seed.seed_project(ll.client, ll.headers, "restart", traces=10)
+        ds = await make_dataset(ll, s.project_id, "kept")
+        scripted_llm.push(
+            Reply(tool_calls=[ToolCall("edit_data", {"dataset_id": ds, "insert": [{"input": "a"}]})])
+        )
+        cid = await new_conversation(ll)
+        events = await turn(ll, cid, content="add a row")
+        call_id = of(events, "confirmation_required")[0]["call_id"]
+        database, key = ll.ctx.settings.database, ll.api_key
+    async with in_process(
+        chdb_dsn, tmp_path / "second", SERVICES, database=database, bootstrap_api_key=key, loop_agent=section
+    ) as again:
+        scripted_llm.push(Reply("Added."))
+        events = await turn(again, cid, "confirm", call_id=call_id, approve=True)
+        assert of(events, "tool_result")[0]["rows_touched"] == 1 and events[-1].data["status"] == "complete"
+        assert [r["input"] for r in await dataset_rows(again, ds)] == ["a"]
+        conv = (await again.client.get(f"/v1/loop/conversations/{cid}", headers=again.headers)).json()
+        assert [m["role"] for m in conv["messages"]] == ["user", "assistant", "tool", "assistant"]
