@@ -17,11 +17,6 @@ from loopline.common.errors import ServiceError
 THREAD_BODY_BYTES: Final = 256 * 1024
 
 
-class IngestError(ServiceError):
-    """The name the write path (`write_api`) uses for `ServiceError`: a refusal with its HTTP
-    status. New code raises `ServiceError` at the edge, or a domain error (`common.errors`)."""
-
-
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, decompressed if gzip/deflate; 413 past `max_bytes` (either side)."""
     declared = request.headers.get("content-length")

@@ -3,6 +3,9 @@
 Nothing of a request is published unless every row in it is valid and targets an object of the
 caller's org. The request is acknowledged only after the bus acknowledged every row; if the bus
 cannot, the caller gets 503 with Retry-After and must retry (a retry is idempotent).
+
+Refusals are domain errors (`RowValidationError`, and `Invalid`, `NotFound`, `TooLarge`,
+`Unavailable` of `loopline.common.errors`); the HTTP edge's error table gives them their status.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import orjson
 from loopline.common.auth import Principal
 from loopline.common.bus import Bus, BusUnavailable, OutMessage
 from loopline.common.control_plane import ControlPlane
+from loopline.common.errors import Invalid, NotFound, TooLarge, Unavailable
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
 from loopline.common.object_types import stored_object_id
-from loopline.common.rows import RowValidationError, ValidatedRow, validate_rows, waves
+from loopline.common.rows import ValidatedRow, validate_rows, waves
 from loopline.common.store import StoreError
 from loopline.common.xact import XactIdGenerator, format_xact
-from loopline.ingest.body import THREAD_BODY_BYTES, IngestError
+from loopline.ingest.body import THREAD_BODY_BYTES
 
 
 def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:
@@ -31,8 +35,8 @@ def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:
         try:
             messages.append(rows_topic.CONTRACT.out(w))
         except TypeError as exc:  # validate_row's contract guarantees this cannot happen
-            raise IngestError(
-                400, f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
+            raise Invalid(
+                f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
             ) from exc
     return messages
 
@@ -65,8 +69,7 @@ class WriteAPI:
         for i, row in enumerate(rows):
             size = len(orjson.dumps(row))
             if size > self.max_row_bytes:
-                raise IngestError(
-                    413,
+                raise TooLarge(
                     f"rows[{i}] is {size} bytes, over the row limit of {self.max_row_bytes} bytes",
                     row_index=i,
                     limit=self.max_row_bytes,
@@ -76,7 +79,7 @@ class WriteAPI:
         self, principal: Principal, rows: Any, *, body_size: int, path: str = "rows"
     ) -> WriteResult:
         if not isinstance(rows, list):
-            raise IngestError(400, f"'{path}' must be an array of rows", field=path)
+            raise Invalid(f"'{path}' must be an array of rows", field=path)
         if not rows:
             return WriteResult(self.xact.next_str(), [])
         big = body_size > THREAD_BODY_BYTES
@@ -88,11 +91,9 @@ class WriteAPI:
         return await self.write_validated(principal, validated, path=path, off_loop=big)
 
     def validate(self, rows: list[Any], body_size: int, path: str) -> list[ValidatedRow]:
+        """The rows, validated (`RowValidationError` names the first refused one)."""
         self.check_row_sizes(rows, body_size)
-        try:
-            return validate_rows(rows, path=path)
-        except RowValidationError as exc:
-            raise IngestError(400, str(exc), row_index=exc.index, field=exc.path) from exc
+        return validate_rows(rows, path=path)
 
     async def write_validated(
         self,
@@ -114,12 +115,11 @@ class WriteAPI:
             try:
                 project_id = await self.objects.project_of(principal.org_id, v.object_type, v.object_id)
             except StoreError as exc:
-                raise IngestError(
-                    503, f"cannot check {path}[{i}]'s target object now: {exc}", retry_after=1
+                raise Unavailable(
+                    f"cannot check {path}[{i}]'s target object now: {exc}", retry_after=1
                 ) from exc
             if project_id is None or (v.project_id and v.project_id != project_id):
-                raise IngestError(
-                    404,
+                raise NotFound(
                     f"{path}[{i}]: {v.object_type} {v.object_id!r} does not exist in this organization",
                     row_index=i,
                     field=v.id_field,
@@ -144,7 +144,7 @@ class WriteAPI:
         try:
             await self.bus.publish(rows_topic.TOPIC, messages, timeout_s=self.publish_timeout_s)
         except BusUnavailable as exc:
-            raise IngestError(
-                503, f"the event bus is unavailable, nothing was written: {exc}", retry_after=1
+            raise Unavailable(
+                f"the event bus is unavailable, nothing was written: {exc}", retry_after=1
             ) from exc
         return WriteResult(format_xact(xacts[-1]), [w.row_id for w in writes])
