@@ -138,3 +138,15 @@ async def test_delete_and_tenant_isolation(store: Store) -> None:
     with pytest.raises(NotFound):
         await s.get(org, project, c.id, version=1)
     assert await s.list(org, project) == []
+
+
+async def test_current_is_cached_briefly_and_dropped_by_own_writes(store: Store) -> None:
+    s = TaxonomyStore(store, max_age_s=3600)
+    org, project = str(uuid.uuid4()), str(uuid.uuid4())
+    assert await s.current(org, project) == []
+    c = await s.create(org, project, GOOD)  # this process's write: seen at once
+    assert [x.id for x in await s.current(org, project)] == [c.id]
+    other_process = TaxonomyStore(store)
+    await other_process.update(org, project, c.id, {"threshold": 0.9})
+    assert (await s.current(org, project))[0].version == 1  # another process's write: after max_age_s
+    assert (await TaxonomyStore(store, max_age_s=0).current(org, project))[0].version == 2

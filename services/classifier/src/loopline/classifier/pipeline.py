@@ -87,7 +87,7 @@ class LabelTraces:
                 groups[(m.org_id, m.project_id, m.object_type, m.object_id)].extend(m.ids)
         written = 0
         for (org_id, project_id, object_type, object_id), ids in groups.items():
-            classifiers = await self.taxonomies.list(org_id, project_id)
+            classifiers = await self.taxonomies.current(org_id, project_id)
             if not classifiers:
                 continue
             rows = await self.reader.rows(

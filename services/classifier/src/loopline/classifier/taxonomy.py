@@ -181,8 +181,25 @@ def _decode_labels(text: str) -> tuple[Label, ...]:
 
 
 class TaxonomyStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_age_s: float = 1.0) -> None:
         self.store = store
+        # the consumer asks once per project per committed batch: answers are kept `max_age_s`
+        # (this process's own writes drop them at once; another process's show within max_age_s)
+        self.max_age_s = max_age_s
+        self._recent: dict[tuple[str, str], tuple[float, list[Classifier]]] = {}
+
+    async def current(self, org_id: str, project_id: str) -> list[Classifier]:
+        """`list`, answered from a cache at most `max_age_s` old (for the consumer's hot path)."""
+        key = (org_id, project_id)
+        hit = self._recent.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.max_age_s:
+            return hit[1]
+        found = await self.list(org_id, project_id)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[key] = (now, found)
+        return found
 
     async def _rows(self, org_id: str, project_id: str, where: str = "", **params: Any) -> list[Classifier]:
         rows = await self.store.query_dicts(
@@ -225,6 +242,7 @@ class TaxonomyStore:
             int(c.deleted),
         ]
         await self.store.insert("classifiers", [row], COLUMNS)
+        self._recent.pop((c.org_id, c.project_id), None)
 
     async def list(self, org_id: str, project_id: str) -> list[Classifier]:
         """The current version of each classifier of the project."""
