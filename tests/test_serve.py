@@ -34,7 +34,7 @@ def serve(services: str, port: int, env: dict[str, str], log: Path) -> subproces
 
 
 def wait_ready(
-    port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 240
 ) -> dict[str, object]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -61,12 +61,15 @@ def test_serve_services_in_separate_processes(tmp_path: Path, kafka_bootstrap: s
     }
     pa, pb = free_port(), free_port()
     a = serve("gateway,ingest,writer,query", pa, env, tmp_path / "a.log")
-    b = serve("classifier", pb, {**env, "LOOPLINE_STORE_DSN": ""}, tmp_path / "b.log")
+    # another process on the same bus with a store of its own (chdb: one process per directory)
+    b = serve(
+        "classifier", pb, {**env, "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}"}, tmp_path / "b.log"
+    )
     try:
         ready_a = wait_ready(pa, a, tmp_path / "a.log")
         ready_b = wait_ready(pb, b, tmp_path / "b.log")
         assert ready_a["checks"] == {"bus": True, "store": True}
-        assert ready_b["checks"] == {"bus": True}  # the classifier owns no store (yet)
+        assert ready_b["checks"] == {"bus": True, "store": True}
         assert httpx.get(f"http://127.0.0.1:{pb}/healthz").json() == {"status": "ok"}
         h = {"Authorization": f"Bearer {key}"}  # LOOPLINE_BOOTSTRAP_API_KEY registered by the gateway
         base = f"http://127.0.0.1:{pa}"
