@@ -27,8 +27,9 @@ debugging. `btql.bind(q)` checks a query without a scope (e.g. to validate saved
 
 Errors: every problem with a query is a `BtqlError` — `ParseError`, `BindError`,
 `BtqlTypeError` (class name "TypeError"), `LintError` (strict lint mode), `ScopeError` (the query
-names objects outside the scope; HTTP 403). `err.to_json()` is the response body
-`{"error": {"class", "message", "line", "column"[, "expected"]}}`; `err.http_status` its status.
+names objects outside the scope). `err.to_json()` is the response body
+`{"error": {"class", "message", "line", "column"[, "expected"]}}`; the HTTP status is the edge's
+choice (the query service's error table: 403 for `ScopeError`, else 400).
 ClickHouse errors at execution (timeouts, memory limits from `cq.settings`) are the service's.
 
 Guarantees: user values reach ClickHouse only as query parameters (`{p0:String}`); identifiers

@@ -14,7 +14,6 @@ class BtqlError(Exception):
     """Base class of every error this library raises for a query."""
 
     error_class: ClassVar[str] = "BtqlError"
-    http_status: ClassVar[int] = 400
 
     def __init__(
         self,
@@ -79,7 +78,6 @@ class ScopeError(BtqlError):
     """The query's data source does not match the scope the caller is authorized for."""
 
     error_class = "ScopeError"
-    http_status = 403
 
 
 def node_position(node: object) -> tuple[int | None, int | None]:
