@@ -106,8 +106,10 @@ def seeded(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert server.terminate() == 0, server.log_text()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Per module: Playwright's sync API keeps an event loop running on this thread while it is
+    open, and async tests of other modules (pytest-asyncio) cannot start their own beside it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
