@@ -18,6 +18,7 @@ from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.cache import ProxyCache
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.proxy.routes import build_proxy_router
+from loopline.evaluator.sandbox.settings import SandboxSettings
 from loopline.evaluator.secret_box import KEY_FILE, SecretBox
 from loopline.evaluator.secret_routes import build_secret_router
 from loopline.evaluator.settings import EvaluatorSettings
@@ -63,7 +64,7 @@ SERVICE = ServiceDef(
     start=_start,
     needs_store=True,
     migrations=tables.MIGRATIONS,
-    settings=EvaluatorSettings,
+    settings=(EvaluatorSettings, SandboxSettings),
     routes=(r"^/v1/ai_secret(/[^/]+)?$", r"^/v1/proxy/"),
     errors=ERRORS,
 )
