@@ -66,7 +66,7 @@ def up(
     from loopline.gateway.web import find_web_dir
 
     from loopline.runtime.app import build_app
-    from loopline.runtime.bootstrap import bootstrap_dev_key
+    from loopline.runtime.bootstrap import bootstrap_dev_key, first_owner_link
 
     s = _settings(config_file=config, data_dir=data_dir, host=host, port=port, bus_url=bus)
     if not s.store_dsn.startswith(("http://", "https://")):
@@ -74,16 +74,21 @@ def up(
     ctx = _context(s, EMBEDDED)
 
     async def announce(c: ServiceContext, states: ServiceStates) -> None:
-        _org_id, key = await bootstrap_dev_key(c, states)
-        write_line(f"Loopline is running at http://{s.host}:{s.port}")
+        org_id, key = await bootstrap_dev_key(c, states)
+        base = f"http://{s.host}:{s.port}"
+        write_line(f"Loopline is running at {base}")
         web = (
-            f"http://{s.host}:{s.port}/ (sign in with the API key below)"
+            f"{base}/ (sign in with your email and password)"
             if find_web_dir(s.section(GatewaySettings).web_dir)
             else "not built (./dev web builds it; needs Node.js 20.19+ and npm)"
         )
         write_line(f"  web app:   {web}")
         write_line(f"  data dir:  {s.data_dir.resolve()}")
         write_line(f"  bus:       {s.bus_url}")
+        link = await first_owner_link(c, states, org_id, base)
+        if link is not None:
+            write_line(f"  first owner: {link}")
+            write_line("               (one-time link: open it to create the org's owner and sign in)")
         write_line(f"  API key:   {key}")
         write_line(
             f"  use it:    export BRAINTRUST_API_URL=http://{s.host}:{s.port} BRAINTRUST_API_KEY={key}"

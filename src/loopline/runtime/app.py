@@ -35,7 +35,6 @@ from loopline.common.topics import all_topics
 from loopline.common.xact import XactIdGenerator
 from loopline.gateway.auth_middleware import install_auth
 from loopline.gateway.control_plane import LocalControlPlane
-from loopline.gateway.keys import KeyStore
 from loopline.gateway.settings import GatewaySettings
 from loopline.gateway.state import State as GatewayState
 from loopline.gateway.web import install_web
@@ -174,13 +173,13 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
 
     if "gateway" in ctx.services:
 
-        def keys() -> KeyStore:
-            return states.get(GatewayState).keys
+        def gateway_state() -> GatewayState:
+            return states.get(GatewayState)
 
         # Starlette runs the middleware added last first: access log → web app → auth → proxy → routes.
         if not ctx.embedded:
             install_proxy(app, ctx, [service_def(s) for s in _remote_services(ctx)])
-        install_auth(app, keys, ctx.settings.internal_token)
+        install_auth(app, gateway_state, ctx.settings.internal_token)
         # runs before auth: loading the app needs no key
         install_web(app, ctx.settings.section(GatewaySettings).web_dir)
     else:

@@ -1,4 +1,8 @@
-"""Embedded first run: an organization and a development API key."""
+"""Embedded first run: an organization, a development API key, and the way to its first owner.
+
+The first owner is created by opening the one-time link `first_owner_link` returns (printed by
+`loopline up` while the org has no user), or with the bootstrap key (`POST /v1/user`: the key is
+an owner-level service key)."""
 
 from __future__ import annotations
 
@@ -27,3 +31,18 @@ async def bootstrap_dev_key(ctx: ServiceContext, states: ServiceStates) -> tuple
     elif not await keys.has_key(key):
         await keys.register_key(org_id, key, "bootstrap")
     return org_id, key
+
+
+#: how long a printed first-owner link stays usable
+FIRST_OWNER_LINK_TTL_S = 86400.0
+
+
+async def first_owner_link(
+    ctx: ServiceContext, states: ServiceStates, org_id: str, base_url: str
+) -> str | None:
+    """A one-time link that creates the org's first owner, while the org has no user; else None."""
+    users = states.get(GatewayState).users
+    if await users.list_users(org_id):
+        return None
+    token, _ = await users.invite(org_id, "owner", created_by="first-run", ttl_s=FIRST_OWNER_LINK_TTL_S)
+    return f"{base_url.rstrip('/')}/invite#token={token}"

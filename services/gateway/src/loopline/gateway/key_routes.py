@@ -4,6 +4,10 @@
 `GET /v1/api_key` → `{"objects": [...]}` (active keys, newest first; `limit`, `starting_after`,
 `ending_before`, `ids`, `api_key_name`, `org_name`); `GET|DELETE /v1/api_key/{id}` → the key
 object (DELETE revokes it at once in this process). Key objects never contain the secret or its hash.
+
+A user's new key belongs to the user (it acts with the user's role); a service account's new key
+is a service key with `"role"` (default: the caller's, never above it). Admins and owners see and
+revoke every key of the org; others only their own.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from loopline.common.auth import Principal
 from loopline.common.errors import NotFound, ServiceError
 from loopline.common.http import JSONResponse
 from loopline.gateway.catalog import ListParams
@@ -29,7 +34,13 @@ def key_out(k: ApiKeyInfo) -> dict[str, Any]:
         "org_id": k.org_id,
         "user_id": k.user_id or None,
         "expires_at": None,
+        "role": None if k.user_id else k.role,
     }
+
+
+def visible(p: Principal, k: ApiKeyInfo) -> bool:
+    """Admins see the org's keys; others their own (a user's keys, or a service key itself)."""
+    return p.can("admin") or k.id == p.api_key_id or bool(p.user_id and k.user_id == p.user_id)
 
 
 def paginate(keys: list[ApiKeyInfo], page: ListParams) -> list[ApiKeyInfo]:
@@ -55,7 +66,10 @@ def build_key_router() -> APIRouter:
     async def create_api_key(request: Request, keys: Keys, p: Caller) -> Response:
         body = await read_body(request, CreateApiKey)
         check_org(p, body.org_name)
-        key, info = await keys.create_key(p.org_id, body.name, p.user_id)
+        role = body.role or p.role
+        if not p.can(role):
+            raise ServiceError(403, f"a {p.role} cannot create a key with the {role} role", field="role")
+        key, info = await keys.create_key(p.org_id, body.name, p.user_id, role)
         return JSONResponse({**key_out(info), "key": key})
 
     @router.get("/v1/api_key")
@@ -71,22 +85,23 @@ def build_key_router() -> APIRouter:
         active = [
             k
             for k in await keys.list_keys(p.org_id)
-            if k.revoked is None and (not api_key_name or k.name == api_key_name)
+            if k.revoked is None and visible(p, k) and (not api_key_name or k.name == api_key_name)
         ]
         return JSONResponse({"objects": [key_out(k) for k in paginate(active, page)]})
 
     @router.get("/v1/api_key/{key_id}")
     async def get_api_key(key_id: str, keys: Keys, p: Caller) -> Response:
         k = await keys.get_key(p.org_id, key_id)
-        if k is None:
+        if k is None or not visible(p, k):
             raise NotFound(f"API key {key_id!r} does not exist")
         return JSONResponse(key_out(k))
 
     @router.delete("/v1/api_key/{key_id}")
     async def delete_api_key(key_id: str, keys: Keys, p: Caller) -> Response:
-        k = await keys.revoke_key(p.org_id, key_id)
-        if k is None:
+        k = await keys.get_key(p.org_id, key_id)
+        revoked = await keys.revoke_key(p.org_id, key_id) if k is not None and visible(p, k) else None
+        if revoked is None:
             raise NotFound(f"API key {key_id!r} does not exist")
-        return JSONResponse(key_out(k))
+        return JSONResponse(key_out(revoked))
 
     return router

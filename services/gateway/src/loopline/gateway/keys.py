@@ -1,4 +1,8 @@
-"""Organizations and API keys. Keys are stored as SHA-256 hashes and shown once, at creation."""
+"""Organizations and API keys. Keys are stored as SHA-256 hashes and shown once, at creation.
+
+A key belongs to a user (`user_id`: it acts with that user's current role, and stops working
+when the user is removed) or to a service account (no user: it carries its own `role`; keys
+made before users existed are owner-level service keys of their org)."""
 
 from __future__ import annotations
 
@@ -9,10 +13,22 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from loopline.common.auth import Principal
+from loopline.common.auth import Principal, Role
 from loopline.common.store import Store
 
 KEY_PREFIX = "sk-ll-"
+_KEY_COLUMNS = [
+    "org_id",
+    "id",
+    "name",
+    "prefix",
+    "key_hash",
+    "user_id",
+    "role",
+    "created",
+    "revoked",
+    "_version",
+]
 _CACHE_TTL_S = 10.0
 
 
@@ -45,6 +61,7 @@ class ApiKeyInfo:
     created: datetime
     revoked: datetime | None
     user_id: str = ""
+    role: str = "owner"
 
 
 class KeyStore:
@@ -81,19 +98,38 @@ class KeyStore:
         )
         return str(rows[0]["name"]) if rows else None
 
-    async def register_key(self, org_id: str, key: str, name: str, user_id: str = "") -> ApiKeyInfo:
-        info = ApiKeyInfo(str(uuid.uuid4()), org_id, name, key_display_prefix(key), _now(), None, user_id)
+    async def register_key(
+        self, org_id: str, key: str, name: str, user_id: str = "", role: Role = "owner"
+    ) -> ApiKeyInfo:
+        info = ApiKeyInfo(
+            str(uuid.uuid4()), org_id, name, key_display_prefix(key), _now(), None, user_id, role
+        )
         await self.store.insert(
             "api_keys",
-            [[org_id, info.id, name, info.prefix, hash_key(key), user_id, info.created, None, _version()]],
-            ["org_id", "id", "name", "prefix", "key_hash", "user_id", "created", "revoked", "_version"],
+            [
+                [
+                    org_id,
+                    info.id,
+                    name,
+                    info.prefix,
+                    hash_key(key),
+                    user_id,
+                    role,
+                    info.created,
+                    None,
+                    _version(),
+                ]
+            ],
+            _KEY_COLUMNS,
         )
         self._cache.pop(hash_key(key), None)
         return info
 
-    async def create_key(self, org_id: str, name: str, user_id: str = "") -> tuple[str, ApiKeyInfo]:
+    async def create_key(
+        self, org_id: str, name: str, user_id: str = "", role: Role = "owner"
+    ) -> tuple[str, ApiKeyInfo]:
         key = new_key()
-        return key, await self.register_key(org_id, key, name, user_id)
+        return key, await self.register_key(org_id, key, name, user_id, role)
 
     async def has_key(self, key: str) -> bool:
         return await self._lookup(hash_key(key)) is not None
@@ -102,7 +138,7 @@ class KeyStore:
         where = "WHERE org_id = {o:String}" if org_id else ""
         rows = await self.store.query_dicts(
             self.store.sql(
-                "SELECT id, org_id, name, prefix, created, revoked, user_id "
+                "SELECT id, org_id, name, prefix, created, revoked, user_id, role "
                 f"FROM {{db}}.api_keys FINAL {where} ORDER BY created"
             ),
             {"o": org_id} if org_id else None,
@@ -145,7 +181,7 @@ class KeyStore:
             return
         rows = await self.store.query_dicts(
             self.store.sql(
-                "SELECT org_id, id, name, prefix, key_hash, user_id, created FROM {db}.api_keys FINAL "
+                "SELECT org_id, id, name, prefix, key_hash, user_id, role, created FROM {db}.api_keys FINAL "
                 "WHERE id IN {ids:Array(String)}"
             ),
             {"ids": [k.id for k in matches]},
@@ -154,26 +190,41 @@ class KeyStore:
         await self.store.insert(
             "api_keys",
             [[*r.values(), now, _version()] for r in rows],
-            ["org_id", "id", "name", "prefix", "key_hash", "user_id", "created", "revoked", "_version"],
+            _KEY_COLUMNS,
         )
+        self._cache.clear()
+
+    def forget_cached(self) -> None:
+        """Drop cached key resolutions (a user's role changed or the user was removed)."""
         self._cache.clear()
 
     async def _lookup(self, key_hash: str) -> Principal | None:
         rows = await self.store.query_dicts(
             self.store.sql(
-                "SELECT k.org_id AS org_id, k.id AS id, k.user_id AS user_id, k.revoked AS revoked "
-                "FROM {db}.api_keys AS k FINAL WHERE k.key_hash = {h:String}"
+                "SELECT k.org_id AS org_id, k.id AS id, k.user_id AS user_id, k.revoked AS revoked, "
+                "k.role AS role FROM {db}.api_keys AS k FINAL WHERE k.key_hash = {h:String}"
             ),
             {"h": key_hash},
         )
         if not rows or rows[0]["revoked"] is not None:
             return None
         r = rows[0]
+        role = r["role"]
+        if r["user_id"]:  # a user's key acts with the user's current role
+            users = await self.store.query_dicts(
+                self.store.sql(
+                    "SELECT role FROM {db}.users FINAL WHERE id = {u:String} AND org_id = {o:String}"
+                ),
+                {"u": r["user_id"], "o": r["org_id"]},
+            )
+            if users:  # (keys of a removed user are revoked with it)
+                role = users[0]["role"]
         return Principal(
             org_id=r["org_id"],
             org_name=await self.org_name(r["org_id"]) or "",
             user_id=r["user_id"],
             api_key_id=r["id"],
+            role=role,
         )
 
     async def authenticate(self, key: str) -> Principal | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from loopline.common.auth import Role
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 MAX_NAME = 1024
@@ -124,6 +125,7 @@ class PatchDataset(Body):
 class CreateApiKey(Body):
     name: NameStr
     org_name: str | None = None
+    role: Role | None = None  # a service account's key: its role (default and most: the caller's)
 
 
 def first_error(exc: ValidationError) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""Gateway routes: discovery, API-key login, API keys, and the control plane.
+"""Gateway routes: discovery, API-key login, sign-in and members, API keys, and the control plane.
 
 `POST /api/apikey/login` answers `{"org_info": [{"id", "name", "api_url", "proxy_url",
 "git_metadata": null}]}` (both SDK generations read it; `git_metadata: null` means the SDK
@@ -15,7 +15,10 @@ from fastapi import APIRouter, Request
 from loopline.common.service import ServiceContext
 from loopline.gateway.deps import Caller
 from loopline.gateway.key_routes import build_key_router
+from loopline.gateway.login_limits import LoginLimiter
 from loopline.gateway.object_routes import build_object_router
+from loopline.gateway.settings import GatewaySettings
+from loopline.gateway.user_routes import build_user_router
 
 VERSION = "0.1.0"
 
@@ -54,8 +57,11 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             "org_id": principal.org_id,
             "org_name": principal.org_name,
             "api_key_id": principal.api_key_id,
+            "role": principal.role,
         }
 
+    gs = ctx.settings.section(GatewaySettings)
+    router.include_router(build_user_router(LoginLimiter(gs.login_max_failures, gs.login_window_s)))
     router.include_router(build_key_router())
     router.include_router(build_object_router())
     return router

@@ -1,7 +1,8 @@
 """The gateway service definition (the smallest example of the pattern in `common.service`).
 
-`start` builds the `State` (state.py: the key store and the process's Catalog); the routes
-(routes.py, key_routes.py, object_routes.py) read it through `deps`. What other services need of
+`start` builds the `State` (state.py: the key store, the user store and the process's Catalog);
+the routes (routes.py, key_routes.py, user_routes.py, object_routes.py) read it through `deps`.
+Who may call which route of any service is `policy.py`, enforced by `auth_middleware.py`. What other services need of
 the control plane is `ctx.control_plane` (`loopline.common.control_plane`), never this package.
 """
 
@@ -15,6 +16,7 @@ from loopline.gateway.keys import KeyStore
 from loopline.gateway.routes import build_router
 from loopline.gateway.settings import GatewaySettings
 from loopline.gateway.state import State
+from loopline.gateway.users import UserStore
 
 
 async def _start(ctx: ServiceContext) -> Started:
@@ -23,7 +25,8 @@ async def _start(ctx: ServiceContext) -> Started:
     # of this process use too
     cp = ctx.control_plane
     catalog = cp.catalog if isinstance(cp, LocalControlPlane) else Catalog(store)
-    return Started(State(keys=KeyStore(store), catalog=catalog))
+    gs = ctx.settings.section(GatewaySettings)
+    return Started(State(keys=KeyStore(store), catalog=catalog, users=UserStore(store, gs.session_ttl_s)))
 
 
 SERVICE = ServiceDef(

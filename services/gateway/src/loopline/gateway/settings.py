@@ -22,3 +22,12 @@ class GatewaySettings(SettingsSection):
         default=None,
         description="the built web app served at / (default: web/dist of the checkout, else <prefix>/share/loopline/web)",
     )
+    session_ttl_s: float = Field(
+        default=7 * 86400, gt=0, description="how long a browser session lasts after sign-in, in seconds"
+    )
+    login_max_failures: int = Field(
+        default=10, ge=1, description="failed sign-ins per email and client address before 429"
+    )
+    login_window_s: float = Field(
+        default=900, gt=0, description="the window, in seconds, in which failed sign-ins are counted"
+    )
