@@ -67,6 +67,11 @@ def _version() -> int:
     return time.time_ns()
 
 
+def _utc(t: datetime) -> datetime:
+    """ClickHouse answers naive datetimes (in UTC)."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -223,7 +228,7 @@ class UserStore:
                 {"h": h},
             )
             found = (
-                Session(r["id"], r["org_id"], r["user_id"], r["csrf"], r["expires"])
+                Session(r["id"], r["org_id"], r["user_id"], r["csrf"], _utc(r["expires"]))
                 for r in rows
                 if r["revoked"] is None
             )
@@ -309,7 +314,7 @@ class UserStore:
                 ),
                 {"h": token_hash(token)},
             )
-            if not rows or rows[0]["used"] is not None or rows[0]["expires"] <= _now():
+            if not rows or rows[0]["used"] is not None or _utc(rows[0]["expires"]) <= _now():
                 raise LookupError("this invitation is unknown, already used or expired")
             inv = rows[0]
             if inv["email"] and normalize_email(email) != inv["email"]:
