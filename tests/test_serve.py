@@ -50,21 +50,35 @@ def wait_ready(
 
 
 def test_serve_services_in_separate_processes(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """Ingest and the loop agent in their own process (its own store: chdb allows one process per
+    data directory) behind the gateway: their routes are forwarded to it, and the loop agent calls
+    the gateway's API back as the caller (internal token) to run its analyses' BTQL on query."""
     key = f"sk-ll-{uuid.uuid4().hex}"
+    pa, pb = free_port(), free_port()
     env = {
         "LOOPLINE_BUS_URL": f"kafka://{kafka_bootstrap}",
-        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch'}",
-        "LOOPLINE_DATA_DIR": str(tmp_path / "data"),
         "LOOPLINE_TOPIC_PREFIX": f"serve{uuid.uuid4().hex[:6]}.",
         "LOOPLINE_BOOTSTRAP_API_KEY": key,
+        "LOOPLINE_INTERNAL_TOKEN": uuid.uuid4().hex,
         "LOOPLINE_LOG_FORMAT": "json",
     }
-    pa, pb = free_port(), free_port()
-    a = serve("gateway,ingest,writer,query", pa, env, tmp_path / "a.log")
-    # another process on the same bus with a store of its own (chdb: one process per directory)
-    b = serve(
-        "classifier", pb, {**env, "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}"}, tmp_path / "b.log"
-    )
+    env_a = {
+        **env,
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch'}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data"),
+        "LOOPLINE_SERVICE_URLS": orjson.dumps(
+            {"loop-agent": f"http://127.0.0.1:{pb}", "ingest": f"http://127.0.0.1:{pb}"}
+        ).decode(),
+    }
+    env_b = {
+        **env,
+        "LOOPLINE_STORE_DSN": f"chdb://{tmp_path / 'ch-b'}",
+        "LOOPLINE_DATA_DIR": str(tmp_path / "data-b"),
+        "LOOPLINE_SERVICE_URLS": orjson.dumps({"gateway": f"http://127.0.0.1:{pa}"}).decode(),
+    }
+    # a process with all four core services is embedded and forwards nothing: ingest runs apart too
+    a = serve("gateway,writer,query", pa, env_a, tmp_path / "a.log")
+    b = serve("ingest,loop-agent", pb, env_b, tmp_path / "b.log")
     try:
         ready_a = wait_ready(pa, a, tmp_path / "a.log")
         ready_b = wait_ready(pb, b, tmp_path / "b.log")
@@ -75,10 +89,25 @@ def test_serve_services_in_separate_processes(tmp_path: Path, kafka_bootstrap: s
         base = f"http://127.0.0.1:{pa}"
         assert httpx.post(f"{base}/api/apikey/login", headers=h).status_code == 200
         pid = httpx.post(f"{base}/v1/project", json={"name": "served"}, headers=h).json()["id"]
-        rows = [{"id": f"r{i}", "project_id": pid, "log_id": "g", "input": i} for i in range(10)]
+        rows = [
+            {
+                "id": f"r{i}",
+                "project_id": pid,
+                "log_id": "g",
+                "input": i,
+                "span_attributes": {"name": "tool_a" if i % 2 else "tool_b", "type": "tool"},
+                **({"error": "boom"} if i % 3 == 0 else {}),
+            }
+            for i in range(10)
+        ]
         assert httpx.post(f"{base}/logs3", content=orjson.dumps({"rows": rows}), headers=h).status_code == 200
         got = httpx.post(f"{base}/v1/project_logs/{pid}/fetch", json={}, headers=h).json()["events"]
         assert sorted(e["id"] for e in got) == [f"r{i}" for i in range(10)]
+        r = httpx.post(f"{base}/v1/loop/analyze/top_errors", json={"project_id": pid}, headers=h, timeout=60)
+        assert r.status_code == 200, r.text
+        by_name = {x["name"]: (x["total"], x["errors"]) for x in r.json()["result"]["by_span_name"]}
+        assert by_name == {"tool_a": (5, 2), "tool_b": (5, 2)}  # errors at r0, r3, r6, r9
+        assert httpx.get(f"{base}/v1/loop/analyses").status_code == 401  # the gateway authenticates
     finally:
         for p in (a, b):
             p.send_signal(signal.SIGTERM)
