@@ -4,37 +4,24 @@ below the route's least role gets the gateway's 403, the least role itself gets 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fastapi.routing import APIRoute
 from loopline.common.auth import ROLES, Role, role_rank
 from loopline.common.settings import load_settings
 from loopline.gateway.policy import POLICY, access_for
-from starlette.routing import BaseRoute
 
 from loopline.runtime.app import build_app, build_context
 from loopline.runtime.registry import ALL_SERVICES
 from tests.support.app import InProcess, in_process
-from tests.test_route_table import concrete_paths
-
-
-def walk(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(method, path template) of every API route, through included routers."""
-    for r in routes:
-        included = getattr(r, "original_router", None)
-        if included is not None:
-            yield from walk(included.routes, prefix + getattr(r.include_context, "prefix", ""))
-        elif isinstance(r, APIRoute):
-            for m in sorted(r.methods or ()):
-                yield m, prefix + r.path
+from tests.test_route_table import api_routes, concrete_paths
 
 
 def app_routes(tmp_path: Path) -> set[str]:
     s = load_settings(data_dir=tmp_path, store_dsn=f"chdb://{tmp_path / 'ch'}")
     app = build_app(build_context(s, ALL_SERVICES))
-    return {f"{m} {p}" for m, p in walk(app.routes) if m != "HEAD"}
+    return {f"{m} {r.path}" for r in api_routes(app.routes) for m in r.methods or () if m != "HEAD"}
 
 
 def test_every_route_has_a_policy_entry_and_every_entry_a_route(tmp_path: Path) -> None:

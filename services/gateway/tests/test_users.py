@@ -177,7 +177,7 @@ async def test_first_owner_from_the_printed_link(ll: InProcess) -> None:
     states: ServiceStates = ll.app.state.services
     fresh_org, _ = await ll.new_org("fresh-org")
     link = await first_owner_link(ll.ctx, states, fresh_org, "http://localhost:8000")
-    assert link is not None and link.startswith("http://localhost:8000/invite#token=")
+    assert link is not None and link.startswith("http://localhost:8000/app/invite#token=")
     token = link.split("#token=", 1)[1]
     async with browser(ll) as c:
         r = await c.post(

@@ -45,4 +45,4 @@ async def first_owner_link(
     if await users.list_users(org_id):
         return None
     token, _ = await users.invite(org_id, "owner", created_by="first-run", ttl_s=FIRST_OWNER_LINK_TTL_S)
-    return f"{base_url.rstrip('/')}/invite#token={token}"
+    return f"{base_url.rstrip('/')}/app/invite#token={token}"

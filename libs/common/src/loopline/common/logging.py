@@ -22,6 +22,15 @@ def _drop_color_message(
     return event
 
 
+def _traceback_formatter() -> Any:
+    """Tracebacks without local variables: a frame's locals may hold a password or a token."""
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return structlog.dev.plain_traceback
+    return structlog.dev.RichTracebackFormatter(show_locals=False)
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     """Configure structlog and route stdlib logging (uvicorn, aiokafka) through it."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -34,7 +43,9 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=_traceback_formatter()
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -52,7 +52,7 @@ def invitation_out(request: Request, inv: Invitation, token: str | None = None) 
     }
     if token is not None:
         # in the fragment: a browser never sends it to a server (no access log holds it)
-        out |= {"token": token, "url": f"{str(request.base_url).rstrip('/')}/invite#token={token}"}
+        out |= {"token": token, "url": f"{str(request.base_url).rstrip('/')}/app/invite#token={token}"}
     return out
 
 
