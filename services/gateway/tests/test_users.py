@@ -98,6 +98,11 @@ async def test_session_cookie_attributes(ll: InProcess) -> None:
         cookie = r.headers["set-cookie"].lower()
         assert f"{SESSION_COOKIE}=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
         assert "secure" not in cookie  # plain http here
+        # a viewer's session reads, and may not write even with its CSRF token
+        csrf = r.json()["csrf_token"]
+        assert (await c.get("/v1/project")).status_code == 200
+        w = await c.post("/v1/project", json={"name": "viewer-write"}, headers={"x-csrf-token": csrf})
+        assert w.status_code == 403 and "needs the member role" in w.json()["error"]["message"]
         r = await c.post(
             "/api/login",
             json={"email": "c@example.com", "password": PASSWORD},
