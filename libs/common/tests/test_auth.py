@@ -38,3 +38,12 @@ def test_the_role_crosses_the_internal_headers() -> None:
     assert got is not None and got.role == "owner"
     with pytest.raises(HTTPException):
         principal_from_internal_headers(request_with({PRINCIPAL_HEADER: p.model_dump_json()}), "t")
+
+
+@pytest.mark.parametrize("raw", ["{not json", '{"org_id": 5, "role": "emperor"}', "[]"])
+def test_a_malformed_internal_principal_is_refused_not_a_crash(raw: str) -> None:
+    with pytest.raises(HTTPException) as exc:
+        principal_from_internal_headers(
+            request_with({PRINCIPAL_HEADER: raw, INTERNAL_TOKEN_HEADER: "tok"}), "tok"
+        )
+    assert exc.value.status_code == 401 and "not a valid principal" in str(exc.value.detail)

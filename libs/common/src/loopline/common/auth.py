@@ -18,7 +18,7 @@ from typing import Literal
 
 import orjson
 from fastapi import HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 PRINCIPAL_HEADER = "x-loopline-principal"
 INTERNAL_TOKEN_HEADER = "x-loopline-internal-token"
@@ -56,7 +56,12 @@ def principal_from_internal_headers(request: Request, internal_token: str) -> Pr
         raise HTTPException(
             status_code=401, detail="internal principal header without a valid internal token"
         )
-    return Principal.model_validate(orjson.loads(raw))
+    try:
+        return Principal.model_validate(orjson.loads(raw))
+    except (orjson.JSONDecodeError, ValidationError) as exc:  # a bug in the calling service
+        raise HTTPException(
+            status_code=401, detail=f"internal principal header is not a valid principal: {exc}"[:300]
+        ) from None
 
 
 async def current_principal(request: Request) -> Principal:
