@@ -116,10 +116,12 @@ async def _turn(
         raise ServiceError(409, "a turn of this conversation is running: wait for its 'done' event")
     await lock.acquire()
     try:
+        history = None
         if inp.decision is not None:
-            check_decision(await state.conversations.messages(conv), inp.decision)
+            history = await state.conversations.messages(conv)
+            check_decision(history, inp.decision)
         deps = AgentDeps(state.conversations, state.audit, models, state.settings)
-        return _stream(state, Turn(deps, conv, principal, calls, inp), lock)
+        return _stream(state, Turn(deps, conv, principal, calls, inp, history), lock)
     except BaseException:
         lock.release()
         raise

@@ -5,13 +5,16 @@ One turn starts from a user message, a decision on a pending write (confirm / re
 the model makes is announced, gated (a write waits for confirmation unless the conversation
 auto-accepts: the turn then ends with `awaiting_confirmation`, and the decision starts the next),
 run as the caller, audited and answered to the model (bounded). A provider failure ends the turn
-with an `error` event; so does any other failure. Messages are stored as they are made, so a
-turn stopped anywhere resumes from the store."""
+with an `error` event; so does any other failure. Messages (and audit entries) are written as
+they are made, in the background: a write overlaps the model call or tool run that follows it, and
+every write of the turn has landed before its `done` event (a failed write ends the turn with an
+`error`), so a turn stopped anywhere resumes from the store."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +106,16 @@ class _Stop(Exception):
 
 class Turn:
     def __init__(
-        self, deps: AgentDeps, conv: Conversation, principal: Principal, calls: ServiceCalls, inp: TurnInput
+        self,
+        deps: AgentDeps,
+        conv: Conversation,
+        principal: Principal,
+        calls: ServiceCalls,
+        inp: TurnInput,
+        history: list[dict[str, Any]] | None = None,
     ) -> None:
+        """`history`: the conversation's messages when the caller has just read them (under the
+        conversation's turn lock), else the turn reads them."""
         self.deps = deps
         self.conv = conv
         self.principal = principal
@@ -112,30 +123,65 @@ class Turn:
         self.usage = Usage()
         self.iterations = 0
         self.history: list[dict[str, Any]] = []
+        self._loaded = history
+        self._writes: list[asyncio.Task[None]] = []
         self.tools = available(inp.page.kind)
         s = deps.settings
         self.ctx = ToolContext(principal, calls, conv.id, inp.page, s.tool_rows, s.btql_repairs)
 
     async def _save(self, *messages: dict[str, Any]) -> None:
-        await self.deps.conversations.append(self.conv, len(self.history), list(messages))
+        self._write(self.deps.conversations.append(self.conv, len(self.history), list(messages)))
         self.history.extend(messages)
+
+    def _write(self, write: Coroutine[Any, Any, None]) -> None:
+        """Start a store write in the background (awaited by `_flush`); an earlier write that
+        failed stops the turn here."""
+        for t in self._writes:
+            exc = t.exception() if t.done() else None
+            if exc is not None:
+                raise exc
+        self._writes = [t for t in self._writes if not t.done()]
+        self._writes.append(asyncio.ensure_future(write))
+
+    async def _flush(self) -> None:
+        """Wait for every write of the turn; raise the first that failed."""
+        writes, self._writes = self._writes, []
+        failed = [r for r in await asyncio.gather(*writes, return_exceptions=True) if r is not None]
+        if failed:
+            raise failed[0]
 
     def _done(self, status: str) -> Event:
         return Event("done", {"status": status, "iterations": self.iterations, "usage": self.usage.as_dict()})
 
     async def run(self) -> AsyncIterator[Event]:
         try:
-            async for e in self._run():
-                yield e
-        except _Stop:
-            yield self._done("awaiting_confirmation")
-        except Exception as exc:  # the stream ends with a clear error, never hangs
-            log.exception("loop turn failed", conversation=self.conv.id)
-            yield Event("error", {"message": f"the agent failed: {exc}", "kind": "internal"})
-            yield self._done("error")
+            try:
+                async for e in self._run():
+                    if e.type == "done":
+                        await self._flush()
+                    yield e
+            except _Stop:
+                await self._flush()
+                yield self._done("awaiting_confirmation")
+            except Exception as exc:  # the stream ends with a clear error, never hangs
+                log.exception("loop turn failed", conversation=self.conv.id)
+                try:
+                    await self._flush()
+                except Exception:
+                    log.exception("loop turn: a write failed", conversation=self.conv.id)
+                yield Event("error", {"message": f"the agent failed: {exc}", "kind": "internal"})
+                yield self._done("error")
+        finally:  # the client went away: the turn's writes still land before its lock is released
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("loop turn: a write failed", conversation=self.conv.id)
 
     async def _run(self) -> AsyncIterator[Event]:
-        self.history = await self.deps.conversations.messages(self.conv)
+        if self._loaded is not None:
+            self.history = list(self._loaded)
+        else:
+            self.history = await self.deps.conversations.messages(self.conv)
         waiting = pending_calls(self.history)
         if self.inp.message is not None:
             for call in waiting:  # the user moved on: the writes they did not confirm are not made
@@ -231,8 +277,10 @@ class Turn:
             args = orjson.loads(fn.get("arguments") or "{}")
         except orjson.JSONDecodeError:
             args = fn.get("arguments")
-        await self.deps.audit.record(
-            self.principal, AuditEntry(self.conv.id, call["id"], fn["name"], args, outcome, **kw)
+        self._write(
+            self.deps.audit.record(
+                self.principal, AuditEntry(self.conv.id, call["id"], fn["name"], args, outcome, **kw)
+            )
         )
 
     def _params(self, tool: Tool, call: dict[str, Any]) -> BaseModel:

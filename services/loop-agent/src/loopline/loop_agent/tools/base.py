@@ -9,10 +9,12 @@ what it would change, shown in the confirmation request, without changing anythi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
 from loopline.common.auth import Principal
 from loopline.common.service_calls import ServiceAnswer, ServiceCalls
 from loopline.loop_agent.btql_client import BtqlClient
@@ -85,10 +87,15 @@ class Tool:
     preview: Preview | None = None
 
     def schema(self) -> dict[str, Any]:
-        """The tool as OpenAI's chat format declares it (the provider layer translates it)."""
-        params = self.params.model_json_schema()
-        params.pop("title", None)
-        return {
-            "type": "function",
-            "function": {"name": self.name, "description": self.description, "parameters": params},
-        }
+        """The tool as OpenAI's chat format declares it (the provider layer translates it); a fresh
+        copy each time (pydantic's JSON schema is built once per tool: every model call sends it)."""
+        return orjson.loads(_schema_json(self.name, self.description, self.params))
+
+
+@functools.cache
+def _schema_json(name: str, description: str, params: type[BaseModel]) -> bytes:
+    schema = params.model_json_schema()
+    schema.pop("title", None)
+    return orjson.dumps(
+        {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
+    )
