@@ -25,9 +25,9 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-#: the config file `load_settings` was given (passed to the settings sources without touching
-#: `os.environ`)
-_CONFIG_FILE: ContextVar[Path | None] = ContextVar("loopline_config_file", default=None)
+#: the config file `load_settings` read, handed to the settings sources (read once; `os.environ`
+#: is never touched)
+_CONFIG_SOURCE: ContextVar[_TomlSource | None] = ContextVar("loopline_config_source", default=None)
 
 
 class SettingsError(ValueError):
@@ -178,7 +178,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlSource(settings_cls, config_file_path()))
+        toml = _CONFIG_SOURCE.get() or _TomlSource(settings_cls, config_file_path())
+        return (init_settings, env_settings, toml)
 
     def section(self, cls: type[S]) -> S:
         """This process's settings of one service section (loaded once, then cached)."""
@@ -189,8 +190,9 @@ class Settings(BaseSettings):
         return got
 
 
-def config_file_path() -> Path | None:
-    path = _CONFIG_FILE.get() or os.environ.get("LOOPLINE_CONFIG")
+def config_file_path(given: Path | None = None) -> Path | None:
+    """The config file: the one given, else `LOOPLINE_CONFIG`, else none."""
+    path = given or os.environ.get("LOOPLINE_CONFIG")
     return Path(path) if path else None
 
 
@@ -276,9 +278,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     Keyword arguments that are no `Settings` field are kept for the services' sections
     (`writer_max_batch=…` or `writer={"max_batch": …}`)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    token = _CONFIG_FILE.set(config_file)
+    source = _TomlSource(Settings, config_file_path(config_file))
+    token = _CONFIG_SOURCE.set(source)
     try:
-        source = _TomlSource(Settings, config_file_path())
         s = Settings(**{k: v for k, v in given.items() if k in Settings.model_fields})
     except ValidationError as exc:
         lines = []
@@ -287,7 +289,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             lines.append(f"LOOPLINE_{name.upper()} ({name}): {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
     finally:
-        _CONFIG_FILE.reset(token)
+        _CONFIG_SOURCE.reset(token)
     s._overrides = {k: v for k, v in given.items() if k not in Settings.model_fields}
     s._file_values = source._data
     s._file = source.path
