@@ -53,6 +53,9 @@ async def test_both_implementations_answer_alike(ll: InProcess) -> None:
         assert await cp.object_info(org, "dataset", did) == ObjectInfo(did, "ds", pid), name
         assert await cp.object_info(other_org, "experiment", first["id"]) is None, name
         assert await cp.object_info(org, "dataset", "no-such-dataset") is None, name
+        assert await cp.project_by_name(org, "cp") == ObjectInfo(pid, "cp", pid), name
+        assert await cp.project_by_name(org, "no-such-project") is None, name
+        assert await cp.project_by_name(other_org, "cp") is None, name
         assert await cp.base_experiment(org, second["id"]) == BaseExperiment(first["id"], "one"), name
         assert await cp.base_experiment(org, first["id"]) is None, name
         assert await cp.base_experiment(other_org, second["id"]) is None, name

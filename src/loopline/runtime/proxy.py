@@ -30,11 +30,18 @@ def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -
         path = request.url.path
         target = next((url for pat, url in table if pat.match(path)), None)
         principal = getattr(request.state, "principal", None)
-        if target is None or not isinstance(principal, Principal):
+        if target is None:
             return await call_next(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        headers[PRINCIPAL_HEADER] = principal.model_dump_json()
-        headers[INTERNAL_TOKEN_HEADER] = ctx.settings.internal_token
+        # the URL the client reached, for links a service hands back (signed upload URLs)
+        headers["x-forwarded-host"] = request.headers.get("host", request.url.netloc)
+        headers["x-forwarded-proto"] = request.url.scheme
+        if isinstance(principal, Principal):
+            headers[PRINCIPAL_HEADER] = principal.model_dump_json()
+            headers[INTERNAL_TOKEN_HEADER] = ctx.settings.internal_token
+        else:  # a public route (auth ran first and let only those through): no principal
+            headers.pop(PRINCIPAL_HEADER, None)
+            headers.pop(INTERNAL_TOKEN_HEADER, None)
         try:
             upstream = await client.send(
                 client.build_request(

@@ -54,6 +54,10 @@ class ControlPlane(ProjectLookup, Protocol):
         answer now."""
         ...
 
+    async def project_by_name(self, org_id: str, name: str) -> ObjectInfo | None:
+        """The org's project called `name`, or None when there is none (never creates one)."""
+        ...
+
     async def object_info(self, org_id: str, object_type: str, object_id: str) -> ObjectInfo | None:
         """The org's project, experiment or dataset `object_id` (`object_type` "project",
         "experiment" or "dataset"), or None when the org has none such."""
@@ -173,6 +177,15 @@ class HttpControlPlane(CachedProjectLookup):
         if r.status_code != 200:
             raise ControlPlaneRefused(r.status_code, _error_message(r))
         return str(r.json()["id"])
+
+    async def project_by_name(self, org_id: str, name: str) -> ObjectInfo | None:
+        r = await self._call(
+            "GET", "/v1/project?project_name=" + quote(name, safe=""), Principal(org_id=org_id)
+        )
+        objects = r.json().get("objects") if r.status_code == 200 else None
+        if not objects:
+            return None
+        return ObjectInfo(str(objects[0]["id"]), str(objects[0]["name"]), str(objects[0]["id"]))
 
     async def object_info(self, org_id: str, object_type: str, object_id: str) -> ObjectInfo | None:
         path = _INFO_PATHS[object_type] + quote(object_id, safe="")

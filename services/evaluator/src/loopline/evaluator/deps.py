@@ -8,10 +8,12 @@ from fastapi import Depends, Request
 from loopline.common.deps import Caller
 from loopline.common.service import service_state
 from loopline.evaluator.ai_secrets import AiSecretStore
+from loopline.evaluator.functions.bundles import BundleStore
+from loopline.evaluator.functions.store import FunctionStore
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.state import State
 
-__all__ = ["Caller", "Gateway", "Secrets"]
+__all__ = ["Bundles", "Caller", "Functions", "Gateway", "Secrets"]
 
 
 async def _secrets(request: Request) -> AiSecretStore:
@@ -24,3 +26,15 @@ async def _gateway(request: Request) -> ModelGateway:
 
 Secrets = Annotated[AiSecretStore, Depends(_secrets)]
 Gateway = Annotated[ModelGateway, Depends(_gateway)]
+
+
+async def _functions(request: Request) -> FunctionStore:
+    return service_state(request, State).functions
+
+
+async def _bundles(request: Request) -> BundleStore:
+    return service_state(request, State).bundles
+
+
+Functions = Annotated[FunctionStore, Depends(_functions)]
+Bundles = Annotated[BundleStore, Depends(_bundles)]

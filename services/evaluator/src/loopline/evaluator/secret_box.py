@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -53,6 +54,7 @@ class SecretBox:
             raise SecretKeyError("the AI secrets key must be 32 bytes")
         self._aead = AESGCM(key)
         self.key_id = hashlib.sha256(b"loopline-ai-secrets:" + key).hexdigest()[:12]
+        self._derive_root = hashlib.sha256(b"loopline-derive:" + key).digest()
 
     @classmethod
     def from_config(cls, key_text: str, data_dir: Path) -> SecretBox:
@@ -72,6 +74,11 @@ class SecretBox:
         except OSError as exc:
             raise SecretKeyError(f"cannot read the AI secrets key file {path}: {exc}") from exc
         return cls(_decode_key(text, str(path)))
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key of its own for `purpose` (e.g. signing URLs), the same in every process
+        that shares this key, and revealing nothing about it."""
+        return hmac.new(self._derive_root, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plaintext: str, context: str) -> str:
         nonce = secrets.token_bytes(12)

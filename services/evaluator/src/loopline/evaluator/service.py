@@ -14,6 +14,10 @@ from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.evaluator import tables
 from loopline.evaluator.ai_secrets import AiSecretStore
 from loopline.evaluator.errors import ERRORS
+from loopline.evaluator.functions.bundles import BundleSigner, BundleStore
+from loopline.evaluator.functions.routes import build_function_router
+from loopline.evaluator.functions.settings import FunctionSettings
+from loopline.evaluator.functions.store import FunctionStore
 from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.cache import ProxyCache
 from loopline.evaluator.proxy.engine import ModelGateway
@@ -40,6 +44,7 @@ class _CloseClients:
 def _router(ctx: ServiceContext) -> APIRouter:
     router = build_secret_router()
     router.include_router(build_proxy_router())
+    router.include_router(build_function_router())
     return router
 
 
@@ -55,7 +60,17 @@ async def _start(ctx: ServiceContext) -> Started:
     secrets = AiSecretStore(store, SecretBox.from_config(cfg.ai_secrets_key, ctx.settings.data_dir))
     models = OrgModels(secrets)
     gateway = ModelGateway(models, ProxyCache(store) if cfg.proxy_cache else None)
-    return Started(State(secrets=secrets, models=models, gateway=gateway), workers=[_CloseClients(models)])
+    functions = FunctionStore(store, ctx.require_control_plane(), ctx.xact)
+    fcfg = ctx.settings.section(FunctionSettings)
+    bundles = BundleStore(
+        store,
+        BundleSigner(secrets.box.derive("function-bundle-urls")),
+        ctx.settings.data_dir / "function-bundles",
+        max_bytes=fcfg.bundle_max_mb * 1024 * 1024,
+        url_seconds=fcfg.bundle_url_seconds,
+    )
+    state = State(secrets=secrets, models=models, gateway=gateway, functions=functions, bundles=bundles)
+    return Started(state, workers=[_CloseClients(models)])
 
 
 SERVICE = ServiceDef(
@@ -64,7 +79,13 @@ SERVICE = ServiceDef(
     start=_start,
     needs_store=True,
     migrations=tables.MIGRATIONS,
-    settings=(EvaluatorSettings, SandboxSettings),
-    routes=(r"^/v1/ai_secret(/[^/]+)?$", r"^/v1/proxy/"),
+    settings=(EvaluatorSettings, SandboxSettings, FunctionSettings),
+    routes=(
+        r"^/v1/ai_secret(/[^/]+)?$",
+        r"^/v1/proxy/",
+        r"^/v1/(prompt|function)(/[^/]+)?$",
+        r"^/insert-functions$",
+        r"^/function/(code|bundle/[^/]+)$",
+    ),
     errors=ERRORS,
 )

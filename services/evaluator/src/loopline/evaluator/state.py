@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loopline.evaluator.ai_secrets import AiSecretStore
+from loopline.evaluator.functions.bundles import BundleStore
+from loopline.evaluator.functions.store import FunctionStore
 from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.engine import ModelGateway
 
@@ -14,3 +16,5 @@ class State:
     secrets: AiSecretStore  # org AI provider secrets (owner of ai_secrets)
     models: OrgModels  # each org's ModelClient, built from its secrets
     gateway: ModelGateway  # /v1/proxy/* (owner of proxy_cache)
+    functions: FunctionStore  # prompts and functions, versioned (owner of functions)
+    bundles: BundleStore  # code bundles of `braintrust push` (owner of function_bundles)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loopline.common.schema import Migration
+from loopline.evaluator.functions.tables import MIGRATIONS as FUNCTION_MIGRATIONS
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -23,4 +24,5 @@ MIGRATIONS: tuple[Migration, ...] = (
             TTL toDateTime(expires)""",
         ),
     ),
+    *FUNCTION_MIGRATIONS,
 )

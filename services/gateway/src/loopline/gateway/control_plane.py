@@ -47,6 +47,9 @@ class LocalControlPlane:
             raise ControlPlaneRefused(COMMON_ERRORS.status_of(exc), exc.message) from exc
         return str(project["id"])
 
+    async def project_by_name(self, org_id: str, name: str) -> ObjectInfo | None:
+        return _info(await self.catalog.project_by_name(org_id, name))
+
     async def object_info(self, org_id: str, object_type: str, object_id: str) -> ObjectInfo | None:
         get = {
             "project": self.catalog.get_project,

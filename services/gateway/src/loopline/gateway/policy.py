@@ -122,6 +122,22 @@ POLICY: dict[str, Access] = {
     "PATCH /v1/proxy/{rest:path}": "member",
     "POST /v1/proxy/{rest:path}": "member",
     "PUT /v1/proxy/{rest:path}": "member",
+    # evaluator: prompts and functions (viewers read, members define them and push code)
+    "POST /v1/prompt": "member",
+    "PUT /v1/prompt": "member",
+    "GET /v1/prompt": "viewer",
+    "GET /v1/prompt/{prompt_id}": "viewer",
+    "PATCH /v1/prompt/{prompt_id}": "member",
+    "DELETE /v1/prompt/{prompt_id}": "member",
+    "POST /v1/function": "member",
+    "PUT /v1/function": "member",
+    "GET /v1/function": "viewer",
+    "GET /v1/function/{function_id}": "viewer",
+    "PATCH /v1/function/{function_id}": "member",
+    "DELETE /v1/function/{function_id}": "member",
+    "POST /insert-functions": "member",
+    "POST /function/code": "member",
+    "PUT /function/bundle/{token}": "public",  # the signed, expiring token authorises one upload
     # classifier
     "POST /v1/project/{project_id}/classifier": "member",
     "GET /v1/project/{project_id}/classifier": "viewer",
