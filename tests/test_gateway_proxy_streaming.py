@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
-from loopline.common.auth import PRINCIPAL_HEADER, Principal
+from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Principal
 from loopline.common.service import ServiceDef
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, StreamingResponse
@@ -35,7 +35,18 @@ def upstream_app(release: threading.Event, seen: dict[str, Any]) -> Starlette:
     async def plain(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "q": request.query_params.get("q")}, status_code=201)
 
-    return Starlette(routes=[Route("/svc/stream", stream, methods=["POST"]), Route("/svc/plain", plain)])
+    async def public(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {k: request.headers.get(k) for k in (PRINCIPAL_HEADER, INTERNAL_TOKEN_HEADER, "x-forwarded-host")}
+        )
+
+    return Starlette(
+        routes=[
+            Route("/svc/stream", stream, methods=["POST"]),
+            Route("/svc/plain", plain),
+            Route("/svc/public", public, methods=["PUT"]),
+        ]
+    )
 
 
 async def _wait(event: threading.Event) -> bool:
@@ -51,7 +62,8 @@ def gateway_app(upstream_url: str) -> FastAPI:
 
     @app.middleware("http")
     async def principal(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.principal = Principal(org_id="org-1")
+        if request.url.path != "/svc/public":  # the auth middleware lets public routes through bare
+            request.state.principal = Principal(org_id="org-1")
         return await call_next(request)
 
     return app
@@ -75,3 +87,19 @@ def test_server_sent_events_pass_through_as_they_come() -> None:
         assert '"org_id":"org-1"' in seen["principal"]
         plain = httpx.get(f"{gw.url}/svc/plain", params={"q": "x"}, timeout=30)
         assert plain.status_code == 201 and plain.json() == {"ok": True, "q": "x"}
+
+
+def test_public_routes_are_forwarded_without_a_principal_and_with_the_clients_host() -> None:
+    with (
+        ThreadedServer(upstream_app(threading.Event(), {}), name="upstream") as up,
+        ThreadedServer(gateway_app(up.url), name="gw") as gw,
+    ):
+        # a client's own principal / token headers never pass for the gateway's
+        sent = {PRINCIPAL_HEADER: '{"org_id": "forged"}', INTERNAL_TOKEN_HEADER: "guess"}
+        r = httpx.put(f"{gw.url}/svc/public", content=b"zip", headers=sent, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            PRINCIPAL_HEADER: None,
+            INTERNAL_TOKEN_HEADER: None,
+            "x-forwarded-host": gw.url.split("://", 1)[1],
+        }
