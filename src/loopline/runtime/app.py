@@ -29,6 +29,7 @@ from loopline.common.http import (
 )
 from loopline.common.logging import get_logger
 from loopline.common.service import ServiceContext, ServiceDef, ServiceStates, Worker
+from loopline.common.service_calls import HttpServiceCalls, InProcessServiceCalls, ServiceCalls
 from loopline.common.settings import Settings
 from loopline.common.store import Store, apply_migrations
 from loopline.common.topics import all_topics
@@ -122,6 +123,14 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def _service_calls(ctx: ServiceContext, app: FastAPI) -> ServiceCalls | None:
+    """The other services as a principal: this app when it runs the gateway, else the gateway's URL."""
+    if "gateway" in ctx.services:
+        return InProcessServiceCalls(app)
+    url = ctx.settings.service_urls.get("gateway")
+    return HttpServiceCalls(url, ctx.settings.internal_token) if url else None
+
+
 def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
     defs: list[ServiceDef] = [service_def(s) for s in ctx.services]
     workers: list[Worker] = []
@@ -155,6 +164,8 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
                 except Exception:
                     log.exception("worker failed to stop cleanly")
             await ctx.bus.stop()
+            if isinstance(ctx.service_calls, InProcessServiceCalls | HttpServiceCalls):
+                await ctx.service_calls.close()
             if isinstance(ctx.control_plane, HttpControlPlane):
                 await ctx.control_plane.close()
             if ctx.store is not None:
@@ -163,6 +174,8 @@ def build_app(ctx: ServiceContext, on_ready: OnReady | None = None) -> FastAPI:
 
     app = FastAPI(title="Loopline", lifespan=lifespan, default_response_class=JSONResponse)
     app.state.ctx = ctx
+    if ctx.service_calls is None:
+        ctx.service_calls = _service_calls(ctx, app)
     app.state.services = states
 
     async def ready() -> dict[str, bool]:

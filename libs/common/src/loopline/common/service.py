@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 from loopline.common.bus import Bus
@@ -38,6 +38,9 @@ from loopline.common.schema import Migration
 from loopline.common.settings import Settings, SettingsSection
 from loopline.common.store import Store
 from loopline.common.xact import XactIdGenerator
+
+if TYPE_CHECKING:
+    from loopline.common.service_calls import ServiceCalls
 
 S = TypeVar("S")
 
@@ -61,6 +64,10 @@ class ServiceContext:
     # projects / experiments / datasets, in-process or through the gateway's HTTP API (the
     # runtime chooses); None when the process has neither the gateway, its URL nor a store
     control_plane: ControlPlane | None = None
+    # the other services' HTTP APIs as a principal (`common.service_calls`): this process's app
+    # in-process when it runs the gateway, else the gateway's URL; None with neither (the runtime
+    # sets it when it builds the app, and closes it at shutdown)
+    service_calls: ServiceCalls | None = None
 
     def require_control_plane(self) -> ControlPlane:
         if self.control_plane is None:

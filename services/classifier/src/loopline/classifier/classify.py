@@ -68,6 +68,8 @@ class BatchResult:
     no_text: int = 0  # root spans without usable text (no label; counted, not an error)
     unchanged: int = 0  # decisions not written (a human label, or this version's label already there)
     not_root: int = 0
+    # (row id, facet) → the text its decision was made on, for the decisions written (llm.py)
+    texts: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def classify_rows(
@@ -96,7 +98,8 @@ def classify_rows(
         if not texts:
             continue
         head = heads.head_for(classifier)
-        for row, prediction in zip(targets, head.predict(texts, fast_threshold), strict=True):
+        predictions = head.predict(texts, fast_threshold)
+        for row, text, prediction in zip(targets, texts, predictions, strict=True):
             label, confidence = decide(prediction, taxonomy.threshold)
             decision = Decision(
                 facet=taxonomy.facet,
@@ -111,4 +114,5 @@ def classify_rows(
                 continue
             result.writes.append(merge_row(str(row["id"]), decision))
             result.decisions.append((str(row["id"]), decision))
+            result.texts[(str(row["id"]), taxonomy.facet)] = text
     return result

@@ -19,6 +19,8 @@ from typing import Any
 
 from loopline.classifier.classify import HeadCache, classify_rows
 from loopline.classifier.head import OTHER
+from loopline.classifier.llm import LlmFallback
+from loopline.classifier.settings import ClassifierSettings
 from loopline.classifier.taxonomy import TaxonomyStore
 from loopline.common import stored_row
 from loopline.common.bus import Bus, ConsumerOptions, Message
@@ -71,8 +73,17 @@ class LabelTraces:
     """The pipeline's work step: committed traces → merge rows published on `loopline.rows`."""
 
     def __init__(
-        self, taxonomies: TaxonomyStore, reader: SpanReader, heads: Any, bus: Bus, xact: XactIdGenerator
+        self,
+        taxonomies: TaxonomyStore,
+        reader: SpanReader,
+        heads: Any,
+        bus: Bus,
+        xact: XactIdGenerator,
+        settings: ClassifierSettings | None = None,
+        llm: LlmFallback | None = None,
     ) -> None:
+        self.settings = settings or ClassifierSettings()
+        self.llm = llm  # spans under a facet's threshold may go to an LLM (llm.py)
         self.taxonomies = taxonomies
         self.reader = reader
         self.heads = heads  # () -> HeadCache: the model loads on first need
@@ -94,7 +105,12 @@ class LabelTraces:
                 org_id, project_id, object_type, object_id, list(dict.fromkeys(ids))
             )
             heads: HeadCache = await asyncio.to_thread(self.heads)
-            result = await asyncio.to_thread(classify_rows, rows, classifiers, heads)
+            s = self.settings
+            result = await asyncio.to_thread(
+                classify_rows, rows, classifiers, heads, s.fast_threshold, s.max_text_chars
+            )
+            if self.llm is not None:
+                await self.llm.apply(org_id, result, classifiers)
             self.counters.no_text += result.no_text
             self.counters.unchanged += result.unchanged
             others = sum(1 for _, d in result.decisions if d.label == OTHER)

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query
 from loopline.classifier.classify import HeadCache
 from loopline.classifier.deps import Caller, ClassifierState, ControlPlaneDep, Taxonomies
 from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, OTHER, decide
+from loopline.classifier.job_routes import build_job_router
 from loopline.classifier.labels import Decision, merge_row
 from loopline.classifier.pipeline import PROJECT_LOGS, publish_labels
 from loopline.classifier.taxonomy import Classifier
@@ -79,6 +80,7 @@ def _preview(classifier: Classifier, heads: HeadCache, body: dict[str, Any]) -> 
 
 def build_router(ctx: ServiceContext) -> APIRouter:
     r = APIRouter(tags=["classifier"])
+    r.include_router(build_job_router())  # backfill jobs, status (job_routes.py)
 
     @r.post(PREFIX)
     async def create(

@@ -43,7 +43,10 @@ COLUMNS = [
     "created",
     "created_by",
     "deleted",
+    "llm_fallback",
+    "llm_model",
 ]
+MAX_MODEL_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ class Taxonomy:
     labels: tuple[Label, ...] = ()
     text_path: str | None = None
     threshold: float = DEFAULT_THRESHOLD
+    # spans under the threshold go to an LLM of the org's providers (llm.py); model None: the
+    # classifier settings' llm_model
+    llm_fallback: bool = False
+    llm_model: str | None = None
 
     def label_specs(self) -> list[LabelSpec]:
         return [LabelSpec(lab.name, lab.description, lab.examples) for lab in self.labels]
@@ -90,6 +97,8 @@ class Classifier:
             "labels": [lab.public() for lab in t.labels],
             "text_path": t.text_path,
             "threshold": t.threshold,
+            "llm_fallback": t.llm_fallback,
+            "llm_model": t.llm_model,
             "created": self.created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "created_by": self.created_by or None,
         }
@@ -114,7 +123,25 @@ def parse_taxonomy(body: Mapping[str, Any], base: Taxonomy | None = None) -> Tax
     threshold = body.get("threshold", base.threshold)
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold <= 1.0:
         raise Invalid("threshold must be a number from 0 to 1", field="threshold")
-    return Taxonomy(facet, labels, text_path, float(threshold))
+    llm_fallback = body.get("llm_fallback", base.llm_fallback)
+    if not isinstance(llm_fallback, bool):
+        raise Invalid("llm_fallback must be true or false", field="llm_fallback")
+    llm_model = body.get("llm_model", base.llm_model)
+    if llm_model is not None and (
+        not isinstance(llm_model, str) or not llm_model.strip() or len(llm_model) > MAX_MODEL_CHARS
+    ):
+        raise Invalid(
+            f"llm_model must be a model name of at most {MAX_MODEL_CHARS} characters, or null",
+            field="llm_model",
+        )
+    return Taxonomy(
+        facet,
+        labels,
+        text_path,
+        float(threshold),
+        llm_fallback,
+        llm_model.strip() if llm_model is not None else None,
+    )
 
 
 def _parse_labels(raw: Any) -> tuple[Label, ...]:
@@ -181,8 +208,11 @@ def _decode_labels(text: str) -> tuple[Label, ...]:
 
 
 class TaxonomyStore:
-    def __init__(self, store: Store, max_age_s: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, max_age_s: float = 1.0, default_threshold: float = DEFAULT_THRESHOLD
+    ) -> None:
         self.store = store
+        self.default_threshold = default_threshold  # of a create body that names none
         # the consumer asks once per project per committed batch: answers are kept `max_age_s`
         # (this process's own writes drop them at once; another process's show within max_age_s)
         self.max_age_s = max_age_s
@@ -205,7 +235,7 @@ class TaxonomyStore:
         rows = await self.store.query_dicts(
             self.store.sql(
                 "SELECT org_id, project_id, id, version, facet, labels, text_path, threshold, created, "
-                "created_by, deleted FROM {db}.classifiers FINAL "
+                "created_by, deleted, llm_fallback, llm_model FROM {db}.classifiers FINAL "
                 f"WHERE org_id = {{o:String}} AND project_id = {{p:String}} {where} ORDER BY id, version"
             ),
             {"o": org_id, "p": project_id, **params},
@@ -217,7 +247,12 @@ class TaxonomyStore:
                 id=r["id"],
                 version=int(r["version"]),
                 taxonomy=Taxonomy(
-                    r["facet"], _decode_labels(r["labels"]), r["text_path"] or None, float(r["threshold"])
+                    r["facet"],
+                    _decode_labels(r["labels"]),
+                    r["text_path"] or None,
+                    float(r["threshold"]),
+                    bool(r["llm_fallback"]),
+                    r["llm_model"] or None,
                 ),
                 created=r["created"],
                 created_by=r["created_by"],
@@ -240,6 +275,8 @@ class TaxonomyStore:
             c.created,
             c.created_by,
             int(c.deleted),
+            int(t.llm_fallback),
+            t.llm_model or "",
         ]
         await self.store.insert("classifiers", [row], COLUMNS)
         self._recent.pop((c.org_id, c.project_id), None)
@@ -267,7 +304,7 @@ class TaxonomyStore:
     async def create(
         self, org_id: str, project_id: str, body: Mapping[str, Any], user_id: str = ""
     ) -> Classifier:
-        taxonomy = parse_taxonomy(body)
+        taxonomy = parse_taxonomy(body, Taxonomy(threshold=self.default_threshold))
         await self._check_facet_free(org_id, project_id, taxonomy.facet)
         c = Classifier(org_id, project_id, str(uuid.uuid4()), 1, taxonomy, _now(), user_id)
         await self._write(c)

@@ -146,6 +146,11 @@ POLICY: dict[str, Access] = {
     "DELETE /v1/project/{project_id}/classifier/{classifier_id}": "member",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/classify": "member",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/label": "member",
+    "POST /v1/project/{project_id}/classifier/{classifier_id}/backfill": "member",
+    "GET /v1/project/{project_id}/classifier/{classifier_id}/backfill": "viewer",
+    "GET /v1/project/{project_id}/classifier/{classifier_id}/backfill/{job_id}": "viewer",
+    "POST /v1/project/{project_id}/classifier/{classifier_id}/backfill/{job_id}/cancel": "member",
+    "GET /v1/classifier/status": "viewer",
     # loop agent: conversations run a model (member); its settings are admin's
     "GET /v1/loop/analyses": "viewer",
     "GET /v1/loop/analyze/{name}": "viewer",
