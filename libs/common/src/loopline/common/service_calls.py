@@ -90,6 +90,11 @@ class _Calls:
     def _headers(self, principal: Principal) -> dict[str, str]:
         return {}
 
+    def principal_headers(self, principal: Principal) -> dict[str, str]:
+        """The headers that carry `principal` on this way of calling (for clients of other kinds
+        sent the same way, e.g. a model SDK pointed at the gateway's `/v1/proxy`)."""
+        return self._headers(principal)
+
     async def call(
         self,
         principal: Principal,
@@ -156,7 +161,9 @@ class InProcessServiceCalls(_Calls):
     """`ServiceCalls` into this process's own app (every route of the process's services)."""
 
     def __init__(self, app: ASGIApp, *, timeout_s: float = 60.0) -> None:
-        super().__init__("http://in-process", httpx.ASGITransport(_WithPrincipal(app)), timeout_s)
+        #: the app as these calls see it (the principal of `principal_headers` put in its scope)
+        self.asgi: ASGIApp = _WithPrincipal(app)
+        super().__init__("http://in-process", httpx.ASGITransport(self.asgi), timeout_s)
 
     def _headers(self, principal: Principal) -> dict[str, str]:
         # carried to `_WithPrincipal` (and removed there) inside this process only

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 import anthropic
+import httpx
 import openai
 from loopline.providers.anthropic_format import (
     StreamTranslator,
@@ -92,12 +93,14 @@ def _untransformed(body: Body, drop: tuple[str, ...]) -> dict[str, Any]:
 class OpenAIAdapter:
     """OpenAI, Azure OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp, …)."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, http_client: httpx.AsyncClient | None = None) -> None:
+        """`http_client`: the HTTP client the SDK uses (default: its own)."""
         self.config = config
         common: dict[str, Any] = {
             "max_retries": 0,
             "timeout": config.timeout_s,
             "default_headers": dict(config.headers) or None,
+            "http_client": http_client,
         }
         self.client: openai.AsyncOpenAI
         if config.kind == "azure":

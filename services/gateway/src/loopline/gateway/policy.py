@@ -165,6 +165,7 @@ POLICY: dict[str, Access] = {
     "POST /v1/loop/conversations/{conversation_id}/continue": "member",
     "GET /v1/loop/audit": "admin",
     "GET /v1/loop/settings": "viewer",
+    "GET /v1/loop/models": "viewer",
     "PUT /v1/loop/settings": "admin",
     # health and metrics (served by every process)
     "GET /healthz": "public",

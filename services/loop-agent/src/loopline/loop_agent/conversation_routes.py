@@ -9,15 +9,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
+from loopline.common.auth import Principal
 from loopline.common.errors import ServiceError
 from loopline.common.http import JSONResponse
+from loopline.common.service_calls import ServiceCalls
 from loopline.loop_agent.bodies import read_model
 from loopline.loop_agent.conversations import Conversation
 from loopline.loop_agent.deps import AgentState, Caller, Calls
 from loopline.loop_agent.loop import AgentDeps, Decision, Turn, TurnInput, check_decision
 from loopline.loop_agent.page import Page
 from loopline.loop_agent.state import State
-from loopline.providers import ModelClient, ProviderError
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -58,30 +59,18 @@ class AllowedModels(BaseModel):
     allowed_models: list[str] = Field(max_length=200)
 
 
-def _models(state: State) -> ModelClient:
-    if state.models is None:
-        raise ServiceError(
-            503,
-            "no model is configured for Loop (loop_agent.providers); the pre-canned analyses work without "
-            "one: /v1/loop/analyze/{name}",
-        )
-    return state.models
-
-
-async def check_model(state: State, org_id: str, model: str) -> None:
-    """The model must be on the org's Loop allowlist and served by a configured provider (400)."""
-    allowed = await state.org_models.allowed(org_id)
-    if model not in allowed:
+async def check_model(state: State, principal: Principal, calls: ServiceCalls, model: str) -> None:
+    """The model must be on the org's Loop allowlist (when it has one) and served by a configured
+    provider or one of the org's AI secrets (else 400 naming it)."""
+    allowed = await state.org_models.allowed(principal.org_id)
+    if allowed is not None and model not in allowed:
         raise ServiceError(
             400,
             f"model {model!r} is not on this organization's Loop allowlist "
             f"(allowed: {', '.join(allowed) or 'none'}); an admin sets it with PUT /v1/loop/settings",
             field="model",
         )
-    try:
-        _models(state).route(model)
-    except ProviderError as exc:
-        raise ServiceError(400, f"model {model!r}: {exc.reason}", field="model") from None
+    await state.models.check(principal, calls, model)
 
 
 async def _conversation(conversation_id: str, principal: Caller, state: AgentState) -> Conversation:
@@ -107,10 +96,9 @@ def _stream(state: State, turn: Turn, lock: asyncio.Lock) -> StreamingResponse:
 
 
 async def _turn(
-    state: State, conv: Conversation, principal: Any, calls: Any, inp: TurnInput
+    state: State, conv: Conversation, principal: Principal, calls: ServiceCalls, inp: TurnInput
 ) -> StreamingResponse:
-    models = _models(state)
-    await check_model(state, principal.org_id, conv.model)
+    await check_model(state, principal, calls, conv.model)
     lock = state.running.setdefault(conv.id, asyncio.Lock())
     if lock.locked():
         raise ServiceError(409, "a turn of this conversation is running: wait for its 'done' event")
@@ -120,6 +108,7 @@ async def _turn(
         if inp.decision is not None:
             history = await state.conversations.messages(conv)
             check_decision(history, inp.decision)
+        models = state.models.client(principal, calls, conv.model)
         deps = AgentDeps(state.conversations, state.audit, models, state.settings)
         return _stream(state, Turn(deps, conv, principal, calls, inp, history), lock)
     except BaseException:
@@ -131,12 +120,12 @@ def build_conversation_router() -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/loop/conversations")
-    async def create(request: Request, principal: Caller, state: AgentState) -> Response:
+    async def create(request: Request, principal: Caller, state: AgentState, calls: Calls) -> Response:
         body = await read_model(request, NewConversation)
         model = body.model or state.settings.default_model
         if not model:
             raise ServiceError(400, "name a model (no default model is configured)", field="model")
-        await check_model(state, principal.org_id, model)
+        await check_model(state, principal, calls, model)
         conv = await state.conversations.create(
             principal, model=model, title=body.title, auto_accept=body.auto_accept
         )
@@ -153,11 +142,13 @@ def build_conversation_router() -> APIRouter:
         return JSONResponse({**conv.describe(), "messages": messages})
 
     @router.patch("/v1/loop/conversations/{conversation_id}")
-    async def change(request: Request, conv: Conv, principal: Caller, state: AgentState) -> Response:
+    async def change(
+        request: Request, conv: Conv, principal: Caller, state: AgentState, calls: Calls
+    ) -> Response:
         body = await read_model(request, ConversationChange)
         changes = body.model_dump(exclude_none=True)
         if "model" in changes:
-            await check_model(state, principal.org_id, changes["model"])
+            await check_model(state, principal, calls, changes["model"])
         return JSONResponse((await state.conversations.update(conv, **changes)).describe())
 
     @router.delete("/v1/loop/conversations/{conversation_id}")
@@ -202,7 +193,29 @@ def build_conversation_router() -> APIRouter:
 
     @router.get("/v1/loop/settings")
     async def get_settings(principal: Caller, state: AgentState) -> Response:
-        return JSONResponse({"allowed_models": list(await state.org_models.allowed(principal.org_id))})
+        allowed = await state.org_models.allowed(principal.org_id)
+        return JSONResponse({"allowed_models": None if allowed is None else list(allowed)})
+
+    @router.get("/v1/loop/models")
+    async def models(principal: Caller, state: AgentState, calls: Calls) -> Response:
+        """The models the caller's org can call (settings' providers, then its AI secrets), each
+        marked whether the org's allowlist lets Loop use it."""
+        allowed = await state.org_models.allowed(principal.org_id)
+        offers, problem = await state.models.offers(principal, calls)
+        listed = []
+        for o in offers:
+            ok = allowed is None or (
+                o.id in allowed if not o.id.endswith("*") else any(map(o.serves, allowed))
+            )
+            listed.append({**o.describe(), "allowed": ok})
+        body: dict[str, Any] = {
+            "allowed_models": None if allowed is None else list(allowed),
+            "default_model": state.settings.default_model or None,
+            "models": listed,
+        }
+        if problem:
+            body["problem"] = problem
+        return JSONResponse(body)
 
     @router.put("/v1/loop/settings")
     async def put_settings(request: Request, principal: Caller, state: AgentState) -> Response:

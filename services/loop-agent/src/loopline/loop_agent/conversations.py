@@ -163,20 +163,23 @@ class ConversationStore:
 
 
 class OrgModels:
-    """Each org's allowlist of Loop models (set by its admin), else the configured default."""
+    """Each org's allowlist of Loop models (set by its admin), else the configured default; neither
+    set (None): every model the org can call is allowed."""
 
     def __init__(self, store: Store, default: tuple[str, ...]) -> None:
         self.store = store
         self.default = default
 
-    async def allowed(self, org_id: str) -> tuple[str, ...]:
+    async def allowed(self, org_id: str) -> tuple[str, ...] | None:
         rows = await self.store.query(
             self.store.sql(
                 "SELECT allowed_models FROM {db}.loop_org_settings FINAL WHERE org_id = {o:String}"
             ),
             {"o": org_id},
         )
-        return tuple(rows[1][0][0]) if rows[1] else self.default
+        if rows[1]:
+            return tuple(rows[1][0][0])
+        return self.default or None
 
     async def set(self, org_id: str, models: list[str]) -> None:
         await self.store.insert(

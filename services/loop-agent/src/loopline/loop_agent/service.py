@@ -6,8 +6,6 @@ tool-using agent over the other services, every tool call gated and audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.loop_agent import tables
@@ -17,6 +15,7 @@ from loopline.loop_agent.calls import CallsChooser
 from loopline.loop_agent.conversation_routes import build_conversation_router
 from loopline.loop_agent.conversations import ConversationStore, OrgModels
 from loopline.loop_agent.errors import ERRORS
+from loopline.loop_agent.models import AgentModels
 from loopline.loop_agent.settings import LoopAgentSettings
 from loopline.loop_agent.state import State
 from loopline.providers import ModelClient
@@ -29,19 +28,11 @@ def _router(ctx: ServiceContext) -> APIRouter:
     return router
 
 
-@dataclass
-class _Models:
-    client: ModelClient
-
-    async def stop(self) -> None:
-        await self.client.aclose()
-
-
 async def _start(ctx: ServiceContext) -> Started:
     settings = ctx.settings.section(LoopAgentSettings)
     store = ctx.require_store()
     calls = CallsChooser(ctx)
-    models = ModelClient(settings.providers) if settings.providers else None
+    models = AgentModels(ModelClient(settings.providers) if settings.providers else None)
     state = State(
         store=store,
         settings=settings,
@@ -51,7 +42,7 @@ async def _start(ctx: ServiceContext) -> Started:
         audit=AuditLog(store),
         models=models,
     )
-    return Started(state, workers=[calls, *([_Models(models)] if models else [])])
+    return Started(state, workers=[calls, models])
 
 
 SERVICE = ServiceDef(

@@ -9,8 +9,8 @@ from loopline.common.store import Store
 from loopline.loop_agent.audit import AuditLog
 from loopline.loop_agent.calls import CallsChooser
 from loopline.loop_agent.conversations import ConversationStore, OrgModels
+from loopline.loop_agent.models import AgentModels
 from loopline.loop_agent.settings import LoopAgentSettings
-from loopline.providers import ModelClient
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,6 @@ class State:
     conversations: ConversationStore
     org_models: OrgModels  # each org's Loop model allowlist
     audit: AuditLog
-    models: ModelClient | None  # None: no provider configured (the analyses still work)
+    models: AgentModels  # the settings' providers, then the org's AI secrets (through /v1/proxy)
     # conversations with a turn running in this process (one turn at a time per conversation)
     running: dict[str, asyncio.Lock] = field(default_factory=dict)
