@@ -109,7 +109,7 @@ async def _turn(
             history = await state.conversations.messages(conv)
             check_decision(history, inp.decision)
         models = state.models.client(principal, calls, conv.model)
-        deps = AgentDeps(state.conversations, state.audit, models, state.settings)
+        deps = AgentDeps(state.conversations, state.audit, models, state.settings, state.docs)
         return _stream(state, Turn(deps, conv, principal, calls, inp, history), lock)
     except BaseException:
         lock.release()

@@ -27,6 +27,7 @@ from loopline.loop_agent.audit import AuditEntry, AuditLog
 from loopline.loop_agent.bounded import bounded_json
 from loopline.loop_agent.btql_client import BtqlFailed
 from loopline.loop_agent.conversations import Conversation, ConversationStore
+from loopline.loop_agent.docs_index import DocsSearch
 from loopline.loop_agent.events import Event
 from loopline.loop_agent.page import Page
 from loopline.loop_agent.prompts import system_prompt
@@ -73,6 +74,7 @@ class AgentDeps:
     audit: AuditLog
     models: ModelClient
     settings: LoopAgentSettings
+    docs: DocsSearch | None = None
 
 
 def pending_calls(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,7 +129,9 @@ class Turn:
         self._writes: list[asyncio.Task[None]] = []
         self.tools = available(inp.page.kind)
         s = deps.settings
-        self.ctx = ToolContext(principal, calls, conv.id, inp.page, s.tool_rows, s.btql_repairs)
+        self.ctx = ToolContext(
+            principal, calls, conv.id, inp.page, s.tool_rows, s.btql_repairs, docs=deps.docs
+        )
 
     async def _save(self, *messages: dict[str, Any]) -> None:
         self._write(self.deps.conversations.append(self.conv, len(self.history), list(messages)))

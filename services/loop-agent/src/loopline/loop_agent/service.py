@@ -6,6 +6,8 @@ tool-using agent over the other services, every tool call gated and audited.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
 from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.loop_agent import tables
@@ -14,6 +16,7 @@ from loopline.loop_agent.audit import AuditLog
 from loopline.loop_agent.calls import CallsChooser
 from loopline.loop_agent.conversation_routes import build_conversation_router
 from loopline.loop_agent.conversations import ConversationStore, OrgModels
+from loopline.loop_agent.docs_index import DocsSearch, classifier_embedder, repo_root
 from loopline.loop_agent.errors import ERRORS
 from loopline.loop_agent.models import AgentModels
 from loopline.loop_agent.settings import LoopAgentSettings
@@ -33,6 +36,9 @@ async def _start(ctx: ServiceContext) -> Started:
     store = ctx.require_store()
     calls = CallsChooser(ctx)
     models = AgentModels(ModelClient(settings.providers) if settings.providers else None)
+    docs = DocsSearch(Path(settings.docs_root) if settings.docs_root else repo_root(), classifier_embedder)
+    if settings.docs_index_at_start:
+        docs.start()
     state = State(
         store=store,
         settings=settings,
@@ -41,8 +47,9 @@ async def _start(ctx: ServiceContext) -> Started:
         org_models=OrgModels(store, settings.allowed_models),
         audit=AuditLog(store),
         models=models,
+        docs=docs,
     )
-    return Started(state, workers=[calls, models])
+    return Started(state, workers=[calls, models, docs])
 
 
 SERVICE = ServiceDef(

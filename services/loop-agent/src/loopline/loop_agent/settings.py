@@ -29,3 +29,8 @@ class LoopAgentSettings(SettingsSection):
     tool_rows: int = Field(default=50, ge=1, le=10_000)
     #: one model call's timeout
     model_timeout_s: float = Field(default=120.0, gt=0)
+    #: the documentation search_docs searches (its Markdown files); empty: the repository this
+    #: package runs from, when there is one
+    docs_root: str = ""
+    #: build the documentation index at start-up (else on the first search)
+    docs_index_at_start: bool = True

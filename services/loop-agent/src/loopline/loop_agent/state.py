@@ -9,6 +9,7 @@ from loopline.common.store import Store
 from loopline.loop_agent.audit import AuditLog
 from loopline.loop_agent.calls import CallsChooser
 from loopline.loop_agent.conversations import ConversationStore, OrgModels
+from loopline.loop_agent.docs_index import DocsSearch
 from loopline.loop_agent.models import AgentModels
 from loopline.loop_agent.settings import LoopAgentSettings
 
@@ -22,5 +23,6 @@ class State:
     org_models: OrgModels  # each org's Loop model allowlist
     audit: AuditLog
     models: AgentModels  # the settings' providers, then the org's AI secrets (through /v1/proxy)
+    docs: DocsSearch  # Loopline's documentation, embedded (search_docs)
     # conversations with a turn running in this process (one turn at a time per conversation)
     running: dict[str, asyncio.Lock] = field(default_factory=dict)

@@ -1,8 +1,8 @@
 """The agent's tools: an explicit tuple (the order the model sees them), and which are offered on
 which page (as in Loop, availability follows the page in view).
 
-Not here yet (they come with the evaluator's and classifier's APIs): search docs, edit prompt, run
-eval, get scorers, edit scorers, create code scorer, create LLM-judge scorer."""
+Not here yet (they come with the evaluator's APIs): edit prompt, run eval, get scorers, edit
+scorers, create code scorer, create LLM-judge scorer."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from loopline.loop_agent.tools import (
     edit_data,
     infer_schema,
     run_btql,
+    search_docs,
     summarized_results,
 )
 from loopline.loop_agent.tools.base import Tool
@@ -30,13 +31,16 @@ TOOLS: tuple[Tool, ...] = (
     data_source.TOOL,
     create_dataset.TOOL,
     edit_data.TOOL,
+    search_docs.TOOL,
 )
 BY_NAME = {t.name: t for t in TOOLS}
 
 _EVERYWHERE = frozenset(t.name for t in TOOLS)
 #: tools offered per page (anything not listed: all of them)
 _BY_PAGE: dict[PageKind, frozenset[str]] = {
-    "btql": frozenset({"run_btql", "infer_schema", "get_data_source", "create_dataset_from_query"}),
+    "btql": frozenset(
+        {"run_btql", "infer_schema", "get_data_source", "create_dataset_from_query", "search_docs"}
+    ),
 }
 
 

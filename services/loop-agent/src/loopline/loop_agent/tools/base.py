@@ -18,6 +18,7 @@ import orjson
 from loopline.common.auth import Principal
 from loopline.common.service_calls import ServiceAnswer, ServiceCalls
 from loopline.loop_agent.btql_client import BtqlClient
+from loopline.loop_agent.docs_index import DocsSearch
 from loopline.loop_agent.page import Page
 from pydantic import BaseModel
 
@@ -52,6 +53,7 @@ class ToolContext:
     btql_repairs: int  # failed BTQL queries the model may still repair in this turn
     btql_failures: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    docs: DocsSearch | None = None  # Loopline's documentation (search_docs)
 
     @property
     def btql(self) -> BtqlClient:
