@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -132,6 +133,18 @@ def page(browser: Any, seeded: Seeded, request: pytest.FixtureRequest) -> Iterat
         shot(pg, f"FAILED-{request.node.name}")
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def sign_in(page: Any, seeded: Seeded, path: str = "/") -> None:
+    """Sign in with the server's API key from the sign-in page that `path` leads to."""
+    from playwright.sync_api import expect
+
+    page.goto(path)
+    expect(page).to_have_url(re.compile(r"/app/login"))
+    page.get_by_role("tab", name="API key").click()
+    page.get_by_label("API key").fill(seeded.server.api_key)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def shot(page: Any, name: str) -> Path:

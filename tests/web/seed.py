@@ -31,6 +31,8 @@ def log_traces(project: str) -> dict[str, Any]:
             ]
             with root.start_span(name="retrieve", type="tool") as tool:
                 tool.log(input={"query": question}, output={"documents": [f"doc-{i}-a", f"doc-{i}-b"]})
+                if i == 2:  # one failing tool call: the blast-radius dashboard has an error to show
+                    tool.log(error="search backend timed out")
             with root.start_span(name="chat.completions", type="llm") as llm:
                 llm.log(
                     input=messages,

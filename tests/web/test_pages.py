@@ -10,20 +10,13 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.web.conftest import Seeded, shot
-
-
-def sign_in(page: Any, seeded: Seeded, path: str = "/") -> None:
-    page.goto(path)
-    expect(page).to_have_url(re.compile(r"/app/login"))
-    page.get_by_label("API key").fill(seeded.server.api_key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+from tests.web.conftest import Seeded, shot, sign_in
 
 
 def test_sign_in_rejects_bad_keys_then_signs_in_and_out(page: Any, seeded: Seeded) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/app/login"))
+    page.get_by_role("tab", name="API key").click()
     page.get_by_label("API key").fill("sk-not-a-real-key")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("not valid")
@@ -110,8 +103,8 @@ def test_filter_and_search_logs(page: Any, seeded: Seeded) -> None:
     expect(page.get_by_text("No traces match these filters")).to_be_visible()
 
 
-def replace_editor_text(page: Any, text: str) -> None:
-    editor = page.get_by_role("textbox", name="BTQL query")
+def replace_editor_text(page: Any, text: str, name: str = "BTQL query") -> None:
+    editor = page.get_by_role("textbox", name=name)
     editor.click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")

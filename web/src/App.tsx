@@ -6,6 +6,7 @@ import { ApiError } from "./lib/api";
 import { Layout } from "./components/Layout";
 import { Loading } from "./components/States";
 import { SignIn } from "./pages/SignIn";
+import { Invite } from "./pages/Invite";
 import { Projects } from "./pages/Projects";
 import { NotFound } from "./pages/NotFound";
 import { ProjectScope } from "./pages/ProjectScope";
@@ -17,6 +18,9 @@ const ExperimentPage = lazy(() => import("./pages/Experiment"));
 const Datasets = lazy(() => import("./pages/Datasets"));
 const DatasetPage = lazy(() => import("./pages/Dataset"));
 const Sandbox = lazy(() => import("./pages/Sandbox"));
+const Members = lazy(() => import("./pages/Members"));
+const Dashboards = lazy(() => import("./pages/Dashboards"));
+const DashboardPage = lazy(() => import("./pages/Dashboard"));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -29,8 +33,9 @@ const queryClient = new QueryClient({
 });
 
 function RequireSession() {
-  const { session } = useAuth();
+  const { session, ready } = useAuth();
   const location = useLocation();
+  if (!ready) return <Loading what="session" />;
   if (!session) {
     const next = location.pathname + location.search;
     return <Navigate to={`/app/login?next=${encodeURIComponent(next)}`} replace />;
@@ -52,11 +57,13 @@ export function App() {
             <Routes>
               <Route path="/" element={<Navigate to="/app" replace />} />
               <Route path="/app/login" element={<SignIn />} />
+              <Route path="/app/invite" element={<Invite />} />
               <Route element={<RequireSession />}>
                 <Route path="/app" element={<Home />} />
                 <Route path="/app/:org" element={<Layout />}>
                   <Route index element={<Projects />} />
                   <Route path="btql" element={<Sandbox />} />
+                  <Route path="settings/members" element={<Members />} />
                   <Route path="p/:project" element={<ProjectScope />}>
                     <Route index element={<Navigate to="logs" replace />} />
                     <Route path="logs" element={<LogsPage />} />
@@ -64,6 +71,8 @@ export function App() {
                     <Route path="experiments/:experiment" element={<ExperimentPage />} />
                     <Route path="datasets" element={<Datasets />} />
                     <Route path="datasets/:dataset" element={<DatasetPage />} />
+                    <Route path="dashboards" element={<Dashboards />} />
+                    <Route path="dashboards/:dashboard" element={<DashboardPage />} />
                     <Route path="btql" element={<Sandbox />} />
                     <Route path="*" element={<NotFound />} />
                   </Route>

@@ -17,6 +17,9 @@ interface Props {
   onChange: (text: string) => void;
   onRun: () => void;
   onValidated?: (v: BtqlValidation | null) => void;
+  /** the text sent for validation (a dashboard chart's query gets its `from:` appended) */
+  toValidate?: (text: string) => string;
+  label?: string;
 }
 
 export function diagnosticsFor(text: string, v: BtqlValidation): Diagnostic[] {
@@ -26,11 +29,11 @@ export function diagnosticsFor(text: string, v: BtqlValidation): Diagnostic[] {
   return [{ from, to, severity: "error", message: `${v.error.class}: ${v.error.message}${expected}` }];
 }
 
-export function BtqlEditor({ api, initial, onChange, onRun, onValidated }: Props) {
+export function BtqlEditor({ api, initial, onChange, onRun, onValidated, toValidate, label = "BTQL query" }: Props) {
   const host = useRef<HTMLDivElement>(null);
   // the latest callbacks, read by the editor's extensions (created once)
-  const cb = useRef({ onChange, onRun, onValidated });
-  cb.current = { onChange, onRun, onValidated };
+  const cb = useRef({ onChange, onRun, onValidated, toValidate });
+  cb.current = { onChange, onRun, onValidated, toValidate };
 
   useEffect(() => {
     const validate = linter(
@@ -41,7 +44,7 @@ export function BtqlEditor({ api, initial, onChange, onRun, onValidated }: Props
           return [];
         }
         try {
-          const v = await api.validateBtql(text);
+          const v = await api.validateBtql(cb.current.toValidate ? cb.current.toValidate(text) : text);
           if (view.state.doc.toString() !== text) return []; // edited meanwhile: the next run decides
           cb.current.onValidated?.(v);
           return diagnosticsFor(text, v);
@@ -74,7 +77,7 @@ export function BtqlEditor({ api, initial, onChange, onRun, onValidated }: Props
           EditorView.updateListener.of((u) => {
             if (u.docChanged) cb.current.onChange(u.state.doc.toString());
           }),
-          EditorView.contentAttributes.of({ "aria-label": "BTQL query" }),
+          EditorView.contentAttributes.of({ "aria-label": label }),
         ],
       }),
     });

@@ -1,15 +1,6 @@
 import { NavLink, Outlet, useMatch, useNavigate } from "react-router-dom";
 import { useAuth } from "../auth";
-
-function Logo() {
-  return (
-    <svg width="22" height="22" viewBox="0 0 32 32" aria-hidden="true">
-      <rect width="32" height="32" rx="7" fill="#4f46e5" />
-      <path d="M9 22c0-6 4-10 7-10s7 4 7 10" fill="none" stroke="#fff" strokeWidth="3" strokeLinecap="round" />
-      <circle cx="16" cy="12" r="3" fill="#fff" />
-    </svg>
-  );
-}
+import { LogoMark } from "./Brand";
 
 export function Layout() {
   const { session, signOut } = useAuth();
@@ -24,7 +15,7 @@ export function Layout() {
     <div className="shell">
       <nav className="sidebar" aria-label="Main">
         <NavLink to={orgPath} end className="brand">
-          <Logo /> Loopline
+          <LogoMark /> Loopline
         </NavLink>
         <div className="nav-section">
           <div className="nav-label">Organization</div>
@@ -36,6 +27,9 @@ export function Layout() {
           </NavLink>
           <NavLink to={`${orgPath}/btql`} className="nav-item">
             BTQL sandbox
+          </NavLink>
+          <NavLink to={`${orgPath}/settings/members`} className="nav-item">
+            Members
           </NavLink>
         </div>
         {projectPath && (
@@ -51,15 +45,24 @@ export function Layout() {
             <NavLink to={`${projectPath}/datasets`} className="nav-item">
               Datasets
             </NavLink>
+            <NavLink to={`${projectPath}/dashboards`} className="nav-item">
+              Dashboards
+            </NavLink>
             <NavLink to={`${projectPath}/btql`} className="nav-item">
               Query (BTQL)
             </NavLink>
           </div>
         )}
         <div className="sidebar-foot">
-          <div className="signed-in">
-            Signed in with an API key
-            <span className="muted"> · {session!.identity.userId.slice(0, 8)}</span>
+          <div className="signed-in" aria-label="Signed in as">
+            {session!.identity.email ? (
+              <span className="signed-email" title={session!.identity.email}>
+                {session!.identity.email}
+              </span>
+            ) : (
+              <>Signed in with an API key</>
+            )}
+            <span className="muted"> · {session!.identity.role}</span>
           </div>
           <button
             className="btn btn-ghost"

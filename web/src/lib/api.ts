@@ -1,7 +1,8 @@
 // The HTTP client of the app: every call carries the session's credentials; every failure is an
 // ApiError with the server's message (and, for BTQL, the class and position of the problem).
 
-import type { Identity, Session } from "./session";
+import type { Me, Role, Session } from "./session";
+import type { ChartSpec, Granularity, Row, View } from "./charts";
 
 export interface ErrorPosition {
   line: number;
@@ -80,6 +81,18 @@ export class Api {
     return this.request<T>("POST", path, body, signal);
   }
 
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("PUT", path, body);
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>("PATCH", path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>("DELETE", path);
+  }
+
   btql<R = Record<string, unknown>>(query: string, signal?: AbortSignal): Promise<BtqlResponse<R>> {
     return this.post<BtqlResponse<R>>("/btql", { query, tz_offset: new Date().getTimezoneOffset() }, signal);
   }
@@ -88,9 +101,85 @@ export class Api {
     return this.post<BtqlValidation>("/btql/validate", { query }, signal);
   }
 
-  async whoAmI(): Promise<Identity> {
-    const me = await this.get<{ id: string; org_id: string; org_name: string | null }>("/ping");
-    return { orgId: me.org_id, orgName: me.org_name ?? me.org_id, userId: me.id };
+  /** Who the credentials are: user (or service key), org, role, and a cookie session's CSRF token. */
+  me(): Promise<Me> {
+    return this.get<Me>("/api/me");
+  }
+
+  login(email: string, password: string): Promise<Me> {
+    return this.post<Me>("/api/login", { email, password });
+  }
+
+  acceptInvitation(body: { token: string; email: string; password: string; name?: string }): Promise<Me> {
+    return this.post<Me>("/api/invitation/accept", body);
+  }
+
+  logout(): Promise<unknown> {
+    return this.post("/api/logout", {});
+  }
+
+  async dashboards(projectId: string): Promise<Dashboard[]> {
+    return (await this.get<{ objects: Dashboard[] }>(`/dashboards?project_id=${encodeURIComponent(projectId)}`)).objects;
+  }
+
+  dashboard(id: string, projectId: string): Promise<Dashboard> {
+    return this.get<Dashboard>(`/dashboards/${encodeURIComponent(id)}?project_id=${encodeURIComponent(projectId)}`);
+  }
+
+  createDashboard(d: DashboardIn): Promise<Dashboard> {
+    return this.post<Dashboard>("/dashboards", d);
+  }
+
+  replaceDashboard(id: string, d: DashboardIn): Promise<Dashboard> {
+    return this.put<Dashboard>(`/dashboards/${encodeURIComponent(id)}`, d);
+  }
+
+  deleteDashboard(id: string): Promise<unknown> {
+    return this.delete(`/dashboards/${encodeURIComponent(id)}`);
+  }
+
+  addChart(id: string, chart: Chart): Promise<Dashboard> {
+    return this.post<Dashboard>(`/dashboards/${encodeURIComponent(id)}/charts`, chart);
+  }
+
+  replaceChart(id: string, chart: Chart): Promise<Dashboard> {
+    return this.put<Dashboard>(`/dashboards/${encodeURIComponent(id)}/charts/${encodeURIComponent(chart.id)}`, chart);
+  }
+
+  deleteChart(id: string, chartId: string): Promise<Dashboard> {
+    return this.delete<Dashboard>(`/dashboards/${encodeURIComponent(id)}/charts/${encodeURIComponent(chartId)}`);
+  }
+
+  dashboardData(id: string, projectId: string, view: Partial<View> | null, signal?: AbortSignal): Promise<DashboardData> {
+    return this.post<DashboardData>(`/dashboards/${encodeURIComponent(id)}/data`, { project_id: projectId, ...(view ? { view } : {}) }, signal);
+  }
+
+  async chartQuery(id: string, chartId: string, projectId: string, view: Partial<View> | null): Promise<string> {
+    const r = await this.post<{ query: string }>(`/dashboards/${encodeURIComponent(id)}/charts/${encodeURIComponent(chartId)}/btql`, {
+      project_id: projectId,
+      ...(view ? { view } : {}),
+    });
+    return r.query;
+  }
+
+  async users(): Promise<User[]> {
+    return (await this.get<{ objects: User[] }>("/v1/user")).objects;
+  }
+
+  async invitations(): Promise<Invitation[]> {
+    return (await this.get<{ objects: Invitation[] }>("/v1/invitation")).objects;
+  }
+
+  invite(role: Role, email?: string): Promise<Invitation> {
+    return this.post<Invitation>("/v1/invitation", email ? { role, email } : { role });
+  }
+
+  setRole(userId: string, role: Role): Promise<User> {
+    return this.patch<User>(`/v1/user/${encodeURIComponent(userId)}`, { role });
+  }
+
+  removeUser(userId: string): Promise<User> {
+    return this.delete<User>(`/v1/user/${encodeURIComponent(userId)}`);
   }
 
   async projects(): Promise<Project[]> {
@@ -113,6 +202,62 @@ export class Api {
   experimentSummary(experimentId: string): Promise<ExperimentSummary> {
     return this.get<ExperimentSummary>(`/v1/experiment/${experimentId}/summarize?summarize_scores=true`);
   }
+}
+
+export interface Chart {
+  id: string;
+  title: string;
+  query: string;
+  spec: ChartSpec;
+  description?: string;
+}
+
+export interface DashboardIn {
+  project_id: string;
+  name: string;
+  description?: string;
+  charts: Chart[];
+  view?: { range?: string | null; start?: string | null; end?: string | null; granularity?: Granularity | null; filters?: string[] };
+}
+
+export interface Dashboard extends DashboardIn {
+  id: string;
+  builtin: boolean;
+  created?: string;
+  updated?: string;
+}
+
+export interface ChartData {
+  id: string;
+  title: string;
+  spec: ChartSpec;
+  btql: string;
+  data?: Row[];
+  error?: { class?: string; message: string; line?: number | null; column?: number | null };
+}
+
+export interface DashboardData {
+  id: string;
+  view: { range: string | null; start: string | null; end: string | null; granularity: Granularity | null; filters: string[] };
+  charts: ChartData[];
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name: string | null;
+  role: Role;
+  created: string;
+}
+
+export interface Invitation {
+  id: string;
+  email: string | null;
+  role: Role;
+  expires: string;
+  /** only in the answer that created it: shown once */
+  token?: string;
+  url?: string;
 }
 
 export interface BtqlResponse<R> {

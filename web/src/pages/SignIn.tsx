@@ -1,24 +1,37 @@
 import { useState, type FormEvent } from "react";
 import { Navigate, useSearchParams } from "react-router-dom";
 import { useAuth } from "../auth";
+import { AuthCard, FormError } from "../components/Brand";
+
+type Method = "password" | "api-key";
 
 export function SignIn() {
-  const { session, signInWithKey, endedBecause } = useAuth();
+  const { session, signInWithKey, signInWithPassword, endedBecause } = useAuth();
   const [params] = useSearchParams();
+  const [method, setMethod] = useState<Method>(() => (localStorage.getItem("loopline.signin-method") as Method | null) ?? "password");
   const [key, setKey] = useState("");
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const next = params.get("next");
-  const target = next && next.startsWith("/app/") && !next.startsWith("/app/login") ? next : "/app";
+  const target = next && next.startsWith("/app/") && !next.startsWith("/app/login") && !next.startsWith("/app/invite") ? next : "/app";
 
   if (session) return <Navigate to={target} replace />;
+
+  function choose(m: Method) {
+    setMethod(m);
+    setError(null);
+    localStorage.setItem("loopline.signin-method", m);
+  }
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      await signInWithKey(key);
+      if (method === "api-key") await signInWithKey(key);
+      else await signInWithPassword(email, password);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     } finally {
@@ -27,41 +40,40 @@ export function SignIn() {
   }
 
   return (
-    <div className="signin">
-      <form className="signin-card" onSubmit={submit} aria-label="Sign in">
-        <div className="signin-brand">
-          <svg width="36" height="36" viewBox="0 0 32 32" aria-hidden="true">
-            <rect width="32" height="32" rx="7" fill="#4f46e5" />
-            <path d="M9 22c0-6 4-10 7-10s7 4 7 10" fill="none" stroke="#fff" strokeWidth="3" strokeLinecap="round" />
-            <circle cx="16" cy="12" r="3" fill="#fff" />
-          </svg>
-          <h1>Sign in to Loopline</h1>
-        </div>
-        {endedBecause && <div className="notice">{endedBecause}</div>}
-        <label htmlFor="api-key">API key</label>
-        <input
-          id="api-key"
-          name="api-key"
-          type="password"
-          autoComplete="off"
-          autoFocus
-          placeholder="sk-…"
-          value={key}
-          onChange={(e) => setKey(e.target.value)}
-        />
-        <p className="hint">
-          Use the key <code>loopline up</code> printed, or create one with <code>loopline keys create</code>. It is kept in
-          this browser tab only, until you sign out or close the tab.
-        </p>
-        {error && (
-          <div className="form-error" role="alert">
-            {error}
-          </div>
-        )}
-        <button className="btn btn-primary" type="submit" disabled={busy}>
-          {busy ? "Checking…" : "Sign in"}
+    <AuthCard title="Sign in to Loopline" label="Sign in" onSubmit={submit}>
+      {endedBecause && <div className="notice">{endedBecause}</div>}
+      <div className="tabs" role="tablist" aria-label="How to sign in">
+        <button type="button" role="tab" aria-selected={method === "password"} className={`tab${method === "password" ? " active" : ""}`} onClick={() => choose("password")}>
+          Email
         </button>
-      </form>
-    </div>
+        <button type="button" role="tab" aria-selected={method === "api-key"} className={`tab${method === "api-key" ? " active" : ""}`} onClick={() => choose("api-key")}>
+          API key
+        </button>
+      </div>
+      {method === "password" ? (
+        <>
+          <label htmlFor="email">Email</label>
+          <input id="email" name="email" type="email" autoComplete="username" autoFocus value={email} onChange={(e) => setEmail(e.target.value)} />
+          <label htmlFor="password">Password</label>
+          <input id="password" name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} />
+          <p className="hint">
+            No account yet? Ask an admin of your organization for an invitation link, or open the first-owner link <code>loopline up</code> printed.
+          </p>
+        </>
+      ) : (
+        <>
+          <label htmlFor="api-key">API key</label>
+          <input id="api-key" name="api-key" type="password" autoComplete="off" autoFocus placeholder="sk-…" value={key} onChange={(e) => setKey(e.target.value)} />
+          <p className="hint">
+            Use the key <code>loopline up</code> printed, or create one with <code>loopline keys create</code>. It is kept in this browser tab only, until
+            you sign out or close the tab.
+          </p>
+        </>
+      )}
+      <FormError error={error} />
+      <button className="btn btn-primary" type="submit" disabled={busy}>
+        {busy ? "Checking…" : "Sign in"}
+      </button>
+    </AuthCard>
   );
 }
