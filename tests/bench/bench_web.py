@@ -180,7 +180,13 @@ def main() -> None:
             session = {
                 "kind": "api-key",
                 "apiKey": server.api_key,
-                "identity": {"orgId": me["org_id"], "orgName": me["org_name"], "userId": me["id"]},
+                "identity": {
+                    "orgId": me["org_id"],
+                    "orgName": me["org_name"],
+                    "userId": me["id"],
+                    "role": "owner",
+                    "email": None,
+                },
             }
             logs = f"/app/{me['org_name']}/p/{project}/logs"
             # the same query the page runs, first call (warms the server's caches like a first visitor)
