@@ -377,6 +377,15 @@ async def test_code_bundle_upload_and_code_function(ll: InProcess) -> None:
     }
     r = await c.post("/insert-functions", json={"functions": [code_fn]}, headers=h)
     assert r.status_code == 200, r.text
+    fid = r.json()["functions"][0]["id"]
+    got = await c.get(f"/v1/function/{fid}/bundle", headers=h)
+    assert got.status_code == 200 and got.content == data and got.headers["content-type"] == "application/zip"
+    _, other_key = await ll.new_org("bundle-other-org")
+    assert (
+        await c.get(f"/v1/function/{fid}/bundle", headers={"Authorization": f"Bearer {other_key}"})
+    ).status_code == 404
+    prompt_id = (await c.post("/v1/prompt", json=chat_prompt(pid), headers=h)).json()["id"]
+    assert (await c.get(f"/v1/function/{prompt_id}/bundle", headers=h)).status_code == 404
     # refusals: another org's id in the body, a bad runtime, a too-big bundle
     r = await c.post("/function/code", json={**body, "org_id": "someone-else"}, headers=h)
     assert r.status_code == 403 and r.json()["error"]["field"] == "org_id"

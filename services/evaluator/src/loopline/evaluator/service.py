@@ -84,6 +84,7 @@ SERVICE = ServiceDef(
         r"^/v1/ai_secret(/[^/]+)?$",
         r"^/v1/proxy/",
         r"^/v1/(prompt|function)(/[^/]+)?$",
+        r"^/v1/function/[^/]+/bundle$",
         r"^/insert-functions$",
         r"^/function/(code|bundle/[^/]+)$",
     ),

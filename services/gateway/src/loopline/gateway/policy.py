@@ -135,6 +135,7 @@ POLICY: dict[str, Access] = {
     "GET /v1/function/{function_id}": "viewer",
     "PATCH /v1/function/{function_id}": "member",
     "DELETE /v1/function/{function_id}": "member",
+    "GET /v1/function/{function_id}/bundle": "member",  # pushed code may hold what viewers should not read
     "POST /insert-functions": "member",
     "POST /function/code": "member",
     "PUT /function/bundle/{token}": "public",  # the signed, expiring token authorises one upload

@@ -271,6 +271,18 @@ def build_function_router() -> APIRouter:
             {"status": "success", "functions": await insert_functions(body, caller, functions, bundles)}
         )
 
+    @r.get("/v1/function/{function_id}/bundle")
+    async def bundle_get(
+        function_id: str, caller: Caller, functions: Functions, bundles: Bundles
+    ) -> Response:
+        """The zip `braintrust push` uploaded for a code function (what the runtime runs)."""
+        rec = await functions.get(caller.org_id, function_id)
+        data = rec.function_data.get("data") if rec.function_data.get("type") == "code" else None
+        if not isinstance(data, dict) or data.get("type") != "bundle":
+            raise NotFound(f"function {function_id!r} has no code bundle", field="function_id")
+        zipped = await bundles.get(caller.org_id, str(data.get("bundle_id")))
+        return Response(zipped, media_type="application/zip")
+
     @r.post("/function/code")
     async def code_upload(request: Request, caller: Caller, bundles: Bundles) -> Response:
         """A bundle id and the URL to PUT its zip to (no API key needed there; it expires)."""
