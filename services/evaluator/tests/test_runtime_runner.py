@@ -32,7 +32,9 @@ from tests.support.llm_server import Fail, Reply, ScriptedLLM, ToolCall
 
 
 @pytest.fixture
-async def models(store: Store, tmp_path: Path, scripted_llm: ScriptedLLM) -> AsyncIterator[tuple[OrgModels, str]]:
+async def models(
+    store: Store, tmp_path: Path, scripted_llm: ScriptedLLM
+) -> AsyncIterator[tuple[OrgModels, str]]:
     secrets = AiSecretStore(store, SecretBox.from_config("", tmp_path))
     org = str(uuid.uuid4())
     await secrets.create(
@@ -81,16 +83,22 @@ async def test_heuristic_scorers_match_autoevals(models: tuple[OrgModels, str]) 
         ("Levenshtein", ScorerArgs(output="hello world", expected="hello there"), autoevals.Levenshtein()),
         ("ExactMatch", ScorerArgs(output={"a": 1}, expected={"a": 1}), autoevals.ExactMatch()),
         ("numeric_diff", ScorerArgs(output=3, expected=4), autoevals.NumericDiff()),
-        ("JSONDiff", ScorerArgs(output={"a": 1, "b": "xy"}, expected={"a": 2, "b": "xz"}), autoevals.JSONDiff()),
+        (
+            "JSONDiff",
+            ScorerArgs(output={"a": 1, "b": "xy"}, expected={"a": 2, "b": "xz"}),
+            autoevals.JSONDiff(),
+        ),
     ]
     for name, args, reference in cases:
         [s] = await runner.score(who, FunctionRef(global_function=name), args)
         want = reference.eval(output=args.output, expected=args.expected)
         assert (s.name, s.score, s.error) == (want.name, want.score, None), name
     # a scorer failing on its input is that row's error, not an exception
-    [bad] = await runner.score(who, FunctionRef(global_function="NumericDiff"), ScorerArgs(output="x", expected=1))
+    [bad] = await runner.score(
+        who, FunctionRef(global_function="NumericDiff"), ScorerArgs(output="x", expected=1)
+    )
     assert bad.score is None and bad.error and "NumericDiff" in bad.error
-    with pytest.raises(NotFound, match="not a known scorer.*Levenshtein"):
+    with pytest.raises(NotFound, match=r"not a known scorer.*Levenshtein"):
         await runner.score(who, FunctionRef(global_function="Levenshtien"), ScorerArgs())
 
 
@@ -100,7 +108,9 @@ async def test_factuality_and_closedqa_through_the_orgs_provider(
     m, org = models
     runner = FunctionRunner(m)
     who = Principal(org_id=org)
-    scripted_llm.push(Reply(tool_calls=[ToolCall("select_choice", {"reasons": "Same facts.", "choice": "C"})]))
+    scripted_llm.push(
+        Reply(tool_calls=[ToolCall("select_choice", {"reasons": "Same facts.", "choice": "C"})])
+    )
     [s] = await runner.score(
         who,
         FunctionRef(global_function="Factuality"),
@@ -115,23 +125,31 @@ async def test_factuality_and_closedqa_through_the_orgs_provider(
     [qa] = await runner.score(
         who,
         FunctionRef(global_function="ClosedQA"),
-        ScorerArgs(input="Name a city", output="turtles", extra={"criteria": "Is it a city?", "model": "gpt-4o"}),
+        ScorerArgs(
+            input="Name a city", output="turtles", extra={"criteria": "Is it a city?", "model": "gpt-4o"}
+        ),
     )
     assert (qa.name, qa.score, qa.metadata["choice"]) == ("ClosedQA", 0.0, "N")
     second = scripted_llm.requests_to("/v1/chat/completions")[-1]
     assert second.json["model"] == "gpt-4o" and "Is it a city?" in second.last_user_text
     # the provider keeps failing: the score carries the error naming provider and model
     scripted_llm.push(Fail(500, "upstream exploded"), Fail(500, "upstream exploded"))
-    [failed] = await runner.score(who, FunctionRef(global_function="Factuality"), ScorerArgs(output="a", expected="b"))
+    [failed] = await runner.score(
+        who, FunctionRef(global_function="Factuality"), ScorerArgs(output="a", expected="b")
+    )
     assert failed.score is None and failed.error is not None
     assert "provider 'openai'" in failed.error and "upstream exploded" in failed.error
     # an answer without a choice is an error too
     scripted_llm.push(Reply("I think it is fine"))
-    [vague] = await runner.score(who, FunctionRef(global_function="Factuality"), ScorerArgs(output="a", expected="b"))
+    [vague] = await runner.score(
+        who, FunctionRef(global_function="Factuality"), ScorerArgs(output="a", expected="b")
+    )
     assert vague.score is None and "made no choice" in str(vague.error)
 
 
-async def test_llm_judge_prompt_with_choice_scores(models: tuple[OrgModels, str], scripted_llm: ScriptedLLM) -> None:
+async def test_llm_judge_prompt_with_choice_scores(
+    models: tuple[OrgModels, str], scripted_llm: ScriptedLLM
+) -> None:
     m, org = models
     runner = FunctionRunner(m)
     judge = InlineFunction(
@@ -139,24 +157,35 @@ async def test_llm_judge_prompt_with_choice_scores(models: tuple[OrgModels, str]
         function_data={"type": "prompt"},
         function_type="scorer",
         prompt_data={
-            "prompt": {"type": "chat", "messages": [{"role": "user", "content": "Is this polite? {{output}}"}]},
+            "prompt": {
+                "type": "chat",
+                "messages": [{"role": "user", "content": "Is this polite? {{output}}"}],
+            },
             "options": {"model": "gpt-4o-mini"},
             "parser": {"type": "llm_classifier", "use_cot": True, "choice_scores": {"Y": 1, "N": 0}},
         },
     )
-    scripted_llm.push(Reply(tool_calls=[ToolCall("select_choice", {"reasons": "Says please.", "choice": "Y"})]))
+    scripted_llm.push(
+        Reply(tool_calls=[ToolCall("select_choice", {"reasons": "Says please.", "choice": "Y"})])
+    )
     result = await runner.run(
         Principal(org_id=org), judge, {"input": "q", "output": "please sit", "expected": None, "metadata": {}}
     )
     assert result.error is None
-    assert result.output == {"name": "Is Polite", "score": 1.0, "metadata": {"rationale": "Says please.", "choice": "Y"}}
+    assert result.output == {
+        "name": "Is Polite",
+        "score": 1.0,
+        "metadata": {"rationale": "Says please.", "choice": "Y"},
+    }
     req = scripted_llm.requests_to("/v1/chat/completions")[-1]
     assert req.last_user_text == "Is this polite? please sit"
     assert req.json["tools"][0]["function"]["parameters"]["properties"]["choice"]["enum"] == ["Y", "N"]
     assert result.usage["tokens"] > 0
 
 
-async def test_prompt_function_modes_and_errors(models: tuple[OrgModels, str], scripted_llm: ScriptedLLM) -> None:
+async def test_prompt_function_modes_and_errors(
+    models: tuple[OrgModels, str], scripted_llm: ScriptedLLM
+) -> None:
     m, org = models
     runner = FunctionRunner(m)
     who = Principal(org_id=org)
@@ -227,7 +256,9 @@ async def test_streaming_events(models: tuple[OrgModels, str], scripted_llm: Scr
     assert "bad parameter" in events[1].data and r.error_status == 400
 
 
-async def test_spans_of_an_invocation(models: tuple[OrgModels, str], scripted_llm: ScriptedLLM, bus: InProcessBus) -> None:
+async def test_spans_of_an_invocation(
+    models: tuple[OrgModels, str], scripted_llm: ScriptedLLM, bus: InProcessBus
+) -> None:
     m, org = models
     got: list[Message] = []
     done = asyncio.Event()
@@ -240,7 +271,13 @@ async def test_spans_of_an_invocation(models: tuple[OrgModels, str], scripted_ll
     consumer = await bus.subscribe(rows_topic.TOPIC, "t", handle)
     runner = FunctionRunner(m, spans=SpanWriter(bus, XactIdGenerator()))
     target = SpanTarget(
-        org, "proj-1", "experiment", "exp-1", "parent-span", "root-span", {"span_attributes": {"purpose": "scorer"}}
+        org,
+        "proj-1",
+        "experiment",
+        "exp-1",
+        "parent-span",
+        "root-span",
+        {"span_attributes": {"purpose": "scorer"}},
     )
     fn = prompt_fn([{"role": "user", "content": "{{input}}"}])
     scripted_llm.push(Reply("ok", usage=(3, 2)))
@@ -251,7 +288,9 @@ async def test_spans_of_an_invocation(models: tuple[OrgModels, str], scripted_ll
     writes = [rows_topic.CONTRACT.decode(msg.value) for msg in got]
     fn_row = next(w.row for w in writes if w.row["span_attributes"]["type"] == "function")
     llm_row = next(w.row for w in writes if w.row["span_attributes"]["type"] == "llm")
-    assert all(w.object_type == "experiment" and w.object_id == "exp-1" and w.project_id == "proj-1" for w in writes)
+    assert all(
+        w.object_type == "experiment" and w.object_id == "exp-1" and w.project_id == "proj-1" for w in writes
+    )
     assert fn_row["span_parents"] == ["parent-span"] and fn_row["root_span_id"] == "root-span"
     assert fn_row["span_attributes"] == {"name": "my prompt", "type": "function", "purpose": "scorer"}
     assert fn_row["output"] == "ok" and fn_row["input"] == "hi"

@@ -28,7 +28,7 @@ def test_variables_sections_and_json_values() -> None:
 
 
 def test_strict_names_the_missing_variable_and_bad_templates_are_errors() -> None:
-    with pytest.raises(TemplateError, match="'input.nope'"):
+    with pytest.raises(TemplateError, match=r"'input\.nope'"):
         render("{{input.nope}}", {"input": {}}, strict=True)
     assert render("{{input.nope}}", {"input": {}}) == ""
     with pytest.raises(TemplateError, match="never closed"):
@@ -63,24 +63,43 @@ def test_sdk_v4_exports_decode() -> None:
     assert decode_parent(logs) == SpanParent("project_logs", project_name="my-proj")
     # non-hex span ids travel in the JSON part
     odd = SpanComponentsV4(
-        object_type=SpanObjectTypeV3.PROJECT_LOGS, object_id="p1", row_id="r", span_id="s-1", root_span_id="t-1"
+        object_type=SpanObjectTypeV3.PROJECT_LOGS,
+        object_id="p1",
+        row_id="r",
+        span_id="s-1",
+        root_span_id="t-1",
     ).to_str()
-    assert decode_parent(odd) == SpanParent("project_logs", "p1", row_id="r", span_id="s-1", root_span_id="t-1")
+    assert decode_parent(odd) == SpanParent(
+        "project_logs", "p1", row_id="r", span_id="s-1", root_span_id="t-1"
+    )
 
 
 def test_sdk_v3_exports_and_object_form_decode() -> None:
     ids = [str(uuid.uuid4()) for _ in range(4)]
     s = SpanComponentsV3(
-        object_type=SpanObjectTypeV3.EXPERIMENT, object_id=ids[0], row_id=ids[1], span_id=ids[2], root_span_id=ids[3]
+        object_type=SpanObjectTypeV3.EXPERIMENT,
+        object_id=ids[0],
+        row_id=ids[1],
+        span_id=ids[2],
+        root_span_id=ids[3],
     ).to_str()
-    assert decode_parent(s) == SpanParent("experiment", ids[0], row_id=ids[1], span_id=ids[2], root_span_id=ids[3])
+    assert decode_parent(s) == SpanParent(
+        "experiment", ids[0], row_id=ids[1], span_id=ids[2], root_span_id=ids[3]
+    )
     obj = {
         "object_type": "project_logs",
         "object_id": "p1",
         "row_ids": {"id": "r1", "span_id": "s1", "root_span_id": "t1"},
         "propagated_event": {"metadata": {"k": 1}},
     }
-    want = SpanParent("project_logs", "p1", row_id="r1", span_id="s1", root_span_id="t1", propagated_event={"metadata": {"k": 1}})
+    want = SpanParent(
+        "project_logs",
+        "p1",
+        row_id="r1",
+        span_id="s1",
+        root_span_id="t1",
+        propagated_event={"metadata": {"k": 1}},
+    )
     assert decode_parent(obj) == want
     # the SDK's own conversion of the object form decodes to the same thing
     assert decode_parent(sdk_parse_parent(obj)) == want
@@ -95,7 +114,10 @@ def test_sdk_v3_exports_and_object_form_decode() -> None:
         ("AQID", "version 1"),
         ({"object_type": "dataset", "object_id": "d"}, "object_type"),
         ({"object_type": "experiment"}, "object_id"),
-        ({"object_type": "experiment", "object_id": "e", "row_ids": {"id": "r", "span_id": "s"}}, "go together"),
+        (
+            {"object_type": "experiment", "object_id": "e", "row_ids": {"id": "r", "span_id": "s"}},
+            "go together",
+        ),
         (42, "export string or an object"),
     ],
 )

@@ -11,9 +11,10 @@ from loopline.evaluator.ai_secrets import AiSecretStore
 from loopline.evaluator.functions.bundles import BundleStore
 from loopline.evaluator.functions.store import FunctionStore
 from loopline.evaluator.proxy.engine import ModelGateway
+from loopline.evaluator.runtime.runner import FunctionRunner
 from loopline.evaluator.state import State
 
-__all__ = ["Bundles", "Caller", "Functions", "Gateway", "Secrets"]
+__all__ = ["Bundles", "Caller", "Functions", "Gateway", "Runner", "Secrets"]
 
 
 async def _secrets(request: Request) -> AiSecretStore:
@@ -38,3 +39,13 @@ async def _bundles(request: Request) -> BundleStore:
 
 Functions = Annotated[FunctionStore, Depends(_functions)]
 Bundles = Annotated[BundleStore, Depends(_bundles)]
+
+
+async def _runner(request: Request) -> FunctionRunner:
+    runner = service_state(request, State).runner
+    if runner is None:
+        raise RuntimeError("the evaluator started without its function runner")
+    return runner
+
+
+Runner = Annotated[FunctionRunner, Depends(_runner)]

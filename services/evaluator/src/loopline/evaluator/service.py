@@ -22,6 +22,9 @@ from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.cache import ProxyCache
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.proxy.routes import build_proxy_router
+from loopline.evaluator.runtime.build import build_runtime, runtime_workers
+from loopline.evaluator.runtime.routes import build_invoke_router
+from loopline.evaluator.runtime.settings import RuntimeSettings
 from loopline.evaluator.sandbox.settings import SandboxSettings
 from loopline.evaluator.secret_box import KEY_FILE, SecretBox
 from loopline.evaluator.secret_routes import build_secret_router
@@ -45,6 +48,7 @@ def _router(ctx: ServiceContext) -> APIRouter:
     router = build_secret_router()
     router.include_router(build_proxy_router())
     router.include_router(build_function_router())
+    router.include_router(build_invoke_router())
     return router
 
 
@@ -69,8 +73,17 @@ async def _start(ctx: ServiceContext) -> Started:
         max_bytes=fcfg.bundle_max_mb * 1024 * 1024,
         url_seconds=fcfg.bundle_url_seconds,
     )
-    state = State(secrets=secrets, models=models, gateway=gateway, functions=functions, bundles=bundles)
-    return Started(state, workers=[_CloseClients(models)])
+    runtime = build_runtime(ctx, models, functions, bundles)
+    state = State(
+        secrets=secrets,
+        models=models,
+        gateway=gateway,
+        functions=functions,
+        bundles=bundles,
+        runner=runtime.runner,
+        spans=runtime.spans,
+    )
+    return Started(state, workers=[_CloseClients(models), *runtime_workers(runtime)])
 
 
 SERVICE = ServiceDef(
@@ -79,7 +92,7 @@ SERVICE = ServiceDef(
     start=_start,
     needs_store=True,
     migrations=tables.MIGRATIONS,
-    settings=(EvaluatorSettings, SandboxSettings, FunctionSettings),
+    settings=(EvaluatorSettings, SandboxSettings, FunctionSettings, RuntimeSettings),
     routes=(
         r"^/v1/ai_secret(/[^/]+)?$",
         r"^/v1/proxy/",
@@ -87,6 +100,8 @@ SERVICE = ServiceDef(
         r"^/v1/function/[^/]+/bundle$",
         r"^/insert-functions$",
         r"^/function/(code|bundle/[^/]+)$",
+        r"^/function/invoke$",
+        r"^/v1/function/[^/]+/invoke$",
     ),
     errors=ERRORS,
 )

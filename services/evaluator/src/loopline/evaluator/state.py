@@ -9,6 +9,8 @@ from loopline.evaluator.functions.bundles import BundleStore
 from loopline.evaluator.functions.store import FunctionStore
 from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.engine import ModelGateway
+from loopline.evaluator.runtime.runner import FunctionRunner
+from loopline.evaluator.runtime.spans import SpanWriter
 
 
 @dataclass(frozen=True)
@@ -18,3 +20,5 @@ class State:
     gateway: ModelGateway  # /v1/proxy/* (owner of proxy_cache)
     functions: FunctionStore  # prompts and functions, versioned (owner of functions)
     bundles: BundleStore  # code bundles of `braintrust push` (owner of function_bundles)
+    runner: FunctionRunner | None = None  # runs prompts, scorers and code (fn-invoke)
+    spans: SpanWriter | None = None  # publishes spans as rows on loopline.rows (fn-invoke)

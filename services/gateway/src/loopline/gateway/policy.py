@@ -139,6 +139,9 @@ POLICY: dict[str, Access] = {
     "POST /insert-functions": "member",
     "POST /function/code": "member",
     "PUT /function/bundle/{token}": "public",  # the signed, expiring token authorises one upload
+    # evaluator: invoking a function runs models and code (a member's)
+    "POST /function/invoke": "member",
+    "POST /v1/function/{function_id}/invoke": "member",
     # classifier
     "POST /v1/project/{project_id}/classifier": "member",
     "GET /v1/project/{project_id}/classifier": "viewer",

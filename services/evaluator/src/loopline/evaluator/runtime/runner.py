@@ -187,9 +187,7 @@ class FunctionRunner:
         found: FunctionDef = await self.functions.resolve(principal, fn)
         return found
 
-    async def _target(
-        self, principal: Principal, parent: SpanParent | SpanTarget | None
-    ) -> SpanTarget | None:
+    async def target(self, principal: Principal, parent: SpanParent | SpanTarget | None) -> SpanTarget | None:
         if parent is None or self.spans is None:
             return None
         if isinstance(parent, SpanTarget):
@@ -228,11 +226,12 @@ class FunctionRunner:
         timeout_s: float | None = None,
         messages: list[Any] | None = None,
         span_key: tuple[object, ...] | None = None,
+        tags: list[str] | None = None,
     ) -> RunResult:
         if mode not in MODES:
             raise Invalid(f"mode must be one of {list(MODES)}, got {mode!r}", field="mode")
         func = await self.resolve(principal, fn)
-        target = await self._target(principal, parent)
+        target = await self.target(principal, parent)
         scorer = is_scorer(func)
         span = self._span(
             target, func, "score" if scorer else "function", input, metadata, expected, span_key
@@ -445,7 +444,7 @@ class FunctionRunner:
     ) -> list[Score]:
         fn = await self.resolve(principal, scorer)
         name = display_name(fn)
-        target = await self._target(principal, parent) if parent is not None else None
+        target = await self.target(principal, parent) if parent is not None else None
         call = _Call(principal, "auto", False, None, Accounting(), None, timeout_s)
         span = self._span(target, fn, "score", args.as_kwargs(), None, None, span_key)
         try:

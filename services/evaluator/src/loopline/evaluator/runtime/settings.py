@@ -18,4 +18,4 @@ class RuntimeSettings(SettingsSection):
     invoke_timeout_s: float = Field(default=300.0, gt=0)
     # pushed code bundles are unpacked here (under the data dir when relative); the sandbox
     # sees it read-only
-    bundle_dir: str = "bundles"
+    bundle_dir: str = "function-bundles-unpacked"

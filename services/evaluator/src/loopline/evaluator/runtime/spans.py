@@ -103,6 +103,7 @@ class Span:
     metrics: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float | None] | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] | None = None
     end: float | None = None
 
     def child(self, name: str, type: str, *, key: tuple[object, ...] | None = None, **fields: Any) -> Span:
@@ -138,6 +139,8 @@ class Span:
             row["error"] = self.error
         if self.scores is not None:
             row["scores"] = self.scores
+        if self.tags:
+            row["tags"] = self.tags
         event = self.target.propagated_event
         if event:
             row = _merge(row, {k: v for k, v in event.items() if k not in ("id", "span_id", "root_span_id")})
