@@ -173,7 +173,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-project.tools.create(handler=add, name="Adder", slug="adder", description="adds", parameters=AddInput)
+adder = project.tools.create(handler=add, name="Adder", slug="adder", description="adds", parameters=AddInput)
 
 
 class ScoreInput(BaseModel):
@@ -186,6 +186,21 @@ def exact(output: str, expected: str) -> float:
 
 
 project.scorers.create(handler=exact, name="Exact Code", slug="exact-code", parameters=ScoreInput)
+
+project.prompts.create(
+    name="Calculator",
+    slug="calculator",
+    messages=[{"role": "user", "content": "What is {{input.a}} + {{input.b}}?"}],
+    model="gpt-4o-mini",
+    tools=[adder],
+)
+
+braintrust.Eval(
+    os.environ["FN_PROJECT"],
+    data=lambda: [{"input": "a", "expected": "a"}],
+    task=lambda x: x,
+    scores=[exact],
+)
 '''
 
 
@@ -219,7 +234,7 @@ def test_braintrust_push_uploads_a_bundle_and_defines_code_functions(
     print(f"braintrust push took {took:.1f} s")
     api = httpx.Client(base_url=embedded.url, headers=embedded.headers, timeout=60)
     objs = {o["slug"]: o for o in api.get("/v1/function", params={"project_name": project}).json()["objects"]}
-    assert set(objs) == {"adder", "exact-code"}
+    assert set(objs) == {"adder", "exact-code", "calculator", f"fns-{project}-sandbox"}
     adder, exact = objs["adder"], objs["exact-code"]
     assert adder["function_type"] == "tool" and exact["function_type"] == "scorer"
     data = adder["function_data"]["data"]
@@ -229,8 +244,19 @@ def test_braintrust_push_uploads_a_bundle_and_defines_code_functions(
     assert adder["function_schema"]["parameters"]["properties"]["a"]["type"] == "integer"
     assert exact["function_data"]["data"]["location"] == {"type": "function", "index": 1}
     assert exact["function_data"]["data"]["bundle_id"] == data["bundle_id"]
-    # no prompt view of code functions
-    assert api.get("/v1/prompt", params={"project_name": project}).json()["objects"] == []
+    # the prompt that calls the pushed tool names it by slug; only it is in the prompt view
+    calc = objs["calculator"]
+    assert calc["prompt_data"]["tool_functions"] == [
+        {"type": "slug", "project_id": adder["project_id"], "slug": "adder"}
+    ]
+    prompts = api.get("/v1/prompt", params={"project_name": project}).json()["objects"]
+    assert [p["slug"] for p in prompts] == ["calculator"]
+    # the Eval in the file: a sandbox function over the same bundle
+    sandbox = objs[f"fns-{project}-sandbox"]
+    assert sandbox["function_type"] == "sandbox"
+    location = sandbox["function_data"]["data"]["location"]
+    assert location["type"] == "sandbox" and location["eval_name"] == project
+    assert location["evaluator_definition"]["scores"] == [{"name": "exact"}]
     # the bundle the SDK built is stored whole: read it back as the runtime will
     bundle = bundle_bytes(embedded, adder["id"])
     with zipfile.ZipFile(BytesIO(bundle)) as zf:
