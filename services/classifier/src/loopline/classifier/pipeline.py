@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.classifier.classify import HeadCache, classify_rows
+from loopline.classifier.corrections import CorrectionStore
 from loopline.classifier.head import OTHER
 from loopline.classifier.llm import LlmFallback
 from loopline.classifier.settings import ClassifierSettings
@@ -81,10 +82,12 @@ class LabelTraces:
         xact: XactIdGenerator,
         settings: ClassifierSettings | None = None,
         llm: LlmFallback | None = None,
+        corrections: CorrectionStore | None = None,
     ) -> None:
         self.settings = settings or ClassifierSettings()
         self.llm = llm  # spans under a facet's threshold may go to an LLM (llm.py)
         self.taxonomies = taxonomies
+        self.corrections = corrections  # corrections a model write raced past are written again
         self.reader = reader
         self.heads = heads  # () -> HeadCache: the model loads on first need
         self.bus = bus
@@ -111,6 +114,8 @@ class LabelTraces:
             )
             if self.llm is not None:
                 await self.llm.apply(org_id, result, classifiers)
+            if self.corrections is not None:
+                result.writes.extend(await self.corrections.repairs(org_id, project_id, rows))
             self.counters.no_text += result.no_text
             self.counters.unchanged += result.unchanged
             others = sum(1 for _, d in result.decisions if d.label == OTHER)

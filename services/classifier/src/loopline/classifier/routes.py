@@ -20,11 +20,17 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from loopline.classifier.classify import HeadCache
+from loopline.classifier.corrections import Correction
+from loopline.classifier.corrections import now as corrections_now
 from loopline.classifier.deps import Caller, ClassifierState, ControlPlaneDep, Taxonomies
 from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, OTHER, decide
 from loopline.classifier.job_routes import build_job_router
-from loopline.classifier.labels import Decision, merge_row
+from loopline.classifier.labels import merge_row
+from loopline.classifier.loop_routes import build_loop_router
 from loopline.classifier.pipeline import PROJECT_LOGS, publish_labels
+from loopline.classifier.routes_common import PREFIX
+from loopline.classifier.routes_common import body_object as _object
+from loopline.classifier.routes_common import own_project as _own_project
 from loopline.classifier.taxonomy import Classifier
 from loopline.classifier.text import clean_text, extract_text
 from loopline.common.errors import Invalid, NotFound
@@ -32,18 +38,6 @@ from loopline.common.object_types import stored_object_id
 from loopline.common.service import ServiceContext
 
 MAX_PREVIEW = 100
-PREFIX = "/v1/project/{project_id}/classifier"
-
-
-async def _own_project(cp: ControlPlaneDep, org_id: str, project_id: str) -> None:
-    if await cp.object_info(org_id, "project", project_id) is None:
-        raise NotFound(f"no project {project_id!r}", field="project_id")
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise Invalid("the body must be a JSON object")
-    return body
 
 
 def _preview(classifier: Classifier, heads: HeadCache, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,19 +163,24 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         if label not in names:
             raise Invalid(f"label must be one of this classifier's labels: {sorted(names)}", field="label")
         log_id = stored_object_id(PROJECT_LOGS, project_id)
-        if not await state.spans.rows(caller.org_id, project_id, PROJECT_LOGS, log_id, [row_id]):
+        found = await state.spans.rows(caller.org_id, project_id, PROJECT_LOGS, log_id, [row_id])
+        if not found:
             raise NotFound(f"no logged span {row_id!r} in this project", field="span_id")
-        decision = Decision(
+        correction = Correction(
             facet=classifier.taxonomy.facet,
-            label=str(label),
-            confidence=1.0,
+            row_id=row_id,
             classifier_id=classifier.id,
-            taxonomy_version=str(classifier.version),
-            source="human",
-            metadata={"user_id": caller.user_id} if caller.user_id else {},
+            version=classifier.version,
+            label=str(label),
+            text=extract_text(found[0], classifier.taxonomy.text_path) or "",
+            user_id=caller.user_id or "",
+            created=corrections_now(),
         )
-        write = merge_row(row_id, decision)
+        # kept first: a training example, and put back if a model write races past it
+        await state.corrections.record(caller.org_id, project_id, correction)
+        write = merge_row(row_id, correction.decision())
         await publish_labels(state.bus, state.xact, caller.org_id, project_id, log_id, [write])
         return {"span_id": row_id, "classifications": write["classifications"]}
 
+    r.include_router(build_loop_router())
     return r

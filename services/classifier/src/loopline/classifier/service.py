@@ -11,6 +11,7 @@ from typing import Any
 from loopline.classifier import tables
 from loopline.classifier.backfill import BackfillRunner, BackfillStore, RootSpans
 from loopline.classifier.consumer import LabelConsumer
+from loopline.classifier.corrections import CorrectionStore
 from loopline.classifier.llm import LlmFallback
 from loopline.classifier.pipeline import LabelTraces, SpanReader, publish_labels
 from loopline.classifier.routes import build_router
@@ -29,6 +30,7 @@ async def _start(ctx: ServiceContext) -> Started:
     llm = LlmFallback(lambda: ctx.service_calls, settings) if settings.llm_fallback else None
     taxonomies = TaxonomyStore(store, default_threshold=settings.default_threshold)
     spans = SpanReader(store)
+    corrections = CorrectionStore(store)
     heads_of: list[Any] = []
 
     async def publish(org_id: str, project_id: str, object_id: str, writes: Sequence[dict[str, Any]]) -> None:
@@ -47,13 +49,16 @@ async def _start(ctx: ServiceContext) -> Started:
         writer_caught_up,
         llm,
     )
-    step = LabelTraces(taxonomies, spans, lambda: heads_of[0](), ctx.bus, ctx.xact, settings, llm)
+    step = LabelTraces(
+        taxonomies, spans, lambda: heads_of[0](), ctx.bus, ctx.xact, settings, llm, corrections
+    )
     consumer = LabelConsumer(ctx.bus, step, settings)
     state = State(
         taxonomies=taxonomies,
         spans=spans,
         bus=ctx.bus,
         xact=ctx.xact,
+        corrections=corrections,
         settings=settings,
         backfills=runner.jobs,
         runner=runner,
@@ -76,6 +81,7 @@ SERVICE = ServiceDef(
         r"^/v1/project/[^/]+/classifier(/[^/]+)?(/classify|/label)?$",
         r"^/v1/project/[^/]+/classifier/[^/]+/backfill(/[^/]+)?(/cancel)?$",
         r"^/v1/classifier/status$",
+        r"^/v1/project/[^/]+/classifier/[^/]+/(dataset|retrain|evaluate)$",
     ),
     settings=ClassifierSettings,
 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from loopline.classifier.classify import HeadCache
+from loopline.classifier.corrections import CorrectionStore
 from loopline.classifier.embedding.local import local_embedder
 from loopline.classifier.pipeline import SpanReader
 from loopline.classifier.settings import ClassifierSettings
@@ -26,6 +27,7 @@ class State:
     spans: SpanReader  # committed rows read back
     bus: Bus  # label writes go to `loopline.rows` like any row write
     xact: XactIdGenerator
+    corrections: CorrectionStore  # owner of `classifier_corrections`
     settings: ClassifierSettings = field(default_factory=ClassifierSettings)
     backfills: BackfillStore | None = None  # owner of `classifier_backfills` (set by service.start)
     runner: BackfillRunner | None = None

@@ -1,4 +1,4 @@
-"""The classifier's tables (migration versions 500-599)."""
+"""The classifier's tables (migration versions 500-599): taxonomies (500), backfills (550), LLM fallback (551), corrections (560)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE {db}.classifiers ADD COLUMN IF NOT EXISTS llm_fallback UInt8 DEFAULT 0, "
             "ADD COLUMN IF NOT EXISTS llm_model String DEFAULT ''",
+        ),
+    ),
+    Migration(
+        560,
+        "classifier: corrections (a person's label for a logged span), the last one per facet and span",
+        (
+            """CREATE TABLE IF NOT EXISTS {db}.classifier_corrections (
+                org_id String, project_id String, facet String, row_id String, classifier_id String,
+                version UInt32, label String, text String DEFAULT '', user_id String DEFAULT '',
+                created DateTime64(6, 'UTC')
+            ) ENGINE = ReplacingMergeTree(created) ORDER BY (org_id, project_id, facet, row_id)""",
         ),
     ),
 )

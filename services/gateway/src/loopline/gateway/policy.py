@@ -155,6 +155,10 @@ POLICY: dict[str, Access] = {
     "GET /v1/project/{project_id}/classifier/{classifier_id}/backfill/{job_id}": "viewer",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/backfill/{job_id}/cancel": "member",
     "GET /v1/classifier/status": "viewer",
+    # classifier: the improvement loop
+    "POST /v1/project/{project_id}/classifier/{classifier_id}/dataset": "member",
+    "POST /v1/project/{project_id}/classifier/{classifier_id}/retrain": "member",
+    "POST /v1/project/{project_id}/classifier/{classifier_id}/evaluate": "member",
     # loop agent: conversations run a model (member); its settings are admin's
     "GET /v1/loop/analyses": "viewer",
     "GET /v1/loop/analyze/{name}": "viewer",

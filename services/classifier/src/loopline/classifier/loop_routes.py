@@ -1,0 +1,84 @@
+"""The improvement loop's routes (see improve.py), under a project's classifier:
+
+    POST .../classifier/{id}/dataset    {name? | dataset_id?, sources?, min_confidence?, days?, limit?}
+                                        labelled spans → dataset records (input, expected = label)
+    POST .../classifier/{id}/retrain    {corrections?: true, dataset_id?}
+                                        examples + corrections (+ a dataset) → the next version
+    POST .../classifier/{id}/evaluate   {dataset_id, version?, experiment_name?, base_experiment_id?}
+                                        a version against a labelled dataset → an experiment
+
+The project must be the caller's (another org's project is "not found"); datasets and
+experiments are read and written through their APIs as the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from loopline.classifier import improve
+from loopline.classifier.deps import Api, Caller, ClassifierState, ControlPlaneDep
+from loopline.classifier.routes_common import PREFIX, body_object, own_project
+from loopline.common.errors import Invalid
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    v = body.get("version")
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise Invalid("version must be a positive integer", field="version")
+    return v
+
+
+def build_loop_router() -> APIRouter:
+    r = APIRouter(tags=["classifier"])
+
+    @r.post(PREFIX + "/{classifier_id}/dataset")
+    async def to_dataset(
+        project_id: str,
+        classifier_id: str,
+        body: dict[str, Any],
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+        api: Api,
+    ) -> dict[str, Any]:
+        await own_project(cp, caller.org_id, project_id)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+        return await improve.export_dataset(api, classifier, body_object(body))
+
+    @r.post(PREFIX + "/{classifier_id}/retrain")
+    async def retrain(
+        project_id: str,
+        classifier_id: str,
+        body: dict[str, Any],
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+        api: Api,
+    ) -> dict[str, Any]:
+        await own_project(cp, caller.org_id, project_id)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+        return await improve.retrain(
+            api, state.taxonomies, state.corrections, classifier, body_object(body), caller.user_id or ""
+        )
+
+    @r.post(PREFIX + "/{classifier_id}/evaluate")
+    async def evaluate(
+        project_id: str,
+        classifier_id: str,
+        body: dict[str, Any],
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+        api: Api,
+    ) -> dict[str, Any]:
+        await own_project(cp, caller.org_id, project_id)
+        body = body_object(body)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id, _version(body))
+        heads = await asyncio.to_thread(state.heads)  # loads the model on first use
+        return await improve.evaluate(api, heads, classifier, body)
+
+    return r

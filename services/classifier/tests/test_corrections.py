@@ -1,0 +1,48 @@
+"""Corrections are kept, the last one per facet and span counts, and a span that lost its human
+label to a racing model write gets it back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loopline.classifier.corrections import Correction, CorrectionStore
+from loopline.common.store import Store
+
+T0 = datetime(2026, 12, 3, 10, tzinfo=UTC)
+
+
+def correction(row_id: str, label: str, minutes: int = 0) -> Correction:
+    return Correction(
+        "Intent", row_id, "c1", 2, label, f"text of {row_id}", "u1", T0 + timedelta(minutes=minutes)
+    )
+
+
+def row(row_id: str, source: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row_id}
+    if source:
+        out["classifications"] = {"Intent": [{"label": "x", "source": {"type": source}}]}
+    return out
+
+
+async def test_record_list_and_repair(store: Store) -> None:
+    cs = CorrectionStore(store, max_age_s=0.0)
+    assert not await cs.has_any("o", "p")
+    assert await cs.repairs("o", "p", [row("a", "model")]) == []
+    await cs.record("o", "p", correction("a", "refund"))
+    await cs.record("o", "p", correction("a", "weather", minutes=1))  # the last one counts
+    await cs.record("o", "p", correction("b", "refund"))
+    await cs.record("o2", "p", correction("c", "refund"))
+    assert await cs.has_any("o", "p") and not await cs.has_any("o", "q")
+    kept = await cs.of_facet("o", "p", "Intent", 10)
+    assert [(c.row_id, c.label) for c in kept] == [("a", "weather"), ("b", "refund")]
+    assert await cs.of_facet("o", "p", "Sentiment", 10) == []
+
+    fixes = await cs.repairs("o", "p", [row("a", "model"), row("b", "human"), row("c", None), row("d", None)])
+    assert len(fixes) == 1  # b kept its human label; c is another org's; d has no correction
+    [fix] = fixes
+    assert fix["id"] == "a" and fix["_is_merge"]
+    item = fix["classifications"]["Intent"][0]
+    assert item["label"] == "weather" and item["source"] == {"type": "human", "id": "c1", "version": "2"}
+    assert item["metadata"] == {"user_id": "u1"}
+    assert await cs.repairs("o", "p", [row("a", None)]) != []  # never labelled yet: written too
