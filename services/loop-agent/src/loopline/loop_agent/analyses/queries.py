@@ -32,6 +32,13 @@ OUTLIER_METRICS = {"latency": "metrics.end - metrics.start", "tokens": "metrics.
 INTENT = "classifications.Intent[0].label"
 
 
+def facet_label(facet: str = "Intent") -> str:
+    """The label of a classified root span for a facet (`classifications.<facet>[0].label`)."""
+    if not facet.isidentifier():
+        raise ValueError(f"facet {facet!r} is not a field name (letters, digits, _)")
+    return f"classifications.{facet}[0].label"
+
+
 def literal(text: str) -> str:
     """A BTQL string literal (single-quoted; a quote inside is doubled)."""
     return "'" + text.replace("'", "''") + "'"
@@ -65,19 +72,19 @@ def errors_by_span_name(w: Window) -> str:
     )
 
 
-def traces_by_intent(w: Window) -> str:
+def traces_by_intent(w: Window, facet: str = "Intent") -> str:
     """Root spans (traces) per intent label (null: not classified)."""
     return (
-        f"dimensions: {INTENT} as intent | measures: count(1) as traces "
+        f"dimensions: {facet_label(facet)} as intent | measures: count(1) as traces "
         f"| {w.source} | filter: is_root and {w.since()}"
     )
 
 
-def failed_traces_by_intent(w: Window) -> str:
+def failed_traces_by_intent(w: Window, facet: str = "Intent") -> str:
     """Traces with an error in any span, per intent: in the traces shape every span of a failed
     trace is a row, and only its root carries the intent, so each labelled row is one trace."""
     return (
-        f"dimensions: {INTENT} as intent | measures: count(1) as failed "
+        f"dimensions: {facet_label(facet)} as intent | measures: count(1) as failed "
         f"| {w.source} traces | filter: {w.since()} and any_span(error IS NOT NULL)"
     )
 
@@ -157,8 +164,26 @@ def metric_outlier_count(w: Window, metric: str, threshold: float) -> str:
     return f"measures: count(1) as n | {w.source} | filter: {expr} > {number(threshold)} and {w.since()}"
 
 
-def intents_by_period(w: Window) -> str:
+def intents_by_period(w: Window, facet: str = "Intent") -> str:
     return (
-        f"dimensions: {INTENT} as intent, ({w.since()} ? 'current' : 'previous') as period "
+        f"dimensions: {facet_label(facet)} as intent, ({w.since()} ? 'current' : 'previous') as period "
         f"| measures: count(1) as traces | {w.source} | filter: is_root and {w.since(2 * w.days)}"
+    )
+
+
+#: span groups whose errors `errors_by_group` counts: (the group's expression, the spans' filter)
+SPAN_GROUPS = {
+    "span_name": ("span_attributes.name", None),
+    "tool": ("span_attributes.name", "span_attributes.type = 'tool'"),
+    "model": ("metadata.model", "span_attributes.type = 'llm'"),
+}
+
+
+def errors_by_group(w: Window, by: str) -> str:
+    """Spans and failed spans per group (`SPAN_GROUPS`) in the window."""
+    expr, only = SPAN_GROUPS[by]
+    where = f"{only} and {w.since()}" if only else w.since()
+    return (
+        f"dimensions: {expr} as name | measures: count(1) as total, count(error) as errors "
+        f"| {w.source} | filter: {where} | sort: errors desc"
     )

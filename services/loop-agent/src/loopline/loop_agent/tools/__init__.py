@@ -9,12 +9,14 @@ from __future__ import annotations
 from loopline.loop_agent.page import PageKind
 from loopline.loop_agent.tools import (
     analyze,
+    blast_radius,
     btql_query,
     create_dataset,
     data_source,
     detailed_results,
     edit_data,
     infer_schema,
+    intent_distribution,
     run_btql,
     search_docs,
     summarized_results,
@@ -32,6 +34,8 @@ TOOLS: tuple[Tool, ...] = (
     create_dataset.TOOL,
     edit_data.TOOL,
     search_docs.TOOL,
+    intent_distribution.TOOL,
+    blast_radius.TOOL,
 )
 BY_NAME = {t.name: t for t in TOOLS}
 
