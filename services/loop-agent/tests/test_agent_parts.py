@@ -22,10 +22,24 @@ def test_every_tool_declares_schema_description_and_risk() -> None:
         assert decl["parameters"]["type"] == "object"
         assert t.risk in ("read", "write")
         assert (t.preview is not None) == (t.risk == "write")
-    assert {t.name for t in TOOLS if t.risk == "write"} == {"edit_data", "create_dataset_from_query"}
+    assert {t.name for t in TOOLS if t.risk == "write"} == {
+        "edit_data",
+        "create_dataset_from_query",
+        "edit_prompt",
+        "edit_scorers",
+        "create_code_scorer",
+        "create_llm_judge_scorer",
+        "run_eval",
+    }
     sandbox = {t.name for t in available("btql")}
     assert "run_btql" in sandbox and "btql_query" not in sandbox
-    assert available("project_logs") == TOOLS
+    assert available("playground") == TOOLS
+    playground_only = {"edit_prompt", "edit_scorers", "run_eval"}
+    for page in ("project_logs", "experiment", "dataset"):
+        offered = {t.name for t in available(page)}
+        assert not offered & playground_only and "create_llm_judge_scorer" in offered
+    assert "edit_scorers" not in {t.name for t in available("prompt")}
+    assert {"edit_prompt", "run_eval"} <= {t.name for t in available("none")}
 
 
 def test_bounded_output_cuts_lists_then_text_and_says_so() -> None:

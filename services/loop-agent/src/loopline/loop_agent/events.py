@@ -2,7 +2,8 @@
 
 `text_delta` {text} · `tool_call_start` {call_id, name, arguments} · `tool_result` {call_id, name,
 ok, summary, rows_touched} · `confirmation_required` {call_id, name, arguments, preview} ·
-`choose` {kind, options} (the user is asked to pick, e.g. a data source) · `error` {message,
+`choose` {kind, options} (the user is asked to pick, e.g. a data source) · `page_update` {field:
+value} (a change of the page in view, e.g. the playground's scorers) · `error` {message,
 kind, provider?, model?} · `budget_exhausted` {iterations} · `done` {status, iterations, usage}
 where status is complete | awaiting_confirmation | budget_exhausted | error."""
 

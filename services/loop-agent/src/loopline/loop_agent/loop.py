@@ -130,7 +130,7 @@ class Turn:
         self.tools = available(inp.page.kind)
         s = deps.settings
         self.ctx = ToolContext(
-            principal, calls, conv.id, inp.page, s.tool_rows, s.btql_repairs, docs=deps.docs
+            principal, calls, conv.id, inp.page, s.tool_rows, s.btql_repairs, docs=deps.docs, model=conv.model
         )
 
     async def _save(self, *messages: dict[str, Any]) -> None:
@@ -373,3 +373,6 @@ class Turn:
         )
         if result.ask_user is not None:
             yield Event("choose", result.ask_user)
+        if result.page_update is not None and outcome == "ok":  # the rest of the turn sees it too
+            self.ctx.page = self.ctx.page.model_copy(update=result.page_update)
+            yield Event("page_update", result.page_update)

@@ -41,6 +41,7 @@ class ToolResult:
     rows_touched: int = 0
     failed: bool = False  # the tool ran but reports a failure to the model (e.g. a BTQL error)
     ask_user: dict[str, Any] | None = None  # a choice the user is asked to make (get data source)
+    page_update: dict[str, Any] | None = None  # a change of the page in view (the playground's scorers)
 
 
 @dataclass
@@ -54,14 +55,15 @@ class ToolContext:
     btql_failures: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     docs: DocsSearch | None = None  # Loopline's documentation (search_docs)
+    model: str = ""  # the conversation's model (the default of models the agent writes down)
 
     @property
     def btql(self) -> BtqlClient:
         return BtqlClient(self.calls, self.principal)
 
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
+    async def call(self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None) -> Any:
         """A service call as the caller; a refusal becomes `ToolFailed` with the service's message."""
-        answer: ServiceAnswer = await self.calls.call(self.principal, method, path, body)
+        answer: ServiceAnswer = await self.calls.call(self.principal, method, path, body, timeout_s=timeout_s)
         if not answer.ok:
             raise ToolFailed(f"{method} {path} was refused (HTTP {answer.status}): {answer.error_message()}")
         return answer.body
