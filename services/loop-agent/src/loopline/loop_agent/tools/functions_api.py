@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 from loopline.loop_agent.tools.base import ToolContext, ToolFailed
 
-#: autoevals scorers the evaluator runs by name (`{"global_function": name}`)
+#: autoevals scorers the evaluator's runner knows by name (`{"global_function": name}`; its
+#: runtime/scorers.py `known_names`, matched case- and punctuation-insensitively)
 GLOBAL_SCORERS = (
     "ExactMatch",
     "Levenshtein",
@@ -29,12 +30,14 @@ GLOBAL_SCORERS = (
     "Translation",
     "Possible",
     "Moderation",
-    "ContextRelevancy",
-    "Faithfulness",
-    "AnswerRelevancy",
-    "AnswerCorrectness",
 )
-_GLOBAL_BY_LOWER = {n.lower(): n for n in GLOBAL_SCORERS}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_GLOBAL_BY_KEY = {_canonical(n): n for n in GLOBAL_SCORERS}
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -103,8 +106,8 @@ async def scorer_refs(ctx: ToolContext, project_id: str, names: list[str]) -> li
     for n in names:
         if n in by_key:
             refs.append({"function_id": by_key[n]["id"]})
-        elif n.lower() in _GLOBAL_BY_LOWER:
-            refs.append({"global_function": _GLOBAL_BY_LOWER[n.lower()]})
+        elif _canonical(n) in _GLOBAL_BY_KEY:
+            refs.append({"global_function": _GLOBAL_BY_KEY[_canonical(n)]})
         elif _UUID.match(n):  # a function of another project of the org (the evaluator checks it)
             refs.append({"function_id": n})
         else:
