@@ -119,17 +119,21 @@ def _obj(body: Mapping[str, Any], key: str, where: str | None = None) -> dict[st
     return v
 
 
+def _one_of(value: Any, allowed: tuple[str, ...], field: str, *, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    if value not in allowed:
+        also = " or null" if nullable else ""
+        raise Invalid(f"'{field}' must be one of {', '.join(allowed)}{also}, not {value!r}", field=field)
+
+
 def _check_prompt_block(prompt: Any) -> None:
     if prompt is None:
         return
     if not isinstance(prompt, dict):
         raise Invalid("'prompt_data.prompt' must be an object", field="prompt_data.prompt")
     kind = prompt.get("type")
-    if kind not in PROMPT_TYPES:
-        raise Invalid(
-            f"'prompt_data.prompt.type' must be one of {', '.join(PROMPT_TYPES)}, not {kind!r}",
-            field="prompt_data.prompt.type",
-        )
+    _one_of(kind, PROMPT_TYPES, "prompt_data.prompt.type")
     if kind == "completion":
         if not isinstance(prompt.get("content"), str):
             raise Invalid(
@@ -192,12 +196,7 @@ def check_prompt_data(pd: Any, *, needs_model: bool) -> None:
                 "'prompt_data.parser.choice_scores' must map each choice to a number",
                 field="prompt_data.parser.choice_scores",
             )
-    tf = pd.get("template_format")
-    if tf is not None and tf not in TEMPLATE_FORMATS:
-        raise Invalid(
-            f"'prompt_data.template_format' must be one of {', '.join(TEMPLATE_FORMATS)}",
-            field="prompt_data.template_format",
-        )
+    _one_of(pd.get("template_format"), TEMPLATE_FORMATS, "prompt_data.template_format", nullable=True)
     tool_functions = pd.get("tool_functions")
     if tool_functions is not None and not isinstance(tool_functions, list):
         raise Invalid("'prompt_data.tool_functions' must be an array", field="prompt_data.tool_functions")
@@ -250,11 +249,7 @@ def check_function_data(fd: Any) -> None:
     if not isinstance(fd, dict):
         raise Invalid("'function_data' must be an object with a 'type'", field="function_data")
     kind = fd.get("type")
-    if kind not in FUNCTION_DATA_TYPES:
-        raise Invalid(
-            f"'function_data.type' must be one of {', '.join(FUNCTION_DATA_TYPES)}, not {kind!r}",
-            field="function_data.type",
-        )
+    _one_of(kind, FUNCTION_DATA_TYPES, "function_data.type")
     if kind == "code":
         _check_code(fd.get("data"))
     elif kind == "global":
@@ -274,12 +269,7 @@ def _check_common(body: Mapping[str, Any]) -> None:
     _obj(body, "metadata")
     _obj(body, "function_schema")
     _obj(body, "origin")
-    ft = body.get("function_type")
-    if ft is not None and ft not in FUNCTION_TYPES:
-        raise Invalid(
-            f"'function_type' must be one of {', '.join(FUNCTION_TYPES)} or null, not {ft!r}",
-            field="function_type",
-        )
+    _one_of(body.get("function_type"), FUNCTION_TYPES, "function_type", nullable=True)
     slug = body.get("slug")
     if slug is not None:
         _str(body, "slug", max_len=MAX_SLUG, required=True)

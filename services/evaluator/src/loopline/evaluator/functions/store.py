@@ -248,6 +248,21 @@ class FunctionStore:
         self._cache.clear()
         return _record(dict(zip(COLUMNS, row, strict=True)))
 
+    async def _revise(
+        self, principal: Principal, cur: FunctionRecord, fields: Mapping[str, Any], *, deleted: bool = False
+    ) -> FunctionRecord:
+        """A new version of `cur` with `fields` (its id, project and creation time kept)."""
+        return await self._write(
+            principal.org_id,
+            cur.project_id,
+            cur.id,
+            fields,
+            created=datetime.fromisoformat(cur.created),
+            user_id=principal.user_id,
+            after=cur.xact_id,
+            deleted=deleted,
+        )
+
     async def create(
         self,
         principal: Principal,
@@ -271,16 +286,7 @@ class FunctionStore:
                         f"a function with slug {fields['slug']!r} already exists in this project",
                         field="slug",
                     )
-                rec = await self._write(
-                    principal.org_id,
-                    project_id,
-                    existing.id,
-                    fields,
-                    created=datetime.fromisoformat(existing.created),
-                    user_id=principal.user_id,
-                    after=existing.xact_id,
-                )
-                return rec, True
+                return await self._revise(principal, existing, fields), True
             rec = await self._write(
                 principal.org_id,
                 project_id,
@@ -304,29 +310,11 @@ class FunctionStore:
                         f"slug {fields['slug']!r} is taken by function {taken.id!r} in this project",
                         field="slug",
                     )
-            return await self._write(
-                principal.org_id,
-                cur.project_id,
-                cur.id,
-                fields,
-                created=datetime.fromisoformat(cur.created),
-                user_id=principal.user_id,
-                after=cur.xact_id,
-            )
+            return await self._revise(principal, cur, fields)
 
     async def delete(self, principal: Principal, function_id: str) -> FunctionRecord:
         cur = await self.get(principal.org_id, function_id)
-        fields = cur.model_dump()
-        await self._write(
-            principal.org_id,
-            cur.project_id,
-            cur.id,
-            fields,
-            created=datetime.fromisoformat(cur.created),
-            user_id=principal.user_id,
-            after=cur.xact_id,
-            deleted=True,
-        )
+        await self._revise(principal, cur, cur.model_dump(), deleted=True)
         return cur
 
     # -- for the runner ------------------------------------------------------------------------
