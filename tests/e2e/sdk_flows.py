@@ -152,12 +152,38 @@ def flow_overflow(project: str) -> dict[str, Any]:
     return {"ids": ids}
 
 
+CHATS = {
+    "chat_old": ("I want a refund for my order", "my card was stolen yesterday", "refund please"),
+    "chat_new": ("please give me my money back", "I lost my credit card", "will it rain in Paris?"),
+    "chat_more": ("can you reset my password", "refund the last charge"),
+}
+
+
+def flow_chat(project: str, texts: tuple[str, ...]) -> dict[str, Any]:
+    """Chat-shaped traces: a root span whose input is an OpenAI messages array, and an LLM child."""
+    logger = braintrust.init_logger(project=project)
+    ids = []
+    for text in texts:
+        messages = [
+            {"role": "system", "content": "You are a bank's assistant."},
+            {"role": "user", "content": [{"type": "text", "text": text}]},
+        ]
+        with logger.start_span(name="chat", input=messages) as root:
+            with root.start_span(name="llm", type="llm") as child:
+                child.log(input=messages, output={"role": "assistant", "content": "ok"})
+            root.log(output="ok")
+            ids.append(root.id)
+    logger.flush()
+    return {"ids": ids}
+
+
 FLOWS = {
     "logger": flow_logger,
     "eval": flow_eval,
     "dataset": flow_dataset,
     "attachment": flow_attachment,
     "overflow": flow_overflow,
+    **{name: (lambda project, texts=texts: flow_chat(project, texts)) for name, texts in CHATS.items()},
 }
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from loopline.common.service import ServiceContext, ServiceStates
 from loopline.common.settings import Settings, SettingsError, load_settings
 
 from loopline.cli.analyze import analyze
+from loopline.cli.classifier import classifier_app
 from loopline.cli.dlq import dlq_app
 from loopline.runtime.registry import ALL_SERVICES, all_migrations, parse_services
 from loopline.runtime.server import http_limits, write_line
@@ -27,6 +28,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (offline: opens the store).")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(classifier_app, name="classifier")
 app.command("analyze")(analyze)
 
 EMBEDDED = ("gateway", "ingest", "writer", "query", "evaluator", "classifier", "loop-agent")
