@@ -216,3 +216,38 @@ def test_live_refresh_shows_new_traces(page: Any, seeded: Seeded) -> None:
     table = page.get_by_role("table", name="Traces")
     expect(table).to_contain_text("a question logged just now", timeout=20_000)
     shot(page, "13-logs-live")
+
+
+def test_compare_an_experiment_with_its_base(page: Any, seeded: Seeded) -> None:
+    """candidate vs baseline: word2 and word3 improved, word4 regressed ('word4x' → 'nope')."""
+    sign_in(page, seeded, seeded.project_path + "/experiments/candidate")
+    page.get_by_role("tab", name="Compare with baseline").click()
+    table = page.get_by_role("table", name="Comparison")
+    expect(table.get_by_role("row")).to_have_count(6)  # header + 5 rows matched by input
+    expect(page.get_by_role("button", name="Regressions (1)")).to_be_visible()
+    expect(page.get_by_role("button", name="Improvements (2)")).to_be_visible()
+    expect(page.get_by_role("button", name="Output changed (3)")).to_be_visible()
+    shot(page, "14-experiment-compare")
+    page.get_by_role("button", name="Regressions (1)").click()
+    expect(table.get_by_role("row")).to_have_count(2)
+    row = table.get_by_role("row").nth(1)
+    expect(row).to_contain_text("regressed")
+    expect(row.locator("del")).to_have_text("word4x")
+    expect(row.locator("ins")).to_have_text("nope")
+    row.click()
+    panel = page.get_by_role("complementary", name="Row comparison")
+    expect(panel.get_by_role("region", name="Output diff").locator("del")).to_have_text("word4x")
+    changes = panel.get_by_role("region", name="Score changes")
+    expect(changes.locator("tr").filter(has_text="Levenshtein")).to_contain_text(re.compile(r"83.3%\s*20.0%\s*−63.3pp"))
+    expect(changes.locator("tr").filter(has_text="ExactMatch")).to_contain_text("±0")
+    shot(page, "15-experiment-compare-row")
+    # one score at a time: ExactMatch has improvements only
+    page.get_by_label("Score to compare").select_option("ExactMatch")
+    expect(page.get_by_role("button", name="Regressions (0)")).to_be_visible()
+    page.get_by_role("button", name="Improvements (2)").click()
+    expect(table).to_contain_text("word2")
+    expect(table).to_contain_text("word3")
+    # comparing the other way round, chosen in the page
+    page.goto(seeded.project_path + "/experiments/baseline?tab=compare&base=candidate")
+    expect(page.locator(".page-header .subtitle")).to_have_text("compared with candidate")
+    expect(page.get_by_role("button", name="Regressions (2)")).to_be_visible()

@@ -199,8 +199,9 @@ export class Api {
     return (await this.get<{ objects: Dataset[] }>(`/v1/dataset?project_id=${projectId}&limit=1000`)).objects;
   }
 
-  experimentSummary(experimentId: string): Promise<ExperimentSummary> {
-    return this.get<ExperimentSummary>(`/v1/experiment/${experimentId}/summarize?summarize_scores=true`);
+  experimentSummary(experimentId: string, comparisonId?: string | null): Promise<ExperimentSummary> {
+    const cmp = comparisonId ? `&comparison_experiment_id=${encodeURIComponent(comparisonId)}` : "";
+    return this.get<ExperimentSummary>(`/v1/experiment/${experimentId}/summarize?summarize_scores=true${cmp}`);
   }
 }
 

@@ -73,6 +73,18 @@ export function traceSpansQuery(src: ObjectSource, rootSpanId: string, limit = 1
   ]);
 }
 
+/** One row per trace of an experiment with its input, output, expected and scores (values up to
+ * `previewLength` characters): what a comparison matches and diffs. */
+export function comparisonQuery(experimentId: string, limit = 2000, previewLength = 4000): string {
+  return clauses([
+    "select: *",
+    `from: experiment(${quote(experimentId)}) summary`,
+    "sort: created asc",
+    `preview_length: ${previewLength}`,
+    `limit: ${limit}`,
+  ]);
+}
+
 /** Everything of one span, untruncated. */
 export function spanQuery(src: ObjectSource, id: string): string {
   return clauses(["select: *", `from: ${sourceText(src)} spans`, `filter: id = ${quote(id)}`, "preview_length: -1", "limit: 1"]);

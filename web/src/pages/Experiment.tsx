@@ -6,6 +6,7 @@ import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { TracesTable } from "../components/TracesTable";
 import { TraceView } from "../components/TraceView";
+import { Comparison } from "../components/Comparison";
 import { NO_FILTERS, type ObjectSource } from "../lib/btql";
 import type { ExperimentSummary } from "../lib/api";
 import { formatDiff, formatDuration, formatNumber, formatScore } from "../lib/format";
@@ -73,11 +74,25 @@ export default function ExperimentPage() {
   const sel = useTraceSelection();
   const exps = useQuery({ queryKey: ["experiments", project.id], queryFn: () => api.experiments(project.id) });
   const exp = exps.data?.find((e) => e.name === name);
+  // the experiment compared with: `?base=<name>`, else its base experiment, else the one before it
+  const others = (exps.data ?? []).filter((e) => e.id !== exp?.id);
+  const chosen = sel.params.get("base");
+  const before = exp ? others.filter((e) => e.created < exp.created).sort((a, b) => b.created.localeCompare(a.created))[0] : undefined;
+  const base = (chosen ? others.find((e) => e.name === chosen) : undefined) ?? others.find((e) => e.id === exp?.base_exp_id) ?? before;
+  const tab = sel.params.get("tab") === "compare" && base ? "compare" : "rows";
   const summary = useQuery({
-    queryKey: ["experiment-summary", exp?.id],
-    queryFn: () => api.experimentSummary(exp!.id),
+    queryKey: ["experiment-summary", exp?.id, base?.id],
+    queryFn: () => api.experimentSummary(exp!.id, base?.id),
     enabled: !!exp,
   });
+  function setParam(k: string, v: string | null) {
+    const next = new URLSearchParams(sel.params);
+    if (v == null) next.delete(k);
+    else next.set(k, v);
+    next.delete("r");
+    next.delete("s");
+    sel.setParams(next);
+  }
   if (exps.isPending) return <Loading what="experiment" />;
   if (exps.isError) return <ErrorState error={exps.error} title="Could not load the experiment" />;
   if (!exp)
@@ -106,16 +121,43 @@ export default function ExperimentPage() {
             <ScoreChart summary={summary.data} />
           </>
         )}
-        <h2 className="section-title">Rows</h2>
-        <TracesTable
-          source={source}
-          filters={NO_FILTERS}
-          live={false}
-          selected={sel.root}
-          onSelect={sel.open}
-          showExpected
-          empty={<Empty title="This experiment has no rows" />}
-        />
+        <div className="section-bar">
+          <div className="tabs section-tabs" role="tablist" aria-label="Experiment view">
+            <button role="tab" aria-selected={tab === "rows"} className={`tab${tab === "rows" ? " active" : ""}`} onClick={() => setParam("tab", null)}>
+              Rows
+            </button>
+            {base && (
+              <button role="tab" aria-selected={tab === "compare"} className={`tab${tab === "compare" ? " active" : ""}`} onClick={() => setParam("tab", "compare")}>
+                Compare with {base.name}
+              </button>
+            )}
+          </div>
+          {others.length > 0 && (
+            <label className="muted small">
+              compared with{" "}
+              <select className="input input-sm" aria-label="Compare with" value={base?.name ?? ""} onChange={(e) => setParam("base", e.target.value)}>
+                {others.map((e) => (
+                  <option key={e.id} value={e.name}>
+                    {e.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+        </div>
+        {tab === "compare" && base ? (
+          <Comparison experiment={exp} base={base} />
+        ) : (
+          <TracesTable
+            source={source}
+            filters={NO_FILTERS}
+            live={false}
+            selected={sel.root}
+            onSelect={sel.open}
+            showExpected
+            empty={<Empty title="This experiment has no rows" />}
+          />
+        )}
       </div>
       {sel.root && (
         <TraceView source={source} rootSpanId={sel.root} selectedSpanId={sel.span} onSelect={sel.select} onClose={sel.close} />
