@@ -238,7 +238,9 @@ def test_compare_an_experiment_with_its_base(page: Any, seeded: Seeded) -> None:
     panel = page.get_by_role("complementary", name="Row comparison")
     expect(panel.get_by_role("region", name="Output diff").locator("del")).to_have_text("word4x")
     changes = panel.get_by_role("region", name="Score changes")
-    expect(changes.locator("tr").filter(has_text="Levenshtein")).to_contain_text(re.compile(r"83.3%\s*20.0%\s*−63.3pp"))
+    expect(changes.locator("tr").filter(has_text="Levenshtein")).to_contain_text(
+        re.compile(r"83.3%\s*20.0%\s*−63.3pp")
+    )
     expect(changes.locator("tr").filter(has_text="ExactMatch")).to_contain_text("±0")
     shot(page, "15-experiment-compare-row")
     # one score at a time: ExactMatch has improvements only
@@ -251,3 +253,72 @@ def test_compare_an_experiment_with_its_base(page: Any, seeded: Seeded) -> None:
     page.goto(seeded.project_path + "/experiments/baseline?tab=compare&base=candidate")
     expect(page.locator(".page-header .subtitle")).to_have_text("compared with candidate")
     expect(page.get_by_role("button", name="Regressions (2)")).to_be_visible()
+
+
+def test_add_log_rows_to_a_dataset_then_edit_it_and_read_its_versions(page: Any, seeded: Seeded) -> None:
+    name = f"from-logs-{uuid.uuid4().hex[:6]}"
+    sign_in(page, seeded, seeded.project_path + "/logs")
+    table = page.get_by_role("table", name="Traces")
+    for text in ("refund policy", "reset my password"):
+        table.get_by_role("row").filter(has_text=text).get_by_role("checkbox").check()
+    expect(page.get_by_role("tree", name="Span tree")).to_have_count(0)  # choosing does not open a trace
+    bar = page.get_by_role("form", name="Add to dataset")
+    expect(bar).to_contain_text("2 traces selected")
+    bar.get_by_label("Dataset").select_option("__new__")
+    bar.get_by_label("New dataset name").fill(name)
+    shot(page, "16-logs-add-to-dataset")
+    bar.get_by_role("button", name="Add to dataset").click()
+    expect(page.get_by_role("status").filter(has_text="Added 2 records")).to_be_visible()
+    page.get_by_role("link", name=name).click()
+
+    records = page.get_by_role("table", name="Records")
+    expect(records.get_by_role("row")).to_have_count(3)
+    records.get_by_role("row").filter(has_text="refund policy").click()
+    panel = page.get_by_role("complementary", name="Record")
+    # the log row's shape: its output became the record's expected, its metadata came along
+    expect(panel.get_by_role("region", name="Expected")).to_contain_text(
+        "Refunds are accepted within 30 days."
+    )
+    expect(panel.get_by_role("region", name="Metadata")).to_contain_text("support")
+
+    page.get_by_role("button", name="Add record").click()
+    editor = page.get_by_role("form", name="New record")
+    editor.get_by_role("textbox", name="Input").fill('{"question": "Do you ship abroad?"}')
+    editor.get_by_role("textbox", name="Expected").fill("{oops")
+    editor.get_by_role("button", name="Add record").click()
+    expect(editor.get_by_role("alert")).to_contain_text("expected: not valid JSON")
+    editor.get_by_role("textbox", name="Expected").fill('"Yes, to 30 countries."')
+    editor.get_by_role("button", name="Add record").click()
+    expect(records.get_by_role("row")).to_have_count(4)
+
+    records.get_by_role("row").filter(has_text="ship abroad").click()
+    panel.get_by_role("button", name="Edit").click()
+    panel.get_by_role("textbox", name="Expected").fill('"No, only at home."')
+    panel.get_by_role("button", name="Save record").click()
+    expect(panel.get_by_role("region", name="Expected")).to_contain_text("No, only at home.")
+    expect(records.get_by_role("row").filter(has_text="ship abroad")).to_contain_text("No, only at home.")
+    shot(page, "17-dataset-edited")
+
+    page.once("dialog", lambda d: d.accept())
+    panel.get_by_role("button", name="Delete").click()
+    expect(records.get_by_role("row")).to_have_count(3)
+    expect(records).not_to_contain_text("ship abroad")
+
+    # versions: the add from the logs, the new record, its edit, its deletion
+    page.get_by_role("button", name="Versions").click()
+    versions = page.get_by_role("region", name="Versions")
+    items = versions.locator(".version-item")
+    expect(items).to_have_count(5)  # "Latest" + 4 writes
+    expect(items.nth(1)).to_contain_text("1 deleted")
+    expect(items.nth(4)).to_contain_text("2 written")
+    items.nth(2).click()  # as of the edit: the edited record is there
+    expect(page.get_by_role("status").filter(has_text="read-only")).to_be_visible()
+    expect(records.get_by_role("row")).to_have_count(4)
+    expect(records).to_contain_text("No, only at home.")
+    expect(page.get_by_role("button", name="Add record")).to_have_count(0)
+    shot(page, "18-dataset-version")
+    items.nth(4).click()
+    expect(records.get_by_role("row")).to_have_count(3)
+    expect(records).not_to_contain_text("ship abroad")
+    page.get_by_role("button", name="Back to latest").click()
+    expect(page).not_to_have_url(re.compile(r"version="))

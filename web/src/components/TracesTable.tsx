@@ -59,13 +59,36 @@ interface Props {
   onSelect: (rootSpanId: string) => void;
   showExpected?: boolean;
   empty: React.ReactNode;
+  /** rows chosen with their checkbox (by root span id), for actions on several traces */
+  chosen?: ReadonlySet<string>;
+  onChoose?: (rootSpanId: string, on: boolean) => void;
 }
 
-export function TracesTable({ source, filters, live, selected, onSelect, showExpected, empty }: Props) {
+export function TracesTable({ source, filters, live, selected, onSelect, showExpected, empty, chosen, onChoose }: Props) {
   const q = useTraces(source, filters, live);
   const rows = useMemo(() => q.data?.pages.flatMap((p) => p.data) ?? [], [q.data]);
   const columns = useMemo<Column<TraceRow>[]>(
     () => [
+      ...(onChoose
+        ? [
+            {
+              id: "choose",
+              header: "",
+              size: 36,
+              cell: (r: TraceRow) => (
+                <input
+                  type="checkbox"
+                  className="row-check"
+                  aria-label={`Select trace ${preview(r.input, 40)}`}
+                  checked={chosen?.has(r.root_span_id) ?? false}
+                  onClick={(e) => e.stopPropagation()}
+                  onKeyDown={(e) => e.stopPropagation()}
+                  onChange={(e) => onChoose(r.root_span_id, e.target.checked)}
+                />
+              ),
+            },
+          ]
+        : []),
       { id: "created", header: "Time", size: 96, cell: (r) => <span title={r.created}>{formatRelative(r.created)}</span> },
       { id: "name", header: "Name", size: 130, cell: (r) => <span className="strong">{r.span_attributes?.name ?? "—"}</span> },
       { id: "input", header: "Input", size: 220, grow: true, cell: (r) => <span className="preview">{preview(r.input)}</span> },
@@ -83,7 +106,7 @@ export function TracesTable({ source, filters, live, selected, onSelect, showExp
         cell: (r) => (r.error || (r.metrics?.errors ?? 0) > 0 ? <span className="badge badge-error">error</span> : null),
       },
     ],
-    [showExpected],
+    [showExpected, chosen, onChoose],
   );
   const more = useCallback(() => {
     if (q.hasNextPage && !q.isFetchingNextPage) void q.fetchNextPage();

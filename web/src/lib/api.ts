@@ -93,8 +93,9 @@ export class Api {
     return this.request<T>("DELETE", path);
   }
 
-  btql<R = Record<string, unknown>>(query: string, signal?: AbortSignal): Promise<BtqlResponse<R>> {
-    return this.post<BtqlResponse<R>>("/btql", { query, tz_offset: new Date().getTimezoneOffset() }, signal);
+  btql<R = Record<string, unknown>>(query: string, signal?: AbortSignal, version?: string | null): Promise<BtqlResponse<R>> {
+    const body = { query, tz_offset: new Date().getTimezoneOffset(), ...(version ? { version } : {}) };
+    return this.post<BtqlResponse<R>>("/btql", body, signal);
   }
 
   validateBtql(query: string, signal?: AbortSignal): Promise<BtqlValidation> {
@@ -160,6 +161,19 @@ export class Api {
       ...(view ? { view } : {}),
     });
     return r.query;
+  }
+
+  createDataset(projectId: string, name: string): Promise<Dataset> {
+    return this.post<Dataset>("/v1/dataset", { project_id: projectId, name });
+  }
+
+  /** Insert, replace (same id) or delete (`_object_delete: true`) dataset records. */
+  insertRecords(datasetId: string, events: Record<string, unknown>[]): Promise<{ row_ids: string[] }> {
+    return this.post<{ row_ids: string[] }>(`/v1/dataset/${encodeURIComponent(datasetId)}/insert`, { events });
+  }
+
+  async datasetVersions(datasetId: string): Promise<DatasetVersion[]> {
+    return (await this.get<{ versions: DatasetVersion[] }>(`/v1/dataset/${encodeURIComponent(datasetId)}/versions`)).versions;
   }
 
   async users(): Promise<User[]> {
@@ -296,6 +310,13 @@ export interface Dataset {
   project_id: string;
   created: string;
   description: string | null;
+}
+
+export interface DatasetVersion {
+  version: string;
+  created: string;
+  rows: number;
+  deleted: number;
 }
 
 export interface ScoreSummary {

@@ -101,6 +101,17 @@ export function datasetRowsQuery(datasetId: string, limit = 500, cursor?: string
   ]);
 }
 
+/** The root spans of some traces of a project's logs, untruncated: what "add to dataset" copies. */
+export function rootSpansQuery(projectId: string, rootSpanIds: string[]): string {
+  return clauses([
+    "select: id, root_span_id, input, output, expected, metadata, tags",
+    `from: project_logs(${quote(projectId)}) spans`,
+    `filter: is_root and root_span_id IN [${rootSpanIds.map(quote).join(", ")}]`,
+    "preview_length: -1",
+    `limit: ${Math.max(1, rootSpanIds.length)}`,
+  ]);
+}
+
 /** The query the sandbox opens with. */
 export function sandboxStarter(projectId?: string): string {
   if (!projectId) return "select: *\n| from: project_logs('<project id>')\n| limit: 10";

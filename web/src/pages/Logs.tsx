@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useCallback, useState } from "react";
 import { useSearchParams } from "react-router-dom";
 import { useQueryClient } from "@tanstack/react-query";
 import { PageHeader } from "../components/Layout";
@@ -8,6 +8,8 @@ import { TraceView } from "../components/TraceView";
 import { Empty } from "../components/States";
 import { NO_FILTERS, filterExpression, type ObjectSource } from "../lib/btql";
 import { useProject } from "./ProjectScope";
+import { AddToDataset } from "../components/AddToDataset";
+import { useCan } from "../auth";
 
 /** `?r=<root span id>&s=<span id>`: the open trace and span, shared by logs and experiments. */
 export function useTraceSelection() {
@@ -45,6 +47,16 @@ export function LogsPage() {
   const queryClient = useQueryClient();
   const source: ObjectSource = { kind: "project_logs", id: project.id };
   const filtered = filterExpression(filters) !== "";
+  const canWrite = useCan("member");
+  const [chosen, setChosen] = useState<ReadonlySet<string>>(new Set());
+  const choose = useCallback((id: string, on: boolean) => {
+    setChosen((prev) => {
+      const next = new Set(prev);
+      if (on) next.add(id);
+      else next.delete(id);
+      return next;
+    });
+  }, []);
 
   return (
     <div className={`page page-split${sel.root ? " with-panel" : ""}`}>
@@ -65,7 +77,10 @@ export function LogsPage() {
           }
         />
         <FilterBar value={filters} onChange={(f) => sel.setParams(filtersToParams(f, sel.params))} />
+        {canWrite && <AddToDataset project={project} rootSpanIds={[...chosen]} onClear={() => setChosen(new Set())} />}
         <TracesTable
+          chosen={canWrite ? chosen : undefined}
+          onChoose={canWrite ? choose : undefined}
           source={source}
           filters={filters}
           live={live}

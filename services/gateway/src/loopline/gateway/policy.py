@@ -86,6 +86,7 @@ POLICY: dict[str, Access] = {
     "GET /v1/experiment/{experiment_id}/summarize": "viewer",
     "GET /experiment-comparison2": "viewer",
     "GET /v1/dataset/{dataset_id}/summarize": "viewer",
+    "GET /v1/dataset/{dataset_id}/versions": "viewer",
     "GET /dataset-summary": "viewer",
     "GET /btql/schema": "viewer",
     "POST /btql": "viewer",

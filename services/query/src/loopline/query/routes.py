@@ -20,7 +20,12 @@ from loopline.query.reads import ObjectScope
 from loopline.query.schema_inference import infer_schema
 from loopline.query.sdk_fetch import as_object_fetch
 from loopline.query.state import State
-from loopline.query.summaries import dataset_total_records, summarize_scores, trace_stats
+from loopline.query.summaries import (
+    dataset_total_records,
+    dataset_versions,
+    summarize_scores,
+    trace_stats,
+)
 
 from loopline import btql
 
@@ -164,6 +169,16 @@ def build_router() -> APIRouter:
         if summarize_data.lower() != "false":
             out["data_summary"] = {"total_records": total}
         return JSONResponse(out)
+
+    @router.get("/v1/dataset/{dataset_id}/versions")
+    async def list_dataset_versions(
+        dataset_id: str, principal: Caller, state: QueryState, _: Fresh, limit: int = 100
+    ) -> Response:
+        if not 1 <= limit <= 1000:
+            raise ServiceError(400, "'limit' must be between 1 and 1000", field="limit")
+        await _must(state, principal, "dataset", dataset_id, "dataset")
+        scope = await state.reader.scope(principal.org_id, "dataset", dataset_id)
+        return JSONResponse({"versions": await dataset_versions(state.reader, scope, limit)})
 
     @router.get("/dataset-summary")
     async def legacy_dataset_summary(dataset_id: str, principal: Caller, state: QueryState) -> Response:

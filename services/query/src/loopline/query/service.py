@@ -57,6 +57,7 @@ SERVICE = ServiceDef(
     needs_store=True,
     routes=(
         r"^/v1/(experiment|dataset|project_logs)/[^/]+/(fetch|summarize)$",
+        r"^/v1/dataset/[^/]+/versions$",
         r"^/experiment-comparison2$",
         r"^/dataset-summary$",
         r"^/btql(/schema|/validate|/async(/[^/]+(/result)?)?)?$",

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from loopline.common.store import Store
+from loopline.common.xact import xact_time
 from loopline.query.reads import ObjectReader, ObjectScope
 
 
@@ -149,3 +151,25 @@ async def dataset_total_records(reader: ObjectReader, scope: ObjectScope) -> int
     inner, params = reader.current_rows_sql(scope, None, "id, _is_deleted")
     _, rows = await reader.store.query(f"SELECT count() FROM ({inner})", params)
     return int(rows[0][0])
+
+
+async def dataset_versions(reader: ObjectReader, scope: ObjectScope, limit: int) -> list[dict[str, Any]]:
+    """The dataset's versions, newest first: each transaction that wrote it, when (the time its id
+    encodes), how many records it wrote and how many of those were deletions. A version's id is
+    what `/btql`'s `version` and fetch's `version` read the dataset as of."""
+    sql = reader.store.sql(
+        "SELECT _xact_id, count(), countIf(_is_deleted) FROM {db}.dataset_rows "
+        "WHERE org_id = {o:String} AND project_id = {p:String} AND object_id = {i:String} "
+        "GROUP BY _xact_id ORDER BY _xact_id DESC LIMIT {n:UInt32}"
+    )
+    params = {"o": scope.org_id, "p": scope.project_id, "i": scope.object_id, "n": limit}
+    _, rows = await reader.store.query(sql, params)
+    return [
+        {
+            "version": str(x),
+            "created": datetime.fromtimestamp(xact_time(x), UTC).isoformat(),
+            "rows": int(n),
+            "deleted": int(d),
+        }
+        for x, n, d in rows
+    ]
