@@ -239,7 +239,7 @@ def test_compare_an_experiment_with_its_base(page: Any, seeded: Seeded) -> None:
     expect(panel.get_by_role("region", name="Output diff").locator("del")).to_have_text("word4x")
     changes = panel.get_by_role("region", name="Score changes")
     expect(changes.locator("tr").filter(has_text="Levenshtein")).to_contain_text(
-        re.compile(r"83.3%\s*20.0%\s*−63.3pp")
+        re.compile("83.3%\\s*20.0%\\s*\\u221263.3pp")
     )
     expect(changes.locator("tr").filter(has_text="ExactMatch")).to_contain_text("±0")
     shot(page, "15-experiment-compare-row")
