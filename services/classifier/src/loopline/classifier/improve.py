@@ -44,7 +44,7 @@ MAX_EVAL_RECORDS = 10_000  # dataset records per evaluation
 MAX_NAME = 200
 
 
-def _int(body: Mapping[str, Any], key: str, default: int | None, lo: int, hi: int) -> int | None:
+def int_field(body: Mapping[str, Any], key: str, default: int | None, lo: int, hi: int) -> int | None:
     value = body.get(key, default)
     if value is None:
         return None
@@ -53,7 +53,7 @@ def _int(body: Mapping[str, Any], key: str, default: int | None, lo: int, hi: in
     return value
 
 
-def _str(body: Mapping[str, Any], key: str, max_len: int = MAX_NAME) -> str | None:
+def str_field(body: Mapping[str, Any], key: str, max_len: int = MAX_NAME) -> str | None:
     value = body.get(key)
     if value is None:
         return None
@@ -75,10 +75,10 @@ async def export_dataset(api: GatewayApi, classifier: Classifier, body: Mapping[
     """``{dataset_id? | name?, sources?: ["human"], min_confidence?, days?, limit?}`` → the dataset."""
     facet = classifier.taxonomy.facet
     sources = parse_sources(body.get("sources"))
-    days = _int(body, "days", None, 1, 3650)
-    limit = _int(body, "limit", MAX_EXPORT, 1, MAX_EXPORT) or MAX_EXPORT
-    dataset_id = _str(body, "dataset_id")
-    name = _str(body, "name")
+    days = int_field(body, "days", None, 1, 3650)
+    limit = int_field(body, "limit", MAX_EXPORT, 1, MAX_EXPORT) or MAX_EXPORT
+    dataset_id = str_field(body, "dataset_id")
+    name = str_field(body, "name")
     if dataset_id and name:
         raise Invalid("give dataset_id (add to that dataset) or name (a new one), not both", field="name")
     query = labelled_spans_query(classifier.project_id, facet, sources, days, _confidence(body))
@@ -123,7 +123,7 @@ async def retrain(
     use_corrections = body.get("corrections", True)
     if not isinstance(use_corrections, bool):
         raise Invalid("corrections must be true or false", field="corrections")
-    dataset_id = _str(body, "dataset_id")
+    dataset_id = str_field(body, "dataset_id")
     if not use_corrections and not dataset_id:
         raise Invalid("nothing to learn from: keep corrections on or give a dataset_id", field="dataset_id")
     pairs: list[tuple[str, str]] = []
@@ -187,11 +187,11 @@ async def evaluate(
 ) -> dict[str, Any]:
     """``{dataset_id, experiment_name?, base_experiment_id?}`` → an experiment of this version."""
     t = classifier.taxonomy
-    dataset_id = _str(body, "dataset_id")
+    dataset_id = str_field(body, "dataset_id")
     if not dataset_id:
         raise Invalid("dataset_id is required: the labelled dataset to evaluate on", field="dataset_id")
-    name = _str(body, "experiment_name")
-    base = _str(body, "base_experiment_id")
+    name = str_field(body, "experiment_name")
+    base = str_field(body, "base_experiment_id")
     if not t.labels:
         raise Invalid("this classifier version has no labels to evaluate", field="version")
     await api.get_object("dataset", dataset_id)  # a clear 404 before reading

@@ -6,6 +6,10 @@
                                         examples + corrections (+ a dataset) → the next version
     POST .../classifier/{id}/evaluate   {dataset_id, version?, experiment_name?, base_experiment_id?}
                                         a version against a labelled dataset → an experiment
+    POST .../classifier/{id}/discover   {days?, limit?, min_cluster_size?, max_proposals?, llm?, model?}
+                                        `other` spans (all, without labels) → proposed labels
+    POST .../classifier/{id}/accept     {name, description?, examples?} or {labels: [...]}
+                                        proposals → labels of the next version
 
 The project must be the caller's (another org's project is "not found"); datasets and
 experiments are read and written through their APIs as the caller.
@@ -17,6 +21,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter
+from loopline.classifier import discover as discovery
 from loopline.classifier import improve
 from loopline.classifier.deps import Api, Caller, ClassifierState, ControlPlaneDep
 from loopline.classifier.routes_common import PREFIX, body_object, own_project
@@ -80,5 +85,33 @@ def build_loop_router() -> APIRouter:
         classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id, _version(body))
         heads = await asyncio.to_thread(state.heads)  # loads the model on first use
         return await improve.evaluate(api, heads, classifier, body)
+
+    @r.post(PREFIX + "/{classifier_id}/discover")
+    async def discover(
+        project_id: str,
+        classifier_id: str,
+        body: dict[str, Any],
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+        api: Api,
+    ) -> dict[str, Any]:
+        await own_project(cp, caller.org_id, project_id)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+        heads = await asyncio.to_thread(state.heads)
+        return await discovery.discover(api, heads, classifier, body_object(body), state.settings.llm_model)
+
+    @r.post(PREFIX + "/{classifier_id}/accept")
+    async def accept(
+        project_id: str,
+        classifier_id: str,
+        body: dict[str, Any],
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+    ) -> dict[str, Any]:
+        await own_project(cp, caller.org_id, project_id)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+        return await discovery.accept(state.taxonomies, classifier, body_object(body), caller.user_id or "")
 
     return r
