@@ -10,11 +10,12 @@ from loopline.common.service import service_state
 from loopline.evaluator.ai_secrets import AiSecretStore
 from loopline.evaluator.functions.bundles import BundleStore
 from loopline.evaluator.functions.store import FunctionStore
+from loopline.evaluator.online.scoring import OnlineScoring
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.runtime.runner import FunctionRunner
 from loopline.evaluator.state import State
 
-__all__ = ["Bundles", "Caller", "Functions", "Gateway", "Runner", "Secrets"]
+__all__ = ["Bundles", "Caller", "Functions", "Gateway", "Online", "Runner", "Secrets"]
 
 
 async def _secrets(request: Request) -> AiSecretStore:
@@ -49,3 +50,13 @@ async def _runner(request: Request) -> FunctionRunner:
 
 
 Runner = Annotated[FunctionRunner, Depends(_runner)]
+
+
+async def _online(request: Request) -> OnlineScoring:
+    online = service_state(request, State).online
+    if online is None:
+        raise RuntimeError("the evaluator started without online scoring")
+    return online
+
+
+Online = Annotated[OnlineScoring, Depends(_online)]

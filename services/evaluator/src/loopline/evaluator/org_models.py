@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +101,15 @@ def provider_config(secret: Revealed) -> ProviderConfig | str:
         return f"AI secret {secret.name!r} has unusable metadata: {exc}"
 
 
+#: the model calls made in this context, when a caller collects them (online scoring reads their
+#: cost and failure kinds); set a list, make the calls, read it
+CALL_TALLY: ContextVar[list[CallRecord] | None] = ContextVar("model_call_tally", default=None)
+
+
 def _metrics(r: CallRecord) -> None:
+    tally = CALL_TALLY.get()
+    if tally is not None:
+        tally.append(r)
     u = r.usage
     observe_model_call(
         r.kind,

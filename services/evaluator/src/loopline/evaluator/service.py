@@ -18,6 +18,10 @@ from loopline.evaluator.functions.bundles import BundleSigner, BundleStore
 from loopline.evaluator.functions.routes import build_function_router
 from loopline.evaluator.functions.settings import FunctionSettings
 from loopline.evaluator.functions.store import FunctionStore
+from loopline.evaluator.online.routes import build_online_router
+from loopline.evaluator.online.scoring import start_online
+from loopline.evaluator.online.settings import OnlineScoringSettings
+from loopline.evaluator.online.tables import MIGRATIONS as ONLINE_MIGRATIONS
 from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.cache import ProxyCache
 from loopline.evaluator.proxy.engine import ModelGateway
@@ -49,6 +53,7 @@ def _router(ctx: ServiceContext) -> APIRouter:
     router.include_router(build_proxy_router())
     router.include_router(build_function_router())
     router.include_router(build_invoke_router())
+    router.include_router(build_online_router(ctx))
     return router
 
 
@@ -74,6 +79,7 @@ async def _start(ctx: ServiceContext) -> Started:
         url_seconds=fcfg.bundle_url_seconds,
     )
     runtime = build_runtime(ctx, models, functions, bundles)
+    online, online_workers = await start_online(ctx, runtime.runner)
     state = State(
         secrets=secrets,
         models=models,
@@ -82,8 +88,9 @@ async def _start(ctx: ServiceContext) -> Started:
         bundles=bundles,
         runner=runtime.runner,
         spans=runtime.spans,
+        online=online,
     )
-    return Started(state, workers=[_CloseClients(models), *runtime_workers(runtime)])
+    return Started(state, workers=[_CloseClients(models), *runtime_workers(runtime), *online_workers])
 
 
 SERVICE = ServiceDef(
@@ -91,8 +98,8 @@ SERVICE = ServiceDef(
     router=_router,
     start=_start,
     needs_store=True,
-    migrations=tables.MIGRATIONS,
-    settings=(EvaluatorSettings, SandboxSettings, FunctionSettings, RuntimeSettings),
+    migrations=(*tables.MIGRATIONS, *ONLINE_MIGRATIONS),
+    settings=(EvaluatorSettings, SandboxSettings, FunctionSettings, RuntimeSettings, OnlineScoringSettings),
     routes=(
         r"^/v1/ai_secret(/[^/]+)?$",
         r"^/v1/proxy/",
@@ -102,6 +109,7 @@ SERVICE = ServiceDef(
         r"^/function/(code|bundle/[^/]+)$",
         r"^/function/invoke$",
         r"^/v1/function/[^/]+/invoke$",
+        r"^/v1/project_score(/[^/]+)?(/status)?$",
     ),
     errors=ERRORS,
 )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from loopline.evaluator.ai_secrets import AiSecretStore
 from loopline.evaluator.functions.bundles import BundleStore
 from loopline.evaluator.functions.store import FunctionStore
+from loopline.evaluator.online.scoring import OnlineScoring
 from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.runtime.runner import FunctionRunner
@@ -22,3 +23,4 @@ class State:
     bundles: BundleStore  # code bundles of `braintrust push` (owner of function_bundles)
     runner: FunctionRunner | None = None  # runs prompts, scorers and code (fn-invoke)
     spans: SpanWriter | None = None  # publishes spans as rows on loopline.rows (fn-invoke)
+    online: OnlineScoring | None = None  # /v1/project_score rules and the online scoring engine (online)

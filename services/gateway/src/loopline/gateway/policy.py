@@ -143,6 +143,14 @@ POLICY: dict[str, Access] = {
     # evaluator: invoking a function runs models and code (a member's)
     "POST /function/invoke": "member",
     "POST /v1/function/{function_id}/invoke": "member",
+    # evaluator: project scores and online-scoring rules (rules spend model money: admin's)
+    "POST /v1/project_score": "admin",
+    "PUT /v1/project_score": "admin",
+    "GET /v1/project_score": "viewer",
+    "GET /v1/project_score/{project_score_id}": "viewer",
+    "PATCH /v1/project_score/{project_score_id}": "admin",
+    "DELETE /v1/project_score/{project_score_id}": "admin",
+    "GET /v1/project_score/{project_score_id}/status": "viewer",
     # classifier
     "POST /v1/project/{project_id}/classifier": "member",
     "GET /v1/project/{project_id}/classifier": "viewer",

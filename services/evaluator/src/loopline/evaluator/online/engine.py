@@ -1,0 +1,592 @@
+"""Online scoring: committed project logs → active rules → scorer runs → scores on the spans.
+
+`consume` is the consumer step of `loopline.rows.committed` (one bus batch): per project with
+active rules, each rule samples traces by root span id (sampling.py), then
+- span scope: the batch's spans that ended, are not scorer spans, match the rule's root/span-name
+  choice and its BTQL filter (compiled as it was validated) become work items, due now;
+- trace scope: the trace becomes (or stays) a pending item, due once it has been quiet for
+  `idle_seconds` after its latest commit.
+Items are persisted before the batch's offsets are committed (work.py), and a target with a final
+row is never taken again: redelivery and restarts do not rescore.
+
+The scheduler (`run`) takes due items, at most `concurrency` at once. A trace is scored only when
+its root span has `metrics.end` and it has been quiet for `idle_seconds`; otherwise it waits (a
+partial trace is never scored). Each scorer runs through the `ScoreFn` seam; a provider failure
+that may pass (429/5xx/timeout) is retried with backoff (honouring Retry-After) up to
+`max_attempts`, then recorded as a scorer error (on the scorer span and the item) with the reason.
+Scores are written back as merge rows on the scored span (`scores.<name>`) plus one scorer span
+per scorer (type score, purpose scorer) unless the rule skips logging, on `loopline.rows`, with ids
+derived from (rule, target, scorer) so a repeated write is the same write. A rule whose scorer
+cost today reached its `daily_spend_cap_usd` skips (counted, visible in its status) until the
+UTC day ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from loopline.common.auth import Principal
+from loopline.common.bus import Bus, ConsumerOptions, Message
+from loopline.common.logging import get_logger
+from loopline.common.messages import committed
+from loopline.common.messages import rows as rows_topic
+from loopline.common.messages.committed import RowsCommitted
+from loopline.common.messages.contract import MessageDecodeError
+from loopline.common.messages.rows import RowWrite
+from loopline.common.pipeline import Batch, Invalid, Pipeline, run_task
+from loopline.common.xact import XactIdGenerator
+from loopline.evaluator.online import sampling
+from loopline.evaluator.online.config import OnlineConfig, ScorerRef
+from loopline.evaluator.online.filters import matching_ids
+from loopline.evaluator.online.rules import ProjectScore, RuleStore
+from loopline.evaluator.online.scorers import ScoreFn, ScorerArgs, ScorerOutcome
+from loopline.evaluator.online.settings import OnlineScoringSettings
+from loopline.evaluator.online.spans import SpanRows, is_ended, is_scorer_span
+from loopline.evaluator.online.work import PENDING, WorkItem, WorkLog
+
+log = get_logger(__name__)
+GROUP = "evaluator-online"
+PROJECT_LOGS = "project_logs"
+OPTIONS = ConsumerOptions(max_batch=1000, max_wait_s=0.05)
+_SPAN_NS = uuid.UUID("5d0b6a0e-52c4-4c39-9a43-6f2d1c0e7a11")
+_FINISHED_CAP = 200_000
+_LAG_SAMPLES = 2000
+PAUSED_RECHECK_S = 5.0
+_Key = tuple[str, str, str]
+
+
+def scorer_span_id(rule_id: str, target_id: str, scorer_key: str) -> str:
+    """The scorer span's id: the same (rule, target, scorer) always writes the same row."""
+    return str(uuid.uuid5(_SPAN_NS, f"{rule_id}/{target_id}/{scorer_key}"))
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _wants(cfg: OnlineConfig, row: Mapping[str, Any]) -> bool:
+    """Span scope: root spans and/or spans of the named kinds; neither given: every span."""
+    if not cfg.apply_to_root_span and not cfg.apply_to_span_names:
+        return True
+    if cfg.apply_to_root_span and row.get("is_root"):
+        return True
+    attrs = row.get("span_attributes")
+    name = attrs.get("name") if isinstance(attrs, Mapping) else None
+    return name in cfg.apply_to_span_names
+
+
+@dataclass
+class Decoded:
+    msg: RowsCommitted
+    at: float  # unix s the writer committed (the message's timestamp)
+
+
+class OnlineEngine:
+    def __init__(
+        self,
+        rules: RuleStore,
+        work: WorkLog,
+        spans: SpanRows,
+        bus: Bus,
+        xact: XactIdGenerator,
+        score_fn: ScoreFn,
+        settings: OnlineScoringSettings,
+    ) -> None:
+        self.rules = rules
+        self.work = work
+        self.spans = spans
+        self.bus = bus
+        self.xact = xact
+        self.score_fn = score_fn
+        self.settings = settings
+        self.pending: dict[_Key, WorkItem] = {}
+        self.running: dict[_Key, asyncio.Task[None]] = {}
+        self.finished: OrderedDict[_Key, None] = OrderedDict()
+        self._skipped_roots: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.lags: dict[tuple[str, str], deque[float]] = defaultdict(lambda: deque(maxlen=_LAG_SAMPLES))
+        self._loop: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.consumer_lag: Any = None  # () -> int: messages not yet consumed (set by the service)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for item in await self.work.pending():
+            self.pending[item.key] = item
+        if self.pending:
+            log.info("online_scoring_resumed", pending=len(self.pending))
+        self._loop = asyncio.create_task(self._run_loop(), name="online-scoring")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        tasks = list(self.running.values())
+        for t in tasks:  # their items stay pending in the store: the next start takes them again
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.work.flush()
+
+    # -- consuming -----------------------------------------------------------------------------
+
+    def _done(self, key: _Key) -> bool:
+        return key in self.finished
+
+    def _mark_finished(self, key: _Key) -> None:
+        self.finished[key] = None
+        if len(self.finished) > _FINISHED_CAP:
+            self.finished.popitem(last=False)
+
+    def _skip_sampled(self, org_id: str, rule_id: str, root: str, n: int) -> None:
+        k = (rule_id, root)
+        if k in self._skipped_roots:
+            return
+        self._skipped_roots[k] = None
+        if len(self._skipped_roots) > _FINISHED_CAP:
+            self._skipped_roots.popitem(last=False)
+        self.work.count(org_id, rule_id, "skipped_sampling", n)
+
+    async def consume(self, batch: Batch[list[Message]]) -> int:
+        """The pipeline step: one bus batch of `loopline.rows.committed` → work items (persisted)."""
+        groups: dict[tuple[str, str, str, str], list[Decoded]] = defaultdict(list)
+        now = time.time()
+        for m in batch.value:
+            try:
+                c = committed.CONTRACT.read(m)
+            except MessageDecodeError as exc:
+                batch.reject(m, str(exc))
+                continue
+            if c.object_type == PROJECT_LOGS:
+                at = m.timestamp_ms / 1000 if m.timestamp_ms else now
+                groups[(c.org_id, c.project_id, c.object_type, c.object_id)].append(Decoded(c, min(at, now)))
+        added: list[WorkItem] = []
+        for (org_id, project_id, otype, oid), msgs in groups.items():
+            rules = await self.rules.active_rules(org_id, project_id)
+            rows: dict[str, dict[str, Any]] | None = None
+            for rule in rules:
+                cfg = rule.online
+                assert cfg is not None
+                chosen = []
+                for d in msgs:
+                    if sampling.sampled(d.msg.root_span_id, cfg.sampling_rate):
+                        chosen.append(d)
+                    else:
+                        n = len(d.msg.ids) if cfg.scope == "span" else 1
+                        self._skip_sampled(org_id, rule.id, d.msg.root_span_id, n)
+                if not chosen:
+                    continue
+                if cfg.scope == "trace":
+                    added += await self._traces(rule, cfg, chosen, otype, oid)
+                    continue
+                if rows is None:
+                    ids = list(dict.fromkeys(i for d in msgs for i in d.msg.ids))
+                    rows = await self.spans.by_id(org_id, project_id, otype, oid, ids)
+                added += await self._spans(rule, cfg, chosen, rows, otype, oid)
+        if added:
+            await self.work.save(added)
+            for item in added:
+                self.pending[item.key] = item
+            self._wake.set()
+        return len(added)
+
+    async def _spans(
+        self,
+        rule: ProjectScore,
+        cfg: OnlineConfig,
+        chosen: Sequence[Decoded],
+        rows: Mapping[str, dict[str, Any]],
+        otype: str,
+        oid: str,
+    ) -> list[WorkItem]:
+        at: dict[str, float] = {}
+        for d in chosen:
+            for i in d.msg.ids:
+                at[i] = max(at.get(i, 0.0), d.at)
+        cands = []
+        for i in at:
+            row = rows.get(i)
+            key = (rule.org_id, rule.id, i)
+            if row is None or key in self.pending or self._done(key):
+                continue
+            if is_scorer_span(row) or not is_ended(row) or not _wants(cfg, row):
+                continue
+            cands.append(i)
+        if not cands:
+            return []
+        if cfg.btql_filter:
+            keep = await matching_ids(self.spans.store, rule.org_id, rule.project_id, cfg.btql_filter, cands)
+            self.work.count(rule.org_id, rule.id, "skipped_filter", len(cands) - len(keep))
+            cands = [i for i in cands if i in keep]
+        known = await self.work.existing(rule.org_id, rule.id, cands)
+        out = []
+        for i in cands:
+            if i in known:
+                if known[i].state != PENDING:
+                    self._mark_finished(known[i].key)
+                continue
+            row = rows[i]
+            out.append(
+                WorkItem(
+                    rule.org_id,
+                    rule.project_id,
+                    otype,
+                    oid,
+                    rule.id,
+                    i,
+                    str(row.get("root_span_id") or i),
+                    "span",
+                    committed_at=at[i],
+                    due_at=0.0,
+                )
+            )
+        return out
+
+    async def _traces(
+        self, rule: ProjectScore, cfg: OnlineConfig, chosen: Sequence[Decoded], otype: str, oid: str
+    ) -> list[WorkItem]:
+        last: dict[str, float] = {}
+        for d in chosen:
+            last[d.msg.root_span_id] = max(last.get(d.msg.root_span_id, 0.0), d.at)
+        changed: list[WorkItem] = []
+        unknown = []
+        for root, at in last.items():
+            key = (rule.org_id, rule.id, root)
+            if self._done(key):
+                continue
+            item = self.pending.get(key)
+            if item is None:
+                unknown.append(root)
+            elif at > item.committed_at:
+                item.committed_at = at
+                item.due_at = max(item.due_at, at + cfg.idle_seconds)
+                changed.append(item)
+        known = await self.work.existing(rule.org_id, rule.id, unknown)
+        for root in unknown:
+            at = last[root]
+            item = known.get(root)
+            if item is not None and item.state != PENDING:
+                self._mark_finished(item.key)
+                continue
+            if item is None:
+                item = WorkItem(
+                    rule.org_id, rule.project_id, otype, oid, rule.id, root, root, "trace", at, 0.0
+                )
+            item.committed_at = max(item.committed_at, at)
+            item.due_at = max(item.due_at, item.committed_at + cfg.idle_seconds)
+            changed.append(item)
+        return changed
+
+    # -- scheduling ----------------------------------------------------------------------------
+
+    async def _run_loop(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
+            self._wake.clear()
+            self.dispatch()
+            if time.monotonic() - last_flush >= self.settings.flush_s:
+                last_flush = time.monotonic()
+                try:
+                    await self.work.flush()
+                except Exception as exc:
+                    log.warning("online_counters_flush_failed", error=str(exc))
+
+    def dispatch(self) -> int:
+        """Start the due items (as many as `concurrency` allows); returns how many started."""
+        now = time.time()
+        room = self.settings.concurrency - len(self.running)
+        started = 0
+        if room <= 0:
+            return 0
+        for key, item in list(self.pending.items()):
+            if key in self.running or item.due_at > now:
+                continue
+            self.running[key] = asyncio.create_task(self._guarded(item))
+            started += 1
+            if started >= room:
+                break
+        return started
+
+    async def _guarded(self, item: WorkItem) -> None:
+        try:
+            await self.process(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store or the bus: the item stays pending and is tried again
+            item.due_at = time.time() + self._backoff(item.attempts + 1)
+            log.warning(
+                "online_scoring_item_failed", rule_id=item.rule_id, target=item.target_id, error=str(exc)
+            )
+        finally:
+            self.running.pop(item.key, None)
+            self._wake.set()
+
+    def _backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        base = min(self.settings.retry_max_s, self.settings.retry_base_s * 2 ** max(0, attempt - 1))
+        delay = random.uniform(base / 2, base)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.settings.retry_max_s))
+        return delay
+
+    async def _finish(self, item: WorkItem, state: str, reason: str = "", counter: str | None = None) -> None:
+        item.state = state
+        item.error = reason
+        await self.work.save([item])
+        if counter:
+            self.work.count(item.org_id, item.rule_id, counter)
+        self.pending.pop(item.key, None)
+        self._mark_finished(item.key)
+
+    async def process(self, item: WorkItem) -> None:
+        """Score one due item (or put it back to wait)."""
+        rule = await self.rules.cached_rule(item.org_id, item.rule_id)
+        if rule is None or rule.online is None:
+            await self._finish(item, "skipped", "the rule was deleted or is no longer an online rule")
+            return
+        cfg = rule.online
+        now = time.time()
+        if not cfg.active:
+            item.due_at = now + PAUSED_RECHECK_S
+            return
+        if item.scope == "trace":
+            quiet_at = item.committed_at + cfg.idle_seconds
+            if now < quiet_at:
+                item.due_at = quiet_at
+                return
+            row = await self.spans.root(
+                item.org_id, item.project_id, item.object_type, item.object_id, item.root_span_id
+            )
+            metrics = row.get("metrics") if row else None
+            if row is None or not isinstance(metrics, Mapping) or metrics.get("end") is None:
+                # not complete: the root span has not ended; wait for more of the trace
+                item.due_at = now + max(1.0, min(cfg.idle_seconds, 10.0))
+                return
+            if cfg.btql_filter and not await matching_ids(
+                self.spans.store, item.org_id, item.project_id, cfg.btql_filter, [str(row["id"])]
+            ):
+                await self._finish(
+                    item, "skipped", "the trace's root span does not match the filter", "skipped_filter"
+                )
+                return
+            eligible_at = quiet_at
+        else:
+            found = await self.spans.by_id(
+                item.org_id, item.project_id, item.object_type, item.object_id, [item.target_id]
+            )
+            row = found.get(item.target_id)
+            if row is None:
+                await self._finish(item, "skipped", "the span was deleted before it was scored")
+                return
+            eligible_at = item.committed_at
+        cap = cfg.daily_spend_cap_usd
+        if cap is not None and await self.work.spent_today(item.org_id, item.rule_id) >= cap:
+            await self._finish(
+                item,
+                "skipped",
+                f"the rule's daily spend cap (${cap:g}) is reached for today",
+                "skipped_budget",
+            )
+            return
+        await self._score(rule, cfg, item, row, eligible_at)
+
+    async def _score(
+        self,
+        rule: ProjectScore,
+        cfg: OnlineConfig,
+        item: WorkItem,
+        row: Mapping[str, Any],
+        eligible_at: float,
+    ) -> None:
+        args = ScorerArgs(
+            input=row.get("input"),
+            output=row.get("output"),
+            expected=row.get("expected"),
+            metadata=row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
+            trace={
+                "object_type": item.object_type,
+                "object_id": item.project_id,
+                "root_span_id": item.root_span_id,
+            },
+        )
+        principal = Principal(org_id=item.org_id, user_id="", role="member")
+        todo = [s for s in cfg.scorers if item.results.get(s.key, {}).get("state") not in ("done", "error")]
+        started = time.time()
+        outcomes = await asyncio.gather(*(self._one(principal, s, args) for s in todo))
+        ended = time.time()
+        retry: list[ScorerOutcome] = []
+        finished: list[tuple[ScorerRef, ScorerOutcome]] = []
+        for s, o in zip(todo, outcomes, strict=True):
+            if o.error and o.retryable and item.attempts + 1 < self.settings.max_attempts:
+                retry.append(o)
+                continue
+            finished.append((s, o))
+            item.results[s.key] = {
+                "state": "error" if o.error else "done",
+                "error": o.error,
+                "scores": {v.name: v.score for v in o.scores},
+            }
+            item.cost += o.cost_usd
+            self.work.count(item.org_id, item.rule_id, "cost_usd", o.cost_usd)
+        if finished:
+            await self._write_back(rule, cfg, item, row, finished, started, ended)
+        if retry:
+            item.attempts += 1
+            ra = max((o.retry_after_s or 0.0 for o in retry), default=0.0) or None
+            item.due_at = time.time() + self._backoff(item.attempts, ra)
+            self.work.count(item.org_id, item.rule_id, "retries", len(retry))
+            await self.work.save([item])
+            log.info(
+                "online_scoring_retry",
+                rule_id=item.rule_id,
+                target=item.target_id,
+                attempt=item.attempts,
+                error=retry[0].error,
+            )
+            return
+        errors = [f"{k}: {r['error']}" for k, r in item.results.items() if r.get("error")]
+        scored = any(r.get("state") == "done" for r in item.results.values())
+        if scored:
+            self.work.count(item.org_id, item.rule_id, "scored")
+        await self._finish(
+            item, "error" if errors else "done", "; ".join(errors)[:4000], "errors" if errors else None
+        )
+        self.lags[(item.org_id, item.rule_id)].append(max(0.0, time.time() - eligible_at))
+
+    async def _one(self, principal: Principal, scorer: ScorerRef, args: ScorerArgs) -> ScorerOutcome:
+        try:
+            return await asyncio.wait_for(
+                self.score_fn(principal, scorer, args), self.settings.scorer_timeout_s
+            )
+        except TimeoutError:
+            return ScorerOutcome(
+                error=f"scorer {scorer.key} took longer than {self.settings.scorer_timeout_s:g} s",
+                retryable=True,
+            )
+
+    async def _write_back(
+        self,
+        rule: ProjectScore,
+        cfg: OnlineConfig,
+        item: WorkItem,
+        row: Mapping[str, Any],
+        finished: Sequence[tuple[ScorerRef, ScorerOutcome]],
+        started: float,
+        ended: float,
+    ) -> None:
+        scores: dict[str, float | None] = {}
+        writes: list[dict[str, Any]] = []
+        for s, o in finished:
+            for v in o.scores:
+                scores[v.name] = v.score
+            if cfg.skip_logging and not o.error:
+                continue  # errors are always recorded on a scorer span: never dropped silently
+            sid = scorer_span_id(rule.id, item.target_id, s.key)
+            name = s.name if s.type == "global" else (o.scores[0].name if o.scores else s.key)
+            span: dict[str, Any] = {
+                "id": sid,
+                "span_id": sid,
+                "root_span_id": item.root_span_id,
+                "span_parents": [str(row.get("span_id") or row["id"])],
+                "created": _iso(started),
+                "span_attributes": {"name": name, "type": "score", "purpose": "scorer"},
+                "input": {
+                    "input": row.get("input"),
+                    "output": row.get("output"),
+                    "expected": row.get("expected"),
+                },
+                "output": {v.name: v.score for v in o.scores} or None,
+                "scores": {v.name: v.score for v in o.scores} or None,
+                "metadata": {
+                    "online_rule": {"id": rule.id, "name": rule.body.name},
+                    "scorer": s.public(),
+                    "scored_span_id": row.get("id"),
+                    **(
+                        {"score_metadata": {v.name: v.metadata for v in o.scores if v.metadata}}
+                        if o.scores
+                        else {}
+                    ),
+                },
+                "metrics": {
+                    "start": started,
+                    "end": ended,
+                    **o.usage,
+                    **({"estimated_cost": o.cost_usd} if o.cost_usd else {}),
+                },
+            }
+            if o.error:
+                span["error"] = o.error
+            writes.append(span)
+        if scores:
+            writes.append({"id": str(row["id"]), "_is_merge": True, "scores": scores})
+        if writes:
+            out = [
+                rows_topic.CONTRACT.out(
+                    RowWrite(
+                        item.org_id, item.project_id, item.object_type, item.object_id, self.xact.next(), w
+                    )
+                )
+                for w in writes
+            ]
+            await self.bus.publish(rows_topic.TOPIC, out)
+
+    # -- status --------------------------------------------------------------------------------
+
+    async def status(self, rule: ProjectScore) -> dict[str, Any]:
+        total, day = await self.work.counters(rule.org_id, rule.id)
+        pending, oldest_due = await self.work.oldest_pending(rule.org_id, rule.id)
+        now = time.time()
+        lags = sorted(self.lags.get((rule.org_id, rule.id), ()))
+        cfg = rule.online
+        cap = cfg.daily_spend_cap_usd if cfg else None
+        spent = day.get("cost_usd", 0.0)
+        if cfg is None:
+            state = "not_online"
+        elif not cfg.active:
+            state = "paused"
+        elif cap is not None and spent >= cap:
+            state = "budget_exhausted"
+        else:
+            state = "active"
+        tomorrow = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400
+        return {
+            "id": rule.id,
+            "project_id": rule.project_id,
+            "state": state,
+            "budget_resets_at": _iso(tomorrow) if state == "budget_exhausted" else None,
+            "pending": pending,
+            "lag_seconds": max(0.0, now - oldest_due)
+            if oldest_due is not None and oldest_due <= now
+            else 0.0,
+            "recent_lag_seconds": {
+                "samples": len(lags),
+                "p50": lags[len(lags) // 2] if lags else None,
+                "p95": lags[min(len(lags) - 1, int(len(lags) * 0.95))] if lags else None,
+            },
+            "consumer_lag_messages": self.consumer_lag() if callable(self.consumer_lag) else None,
+            "counters": {k: total.get(k, 0.0) for k in total},
+            "today": {k: day.get(k, 0.0) for k in day},
+            "spend_today_usd": spent,
+            "daily_spend_cap_usd": cap,
+            "recent_errors": await self.work.recent_errors(rule.org_id, rule.id),
+        }
+
+
+async def _log_dead_letters(invalid: Sequence[Invalid]) -> None:
+    for d in invalid:
+        log.warning("online_scoring_dead_letter", reason=d.reason, key=d.message.key.decode(errors="replace"))
+
+
+def build_pipeline(engine: OnlineEngine) -> Pipeline[list[Message]]:
+    return Pipeline("online-scoring", [run_task("online", engine.consume)], dead_letters=_log_dead_letters)

@@ -1,0 +1,84 @@
+"""A rule's `btql_filter`: validated with the BTQL compiler when the rule is saved, and applied at
+scoring time by the same compiler, as the query service would run `filter: <btql_filter>` over the
+project's logs (so a filter means at scoring time exactly what it meant when it was accepted).
+
+The filter is parsed as a bare expression (never pasted into query text) and put into a query built
+from syntax-tree nodes: `select: id | from: project_logs(<project>) spans | filter: (<filter>) and
+id in [<candidate ids>]`, compiled within the org's project scope.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from loopline.btql import ast as A
+from loopline.btql.parser import parse_expr
+from loopline.common.errors import Invalid
+from loopline.common.store import Store
+
+from loopline import btql
+
+_BASE = btql.parse("select: id | from: project_logs('p') spans")
+CHUNK = 500  # candidate ids per query
+
+
+def _query(expr: A.Expr, project_id: str, ids: Sequence[str] = ()) -> A.Query:
+    where: A.Expr = expr
+    if ids:
+        in_ids = A.Binary(
+            op="in", left=A.Ident(path=("id",)), right=A.Array(items=tuple(A.Literal(i) for i in ids))
+        )
+        where = A.BoolOp(op="and", args=(expr, in_ids))
+    source = A.Source(name="project_logs", args=(A.Literal(project_id),), shape="spans")
+    return dataclasses.replace(_BASE, from_=source, filter=where, limit=max(1, len(ids)) if ids else None)
+
+
+def validate_filter(text: str, project_id: str, *, field: str) -> A.Expr:
+    """The parsed filter; a filter the compiler refuses is `Invalid` naming the field, the
+    compiler's message and its line and column within the filter text."""
+    try:
+        expr = parse_expr(text)
+        btql.compile_query(_query(expr, project_id or "p"), btql.Scope.project_logs("o", project_id or "p"))
+    except btql.BtqlError as exc:
+        raise Invalid(
+            f"btql_filter is not a valid BTQL filter: {exc.message}",
+            field=field,
+            line=exc.line,
+            column=exc.column,
+            error_class=exc.error_class,
+        ) from None
+    return expr
+
+
+# per store: which of btql.OPTIONAL_SETTINGS its engine knows (asked once)
+_known_settings: weakref.WeakKeyDictionary[Store, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+async def _settings(store: Store, settings: dict[str, Any]) -> dict[str, Any]:
+    if not any(k in btql.OPTIONAL_SETTINGS for k in settings):
+        return settings
+    known = _known_settings.get(store)
+    if known is None:
+        _, rows = await store.query(
+            "SELECT name FROM system.settings WHERE name IN {names:Array(String)}",
+            {"names": sorted(btql.OPTIONAL_SETTINGS)},
+        )
+        known = _known_settings[store] = frozenset(str(r[0]) for r in rows)
+    return {k: v for k, v in settings.items() if k not in btql.OPTIONAL_SETTINGS or k in known}
+
+
+async def matching_ids(store: Store, org_id: str, project_id: str, text: str, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` (rows of the project's logs) pass the filter `text`."""
+    expr = parse_expr(text)
+    out: set[str] = set()
+    scope = btql.Scope.project_logs(org_id, project_id)
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i : i + CHUNK]
+        cq = btql.compile_query(_query(expr, project_id, chunk), scope, db=store.database)
+        cols, rows = await store.query(cq.sql, cq.params, await _settings(store, cq.settings))
+        page = cq.finish(cols, rows)
+        out.update(str(r["id"]) for r in page.data)
+    return out

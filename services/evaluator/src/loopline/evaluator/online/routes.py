@@ -1,0 +1,105 @@
+"""`/v1/project_score`: project scores and online-scoring rules in Braintrust's shape (spec §6.1).
+
+    POST   /v1/project_score                     create; an existing score of that name is returned as is
+    PUT    /v1/project_score                     create or replace (by project and name)
+    GET    /v1/project_score                     list: project_id, project_score_name, score_type, ids,
+                                                 limit, starting_after, ending_before
+    GET    /v1/project_score/{id}                one
+    PATCH  /v1/project_score/{id}                change (config.online fields merge over the current ones)
+    DELETE /v1/project_score/{id}                delete (returns the deleted score)
+    GET    /v1/project_score/{id}/status         an online rule's state, lag and counters
+
+Everything is scoped by the caller's org; another org's project or score is "not found".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from loopline.common.deps import Caller, ControlPlaneDep
+from loopline.common.errors import Invalid, NotFound
+from loopline.common.service import ServiceContext
+from loopline.evaluator.deps import Online
+
+PREFIX = "/v1/project_score"
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise Invalid("the body must be a JSON object")
+    return body
+
+
+async def _project(cp: ControlPlaneDep, org_id: str, body: dict[str, Any]) -> str:
+    pid = body.get("project_id")
+    if not isinstance(pid, str) or not pid:
+        raise Invalid("project_id is required", field="project_id")
+    if await cp.object_info(org_id, "project", pid) is None:
+        raise NotFound(f"no project {pid!r}", field="project_id")
+    return pid
+
+
+def build_online_router(ctx: ServiceContext) -> APIRouter:
+    r = APIRouter(tags=["online scoring"])
+
+    @r.post(PREFIX)
+    async def create(
+        body: dict[str, Any], caller: Caller, cp: ControlPlaneDep, online: Online
+    ) -> dict[str, Any]:
+        pid = await _project(cp, caller.org_id, _object(body))
+        return (await online.rules.create(caller.org_id, pid, body, caller.user_id, replace=False)).public()
+
+    @r.put(PREFIX)
+    async def replace(
+        body: dict[str, Any], caller: Caller, cp: ControlPlaneDep, online: Online
+    ) -> dict[str, Any]:
+        pid = await _project(cp, caller.org_id, _object(body))
+        return (await online.rules.create(caller.org_id, pid, body, caller.user_id, replace=True)).public()
+
+    @r.get(PREFIX)
+    async def list_scores(
+        caller: Caller,
+        online: Online,
+        project_id: str | None = None,
+        project_score_name: str | None = None,
+        score_type: list[str] = Query(default=[]),
+        ids: list[str] = Query(default=[]),
+        limit: int | None = Query(default=None, ge=1, le=1000),
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> dict[str, Any]:
+        found = await online.rules.find(
+            caller.org_id,
+            project_id=project_id,
+            name=project_score_name,
+            score_types=tuple(score_type),
+            ids=tuple(ids),
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
+        )
+        return {"objects": [s.public() for s in found]}
+
+    @r.get(PREFIX + "/{project_score_id}")
+    async def get(project_score_id: str, caller: Caller, online: Online) -> dict[str, Any]:
+        return (await online.rules.get(caller.org_id, project_score_id)).public()
+
+    @r.patch(PREFIX + "/{project_score_id}")
+    async def update(
+        project_score_id: str, body: dict[str, Any], caller: Caller, online: Online
+    ) -> dict[str, Any]:
+        return (await online.rules.update(caller.org_id, project_score_id, _object(body))).public()
+
+    @r.delete(PREFIX + "/{project_score_id}")
+    async def delete(project_score_id: str, caller: Caller, online: Online) -> dict[str, Any]:
+        return (await online.rules.delete(caller.org_id, project_score_id)).public()
+
+    @r.get(PREFIX + "/{project_score_id}/status")
+    async def status(project_score_id: str, caller: Caller, online: Online) -> dict[str, Any]:
+        rule = await online.rules.get(caller.org_id, project_score_id)
+        out = await online.engine.status(rule)
+        out["scoring_enabled"] = online.enabled
+        return out
+
+    return r

@@ -1,0 +1,36 @@
+"""Online scoring's tables (migration versions 430-439)."""
+
+from __future__ import annotations
+
+from loopline.common.schema import Migration
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        430,
+        "evaluator online scoring: project scores (rules), scoring work and per-rule counters",
+        (
+            # /v1/project_score: the rules (score_type online) and plain project scores
+            """CREATE TABLE IF NOT EXISTS {db}.project_scores (
+                org_id String, project_id String, id String, name String,
+                description String DEFAULT '', score_type LowCardinality(String),
+                categories String DEFAULT '', config String DEFAULT '', user_id String DEFAULT '',
+                created DateTime64(6, 'UTC'), _version UInt64, _is_deleted UInt8 DEFAULT 0
+            ) ENGINE = ReplacingMergeTree(_version, _is_deleted) ORDER BY (org_id, id)""",
+            # one row per (rule, scored span or trace): pending (waiting for its trace to be
+            # complete and quiet, or for a retry), then done / error / skipped (final: the dedupe
+            # record that makes redelivery and restarts a no-op). `results`: scorer key -> outcome.
+            """CREATE TABLE IF NOT EXISTS {db}.online_work (
+                org_id String, project_id String, object_type LowCardinality(String),
+                object_id String, rule_id String, target_id String, root_span_id String,
+                scope LowCardinality(String), state LowCardinality(String),
+                attempts UInt32 DEFAULT 0, committed_at DateTime64(6, 'UTC'),
+                due_at DateTime64(6, 'UTC'), results String DEFAULT '', error String DEFAULT '',
+                cost Float64 DEFAULT 0, updated_at DateTime64(6, 'UTC'), _version UInt64
+            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, rule_id, target_id)""",
+            # counters per rule and UTC day (scored, skipped_sampling, errors, retries, cost_usd, ...)
+            """CREATE TABLE IF NOT EXISTS {db}.online_counters (
+                org_id String, rule_id String, day Date, name LowCardinality(String), value Float64
+            ) ENGINE = SummingMergeTree(value) ORDER BY (org_id, rule_id, day, name)""",
+        ),
+    ),
+)

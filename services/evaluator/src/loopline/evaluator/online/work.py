@@ -1,0 +1,241 @@
+"""Scoring work and counters, persisted (owner of `online_work` and `online_counters`).
+
+A `WorkItem` is one (rule, scored span or trace). It is written `pending` before the consumer's
+offsets are committed, so a restart finds it again; it ends `done`, `error` or `skipped`, and that
+final row is the dedupe record: a target with a final row is never scored again by that rule,
+whatever is redelivered. `results` holds each scorer's outcome, so a retry runs only the scorers
+that did not finish.
+
+Counters are per rule and UTC day, added in memory and written as deltas (SummingMergeTree).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from loopline.common.store import Store
+
+PENDING = "pending"
+FINAL = ("done", "error", "skipped")
+WORK_COLUMNS = [
+    "org_id",
+    "project_id",
+    "object_type",
+    "object_id",
+    "rule_id",
+    "target_id",
+    "root_span_id",
+    "scope",
+    "state",
+    "attempts",
+    "committed_at",
+    "due_at",
+    "results",
+    "error",
+    "cost",
+    "updated_at",
+    "_version",
+]
+# counter names (status endpoint): scored targets, targets skipped by sampling / the filter /
+# the spend cap, final errors, transient failures retried, scorer cost in USD
+COUNTERS = ("scored", "skipped_sampling", "skipped_filter", "skipped_budget", "errors", "retries", "cost_usd")
+
+
+def _dt(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _ts(v: datetime) -> float:
+    return (v if v.tzinfo else v.replace(tzinfo=UTC)).timestamp()
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass
+class WorkItem:
+    org_id: str
+    project_id: str
+    object_type: str
+    object_id: str
+    rule_id: str
+    target_id: str  # the scored span's row id (span scope) or the root span id (trace scope)
+    root_span_id: str
+    scope: str
+    committed_at: float  # unix s: when the row (span) or the trace's latest row was committed
+    due_at: float
+    state: str = PENDING
+    attempts: int = 0
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str = ""
+    cost: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.org_id, self.rule_id, self.target_id)
+
+    def row(self) -> list[Any]:
+        now = time.time()
+        return [
+            self.org_id,
+            self.project_id,
+            self.object_type,
+            self.object_id,
+            self.rule_id,
+            self.target_id,
+            self.root_span_id,
+            self.scope,
+            self.state,
+            self.attempts,
+            _dt(self.committed_at),
+            _dt(self.due_at),
+            orjson.dumps(self.results).decode() if self.results else "",
+            self.error,
+            self.cost,
+            _dt(now),
+            time.time_ns(),
+        ]
+
+
+def _item(r: dict[str, Any]) -> WorkItem:
+    return WorkItem(
+        org_id=r["org_id"],
+        project_id=r["project_id"],
+        object_type=r["object_type"],
+        object_id=r["object_id"],
+        rule_id=r["rule_id"],
+        target_id=r["target_id"],
+        root_span_id=r["root_span_id"],
+        scope=r["scope"],
+        committed_at=_ts(r["committed_at"]),
+        due_at=_ts(r["due_at"]),
+        state=r["state"],
+        attempts=int(r["attempts"]),
+        results=orjson.loads(r["results"]) if r["results"] else {},
+        error=r["error"],
+        cost=float(r["cost"]),
+    )
+
+
+class WorkLog:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._deltas: dict[tuple[str, str, date, str], float] = defaultdict(float)
+
+    async def save(self, items: Iterable[WorkItem]) -> None:
+        rows = [i.row() for i in items]
+        if rows:
+            await self.store.insert("online_work", rows, WORK_COLUMNS)
+
+    async def existing(self, org_id: str, rule_id: str, target_ids: Sequence[str]) -> dict[str, WorkItem]:
+        """The stored items of `target_ids` for one rule (pending or final)."""
+        if not target_ids:
+            return {}
+        found = await self.store.query_dicts(
+            self.store.sql(
+                f"SELECT {', '.join(WORK_COLUMNS[:15])} FROM {{db}}.online_work FINAL "
+                "WHERE org_id = {o:String} AND rule_id = {r:String} AND target_id IN {t:Array(String)}"
+            ),
+            {"o": org_id, "r": rule_id, "t": list(target_ids)},
+        )
+        return {str(r["target_id"]): _item(r) for r in found}
+
+    async def pending(self) -> list[WorkItem]:
+        """Every pending item (read once at start-up: the work a stopped process left)."""
+        found = await self.store.query_dicts(
+            self.store.sql(
+                f"SELECT {', '.join(WORK_COLUMNS[:15])} FROM {{db}}.online_work FINAL WHERE state = 'pending'"
+            )
+        )
+        return [_item(r) for r in found]
+
+    async def oldest_pending(self, org_id: str, rule_id: str) -> tuple[int, float | None]:
+        """How many of the rule's items are pending, and the earliest due time among them."""
+        _, rows = await self.store.query(
+            self.store.sql(
+                "SELECT count(), min(due_at) FROM {db}.online_work FINAL "
+                "WHERE org_id = {o:String} AND rule_id = {r:String} AND state = 'pending'"
+            ),
+            {"o": org_id, "r": rule_id},
+        )
+        n = int(rows[0][0]) if rows else 0
+        return n, (_ts(rows[0][1]) if n else None)
+
+    async def recent_errors(self, org_id: str, rule_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        found = await self.store.query_dicts(
+            self.store.sql(
+                "SELECT target_id, root_span_id, error, attempts, updated_at FROM {db}.online_work FINAL "
+                "WHERE org_id = {o:String} AND rule_id = {r:String} AND state = 'error' "
+                "ORDER BY updated_at DESC LIMIT {n:UInt32}"
+            ),
+            {"o": org_id, "r": rule_id, "n": limit},
+        )
+        return [
+            {
+                "target_id": r["target_id"],
+                "root_span_id": r["root_span_id"],
+                "error": r["error"],
+                "attempts": int(r["attempts"]),
+                "at": _dt(_ts(r["updated_at"])).isoformat().replace("+00:00", "Z"),
+            }
+            for r in found
+        ]
+
+    # -- counters ------------------------------------------------------------------------------
+
+    def count(self, org_id: str, rule_id: str, name: str, value: float = 1.0) -> None:
+        if value:
+            self._deltas[(org_id, rule_id, today(), name)] += value
+
+    def unflushed(self, org_id: str, rule_id: str, name: str, day: date | None = None) -> float:
+        return self._deltas.get((org_id, rule_id, day or today(), name), 0.0)
+
+    async def flush(self) -> None:
+        deltas, self._deltas = self._deltas, defaultdict(float)
+        rows = [[o, r, d, n, v] for (o, r, d, n), v in deltas.items() if v]
+        try:
+            await self.store.insert("online_counters", rows, ["org_id", "rule_id", "day", "name", "value"])
+        except Exception:
+            for k, v in deltas.items():  # keep them for the next flush
+                self._deltas[k] += v
+            raise
+
+    async def counters(self, org_id: str, rule_id: str) -> tuple[dict[str, float], dict[str, float]]:
+        """(all-time totals, today's) by counter name, this process's unflushed deltas included."""
+        found = await self.store.query(
+            self.store.sql(
+                "SELECT name, sum(value), sumIf(value, day = {d:Date}) FROM {db}.online_counters "
+                "WHERE org_id = {o:String} AND rule_id = {r:String} GROUP BY name"
+            ),
+            {"o": org_id, "r": rule_id, "d": today()},
+        )
+        total = dict.fromkeys(COUNTERS, 0.0)
+        day = dict.fromkeys(COUNTERS, 0.0)
+        for name, t, d in found[1]:
+            total[str(name)] = float(t)
+            day[str(name)] = float(d)
+        now = today()
+        for (o, r, d, n), v in self._deltas.items():
+            if o == org_id and r == rule_id:
+                total[n] = total.get(n, 0.0) + v
+                if d == now:
+                    day[n] = day.get(n, 0.0) + v
+        return total, day
+
+    async def spent_today(self, org_id: str, rule_id: str) -> float:
+        _, rows = await self.store.query(
+            self.store.sql(
+                "SELECT sum(value) FROM {db}.online_counters WHERE org_id = {o:String} "
+                "AND rule_id = {r:String} AND day = {d:Date} AND name = 'cost_usd'"
+            ),
+            {"o": org_id, "r": rule_id, "d": today()},
+        )
+        stored = float(rows[0][0] or 0.0) if rows else 0.0
+        return stored + self.unflushed(org_id, rule_id, "cost_usd")
