@@ -155,12 +155,11 @@ def test_legacy_sdk_load_prompt(embedded: RunningLoopline, legacy_sdk_python: st
 
 
 PUSHED = '''
-import os
-
 import braintrust
 from pydantic import BaseModel
 
-project = braintrust.projects.create(name=os.environ["FN_PROJECT"])
+PROJECT = "{project}"  # filled in by the test (the bundle runs with an empty environment)
+project = braintrust.projects.create(name=PROJECT)
 
 
 class AddInput(BaseModel):
@@ -196,7 +195,7 @@ project.prompts.create(
 )
 
 braintrust.Eval(
-    os.environ["FN_PROJECT"],
+    PROJECT,
     data=lambda: [{"input": "a", "expected": "a"}],
     task=lambda x: x,
     scores=[exact],
@@ -208,7 +207,7 @@ def test_braintrust_push_uploads_a_bundle_and_defines_code_functions(
     embedded: RunningLoopline, cli_sdk_bin: Path, tmp_path: Path
 ) -> None:
     project = unique_project("push")
-    (tmp_path / "fns.py").write_text(textwrap.dedent(PUSHED))
+    (tmp_path / "fns.py").write_text(textwrap.dedent(PUSHED).replace("{project}", project))
     venv_bin = str(cli_sdk_bin)
     env = {
         **os.environ,
@@ -216,7 +215,6 @@ def test_braintrust_push_uploads_a_bundle_and_defines_code_functions(
         "BRAINTRUST_API_URL": embedded.url,
         "BRAINTRUST_APP_URL": embedded.url,
         "BRAINTRUST_API_KEY": embedded.api_key,
-        "FN_PROJECT": project,
         "PYTHONPATH": "",
     }
     env.pop("BRAINTRUST_ORG_NAME", None)
