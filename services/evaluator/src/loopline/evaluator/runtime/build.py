@@ -4,7 +4,6 @@ supervisor started on the first code call), the span writer, and the `FunctionRu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from loopline.common.service import ServiceContext, Worker
 from loopline.evaluator.org_models import OrgModels
@@ -28,22 +27,12 @@ def build_runtime(
     ctx: ServiceContext, models: OrgModels, functions: FunctionResolver, bundles: BundleSource
 ) -> Runtime:
     cfg = ctx.settings.section(RuntimeSettings)
-    bundle_dir = Path(cfg.bundle_dir)
-    if not bundle_dir.is_absolute():
-        bundle_dir = ctx.settings.data_dir / bundle_dir
-    bundle_dir.mkdir(parents=True, exist_ok=True)
-    bundle_dir = bundle_dir.resolve()
-    sandbox_cfg = ctx.settings.section(SandboxSettings)
-    if str(bundle_dir) not in sandbox_cfg.read_paths:  # user code sees unpacked bundles, read-only
-        sandbox_cfg = sandbox_cfg.model_copy(
-            update={"read_paths": [*sandbox_cfg.read_paths, str(bundle_dir)]}
-        )
-    sandbox = Sandbox(sandbox_cfg)
+    sandbox = Sandbox(ctx.settings.section(SandboxSettings))
     spans = SpanWriter(ctx.bus, ctx.xact)
     runner = FunctionRunner(
         models,
         functions=functions,
-        code=CodeRunner(sandbox, bundles, bundle_dir),
+        code=CodeRunner(sandbox, bundles),
         spans=spans,
         control_plane=ctx.control_plane,
         settings=cfg,

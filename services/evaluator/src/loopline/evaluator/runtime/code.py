@@ -1,8 +1,11 @@
 """Code functions and code scorers, run in the sandbox (`evaluator/sandbox/`, see its README).
 
 `CodeRunner.bind(principal, fn)` picks the code of a function — inline code (`function_data.data
-.type = "inline"`) or a pushed bundle (`"bundle"`, fetched through the `BundleStore`, unpacked
-once under `bundle_dir` which the sandbox sees read-only) — and returns a `BoundCode` whose
+.type = "inline"`) or a pushed bundle (`"bundle"`, fetched through the `BundleStore`; its own
+modules — every `.py` no installed distribution of the bundle owns — are sent with the call and imported from memory, its
+dependencies are the evaluator environment's: pydantic, braintrust, autoevals, requests, openai,
+what `braintrust push` bundles by default; other `--requirements` are not available) — and
+returns a `BoundCode` whose
 `function(input)` / `scorer(kwargs, name)` run it. Whatever the code does ends as a value
 (`CodeOutcome` / `ScorerOutcome` with an error and the status an invoke answers), never as an
 exception in the evaluator.
@@ -11,14 +14,11 @@ exception in the evaluator.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
-import os
-import shutil
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from loopline.common.auth import Principal
@@ -32,7 +32,8 @@ log = get_logger(__name__)
 
 #: sandbox error kinds that are the code's own doing (the caller's function failed: 422)
 _STATUS = {"unavailable": 503, "invalid_request": 400, "cancelled": 499}
-MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+MAX_SOURCE_BYTES = 4 * 1024 * 1024  # the bundle's own modules, sent with each call
+BUNDLE_CACHE = 64  # bundles whose modules are kept in memory
 
 
 class CodeUnavailable(Exception):
@@ -110,13 +111,11 @@ class BoundCode:
 
 
 class CodeRunner:
-    def __init__(
-        self, sandbox: Sandbox, bundles: BundleSource | None = None, bundle_dir: Path | None = None
-    ) -> None:
+    def __init__(self, sandbox: Sandbox, bundles: BundleSource | None = None) -> None:
         self.sandbox = sandbox
         self.bundles = bundles
-        self.bundle_dir = bundle_dir
-        self._unpacking: dict[str, asyncio.Lock] = {}
+        self._sources: OrderedDict[tuple[str, str], dict[str, tuple[str, str]]] = OrderedDict()
+        self._loading: dict[tuple[str, str], asyncio.Lock] = {}
 
     def bind(self, principal: Principal, fn: FunctionDef) -> BoundCode:
         return BoundCode(self, principal, fn)
@@ -138,77 +137,130 @@ class CodeRunner:
                 "registers ({type: function, index}); evaluators pushed as sandboxes are not run"
             )
         index = location.get("index")
-        if not isinstance(index, int) or index < 0:
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise CodeUnavailable("bundle location.index must be a non-negative integer")
-        folder = await self._unpacked(org_id, bundle_id)
-        return InlineCode(code=_bundle_entry(folder, index))
+        return InlineCode(code=_bundle_entry(await self._modules(org_id, bundle_id), index))
 
-    async def _unpacked(self, org_id: str, bundle_id: str) -> Path:
-        if self.bundles is None or self.bundle_dir is None:
+    async def _modules(self, org_id: str, bundle_id: str) -> dict[str, tuple[str, str]]:
+        """The bundle's own Python modules (name → (file, source)), cached per bundle."""
+        if self.bundles is None:
             raise CodeUnavailable("pushed code bundles cannot run here: no bundle store in this process", 503)
-        name = hashlib.sha256(f"{org_id}/{bundle_id}".encode()).hexdigest()[:32]
-        folder = self.bundle_dir / name
-        if (folder / ".complete").exists():
-            return folder
-        async with self._unpacking.setdefault(name, asyncio.Lock()):
-            if (folder / ".complete").exists():
-                return folder
+        key = (org_id, bundle_id)
+        found = self._sources.get(key)
+        if found is not None:
+            self._sources.move_to_end(key)
+            return found
+        async with self._loading.setdefault(key, asyncio.Lock()):
+            found = self._sources.get(key)
+            if found is not None:
+                return found
             try:
                 blob = await self.bundles.get(org_id, bundle_id)
-            except Exception as exc:  # NotFound or a storage failure: the function cannot run
+            except Exception as exc:  # NotFound, or the storage failed: the function cannot run
                 raise CodeUnavailable(f"code bundle {bundle_id!r} cannot be read: {exc}", 404) from exc
-            await asyncio.to_thread(_extract, blob, folder)
-        return folder
+            found = await asyncio.to_thread(bundle_modules, blob)
+            self._sources[key] = found
+            while len(self._sources) > BUNDLE_CACHE:
+                self._sources.popitem(last=False)
+        self._loading.pop(key, None)
+        return found
 
 
-def _extract(blob: bytes, folder: Path) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+def _installed(zf: zipfile.ZipFile) -> set[str]:
+    """Top-level names (first path parts) the bundle's installed distributions own, from their
+    `*.dist-info/RECORD`: `braintrust push` installs the dependencies beside the user's files."""
+    owned: set[str] = set()
+    for name in zf.namelist():
+        parts = name.split("/")
+        if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "RECORD":
+            for line in zf.read(name).decode("utf-8", errors="replace").splitlines():
+                path = line.split(",", 1)[0]
+                if path and not path.startswith(".."):
+                    owned.add(path.split("/", 1)[0])
+    return owned
+
+
+def bundle_modules(blob: bytes) -> dict[str, tuple[str, str]]:
+    """The user's own modules of a `braintrust push` zip — every `.py` file no installed
+    distribution owns — by module name (`a/b.py` → `a.b`, `a/__init__.py` → `a`)."""
+    out: dict[str, tuple[str, str]] = {}
+    total = 0
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-            total = 0
+            owned = _installed(zf)
             for info in zf.infolist():
+                name = info.filename
+                top = name.split("/", 1)[0]
+                if (
+                    info.is_dir()
+                    or not name.endswith(".py")
+                    or top in owned
+                    or top in ("pkg", "")
+                    or ".." in name
+                ):
+                    continue
                 total += info.file_size
-                if total > MAX_BUNDLE_BYTES:
-                    raise CodeUnavailable(f"code bundle unpacks to more than {MAX_BUNDLE_BYTES} bytes")
-                target = (tmp / info.filename).resolve()
-                if not str(target).startswith(str(tmp.resolve()) + os.sep) and target != tmp.resolve():
-                    raise CodeUnavailable(f"code bundle entry {info.filename!r} points outside the bundle")
-            zf.extractall(tmp)
+                if total > MAX_SOURCE_BYTES:
+                    raise CodeUnavailable(
+                        f"the bundle's own modules exceed {MAX_SOURCE_BYTES} bytes of source"
+                    )
+                parts = name[:-3].split("/")
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                if not parts or not all(p.isidentifier() for p in parts):
+                    continue
+                out[".".join(parts)] = (name, zf.read(info).decode("utf-8", errors="replace"))
     except zipfile.BadZipFile as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise CodeUnavailable(f"code bundle is not a zip file: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for path in [tmp, *tmp.rglob("*")]:  # readable by the sandbox's call uids
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    (tmp / ".complete").write_text("")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    if "register" not in out:
+        raise CodeUnavailable("the code bundle has no register.py (was it made by braintrust push?)")
+    return out
 
 
-def _bundle_entry(folder: Path, index: int) -> str:
-    """Sandbox code that imports a bundle's `register` module (which imports the user's modules,
-    registering their functions with the braintrust SDK) and calls the `index`-th one."""
+def _bundle_entry(modules: dict[str, tuple[str, str]], index: int) -> str:
+    """Sandbox code that serves the bundle's modules from memory, imports its `register` module
+    (which imports the user's modules, registering their functions with the braintrust SDK) and
+    calls the `index`-th registered function. Dependencies come from the evaluator's environment."""
+    packages = sorted(n for n, (f, _) in modules.items() if f.endswith("__init__.py"))
     return f"""
-import sys as _sys
-_root = {json.dumps(str(folder))}
-for _p in (_root + "/pkg", _root):
-    if _p not in _sys.path:
-        _sys.path.insert(0, _p)
+import importlib
+import importlib.abc
+import importlib.util
+import inspect
+import linecache
+import sys
 
-def _registered():
-    import importlib
-    from braintrust.framework2 import global_
-    if not global_.functions:
-        importlib.import_module("register")
-    return global_.functions
+_MODULES = {json.dumps(modules)}
+_PACKAGES = set({json.dumps(packages)})
+
+
+class _BundleModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name in _MODULES:
+            return importlib.util.spec_from_loader(name, self, is_package=name in _PACKAGES)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        filename, source = _MODULES[module.__name__]
+        shown = "<user code: " + filename + ">"  # the sandbox shows these frames in tracebacks
+        linecache.cache[shown] = (len(source), None, source.splitlines(True), shown)
+        exec(compile(source, shown, "exec"), module.__dict__)
+
+
+sys.meta_path.insert(0, _BundleModules())
+
 
 def handler(*args, **kwargs):
-    import inspect
-    fns = _registered()
+    from braintrust.framework import _set_lazy_load
+    from braintrust.framework2 import global_
+
+    if not global_.functions:
+        with _set_lazy_load(True):  # as `braintrust push` loads it: register, do not run Evals
+            importlib.import_module("register")
+    fns = global_.functions
     if {index} >= len(fns):
         raise LookupError("the bundle registers " + str(len(fns)) + " functions; index {index} does not exist")
     fn = fns[{index}].handler

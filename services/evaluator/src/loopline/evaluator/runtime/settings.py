@@ -16,6 +16,3 @@ class RuntimeSettings(SettingsSection):
     default_judge_model: str = "gpt-4o-mini"
     # an invocation (task or scorer) that runs longer than this fails with a timeout (504)
     invoke_timeout_s: float = Field(default=300.0, gt=0)
-    # pushed code bundles are unpacked here (under the data dir when relative); the sandbox
-    # sees it read-only
-    bundle_dir: str = "function-bundles-unpacked"

@@ -55,6 +55,7 @@ from loopline.evaluator.sandbox.limits import MiB, SandboxLimits
 from loopline.evaluator.sandbox.results import has_non_finite_score
 
 USER_FILENAME = "<user code>"
+USER_MODULE_PREFIX = "<user code: "  # modules of the user's own (a pushed bundle's files)
 RESULT_FD = 3
 GO_FD = 4  # one byte per item from the supervisor: "your prints so far are attributed, go on"
 MAX_CONFIG_BYTES = 1 * MiB
@@ -130,7 +131,11 @@ def _bind_arguments(fn: Any, args: Any) -> tuple[list[Any], dict[str, Any]]:
 
 def _user_traceback(exc: BaseException) -> str:
     try:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == USER_FILENAME]
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if f.filename == USER_FILENAME or f.filename.startswith(USER_MODULE_PREFIX)
+        ]
         lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
     except BaseException:  # a hostile __str__ or __traceback__
         return ""
