@@ -51,7 +51,9 @@ async def seed(ll: InProcess, name: str = "dash") -> str:
                 pid,
                 span_attributes={"name": tool, "type": "tool"},
                 error="tool failed" if failed else None,
-                classifications={"Intent": {"label": "workflows" if i < 8 else "adding-pages"}},
+                classifications={
+                    "Intent": [{"label": "workflows" if i < 8 else "adding-pages"}]
+                },  # the classifier's shape
             )
         )
     errors = ["context length exceeded", "Rate limit reached", "quota exhausted", None, None, None]

@@ -80,6 +80,12 @@ class GatewayApi:
                 break
         return out[:max_rows]
 
+    async def btql_rows(self, query: str) -> list[dict[str, Any]]:
+        """The rows of one query as written (an aggregate: one page)."""
+        body = await self._ok("POST", "/btql", {"query": query}, what="reading the logs")
+        data = body.get("data") if isinstance(body, dict) else None
+        return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
     async def fetch_all(self, object_type: str, object_id: str, max_rows: int) -> list[dict[str, Any]]:
         """The current rows of a dataset or experiment (`/fetch` pages), at most `max_rows`."""
         out: list[dict[str, Any]] = []

@@ -10,6 +10,9 @@
                                         `other` spans (all, without labels) → proposed labels
     POST .../classifier/{id}/accept     {name, description?, examples?} or {labels: [...]}
                                         proposals → labels of the next version
+    GET  .../classifier/{id}/stats?days=7&limit=50
+                                        label distribution, change against the window before,
+                                        error rate and blast radius per label (label_stats.py)
 
 The project must be the caller's (another org's project is "not found"); datasets and
 experiments are read and written through their APIs as the caller.
@@ -20,10 +23,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from loopline.classifier import discover as discovery
 from loopline.classifier import improve
 from loopline.classifier.deps import Api, Caller, ClassifierState, ControlPlaneDep
+from loopline.classifier.label_stats import label_stats
 from loopline.classifier.routes_common import PREFIX, body_object, own_project
 from loopline.common.errors import Invalid
 
@@ -113,5 +117,21 @@ def build_loop_router() -> APIRouter:
         await own_project(cp, caller.org_id, project_id)
         classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
         return await discovery.accept(state.taxonomies, classifier, body_object(body), caller.user_id or "")
+
+    @r.get(PREFIX + "/{classifier_id}/stats")
+    async def stats(
+        project_id: str,
+        classifier_id: str,
+        caller: Caller,
+        cp: ControlPlaneDep,
+        state: ClassifierState,
+        api: Api,
+        days: int = Query(default=7, ge=1, le=365),
+        limit: int = Query(default=50, ge=1, le=500),
+    ) -> dict[str, Any]:
+        await own_project(cp, caller.org_id, project_id)
+        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+        out = await label_stats(api, project_id, classifier.taxonomy.facet, days, limit)
+        return {"classifier_id": classifier.id, **out}
 
     return r

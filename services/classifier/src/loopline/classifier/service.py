@@ -81,7 +81,7 @@ SERVICE = ServiceDef(
         r"^/v1/project/[^/]+/classifier(/[^/]+)?(/classify|/label)?$",
         r"^/v1/project/[^/]+/classifier/[^/]+/backfill(/[^/]+)?(/cancel)?$",
         r"^/v1/classifier/status$",
-        r"^/v1/project/[^/]+/classifier/[^/]+/(dataset|retrain|evaluate|discover|accept)$",
+        r"^/v1/project/[^/]+/classifier/[^/]+/(dataset|retrain|evaluate|discover|accept|stats)$",
     ),
     settings=ClassifierSettings,
 )

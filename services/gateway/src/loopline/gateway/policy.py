@@ -164,12 +164,13 @@ POLICY: dict[str, Access] = {
     "GET /v1/project/{project_id}/classifier/{classifier_id}/backfill/{job_id}": "viewer",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/backfill/{job_id}/cancel": "member",
     "GET /v1/classifier/status": "viewer",
-    # classifier: the improvement loop and discovery
+    # classifier: the improvement loop, discovery, label reads
     "POST /v1/project/{project_id}/classifier/{classifier_id}/dataset": "member",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/retrain": "member",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/evaluate": "member",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/discover": "member",
     "POST /v1/project/{project_id}/classifier/{classifier_id}/accept": "member",
+    "GET /v1/project/{project_id}/classifier/{classifier_id}/stats": "viewer",
     # loop agent: conversations run a model (member); its settings are admin's
     "GET /v1/loop/analyses": "viewer",
     "GET /v1/loop/analyze/{name}": "viewer",

@@ -1,7 +1,8 @@
 """The built-in dashboards every project gets: defined here, never stored (a project sees the
 current definitions), read-only (copy one into a saved dashboard to edit it). Ids start with
 `builtin:`. They read only fields every SDK logs: span name/type, error, metadata.model, metrics
-(tokens, cost, start/end), classifications.Intent.label (the classifier's).
+(tokens, cost, start/end), classifications.Intent[0].label (the classifier's decision: the facet is
+an array of items, the first is the label; `classifications.Intent.label` reads nothing).
 
 Blast radius is error rate x volume (errors / calls x calls): a tool failing half of 10 calls
 ranks under one failing a tenth of 10,000.
@@ -15,7 +16,7 @@ BUILTIN_PREFIX = "builtin:"
 
 _ERR = "(error IS NOT NULL ? 1 : 0)"
 _OK = "(error IS NULL ? 1 : 0)"
-_INTENT = "classifications.Intent.label"
+_INTENT = "classifications.Intent[0].label"
 # model/provider error kinds, from the error text (first match wins)
 _KIND = (
     "(error ILIKE '%context%length%' OR error ILIKE '%context window%' OR error ILIKE '%maximum context%' "

@@ -1,0 +1,113 @@
+"""Label reads end to end, through the in-process app: traces of this week and the week before,
+some failing in a child span → the classifier's stats (distribution, week-over-week change,
+error rate and blast radius per label), the same numbers from the BTQL it documents, and the
+built-in dashboards' intent charts over the same labels. Tenants see none of it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.app import InProcess, in_process
+
+SERVICES = ("gateway", "ingest", "writer", "query", "classifier")
+TAXONOMY: dict[str, Any] = {
+    "labels": [
+        {"name": "refund", "description": "wants money back", "examples": ["I want a refund", "refund me"]},
+        {"name": "weather", "description": "weather forecast", "examples": ["will it rain", "is it sunny"]},
+    ],
+    "threshold": 0.0,
+}
+
+
+@pytest.fixture
+async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
+    async with in_process(chdb_dsn, tmp_path, services=SERVICES) as p:
+        yield p
+
+
+def trace(row_id: str, pid: str, text: str, age_days: float, error: bool = False) -> list[dict[str, Any]]:
+    created = (datetime.now(UTC) - timedelta(days=age_days)).isoformat()
+    root = {
+        "id": row_id,
+        "span_id": row_id,
+        "root_span_id": row_id,
+        "project_id": pid,
+        "log_id": "g",
+        "created": created,
+        "input": [{"role": "user", "content": text}],
+    }
+    child = {
+        "id": f"{row_id}-tool",
+        "span_id": f"{row_id}-tool",
+        "root_span_id": row_id,
+        "span_parents": [row_id],
+        "project_id": pid,
+        "log_id": "g",
+        "created": created,
+        "span_attributes": {"name": "lookup", "type": "tool"},
+        **({"error": "the tool failed"} if error else {}),
+    }
+    return [root, child]
+
+
+async def test_distribution_change_error_rate_and_blast_radius(ll: InProcess) -> None:
+    c, h = ll.client, ll.headers
+    pid = await ll.make_project()
+    base = f"/v1/project/{pid}/classifier"
+    cid = (await c.post(base, json=TAXONOMY, headers=h)).json()["id"]
+    rows: list[dict[str, Any]] = []
+    for i in range(4):  # this week: 4 refunds (2 fail), 2 weather
+        rows += trace(f"rn{i}", pid, "please refund my order", 1, error=i < 2)
+    for i in range(2):
+        rows += trace(f"wn{i}", pid, "will it rain tomorrow", 2)
+    rows += trace("ro0", pid, "I want my money back", 10)  # the week before: 1 refund, 3 weather
+    for i in range(3):
+        rows += trace(f"wo{i}", pid, "is it sunny today", 9, error=i == 0)
+    r = await c.post("/logs3", content=orjson.dumps({"rows": rows}), headers=h)
+    assert r.status_code == 200, r.text
+
+    async def stats() -> dict[str, Any]:
+        r = await c.get(f"{base}/{cid}/stats", params={"days": 7}, headers=h)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    deadline = asyncio.get_running_loop().time() + 90
+    while (s := await stats())["classified_traces"] != {"current": 6, "previous": 4}:
+        assert asyncio.get_running_loop().time() < deadline, s
+        await asyncio.sleep(0.3)
+    assert s["facet"] == "Intent" and s["unclassified_traces"] == {"current": 0, "previous": 0}
+    refund, weather = s["labels"]
+    assert refund["label"] == "refund" and (refund["current"], refund["previous"]) == (4, 1)
+    assert refund["current_share"] == pytest.approx(4 / 6) and refund["previous_share"] == pytest.approx(
+        1 / 4
+    )
+    assert refund["share_change"] == pytest.approx(4 / 6 - 1 / 4)
+    assert refund["failed"] == 2 and refund["error_rate"] == pytest.approx(0.5)
+    assert refund["blast_radius"] == pytest.approx(0.5 * 4 / 6)
+    assert (weather["current"], weather["previous"], weather["failed"]) == (2, 3, 0)
+    assert weather["error_rate"] == 0 and weather["blast_radius"] == 0
+    assert s["by_blast_radius"] == ["refund"]
+
+    # the documented BTQL answers the same
+    r = await c.post("/btql", json={"query": s["queries"]["failed"]}, headers=h)
+    assert {row["intent"]: row["failed"] for row in r.json()["data"] if row["intent"]} == {"refund": 2}
+
+    # the built-in dashboards chart the same labels
+    r = await c.post("/dashboards/builtin:intents/data", json={"project_id": pid}, headers=h)
+    assert r.status_code == 200, r.text
+    text = r.text
+    assert "refund" in text and "weather" in text, text[:2000]
+
+    # another org, and bad parameters
+    _, other_key = await ll.new_org("clf-stats-other")
+    oh = {"Authorization": f"Bearer {other_key}"}
+    assert (await c.get(f"{base}/{cid}/stats", headers=oh)).status_code == 404
+    assert (await c.get(f"{base}/{cid}/stats", params={"days": 0}, headers=h)).status_code in (400, 422)
