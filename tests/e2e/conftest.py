@@ -86,7 +86,14 @@ def server(request: pytest.FixtureRequest) -> RunningLoopline:
 
 
 def run_flow(
-    server: RunningLoopline, python: str, flow: str, project: str, timeout_s: float = 180
+    server: RunningLoopline,
+    python: str,
+    flow: str,
+    project: str,
+    timeout_s: float = 180,
+    *,
+    flows: Path = FLOWS,
+    args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -98,7 +105,7 @@ def run_flow(
     }
     env.pop("BRAINTRUST_ORG_NAME", None)
     proc = subprocess.run(
-        [python, str(FLOWS), flow, project],
+        [python, str(flows), flow, project, *args],
         capture_output=True,
         text=True,
         env=env,
