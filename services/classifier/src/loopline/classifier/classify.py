@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopline.classifier.embedding.base import Embedder
-from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, HeadConfig, LabelHead, decide, train_head
+from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, OTHER, HeadConfig, LabelHead, decide, train_head
 from loopline.classifier.labels import Decision, merge_row, should_write
 from loopline.classifier.taxonomy import Classifier
 from loopline.classifier.text import DEFAULT_MAX_CHARS, extract_text
@@ -88,7 +88,13 @@ def classify_rows(
             continue  # nothing to choose from yet (discovery proposes labels)
         texts: list[str] = []
         targets: list[Mapping[str, Any]] = []
+        # what should_write would refuse whatever the label (a human label, this version's label
+        # already there: e.g. the notices of this consumer's own label writes) is not predicted
+        probe = Decision(taxonomy.facet, OTHER, 0.0, classifier.id, str(classifier.version))
         for row in roots:
+            if not should_write(row, probe):
+                result.unchanged += 1
+                continue
             text = extract_text(row, taxonomy.text_path, max_chars)
             if text is None:
                 result.no_text += 1

@@ -155,4 +155,9 @@ async def _consumer_status(state: State) -> dict[str, Any]:
         "spans_labelled": c.spans_labelled,
         "no_text": c.no_text,
         "unchanged": c.unchanged,
+        "seconds": {
+            "read": round(c.read_s, 3),
+            "classify": round(c.classify_s, 3),
+            "publish": round(c.publish_s, 3),
+        },
     }

@@ -12,6 +12,7 @@ committed too and come back here once; they are then skipped the same way.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ class Counters:
     no_text: int = 0
     unchanged: int = 0
     batches: int = 0
+    # seconds spent, summed over batches: reading the committed rows back, the model (and the
+    # LLM fallback), publishing the label writes (the status shows where a batch's time goes)
+    read_s: float = 0.0
+    classify_s: float = 0.0
+    publish_s: float = 0.0
 
 
 class SpanReader:
@@ -104,9 +110,11 @@ class LabelTraces:
             classifiers = await self.taxonomies.current(org_id, project_id)
             if not classifiers:
                 continue
+            t0 = time.perf_counter()
             rows = await self.reader.rows(
                 org_id, project_id, object_type, object_id, list(dict.fromkeys(ids))
             )
+            t1 = time.perf_counter()
             heads: HeadCache = await asyncio.to_thread(self.heads)
             s = self.settings
             result = await asyncio.to_thread(
@@ -114,6 +122,9 @@ class LabelTraces:
             )
             if self.llm is not None:
                 await self.llm.apply(org_id, result, classifiers)
+            t2 = time.perf_counter()
+            self.counters.read_s += t1 - t0
+            self.counters.classify_s += t2 - t1
             if self.corrections is not None:
                 result.writes.extend(await self.corrections.repairs(org_id, project_id, rows))
             self.counters.no_text += result.no_text
@@ -132,6 +143,7 @@ class LabelTraces:
                 ]
                 await self.bus.publish(rows_topic.TOPIC, out)
                 written += len(out)
+                self.counters.publish_s += time.perf_counter() - t2
         self.counters.spans_labelled += written
         self.counters.batches += 1
         return written
