@@ -15,6 +15,7 @@ from loopline.common.settings import Settings, SettingsError, load_settings
 from loopline.cli.analyze import analyze
 from loopline.cli.classifier import classifier_app
 from loopline.cli.dlq import dlq_app
+from loopline.cli.eval_cmd import eval_app
 from loopline.runtime.registry import ALL_SERVICES, all_migrations, parse_services
 from loopline.runtime.server import http_limits, write_line
 from loopline.runtime.server import serve as run_server
@@ -29,6 +30,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (offline: ope
 app.add_typer(keys_app, name="keys")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(classifier_app, name="classifier")
+app.add_typer(eval_app, name="eval")
 app.command("analyze")(analyze)
 
 EMBEDDED = ("gateway", "ingest", "writer", "query", "evaluator", "classifier", "loop-agent")

@@ -98,14 +98,14 @@ def test_the_row_key_is_one_function() -> None:
         (eval_jobs.CONTRACT, b"{}", "not an eval job"),
         (
             eval_jobs.CONTRACT,
-            b'{"experiment_id":"e","org_id":"o","project_id":"p","requested_by":"u",'
+            b'{"job_id":"j","experiment_id":"e","org_id":"o","project_id":"p","requested_by":"u",'
             b'"data":{"dataset_id":"d"},"task":{"function_id":"f","slug":"s","project_name":"x"},'
             b'"scorers":[{"global_function":"Levenshtein"}]}',
             "exactly one selector",
         ),
         (
             eval_jobs.CONTRACT,
-            b'{"experiment_id":"e","org_id":"o","project_id":"p","requested_by":"u",'
+            b'{"job_id":"j","experiment_id":"e","org_id":"o","project_id":"p","requested_by":"u",'
             b'"data":{"dataset_id":"d","rows":[]},"task":{"function_id":"f"},'
             b'"scorers":[{"global_function":"Levenshtein"}]}',
             "exactly one of dataset_id or rows",

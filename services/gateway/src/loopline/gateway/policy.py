@@ -151,6 +151,12 @@ POLICY: dict[str, Access] = {
     "PATCH /v1/project_score/{project_score_id}": "admin",
     "DELETE /v1/project_score/{project_score_id}": "admin",
     "GET /v1/project_score/{project_score_id}/status": "viewer",
+    # evaluator: server-side evals (running one is a member's; reading jobs a viewer's)
+    "POST /v1/eval": "member",
+    "GET /v1/eval": "viewer",
+    "GET /v1/eval/{job_id}": "viewer",
+    "GET /v1/eval/{job_id}/events": "viewer",
+    "POST /v1/eval/{job_id}/cancel": "member",
     # classifier
     "POST /v1/project/{project_id}/classifier": "member",
     "GET /v1/project/{project_id}/classifier": "viewer",

@@ -57,6 +57,10 @@ class ConsumerOptions:
     retry_backoff_max_s: float = 5.0
     # When true, consumption starts at the earliest retained offset for a group with no commit.
     from_beginning: bool = True
+    # Kafka: the longest a handler may run before the member is deemed stuck and its partitions
+    # move (None: the client's default, 5 minutes). Long-running handlers (eval jobs) raise it;
+    # a member that dies is still noticed by its missing heartbeats within the session timeout.
+    max_poll_interval_s: float | None = None
 
 
 @dataclass(slots=True)

@@ -132,6 +132,11 @@ class _KafkaConsumer(Consumer):
             heartbeat_interval_ms=1_000,
             request_timeout_ms=30_000,
             retry_backoff_ms=200,
+            **(
+                {"max_poll_interval_ms": int(options.max_poll_interval_s * 1000)}
+                if options.max_poll_interval_s
+                else {}
+            ),
         )
 
     async def start(self) -> None:

@@ -81,6 +81,8 @@ class DatasetRef(BaseModel):
     model_config = _STRICT
 
     dataset_id: str | None = None
+    #: the project the dataset belongs to (it may be another project of the org than the eval's)
+    dataset_project_id: str | None = None
     version: str | None = None
     rows: list[dict[str, Any]] | None = None
 
@@ -99,11 +101,15 @@ class EvalJob(BaseModel):
     model_config = _STRICT
 
     kind: Literal["eval"] = "eval"
+    #: the job's id (`GET /v1/eval/{id}`); its row in the evaluator's `eval_jobs` table
+    job_id: str
     experiment_id: str
     org_id: str
     project_id: str
     #: who launched it (user id); the worker acts with that user's permissions
     requested_by: str
+    #: that user's role in the org when launching (`Principal.role`)
+    requested_role: str = "owner"
     data: DatasetRef
     task: FunctionRef
     scorers: list[FunctionRef] = Field(min_length=1)

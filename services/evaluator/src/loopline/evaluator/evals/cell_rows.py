@@ -1,0 +1,192 @@
+"""The rows one cell (a data row x a trial) writes, exactly as the SDK's `Eval` writes them, with
+ids derived from (experiment, data row, trial, part) so that running a cell again rewrites the
+same rows instead of adding new ones (spec §5.1 [OURS], SDK `framework.py`):
+
+* the root span: `span_attributes {name: "eval", type: "eval"}`, `input`, `expected`, `output`,
+  `metadata` (the row's, plus `scorer_errors` when a scorer failed), `tags`, `origin` (the
+  dataset row), `metrics {start, end}`, `error` when the task failed;
+* a `task` child: `{name: "task", type: "task"}`, `input`, `output`, `metrics` (with the model
+  call's tokens), `error`;
+* one child per scorer: `{name: <scorer>, type: "score", purpose: "scorer"}`, `input` = the
+  scorer's arguments (`input, output, expected, metadata, tags, id`), `output` (the score's own
+  fields), `metadata`, `scores {name: value}`, `metrics`, `error`.
+
+Span ids follow the SDK's default (OTel) form: 16 hex characters, the trace 32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from loopline.common.rows import format_created
+
+_NS = uuid.UUID("6c1d2a9e-5b0f-4e57-9a63-3f0e2b8d4c11")  # Loopline eval cells
+
+
+@dataclass(frozen=True)
+class DataRow:
+    """One row of the eval's data. `key` identifies it within the job (a dataset row's id, or
+    `#<index>` of inline data); `origin` links the eval row to its dataset row."""
+
+    key: str
+    input: Any
+    expected: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] | None = None
+    id: str | None = None
+    origin: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CellIds:
+    """The ids of every row one cell writes."""
+
+    root: str
+    root_span: str
+    trace: str
+    task: str
+    task_span: str
+    scores: tuple[tuple[str, str], ...]  # (row id, span id) per scorer, in the job's order
+
+    @property
+    def all_row_ids(self) -> tuple[str, ...]:
+        return (self.root, self.task, *(r for r, _ in self.scores))
+
+
+def _hex(seed: str, n: int) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:n]
+
+
+def cell_ids(experiment_id: str, row_key: str, trial: int, n_scorers: int) -> CellIds:
+    base = f"{experiment_id}\x1f{row_key}\x1f{trial}"
+
+    def rid(part: str) -> str:
+        return str(uuid.uuid5(_NS, f"{base}\x1f{part}"))
+
+    return CellIds(
+        root=rid("root"),
+        root_span=_hex(f"{base}/root/span", 16),
+        trace=_hex(f"{base}/trace", 32),
+        task=rid("task"),
+        task_span=_hex(f"{base}/task/span", 16),
+        scores=tuple((rid(f"score/{i}"), _hex(f"{base}/score/{i}/span", 16)) for i in range(n_scorers)),
+    )
+
+
+@dataclass(frozen=True)
+class Timed:
+    """When a span started and ended (unix seconds)."""
+
+    start: float
+    end: float
+
+    def metrics(self, **more: float) -> dict[str, float]:
+        return {"start": self.start, "end": self.end, **more}
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What one scorer gave for one cell: its scores (name → value), the span's output and
+    metadata, or the error that left it without a score."""
+
+    name: str
+    scores: dict[str, float | None]
+    output: Any
+    metadata: dict[str, Any]
+    timed: Timed
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    output: Any
+    timed: Timed
+    error: str | None = None
+    usage: dict[str, float] = field(default_factory=dict)
+
+
+def _created(ts: float) -> str:
+    return format_created(datetime.fromtimestamp(ts, UTC))
+
+
+_TOKEN_METRICS = ("prompt_tokens", "completion_tokens", "tokens", "estimated_cost")
+
+
+def cell_rows(
+    ids: CellIds, row: DataRow, task: TaskResult, scores: list[ScoreResult | None], root: Timed
+) -> list[dict[str, Any]]:
+    """The rows of one cell: root, task, then one per scorer that ran (None: it did not)."""
+    metadata = dict(row.metadata)
+    failed = {s.name: s.error for s in scores if s is not None and s.error}
+    if failed:
+        metadata["scorer_errors"] = failed
+    root_row: dict[str, Any] = {
+        "id": ids.root,
+        "span_id": ids.root_span,
+        "root_span_id": ids.trace,
+        "span_parents": None,
+        "created": _created(root.start),
+        "span_attributes": {"name": "eval", "type": "eval"},
+        "input": row.input,
+        "expected": row.expected,
+        "output": task.output,
+        "metadata": metadata,
+        "tags": row.tags,
+        "metrics": root.metrics(),
+    }
+    if row.origin is not None:
+        root_row["origin"] = row.origin
+    if task.error is not None:
+        root_row["error"] = task.error
+    usage = {k: float(v) for k, v in task.usage.items() if k in _TOKEN_METRICS}
+    task_row: dict[str, Any] = {
+        "id": ids.task,
+        "span_id": ids.task_span,
+        "root_span_id": ids.trace,
+        "span_parents": [ids.root_span],
+        "created": _created(task.timed.start),
+        "span_attributes": {"name": "task", "type": "task"},
+        "input": row.input,
+        "output": task.output,
+        "metrics": task.timed.metrics(**usage),
+    }
+    if task.error is not None:
+        task_row["error"] = task.error
+    out = [root_row, task_row]
+    scorer_input = {
+        "input": row.input,
+        "output": task.output,
+        "expected": row.expected,
+        "metadata": row.metadata,
+        "tags": row.tags,
+        "id": row.id,
+    }
+    for (sid, sspan), s in zip(ids.scores, scores, strict=True):
+        if s is None:
+            continue
+        score_row: dict[str, Any] = {
+            "id": sid,
+            "span_id": sspan,
+            "root_span_id": ids.trace,
+            "span_parents": [ids.root_span],
+            "created": _created(s.timed.start),
+            "span_attributes": {"name": s.name, "type": "score", "purpose": "scorer"},
+            "input": scorer_input,
+            "output": s.output,
+            "metadata": s.metadata,
+            "scores": s.scores,
+            "metrics": s.timed.metrics(),
+        }
+        if s.error is not None:
+            score_row["error"] = s.error
+        out.append(score_row)
+    return out
+
+
+def expected_row_ids(ids: CellIds, task_failed: bool) -> tuple[str, ...]:
+    """The rows a finished cell has written (no score rows when its task failed)."""
+    return (ids.root, ids.task) if task_failed else ids.all_row_ids

@@ -1,0 +1,445 @@
+"""The eval job worker: consumes `loopline.eval.jobs` and runs each job's cells.
+
+A job = the data rows x `trial_count` cells. For each cell: the task, then every scorer (at
+once), then the cell's rows (cell_rows.py) through the `RowSink`. Cells run at most
+`max_concurrency` at once per job and `max_cells_in_flight` per process.
+
+Delivery and recovery: the consumer commits a job's message only once the job reached an
+outcome (succeeded, failed, cancelled). A worker killed mid-job leaves the message
+uncommitted, so the bus redelivers it (to another member, or to this process restarted); that
+run waits until the old worker's lease (`owner` + `heartbeat` of the job row) is stale, waits
+for the writer to have stored every row already published, and skips the cells whose root row
+is stored. Rows are keyed by (experiment, data row, trial, part), so a cell run twice writes
+the same rows again and never adds any. A stopping worker (SIGTERM) interrupts its jobs without
+committing them: they resume the same way.
+
+Cancellation: `POST /v1/eval/{id}/cancel` writes a request that a running job sees within
+`cancel_poll_s` (at once when it runs in the API's process); it stops starting cells, drops
+the ones in flight and ends `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopline.common.auth import Principal
+from loopline.common.bus import Bus, ConsumerOptions, Message
+from loopline.common.errors import Problem
+from loopline.common.logging import get_logger
+from loopline.common.messages import eval_jobs
+from loopline.common.messages.eval_jobs import EvalJob
+from loopline.common.pipeline import Batch, Invalid, Pipeline, decode, run_task
+from loopline.common.progress import wait_for_writer
+from loopline.common.xact import XactIdGenerator
+from loopline.evaluator.evals.cell_rows import (
+    CellIds,
+    DataRow,
+    ScoreResult,
+    TaskResult,
+    Timed,
+    cell_ids,
+    cell_rows,
+)
+from loopline.evaluator.evals.data import DataReader
+from loopline.evaluator.evals.functions import CellFunctions
+from loopline.evaluator.evals.job_store import MAX_ERRORS, JobRecord, JobStore, now, with_progress
+from loopline.evaluator.evals.row_sink import RowSink
+from loopline.evaluator.evals.settings import EvalSettings
+
+log = get_logger(__name__)
+GROUP = "evaluator-eval-jobs"
+
+
+class JobInterrupted(Exception):
+    """This worker is stopping: the job's message stays uncommitted and resumes elsewhere."""
+
+
+@dataclass
+class _Progress:
+    done: int = 0
+    errored: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def failed(self, what: str) -> None:
+        self.errored += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(what[:1000])
+
+
+@dataclass(frozen=True)
+class _Fns:
+    task: Any
+    scorers: tuple[tuple[Any, str], ...]  # (resolved scorer, span name)
+
+
+def _principal(job: EvalJob) -> Principal:
+    role = job.requested_role if job.requested_role in ("viewer", "member", "admin", "owner") else "viewer"
+    return Principal(org_id=job.org_id, user_id=job.requested_by, role=role)  # type: ignore[arg-type]
+
+
+def _score_output(scores: Sequence[Any]) -> Any:
+    """The score span's output, as the SDK logs it: the score's fields but name and metadata
+    (one score), or those fields by name (several)."""
+
+    def fields(s: Any) -> dict[str, Any]:
+        return {"score": s.score}
+
+    return fields(scores[0]) if len(scores) == 1 else {s.name: fields(s) for s in scores}
+
+
+class JobRunner:
+    """Runs eval jobs; shared by every consumer member of the process."""
+
+    def __init__(
+        self,
+        jobs: JobStore,
+        data: DataReader,
+        functions: CellFunctions,
+        bus: Bus,
+        xact: XactIdGenerator,
+        settings: EvalSettings,
+    ) -> None:
+        self.jobs = jobs
+        self.data = data
+        self.functions = functions
+        self.bus = bus
+        self.xact = xact
+        self.settings = settings
+        self.worker_id = uuid.uuid4().hex
+        self.cells = asyncio.Semaphore(settings.max_cells_in_flight)
+        self.stopping = asyncio.Event()
+        self._cancels: dict[tuple[str, str], asyncio.Event] = {}  # jobs running here
+
+    # -- the consumer's step -------------------------------------------------------------------
+    async def handle(self, batch: Batch[list[EvalJob]]) -> int:
+        results = await asyncio.gather(*(self.run(j) for j in batch.value), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r  # nothing of the batch is committed: the bus redelivers it
+        return len(batch.value)
+
+    def cancel_here(self, org_id: str, job_id: str) -> bool:
+        """Cancel a job running in this process at once (True when it runs here)."""
+        ev = self._cancels.get((org_id, job_id))
+        if ev is not None:
+            ev.set()
+        return ev is not None
+
+    async def stop(self) -> None:
+        self.stopping.set()
+
+    # -- one job -------------------------------------------------------------------------------
+    async def run(self, job: EvalJob) -> None:
+        rec = await self.jobs.get(job.org_id, job.job_id)
+        if rec is None:  # the launch writes the row before publishing: a store reset; run anyway
+            rec = JobRecord(
+                org_id=job.org_id,
+                id=job.job_id,
+                project_id=job.project_id,
+                experiment_id=job.experiment_id,
+                experiment_name="",
+                status="queued",
+                job=eval_jobs.encode(job).decode(),
+                created=now(),
+                requested_by=job.requested_by,
+            )
+        if rec.terminal:
+            return  # a redelivery of a finished job
+        rec = await self._acquire(rec)
+        if rec is None:
+            return
+        if rec.cancel_requested:
+            await self.jobs.save(with_progress(rec, status="cancelled", finished=now(), owner=self.worker_id))
+            return
+        rec = with_progress(rec, status="running", owner=self.worker_id, started=rec.started or now())
+        await self.jobs.save(rec)
+        key = (job.org_id, job.job_id)
+        cancel = self._cancels[key] = asyncio.Event()
+        try:
+            await self._run_job(job, rec, cancel)
+        finally:
+            self._cancels.pop(key, None)
+
+    async def _acquire(self, rec: JobRecord) -> JobRecord | None:
+        """Wait while another live worker holds the job (a rebalance handed it to us too);
+        None when that worker finished it meanwhile."""
+        while (
+            rec.status == "running"
+            and rec.owner
+            and rec.owner != self.worker_id
+            and (now() - rec.heartbeat).total_seconds() < self.settings.lease_stale_s
+        ):
+            if self.stopping.is_set():
+                raise JobInterrupted("worker stopping")
+            await asyncio.sleep(min(1.0, self.settings.lease_stale_s / 4))
+            got = await self.jobs.get(rec.org_id, rec.id)
+            if got is None or got.terminal:
+                return None
+            rec = got
+        if rec.owner and rec.owner != self.worker_id and rec.status == "running":
+            log.info("eval job taken over from a stale worker", job_id=rec.id, previous=rec.owner)
+        return rec
+
+    async def _prepare(self, job: EvalJob, principal: Principal) -> _Fns:
+        task = await self.functions.resolve(principal, job.task)
+        scorers = []
+        for ref in job.scorers:
+            fn = await self.functions.resolve(principal, ref)
+            scorers.append((fn, self.functions.display_name(fn, ref)))
+        return _Fns(task, tuple(scorers))
+
+    async def _run_job(self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event) -> None:
+        principal = _principal(job)
+        try:
+            fns = await self._prepare(job, principal)
+            rows = await self.data.rows(job)
+        except Problem as exc:  # a function or the dataset cannot be used: the job fails
+            await self.jobs.save(with_progress(rec, status="failed", error=exc.message, finished=now()))
+            return
+        await wait_for_writer(self.bus, self.settings.writer_wait_s)  # rows a killed run published
+        written = await self.data.written_roots(job)
+        n = len(job.scorers)
+        cells = [
+            (row, t, cell_ids(job.experiment_id, row.key, t, n))
+            for row in rows
+            for t in range(job.trial_count)
+        ]
+        pending = [c for c in cells if c[2].root not in written]
+        progress = _Progress(done=len(cells) - len(pending))
+        rec = with_progress(rec, total=len(cells), done=progress.done)
+        await self.jobs.save(rec)
+        sink = RowSink(
+            self.bus,
+            self.xact,
+            job.org_id,
+            job.project_id,
+            job.experiment_id,
+            max_rows=self.settings.publish_batch_rows,
+        )
+        watcher = asyncio.create_task(self._watch(job, rec, cancel, progress))
+        try:
+            outcome = await self._run_cells(job, principal, fns, pending, sink, cancel, progress)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await sink.close()
+        rec = with_progress(
+            rec,
+            status=outcome,
+            done=progress.done,
+            errored=progress.errored,
+            errors=tuple(progress.errors),
+            finished=now(),
+        )
+        await self.jobs.save(rec)
+        log.info(
+            "eval job finished",
+            job_id=job.job_id,
+            experiment_id=job.experiment_id,
+            status=outcome,
+            done=progress.done,
+            total=rec.total,
+            errored=progress.errored,
+        )
+
+    async def _watch(self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event, progress: _Progress) -> None:
+        """Writes progress (and the lease's heartbeat); notices cancellations from elsewhere."""
+        interval = self.settings.progress_interval_s
+        last_poll = time.monotonic()
+        written = (-1, -1)
+        last_beat = time.monotonic()
+        while not cancel.is_set():
+            await asyncio.sleep(interval)
+            state = (progress.done, progress.errored)
+            if state != written or time.monotonic() - last_beat > self.settings.lease_stale_s / 3:
+                rec = with_progress(
+                    rec, done=progress.done, errored=progress.errored, errors=tuple(progress.errors)
+                )
+                try:
+                    await self.jobs.save(rec)
+                    written, last_beat = state, time.monotonic()
+                except Exception as exc:  # progress is advisory; the outcome is written at the end
+                    log.warning("eval job progress not saved", job_id=job.job_id, error=repr(exc))
+            if time.monotonic() - last_poll >= self.settings.cancel_poll_s:
+                last_poll = time.monotonic()
+                with contextlib.suppress(Exception):
+                    if await self.jobs.cancel_requested(job.org_id, job.job_id):
+                        cancel.set()
+
+    async def _run_cells(
+        self,
+        job: EvalJob,
+        principal: Principal,
+        fns: _Fns,
+        pending: list[tuple[DataRow, int, CellIds]],
+        sink: RowSink,
+        cancel: asyncio.Event,
+        progress: _Progress,
+    ) -> str:
+        window = asyncio.Semaphore(job.max_concurrency or self.settings.max_cells_in_flight)
+        running: set[asyncio.Task[None]] = set()
+        failure: list[BaseException] = []
+        stop = asyncio.Event()  # cancelled, stopping, or a cell hit an error of the infrastructure
+
+        def finished(t: asyncio.Task[None]) -> None:
+            running.discard(t)
+            window.release()
+            if not t.cancelled() and t.exception() is not None:
+                failure.append(t.exception())  # type: ignore[arg-type]
+                stop.set()
+
+        async def watch_stop() -> None:
+            waits = [asyncio.ensure_future(e.wait()) for e in (cancel, self.stopping, stop)]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            stop.set()
+
+        stopper = asyncio.create_task(watch_stop())
+        try:
+            for row, trial, ids in pending:
+                await window.acquire()
+                if stop.is_set():
+                    window.release()
+                    break
+                t = asyncio.create_task(self._cell(job, principal, fns, row, trial, ids, sink, progress))
+                running.add(t)
+                t.add_done_callback(finished)
+            while running and not stop.is_set():
+                await asyncio.wait(set(running) | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            for t in list(running):
+                t.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        if failure:
+            raise failure[0]
+        if cancel.is_set():
+            return "cancelled"
+        if self.stopping.is_set():
+            raise JobInterrupted(f"worker stopping with job {job.job_id} at {progress.done} cells")
+        return "succeeded"
+
+    async def _cell(
+        self,
+        job: EvalJob,
+        principal: Principal,
+        fns: _Fns,
+        row: DataRow,
+        trial: int,
+        ids: CellIds,
+        sink: RowSink,
+        progress: _Progress,
+    ) -> None:
+        timeout_s = job.timeout_ms / 1000 if job.timeout_ms else None
+        async with self.cells:
+            start = time.time()
+            task = await self._task(principal, fns.task, row, timeout_s)
+            scores: list[ScoreResult | None] = [None] * len(fns.scorers)
+            if task.error is None:
+                scores = list(
+                    await asyncio.gather(
+                        *(
+                            self._score(principal, fn, name, row, task.output, timeout_s)
+                            for fn, name in fns.scorers
+                        )
+                    )
+                )
+            rows = cell_rows(ids, row, task, scores, Timed(start, time.time()))
+        await sink.write(rows[1:], rows[0])
+        progress.done += 1
+        problems = [f"task: {task.error}"] if task.error else []
+        problems += [f"scorer {s.name}: {s.error}" for s in scores if s is not None and s.error]
+        if problems:
+            progress.failed(f"row {row.key} trial {trial}: " + "; ".join(problems))
+
+    async def _task(self, principal: Principal, fn: Any, row: DataRow, timeout_s: float | None) -> TaskResult:
+        start = time.time()
+        try:
+            r = await self.functions.task(
+                principal, fn, row.input, expected=row.expected, metadata=row.metadata, timeout_s=timeout_s
+            )
+        except (asyncio.CancelledError, JobInterrupted):
+            raise
+        except Problem as exc:
+            return TaskResult(None, Timed(start, time.time()), error=exc.message)
+        return TaskResult(r.output, Timed(start, time.time()), error=r.error, usage=dict(r.usage or {}))
+
+    async def _score(
+        self, principal: Principal, fn: Any, name: str, row: DataRow, output: Any, timeout_s: float | None
+    ) -> ScoreResult:
+        start = time.time()
+        try:
+            got = await self.functions.score(
+                principal,
+                fn,
+                input=row.input,
+                output=output,
+                expected=row.expected,
+                metadata=row.metadata,
+                timeout_s=timeout_s,
+            )
+        except Problem as exc:
+            return ScoreResult(name, {name: None}, None, {}, Timed(start, time.time()), error=exc.message)
+        timed = Timed(start, time.time())
+        errors = [s.error for s in got if s.error]
+        metadata: dict[str, Any] = {}
+        for s in got:
+            metadata.update(s.metadata or {})
+        span_name = got[0].name if len(got) == 1 else name
+        return ScoreResult(
+            span_name,
+            {s.name: s.score for s in got} if got else {name: None},
+            _score_output(got) if got else None,
+            metadata,
+            timed,
+            error="; ".join(e for e in errors if e) or None,
+        )
+
+
+async def _log_dead_letters(invalid: Sequence[Invalid]) -> None:
+    for d in invalid:
+        log.warning("eval_job_dead_letter", reason=d.reason, key=d.message.key.decode(errors="replace"))
+
+
+def build_pipeline(runner: JobRunner) -> Pipeline[list[Message]]:
+    return Pipeline(
+        "eval-jobs",
+        [decode(eval_jobs.CONTRACT), run_task("run", runner.handle)],
+        dead_letters=_log_dead_letters,
+    )
+
+
+@dataclass
+class JobWorkers:
+    """The consumer members of this process, stopped together with the runner's jobs."""
+
+    runner: JobRunner
+    consumers: list[Any] = field(default_factory=list)
+
+    async def start(self, bus: Bus, members: int) -> None:
+        pipeline = build_pipeline(self.runner)
+        options = ConsumerOptions(
+            max_batch=self.runner.settings.jobs_per_worker,
+            max_wait_s=0.05,
+            retry_backoff_s=1.0,
+            retry_backoff_max_s=10.0,
+            max_poll_interval_s=6 * 3600,  # a job may run for hours; liveness is the heartbeat's
+        )
+        for _ in range(members):
+            self.consumers.append(await bus.subscribe(eval_jobs.TOPIC, GROUP, pipeline, options))
+
+    async def stop(self) -> None:
+        await self.runner.stop()  # running jobs end interrupted, uncommitted
+        for c in self.consumers:
+            await c.stop()

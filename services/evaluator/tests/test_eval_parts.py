@@ -1,0 +1,175 @@
+"""Server-side evals, part by part: the request's validation, the rows a cell writes and their
+deterministic ids, and the job table (status, progress, cancellation, org scoping)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import orjson
+import pytest
+from loopline.common.errors import Invalid, ServiceError
+from loopline.common.messages.eval_jobs import FunctionRef
+from loopline.common.store import Store, apply_migrations
+from loopline.evaluator.evals import tables as eval_tables
+from loopline.evaluator.evals.cell_rows import DataRow, ScoreResult, TaskResult, Timed, cell_ids, cell_rows
+from loopline.evaluator.evals.job_store import JobRecord, JobStore, now
+from loopline.evaluator.evals.request import data_version, function_ref, parse_run_eval
+
+
+def test_function_references_in_every_invoke_shape() -> None:
+    assert function_ref({"function_id": "f1", "version": "7"}, "task") == FunctionRef(
+        function_id="f1", version="7"
+    )
+    assert function_ref({"project_name": "p", "slug": "s"}, "task").slug == "s"
+    assert function_ref({"global_function": "Levenshtein"}, "scores.0").global_function == "Levenshtein"
+    code = function_ref({"inline_context": {"runtime": "python", "version": "3.12"}, "code": "x"}, "task")
+    assert code.inline_code == "x" and code.inline_runtime == {"runtime": "python", "version": "3.12"}
+    wrapped = function_ref({"name": "Is Polite", "function_id": {"function_id": "f9"}}, "scores.1")
+    assert wrapped == FunctionRef(function_id="f9", name="Is Polite")
+    prompt = function_ref({"inline_prompt": {"prompt": {"type": "chat", "messages": []}}}, "task")
+    assert prompt.inline_prompt is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "needle"),
+    [
+        ("Levenshtein", "scores.0", "must be a function reference object"),
+        ({}, "scores.0", "exactly one selector"),
+        ({"function_id": "a", "global_function": "b"}, "scores.0", "exactly one selector"),
+        ({"slug": "s"}, "scores.0", "both project_name and slug"),
+        ({"inline_function": {"x": 1}}, "scores.0.inline_function", "not supported"),
+        ({"function_id": "a", "bogus": 1}, "scores.0.bogus", "'scores.0.bogus'"),
+    ],
+)
+def test_bad_function_references_name_the_field(value: object, field: str, needle: str) -> None:
+    with pytest.raises(Invalid, match=needle) as e:
+        function_ref(value, "scores.0")
+    assert e.value.where["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"[]", None),
+        (b"{", None),
+        (b'{"data": {}, "task": {}, "scores": []}', "project_id"),
+        (b'{"project_id": "p", "data": {}, "task": {}, "scores": []}', "scores"),
+        (b'{"project_id": "p", "data": {}, "task": {}, "scores": [{}], "trial_count": 0}', "trial_count"),
+        (
+            b'{"project_id": "p", "data": {}, "task": {}, "scores": [{}], "max_concurrency": 0}',
+            "max_concurrency",
+        ),
+        (b'{"project_id": "p", "data": {}, "task": {}, "scores": [{}], "timeout": -1}', "timeout"),
+        (b'{"project_id": "p", "data": [], "task": {}, "scores": [{}]}', "data"),
+    ],
+)
+def test_bad_bodies_are_400s_naming_the_field(body: bytes, field: str | None) -> None:
+    with pytest.raises(ServiceError) as e:
+        parse_run_eval(body)
+    assert e.value.status == 400
+    if field is not None:
+        assert e.value.where["field"] == field and field in e.value.message
+
+
+def test_body_defaults_and_versions() -> None:
+    b = parse_run_eval(b'{"project_id": "p", "data": {"data": []}, "task": {}, "scores": [{}], "extra": 1}')
+    assert b.max_concurrency == 10 and b.trial_count is None and not b.stream
+    unlimited = parse_run_eval(
+        b'{"project_id": "p", "data": {"data": []}, "task": {}, "scores": [{}], "max_concurrency": null}'
+    )
+    assert unlimited.max_concurrency is None
+    assert (
+        data_version(None, "v") is None and data_version("1000192656880881099", "v") == "1000192656880881099"
+    )
+    for bad in ("abc", -1):
+        with pytest.raises(Invalid):
+            data_version(bad, "data.dataset_version")
+
+
+def test_cell_ids_are_deterministic_and_distinct() -> None:
+    a = cell_ids("exp1", "row1", 0, 3)
+    assert a == cell_ids("exp1", "row1", 0, 3)
+    others = [cell_ids("exp2", "row1", 0, 3), cell_ids("exp1", "row2", 0, 3), cell_ids("exp1", "row1", 1, 3)]
+    seen = set(a.all_row_ids)
+    assert len(seen) == 5
+    for o in others:
+        assert not seen & set(o.all_row_ids)
+        seen |= set(o.all_row_ids)
+    assert len(a.root_span) == 16 and len(a.trace) == 32 and len(a.task_span) == 16
+    uuid.UUID(a.root)
+
+
+def test_cell_rows_have_the_sdk_eval_shape() -> None:
+    ids = cell_ids("exp", "r1", 0, 2)
+    row = DataRow(
+        "r1", {"q": "2+2"}, "4", {"src": "t"}, ["math"], "r1", {"object_type": "dataset", "id": "r1"}
+    )
+    t = Timed(100.0, 101.0)
+    scores = [
+        ScoreResult("Levenshtein", {"Levenshtein": 0.5}, {"score": 0.5}, {}, t),
+        ScoreResult("judge", {"judge": None}, None, {}, t, error="provider down"),
+    ]
+    root, task, s1, s2 = cell_rows(ids, row, TaskResult("5", t, usage={"tokens": 7.0}), list(scores), t)
+    assert root["span_attributes"] == {"name": "eval", "type": "eval"} and root["span_parents"] is None
+    assert root["input"] == {"q": "2+2"} and root["expected"] == "4" and root["output"] == "5"
+    assert root["origin"] == {"object_type": "dataset", "id": "r1"} and root["tags"] == ["math"]
+    assert root["metadata"] == {"src": "t", "scorer_errors": {"judge": "provider down"}}
+    assert task["span_attributes"] == {"name": "task", "type": "task"}
+    assert task["span_parents"] == [ids.root_span] and task["metrics"]["tokens"] == 7.0
+    assert s1["span_attributes"] == {"name": "Levenshtein", "type": "score", "purpose": "scorer"}
+    assert s1["scores"] == {"Levenshtein": 0.5} and s1["input"]["output"] == "5" and s1["input"]["id"] == "r1"
+    assert s2["error"] == "provider down" and s2["scores"] == {"judge": None}
+    assert {r["root_span_id"] for r in (root, task, s1, s2)} == {ids.trace}
+    failed = cell_rows(ids, row, TaskResult(None, t, error="boom"), [None, None], t)
+    assert [r["id"] for r in failed] == [ids.root, ids.task] and failed[0]["error"] == "boom"
+
+
+@pytest.fixture
+async def eval_store(store: Store) -> Store:
+    await apply_migrations(store, eval_tables.MIGRATIONS)
+    return store
+
+
+def _record(org: str, job_id: str, **kw: object) -> JobRecord:
+    base = JobRecord(
+        org_id=org,
+        id=job_id,
+        project_id="p1",
+        experiment_id="e1",
+        experiment_name="exp",
+        status="queued",
+        job=orjson.dumps({"job_id": job_id}).decode(),
+        created=now(),
+        total=10,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+async def test_job_store_progress_cancel_and_org_scope(eval_store: Store) -> None:
+    jobs = JobStore(eval_store)
+    await jobs.save(_record("org-a", "j1"))
+    await jobs.save(_record("org-a", "j2", project_id="p2"))
+    got = await jobs.get("org-a", "j1")
+    assert got is not None and got.status == "queued" and got.total == 10 and not got.cancel_requested
+    await jobs.save(replace(got, status="running", done=4, errored=1, errors=("row 3: boom",)))
+    got = await jobs.get("org-a", "j1")
+    assert got is not None and (got.status, got.done, got.errors) == ("running", 4, ("row 3: boom",))
+    assert await jobs.get("org-b", "j1") is None  # another org's job does not exist for it
+    assert await jobs.list("org-b") == []
+    assert {j.id for j in await jobs.list("org-a")} == {"j1", "j2"}
+    assert [j.id for j in await jobs.list("org-a", project_id="p2")] == ["j2"]
+    assert [j.id for j in await jobs.list("org-a", status="running")] == ["j1"]
+    await jobs.request_cancel("org-b", "j1", "intruder")  # scoped: does not touch org-a's job
+    assert not await jobs.cancel_requested("org-a", "j1")
+    await jobs.request_cancel("org-a", "j1", "u1")
+    assert await jobs.cancel_requested("org-a", "j1")
+    got = await jobs.get("org-a", "j1")
+    assert got is not None and got.cancel_requested and got.public()["cancel_requested"] is True
+    pub = got.public()
+    assert (
+        pub["status"] == "running"
+        and pub["done"] == 4
+        and pub["total"] == 10
+        and pub["object_type"] == "eval_job"
+    )
