@@ -168,28 +168,3 @@ class InProcessServiceCalls(_Calls):
     def _headers(self, principal: Principal) -> dict[str, str]:
         # carried to `_WithPrincipal` (and removed there) inside this process only
         return {"x-loopline-inprocess-principal": principal.model_dump_json()}
-
-
-class ServiceCallsChooser:
-    """One `ServiceCalls` per process: through the gateway's URL when the gateway runs elsewhere
-    (`LOOPLINE_SERVICE_URLS`), else in-process into the app serving the request (built on first
-    use). A service keeps one in its state and asks it per request (`for_app(request.app)`)."""
-
-    def __init__(self, services: tuple[str, ...], service_urls: dict[str, str], internal_token: str) -> None:
-        gateway_url = service_urls.get("gateway")
-        self.http: HttpServiceCalls | None = None
-        if "gateway" not in services and gateway_url:
-            self.http = HttpServiceCalls(gateway_url, internal_token)
-        self._local: InProcessServiceCalls | None = None
-
-    def for_app(self, app: ASGIApp) -> ServiceCalls:
-        if self.http is not None:
-            return self.http
-        if self._local is None:
-            self._local = InProcessServiceCalls(app)
-        return self._local
-
-    async def stop(self) -> None:
-        for c in (self.http, self._local):
-            if c is not None:
-                await c.close()

@@ -50,6 +50,15 @@ async def _evals(request: Request) -> EvalsState:
 Evals = Annotated[EvalsState, Depends(_evals)]
 
 
+def _calls(evals: EvalsState) -> ServiceCalls:
+    if evals.calls is None:
+        raise ServiceError(
+            503,
+            "server-side evals need the gateway: run it in this process or name its URL in LOOPLINE_SERVICE_URLS",
+        )
+    return evals.calls
+
+
 def _sse(event: str, data: Any) -> bytes:
     payload = "" if data is None else orjson.dumps(data).decode()
     return f"event: {event}\ndata: {payload}\n\n".encode()
@@ -136,7 +145,7 @@ def build_eval_router() -> APIRouter:
     @r.post("/v1/eval")
     async def run_eval(request: Request, p: Caller, evals: Evals, control: ControlPlaneDep) -> Any:
         body = parse_run_eval(await request.body())
-        calls = evals.calls.for_app(request.app)
+        calls = _calls(evals)
         launched = await evals.launcher.launch(p, body, control, calls)
         rec = launched.record
         headers = {JOB_HEADER: rec.id}
@@ -176,9 +185,9 @@ def build_eval_router() -> APIRouter:
         return (await _job(evals, p, job_id)).public()
 
     @r.get("/v1/eval/{job_id}/events")
-    async def job_events(job_id: str, request: Request, p: Caller, evals: Evals) -> StreamingResponse:
+    async def job_events(job_id: str, p: Caller, evals: Evals) -> StreamingResponse:
         rec = await _job(evals, p, job_id)
-        calls = evals.calls.for_app(request.app)
+        calls = _calls(evals)
         return StreamingResponse(_stream(evals, calls, p, rec, None), media_type="text/event-stream")
 
     @r.post("/v1/eval/{job_id}/cancel")

@@ -4,7 +4,6 @@ workers consuming `loopline.eval.jobs` (unless `evals.workers` is 0)."""
 from __future__ import annotations
 
 from loopline.common.service import ServiceContext, Worker
-from loopline.common.service_calls import ServiceCallsChooser
 from loopline.evaluator.evals.data import DataReader
 from loopline.evaluator.evals.functions import CellFunctions
 from loopline.evaluator.evals.job_store import JobStore
@@ -19,13 +18,12 @@ async def start_evals(ctx: ServiceContext, functions: CellFunctions) -> tuple[Ev
     settings = ctx.settings.section(EvalSettings)
     jobs = JobStore(store)
     data = DataReader(store)
-    calls = ServiceCallsChooser(ctx.services, ctx.settings.service_urls, ctx.settings.internal_token)
     launcher = Launcher(jobs, data, functions, ctx.bus, ctx.xact, settings)
-    workers: list[Worker] = [calls]
+    workers: list[Worker] = []
     runner = None
     if settings.workers > 0:
         runner = JobRunner(jobs, data, functions, ctx.bus, ctx.xact, settings)
         job_workers = JobWorkers(runner)
         await job_workers.start(ctx.bus, settings.workers)
         workers.append(job_workers)
-    return EvalsState(jobs, launcher, calls, settings, runner), workers
+    return EvalsState(jobs, launcher, ctx.service_calls, settings, runner), workers

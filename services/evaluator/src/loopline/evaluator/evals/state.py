@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loopline.common.service_calls import ServiceCallsChooser
+from loopline.common.service_calls import ServiceCalls
 from loopline.evaluator.evals.job_store import JobStore
 from loopline.evaluator.evals.launch import Launcher
 from loopline.evaluator.evals.settings import EvalSettings
@@ -15,6 +15,8 @@ from loopline.evaluator.evals.worker import JobRunner
 class EvalsState:
     jobs: JobStore
     launcher: Launcher
-    calls: ServiceCallsChooser  # the query service's summaries, the gateway's experiments
+    # the gateway's API as the caller (experiments, datasets by name, the query service's
+    # summaries); None when this process has neither the gateway nor its URL
+    calls: ServiceCalls | None
     settings: EvalSettings
     runner: JobRunner | None  # None when this process runs no eval jobs (`evals.workers = 0`)

@@ -307,9 +307,12 @@ class JobRunner:
         stopper = asyncio.create_task(watch_stop())
         try:
             for row, trial, ids in pending:
-                await window.acquire()
+                slot = asyncio.ensure_future(window.acquire())
+                await asyncio.wait({slot, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stop.is_set():
-                    window.release()
+                    if slot.done() and not slot.cancelled():
+                        window.release()
+                    slot.cancel()
                     break
                 t = asyncio.create_task(self._cell(job, principal, fns, row, trial, ids, sink, progress))
                 running.add(t)
