@@ -117,10 +117,28 @@ async def test_eval_on_a_dataset_compared_with_its_base(app: InProcess, scripted
     assert base["scores"]["ExactMatch"]["score"] == pytest.approx(0.5)
     assert base["scores"]["judge"]["score"] == pytest.approx(0.5)
 
+    # the candidate runs the same prompt saved in the project, referenced by slug
+    r = await app.client.post(
+        "/v1/prompt",
+        json={
+            "project_id": pid,
+            "name": "Answer",
+            "slug": "answer",
+            "prompt_data": PROMPT_TASK["inline_prompt"],
+        },
+        headers=app.headers,
+    )
+    assert r.status_code == 200, r.text
     scripted_llm.respond_with(model(wrong=set()))
     r = await app.client.post(
         "/v1/eval",
-        json={**body, "experiment_name": "base", "base_experiment_name": "base", "max_concurrency": 2},
+        json={
+            **body,
+            "task": {"project_name": "evals", "slug": "answer"},
+            "experiment_name": "base",
+            "base_experiment_name": "base",
+            "max_concurrency": 2,
+        },
         headers=app.headers,
     )
     assert r.status_code == 200, r.text
@@ -194,7 +212,9 @@ async def test_stream_inline_data_trials_and_task_errors(app: InProcess, scripte
     assert names[0] == "start" and names[-2:] == ["summary", "done"] and "progress" in names
     start = events[0][1]
     assert start["total"] == 10 and start["experiment_id"] and start["project_id"] == pid
-    assert start["experiment_url"] and start["project_name"] == "evals"
+    assert start["project_name"] == "evals" and start["experiment_url"].endswith(
+        f"/p/evals/experiments/{start['experiment_name']}"
+    )
     last = [d for e, d in events if e == "progress"][-1]
     assert (last["status"], last["done"], last["total"], last["errored"]) == ("succeeded", 10, 10, 2)
     summary = events[-2][1]
@@ -217,59 +237,62 @@ async def test_cancel_a_running_job(app: InProcess, scripted_llm: ScriptedLLM) -
         "task": PROMPT_TASK,
         "scores": [{"global_function": "ExactMatch"}],
         "max_concurrency": 2,
-        "stream": True,
     }
-    async with app.client.stream("POST", "/v1/eval", json=body, headers=app.headers) as resp:
-        assert resp.status_code == 200
-        job_id = resp.headers["x-loopline-eval-job-id"]
-        seen: list[str] = []
-        async for line in resp.aiter_lines():
-            if line.startswith("event: "):
-                seen.append(line[7:])
-            if line.startswith("data: ") and seen[-1] == "progress" and orjson.loads(line[6:])["done"] >= 2:
-                r = await app.client.post(f"/v1/eval/{job_id}/cancel", headers=app.headers)
-                assert r.status_code == 200 and r.json()["cancel_requested"] is True
-                break
-        rest = (await resp.aread()).decode()
-    assert "event: error" in rest and "cancelled" in rest and rest.rstrip().endswith("event: done\ndata:")
-    job = (await app.client.get(f"/v1/eval/{job_id}", headers=app.headers)).json()
-    assert job["status"] == "cancelled" and 2 <= job["done"] < 40
-    await asyncio.sleep(0.5)
+    # (the in-process transport delivers a response whole: launch without waiting for it)
+    launch = asyncio.create_task(app.client.post("/v1/eval", json=body, headers=app.headers))
+    job: dict[str, Any] = {}
+    for _ in range(200):
+        listed = (await app.client.get("/v1/eval", headers=app.headers)).json()["objects"]
+        if listed and listed[0]["done"] >= 2:
+            job = listed[0]
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "running" and job["total"] == 40, job
+    r = await app.client.post(f"/v1/eval/{job['id']}/cancel", headers=app.headers)
+    assert r.status_code == 200 and r.json()["cancel_requested"] is True, r.text
+    resp = await launch
+    assert resp.status_code == 409 and "cancelled" in resp.json()["error"]["message"], resp.text
+    job = (await app.client.get(f"/v1/eval/{job['id']}", headers=app.headers)).json()
+    assert job["status"] == "cancelled" and 2 <= job["done"] < 40, job
+    events = sse((await app.client.get(f"/v1/eval/{job['id']}/events", headers=app.headers)).text)
+    assert [e for e, _ in events] == ["progress", "error", "done"] and "cancelled" in events[1][1]
     requests = len(scripted_llm.requests)
     await asyncio.sleep(0.7)
     assert len(scripted_llm.requests) == requests  # nothing runs any more
+    fetched = await fetch(app, job["experiment_id"])
+    assert len([x for x in fetched if not x.get("span_parents")]) == job["done"]  # finished cells only
 
 
-@pytest.mark.parametrize(
-    ("change", "status", "needle"),
-    [
-        ({"project_id": "00000000-0000-4000-8000-000000000000"}, 404, "project"),
-        ({"data": {"dataset_id": "00000000-0000-4000-8000-000000000000"}}, 404, "dataset"),
-        ({"data": {"project_name": "evals", "dataset_name": "nope"}}, 404, "dataset 'nope'"),
-        ({"data": {"experiment_name": "x"}}, 400, "data.experiment_name"),
-        ({"data": {}}, 400, "'data' needs"),
-        ({"scores": [{"global_function": "NoSuchScorer"}]}, 404, "scores.0"),
-        ({"scores": [{"slug": "x"}]}, 400, "scores.0"),
-        ({"task": {"function_id": "f", "global_function": "x"}}, 400, "task"),
-        ({"trial_count": 0}, 400, "trial_count"),
-        ({"base_experiment_name": "nope"}, 404, "base_experiment_name"),
-        ({"data": {"data": [{"input": "x" * 1000}] * 1000}}, 413, "dataset"),
-    ],
-)
-async def test_bad_requests_are_clear_4xx(
-    app: InProcess, scripted_llm: ScriptedLLM, change: dict[str, Any], status: int, needle: str
-) -> None:
+BAD = [
+    ({"project_id": "00000000-0000-4000-8000-000000000000"}, 404, "project"),
+    ({"data": {"dataset_id": "00000000-0000-4000-8000-000000000000"}}, 404, "dataset"),
+    ({"data": {"project_name": "evals", "dataset_name": "nope"}}, 404, "dataset 'nope'"),
+    ({"data": {"experiment_name": "x"}}, 400, "data.experiment_name"),
+    ({"data": {}}, 400, "'data' needs"),
+    ({"scores": [{"global_function": "NoSuchScorer"}]}, 404, "scores.0"),
+    ({"scores": [{"slug": "x"}]}, 400, "scores.0"),
+    ({"task": {"function_id": "00000000-0000-4000-8000-000000000000"}}, 404, "'task'"),
+    ({"task": {"project_name": "evals", "slug": "missing"}}, 404, "'task'"),
+    ({"task": {"function_id": "f", "global_function": "x"}}, 400, "task"),
+    ({"trial_count": 0}, 400, "trial_count"),
+    ({"base_experiment_name": "nope"}, 404, "experiment 'nope'"),
+    ({"data": {"data": [{"input": "x" * 1000}] * 1000}}, 413, "dataset"),
+]
+
+
+async def test_bad_requests_are_clear_4xx(app: InProcess, scripted_llm: ScriptedLLM) -> None:
     pid = await org_with_model(app, scripted_llm)
-    body = {
-        "project_id": pid,
-        "data": {"data": [{"input": 1}]},
-        "task": PROMPT_TASK,
-        "scores": SCORERS,
-        **change,
-    }
-    r = await app.client.post("/v1/eval", json=body, headers=app.headers)
-    assert r.status_code == status, r.text
-    assert needle in r.json()["error"]["message"], r.text
+    for change, status, needle in BAD:
+        body = {
+            "project_id": pid,
+            "data": {"data": [{"input": 1}]},
+            "task": PROMPT_TASK,
+            "scores": SCORERS,
+            **change,
+        }
+        r = await app.client.post("/v1/eval", json=body, headers=app.headers)
+        assert r.status_code == status, (change, r.text)
+        assert needle in r.json()["error"]["message"], (change, r.text)
     assert (await app.client.get("/v1/eval", headers=app.headers)).json() == {"objects": []}
 
 

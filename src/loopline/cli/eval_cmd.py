@@ -59,7 +59,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
     """(event, decoded data) of a text/event-stream."""
-    event, data = "message", []
+    event: str = "message"
+    data: list[str] = []
     for line in lines:
         if line == "":
             if data or event != "message":

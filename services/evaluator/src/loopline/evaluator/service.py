@@ -14,6 +14,11 @@ from loopline.common.service import ServiceContext, ServiceDef, Started
 from loopline.evaluator import tables
 from loopline.evaluator.ai_secrets import AiSecretStore
 from loopline.evaluator.errors import ERRORS
+from loopline.evaluator.evals import tables as eval_tables
+from loopline.evaluator.evals.routes import build_eval_router
+from loopline.evaluator.evals.runner_functions import RunnerFunctions
+from loopline.evaluator.evals.settings import EvalSettings
+from loopline.evaluator.evals.start import start_evals
 from loopline.evaluator.functions.bundles import BundleSigner, BundleStore
 from loopline.evaluator.functions.routes import build_function_router
 from loopline.evaluator.functions.settings import FunctionSettings
@@ -54,6 +59,7 @@ def _router(ctx: ServiceContext) -> APIRouter:
     router.include_router(build_function_router())
     router.include_router(build_invoke_router())
     router.include_router(build_online_router(ctx))
+    router.include_router(build_eval_router())
     return router
 
 
@@ -80,6 +86,7 @@ async def _start(ctx: ServiceContext) -> Started:
     )
     runtime = build_runtime(ctx, models, functions, bundles)
     online, online_workers = await start_online(ctx, runtime.runner)
+    evals, eval_workers = await start_evals(ctx, RunnerFunctions(runtime.runner))
     state = State(
         secrets=secrets,
         models=models,
@@ -89,8 +96,11 @@ async def _start(ctx: ServiceContext) -> Started:
         runner=runtime.runner,
         spans=runtime.spans,
         online=online,
+        evals=evals,
     )
-    return Started(state, workers=[_CloseClients(models), *runtime_workers(runtime), *online_workers])
+    return Started(
+        state, workers=[_CloseClients(models), *runtime_workers(runtime), *online_workers, *eval_workers]
+    )
 
 
 SERVICE = ServiceDef(
@@ -98,8 +108,15 @@ SERVICE = ServiceDef(
     router=_router,
     start=_start,
     needs_store=True,
-    migrations=(*tables.MIGRATIONS, *ONLINE_MIGRATIONS),
-    settings=(EvaluatorSettings, SandboxSettings, FunctionSettings, RuntimeSettings, OnlineScoringSettings),
+    migrations=(*tables.MIGRATIONS, *ONLINE_MIGRATIONS, *eval_tables.MIGRATIONS),
+    settings=(
+        EvaluatorSettings,
+        SandboxSettings,
+        FunctionSettings,
+        RuntimeSettings,
+        OnlineScoringSettings,
+        EvalSettings,
+    ),
     routes=(
         r"^/v1/ai_secret(/[^/]+)?$",
         r"^/v1/proxy/",
@@ -110,6 +127,7 @@ SERVICE = ServiceDef(
         r"^/function/invoke$",
         r"^/v1/function/[^/]+/invoke$",
         r"^/v1/project_score(/[^/]+)?(/status)?$",
+        r"^/v1/eval(/[^/]+(/events|/cancel)?)?$",
     ),
     errors=ERRORS,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from loopline.evaluator.ai_secrets import AiSecretStore
 from loopline.evaluator.functions.bundles import BundleStore
@@ -12,6 +13,9 @@ from loopline.evaluator.org_models import OrgModels
 from loopline.evaluator.proxy.engine import ModelGateway
 from loopline.evaluator.runtime.runner import FunctionRunner
 from loopline.evaluator.runtime.spans import SpanWriter
+
+if TYPE_CHECKING:
+    from loopline.evaluator.evals.state import EvalsState
 
 
 @dataclass(frozen=True)
@@ -24,3 +28,4 @@ class State:
     runner: FunctionRunner | None = None  # runs prompts, scorers and code (fn-invoke)
     spans: SpanWriter | None = None  # publishes spans as rows on loopline.rows (fn-invoke)
     online: OnlineScoring | None = None  # /v1/project_score rules and the online scoring engine (online)
+    evals: EvalsState | None = None  # server-side evals: /v1/eval, jobs (owner of eval_jobs)

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -62,6 +63,19 @@ def _calls(evals: EvalsState) -> ServiceCalls:
 def _sse(event: str, data: Any) -> bytes:
     payload = "" if data is None else orjson.dumps(data).decode()
     return f"event: {event}\ndata: {payload}\n\n".encode()
+
+
+def _urls(p: Principal, head: dict[str, Any]) -> dict[str, str | None]:
+    """The web app's pages of the project and the experiment (paths on this server), as far as
+    the summary does not name them."""
+    project, exp = head.get("project_name"), head.get("experiment_name")
+    if not (p.org_name and project):
+        return {"project_url": head.get("project_url"), "experiment_url": head.get("experiment_url")}
+    base = f"/app/{quote(p.org_name, safe='')}/p/{quote(str(project), safe='')}"
+    return {
+        "project_url": head.get("project_url") or base,
+        "experiment_url": head.get("experiment_url") or f"{base}/experiments/{quote(str(exp or ''), safe='')}",
+    }
 
 
 def _progress(rec: JobRecord) -> dict[str, Any]:
@@ -157,8 +171,7 @@ def build_eval_router() -> APIRouter:
                 "project_name": head.get("project_name"),
                 "experiment_id": rec.experiment_id,
                 "experiment_name": head.get("experiment_name") or rec.experiment_name,
-                "project_url": head.get("project_url"),
-                "experiment_url": head.get("experiment_url"),
+                **_urls(p, head),
                 "total": rec.total,
             }
             return StreamingResponse(
