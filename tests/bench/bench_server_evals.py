@@ -46,7 +46,9 @@ def rows(n: int) -> list[dict[str, Any]]:
     return [{"input": str(i % 97), "expected": str(i % 89), "metadata": {"i": i}} for i in range(n)]
 
 
-def server_heuristics(api: httpx.Client, pid: str, data: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+def server_heuristics(
+    api: httpx.Client, pid: str, data: list[dict[str, Any]]
+) -> tuple[float, dict[str, Any]]:
     body = {
         "project_id": pid,
         "data": {"data": data},
@@ -97,7 +99,9 @@ def slow_model(api: httpx.Client, pid: str) -> tuple[float, list[float], str]:
     wall = time.perf_counter() - t0
     r.raise_for_status()
     job = api.get(f"/v1/eval/{r.headers['x-loopline-eval-job-id']}").json()
-    fetched = api.post(f"/v1/experiment/{job['experiment_id']}/fetch", json={"limit": 10_000}).json()["events"]
+    fetched = api.post(f"/v1/experiment/{job['experiment_id']}/fetch", json={"limit": 10_000}).json()[
+        "events"
+    ]
     extra = [
         x["metrics"]["end"] - x["metrics"]["start"] - LATENCY_S
         for x in fetched

@@ -74,7 +74,8 @@ def _urls(p: Principal, head: dict[str, Any]) -> dict[str, str | None]:
     base = f"/app/{quote(p.org_name, safe='')}/p/{quote(str(project), safe='')}"
     return {
         "project_url": head.get("project_url") or base,
-        "experiment_url": head.get("experiment_url") or f"{base}/experiments/{quote(str(exp or ''), safe='')}",
+        "experiment_url": head.get("experiment_url")
+        or f"{base}/experiments/{quote(str(exp or ''), safe='')}",
     }
 
 
