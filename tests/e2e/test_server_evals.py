@@ -90,7 +90,7 @@ def test_eval_killed_mid_job_resumes_once_and_summarizes(tmp_path: Path, kafka_b
     port = free_port()
     bus = f"kafka://{kafka_bootstrap}"
     with ScriptedLLM(max_lifetime_s=600) as llm:
-        ll = RunningLoopline(tmp_path / "data", port, bus=bus, extra_env=env).start()
+        ll = RunningLoopline(tmp_path / "data", port, bus=bus, extra_env=env).start(timeout_s=240)
         api = httpx.Client(base_url=ll.url, headers=ll.headers, timeout=60)
         try:
             project = f"evals-{uuid.uuid4().hex[:6]}"
@@ -153,7 +153,9 @@ def test_eval_killed_mid_job_resumes_once_and_summarizes(tmp_path: Path, kafka_b
         except BaseException:
             ll.kill()
             raise
-        ll2 = RunningLoopline(tmp_path / "data", port, bus=bus, extra_env=env, api_key=ll.api_key).start()
+        ll2 = RunningLoopline(tmp_path / "data", port, bus=bus, extra_env=env, api_key=ll.api_key).start(
+            timeout_s=240
+        )
         try:
             api = httpx.Client(base_url=ll2.url, headers=ll2.headers, timeout=60)
             job = wait_job(api, job_id)

@@ -115,6 +115,7 @@ class JobRunner:
         self.cells = asyncio.Semaphore(settings.max_cells_in_flight)
         self.stopping = asyncio.Event()
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}  # jobs running here
+        self._here: dict[tuple[str, str], asyncio.Event] = {}  # jobs handled here (set: done)
 
     # -- the consumer's step -------------------------------------------------------------------
     async def handle(self, batch: Batch[list[EvalJob]]) -> int:
@@ -136,6 +137,17 @@ class JobRunner:
 
     # -- one job -------------------------------------------------------------------------------
     async def run(self, job: EvalJob) -> None:
+        key = (job.org_id, job.job_id)
+        while key in self._here:  # delivered again to another member of this process (a
+            await self._here[key].wait()  # rebalance): let the run in hand finish it first
+        done = self._here[key] = asyncio.Event()
+        try:
+            await self._run(job)
+        finally:
+            self._here.pop(key, None)
+            done.set()
+
+    async def _run(self, job: EvalJob) -> None:
         rec = await self.jobs.get(job.org_id, job.job_id)
         if rec is None:  # the launch writes the row before publishing: a store reset; run anyway
             rec = JobRecord(
