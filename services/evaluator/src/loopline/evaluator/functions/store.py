@@ -114,11 +114,9 @@ class FunctionStore:
         if f.ids:
             inner += " AND id IN {ids:Array(String)}"
             p["ids"] = list(f.ids)
-        if f.version is not None:  # as of then, but a deleted object is gone for every version
-            inner += (
-                " AND _xact_id <= {v:UInt64} AND id NOT IN (SELECT id FROM {db}.functions"
-                " WHERE org_id = {o:String} AND _is_deleted = 1)"
-            )
+        at = ""
+        if f.version is not None:  # as of then (a deleted object stays gone: `gone` sees every row)
+            at = "AND _xact_id <= {v:UInt64}"
             p["v"] = f.version
         if f.slug is not None:
             outer += " AND slug = {slug:String}"
@@ -131,9 +129,13 @@ class FunctionStore:
             p["ft"] = f.function_type
         if f.prompts_only:
             outer += " AND is_prompt = 1"
+        cols = ", ".join(COLUMNS)
+        # newest version per id (at or below `version`); no IN-subquery on the table itself, which a
+        # ClickHouse cluster's Distributed table would refuse
         sql = (
-            f"SELECT {', '.join(COLUMNS)} FROM (SELECT {', '.join(COLUMNS)} FROM {{db}}.functions "
-            f"WHERE {inner} ORDER BY id, _xact_id DESC LIMIT 1 BY id) WHERE {outer} {extra} {tail}"
+            f"SELECT {cols} FROM (SELECT {cols} FROM (SELECT {cols}, max(_is_deleted) OVER (PARTITION BY id)"
+            f" AS gone FROM {{db}}.functions WHERE {inner}) WHERE gone = 0 {at}"
+            f" ORDER BY id, _xact_id DESC LIMIT 1 BY id) WHERE {outer} {extra} {tail}"
         )
         rows = await self.store.query_dicts(self.store.sql(sql), p)
         return [_record(r) for r in rows]
