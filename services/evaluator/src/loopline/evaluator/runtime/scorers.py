@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ DEFAULT_EMBEDDING_MODEL = "text-embedding-ada-002"
 SELECT_CHOICE = "select_choice"
 
 
+@lru_cache(maxsize=1024)
 def canonical(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -68,7 +69,7 @@ def _heuristic_instance(key: str, config_json: str) -> Any:
 def heuristic_score(key: str, display: str, args: ScorerArgs, config: dict[str, Any]) -> Score:
     """A heuristic autoevals scorer on one row (synchronous: microseconds)."""
     try:
-        scorer = _heuristic_instance(key, json.dumps(config, sort_keys=True))
+        scorer = _heuristic_instance(key, json.dumps(config, sort_keys=True) if config else "{}")
         kwargs = {**args.extra, "output": args.output, "expected": args.expected}
         if key == "validjson":
             kwargs.pop("expected")
@@ -336,6 +337,7 @@ async def moderation(
 LLM_FREE = "heuristic"
 
 
+@lru_cache(maxsize=1024)
 def kind_of(global_name: str) -> tuple[str, str] | None:
     """(kind, key) of a global scorer name: kind is heuristic, template, embedding, moderation."""
     key = canonical(global_name)
