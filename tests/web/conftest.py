@@ -126,7 +126,7 @@ def page(browser: Any, seeded: Seeded, request: pytest.FixtureRequest) -> Iterat
     context.set_default_timeout(15_000)
     pg = context.new_page()
     errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("pageerror", lambda exc: errors.append(f"{exc}\n{exc.stack}"))
     yield pg
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:

@@ -1,8 +1,18 @@
 import { NavLink, Outlet, useMatch, useNavigate } from "react-router-dom";
 import { useAuth } from "../auth";
 import { LogoMark } from "./Brand";
+import { LoopPanel, LoopProvider, useLoop } from "./Loop";
 
 export function Layout() {
+  return (
+    <LoopProvider>
+      <Shell />
+    </LoopProvider>
+  );
+}
+
+function Shell() {
+  const loop = useLoop();
   const { session, signOut } = useAuth();
   const navigate = useNavigate();
   const inProject = useMatch("/app/:org/p/:project/*");
@@ -12,7 +22,7 @@ export function Layout() {
   const projectPath = project ? `${orgPath}/p/${encodeURIComponent(project)}` : null;
 
   return (
-    <div className="shell">
+    <div className={`shell${loop.open ? " with-loop" : ""}`}>
       <nav className="sidebar" aria-label="Main">
         <NavLink to={orgPath} end className="brand">
           <LogoMark /> Loopline
@@ -31,6 +41,9 @@ export function Layout() {
           <NavLink to={`${orgPath}/settings/members`} className="nav-item">
             Members
           </NavLink>
+          <button className={`nav-item loop-toggle${loop.open ? " active" : ""}`} aria-pressed={loop.open} onClick={() => loop.setOpen(!loop.open)}>
+            ✦ Loop
+          </button>
         </div>
         {projectPath && (
           <div className="nav-section">
@@ -78,6 +91,7 @@ export function Layout() {
       <main className="content">
         <Outlet />
       </main>
+      <LoopPanel />
     </div>
   );
 }

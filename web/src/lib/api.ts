@@ -3,6 +3,7 @@
 
 import type { Me, Role, Session } from "./session";
 import type { ChartSpec, Granularity, Row, View } from "./charts";
+import { SseParser, type LoopEvent, type PageContext } from "./loop";
 
 export interface ErrorPosition {
   line: number;
@@ -71,6 +72,65 @@ export class Api {
     }
     if (!resp.ok) throw errorFromBody(resp.status, parsed);
     return parsed as T;
+  }
+
+  /** POST a JSON body and hand each server-sent event of the answer to `onEvent` as it arrives. */
+  async stream(path: string, body: unknown, onEvent: (e: LoopEvent) => void, signal?: AbortSignal): Promise<void> {
+    let resp: Response;
+    try {
+      resp = await this.doFetch(path, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { ...this.session.headers(), "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (e) {
+      if (e instanceof DOMException && e.name === "AbortError") throw e;
+      throw new ApiError(0, "cannot reach the Loopline server");
+    }
+    if (!resp.ok || !resp.body) {
+      const text = await resp.text();
+      let parsed: unknown = null;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        parsed = null;
+      }
+      throw errorFromBody(resp.status, parsed);
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    const parser = new SseParser();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (const e of parser.push(decoder.decode(value, { stream: true }))) onEvent(e);
+    }
+  }
+
+  loopModels(): Promise<LoopModels> {
+    return this.get<LoopModels>("/v1/loop/models");
+  }
+
+  createConversation(body: { model?: string; title?: string; auto_accept?: boolean }): Promise<Conversation> {
+    return this.post<Conversation>("/v1/loop/conversations", body);
+  }
+
+  changeConversation(id: string, body: { model?: string; auto_accept?: boolean }): Promise<Conversation> {
+    return this.patch<Conversation>(`/v1/loop/conversations/${encodeURIComponent(id)}`, body);
+  }
+
+  sendMessage(id: string, content: string, page: PageContext, onEvent: (e: LoopEvent) => void, signal?: AbortSignal): Promise<void> {
+    return this.stream(`/v1/loop/conversations/${encodeURIComponent(id)}/messages`, { content, page }, onEvent, signal);
+  }
+
+  confirmCall(id: string, callId: string, approve: boolean, page: PageContext, onEvent: (e: LoopEvent) => void): Promise<void> {
+    return this.stream(`/v1/loop/conversations/${encodeURIComponent(id)}/confirm`, { call_id: callId, approve, page }, onEvent);
+  }
+
+  continueTurn(id: string, page: PageContext, onEvent: (e: LoopEvent) => void): Promise<void> {
+    return this.stream(`/v1/loop/conversations/${encodeURIComponent(id)}/continue`, { page }, onEvent);
   }
 
   get<T>(path: string, signal?: AbortSignal): Promise<T> {
@@ -255,6 +315,22 @@ export interface DashboardData {
   id: string;
   view: { range: string | null; start: string | null; end: string | null; granularity: Granularity | null; filters: string[] };
   charts: ChartData[];
+}
+
+export interface LoopModels {
+  allowed_models: string[] | null;
+  default_model: string | null;
+  models: { id: string; source: string; provider: string; allowed: boolean }[];
+  problem?: string;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  model: string;
+  auto_accept: boolean;
+  created: string;
+  updated: string;
 }
 
 export interface User {

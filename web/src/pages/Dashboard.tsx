@@ -14,6 +14,7 @@ import { ApiError, type Chart, type ChartData, type Dashboard } from "../lib/api
 import { CHART_TYPES, GRANULARITIES, RANGES, validationText, viewFromParams, viewToParams, type ChartType, type Granularity, type View } from "../lib/charts";
 import { dashboardPath } from "./Dashboards";
 import { useProject } from "./ProjectScope";
+import { usePageContext } from "../components/Loop";
 
 function ViewBar({ view, onChange }: { view: View; onChange: (v: Partial<View>) => void }) {
   const [filter, setFilter] = useState("");
@@ -240,6 +241,7 @@ export default function DashboardPage() {
   const [params, setParams] = useSearchParams();
   const [editing, setEditing] = useState<Chart | null | "new">(null);
   const urlView = viewFromParams(params);
+  usePageContext({ kind: "none", project_id: project.id });
   const d = useQuery({ queryKey: ["dashboard", id, project.id], queryFn: () => api.dashboard(id!, project.id) });
   const data = useQuery({
     queryKey: ["dashboard-data", id, project.id, urlView],

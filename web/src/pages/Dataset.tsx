@@ -11,6 +11,7 @@ import { datasetRowsQuery } from "../lib/btql";
 import { formatRelative, formatTimestamp, preview } from "../lib/format";
 import { fieldText, parseField, type RecordFields } from "../lib/records";
 import { useProject } from "./ProjectScope";
+import { usePageContext } from "../components/Loop";
 
 interface Record_ extends RecordFields {
   id: string;
@@ -118,6 +119,7 @@ export default function DatasetPage() {
   const [showVersions, setShowVersions] = useState(version != null);
   const list = useQuery({ queryKey: ["datasets", project.id], queryFn: () => api.datasets(project.id) });
   const ds = list.data?.find((d) => d.name === name);
+  usePageContext({ kind: ds ? "dataset" : "none", project_id: project.id, object_id: ds?.id ?? null });
   const rows = useInfiniteQuery({
     queryKey: ["dataset-rows", ds?.id, version],
     enabled: !!ds,

@@ -7,6 +7,7 @@ import { Empty, ErrorState, Loading } from "../components/States";
 import { TracesTable } from "../components/TracesTable";
 import { TraceView } from "../components/TraceView";
 import { Comparison } from "../components/Comparison";
+import { usePageContext } from "../components/Loop";
 import { NO_FILTERS, type ObjectSource } from "../lib/btql";
 import type { ExperimentSummary } from "../lib/api";
 import { formatDiff, formatDuration, formatNumber, formatScore } from "../lib/format";
@@ -79,6 +80,7 @@ export default function ExperimentPage() {
   const chosen = sel.params.get("base");
   const before = exp ? others.filter((e) => e.created < exp.created).sort((a, b) => b.created.localeCompare(a.created))[0] : undefined;
   const base = (chosen ? others.find((e) => e.name === chosen) : undefined) ?? others.find((e) => e.id === exp?.base_exp_id) ?? before;
+  usePageContext({ kind: exp ? "experiment" : "none", project_id: project.id, object_id: exp?.id ?? null });
   const tab = sel.params.get("tab") === "compare" && base ? "compare" : "rows";
   const summary = useQuery({
     queryKey: ["experiment-summary", exp?.id, base?.id],

@@ -10,6 +10,7 @@ import { NO_FILTERS, filterExpression, type ObjectSource } from "../lib/btql";
 import { useProject } from "./ProjectScope";
 import { AddToDataset } from "../components/AddToDataset";
 import { useCan } from "../auth";
+import { usePageContext } from "../components/Loop";
 
 /** `?r=<root span id>&s=<span id>`: the open trace and span, shared by logs and experiments. */
 export function useTraceSelection() {
@@ -48,6 +49,7 @@ export function LogsPage() {
   const source: ObjectSource = { kind: "project_logs", id: project.id };
   const filtered = filterExpression(filters) !== "";
   const canWrite = useCan("member");
+  usePageContext({ kind: "project_logs", project_id: project.id });
   const [chosen, setChosen] = useState<ReadonlySet<string>>(new Set());
   const choose = useCallback((id: string, on: boolean) => {
     setChosen((prev) => {

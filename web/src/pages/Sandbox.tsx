@@ -10,6 +10,9 @@ import type { BtqlValidation } from "../lib/api";
 import { sandboxStarter } from "../lib/btql";
 import { formatNumber, preview } from "../lib/format";
 import { useOptionalProject } from "./ProjectScope";
+import { useLoop, usePageContext } from "../components/Loop";
+import { useCan } from "../auth";
+import { ApiError } from "../lib/api";
 
 type Row = Record<string, unknown>;
 const STORAGE_KEY = "loopline.sandbox.query";
@@ -20,7 +23,13 @@ function cellText(v: unknown): string {
   return String(v);
 }
 
+/** A new `?q=` (a chart opened as a query, a query Loop wrote) starts the editor over with it. */
 export default function Sandbox() {
+  const [params] = useSearchParams();
+  return <SandboxPage key={params.get("q") ?? ""} />;
+}
+
+function SandboxPage() {
   const api = useApi();
   const project = useOptionalProject();
   const [params] = useSearchParams();
@@ -35,6 +44,20 @@ export default function Sandbox() {
       return { rows: r.data, ms: performance.now() - t0, cursor: r.cursor };
     },
   });
+
+  const loop = useLoop();
+  const canAsk = useCan("member");
+  // what failed: the query's parse/bind error as typed, else the error of its last run
+  const problem =
+    validation && !validation.valid
+      ? `${validation.error.class} at line ${validation.error.line ?? "?"}, column ${validation.error.column ?? "?"}: ${validation.error.message}`
+      : run.isError
+        ? run.error instanceof ApiError && run.error.errorClass
+          ? `${run.error.errorClass}: ${run.error.message}`
+          : run.error.message
+        : null;
+  const page = { kind: "btql" as const, project_id: project?.id ?? null, query: text.slice(0, 20_000), error: problem ? problem.slice(0, 5000) : null };
+  usePageContext(page);
 
   function change(t: string) {
     setText(t);
@@ -60,9 +83,16 @@ export default function Sandbox() {
         title="BTQL sandbox"
         subtitle={project ? project.name : "any project, experiment or dataset you can read"}
         actions={
-          <button className="btn btn-primary" onClick={() => run.mutate(text)} disabled={run.isPending || !text.trim()}>
-            {run.isPending ? "Running…" : "Run"} <kbd>⌘/Ctrl ⏎</kbd>
-          </button>
+          <>
+            {problem && canAsk && (
+              <button className="btn" onClick={() => loop.ask("Fix this query: it fails with the error shown. Give me the corrected query.", page)}>
+                ✦ Fix with Loop
+              </button>
+            )}
+            <button className="btn btn-primary" onClick={() => run.mutate(text)} disabled={run.isPending || !text.trim()}>
+              {run.isPending ? "Running…" : "Run"} <kbd>⌘/Ctrl ⏎</kbd>
+            </button>
+          </>
         }
       />
       <BtqlEditor api={api} initial={text} onChange={change} onRun={() => run.mutate(text)} onValidated={setValidation} />
