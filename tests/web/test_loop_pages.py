@@ -56,13 +56,15 @@ def records(seeded: Seeded, dataset_id: str) -> list[dict[str, Any]]:
     return list(r.json()["events"])
 
 
-def dataset_id(seeded: Seeded, name: str) -> str:
-    r = httpx.get(
+def new_dataset(seeded: Seeded, name: str) -> str:
+    """A dataset of the seeded project for one test (the shared ones stay as seeded)."""
+    r = httpx.post(
         f"{seeded.server.url}/v1/dataset",
-        params={"project_id": seeded.project_id, "dataset_name": name},
+        json={"project_id": seeded.project_id, "name": name},
         headers=seeded.server.headers,
     )
-    return str(r.json()["objects"][0]["id"])
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
 
 
 def open_loop(page: Any) -> Any:
@@ -81,12 +83,7 @@ def test_a_write_waits_for_accept_and_the_page_is_the_context(
     page: Any, seeded: Seeded, scripted: ScriptedLLM
 ) -> None:
     ds = f"loop-{uuid.uuid4().hex[:6]}"
-    made = httpx.post(
-        f"{seeded.server.url}/v1/dataset",
-        json={"project_id": seeded.project_id, "name": ds},
-        headers=seeded.server.headers,
-    )
-    ds_id = made.json()["id"]
+    ds_id = new_dataset(seeded, ds)
     record = {"input": {"question": "Do you ship abroad?"}, "expected": {"answer": "Yes."}}
     # no dataset_id: edit_data writes to the dataset in view, which only the page context names
     scripted.push(
@@ -124,14 +121,14 @@ def test_a_write_waits_for_accept_and_the_page_is_the_context(
 def test_reject_then_auto_accept_and_the_model_picker(
     page: Any, seeded: Seeded, scripted: ScriptedLLM
 ) -> None:
-    ds_id = dataset_id(seeded, "faq")
+    ds_id = new_dataset(seeded, f"loop-{uuid.uuid4().hex[:6]}")
     before = len(records(seeded, ds_id))
     remove = ToolCall("edit_data", {"dataset_id": ds_id, "insert": [{"input": "x", "expected": "y"}]})
     scripted.push(Reply(tool_calls=[remove]), Reply("Understood, I left the dataset as it is."))
     sign_in(page, seeded, seeded.project_path + "/logs")
     panel = open_loop(page)
     expect(panel.get_by_label("Model").locator("option")).to_have_text([MODEL])
-    send(panel, "add x to faq")
+    send(panel, "add x to that dataset")
     card = panel.get_by_role("group", name="Tool edit_data")
     card.get_by_role("button", name="Reject").click()
     expect(card).to_contain_text("rejected")
