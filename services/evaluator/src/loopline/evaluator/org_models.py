@@ -23,7 +23,14 @@ from typing import Any
 from loopline.common.logging import get_logger
 from loopline.common.metrics import observe_model_call
 from loopline.evaluator.ai_secrets import AiSecretStore, Revealed
-from loopline.providers import CallRecord, ModelClient, PriceTable, ProviderConfig, ProviderKind
+from loopline.providers import (
+    CallRecord,
+    ModelClient,
+    PriceTable,
+    ProviderConfig,
+    ProviderError,
+    ProviderKind,
+)
 
 log = get_logger(__name__)
 
@@ -144,6 +151,31 @@ class OrgModels:
 
     def _fresh(self, org_id: str, e: _Entry) -> bool:
         return time.monotonic() - e.built < CACHE_TTL_S and self.secrets.changed.get(org_id, 0.0) < e.built
+
+    async def routed(self, org_id: str, model: str) -> ModelClient:
+        """The org's client, checked to have a provider for `model` (when one is named): a
+        `ProviderError` (no_provider) says how to add one, or why the org's secrets configure none."""
+        client, problems = await self.client(org_id)
+        if not client.providers:
+            why = "; ".join(problems) if problems else "the organization has no AI secrets"
+            raise ProviderError(
+                "",
+                model,
+                "no_provider",
+                f"no AI provider is configured for this organization ({why}); "
+                "add one with POST /v1/ai_secret {name, type, secret}",
+            )
+        if not model:
+            return client
+        try:
+            client.route(model)
+        except ProviderError as exc:
+            if problems:
+                raise ProviderError(
+                    "", model, "no_provider", f"{exc.reason}; also: {'; '.join(problems)}"
+                ) from exc
+            raise
+        return client
 
     async def client(self, org_id: str) -> tuple[ModelClient, list[str]]:
         """The org's client and the problems of secrets that configure no provider."""

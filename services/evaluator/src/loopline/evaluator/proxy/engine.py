@@ -48,25 +48,7 @@ class ModelGateway:
         self.cache = cache
 
     async def _client(self, org_id: str, model: str) -> ModelClient:
-        client, problems = await self.models.client(org_id)
-        if not client.providers:
-            why = "; ".join(problems) if problems else "the organization has no AI secrets"
-            raise ProviderError(
-                "",
-                model,
-                "no_provider",
-                f"no AI provider is configured for this organization ({why}); "
-                "add one with POST /v1/ai_secret {name, type, secret}",
-            )
-        try:
-            client.route(model)
-        except ProviderError as exc:
-            if problems:
-                raise ProviderError(
-                    "", model, "no_provider", f"{exc.reason}; also: {'; '.join(problems)}"
-                ) from exc
-            raise
-        return client
+        return await self.models.routed(org_id, model)
 
     async def answer(
         self,

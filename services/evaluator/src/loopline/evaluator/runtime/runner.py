@@ -199,17 +199,8 @@ class FunctionRunner:
         return await resolve_parent(self.control_plane, principal, parent)
 
     async def client(self, org_id: str, model: str = "") -> ModelClient:
-        client, problems = await self.models.client(org_id)
-        if not client.providers:
-            why = "; ".join(problems) if problems else "the organization has no AI secrets"
-            raise ProviderError(
-                "",
-                model,
-                "no_provider",
-                f"no AI provider is configured for this organization ({why}); "
-                "add one with POST /v1/ai_secret {name, type, secret}",
-            )
-        return client
+        """The org's model client (ProviderError naming why when it has no provider for `model`)."""
+        return await self.models.routed(org_id, model)
 
     # -- run ------------------------------------------------------------------------------------------
 
