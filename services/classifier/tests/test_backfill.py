@@ -34,7 +34,10 @@ TEXTS = ("please refund my order", "my card was stolen", "is it sunny tomorrow",
 @pytest.fixture
 async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
     async with in_process(
-        chdb_dsn, tmp_path, services=SERVICES, classifier={"backfill_page_size": 3, "backfill_poll_s": 0.2}
+        chdb_dsn,
+        tmp_path,
+        services=SERVICES,
+        classifier={"backfill_page_size": 3, "backfill_poll_s": 0.2, "default_threshold": 0.05},
     ) as p:
         yield p
 
@@ -154,6 +157,7 @@ async def test_backfill_validation_and_cancel(ll: InProcess) -> None:
     empty = (
         await c.post(f"/v1/project/{pid}/classifier", json={"facet": "Topic", "labels": []}, headers=h)
     ).json()
+    assert empty["threshold"] == 0.05  # ClassifierSettings.default_threshold
     r = await c.post(f"/v1/project/{pid}/classifier/{empty['id']}/backfill", json={}, headers=h)
     assert r.status_code == 400 and "no labels" in r.text
 

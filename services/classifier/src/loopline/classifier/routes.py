@@ -32,7 +32,7 @@ from loopline.classifier.routes_common import PREFIX
 from loopline.classifier.routes_common import body_object as _object
 from loopline.classifier.routes_common import own_project as _own_project
 from loopline.classifier.taxonomy import Classifier
-from loopline.classifier.text import clean_text, extract_text
+from loopline.classifier.text import DEFAULT_MAX_CHARS, clean_text, extract_text
 from loopline.common.errors import Invalid, NotFound
 from loopline.common.object_types import stored_object_id
 from loopline.common.service import ServiceContext
@@ -40,7 +40,13 @@ from loopline.common.service import ServiceContext
 MAX_PREVIEW = 100
 
 
-def _preview(classifier: Classifier, heads: HeadCache, body: dict[str, Any]) -> list[dict[str, Any]]:
+def _preview(
+    classifier: Classifier,
+    heads: HeadCache,
+    body: dict[str, Any],
+    fast_threshold: float = DEFAULT_FAST_THRESHOLD,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> list[dict[str, Any]]:
     texts_in, spans = body.get("texts"), body.get("spans")
     if (texts_in is None) == (spans is None):
         raise Invalid("give texts (an array of strings) or spans (an array of span objects)", field="texts")
@@ -52,16 +58,16 @@ def _preview(classifier: Classifier, heads: HeadCache, body: dict[str, Any]) -> 
         if texts_in is not None:
             if not isinstance(item, str):
                 raise Invalid("texts must be strings", field=f"texts[{i}]")
-            texts.append(clean_text(item))
+            texts.append(clean_text(item, max_chars))
         else:
             if not isinstance(item, dict):
                 raise Invalid("spans must be objects", field=f"spans[{i}]")
-            texts.append(extract_text(item, classifier.taxonomy.text_path))
+            texts.append(extract_text(item, classifier.taxonomy.text_path, max_chars))
     usable = [t for t in texts if t is not None]
     if not classifier.taxonomy.labels:
         raise Invalid("this classifier has no labels yet", field="labels")
     head = heads.head_for(classifier)
-    predictions = iter(head.predict(usable, DEFAULT_FAST_THRESHOLD))
+    predictions = iter(head.predict(usable, fast_threshold))
     out: list[dict[str, Any]] = []
     for text in texts:
         if text is None:
@@ -136,7 +142,10 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         await _own_project(cp, caller.org_id, project_id)
         classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
         heads = await asyncio.to_thread(state.heads)  # loads the model on first use
-        results = await asyncio.to_thread(_preview, classifier, heads, _object(body))
+        s = state.settings
+        results = await asyncio.to_thread(
+            _preview, classifier, heads, _object(body), s.fast_threshold, s.max_text_chars
+        )
         return {
             "classifier_id": classifier.id,
             "version": classifier.version,
