@@ -19,6 +19,7 @@ from loopline.classifier.state import State
 from loopline.common.progress import wait_for_writer
 
 from tests.support.app import InProcess, in_process
+from tests.support.classifier_logs import facet_items, log_rows, root_span, until_labelled
 
 SERVICES = ("gateway", "ingest", "writer", "query", "classifier")
 TAXONOMY: dict[str, Any] = {
@@ -41,42 +42,6 @@ async def ll(request: pytest.FixtureRequest, chdb_dsn: str, tmp_path: Path) -> A
         yield p
 
 
-def span(row_id: str, pid: str, input_: Any) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "span_id": row_id,
-        "root_span_id": row_id,
-        "project_id": pid,
-        "log_id": "g",
-        "input": input_,
-    }
-
-
-async def log(ll: InProcess, rows: list[dict[str, Any]]) -> None:
-    r = await ll.client.post("/logs3", content=orjson.dumps({"rows": rows}), headers=ll.headers)
-    assert r.status_code == 200, r.text
-
-
-async def labels(ll: InProcess, pid: str) -> dict[str, dict[str, Any]]:
-    r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 1000}, headers=ll.headers)
-    assert r.status_code == 200, r.text
-    return {
-        e["id"]: e["classifications"]["Intent"][0]
-        for e in r.json()["events"]
-        if (e.get("classifications") or {}).get("Intent")
-    }
-
-
-async def until_labelled(ll: InProcess, pid: str, ids: set[str], timeout_s: float = 120) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        got = await labels(ll, pid)
-        if ids <= got.keys():
-            return got
-        assert asyncio.get_running_loop().time() < deadline, f"never labelled: {sorted(ids - got.keys())}"
-        await asyncio.sleep(0.3)
-
-
 async def project_with_classifier(ll: InProcess) -> str:
     pid = await ll.make_project()
     r = await ll.client.post(f"/v1/project/{pid}/classifier", json=TAXONOMY, headers=ll.headers)
@@ -89,7 +54,7 @@ async def test_stopped_classifier_lags_loses_nothing_and_catches_up(ll: InProces
     assert state.consumer is not None
     pid = await project_with_classifier(ll)
     texts = ("refund my order", "my card is lost", "rain tomorrow?")
-    await log(ll, [span(f"warm{i}", pid, t) for i, t in enumerate(texts)])
+    await log_rows(ll, [root_span(f"warm{i}", pid, t) for i, t in enumerate(texts)])
     await until_labelled(ll, pid, {"warm0", "warm1", "warm2"})
 
     await state.consumer.stop()
@@ -98,8 +63,8 @@ async def test_stopped_classifier_lags_loses_nothing_and_catches_up(ll: InProces
     lags = [await state.consumer.lag()]
     stopped_ids: list[str] = []
     for batch in range(4):  # logs keep arriving while the classifier is stopped
-        rows = [span(f"b{batch}-{i}", pid, texts[i % 3]) for i in range(10)]
-        await log(ll, rows)
+        rows = [root_span(f"b{batch}-{i}", pid, texts[i % 3]) for i in range(10)]
+        await log_rows(ll, rows)
         stopped_ids += [r["id"] for r in rows]
         await wait_for_writer(state.bus, 60)  # committed, so their notices are on the bus
         lags.append(await state.consumer.lag())
@@ -107,7 +72,7 @@ async def test_stopped_classifier_lags_loses_nothing_and_catches_up(ll: InProces
     assert len(known) == len(lags) and all(b > a for a, b in itertools.pairwise(known)), lags  # grows
     status = (await ll.client.get("/v1/classifier/status", headers=ll.headers)).json()
     assert status["consumer"]["running"] is False and status["consumer"]["lag"] == lags[-1]
-    assert not set(stopped_ids) & (await labels(ll, pid)).keys()  # nothing labelled meanwhile
+    assert not set(stopped_ids) & (await facet_items(ll, pid)).keys()  # nothing labelled meanwhile
 
     await state.consumer.start()  # restarted: resumes at the group's offsets
     got = await until_labelled(ll, pid, set(stopped_ids))
@@ -152,7 +117,7 @@ async def test_awkward_texts_get_a_label_or_none_and_never_crash(ll: InProcess) 
     pid = await project_with_classifier(ll)
     cases = _awkward_inputs()
     for name, value in cases.items():
-        row = span(name, pid, value)
+        row = root_span(name, pid, value)
         body = orjson.dumps({"rows": [row]})
         r = await ll.client.post("/logs3", content=body, headers=ll.headers)
         assert r.status_code in (200, 400), (name, r.status_code, r.text)
@@ -162,12 +127,12 @@ async def test_awkward_texts_get_a_label_or_none_and_never_crash(ll: InProcess) 
     r = await ll.client.post("/logs3", content=raw, headers=ll.headers)
     assert r.status_code in (200, 400), r.text
     # the consumer is still alive: a plain span after them all is labelled
-    await log(ll, [span("after", pid, "I want a refund")])
+    await log_rows(ll, [root_span("after", pid, "I want a refund")])
     got = await until_labelled(ll, pid, {"after"})
     assert got["after"]["label"] == "refund"
     state = ll.app.state.services.get(State)
     await wait_for_writer(state.bus, 60)
-    got = await labels(ll, pid)
+    got = await facet_items(ll, pid)
     for name in (
         "huge",
         "huge_chat",

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from loopline.classifier.backfill import BackfillJob, BackfillRunner, BackfillStore, RootSpans
 from loopline.classifier.pipeline import publish_labels
@@ -18,6 +17,7 @@ from loopline.classifier.state import State
 from loopline.common.progress import wait_for_writer
 
 from tests.support.app import InProcess, in_process
+from tests.support.classifier_logs import facet_items, log_rows, root_span
 
 SERVICES = ("gateway", "ingest", "writer", "query", "classifier")
 TAXONOMY: dict[str, Any] = {
@@ -43,36 +43,14 @@ async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
 
 
 def span(row_id: str, pid: str, text: str) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "span_id": row_id,
-        "root_span_id": row_id,
-        "project_id": pid,
-        "log_id": "g",
-        "input": [{"role": "user", "content": text}],
-    }
-
-
-async def log(ll: InProcess, rows: list[dict[str, Any]]) -> None:
-    r = await ll.client.post("/logs3", content=orjson.dumps({"rows": rows}), headers=ll.headers)
-    assert r.status_code == 200, r.text
-
-
-async def labels(ll: InProcess, pid: str) -> dict[str, dict[str, Any]]:
-    r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 1000}, headers=ll.headers)
-    assert r.status_code == 200, r.text
-    return {
-        e["id"]: e["classifications"]["Intent"][0]
-        for e in r.json()["events"]
-        if (e.get("classifications") or {}).get("Intent")
-    }
+    return root_span(row_id, pid, [{"role": "user", "content": text}])
 
 
 async def old_spans(ll: InProcess, n: int) -> tuple[str, list[str]]:
     """A project with `n` root spans logged before it had a classifier (so none is labelled)."""
     pid = await ll.make_project()
     ids = [f"s{i:03d}" for i in range(n)]
-    await log(ll, [span(i, pid, TEXTS[k % len(TEXTS)]) for k, i in enumerate(ids)])
+    await log_rows(ll, [span(i, pid, TEXTS[k % len(TEXTS)]) for k, i in enumerate(ids)])
     state = ll.app.state.services.get(State)
     await wait_for_writer(state.bus, 60)
     return pid, ids
@@ -96,7 +74,7 @@ async def test_backfill_job_labels_old_spans_once_and_keeps_human_labels(ll: InP
     cid = created.json()["id"]
     # a person labelled one span before the backfill: it stays
     human = {"Intent": [{"id": "weather", "label": "weather", "source": {"type": "human", "id": "u"}}]}
-    await log(
+    await log_rows(
         ll, [{"id": ids[0], "project_id": pid, "log_id": "g", "_is_merge": True, "classifications": human}]
     )
     await wait_for_writer(ll.app.state.services.get(State).bus, 60)
@@ -109,7 +87,7 @@ async def test_backfill_job_labels_old_spans_once_and_keeps_human_labels(ll: InP
     assert done["state"] == "done" and done["progress"] == 1.0, done
     assert (done["scanned"], done["labelled"], done["unchanged"]) == (10, 9, 1)
     await wait_for_writer(ll.app.state.services.get(State).bus, 60)
-    got = await labels(ll, pid)
+    got = await facet_items(ll, pid)
     assert set(got) == set(ids)
     assert got[ids[0]]["source"]["type"] == "human" and got[ids[0]]["label"] == "weather"
     assert {got[i]["source"]["version"] for i in ids[1:]} == {"1"}
@@ -251,5 +229,5 @@ async def test_backfill_resumes_after_a_crash_and_labels_each_span_once(ll: InPr
     assert done.state == "done" and done.scanned == 11 - 3 + 3  # the unrecorded page is read again
     assert sorted(published) == sorted(ids) and len(published) == len(set(published))  # exactly once
     await wait_for_writer(state.bus, 60)
-    got = await labels(ll, pid)
+    got = await facet_items(ll, pid)
     assert set(got) == set(ids) and {v["source"]["version"] for v in got.values()} == {"1"}

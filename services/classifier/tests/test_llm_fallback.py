@@ -4,15 +4,14 @@ the taxonomy as a tool schema; `source` says llm. Without a provider nothing cha
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.support.app import InProcess, in_process
+from tests.support.classifier_logs import log_rows, root_span, until_labelled
 from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
 
 SERVICES = ("gateway", "ingest", "writer", "query", "evaluator", "classifier")
@@ -32,31 +31,8 @@ async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
         yield p
 
 
-def span(row_id: str, pid: str, text: str) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "span_id": row_id,
-        "root_span_id": row_id,
-        "project_id": pid,
-        "log_id": "g",
-        "input": text,
-    }
-
-
 async def labelled(ll: InProcess, headers: dict[str, str], pid: str, row_id: str) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + 90
-    while True:
-        r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 100}, headers=headers)
-        for e in r.json()["events"]:
-            if e["id"] == row_id and (e.get("classifications") or {}).get("Intent"):
-                return dict(e["classifications"]["Intent"][0])
-        assert asyncio.get_running_loop().time() < deadline, f"{row_id} was never labelled"
-        await asyncio.sleep(0.3)
-
-
-async def log(ll: InProcess, headers: dict[str, str], rows: list[dict[str, Any]]) -> None:
-    r = await ll.client.post("/logs3", content=orjson.dumps({"rows": rows}), headers=headers)
-    assert r.status_code == 200, r.text
+    return (await until_labelled(ll, pid, {row_id}, headers, timeout_s=90))[row_id]
 
 
 def answer(seen: Seen) -> Reply:
@@ -74,7 +50,7 @@ async def test_low_confidence_spans_go_to_the_orgs_llm(ll: InProcess, scripted_l
     oh = {"Authorization": f"Bearer {other_key}"}
     opid = await ll.make_project(org_id=other_org)
     assert (await c.post(f"/v1/project/{opid}/classifier", json=TAXONOMY, headers=oh)).status_code == 200
-    await log(ll, oh, [span("n1", opid, "where is my money")])
+    await log_rows(ll, [root_span("n1", opid, "where is my money")], oh)
     item = await labelled(ll, oh, opid, "n1")
     assert item["label"] == "other" and item["source"]["type"] == "model"
     assert scripted_llm.requests == []
@@ -94,7 +70,7 @@ async def test_low_confidence_spans_go_to_the_orgs_llm(ll: InProcess, scripted_l
     created = await c.post(f"/v1/project/{pid}/classifier", json=TAXONOMY, headers=h)
     assert created.status_code == 200 and created.json()["llm_fallback"] is True, created.text
     cid = created.json()["id"]
-    await log(ll, h, [span("a1", pid, "I want my money back"), span("a2", pid, "blah blah")])
+    await log_rows(ll, [root_span("a1", pid, "I want my money back"), root_span("a2", pid, "blah blah")])
     item = await labelled(ll, h, pid, "a1")
     assert item["label"] == "refund" and item["confidence"] == 0.8
     assert item["source"] == {"type": "llm", "id": cid, "version": "1"}
@@ -117,7 +93,7 @@ async def test_low_confidence_spans_go_to_the_orgs_llm(ll: InProcess, scripted_l
         f"/v1/project/{pid}/classifier/{cid}", json={"llm_model": "claude-3-5-haiku-latest"}, headers=h
     )
     assert patched.json()["version"] == 2
-    await log(ll, h, [span("a3", pid, "my card is gone")])
+    await log_rows(ll, [root_span("a3", pid, "my card is gone")])
     item = await labelled(ll, h, pid, "a3")
     assert item["label"] == "card_lost" and item["source"] == {"type": "llm", "id": cid, "version": "2"}
     [sent] = scripted_llm.requests_to("/v1/messages")
@@ -126,7 +102,7 @@ async def test_low_confidence_spans_go_to_the_orgs_llm(ll: InProcess, scripted_l
     # turned off for the facet: the model is not asked
     before = len(scripted_llm.requests)
     await c.patch(f"/v1/project/{pid}/classifier/{cid}", json={"llm_fallback": False}, headers=h)
-    await log(ll, h, [span("a4", pid, "money money")])
+    await log_rows(ll, [root_span("a4", pid, "money money")])
     assert (await labelled(ll, h, pid, "a4"))["source"] == {"type": "model", "id": cid, "version": "3"}
     assert len(scripted_llm.requests) == before
 

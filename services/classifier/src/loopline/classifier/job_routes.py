@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from loopline.classifier.backfill import BackfillRunner, BackfillStore, parse_time
+from loopline.classifier.backfill import BackfillJob, BackfillRunner, BackfillStore, parse_time
 from loopline.classifier.deps import Caller, ClassifierState, ControlPlaneDep
 from loopline.classifier.state import State
 from loopline.common.errors import Invalid, NotFound, Unavailable
@@ -34,6 +34,13 @@ def _jobs(state: State) -> tuple[BackfillStore, BackfillRunner]:
     if state.backfills is None or state.runner is None:
         raise Unavailable("backfill is not running in this process")
     return state.backfills, state.runner
+
+
+async def _job_of(state: State, org_id: str, project_id: str, classifier_id: str, job_id: str) -> BackfillJob:
+    job = await _jobs(state)[0].get(org_id, project_id, job_id)
+    if job.classifier_id != classifier_id:
+        raise NotFound(f"no backfill job {job_id!r} of this classifier", field="job_id")
+    return job
 
 
 def build_job_router() -> APIRouter:
@@ -86,11 +93,7 @@ def build_job_router() -> APIRouter:
         state: ClassifierState,
     ) -> dict[str, Any]:
         await _own_project(cp, caller.org_id, project_id)
-        jobs, _ = _jobs(state)
-        job = await jobs.get(caller.org_id, project_id, job_id)
-        if job.classifier_id != classifier_id:
-            raise NotFound(f"no backfill job {job_id!r} of this classifier", field="job_id")
-        return job.public()
+        return (await _job_of(state, caller.org_id, project_id, classifier_id, job_id)).public()
 
     @r.post(PREFIX + "/{job_id}/cancel")
     async def cancel_backfill(
@@ -102,11 +105,8 @@ def build_job_router() -> APIRouter:
         state: ClassifierState,
     ) -> dict[str, Any]:
         await _own_project(cp, caller.org_id, project_id)
-        jobs, runner = _jobs(state)
-        job = await jobs.get(caller.org_id, project_id, job_id)
-        if job.classifier_id != classifier_id:
-            raise NotFound(f"no backfill job {job_id!r} of this classifier", field="job_id")
-        return (await runner.cancel(job)).public()
+        job = await _job_of(state, caller.org_id, project_id, classifier_id, job_id)
+        return (await _jobs(state)[1].cancel(job)).public()
 
     @r.get("/v1/classifier/status")
     async def status(
