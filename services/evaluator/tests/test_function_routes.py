@@ -5,12 +5,13 @@ clear 4xx for bad payloads, roles, and tenant isolation."""
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from braintrust.xact_ids import prettify_xact
 from loopline.common.auth import Principal
 from loopline.common.messages.eval_jobs import FunctionRef
@@ -19,10 +20,13 @@ from loopline.evaluator.state import State
 
 from tests.support.app import ALL, InProcess, in_process
 
+# one app for the module (each test makes its own projects and orgs)
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-@pytest.fixture
-async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
-    async with in_process(chdb_dsn, tmp_path, (*ALL, "evaluator")) as p:
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ll(chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcess]:
+    async with in_process(chdb_dsn, tmp_path_factory.mktemp("fn-routes"), (*ALL, "evaluator")) as p:
         yield p
 
 
@@ -44,15 +48,20 @@ def chat_prompt(project_id: str, slug: str = "chat", **extra: Any) -> dict[str, 
     }
 
 
-async def project(ll: InProcess, name: str = "fn-proj", headers: dict[str, str] | None = None) -> str:
-    r = await ll.client.post("/v1/project", json={"name": name}, headers=headers or ll.headers)
+def new_name() -> str:
+    return f"fn-{uuid.uuid4().hex[:8]}"
+
+
+async def project(ll: InProcess, name: str | None = None, headers: dict[str, str] | None = None) -> str:
+    r = await ll.client.post("/v1/project", json={"name": name or new_name()}, headers=headers or ll.headers)
     assert r.status_code == 200, r.text
     return str(r.json()["id"])
 
 
 async def test_create_returns_existing_put_replaces_versions_stay_readable(ll: InProcess) -> None:
     c, h = ll.client, ll.headers
-    pid = await project(ll)
+    pname = new_name()
+    pid = await project(ll, pname)
     r = await c.post("/v1/prompt", json=chat_prompt(pid), headers=h)
     assert r.status_code == 200, r.text
     first = r.json()
@@ -85,7 +94,7 @@ async def test_create_returns_existing_put_replaces_versions_stay_readable(ll: I
             await c.get("/v1/prompt", params={"project_id": pid, "slug": "chat", "version": v}, headers=h)
         ).json()["objects"]
         assert [o["_xact_id"] for o in listed] == [first["_xact_id"]]
-    latest = (await c.get("/v1/prompt", params={"project_name": "fn-proj", "slug": "chat"}, headers=h)).json()
+    latest = (await c.get("/v1/prompt", params={"project_name": pname, "slug": "chat"}, headers=h)).json()
     assert [o["_xact_id"] for o in latest["objects"]] == [put["_xact_id"]]
     # a version before the object existed: nothing
     before = str(int(first["_xact_id"]) - 1)
@@ -100,8 +109,9 @@ async def test_create_returns_existing_put_replaces_versions_stay_readable(ll: I
 
 async def test_list_filters_and_paging(ll: InProcess) -> None:
     c, h = ll.client, ll.headers
-    pid = await project(ll)
-    other = await project(ll, "other-proj")
+    pname = new_name()
+    pid = await project(ll, pname)
+    other = await project(ll)
     ids = []
     for i in range(5):
         body = chat_prompt(pid, f"p{i}", function_type="scorer" if i % 2 else None)
@@ -124,8 +134,8 @@ async def test_list_filters_and_paging(ll: InProcess) -> None:
 
     assert await names("/v1/function", project_id=pid) == ["params", "p4", "p3", "p2", "p1", "p0"]
     assert await names("/v1/prompt", project_id=pid) == ["p4", "p3", "p2", "p1", "p0"]  # prompts only
-    assert await names("/v1/function", project_name="fn-proj", function_type="scorer") == ["p3", "p1"]
-    assert await names("/v1/function", project_name="fn-proj", function_type=["scorer", "parameters"]) == [
+    assert await names("/v1/function", project_name=pname, function_type="scorer") == ["p3", "p1"]
+    assert await names("/v1/function", project_name=pname, function_type=["scorer", "parameters"]) == [
         "params",
         "p3",
         "p1",
@@ -393,26 +403,30 @@ async def test_code_bundle_upload_and_code_function(ll: InProcess) -> None:
         "/function/code", json={"runtime_context": {"runtime": "cobol", "version": "1"}}, headers=h
     )
     assert r.status_code == 400 and r.json()["error"]["field"] == "runtime_context"
-    bundles.max_bytes = 1000
-    url2 = (await c.post("/function/code", json=body, headers=h)).json()["url"]
-    assert (await c.put(url2, content=data)).status_code == 413
+    limit, bundles.max_bytes = bundles.max_bytes, 1000
+    try:
+        url2 = (await c.post("/function/code", json=body, headers=h)).json()["url"]
+        assert (await c.put(url2, content=data)).status_code == 413
+    finally:
+        bundles.max_bytes = limit
 
 
 async def test_resolve_for_the_runner(ll: InProcess) -> None:
     c, h = ll.client, ll.headers
-    pid = await project(ll)
+    pname = new_name()
+    pid = await project(ll, pname)
     v1 = (await c.post("/v1/prompt", json=chat_prompt(pid), headers=h)).json()
     body = chat_prompt(pid)
     body["prompt_data"]["options"]["model"] = "gpt-4o"
     v2 = (await c.put("/v1/prompt", json=body, headers=h)).json()
     fs = state(ll).functions
     me = Principal(org_id=ll.org_id)
-    got = await fs.resolve(me, FunctionRef(project_name="fn-proj", slug="chat"))
+    got = await fs.resolve(me, FunctionRef(project_name=pname, slug="chat"))
     assert got.id == v1["id"] and got.xact_id == v2["_xact_id"]
     old = await fs.resolve(me, FunctionRef(function_id=v1["id"], version=v1["_xact_id"]))
     assert old.prompt_data is not None and old.prompt_data["options"]["model"] == "gpt-4o-mini"
     pretty = await fs.resolve(
-        me, FunctionRef(project_name="fn-proj", slug="chat", version=prettify_xact(v1["_xact_id"]))
+        me, FunctionRef(project_name=pname, slug="chat", version=prettify_xact(v1["_xact_id"]))
     )
     assert pretty.xact_id == v1["_xact_id"]
     from loopline.common.errors import Invalid, NotFound
@@ -420,7 +434,7 @@ async def test_resolve_for_the_runner(ll: InProcess) -> None:
     with pytest.raises(NotFound, match="project 'nope'"):
         await fs.resolve(me, FunctionRef(project_name="nope", slug="chat"))
     with pytest.raises(NotFound, match="slug 'other'"):
-        await fs.resolve(me, FunctionRef(project_name="fn-proj", slug="other"))
+        await fs.resolve(me, FunctionRef(project_name=pname, slug="other"))
     with pytest.raises(NotFound):
         await fs.resolve(Principal(org_id="another-org"), FunctionRef(function_id=v1["id"]))
     with pytest.raises(Invalid):
@@ -428,7 +442,7 @@ async def test_resolve_for_the_runner(ll: InProcess) -> None:
     # a write in this process is seen at once (the cache is dropped)
     await c.delete(f"/v1/prompt/{v1['id']}", headers=h)
     with pytest.raises(NotFound):
-        await fs.resolve(me, FunctionRef(project_name="fn-proj", slug="chat"))
+        await fs.resolve(me, FunctionRef(project_name=pname, slug="chat"))
 
 
 async def test_tenant_isolation_and_roles(ll: InProcess) -> None:

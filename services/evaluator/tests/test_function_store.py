@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from loopline.common.auth import Principal
 from loopline.common.messages.eval_jobs import FunctionRef
 from loopline.common.service import ServiceStates
@@ -18,10 +18,12 @@ from loopline.evaluator.state import State
 
 from tests.support.app import ALL, InProcess, in_process
 
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-@pytest.fixture
-async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
-    async with in_process(chdb_dsn, tmp_path, (*ALL, "evaluator")) as p:
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ll(chdb_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcess]:
+    async with in_process(chdb_dsn, tmp_path_factory.mktemp("fn-store"), (*ALL, "evaluator")) as p:
         yield p
 
 
