@@ -12,6 +12,7 @@ from loopline.common.logging import configure_logging
 from loopline.common.service import ServiceContext, ServiceStates
 from loopline.common.settings import Settings, SettingsError, load_settings
 
+from loopline.cli import classifier_loop as _classifier_loop  # noqa: F401  (its commands join classifier_app)
 from loopline.cli.analyze import analyze
 from loopline.cli.classifier import classifier_app
 from loopline.cli.dlq import dlq_app
