@@ -268,7 +268,7 @@ def backfill(
         body = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
         state = api.call("POST", base, body)
         typer.echo(
-            f"backfill {state['id']}: {state['total']} root spans, {state['since']} .. {state['until']}, "
+            f"backfill {state['id']}: root spans created {state['since']} .. {state['until']}, "
             f"version {state['version']}",
             err=True,
         )
@@ -283,9 +283,12 @@ def backfill(
 
 def follow(api: Api, path: str, state: dict[str, Any], poll_s: float) -> dict[str, Any]:
     """Poll a job until it ends, drawing its progress; Ctrl-C stops watching, not the job."""
-    total = max(int(state.get("total") or 0), 1)
-    shown = 0
     try:
+        while not state.get("total") and state["state"] in ("queued", "running"):
+            time.sleep(poll_s)  # the runner counts the range's spans first
+            state = api.call("GET", path)
+        total = max(int(state.get("total") or 0), 1)
+        shown = 0
         with typer.progressbar(length=total, label="labelling", file=sys.stderr) as bar:
             while True:
                 scanned = min(int(state.get("scanned") or 0), total)

@@ -351,8 +351,7 @@ class BackfillRunner:
             created=now,
             created_by=user_id,
         )
-        job = replace(job, total=await self.spans.count(job))
-        job = await self.jobs.write(job)
+        job = await self.jobs.write(job)  # the runner counts its spans (a large range takes a while)
         self._wake.set()
         return job
 
@@ -418,7 +417,10 @@ class BackfillRunner:
             classifier = await self.taxonomies.get(job.org_id, job.project_id, job.classifier_id, job.version)
         except NotFound as exc:
             return await self.jobs.write(replace(job, state="failed", error=exc.message, owner=self.owner))
-        job = await self.jobs.write(replace(job, state="running", owner=self.owner, heartbeat=_now()))
+        job = replace(job, state="running", owner=self.owner, heartbeat=_now())
+        if not job.cursor and not job.total:
+            job = replace(job, total=await self.spans.count(job))
+        job = await self.jobs.write(job)
         if job.cursor:
             # a previous owner may have published the labels of a page it did not record
             await self.wait_for_writer()
