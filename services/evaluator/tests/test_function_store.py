@@ -61,6 +61,19 @@ async def test_concurrent_creates_of_one_slug_make_one_object(ll: InProcess) -> 
     assert [r.slug for r in listed] == ["judge"]
 
 
+async def test_two_processes_creating_one_slug_end_with_one_object(ll: InProcess) -> None:
+    one = functions(ll)
+    other = FunctionStore(one.store, one.control_plane, one.xact)  # its own locks, like a second process
+    me = Principal(org_id=ll.org_id)
+    pid = await ll.make_project()
+    made = await asyncio.gather(
+        *(store.create(me, pid, scorer("racy")) for _ in range(3) for store in (one, other))
+    )
+    assert len({rec.id for rec, _ in made}) == 1
+    listed = await one.find(ll.org_id, Filters(project_id=pid))
+    assert [(r.slug, r.id) for r in listed] == [("racy", made[0][0].id)]
+
+
 async def test_versions_ascend_when_another_writer_is_behind(ll: InProcess) -> None:
     ahead = functions(ll)
     me = Principal(org_id=ll.org_id)

@@ -151,7 +151,7 @@ class FunctionStore:
         self, org_id: str, project_id: str, slug: str, version: int | None = None
     ) -> FunctionRecord | None:
         found = await self._select(
-            org_id, Filters(project_id=project_id, slug=slug, version=version), "ORDER BY created LIMIT 1"
+            org_id, Filters(project_id=project_id, slug=slug, version=version), "ORDER BY created, id LIMIT 1"
         )
         return found[0] if found else None
 
@@ -298,7 +298,19 @@ class FunctionStore:
                 user_id=principal.user_id,
                 after=None,
             )
-            return rec, False
+            # another process may have created the slug at the same time: the oldest object
+            # keeps it (every racer sees the same one), the others withdraw theirs
+            winner = await self.by_slug(principal.org_id, project_id, fields["slug"])
+            if winner is None or winner.id == rec.id:
+                return rec, False
+            await self._revise(principal, rec, rec.model_dump(), deleted=True)
+            if if_exists == "error":
+                raise Conflict(
+                    f"a function with slug {fields['slug']!r} already exists in this project", field="slug"
+                )
+            if if_exists == "replace":
+                return await self._revise(principal, winner, fields), True
+            return winner, True
 
     async def patch(self, principal: Principal, function_id: str, body: Mapping[str, Any]) -> FunctionRecord:
         cur = await self.get(principal.org_id, function_id)
