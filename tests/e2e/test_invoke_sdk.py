@@ -14,6 +14,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +42,31 @@ def answer(req: Seen) -> Reply:
     return Reply(ANSWERS.get(question, f"no idea about {question}"), usage=(10, 2))
 
 
-@pytest.fixture
-def provider(embedded: RunningLoopline, scripted_llm: ScriptedLLM) -> Iterator[ScriptedLLM]:
-    """The scripted LLM as the org's OpenAI provider, removed again after the test."""
-    scripted_llm.respond_with(answer)
+@contextmanager
+def org_provider(server: RunningLoopline, llm: ScriptedLLM) -> Iterator[ScriptedLLM]:
+    """The scripted LLM as the org's OpenAI provider, removed again afterwards."""
+    llm.respond_with(answer)
     name = f"openai-{uuid.uuid4().hex[:6]}"
     body = {
         "name": name,
         "type": "openai",
         "secret": "sk-e2e-" + "x" * 20,
-        "metadata": {"api_base": scripted_llm.openai_base_url},
+        "metadata": {"api_base": llm.openai_base_url},
     }
-    r = httpx.post(f"{embedded.url}/v1/ai_secret", json=body, headers=embedded.headers, timeout=30)
+    r = httpx.post(f"{server.url}/v1/ai_secret", json=body, headers=server.headers, timeout=30)
     assert r.status_code == 200, r.text
-    yield scripted_llm
-    httpx.request(
-        "DELETE", f"{embedded.url}/v1/ai_secret", json={"name": name}, headers=embedded.headers, timeout=30
-    )
+    try:
+        yield llm
+    finally:
+        httpx.request(
+            "DELETE", f"{server.url}/v1/ai_secret", json={"name": name}, headers=server.headers, timeout=30
+        )
+
+
+@pytest.fixture
+def provider(embedded: RunningLoopline, scripted_llm: ScriptedLLM) -> Iterator[ScriptedLLM]:
+    with org_provider(embedded, scripted_llm) as llm:
+        yield llm
 
 
 def flow(
@@ -136,19 +145,28 @@ def test_invoke_prompt_scorer_and_global(
     assert len(llm) == 1 and llm[0]["span_attributes"]["type"] == "llm" and llm[0]["metrics"]["tokens"] == 12
 
 
-@pytest.mark.parametrize("sdk_name", ["modern", "legacy"])
+@pytest.mark.parametrize(
+    ("runtime", "sdk_name"), [("embedded", "modern"), ("kafka", "modern"), ("embedded", "legacy")]
+)
 def test_eval_with_a_remote_task_and_a_remote_llm_judge(
-    embedded: RunningLoopline, provider: ScriptedLLM, sdk_name: str, request: pytest.FixtureRequest
+    scripted_llm: ScriptedLLM, runtime: str, sdk_name: str, request: pytest.FixtureRequest
 ) -> None:
+    server: RunningLoopline = request.getfixturevalue("embedded" if runtime == "embedded" else "on_kafka")
     python = sys.executable if sdk_name == "modern" else str(request.getfixturevalue("legacy_sdk_python"))
+    with org_provider(server, scripted_llm):
+        eval_flow(server, python)
+
+
+def eval_flow(server: RunningLoopline, python: str) -> None:
     project = unique_project("inv-eval")
-    flow(embedded, sys.executable, "publish", project)
-    out = flow(embedded, python, "eval", project)
+    flow(server, sys.executable, "publish", project)
+    out = flow(server, python, "eval", project)
     assert all(r["error"] is None for r in out["results"]), out
     assert sorted(r["output"] for r in out["results"]) == ["4", "6"]
     assert out["scores"]["Is Polite"] == 1 and out["scores"]["Levenshtein"] == 1
-    api = Api(embedded)
-    rows = spans_of(api, "experiment", out["experiment_id"], 2 * 6)
+    api = Api(server)
+    # per row: eval, task, two score spans (the SDK) + task function, judge and their llm spans
+    rows = spans_of(api, "experiment", out["experiment_id"], 2 * 8)
     roots = [r for r in rows if not r.get("span_parents")]
     assert len(roots) == 2
     for root in roots:  # the scores the SDK logged on the row's score spans, from the remote judge
