@@ -181,6 +181,13 @@ async def test_llm_judge_prompt_with_choice_scores(
     assert req.last_user_text == "Is this polite? please sit"
     assert req.json["tools"][0]["function"]["parameters"]["properties"]["choice"]["enum"] == ["Y", "N"]
     assert result.usage["tokens"] > 0
+    # a judge that cannot score answers with the status of why: the provider's, or 400 with no provider
+    args = {"input": "q", "output": "x", "expected": None, "metadata": {}}
+    scripted_llm.push(Fail(503, "overloaded"), Fail(503, "overloaded"))
+    failed = await runner.run(Principal(org_id=org), judge, args)
+    assert failed.error_status == 502 and "overloaded" in str(failed.error)
+    nobody = await runner.run(Principal(org_id="org-without-providers"), judge, args)
+    assert nobody.error_status == 400 and "POST /v1/ai_secret" in str(nobody.error)
 
 
 async def test_prompt_function_modes_and_errors(

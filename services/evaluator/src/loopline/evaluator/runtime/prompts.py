@@ -58,6 +58,12 @@ class Accounting:
     """Tokens and cost of every model call of one run."""
 
     calls: list[ModelCall] = field(default_factory=list)
+    #: the HTTP statuses of provider failures a scorer turned into its error (for invoke's answer)
+    failures: list[int] = field(default_factory=list)
+
+    def failed(self, exc: ProviderError) -> str:
+        self.failures.append(exc.http_status())
+        return str(exc)
 
     def usage(self) -> dict[str, float]:
         prompt = sum(c.usage.prompt_tokens for c in self.calls if c.usage)

@@ -243,7 +243,8 @@ class FunctionRunner:
                     scores = await self._score(func, args, call)
                     errors = [s.error for s in scores if s.error]
                     if errors and len(errors) == len(scores):
-                        raise RunFailed("; ".join(errors), 502 if call.acct.calls else 422)
+                        failed = call.acct.failures
+                        raise RunFailed("; ".join(errors), failed[0] if failed else 422)
                     output: Any = (
                         scores[0].as_output() if len(scores) == 1 else [s.as_output() for s in scores]
                     )
@@ -483,8 +484,11 @@ class FunctionRunner:
                 return out.scores
             return [Score(name, None, {}, f"{name}: functions of type {kind!r} cannot score")]
         except ProviderError as exc:
-            return [Score(name, None, {}, str(exc))]
-        except (TemplateError, PromptError, OutputError, RunFailed) as exc:
+            return [Score(name, None, {}, call.acct.failed(exc))]
+        except (TemplateError, PromptError) as exc:
+            call.acct.failures.append(400)
+            return [Score(name, None, {}, f"{name}: {exc}")]
+        except (OutputError, RunFailed) as exc:
             return [Score(name, None, {}, f"{name}: {exc}")]
         except Problem as exc:
             return [Score(name, None, {}, f"{name}: {exc.message}")]
@@ -507,7 +511,7 @@ class FunctionRunner:
             )
         if kind == "embedding":
             return await builtin.embedding_similarity(client, args, config, call.acct, call.timeout_s)
-        return await builtin.moderation(client, args, config, call.timeout_s)
+        return await builtin.moderation(client, args, config, call.acct, call.timeout_s)
 
     async def _prompt_score(self, fn: FunctionDef, args: ScorerArgs, call: _Call) -> Score:
         name = display_name(fn)

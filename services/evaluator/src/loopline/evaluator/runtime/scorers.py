@@ -219,7 +219,7 @@ async def judge(
         result = await client.chat(request, timeout_s=timeout_s)
     except ProviderError as exc:
         call.end, call.error = time.time(), str(exc)
-        return Score(name, None, {}, str(exc))
+        return Score(name, None, {}, accounting.failed(exc))
     call.end, call.usage, call.provider = time.time(), result.usage, result.provider
     call.output = [{"index": 0, "message": result.message, "finish_reason": result.finish_reason}]
     return parse_choice(name, result.message, choice_scores, allow_no_match=allow_no_match)
@@ -298,7 +298,7 @@ async def embedding_similarity(
             {"model": model, "input": [_text(args.output), _text(args.expected)]}, timeout_s=timeout_s
         )
     except ProviderError as exc:
-        return Score(name, None, {}, str(exc))
+        return Score(name, None, {}, accounting.failed(exc))
     accounting.calls.append(
         ModelCall(model, result.provider, [], {"model": model}, time.time(), time.time(), None, result.usage)
     )
@@ -312,7 +312,11 @@ async def embedding_similarity(
 
 
 async def moderation(
-    client: ModelClient, args: ScorerArgs, config: dict[str, Any], timeout_s: float | None
+    client: ModelClient,
+    args: ScorerArgs,
+    config: dict[str, Any],
+    accounting: Accounting,
+    timeout_s: float | None,
 ) -> Score:
     name = "Moderation"
     body: dict[str, Any] = {"input": _text(args.output)}
@@ -321,7 +325,7 @@ async def moderation(
     try:
         result = await client.moderate(body, timeout_s=timeout_s)
     except ProviderError as exc:
-        return Score(name, None, {}, str(exc))
+        return Score(name, None, {}, accounting.failed(exc))
     first = (result.body.get("results") or [{}])[0]
     threshold = config.get("threshold", args.extra.get("threshold"))
     scores = first.get("category_scores") or {}
