@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopline.loop_agent.evaluation import seed
 
-from tests.support import loop_seed as seed
 from tests.support.app import InProcess, in_process
 
 SERVICES = ("gateway", "ingest", "writer", "query", "loop-agent")

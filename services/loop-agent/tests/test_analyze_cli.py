@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import orjson
+from loopline.loop_agent.evaluation import seed
 
-from tests.support import loop_seed as seed
 from tests.support.running import RunningLoopline, free_port
 
 

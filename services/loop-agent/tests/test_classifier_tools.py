@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopline.loop_agent.evaluation import seed
 
-from tests.support import loop_seed as seed
 from tests.support.app import InProcess, in_process
 from tests.support.llm_server import Reply, ScriptedLLM, ToolCall
 from tests.support.loop_chat import agent_settings, new_conversation, of, tool_outputs, turn

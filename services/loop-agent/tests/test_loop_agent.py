@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
+from loopline.loop_agent.evaluation import seed
 from loopline.loop_agent.events import Event, parse_sse
 
-from tests.support import loop_seed as seed
 from tests.support.app import InProcess, in_process
 from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
 

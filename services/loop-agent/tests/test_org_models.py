@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from loopline.loop_agent.asgi_stream import StreamingASGITransport
+from loopline.loop_agent.evaluation import seed
 from starlette.types import Receive, Scope, Send
 
-from tests.support import loop_seed as seed
 from tests.support.app import InProcess, in_process
 from tests.support.llm_server import Fail, Reply, ScriptedLLM, ToolCall
 

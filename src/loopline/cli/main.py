@@ -17,6 +17,7 @@ from loopline.cli.analyze import analyze
 from loopline.cli.classifier import classifier_app
 from loopline.cli.dlq import dlq_app
 from loopline.cli.eval_cmd import eval_app
+from loopline.cli.loop_eval import loop_eval
 from loopline.runtime.registry import ALL_SERVICES, all_migrations, parse_services
 from loopline.runtime.server import http_limits, write_line
 from loopline.runtime.server import serve as run_server
@@ -33,6 +34,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(classifier_app, name="classifier")
 app.add_typer(eval_app, name="eval")
 app.command("analyze")(analyze)
+app.command("loop-eval")(loop_eval)
 
 EMBEDDED = ("gateway", "ingest", "writer", "query", "evaluator", "classifier", "loop-agent")
 

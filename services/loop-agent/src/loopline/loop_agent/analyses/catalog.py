@@ -4,6 +4,7 @@ agent's analysis tool; no model involved."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,12 +38,16 @@ class _Run:
         self.queries.append(query)
         return await self.btql.rows(query)
 
+    async def all(self, *queries: str) -> list[list[dict[str, Any]]]:
+        """The rows of independent queries, run at once."""
+        return list(await asyncio.gather(*(self.rows(q) for q in queries)))
+
 
 async def _top_errors(run: _Run, p: AnalysisParams) -> dict[str, Any]:
     w = q.Window(p.project_id, p.days)
-    by_name = await run.rows(q.errors_by_span_name(w))
-    traces = await run.rows(q.traces_by_intent(w))
-    failed = await run.rows(q.failed_traces_by_intent(w))
+    by_name, traces, failed = await run.all(
+        q.errors_by_span_name(w), q.traces_by_intent(w), q.failed_traces_by_intent(w)
+    )
     return {
         "by_span_name": results.blast_radius(by_name, "name", "total", "errors", p.limit),
         "by_intent": results.blast_radius(
@@ -57,8 +62,9 @@ async def _tool_success(run: _Run, p: AnalysisParams) -> dict[str, Any]:
 
 async def _context_overflow(run: _Run, p: AnalysisParams) -> dict[str, Any]:
     w = q.Window(p.project_id, p.days)
-    by_model = await run.rows(q.context_overflow_counts(w))
-    incidents = await run.rows(q.context_overflow_incidents(w, p.limit))
+    by_model, incidents = await run.all(
+        q.context_overflow_counts(w), q.context_overflow_incidents(w, p.limit)
+    )
     return {
         "incidents": sum(int(r.get("incidents") or 0) for r in by_model),
         "by_model": by_model,
@@ -68,28 +74,32 @@ async def _context_overflow(run: _Run, p: AnalysisParams) -> dict[str, Any]:
 
 async def _provider_errors(run: _Run, p: AnalysisParams) -> dict[str, Any]:
     w = q.Window(p.project_id, p.days)
-    return results.provider_error_split(await run.rows(q.provider_errors(w)), await run.rows(q.llm_calls(w)))
+    errors, calls = await run.all(q.provider_errors(w), q.llm_calls(w))
+    return results.provider_error_split(errors, calls)
+
+
+async def _outlier(run: _Run, w: q.Window, p: AnalysisParams, metric: str) -> dict[str, Any]:
+    stats = (await run.rows(q.metric_stats(w, metric)) or [{}])[0]
+    mean = stats.get("mean")
+    if mean is None or not stats.get("n"):
+        return {"stats": stats, "threshold": None, "outliers": 0, "top": []}
+    threshold = p.factor * float(mean)
+    count, top = await run.all(
+        q.metric_outlier_count(w, metric, threshold), q.metric_outliers(w, metric, threshold, p.limit)
+    )
+    return {
+        "stats": stats,
+        "threshold": threshold,
+        "outliers": int((count or [{}])[0].get("n") or 0),
+        "top": top,
+    }
 
 
 async def _outliers(run: _Run, p: AnalysisParams) -> dict[str, Any]:
     w = q.Window(p.project_id, p.days)
-    out: dict[str, Any] = {}
-    for metric in ("latency", "tokens") if p.metric == "both" else (p.metric,):
-        stats = (await run.rows(q.metric_stats(w, metric)) or [{}])[0]
-        mean = stats.get("mean")
-        if mean is None or not stats.get("n"):
-            out[metric] = {"stats": stats, "threshold": None, "outliers": 0, "top": []}
-            continue
-        threshold = p.factor * float(mean)
-        count = (await run.rows(q.metric_outlier_count(w, metric, threshold)) or [{}])[0]
-        top = await run.rows(q.metric_outliers(w, metric, threshold, p.limit))
-        out[metric] = {
-            "stats": stats,
-            "threshold": threshold,
-            "outliers": int(count.get("n") or 0),
-            "top": top,
-        }
-    return out
+    metrics = ("latency", "tokens") if p.metric == "both" else (p.metric,)
+    found = await asyncio.gather(*(_outlier(run, w, p, m) for m in metrics))
+    return dict(zip(metrics, found, strict=True))
 
 
 async def _intents(run: _Run, p: AnalysisParams) -> dict[str, Any]:

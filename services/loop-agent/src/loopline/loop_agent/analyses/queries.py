@@ -81,11 +81,13 @@ def traces_by_intent(w: Window, facet: str = "Intent") -> str:
 
 
 def failed_traces_by_intent(w: Window, facet: str = "Intent") -> str:
-    """Traces with an error in any span, per intent: in the traces shape every span of a failed
-    trace is a row, and only its root carries the intent, so each labelled row is one trace."""
+    """Traces of the window with an error in any span, per intent: their roots (which carry the
+    label), filtered by `any_span` (a span of the same trace failed). A trace's spans start with
+    or after its root, so the failing span is looked for in the window too (the store skips the
+    older parts)."""
     return (
         f"dimensions: {facet_label(facet)} as intent | measures: count(1) as failed "
-        f"| {w.source} traces | filter: {w.since()} and any_span(error IS NOT NULL)"
+        f"| {w.source} | filter: is_root and {w.since()} and any_span(error IS NOT NULL and {w.since()})"
     )
 
 

@@ -1,5 +1,6 @@
-"""A seeded project for the loop agent's tests: traces of a support bot over two weeks, written
-through the real write path (`/logs3`), with known errors, intents, tool calls and outliers.
+"""A seeded project for the loop agent's tests and its evaluation harness: traces of a support bot
+over two weeks, written through the real write path (`/logs3`), with known errors, intents, tool
+calls and outliers.
 
 `SeedRows` keeps what was written so a test computes each expected answer itself, in Python,
 independently of the BTQL the analyses run."""
