@@ -20,9 +20,9 @@ def test_every_query_parses_and_quotes_the_project_id() -> None:
         q.context_overflow_incidents(w, 5),
         q.provider_errors(w),
         q.llm_calls(w),
-        q.metric_stats(w, "latency"),
+        q.metric_stats(w, ("latency", "tokens")),
         q.metric_outliers(w, "tokens", 12.5, 3),
-        q.metric_outlier_count(w, "tokens", 12.5),
+        q.metric_outlier_count(w, {"tokens": 12.5, "latency": 3.0}),
         q.intents_by_period(w),
     ]
     for text in texts:

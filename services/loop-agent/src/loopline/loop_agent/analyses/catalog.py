@@ -78,28 +78,32 @@ async def _provider_errors(run: _Run, p: AnalysisParams) -> dict[str, Any]:
     return results.provider_error_split(errors, calls)
 
 
-async def _outlier(run: _Run, w: q.Window, p: AnalysisParams, metric: str) -> dict[str, Any]:
-    stats = (await run.rows(q.metric_stats(w, metric)) or [{}])[0]
-    mean = stats.get("mean")
-    if mean is None or not stats.get("n"):
-        return {"stats": stats, "threshold": None, "outliers": 0, "top": []}
-    threshold = p.factor * float(mean)
-    count, top = await run.all(
-        q.metric_outlier_count(w, metric, threshold), q.metric_outliers(w, metric, threshold, p.limit)
-    )
-    return {
-        "stats": stats,
-        "threshold": threshold,
-        "outliers": int((count or [{}])[0].get("n") or 0),
-        "top": top,
-    }
+_STATS = ("n", "mean", "p50", "p95", "max")
 
 
 async def _outliers(run: _Run, p: AnalysisParams) -> dict[str, Any]:
+    """Two rounds: each metric's stats in one scan; then, for the metrics that have values, the
+    count above `factor` x mean (one scan) and the top spans of each, at once."""
     w = q.Window(p.project_id, p.days)
     metrics = ("latency", "tokens") if p.metric == "both" else (p.metric,)
-    found = await asyncio.gather(*(_outlier(run, w, p, m) for m in metrics))
-    return dict(zip(metrics, found, strict=True))
+    row = (await run.rows(q.metric_stats(w, metrics)) or [{}])[0]
+    stats = {m: {k: row.get(f"{m}_{k}") for k in _STATS} for m in metrics}
+    thresholds = {
+        m: p.factor * float(s["mean"]) for m, s in stats.items() if s["mean"] is not None and s["n"]
+    }
+    out: dict[str, Any] = {
+        m: {"stats": stats[m], "threshold": None, "outliers": 0, "top": []} for m in metrics
+    }
+    if not thresholds:
+        return out
+    counts, *tops = await run.all(
+        q.metric_outlier_count(w, thresholds),
+        *(q.metric_outliers(w, m, t, p.limit) for m, t in thresholds.items()),
+    )
+    for (m, t), top in zip(thresholds.items(), tops, strict=True):
+        n = (counts or [{}])[0].get(m)
+        out[m] = {"stats": stats[m], "threshold": t, "outliers": int(n or 0), "top": top}
+    return out
 
 
 async def _intents(run: _Run, p: AnalysisParams) -> dict[str, Any]:

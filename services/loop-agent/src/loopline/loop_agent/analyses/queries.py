@@ -143,13 +143,15 @@ def llm_calls(w: Window) -> str:
     )
 
 
-def metric_stats(w: Window, metric: str) -> str:
-    expr = OUTLIER_METRICS[metric]
-    return (
-        f"measures: count(1) as n, avg({expr}) as mean, percentile({expr}, 0.5) as p50, "
-        f"percentile({expr}, 0.95) as p95, max({expr}) as max | {w.source} "
-        f"| filter: {expr} IS NOT NULL and {w.since()}"
+def metric_stats(w: Window, metrics: tuple[str, ...]) -> str:
+    """n, mean, p50, p95 and max of each metric (`<metric>_n`, ...), in one scan: a span without a
+    metric is null there, which the aggregates skip."""
+    measures = ", ".join(
+        f"count({e}) as {m}_n, avg({e}) as {m}_mean, percentile({e}, 0.5) as {m}_p50, "
+        f"percentile({e}, 0.95) as {m}_p95, max({e}) as {m}_max"
+        for m, e in ((m, OUTLIER_METRICS[m]) for m in metrics)
     )
+    return f"measures: {measures} | {w.source} | filter: {w.since()}"
 
 
 def metric_outliers(w: Window, metric: str, threshold: float, limit: int) -> str:
@@ -161,9 +163,12 @@ def metric_outliers(w: Window, metric: str, threshold: float, limit: int) -> str
     )
 
 
-def metric_outlier_count(w: Window, metric: str, threshold: float) -> str:
-    expr = OUTLIER_METRICS[metric]
-    return f"measures: count(1) as n | {w.source} | filter: {expr} > {number(threshold)} and {w.since()}"
+def metric_outlier_count(w: Window, thresholds: dict[str, float]) -> str:
+    """Spans above each metric's threshold (`<metric>`), in one scan."""
+    above = {m: f"{OUTLIER_METRICS[m]} > {number(t)}" for m, t in thresholds.items()}
+    measures = ", ".join(f"sum(({cond}) ? 1 : 0) as {m}" for m, cond in above.items())
+    anywhere = " or ".join(f"({cond})" for cond in above.values())
+    return f"measures: {measures} | {w.source} | filter: {w.since()} and ({anywhere})"
 
 
 def intents_by_period(w: Window, facet: str = "Intent") -> str:
