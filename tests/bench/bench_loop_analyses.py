@@ -44,7 +44,9 @@ LLM_ERRORS = (
 
 
 async def ensure_project(store: Store, org_id: str) -> None:
-    rows = await store.query(store.sql("SELECT count() FROM {db}.projects WHERE id = {p:String}"), {"p": PROJECT})
+    rows = await store.query(
+        store.sql("SELECT count() FROM {db}.projects WHERE id = {p:String}"), {"p": PROJECT}
+    )
     if not rows[1][0][0]:
         from datetime import UTC, datetime
 
