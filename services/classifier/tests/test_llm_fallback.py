@@ -4,6 +4,7 @@ the taxonomy as a tool schema; `source` says llm. Without a provider nothing cha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,31 @@ async def test_low_confidence_spans_go_to_the_orgs_llm(ll: InProcess, scripted_l
     await log_rows(ll, [root_span("a4", pid, "money money")])
     assert (await labelled(ll, h, pid, "a4"))["source"] == {"type": "model", "id": cid, "version": "3"}
     assert len(scripted_llm.requests) == before
+
+    # on again (version 4, Claude): a backfill sends the old spans the head is unsure of too
+    await c.patch(f"/v1/project/{pid}/classifier/{cid}", json={"llm_fallback": True}, headers=h)
+    job = (await c.post(f"/v1/project/{pid}/classifier/{cid}/backfill", json={}, headers=h)).json()
+    deadline = asyncio.get_running_loop().time() + 90
+    while job["state"] in ("queued", "running"):
+        assert asyncio.get_running_loop().time() < deadline, job
+        await asyncio.sleep(0.3)
+        job = (await c.get(f"/v1/project/{pid}/classifier/{cid}/backfill/{job['id']}", headers=h)).json()
+    assert (job["state"], job["labelled"]) == ("done", 4), job
+    want = {
+        "a1": ("refund", "llm"),
+        "a2": ("other", "model"),
+        "a3": ("card_lost", "llm"),
+        "a4": ("refund", "llm"),
+    }
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        items = await until_labelled(ll, pid, set(want), h)
+        got = {i: (items[i]["label"], items[i]["source"]["type"]) for i in want}
+        if {items[i]["source"]["version"] for i in want} == {"4"}:
+            break
+        assert asyncio.get_running_loop().time() < deadline, items
+        await asyncio.sleep(0.3)
+    assert got == want
 
 
 async def test_llm_settings_validate(ll: InProcess) -> None:
