@@ -62,6 +62,16 @@ TEXTS = (
 )
 
 
+OPENERS = ("", "hi, ", "hello there. ", "quick question: ", "urgent - ", "sorry to bother you but ")
+CLOSERS = ("", " thanks", " asap", " please help", " (order {n})", " - it is the {n}th time I ask")
+
+
+def request_text(n: int) -> str:
+    """Distinct texts (a repeated text would be cheaper to label than real traffic)."""
+    text = OPENERS[n % len(OPENERS)] + TEXTS[(n // 7) % len(TEXTS)] + CLOSERS[(n // 3) % len(CLOSERS)]
+    return text.format(n=n)
+
+
 @dataclass
 class Run:
     sent: dict[str, float] = field(default_factory=dict)  # id → when its request was sent (tracked)
@@ -120,7 +130,7 @@ async def send(
     while time.monotonic() - start < seconds:
         rows = [
             {
-                **chat_span(f"f{k}-{i}-{uuid.uuid4().hex[:6]}", pid, TEXTS[(n + i) % len(TEXTS)]),
+                **chat_span(f"f{k}-{i}-{uuid.uuid4().hex[:6]}", pid, request_text(n + i)),
                 "_tracked": (n + i) % run.every == 0,
             }
             for i in range(per_tick)
