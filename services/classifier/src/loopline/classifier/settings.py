@@ -23,6 +23,9 @@ class ClassifierSettings(SettingsSection):
     max_text_chars: int = Field(default=1000, ge=16, le=100_000)
     #: trained heads kept in memory (one per classifier version in use)
     max_heads: int = Field(default=64, ge=1, le=10_000)
+    #: cores the embedding model may use (onnxruntime intra-op threads): more threads label more
+    #: spans per second where cores are free (the benchmark figures are per core)
+    model_threads: int = Field(default=1, ge=1, le=64)
 
     #: LLM fallback (per facet: `llm_fallback` on the classifier): spans under the facet's
     #: threshold go to a model of the org's AI secrets with the taxonomy as a tool schema. Off

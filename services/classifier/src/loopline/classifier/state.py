@@ -38,7 +38,7 @@ class State:
     def heads(self) -> HeadCache:
         """The trained heads over the local model, loaded on first use (not at start-up)."""
         if not self._heads:
-            self._heads.append(_shared_heads(self.settings.max_heads))
+            self._heads.append(_shared_heads(self.settings.max_heads, self.settings.model_threads))
         return self._heads[0]
 
     @property
@@ -47,5 +47,5 @@ class State:
 
 
 @functools.cache
-def _shared_heads(max_heads: int = 64) -> HeadCache:
-    return HeadCache(local_embedder(), max_heads=max_heads)
+def _shared_heads(max_heads: int = 64, threads: int = 1) -> HeadCache:
+    return HeadCache(local_embedder(threads), max_heads=max_heads)
