@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopline.common.auth import Principal
-from loopline.common.bus import Bus, ConsumerOptions, Message
+from loopline.common.bus import Bus, ConsumerOptions, Message, OutMessage
 from loopline.common.logging import get_logger
 from loopline.common.messages import committed
 from loopline.common.messages import rows as rows_topic
@@ -115,6 +115,10 @@ class OnlineEngine:
         self.lags: dict[tuple[str, str], deque[float]] = defaultdict(lambda: deque(maxlen=_LAG_SAMPLES))
         self._loop: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # written by the scheduler loop in batches: the score rows first, then the items' new states
+        # (so an item is never recorded final before its scores were published)
+        self._out: list[OutMessage] = []
+        self._saves: list[WorkItem] = []
         self.consumer_lag: Any = None  # () -> int: messages not yet consumed (set by the service)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -135,6 +139,8 @@ class OnlineEngine:
         for t in tasks:  # their items stay pending in the store: the next start takes them again
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.flush_outputs()
         with contextlib.suppress(Exception):
             await self.work.flush()
 
@@ -173,7 +179,7 @@ class OnlineEngine:
         added: list[WorkItem] = []
         for (org_id, project_id, otype, oid), msgs in groups.items():
             rules = await self.rules.active_rules(org_id, project_id)
-            rows: dict[str, dict[str, Any]] | None = None
+            rows: dict[str, dict[str, Any]] = {}
             for rule in rules:
                 cfg = rule.online
                 assert cfg is not None
@@ -189,9 +195,12 @@ class OnlineEngine:
                 if cfg.scope == "trace":
                     added += await self._traces(rule, cfg, chosen, otype, oid)
                     continue
-                if rows is None:
-                    ids = list(dict.fromkeys(i for d in msgs for i in d.msg.ids))
-                    rows = await self.spans.by_id(org_id, project_id, otype, oid, ids)
+                # the chosen traces' spans, read once for every span-scope rule of the project
+                want = [i for d in chosen for i in d.msg.ids if i not in rows]
+                if want:
+                    rows.update(
+                        await self.spans.by_id(org_id, project_id, otype, oid, list(dict.fromkeys(want)))
+                    )
                 added += await self._spans(rule, cfg, chosen, rows, otype, oid)
         if added:
             await self.work.save(added)
@@ -224,11 +233,15 @@ class OnlineEngine:
             cands.append(i)
         if not cands:
             return []
+        known_q = self.work.existing(rule.org_id, rule.id, cands)
         if cfg.btql_filter:
-            keep = await matching_ids(self.spans.store, rule.org_id, rule.project_id, cfg.btql_filter, cands)
+            keep, known = await asyncio.gather(
+                matching_ids(self.spans.store, rule.org_id, rule.project_id, cfg.btql_filter, cands), known_q
+            )
             self.work.count(rule.org_id, rule.id, "skipped_filter", len(cands) - len(keep))
             cands = [i for i in cands if i in keep]
-        known = await self.work.existing(rule.org_id, rule.id, cands)
+        else:
+            known = await known_q
         out = []
         for i in cands:
             if i in known:
@@ -236,20 +249,20 @@ class OnlineEngine:
                     self._mark_finished(known[i].key)
                 continue
             row = rows[i]
-            out.append(
-                WorkItem(
-                    rule.org_id,
-                    rule.project_id,
-                    otype,
-                    oid,
-                    rule.id,
-                    i,
-                    str(row.get("root_span_id") or i),
-                    "span",
-                    committed_at=at[i],
-                    due_at=0.0,
-                )
+            made = WorkItem(
+                rule.org_id,
+                rule.project_id,
+                otype,
+                oid,
+                rule.id,
+                i,
+                str(row.get("root_span_id") or i),
+                "span",
+                committed_at=at[i],
+                due_at=0.0,
             )
+            made.span_row = row  # the committed, ended span: scored as it is (not read again)
+            out.append(made)
         return out
 
     async def _traces(
@@ -290,18 +303,52 @@ class OnlineEngine:
     # -- scheduling ----------------------------------------------------------------------------
 
     async def _run_loop(self) -> None:
+        writer = asyncio.create_task(self._write_loop(), name="online-scoring-writes")
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
+                self._wake.clear()
+                self.dispatch()
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _write_loop(self) -> None:
+        """Once a tick: the score rows and item states of that tick (one write each, not one per
+        item); the counters every `flush_s`. Runs beside dispatching, so a slow write never holds
+        scoring back."""
         last_flush = time.monotonic()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.tick_s)
-            self._wake.clear()
-            self.dispatch()
+            await asyncio.sleep(self.settings.tick_s)
+            try:
+                await self.flush_outputs()
+            except Exception as exc:  # the bus or the store: kept, written at the next tick
+                log.warning("online_scoring_write_failed", error=str(exc))
             if time.monotonic() - last_flush >= self.settings.flush_s:
                 last_flush = time.monotonic()
                 try:
                     await self.work.flush()
                 except Exception as exc:
                     log.warning("online_counters_flush_failed", error=str(exc))
+
+    async def flush_outputs(self) -> None:
+        """Publish the buffered score rows, then save the buffered item states (in that order)."""
+        if self._out:
+            out, self._out = self._out, []
+            try:
+                await self.bus.publish(rows_topic.TOPIC, out)
+            except Exception:
+                self._out = out + self._out
+                raise
+        if self._saves:
+            saves, self._saves = self._saves, []
+            try:
+                await self.work.save(saves)
+            except Exception:
+                self._saves = saves + self._saves
+                raise
 
     def dispatch(self) -> int:
         """Start the due items (as many as `concurrency` allows); returns how many started."""
@@ -343,7 +390,7 @@ class OnlineEngine:
     async def _finish(self, item: WorkItem, state: str, reason: str = "", counter: str | None = None) -> None:
         item.state = state
         item.error = reason
-        await self.work.save([item])
+        self._saves.append(item)
         if counter:
             self.work.count(item.org_id, item.rule_id, counter)
         self.pending.pop(item.key, None)
@@ -446,7 +493,7 @@ class OnlineEngine:
             ra = max((o.retry_after_s or 0.0 for o in retry), default=0.0) or None
             item.due_at = time.time() + self._backoff(item.attempts, ra)
             self.work.count(item.org_id, item.rule_id, "retries", len(retry))
-            await self.work.save([item])
+            self._saves.append(item)
             log.info(
                 "online_scoring_retry",
                 rule_id=item.rule_id,

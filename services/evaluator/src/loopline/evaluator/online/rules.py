@@ -7,6 +7,7 @@ reads, through a 1 s cache that this process's own writes drop at once.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -113,6 +114,7 @@ class RuleStore:
         self.store = store
         self._cache: dict[tuple[str, str], tuple[float, list[ProjectScore]]] = {}
         self._by_id: dict[tuple[str, str], tuple[float, ProjectScore | None]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Future[list[ProjectScore]]] = {}
 
     async def _select(self, org_id: str, where: str, params: Mapping[str, Any]) -> list[ProjectScore]:
         rows = await self.store.query_dicts(
@@ -232,7 +234,13 @@ class RuleStore:
         now = time.monotonic()
         if hit is not None and now - hit[0] < CACHE_S:
             return hit[1]
-        found = await self._select(org_id, "AND id = {i:String}", {"i": score_id})
+        running = self._reading.get(key)
+        if running is None:  # one read per rule however many items ask at once
+            running = self._reading[key] = asyncio.ensure_future(
+                self._select(org_id, "AND id = {i:String}", {"i": score_id})
+            )
+            running.add_done_callback(lambda _: self._reading.pop(key, None))
+        found = await asyncio.shield(running)
         if len(self._by_id) > 100_000:
             self._by_id.clear()
         self._by_id[key] = (now, found[0] if found else None)

@@ -76,6 +76,8 @@ class WorkItem:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str = ""
     cost: float = 0.0
+    # the span as the consumer read it (span scope; in memory only, read again after a restart)
+    span_row: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def key(self) -> tuple[str, str, str]:
