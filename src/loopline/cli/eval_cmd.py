@@ -18,7 +18,12 @@ import typer
 
 from loopline.cli.dlq import KeyOpt, UrlOpt, _call, _target
 
-eval_app = typer.Typer(no_args_is_help=True, help="Run server-side evals and follow their jobs.")
+eval_app = typer.Typer(
+    no_args_is_help=True,
+    help="Run server-side evals (POST /v1/eval) and follow their jobs. Name a function (--task, "
+    "--scorer) as a JSON reference object, id:<function id>, <project>/<slug> (a saved function) "
+    "or a bare name (a global function: an autoevals scorer such as Levenshtein).",
+)
 
 
 def function_arg(spec: str) -> dict[str, Any]:

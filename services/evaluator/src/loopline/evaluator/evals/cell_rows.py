@@ -120,6 +120,7 @@ def cell_rows(
     ids: CellIds, row: DataRow, task: TaskResult, scores: list[ScoreResult | None], root: Timed
 ) -> list[dict[str, Any]]:
     """The rows of one cell: root, task, then one per scorer that ran (None: it did not)."""
+    created = _created(root.start)  # every span of the cell starts within it: one timestamp
     metadata = dict(row.metadata)
     failed = {s.name: s.error for s in scores if s is not None and s.error}
     if failed:
@@ -129,7 +130,7 @@ def cell_rows(
         "span_id": ids.root_span,
         "root_span_id": ids.trace,
         "span_parents": None,
-        "created": _created(root.start),
+        "created": created,
         "span_attributes": {"name": "eval", "type": "eval"},
         "input": row.input,
         "expected": row.expected,
@@ -148,7 +149,7 @@ def cell_rows(
         "span_id": ids.task_span,
         "root_span_id": ids.trace,
         "span_parents": [ids.root_span],
-        "created": _created(task.timed.start),
+        "created": created,
         "span_attributes": {"name": "task", "type": "task"},
         "input": row.input,
         "output": task.output,
@@ -173,7 +174,7 @@ def cell_rows(
             "span_id": sspan,
             "root_span_id": ids.trace,
             "span_parents": [ids.root_span],
-            "created": _created(s.timed.start),
+            "created": created,
             "span_attributes": {"name": s.name, "type": "score", "purpose": "scorer"},
             "input": scorer_input,
             "output": s.output,
