@@ -276,3 +276,46 @@ async def test_bad_requests_are_clear_4xx_and_orgs_are_isolated(
         "/function/invoke", json={"global_function": "ExactMatch", "input": {}, "parent": parent}, headers=o
     )
     assert r.status_code == 404 and ids["experiment_id"] in r.text
+
+
+async def test_messages_overrides_and_the_execution_project(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    ids = await setup(ll, scripted_llm)
+    c, h = ll.client, ll.headers
+    inline = {
+        "prompt": {"type": "chat", "messages": [{"role": "system", "content": "Be brief about {{input}}."}]},
+        "options": {"model": "gpt-4o-mini"},
+    }
+    scripted_llm.push(Reply("sure"))
+    r = await c.post(
+        "/function/invoke",
+        json={"inline_prompt": inline, "input": "cats", "messages": [{"role": "user", "content": "go on"}]},
+        headers={**h, "x-bt-project-id": ids["project_id"]},
+    )
+    assert r.status_code == 200 and r.json() == "sure"
+    sent = scripted_llm.requests_to("/v1/chat/completions")[-1].json["messages"]
+    assert sent == [
+        {"role": "system", "content": "Be brief about cats."},
+        {"role": "user", "content": "go on"},
+    ]
+    # overrides reach a global scorer's config: the judge model
+    scripted_llm.push(Reply(tool_calls=[ToolCall("select_choice", {"reasons": "same", "choice": "C"})]))
+    r = await c.post(
+        "/function/invoke",
+        json={
+            "global_function": "Factuality",
+            "input": {"input": "q", "output": "a", "expected": "a"},
+            "overrides": {"config": {"model": "gpt-4o"}},
+        },
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json()["score"] == 1
+    assert scripted_llm.requests_to("/v1/chat/completions")[-1].json["model"] == "gpt-4o"
+    # an inline invocation without a parent is logged in the x-bt-project-id project
+    logs = await fetch(ll, "project_logs", ids["project_id"], 2)
+    assert any(x["span_attributes"]["name"] == "inline prompt" and x["output"] == "sure" for x in logs)
+    r = await c.post(
+        "/function/invoke",
+        json={"inline_prompt": inline, "input": "x"},
+        headers={**h, "x-bt-project-id": "no-such-project"},
+    )
+    assert r.status_code == 404 and "x-bt-project-id" in r.text
