@@ -3,6 +3,10 @@ one-week view (`2026-10-08` to `2026-10-15`, the dashboard's own granularity), c
 query service does, run best of `--repeat`; prints each chart's time and each dashboard's (its
 charts one after another, and all at once the way `/dashboards/{id}/data` runs them).
 
+Then the same with the project's hours pre-aggregated (btql `rollup.py`): how long rolling up
+every hour takes, how many rollup rows that makes, and each chart's time with the compiler
+reading the rolled-up hours (the ratio raw / rollup). The answers must be equal (checked).
+
 Uses `bench_btql_exec`'s seeded table (cached in .cache/bench-btql): spans over 30 days, a
 quarter of them roots, 1 in 50 failing, four models. It has no tool spans or intent labels, so
 those charts filter to few rows but still scan the week: what they cost is the scan.
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+from loopline.btql import rollup
 from loopline.query.dashboards.builtin import BUILTIN
 from loopline.query.dashboards.compose import compose, parse_chart
 from loopline.query.dashboards.models import View
@@ -30,6 +35,45 @@ from loopline import btql
 from tests.bench.bench_btql_exec import DB, ORG, PROJECT, ROOT, seed
 
 WEEK = {"start": "2026-10-08T00:00:00Z", "end": "2026-10-15T00:00:00Z"}
+
+
+def roll_up(client: Any) -> tuple[rollup.CleanHour, ...]:
+    """Create the rollup tables if needed and (re)compute every hour; the project's clean hours."""
+    for stmt in rollup.migration_statements():
+        if not stmt.lstrip().startswith("INSERT"):
+            client.command(stmt.replace("{db}", DB))
+    have = client.query(f"SELECT count() FROM {DB}.{rollup.CHANGES_TABLE}").result_rows[0][0]
+    if not have:  # the hours written before the view existed
+        fill = next(x for x in rollup.migration_statements() if x.lstrip().startswith("INSERT"))
+        client.command(fill.replace("{db}", DB))
+    groups, mark = rollup.refresh_sql(DB)
+    t, n = time.perf_counter(), 0
+    while True:
+        dirty = client.query(rollup.dirty_hours_sql(DB), parameters={"margin": 0, "n": 500}).result_rows
+        for org, project, otype, oid, hour in dirty:
+            at = int(client.query("SELECT toUnixTimestamp64Micro(now64(6, 'UTC'))").result_rows[0][0])
+            hour_us = int(hour.replace(tzinfo=UTC).timestamp()) * 1_000_000
+            p = {"org": org, "project": project, "otype": otype, "oid": oid, "hour": hour_us, "at": at}
+            client.command(groups, parameters=p)
+            client.command(mark, parameters=p)
+        n += len(dirty)
+        if len(dirty) < 500:
+            break
+    took = time.perf_counter() - t
+    rows = client.query(f"SELECT count() FROM {DB}.{rollup.ROLLUP_TABLE}").result_rows[0][0]
+    res = client.query(rollup.clean_hours_sql(DB), parameters={"org": ORG, "project": PROJECT, "margin": 0})
+    hours = rollup.hours_from_rows(res.result_rows)
+    print(f"rolled up {n} hours in {took:.1f} s; {rows:,} rollup rows; {len(hours)} clean hours")
+    return hours
+
+
+def _best(client: Any, cq: Any, repeat: int) -> tuple[float, list[Any]]:
+    best, rows = float("inf"), []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        rows = list(client.query(cq.sql, parameters=cq.params, settings=cq.settings).result_rows)
+        best = min(best, time.perf_counter() - t)
+    return best, rows
 
 
 def main() -> None:
@@ -71,6 +115,42 @@ def main() -> None:
         print(f"{did:<44} {total * 1000:>9.1f} serial, {best_all * 1000:.1f} ms concurrent")
     count = client.query(f"SELECT count() FROM {DB}.spans").result_rows[0][0]
     print(f"(table holds {count:,} spans; no pre-aggregation)")
+
+    hours = roll_up(client)
+    print(f"\n{'dashboard / chart (pre-aggregated)':<44} {'raw ms':>9} {'rollup ms':>10} {'ratio':>7}")
+    worst = 0.0
+    for did, d in BUILTIN.items():
+        view = View(**WEEK, granularity=d.view.granularity)
+        for c in d.charts:
+            q = compose(c, parse_chart(c), PROJECT, view, now)
+            raw_cq = btql.compile_query(q, scope, db=DB)
+            fast_cq = btql.compile_query(q, scope, db=DB, rollup_hours=hours)
+            raw_s, raw_rows = _best(client, raw_cq, args.repeat)
+            if not fast_cq.rollup_used:
+                print(f"  {did + ' / ' + c.id:<42} {raw_s * 1000:>9.1f} {'(raw)':>10}")
+                worst = max(worst, raw_s)
+                continue
+            fast_s, fast_rows = _best(client, fast_cq, args.repeat)
+            same = _same(raw_rows, fast_rows)
+            worst = max(worst, fast_s)
+            print(
+                f"  {did + ' / ' + c.id:<42} {raw_s * 1000:>9.1f} {fast_s * 1000:>10.1f} "
+                f"{raw_s / fast_s:>6.1f}x{'' if same else '  ANSWERS DIFFER'}"
+            )
+    print(f"slowest chart with pre-aggregation: {worst * 1000:.0f} ms")
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            if isinstance(u, float) and isinstance(v, float):
+                if abs(u - v) > 1e-9 * max(1.0, abs(u)):
+                    return False
+            elif u != v:
+                return False
+    return True
 
 
 if __name__ == "__main__":

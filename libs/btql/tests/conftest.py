@@ -434,7 +434,19 @@ def own_engine(engine: Engine) -> Iterator[Engine]:
     engine.client.command(f"DROP DATABASE IF EXISTS {e.db}")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def empty_engine(engine: Engine) -> Iterator[Engine]:
+    """A database of the requesting module's own with the row tables and no rows."""
+    db = unique_database("btqlempty")
+    engine.client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    for m in ROW_TABLES:
+        for stmt in m.statements:
+            engine.client.command(stmt.replace("{db}", db))
+    yield Engine(engine.client, db)
+    engine.client.command(f"DROP DATABASE IF EXISTS {db}")
+
+
+@pytest.fixture(scope="session")
 def make_row() -> Callable[..., list[Any]]:
     """`row(...)`: one row in the seed's column order."""
     return row

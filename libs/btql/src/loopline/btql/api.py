@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loopline.btql import ast as A
@@ -14,6 +14,7 @@ from loopline.btql.errors import BindError, ParseError
 from loopline.btql.json_ast import query_from_json
 from loopline.btql.options import Limits, Scope, SourceRef, source_of
 from loopline.btql.parser import parse_text
+from loopline.btql.rollup import CleanHour
 
 QueryInput = str | Mapping[str, Any] | A.Query
 _DEFAULT_LIMITS = Limits()
@@ -59,6 +60,7 @@ def compile_query(
     lint_mode: str = "default",
     text_casefold: dict[str, bool] | None = None,
     audit_log: bool = False,
+    rollup_hours: Sequence[CleanHour] | None = None,
 ) -> CompiledQuery:
     """Compile a query to parameterised ClickHouse SQL, read only within `scope`.
 
@@ -69,6 +71,8 @@ def compile_query(
     - `tz_offset`: minutes behind UTC (JS `getTimezoneOffset`), for day/week/... bucketing.
     - `lint_mode`: "strict" turns lint warnings into `LintError`.
     - `audit_log`: `select: *` also returns each row's `audit_data` (the request's `audit_log`).
+    - `rollup_hours`: the project's clean pre-aggregated hours (`rollup.py`), when the caller
+      fetched them because a first compile said `rollup_eligible`.
     """
     q = parse(query)
     if not isinstance(tz_offset, int) or isinstance(tz_offset, bool) or abs(tz_offset) > 24 * 60:
@@ -98,6 +102,7 @@ def compile_query(
         lint_mode=lint_mode,
         fingerprint=fingerprint,
         text_casefold=text_casefold,
+        rollup_hours=rollup_hours,
     )
     if len(cq.sql) > MAX_SQL_LENGTH:
         raise BindError(

@@ -13,12 +13,12 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loopline.btql import rollup, shapes
 from loopline.btql import schema as S
-from loopline.btql import shapes
 from loopline.btql.bound_query import BoundQuery
 from loopline.btql.cursor import decode_cursor
 from loopline.btql.errors import LintError, ScopeError
@@ -67,6 +67,10 @@ class CompiledQuery:
     pivot: tuple[str, ...] = ()  # measure names pivoted on the last dimension
     ndims: int = 0
     _unit_keys: int = 0
+    # the pre-aggregated hours could answer this query (`rollup.py`): compile it again with the
+    # project's clean hours (`rollup_hours=`) to read them
+    rollup_eligible: bool = False
+    rollup_used: bool = False
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -124,8 +128,12 @@ def compile_bound(
     lint_mode: str,
     fingerprint: str | Callable[[], str],
     text_casefold: dict[str, bool] | None = None,
+    rollup_hours: Sequence[rollup.CleanHour] | None = None,
 ) -> CompiledQuery:
     """`fingerprint` (or a function computing it) ties cursors to this query and scope.
+
+    `rollup_hours`: the scope's clean pre-aggregated hours (`rollup.clean_hours_sql`); an
+    aggregate query they can answer reads them instead of those hours' rows.
 
     Builds the SQL plan of the query's shape, renders it once, and refuses it unless every read
     of the table carries the scope's conditions (`plan.enforce_scope`)."""
@@ -181,9 +189,12 @@ def compile_bound(
     summary = bq.shape == "summary"
     filt = gen.cond(bq.filter) if bq.filter is not None else None
     ctx = shapes.ShapeInput(gen, bq, src, limit, payload, summary, filt)
+    analysis = rollup.analyze(bq, scope, tz_offset) if bq.aggregate else None
 
     if bq.infer is not None:
         out = shapes.infer(ctx)
+    elif analysis is not None and rollup_hours:
+        out = rollup.plan_aggregate(ctx, analysis, rollup_hours, db)
     elif bq.aggregate:
         out = shapes.aggregate(ctx)
     elif summary:
@@ -210,6 +221,8 @@ def compile_bound(
         pivot=tuple(bq.pivot),
         ndims=bq.ndims,
         _unit_keys=out.unit_keys,
+        rollup_eligible=analysis is not None,
+        rollup_used=analysis is not None and bool(rollup_hours),
     )
 
 

@@ -81,6 +81,9 @@ class Gen:
         self.spans = spans
         # ... and, in rows queries, the output expressions that output references stand for
         self.out_exprs = out_exprs
+        # aggregates answered from partial aggregates (a pre-aggregated read's merge stage,
+        # `rollup.py`): the SQL of each aggregate node, by identity
+        self.agg_sql: dict[int, str] | None = None
 
     # ---------------------------------------------------------------------- parameters
     def param(self, value: Any, chtype: str) -> str:
@@ -355,6 +358,8 @@ class Gen:
         raise ValueError(f"unknown function {n}")
 
     def agg(self, b: Bd.BAgg, mode: str | None) -> str:
+        if self.agg_sql is not None:
+            return self.agg_sql[id(b)]
         n = b.name
         if n == "count" and b.arg is None:
             return "toInt64(count())"

@@ -49,7 +49,16 @@ class Join:
     kind: str = "INNER"
 
 
-FromItem = Table | Subquery | Join
+@dataclass(frozen=True, slots=True)
+class Union:
+    """`(SELECT … UNION ALL SELECT …) AS alias`: the parts of one read (a pre-aggregated read's
+    stored hours and its raw rows, `rollup.py`)."""
+
+    selects: tuple[Select, ...]
+    alias: str
+
+
+FromItem = Table | Subquery | Join | Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,8 @@ class Select:
         f = self.from_
         if isinstance(f, Subquery):
             yield f.select
+        elif isinstance(f, Union):
+            yield from f.selects
         elif isinstance(f, Join):
             if isinstance(f.left, Subquery):
                 yield f.left.select
@@ -103,6 +114,9 @@ def _from_sql(f: FromItem, memo: dict[int, str] | None) -> str:
     if isinstance(f, Subquery):
         inner = f"({_render(f.select, {} if memo is None else memo)})"
         return f"{inner} AS {f.alias}" if f.alias else inner
+    if isinstance(f, Union):
+        memo = {} if memo is None else memo
+        return "(" + " UNION ALL ".join(_render(x, memo) for x in f.selects) + f") AS {f.alias}"
     return f"{_from_sql(f.left, memo)} {f.kind} JOIN {_from_sql(f.right, memo)} ON {f.on}"
 
 
@@ -246,6 +260,18 @@ def table_of(scope: Scope, db: str) -> str:
     return f"{db}.dataset_rows" if scope.object_type == S.DATASET else f"{db}.spans"
 
 
+#: the pre-aggregated hours of project logs (`rollup.py`): same scope columns as `spans`
+ROLLUP_TABLE = "rollup_hourly"
+
+
+def tables_of(scope: Scope, db: str) -> frozenset[str]:
+    """The stored tables a read within `scope` may read: the scope's table, and for project logs
+    their pre-aggregated hours."""
+    if scope.object_type == S.PROJECT_LOGS:
+        return frozenset((f"{db}.spans", f"{db}.{ROLLUP_TABLE}"))
+    return frozenset((table_of(scope, db),))
+
+
 def enforce_scope(plan: SqlPlan, scope: Scope) -> None:
     """Refuse (`ScopeError`) a plan that could read outside `scope`.
 
@@ -263,13 +289,13 @@ def enforce_scope(plan: SqlPlan, scope: Scope) -> None:
     for k in got:
         if k.startswith("s_") and k not in params:
             raise ScopeError(f"compiled plan refused: unexpected scope parameter {k}")
-    table = table_of(scope, plan.db)
+    tables = tables_of(scope, plan.db)
     # every SELECT reading a table directly: the scope's table, with the scope's conditions
     reads = 0  # table reads the rendered SQL holds through the plan's structure
     stack = [plan.select]
     while stack:  # the tree, each SELECT as often as it is rendered (a subquery may be used twice)
         s = stack.pop()
-        reads += _check_read(s, table, conds)
+        reads += _check_read(s, tables, conds)
         if s.with_ or not isinstance(s.from_, Table):
             stack.extend(s.subqueries())
     sql = plan.sql
@@ -279,21 +305,23 @@ def enforce_scope(plan: SqlPlan, scope: Scope) -> None:
             stack = [e]
             while stack:
                 s = stack.pop()
-                own += _check_read(s, table, conds)
+                own += _check_read(s, tables, conds)
                 stack.extend(s.subqueries())
             reads += own * sql.count(text)
     # and no other: a table named in a fragment (outside the structure) is one read too many
-    if sql.count(plan.db + ".spans") + sql.count(plan.db + ".dataset_rows") != reads:
+    named = sum(sql.count(f"{plan.db}.{t}") for t in ("spans", "dataset_rows", ROLLUP_TABLE))
+    if named != reads:
         raise ScopeError("compiled plan refused: a table is read outside the plan's structure")
 
 
-def _check_read(s: Select, table: str, conds: tuple[str, ...]) -> int:
+def _check_read(s: Select, tables: frozenset[str], conds: tuple[str, ...]) -> int:
     """1 if `s` reads a stored table directly (with every scope condition: else ScopeError), else 0."""
     t = s.reads()
     if t is None:
         return 0
-    if t.name != table:
-        raise ScopeError(f"compiled plan refused: it reads {t.name}, the scope is on {table}")
+    if t.name not in tables:
+        on = " or ".join(sorted(tables))
+        raise ScopeError(f"compiled plan refused: it reads {t.name}, the scope is on {on}")
     where = s.where or ()
     for c in conds:
         if c not in where:

@@ -26,6 +26,7 @@ from loopline.common.http import JSONResponse
 from loopline.common.metrics import BTQL_COMPILE_SECONDS, BTQL_RUN_SECONDS
 from loopline.common.store import Store, StoreError
 from loopline.common.xact import xact_for_time
+from loopline.query.rollups import clean_hours
 from loopline.query.state import State
 
 from loopline import btql
@@ -150,6 +151,20 @@ async def compile_request(
         lint_mode=lint,
         audit_log=audit_log,
     )
+    if cq.rollup_eligible and state.rollups and len(scope.object_ids) == 1:
+        # the pre-aggregated hours can answer it: compile again with the project's clean hours
+        hours = await clean_hours(state.store, scope.org_id, scope.object_ids[0], state.rollup_quiet_s)
+        if hours:
+            cq = await off_loop(
+                btql.compile_query,
+                q,
+                scope,
+                db=store.database,
+                tz_offset=tz if isinstance(tz, int) else 0,
+                lint_mode=lint,
+                audit_log=audit_log,
+                rollup_hours=hours,
+            )
     BTQL_COMPILE_SECONDS.observe(parse_s + time.perf_counter() - t1)  # not the scope look-ups
     return cq
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter
-from loopline.common.service import ServiceContext, ServiceDef, Started
+from loopline.common.service import ServiceContext, ServiceDef, Started, Worker
 from loopline.query import tables
 from loopline.query.async_btql import AsyncQueries
 from loopline.query.btql_validate import build_validate_router
 from loopline.query.dashboards.routes import build_dashboards_router
 from loopline.query.errors import ERRORS
 from loopline.query.reads import ObjectReader
+from loopline.query.rollups import RollupRefresher
 from loopline.query.routes import build_btql_router, build_router
 from loopline.query.settings import QuerySettings
 from loopline.query.state import State
@@ -36,17 +37,27 @@ async def _start(ctx: ServiceContext) -> Started:
     store = ctx.require_store()
     control_plane = ctx.require_control_plane()
     jobs = AsyncQueries(store)
+    cfg = ctx.settings.section(QuerySettings)
     state = State(
         store=store,
         bus=ctx.bus,
         control_plane=control_plane,
         reader=ObjectReader(store, control_plane),
         jobs=jobs,
-        read_your_writes_timeout_s=ctx.settings.section(QuerySettings).read_your_writes_timeout_s,
+        read_your_writes_timeout_s=cfg.read_your_writes_timeout_s,
+        rollups=cfg.rollups,
+        rollup_quiet_s=cfg.rollup_quiet_s,
     )
     # The BTQL parser's grammar analysis takes 1 to 2 s: pay it at start-up, not on the first query.
     await asyncio.to_thread(btql.warm_up)
-    return Started(state, workers=[jobs])
+    workers: list[Worker] = [jobs]
+    if cfg.rollups:
+        workers.append(
+            RollupRefresher(
+                store, interval_s=cfg.rollup_interval_s, batch=cfg.rollup_batch, quiet_s=cfg.rollup_quiet_s
+            )
+        )
+    return Started(state, workers=workers)
 
 
 SERVICE = ServiceDef(

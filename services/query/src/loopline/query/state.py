@@ -19,3 +19,5 @@ class State:
     reader: ObjectReader  # object fetches, scopes
     jobs: AsyncQueries  # `/btql/async` jobs (start creates it, its worker stops it)
     read_your_writes_timeout_s: float
+    rollups: bool = False  # answer aggregate queries from pre-aggregated hours (rollups.py)
+    rollup_quiet_s: int = 10

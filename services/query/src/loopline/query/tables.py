@@ -3,6 +3,7 @@ every query replica), and saved dashboards (dashboards/store.py)."""
 
 from __future__ import annotations
 
+from loopline.btql import rollup
 from loopline.common.schema import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -35,5 +36,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 _deleted UInt8 DEFAULT 0, _version UInt64
             ) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, id)""",
         ),
+    ),
+    Migration(
+        301,
+        "pre-aggregated hours of project logs (btql rollup.py): the changed-hours view, the hourly "
+        "groups and which computation of each hour is current",
+        rollup.migration_statements(),
     ),
 )

@@ -12,6 +12,10 @@
   other tables, the first column of the sort key (the tenant, or the row id).
 - `ALTER TABLE {db}.t ...` runs `ON CLUSTER` on `t_local`; column changes also on `t`.
 - `CREATE DATABASE` runs `ON CLUSTER`.
+- `CREATE MATERIALIZED VIEW {db}.v TO {db}.t AS SELECT ... FROM {db}.s ...` runs `ON CLUSTER`
+  between the local tables (`t_local`, `s_local`): each node's view sees the inserts of its own
+  shard, and writes where the Distributed `t` reads.
+- `INSERT INTO {db}.t SELECT ...` (a one-off fill) runs once, through the Distributed tables.
 
 Inserts into a Distributed table are made synchronous (`CLUSTER_INSERT_SETTINGS`): the writer
 commits its offsets only after the insert returned, so the rows must be on their shard by then.
@@ -32,6 +36,10 @@ LOCAL_SUFFIX: Final = "_local"
 SHARDING_KEYS: Final[dict[str, str]] = {
     "spans": "cityHash64(org_id, project_id, object_type, object_id)",
     "dataset_rows": "cityHash64(org_id, project_id, object_id)",
+    # a project's pre-aggregated hours live with its logs (btql rollup.py)
+    "rollup_hourly": "cityHash64(org_id, project_id, object_type, object_id)",
+    "rollup_hours": "cityHash64(org_id, project_id, object_type, object_id)",
+    "rollup_changes": "cityHash64(org_id, project_id, object_type, object_id)",
 }
 
 #: Settings of every insert into a Distributed table: return only once the rows are on their shards.
@@ -45,6 +53,12 @@ _CREATE_TABLE = re.compile(
 )
 _ORDER_BY = re.compile(r"ORDER BY\s*\(?\s*(?P<first>\w+)")
 _ALTER_TABLE = re.compile(r"\A\s*ALTER TABLE \{db\}\.(?P<table>\w+)\s+(?P<rest>.*)\Z", re.S)
+_CREATE_VIEW = re.compile(
+    r"\A\s*CREATE MATERIALIZED VIEW IF NOT EXISTS \{db\}\.(?P<view>\w+)\s+TO \{db\}\.(?P<to>\w+)\s+"
+    r"AS\s+(?P<select>SELECT\b.*?\bFROM \{db\}\.)(?P<source>\w+)(?P<rest>.*)\Z",
+    re.S,
+)
+_INSERT = re.compile(r"\A\s*INSERT INTO \{db\}\.\w+\s+SELECT\b", re.S)
 _CREATE_DATABASE = re.compile(r"\A\s*CREATE DATABASE IF NOT EXISTS (?P<name>\S+)\s*\Z")
 
 
@@ -87,6 +101,15 @@ def on_cluster(statement: str, cluster: str) -> list[str]:
         if re.search(r"\bCOLUMN\b", rest):  # the Distributed table's columns follow the local one's
             out.append(f"ALTER TABLE {{db}}.{table} ON CLUSTER '{c}' {rest}")
         return out
+    if m := _CREATE_VIEW.match(statement):
+        if "{db}." in m["rest"]:
+            raise ClusterSchemaError(f"{m['view']}: a view over more than one table")
+        return [
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.{m['view']} ON CLUSTER '{c}' "
+            f"TO {{db}}.{m['to']}{LOCAL_SUFFIX} AS {m['select']}{m['source']}{LOCAL_SUFFIX}{m['rest']}"
+        ]
+    if _INSERT.match(statement):
+        return [statement]
     if m := _CREATE_DATABASE.match(statement):
         return [f"CREATE DATABASE IF NOT EXISTS {m['name']} ON CLUSTER '{c}'"]
     raise ClusterSchemaError(f"no cluster form for: {statement.strip()[:120]}")

@@ -1,0 +1,536 @@
+"""Pre-aggregated hours of project logs, and the rewrite that answers aggregate queries from them.
+
+Dashboards ask the same questions of a week of logs every minute (errors by tool, latency
+percentiles by hour, tokens by model). Scanning `spans FINAL` for each is seconds at tens of
+millions of rows; ClickHouse projections do not apply under FINAL. So the query service keeps a
+rollup per (project, hour) and the compiler uses it transparently: any BTQL aggregate query whose
+filter, dimensions and measures the rollup can answer exactly reads the hours it covers from the
+rollup and everything else (recent hours, hours changed since, the partial hours at the edges of
+a time range) from the raw rows, and merges the two. No dashboard names a rollup; every BTQL user
+gains; an answer never depends on whether the rollup was used (tests/test_rollup_equivalence.py
+compares both on random queries over data with merges, updates and deletes).
+
+Storage (`migration_statements`, the query service's migration 301):
+- `rollup_changes`: per (project, hour), the last time a row of that hour was written, kept by
+  a materialized view on `spans` (every insert: a new row, a merge, an update, a tombstone). A
+  row's `created` never changes (the writer keeps the first), so a write touches one hour.
+- `rollup_hourly`: per (project, hour, computation time) the hour's rows grouped by the
+  dimension columns below, with the count, per-key sums/minimums/maximums of `metrics` and
+  `scores` and a quantile state of latency. The dimension columns have the names of the
+  `spans` columns they come from, so the compiled SQL of a filter, a dimension or an aggregate's
+  argument means the same on both tables.
+- `rollup_hours`: which computation of each hour is current (`computed_at`).
+
+An hour is *clean* when its current computation started more than `QUIET_MARGIN_S` after its last
+change (`clean_hours_sql`): every row written before the computation is in it. Only clean hours
+are read from the rollup. The refresh worker (query service `rollups.py`) recomputes hours that
+are complete and quiet.
+
+Exactness. Rows of one rollup group share every dimension column, the set of `metrics` keys and
+the set of `scores` keys. So over a group:
+- a condition or expression over dimension columns has one value (filters and dimensions are
+  evaluated on the group row as on each of its rows); `metrics.x IS NULL` too (the key set);
+- `sum`/`count`/`avg` of an expression linear in metric/score values (`metrics.tokens`,
+  `metrics.prompt_tokens + metrics.completion_tokens`, `latency` = end - start, times a dimension
+  expression) is its value on the row of summed maps;
+- `min`/`max` of a metric or score come from the per-key min/max maps;
+- `percentile(latency, p)` merges the quantile states (the same reservoir `quantile` the raw
+  read uses: exact up to 8,192 values per group, approximate beyond, as the raw read is).
+A query with anything else (other fields, `created` outside `hour`/`day`/`week`/`month`/`year`
+buckets or top-level range conditions, `count_distinct`, `any_value`, sampling, unpivot,
+`final_*` stages, a time-zone offset that is not whole hours) reads raw rows only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from loopline.btql import bound as Bd
+from loopline.btql import schema as S
+from loopline.btql import shapes
+from loopline.btql.bound_query import BoundQuery
+from loopline.btql.cursor import cursor_offset
+from loopline.btql.generator import Gen
+from loopline.btql.keyset import keys_for
+from loopline.btql.options import Scope
+from loopline.btql.plan import ROLLUP_TABLE, Select, Table, Union
+from loopline.btql.results import Column
+
+#: seconds between an hour's last change and the start of a computation that may serve it
+QUIET_MARGIN_S = 10
+HOURS_TABLE = "rollup_hours"
+CHANGES_TABLE = "rollup_changes"
+
+_LATENCY_SQL = S.FIELDS_BY_NAME["latency"].sql
+# dimension columns, as the schema's fields render them
+_DIM_COLUMNS = frozenset({"nullIf(span_name, '')", "nullIf(span_type, '')", "is_root"})
+_MAPS = {"metrics_map": ("metrics_min", "metrics_max"), "scores_map": ("scores_min", "scores_max")}
+_BUCKETS = frozenset({"hour", "day", "week", "month", "year"})
+_RANGE_OPS = frozenset({"lt", "le", "gt", "ge"})
+_FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+_HOUR = timedelta(hours=1)
+
+# the reduced `metadata` a rollup row keeps: only `model` (verbatim JSON), '' without one
+_MODEL_ONLY = (
+    "if(JSONHas(metadata, 'model'), concat('{\"model\":', JSONExtractRaw(metadata, 'model'), '}'), '')"
+)
+
+
+# ------------------------------------------------------------------------------------ storage
+
+
+def migration_statements() -> tuple[str, ...]:
+    """The rollup's tables (`{db}` placeholders), for the query service's migration."""
+    return (
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.{CHANGES_TABLE} (
+            org_id LowCardinality(String), project_id String, object_type LowCardinality(String),
+            object_id String, hour DateTime('UTC'),
+            changed_at SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
+        ) ENGINE = AggregatingMergeTree ORDER BY (org_id, project_id, object_type, object_id, hour)""",
+        f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.{CHANGES_TABLE}_mv TO {{db}}.{CHANGES_TABLE} AS
+            SELECT org_id, project_id, object_type, object_id, toStartOfHour(created) AS hour,
+                   max(now64(6, 'UTC')) AS changed_at
+            FROM {{db}}.spans WHERE object_type = '{S.PROJECT_LOGS}'
+            GROUP BY org_id, project_id, object_type, object_id, hour""",
+        # the hours written before the view existed
+        f"""INSERT INTO {{db}}.{CHANGES_TABLE}
+            SELECT org_id, project_id, object_type, object_id, toStartOfHour(created) AS hour,
+                   now64(6, 'UTC') AS changed_at
+            FROM {{db}}.spans WHERE object_type = '{S.PROJECT_LOGS}'
+            GROUP BY org_id, project_id, object_type, object_id, hour""",
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.{HOURS_TABLE} (
+            org_id LowCardinality(String), project_id String, object_type LowCardinality(String),
+            object_id String, hour DateTime('UTC'), computed_at DateTime64(6, 'UTC'), rows UInt64
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        ORDER BY (org_id, project_id, object_type, object_id, hour)""",
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.{ROLLUP_TABLE} (
+            org_id LowCardinality(String), project_id String, object_type LowCardinality(String),
+            object_id String, created DateTime64(6, 'UTC'), computed_at DateTime64(6, 'UTC'),
+            span_name String, span_type LowCardinality(String), is_root Bool, error String,
+            metadata String,
+            metadata_json JSON(max_dynamic_paths = 16) MATERIALIZED if(metadata = '', '{{}}', metadata)::JSON,
+            metrics_keys Array(String), scores_keys Array(String), _cnt UInt64,
+            metrics_map Map(String, Float64), metrics_min Map(String, Float64),
+            metrics_max Map(String, Float64), scores_map Map(String, Float64),
+            scores_min Map(String, Float64), scores_max Map(String, Float64),
+            latency_q AggregateFunction(quantile, Float64)
+        ) ENGINE = MergeTree PARTITION BY toYYYYMM(created)
+        ORDER BY (org_id, project_id, object_type, object_id, created, computed_at)""",
+    )
+
+
+def dirty_hours_sql(db: str) -> str:
+    """Complete, quiet hours whose current computation (if any) is older than their last change,
+    newest first. Params: `margin` (seconds), `n` (how many)."""
+    quiet = "now64(6, 'UTC') - toIntervalSecond({margin:UInt32})"
+    return (
+        f"SELECT c.org_id, c.project_id, c.object_type, c.object_id, c.hour FROM "
+        f"(SELECT org_id, project_id, object_type, object_id, hour, max(changed_at) AS changed "
+        f"FROM {db}.{CHANGES_TABLE} GROUP BY org_id, project_id, object_type, object_id, hour) AS c "
+        f"LEFT JOIN (SELECT org_id, project_id, object_type, object_id, hour, "
+        f"max(computed_at) AS computed FROM {db}.{HOURS_TABLE} "
+        f"GROUP BY org_id, project_id, object_type, object_id, hour) AS m "
+        f"ON c.org_id = m.org_id AND c.project_id = m.project_id AND c.object_type = m.object_type "
+        f"AND c.object_id = m.object_id AND c.hour = m.hour "
+        f"WHERE c.hour + toIntervalHour(1) <= {quiet} AND c.changed <= {quiet} "
+        f"AND c.changed >= m.computed - toIntervalSecond({{margin:UInt32}}) "
+        f"ORDER BY c.hour DESC LIMIT {{n:UInt32}}"
+    )
+
+
+_HOUR_OF = "fromUnixTimestamp64Micro({hour:Int64}, 'UTC')"
+_AT = "fromUnixTimestamp64Micro({at:Int64}, 'UTC')"
+_ONE_HOUR_WHERE = (
+    "org_id = {org:String} AND project_id = {project:String} AND object_type = {otype:String} "
+    f"AND object_id = {{oid:String}} AND created >= {_HOUR_OF} AND created < {_HOUR_OF} + toIntervalHour(1)"
+)
+
+
+def refresh_sql(db: str) -> tuple[str, str]:
+    """(insert the hour's groups, record the computation): params `org`, `project`, `otype`,
+    `oid`, `hour` (µs since the epoch), `at` (the computation's start, µs, the store's clock)."""
+    lat = _LATENCY_SQL
+    groups = (
+        f"INSERT INTO {db}.{ROLLUP_TABLE} (org_id, project_id, object_type, object_id, created, "
+        "computed_at, span_name, span_type, is_root, error, metadata, metrics_keys, scores_keys, _cnt, "
+        "metrics_map, metrics_min, metrics_max, scores_map, scores_min, scores_max, latency_q) "
+        f"SELECT org_id, project_id, object_type, object_id, {_HOUR_OF}, {_AT}, span_name, span_type, "
+        f"is_root, error, {_MODEL_ONLY} AS md, arraySort(mapKeys(metrics_map)) AS mk, "
+        "arraySort(mapKeys(scores_map)) AS sk, count(), sumMap(metrics_map), minMap(metrics_map), "
+        "maxMap(metrics_map), sumMap(scores_map), minMap(scores_map), maxMap(scores_map), "
+        f"quantileStateIf(assumeNotNull({lat}), isNotNull({lat})) "
+        f"FROM {db}.spans FINAL WHERE {_ONE_HOUR_WHERE} "
+        "GROUP BY org_id, project_id, object_type, object_id, span_name, span_type, is_root, error, md, mk, sk"
+    )
+    mark = (
+        f"INSERT INTO {db}.{HOURS_TABLE} (org_id, project_id, object_type, object_id, hour, computed_at, rows) "
+        f"SELECT {{org:String}}, {{project:String}}, {{otype:String}}, {{oid:String}}, {_HOUR_OF}, {_AT}, "
+        f"(SELECT count() FROM {db}.{ROLLUP_TABLE} WHERE {_ONE_HOUR_WHERE.replace('created <', 'created <=')} "
+        f"AND computed_at = {_AT})"
+    )
+    return groups, mark
+
+
+def cleanup_sql(db: str) -> str:
+    """Delete rollup rows of computations superseded more than `grace` seconds ago."""
+    return (
+        f"DELETE FROM {db}.{ROLLUP_TABLE} WHERE (org_id, project_id, object_type, object_id, created, "
+        f"computed_at) IN (SELECT r.org_id, r.project_id, r.object_type, r.object_id, r.created, "
+        f"r.computed_at FROM (SELECT DISTINCT org_id, project_id, object_type, object_id, created, "
+        f"computed_at FROM {db}.{ROLLUP_TABLE}) AS r INNER JOIN (SELECT org_id, project_id, "
+        f"object_type, object_id, hour, max(computed_at) AS latest FROM {db}.{HOURS_TABLE} "
+        f"GROUP BY org_id, project_id, object_type, object_id, hour) AS m ON r.org_id = m.org_id "
+        f"AND r.project_id = m.project_id AND r.object_type = m.object_type AND "
+        f"r.object_id = m.object_id AND toStartOfHour(r.created) = m.hour "
+        f"WHERE r.computed_at < m.latest AND m.latest < now64(6, 'UTC') - toIntervalSecond({{grace:UInt32}}))"
+    )
+
+
+def clean_hours_sql(db: str) -> str:
+    """The clean hours of one project's logs and their current computation, oldest first (µs).
+    Params: `org`, `project`, `margin` (seconds, `QUIET_MARGIN_S`)."""
+    scope = (
+        "org_id = {org:String} AND project_id = {project:String} "
+        f"AND object_type = '{S.PROJECT_LOGS}' AND object_id = 'g'"
+    )
+    return (
+        "SELECT toUnixTimestamp64Micro(toDateTime64(m.hour, 6, 'UTC')), "
+        "toUnixTimestamp64Micro(m.computed_at) FROM "
+        f"(SELECT hour, max(computed_at) AS computed_at FROM {db}.{HOURS_TABLE} WHERE {scope} "
+        "GROUP BY hour) AS m "
+        f"LEFT JOIN (SELECT hour, max(changed_at) AS changed FROM {db}.{CHANGES_TABLE} WHERE {scope} "
+        "GROUP BY hour) AS c ON m.hour = c.hour "
+        "WHERE c.changed < m.computed_at - toIntervalSecond({margin:UInt32}) ORDER BY m.hour"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CleanHour:
+    """An hour served by the rollup: its start and its current computation (µs since the epoch)."""
+
+    hour_us: int
+    computed_us: int
+
+
+# ------------------------------------------------------------------------------------ analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Why a query can be answered from the rollup: its aggregates (each with how it splits into
+    partials) and the `created` range conditions of its filter."""
+
+    aggs: tuple[tuple[Bd.BAgg, str], ...]
+    ranges: tuple[tuple[str, Bd.B], ...]  # (op with created on the left, constant bound)
+
+
+class _No(Exception):
+    pass
+
+
+def _is_created(b: Bd.B) -> bool:
+    return isinstance(b, Bd.BCol) and b.sql == "created"
+
+
+def _is_latency(b: Bd.B) -> bool:
+    return isinstance(b, Bd.BCol) and b.sql == _LATENCY_SQL
+
+
+def _dim(b: Bd.B, tz_offset: int) -> bool:
+    """One value over each rollup group (dimension columns, key presence, constants)."""
+    if isinstance(b, Bd.BCol):
+        return b.sql in _DIM_COLUMNS
+    if isinstance(b, Bd.BJson):
+        if isinstance(b.base, Bd.B):
+            return _dim(b.base, tz_offset)
+        return b.base == "error" or (b.base == "metadata" and b.path[:1] == ("model",))
+    if isinstance(b, (Bd.BLit, Bd.BArr, Bd.BInterval)):
+        return True
+    if isinstance(b, Bd.BIsNull):
+        x = b.x
+        return (isinstance(x, Bd.BMapGet) and x.col in _MAPS) or _is_latency(x) or _dim(x, tz_offset)
+    if isinstance(b, Bd.BFunc):
+        if b.name == "trunc":
+            return b.opt in _BUCKETS and tz_offset % 60 == 0 and _is_created(b.args[0])
+        return all(_dim(a, tz_offset) for a in b.args)
+    if isinstance(b, (Bd.BCmp, Bd.BBool, Bd.BNot, Bd.BNeg, Bd.BArith, Bd.BIf, Bd.BIn, Bd.BLike)):
+        return all(_dim(c, tz_offset) for c in b.children())
+    return False  # other columns, text search, ANY_SPAN, aggregates, output references
+
+
+def _linear(b: Bd.B, tz_offset: int) -> bool:
+    """Linear in metric/score values (its sum over a group is its value on the summed row)."""
+    if isinstance(b, Bd.BMapGet):
+        return b.col in _MAPS
+    if _is_latency(b):
+        return True
+    if isinstance(b, Bd.BNeg):
+        return _linear(b.x, tz_offset)
+    if isinstance(b, Bd.BArith):
+        if b.op in ("add", "sub"):
+            return _linear(b.left, tz_offset) and _linear(b.right, tz_offset)
+        if b.op == "mul":
+            return (_linear(b.left, tz_offset) and _dim(b.right, tz_offset)) or (
+                _dim(b.left, tz_offset) and _linear(b.right, tz_offset)
+            )
+        if b.op == "div":
+            return _linear(b.left, tz_offset) and _dim(b.right, tz_offset)
+    return False
+
+
+def _agg_kind(a: Bd.BAgg, tz_offset: int) -> str:
+    x = a.arg
+    if a.name == "count" and x is None:
+        return "count_all"
+    if x is None:
+        raise _No
+    if a.name in ("count", "sum", "avg"):
+        if _dim(x, tz_offset):
+            return a.name + "_dim"
+        if _linear(x, tz_offset):
+            return a.name + "_lin"
+    elif a.name in ("min", "max"):
+        if _dim(x, tz_offset):
+            return "minmax_dim"
+        if isinstance(x, Bd.BMapGet) and x.col in _MAPS:
+            return a.name + "_map"
+    elif a.name == "percentile" and _is_latency(x):
+        return "pct_latency"
+    raise _No
+
+
+def _measure_ok(b: Bd.B, aggs: list[tuple[Bd.BAgg, str]], tz_offset: int) -> None:
+    """A measure, sort key or HAVING condition (the merge stage's expressions): aggregates of
+    covered arguments and output references, combined by constants and scalar functions. A column
+    outside an aggregate does not exist in the merge stage."""
+    if isinstance(b, Bd.BAgg):
+        aggs.append((b, _agg_kind(b, tz_offset)))
+        return
+    if isinstance(b, (Bd.BOutRef, Bd.BLit, Bd.BArr, Bd.BInterval)):
+        return
+    if isinstance(b, (Bd.BCol, Bd.BJson, Bd.BMapGet, Bd.BArrayIdx, Bd.BMatch, Bd.BAnySpan, Bd.BFilterSpans)):
+        raise _No
+    for c in b.children():
+        _measure_ok(c, aggs, tz_offset)
+
+
+def _ranges(filt: Bd.B | None, tz_offset: int) -> list[tuple[str, Bd.B]]:
+    """The filter's `created` range conjuncts (op with created on the left); every other conjunct
+    must be a dimension condition."""
+    if filt is None:
+        return []
+    conj = filt.args if isinstance(filt, Bd.BBool) and filt.op == "and" else (filt,)
+    out: list[tuple[str, Bd.B]] = []
+    for c in conj:
+        if isinstance(c, Bd.BCmp) and c.op in _RANGE_OPS and c.mode == "datetime":
+            if _is_created(c.left) and not Bd.contains(c.right, Bd.VARYING):
+                out.append((c.op, c.right))
+                continue
+            if _is_created(c.right) and not Bd.contains(c.left, Bd.VARYING):
+                out.append((_FLIP[c.op], c.left))
+                continue
+        if not _dim(c, tz_offset):
+            raise _No
+    return out
+
+
+def analyze(bq: BoundQuery, scope: Scope, tz_offset: int) -> Analysis | None:
+    """How `bq` splits into rollup + raw reads, or None when the rollup cannot answer it exactly."""
+    if (
+        scope.object_type != S.PROJECT_LOGS
+        or not bq.aggregate
+        or bq.shape != "spans"
+        or bq.infer is not None
+        or bq.sample is not None
+        or bq.unpivots
+        or bq.stage1 is not None
+        or bq.filter_spans is not None
+    ):
+        return None
+    try:
+        ranges = _ranges(bq.filter, tz_offset)
+        for o in bq.outputs[: bq.ndims]:
+            if not _dim(o.expr, tz_offset) or Bd.contains(o.expr, Bd.BAgg):
+                raise _No
+        aggs: list[tuple[Bd.BAgg, str]] = []
+        for o in bq.outputs[bq.ndims :]:
+            _measure_ok(o.expr, aggs, tz_offset)
+        for b, _ in bq.sort:
+            _measure_ok(b, aggs, tz_offset)
+        if bq.final_filter is not None:
+            _measure_ok(bq.final_filter, aggs, tz_offset)
+    except _No:
+        return None
+    if not aggs:
+        return None  # a GROUP BY of dimensions alone: nothing to pre-aggregate
+    return Analysis(tuple(aggs), tuple(ranges))
+
+
+# ------------------------------------------------------------------------------------ the plan
+
+
+def _partials(gen: Gen, a: Bd.BAgg, kind: str) -> tuple[list[tuple[str, str]], str]:
+    """[(raw partial, rollup partial)] of an aggregate and its merge (`{0}`, `{1}`: the partials)."""
+    if kind == "count_all":
+        return [("count()", "sum(_cnt)")], "toInt64(sum({0}))"
+    assert a.arg is not None
+    x = gen.r(a.arg, a.mode)
+    count = (f"count({x})", f"sumIf(_cnt, ({x}) IS NOT NULL)")
+    if kind in ("count_dim", "count_lin"):
+        return [count], "toInt64(sum({0}))"
+    total = (
+        f"sumOrNull({x})",
+        f"sumOrNull(({x}) * toInt64(_cnt))" if kind.endswith("_dim") else f"sumOrNull({x})",
+    )
+    if kind in ("sum_dim", "sum_lin"):
+        return [total], "sumOrNull({0})"
+    if kind in ("avg_dim", "avg_lin"):
+        return [total, count], "(sumOrNull({0}) / nullIf(sum({1}), 0))"
+    fn = "minOrNull" if a.name == "min" else "maxOrNull"
+    if kind == "minmax_dim":
+        return [(f"{fn}({x})", f"{fn}({x})")], fn + "({0})"
+    if kind in ("min_map", "max_map"):
+        assert isinstance(a.arg, Bd.BMapGet)
+        lo, hi = _MAPS[a.arg.col]
+        alt = dataclasses.replace(a.arg, col=lo if a.name == "min" else hi)
+        return [(f"{fn}({x})", f"{fn}({gen.r(alt, a.mode)})")], fn + "({0})"
+    assert kind == "pct_latency"
+    p = gen.param(float(a.p or 0.0), "Float64")
+    merged = f"quantileMerge({p})({{0}})"
+    return (
+        [(f"quantileStateIf(assumeNotNull({x}), isNotNull({x}))", "quantileMergeState(latency_q)")],
+        f"if(isNaN({merged}), NULL, {merged})",
+    )
+
+
+def _us(gen: Gen, us: int) -> str:
+    return f"fromUnixTimestamp64Micro({gen.param(us, 'Int64')}, 'UTC')"
+
+
+def _contained(gen: Gen, hour: str, ranges: tuple[tuple[str, Bd.B], ...]) -> list[str]:
+    """Conditions that an hour starting at `hour` lies wholly within the filter's created range."""
+    out = []
+    for op, bound in ranges:
+        v = gen.r(bound, "datetime")
+        if op in ("gt", "ge"):
+            out.append(f"{hour} {'>' if op == 'gt' else '>='} {v}")
+        elif op == "lt":
+            out.append(f"({hour} + toIntervalHour(1)) <= {v}")
+        else:
+            out.append(f"({hour} + toIntervalHour(1)) <= ({v} + toIntervalMicrosecond(1))")
+    return out
+
+
+def _runs(hours: Sequence[CleanHour]) -> list[tuple[int, int]]:
+    """Consecutive clean hours merged into [start, end) runs (µs)."""
+    hour_us = int(_HOUR.total_seconds() * 1_000_000)
+    runs: list[tuple[int, int]] = []
+    for h in sorted(hours, key=lambda c: c.hour_us):
+        if runs and runs[-1][1] == h.hour_us:
+            runs[-1] = (runs[-1][0], h.hour_us + hour_us)
+        else:
+            runs.append((h.hour_us, h.hour_us + hour_us))
+    return runs
+
+
+def plan_aggregate(
+    ctx: shapes.ShapeInput, analysis: Analysis, hours: Sequence[CleanHour], db: str
+) -> shapes.ShapePlan:
+    """The aggregate shape over (rollup hours + raw rows): each part groups by the dimensions into
+    partial aggregates, the outer stage merges them (`shapes.aggregate`'s outer clauses)."""
+    gen, bq, src = ctx.gen, ctx.bq, ctx.src
+    raw_parts: list[str] = []
+    roll_parts: list[str] = []
+    merge: dict[int, str] = {}
+    for j, (a, kind) in enumerate(analysis.aggs):
+        if id(a) in merge:
+            continue
+        parts, merge_fmt = _partials(gen, a, kind)
+        names = [f"_p{j}_{k}" for k in range(len(parts))]
+        raw_parts += [f"{r} AS {n}" for (r, _), n in zip(parts, names, strict=True)]
+        roll_parts += [f"{ro} AS {n}" for (_, ro), n in zip(parts, names, strict=True)]
+        for k, n in enumerate(names):  # (not str.format: parameter references hold braces too)
+            merge_fmt = merge_fmt.replace("{" + str(k) + "}", n)
+        merge[id(a)] = merge_fmt
+    dims = bq.outputs[: bq.ndims]
+    dim_sel, dim_group, dim_columns = shapes._grouped(gen, dims, bq.ndims, bq, False, "c")
+
+    # rollup: the clean hours wholly inside the filter's range
+    runs = _runs(hours)
+    hour_arr = gen.param([h.hour_us for h in hours], "Array(Int64)")
+    at_arr = gen.param([h.computed_us for h in hours], "Array(Int64)")
+    in_runs = " OR ".join(f"(created >= {_us(gen, a)} AND created < {_us(gen, b)})" for a, b in runs)
+    filt = [ctx.filt] if ctx.filt else []
+    roll_where = (
+        *src.conds,
+        f"({in_runs})" if runs else "false",
+        f"has(arrayZip({hour_arr}, {at_arr}), (toUnixTimestamp64Micro(created), toUnixTimestamp64Micro(computed_at)))",
+        *_contained(gen, "created", analysis.ranges),
+        *filt,
+    )
+    roll = Select(
+        (*dim_sel, *roll_parts), Table(f"{db}.{ROLLUP_TABLE}"), where=roll_where, group_by=dim_group
+    )
+    # raw rows: outside the clean runs, or in a clean hour the range only partly covers
+    outside = [f"created < {_us(gen, runs[0][0])}"] if runs else ["true"]
+    for (_, end), (nxt, _) in itertools.pairwise(runs):
+        outside.append(f"(created >= {_us(gen, end)} AND created < {_us(gen, nxt)})")
+    if runs:
+        outside.append(f"created >= {_us(gen, runs[-1][1])}")
+    partial = _contained(gen, "toDateTime64(toStartOfHour(created), 6, 'UTC')", analysis.ranges)
+    if partial and runs:
+        outside.append(f"NOT ({' AND '.join(partial)})")
+    raw_where = (*src.conds, *filt, "(" + " OR ".join(outside) + ")")
+    raw = Select((*dim_sel, *raw_parts), src.from_, where=raw_where, group_by=dim_group)
+
+    # the merge stage: dimensions as computed, aggregates from their partials
+    sel = [f"c{i} AS c{i}" for i in range(bq.ndims)]
+    columns = list(dim_columns)
+    gen.agg_sql = merge
+    try:
+        for i, o in enumerate(bq.outputs[bq.ndims :], start=bq.ndims):
+            sql, dec = shapes._out_sql(gen, o, bq.preview_length, False, dim=False)
+            sel.append(f"{sql} AS c{i}")
+            columns.append(Column(o.name, o.expr.type, dec, f"c{i}"))
+        having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
+        order_parts: list[str] = []
+        seen: set[str] = set()
+        for b, d in bq.sort:
+            for key in keys_for(gen, b, d):
+                order_parts.append(f"{key.sql} {d.upper()}" + (" NULLS LAST" if key.nullable else ""))
+                seen.add(key.sql)
+    finally:
+        gen.agg_sql = None
+    for i in range(bq.ndims):
+        if f"c{i}" not in seen:
+            order_parts.append(f"c{i} ASC NULLS LAST")
+    offset = cursor_offset(ctx.payload) if ctx.payload is not None else 0
+    limit = offset_sql = None
+    if not bq.pivot:
+        limit, offset_sql = gen.param(ctx.limit + 1, "UInt64"), gen.param(offset, "UInt64")
+    select = Select(
+        tuple(sel),
+        Union((roll, raw), "_r"),
+        where=None,
+        group_by=tuple(f"c{i}" for i in range(bq.ndims)),
+        having=having,
+        order_by=tuple(order_parts),
+        limit=limit,
+        offset=offset_sql,
+    )
+    return shapes.ShapePlan(select, tuple(columns), "offset", offset=offset)
+
+
+def hours_from_rows(rows: Sequence[Sequence[object]]) -> tuple[CleanHour, ...]:
+    """`clean_hours_sql`'s result rows as `CleanHour`s."""
+    return tuple(CleanHour(int(str(r[0])), int(str(r[1]))) for r in rows)
+
+
+def utc_hour(t: datetime) -> int:
+    """The start of `t`'s hour, µs since the epoch (for tests and tools)."""
+    h = t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return int(h.timestamp()) * 1_000_000 + 0
