@@ -38,7 +38,9 @@ WEEK = {"start": "2026-10-08T00:00:00Z", "end": "2026-10-15T00:00:00Z"}
 
 
 def roll_up(client: Any) -> tuple[rollup.CleanHour, ...]:
-    """Create the rollup tables if needed and (re)compute every hour; the project's clean hours."""
+    """Create the rollup tables afresh and compute every hour; the project's clean hours."""
+    for t in (f"{rollup.CHANGES_TABLE}_mv", rollup.CHANGES_TABLE, rollup.HOURS_TABLE, rollup.ROLLUP_TABLE):
+        client.command(f"DROP TABLE IF EXISTS {DB}.{t}")
     for stmt in rollup.migration_statements():
         if not stmt.lstrip().startswith("INSERT"):
             client.command(stmt.replace("{db}", DB))
@@ -50,10 +52,9 @@ def roll_up(client: Any) -> tuple[rollup.CleanHour, ...]:
     t, n = time.perf_counter(), 0
     while True:
         dirty = client.query(rollup.dirty_hours_sql(DB), parameters={"margin": 0, "n": 500}).result_rows
-        for org, project, otype, oid, hour in dirty:
+        for (org, project, otype, oid), hours in rollup.refresh_batches(dirty):
             at = int(client.query("SELECT toUnixTimestamp64Micro(now64(6, 'UTC'))").result_rows[0][0])
-            hour_us = int(hour.replace(tzinfo=UTC).timestamp()) * 1_000_000
-            p = {"org": org, "project": project, "otype": otype, "oid": oid, "hour": hour_us, "at": at}
+            p = {"org": org, "project": project, "otype": otype, "oid": oid, "hours": hours, "at": at}
             client.command(groups, parameters=p)
             client.command(mark, parameters=p)
         n += len(dirty)

@@ -42,7 +42,18 @@ def _span(rng: random.Random, i: int, version: int = 0) -> dict[str, Any]:
     model = rng.choice(MODELS)
     if model is not None:
         md["model"] = model
+    extra: dict[str, Any] | None = None
+    label = rng.choice(["refund", "login", "upgrade"])
+    form = rng.random()
+    if form < 0.4:  # what the classifier writes: items in an array
+        item = {"id": f"c{i}", "label": label, "confidence": rng.random(), "source": {"type": "model"}}
+        extra = {"classifications": {"Intent": [item], "Sentiment": [{"label": "ok", "confidence": 0.5}]}}
+    elif form < 0.6:  # one object per facet
+        extra = {"classifications": {"Intent": {"confidence": rng.random(), "label": label}}}
+    elif form < 0.7:  # items without a label, a scalar facet
+        extra = {"classifications": {"Intent": [{"confidence": rng.random()}], "Other": 3}}
     return {
+        "extra": extra,
         "id": f"r{i}",
         "created": created,
         "span_attributes": {"name": rng.choice(NAMES), "type": rng.choice(TYPES)},
@@ -71,6 +82,7 @@ def _rows(row: Row, spans: list[dict[str, Any]], xact: int) -> list[list[Any]]:
             scores=s["scores"],
             parent=s["parent"],
             input=s["input"],
+            extra=s["extra"],
             deleted=s.get("deleted", 0),
         )
         for s in spans
@@ -120,10 +132,9 @@ def refresh_all(e: Any) -> None:
     """Recompute every dirty complete hour (margin 0: the test writes nothing meanwhile)."""
     rows = e.client.query(rollup.dirty_hours_sql(e.db), parameters={"margin": 0, "n": 1000}).result_rows
     groups, mark = rollup.refresh_sql(e.db)
-    for org, project, otype, oid, hour in rows:
+    for (org, project, otype, oid), hours in rollup.refresh_batches(rows):
         at = int(e.client.query("SELECT toUnixTimestamp64Micro(now64(6, 'UTC'))").result_rows[0][0])
-        hour_us = int(hour.replace(tzinfo=dt.UTC).timestamp()) * 1_000_000
-        p = {"org": org, "project": project, "otype": otype, "oid": oid, "hour": hour_us, "at": at}
+        p = {"org": org, "project": project, "otype": otype, "oid": oid, "hours": hours, "at": at}
         e.client.command(groups, parameters=p)
         e.client.command(mark, parameters=p)
 
@@ -181,6 +192,15 @@ COVERED = [
     "created <= '2026-11-20T09:00:00Z' | sort: t",
     "dimensions: span_attributes.name AS name | measures: count(1) AS n, sum(metrics.prompt_tokens) AS pt "
     "| sort: n desc, name",
+    f"dimensions: classifications.Intent[0].label AS intent | measures: count(1) AS n, sum({ERR}) AS errs "
+    f"| filter: {WINDOW} | sort: intent",
+    f"dimensions: classifications.Intent.label AS intent, classifications.Sentiment[0].label AS s "
+    f"| measures: count(1) AS n | filter: {WINDOW} | sort: intent, s",
+    f"dimensions: day(created) AS d | measures: count(1) AS n | filter: classifications.Intent[0].label = 'refund' "
+    f"AND {ALIGNED} | sort: d",
+    "dimensions: hour(created) AS t | measures: count(1) AS n | filter: created >= '2026-11-20T10:00:00Z' "
+    "AND created <= '2026-11-20T13:59:59.999999Z' | sort: t",
+    "dimensions: intent AS i | measures: count(1) AS n",
 ]
 
 NOT_COVERED = [
@@ -193,6 +213,8 @@ NOT_COVERED = [
     "dimensions: hour(created) AS t | measures: count(1) AS n | filter: created > now() - interval 1 day OR is_root",
     f"dimensions: hour(created) AS t | measures: count(1) AS n | filter: input MATCH 'x' AND {WINDOW}",
     f"select: id | filter: {WINDOW}",
+    f"dimensions: classifications.Intent[0].confidence AS c | measures: count(1) AS n | filter: {WINDOW}",
+    f"dimensions: classifications.Intent AS c | measures: count(1) AS n | filter: {WINDOW}",
 ]
 
 

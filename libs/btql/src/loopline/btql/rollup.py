@@ -67,13 +67,33 @@ CHANGES_TABLE = "rollup_changes"
 
 _LATENCY_SQL = S.FIELDS_BY_NAME["latency"].sql
 # dimension columns, as the schema's fields render them
-_DIM_COLUMNS = frozenset({"nullIf(span_name, '')", "nullIf(span_type, '')", "is_root"})
+_DIM_COLUMNS = frozenset({"nullIf(span_name, '')", "nullIf(span_type, '')", "is_root", "nullIf(intent, '')"})
 _MAPS = {"metrics_map": ("metrics_min", "metrics_max"), "scores_map": ("scores_min", "scores_max")}
 _BUCKETS = frozenset({"hour", "day", "week", "month", "year"})
 _RANGE_OPS = frozenset({"lt", "le", "gt", "ge"})
 _FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
 _HOUR = timedelta(hours=1)
 
+# the reduced `extra` a rollup row keeps: `classifications` with what a label path reads
+# (`classifications.<facet>.label`, `classifications.<facet>[i].label`) and nothing that varies
+# per row (confidence, ids): a facet's object keeps its members in order, `label` verbatim,
+# objects as `{"label": ...}` (or `{}`), anything else null; a facet's array keeps its items in
+# order, objects as `{"label": ...}` (or `{}`), anything else null. '' without classifications.
+_LABEL_OF = "if(JSONType({v}) = 'Object', if(JSONHas({v}, 'label'), concat('{{\"label\":', JSONExtractRaw({v}, 'label'), '}}'), '{{}}'), 'null')"
+_FACET = (
+    "multiIf(JSONType(kv.2) = 'Object', concat('{', arrayStringConcat(arrayMap(m -> concat("
+    "toJSONString(m.1), ':', if(m.1 = 'label', m.2, " + _LABEL_OF.format(v="m.2") + ")), "
+    "JSONExtractKeysAndValuesRaw(kv.2)), ','), '}'), JSONType(kv.2) = 'Array', concat('[', "
+    "arrayStringConcat(arrayMap(it -> "
+    + _LABEL_OF.format(v="it")
+    + ", JSONExtractArrayRaw(kv.2)), ','), ']'), "
+    "'null')"
+)
+_LABELS_ONLY = (
+    "if(JSONType(extra, 'classifications') = 'Object', concat('{\"classifications\":{', "
+    "arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', " + _FACET + "), "
+    "JSONExtractKeysAndValuesRaw(extra, 'classifications')), ','), '}}'), '')"
+)
 # the reduced `metadata` a rollup row keeps: only `model` (verbatim JSON), '' without one
 _MODEL_ONLY = (
     "if(JSONHas(metadata, 'model'), concat('{\"model\":', JSONExtractRaw(metadata, 'model'), '}'), '')"
@@ -111,7 +131,7 @@ def migration_statements() -> tuple[str, ...]:
             org_id LowCardinality(String), project_id String, object_type LowCardinality(String),
             object_id String, created DateTime64(6, 'UTC'), computed_at DateTime64(6, 'UTC'),
             span_name String, span_type LowCardinality(String), is_root Bool, error String,
-            metadata String,
+            metadata String, extra String, intent LowCardinality(String),
             metadata_json JSON(max_dynamic_paths = 16) MATERIALIZED if(metadata = '', '{{}}', metadata)::JSON,
             metrics_keys Array(String), scores_keys Array(String), _cnt UInt64,
             metrics_map Map(String, Float64), metrics_min Map(String, Float64),
@@ -142,37 +162,62 @@ def dirty_hours_sql(db: str) -> str:
     )
 
 
-_HOUR_OF = "fromUnixTimestamp64Micro({hour:Int64}, 'UTC')"
 _AT = "fromUnixTimestamp64Micro({at:Int64}, 'UTC')"
-_ONE_HOUR_WHERE = (
+_HOURS = "arrayMap(h -> fromUnixTimestamp64Micro(h, 'UTC'), {hours:Array(Int64)})"
+_OBJECT_WHERE = (
     "org_id = {org:String} AND project_id = {project:String} AND object_type = {otype:String} "
-    f"AND object_id = {{oid:String}} AND created >= {_HOUR_OF} AND created < {_HOUR_OF} + toIntervalHour(1)"
+    "AND object_id = {oid:String}"
 )
 
 
 def refresh_sql(db: str) -> tuple[str, str]:
-    """(insert the hour's groups, record the computation): params `org`, `project`, `otype`,
-    `oid`, `hour` (µs since the epoch), `at` (the computation's start, µs, the store's clock)."""
+    """(insert the hours' groups, record the computation of each hour) for some hours of one
+    object (one day's, say: a read of the table reads whole days). Params: `org`, `project`,
+    `otype`, `oid`, `hours` (hour starts, µs since the epoch), `at` (the computation's start, µs,
+    the store's clock)."""
     lat = _LATENCY_SQL
+    hour = "toDateTime64(toStartOfHour(created), 6, 'UTC')"
     groups = (
         f"INSERT INTO {db}.{ROLLUP_TABLE} (org_id, project_id, object_type, object_id, created, "
-        "computed_at, span_name, span_type, is_root, error, metadata, metrics_keys, scores_keys, _cnt, "
-        "metrics_map, metrics_min, metrics_max, scores_map, scores_min, scores_max, latency_q) "
-        f"SELECT org_id, project_id, object_type, object_id, {_HOUR_OF}, {_AT}, span_name, span_type, "
-        f"is_root, error, {_MODEL_ONLY} AS md, arraySort(mapKeys(metrics_map)) AS mk, "
-        "arraySort(mapKeys(scores_map)) AS sk, count(), sumMap(metrics_map), minMap(metrics_map), "
-        "maxMap(metrics_map), sumMap(scores_map), minMap(scores_map), maxMap(scores_map), "
+        "computed_at, span_name, span_type, is_root, error, metadata, extra, intent, metrics_keys, "
+        "scores_keys, _cnt, metrics_map, metrics_min, metrics_max, scores_map, scores_min, scores_max, "
+        "latency_q) "
+        f"SELECT org_id, project_id, object_type, object_id, {hour} AS h, {_AT}, span_name, span_type, "
+        f"is_root, error, {_MODEL_ONLY} AS md, {_LABELS_ONLY} AS labels, intent, "
+        "arraySort(mapKeys(metrics_map)) AS mk, arraySort(mapKeys(scores_map)) AS sk, count(), "
+        "sumMap(metrics_map), minMap(metrics_map), maxMap(metrics_map), sumMap(scores_map), "
+        "minMap(scores_map), maxMap(scores_map), "
         f"quantileStateIf(assumeNotNull({lat}), isNotNull({lat})) "
-        f"FROM {db}.spans FINAL WHERE {_ONE_HOUR_WHERE} "
-        "GROUP BY org_id, project_id, object_type, object_id, span_name, span_type, is_root, error, md, mk, sk"
+        f"FROM {db}.spans FINAL WHERE {_OBJECT_WHERE} AND created >= arrayMin({_HOURS}) "
+        f"AND created < arrayMax({_HOURS}) + toIntervalHour(1) AND {hour} IN {_HOURS} "
+        "GROUP BY org_id, project_id, object_type, object_id, h, span_name, span_type, is_root, error, "
+        "md, labels, intent, mk, sk"
     )
     mark = (
         f"INSERT INTO {db}.{HOURS_TABLE} (org_id, project_id, object_type, object_id, hour, computed_at, rows) "
-        f"SELECT {{org:String}}, {{project:String}}, {{otype:String}}, {{oid:String}}, {_HOUR_OF}, {_AT}, "
-        f"(SELECT count() FROM {db}.{ROLLUP_TABLE} WHERE {_ONE_HOUR_WHERE.replace('created <', 'created <=')} "
-        f"AND computed_at = {_AT})"
+        f"SELECT {{org:String}}, {{project:String}}, {{otype:String}}, {{oid:String}}, hs.h, {_AT}, "
+        f"ifNull(n.rows, 0) FROM (SELECT arrayJoin({_HOURS}) AS h) AS hs LEFT JOIN "
+        f"(SELECT created AS h, count() AS rows FROM {db}.{ROLLUP_TABLE} WHERE {_OBJECT_WHERE} "
+        f"AND computed_at = {_AT} AND created IN {_HOURS} GROUP BY created) AS n ON hs.h = n.h "
+        "SETTINGS join_use_nulls = 1"
     )
     return groups, mark
+
+
+ObjectKey = tuple[str, str, str, str]  # org, project, object type, object id
+
+
+def refresh_batches(rows: Sequence[Sequence[object]]) -> list[tuple[ObjectKey, list[int]]]:
+    """`dirty_hours_sql`'s rows as refresh batches: one per object and UTC day (a read of `spans`
+    reads whole days), each with its hours (µs since the epoch)."""
+    by: dict[tuple[ObjectKey, int], list[int]] = {}
+    for org, project, otype, oid, hour in rows:
+        assert isinstance(hour, datetime)
+        h = hour if hour.tzinfo else hour.replace(tzinfo=UTC)
+        us = int(h.timestamp()) * 1_000_000
+        key = (str(org), str(project), str(otype), str(oid))
+        by.setdefault((key, us // 86_400_000_000), []).append(us)
+    return [(key, sorted(hours)) for (key, _), hours in by.items()]
 
 
 def cleanup_sql(db: str) -> str:
@@ -247,7 +292,19 @@ def _dim(b: Bd.B, tz_offset: int) -> bool:
     if isinstance(b, Bd.BJson):
         if isinstance(b.base, Bd.B):
             return _dim(b.base, tz_offset)
-        return b.base == "error" or (b.base == "metadata" and b.path[:1] == ("model",))
+        return (
+            b.base == "error"
+            or (b.base == "metadata" and b.path[:1] == ("model",))
+            # a facet's label (`classifications.Intent.label`, `….Intent[0].label`)
+            or (
+                b.base == S.EXTRA_COLUMN
+                and len(b.path) in (3, 4)
+                and b.path[0] == "classifications"
+                and isinstance(b.path[1], str)
+                and b.path[-1] == "label"
+                and (len(b.path) == 3 or isinstance(b.path[2], int))
+            )
+        )
     if isinstance(b, (Bd.BLit, Bd.BArr, Bd.BInterval)):
         return True
     if isinstance(b, Bd.BIsNull):
@@ -425,6 +482,24 @@ def _contained(gen: Gen, hour: str, ranges: tuple[tuple[str, Bd.B], ...]) -> lis
     return out
 
 
+def _partial_hours(gen: Gen, ranges: tuple[tuple[str, Bd.B], ...]) -> list[str]:
+    """Conditions on `created` selecting the rows of the hours the filter's range only partly
+    covers (at most the first and the last), as constant bounds the table's key can prune by:
+    `toStartOfHour(created)` fails `_contained` exactly when one of these holds."""
+    out = []
+    for op, bound in ranges:
+        v = gen.r(bound, "datetime")
+        if op == "ge":  # hours before the first whole one: before lo rounded up to an hour
+            out.append(f"created < if(toStartOfHour({v}) = {v}, {v}, toStartOfHour({v}) + toIntervalHour(1))")
+        elif op == "gt":  # an hour starting at lo is not wholly after it
+            out.append(f"created < (toStartOfHour({v}) + toIntervalHour(1))")
+        elif op == "lt":
+            out.append(f"created >= toStartOfHour({v})")
+        else:  # le: an hour ending exactly at hi (its last microsecond) is whole
+            out.append(f"created >= toStartOfHour({v} + toIntervalMicrosecond(1))")
+    return out
+
+
 def _runs(hours: Sequence[CleanHour]) -> list[tuple[int, int]]:
     """Consecutive clean hours merged into [start, end) runs (µs)."""
     hour_us = int(_HOUR.total_seconds() * 1_000_000)
@@ -481,9 +556,8 @@ def plan_aggregate(
         outside.append(f"(created >= {_us(gen, end)} AND created < {_us(gen, nxt)})")
     if runs:
         outside.append(f"created >= {_us(gen, runs[-1][1])}")
-    partial = _contained(gen, "toDateTime64(toStartOfHour(created), 6, 'UTC')", analysis.ranges)
-    if partial and runs:
-        outside.append(f"NOT ({' AND '.join(partial)})")
+    if runs:
+        outside += _partial_hours(gen, analysis.ranges)
     raw_where = (*src.conds, *filt, "(" + " OR ".join(outside) + ")")
     raw = Select((*dim_sel, *raw_parts), src.from_, where=raw_where, group_by=dim_group)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
 
 from loopline.btql import rollup
 from loopline.common.logging import get_logger
@@ -39,23 +38,22 @@ async def clean_hours(
     return rollup.hours_from_rows(rows)
 
 
-async def refresh_hour(store: Store, key: tuple[str, str, str, str], hour: datetime) -> None:
-    """(Re)compute one hour of one object's logs."""
+async def refresh_hours(store: Store, key: rollup.ObjectKey, hours: list[int]) -> None:
+    """(Re)compute some hours (µs since the epoch) of one object's logs."""
     org, project, otype, oid = key
     _, rows = await store.query("SELECT toUnixTimestamp64Micro(now64(6, 'UTC'))")
     at = int(rows[0][0])  # the store's clock: the changes view stamps with it too
-    hour_us = int(hour.replace(tzinfo=UTC).timestamp()) * 1_000_000
-    params = {"org": org, "project": project, "otype": otype, "oid": oid, "hour": hour_us, "at": at}
+    params = {"org": org, "project": project, "otype": otype, "oid": oid, "hours": hours, "at": at}
     groups, mark = rollup.refresh_sql(store.database)
     await store.command(groups, params)
     await store.command(mark, params)
 
 
 async def refresh_round(store: Store, batch: int, margin_s: int = rollup.QUIET_MARGIN_S) -> int:
-    """Recompute up to `batch` dirty hours; how many were."""
+    """Recompute up to `batch` dirty hours (a day of one object per statement); how many were."""
     _, rows = await store.query(rollup.dirty_hours_sql(store.database), {"margin": margin_s, "n": batch})
-    for org, project, otype, oid, hour in rows:
-        await refresh_hour(store, (str(org), str(project), str(otype), str(oid)), hour)
+    for key, hours in rollup.refresh_batches(rows):
+        await refresh_hours(store, key, hours)
     return len(rows)
 
 
