@@ -298,3 +298,23 @@ def test_the_rollup_is_scoped_to_the_org_and_project(rolled: Any) -> None:
     other = Scope.project_logs("o2", "p1")
     cq = compile_query(FROM + q, other, db=e.db, rollup_hours=clean_hours(e))
     assert "org_id = {s_org:String}" in cq.sql and cq.params["s_org"] == "o2"
+
+
+def test_an_hour_aligned_range_within_clean_hours_reads_no_raw_rows(rolled: Any) -> None:
+    e = rolled.e
+    q = (
+        "dimensions: hour(created) AS t | measures: count(1) AS n, sum(metrics.prompt_tokens) AS pt "
+        "| filter: created >= '2026-11-20T02:00:00Z' AND created < '2026-11-21T05:00:00Z' | sort: t"
+    )
+    cq = compile_query(FROM + q, SCOPE, db=e.db, rollup_hours=clean_hours(e))
+    assert cq.rollup_used and ".spans" not in cq.sql  # the whole range is pre-aggregated
+    raw, _, _ = _run(e, q, None)
+    fast, _, _ = _run(e, q, clean_hours(e))
+    assert len(raw) == 27 and _same(raw, fast)
+    # one minute past an hour at the end: that hour's rows are read raw
+    partial = q.replace("05:00:00Z", "05:01:00Z")
+    cq = compile_query(FROM + partial, SCOPE, db=e.db, rollup_hours=clean_hours(e))
+    assert ".spans" in cq.sql
+    raw, _, _ = _run(e, partial, None)
+    fast, _, _ = _run(e, partial, clean_hours(e))
+    assert len(raw) == 28 and _same(raw, fast)

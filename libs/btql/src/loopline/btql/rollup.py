@@ -44,7 +44,6 @@ buckets or top-level range conditions, `count_distinct`, `any_value`, sampling, 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -482,12 +481,51 @@ def _contained(gen: Gen, hour: str, ranges: tuple[tuple[str, Bd.B], ...]) -> lis
     return out
 
 
+_HOUR_US = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _literal_us(b: Bd.B) -> int | None:
+    """A time literal's value (µs since the epoch) when Python reads it as the store does (ISO
+    8601; no zone = UTC), else None (then only the store decides)."""
+    if not isinstance(b, Bd.BLit) or not isinstance(b.value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(b.value.strip())
+    except ValueError:
+        return None
+    t = t if t.tzinfo else t.replace(tzinfo=UTC)
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+def _literal_window(ranges: tuple[tuple[str, Bd.B], ...]) -> tuple[int | None, int | None]:
+    """[lo, hi): bounds every row the filter keeps lies within, from its literal range bounds."""
+    lo = hi = None
+    for op, bound in ranges:
+        t = _literal_us(bound)
+        if t is None:
+            continue
+        if op in ("ge", "gt"):
+            lo = t if lo is None else max(lo, t)
+        else:
+            end = t if op == "lt" else t + 1
+            hi = end if hi is None else min(hi, end)
+    return lo, hi
+
+
 def _partial_hours(gen: Gen, ranges: tuple[tuple[str, Bd.B], ...]) -> list[str]:
     """Conditions on `created` selecting the rows of the hours the filter's range only partly
     covers (at most the first and the last), as constant bounds the table's key can prune by:
     `toStartOfHour(created)` fails `_contained` exactly when one of these holds."""
     out = []
     for op, bound in ranges:
+        t = _literal_us(bound)
+        if t is not None and (
+            (op == "ge" and t % _HOUR_US == 0)
+            or (op == "lt" and t % _HOUR_US == 0)
+            or (op == "le" and (t + 1) % _HOUR_US == 0)
+        ):
+            continue  # the range starts (ends) on an hour: no partly covered hour there
         v = gen.r(bound, "datetime")
         if op == "ge":  # hours before the first whole one: before lo rounded up to an hour
             out.append(f"created < if(toStartOfHour({v}) = {v}, {v}, toStartOfHour({v}) + toIntervalHour(1))")
@@ -550,16 +588,29 @@ def plan_aggregate(
     roll = Select(
         (*dim_sel, *roll_parts), Table(f"{db}.{ROLLUP_TABLE}"), where=roll_where, group_by=dim_group
     )
-    # raw rows: outside the clean runs, or in a clean hour the range only partly covers
-    outside = [f"created < {_us(gen, runs[0][0])}"] if runs else ["true"]
-    for (_, end), (nxt, _) in itertools.pairwise(runs):
-        outside.append(f"(created >= {_us(gen, end)} AND created < {_us(gen, nxt)})")
-    if runs:
-        outside.append(f"created >= {_us(gen, runs[-1][1])}")
-    if runs:
-        outside += _partial_hours(gen, analysis.ranges)
+    # raw rows: outside the clean runs, or in a clean hour the range only partly covers; parts a
+    # literal range bound proves empty are left out (the table's key prunes by whole days, so an
+    # empty edge would still read a day), and with none left the raw read is not made at all
+    lo, hi = _literal_window(analysis.ranges)
+    outside: list[str] = []
+    gaps: list[tuple[int | None, int | None]] = list(
+        zip([None, *(e for _, e in runs)], [*(b for b, _ in runs), None], strict=True)
+    )
+    for g_start, g_end in gaps:  # the time around and between the runs: [g_start, g_end)
+        if (g_end is not None and lo is not None and g_end <= lo) or (
+            g_start is not None and hi is not None and g_start >= hi
+        ):
+            continue
+        cond = []
+        if g_start is not None:
+            cond.append(f"created >= {_us(gen, g_start)}")
+        if g_end is not None:
+            cond.append(f"created < {_us(gen, g_end)}")
+        outside.append("(" + " AND ".join(cond) + ")")
+    outside += _partial_hours(gen, analysis.ranges)
     raw_where = (*src.conds, *filt, "(" + " OR ".join(outside) + ")")
     raw = Select((*dim_sel, *raw_parts), src.from_, where=raw_where, group_by=dim_group)
+    union_parts = (roll, raw) if outside else (roll,)
 
     # the merge stage: dimensions as computed, aggregates from their partials
     sel = [f"c{i} AS c{i}" for i in range(bq.ndims)]
@@ -588,7 +639,7 @@ def plan_aggregate(
         limit, offset_sql = gen.param(ctx.limit + 1, "UInt64"), gen.param(offset, "UInt64")
     select = Select(
         tuple(sel),
-        Union((roll, raw), "_r"),
+        Union(union_parts, "_r"),
         where=None,
         group_by=tuple(f"c{i}" for i in range(bq.ndims)),
         having=having,
