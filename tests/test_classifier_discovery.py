@@ -5,15 +5,14 @@ once. A facet with no labels clusters all root spans. Tenants see none of it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.support.app import InProcess, in_process
+from tests.support.classifier_logs import log_rows, root_span, until_labelled
 from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
 
 SERVICES = ("gateway", "ingest", "writer", "query", "classifier", "evaluator")
@@ -73,21 +72,7 @@ async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
 
 
 def span(row_id: str, pid: str, text: str) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "span_id": row_id,
-        "root_span_id": row_id,
-        "project_id": pid,
-        "log_id": "g",
-        "input": [{"role": "user", "content": text}],
-    }
-
-
-async def others(ll: InProcess, pid: str) -> int:
-    q = f"select: id | from: project_logs('{pid}') | filter: classifications.Intent[0].label = 'other'"
-    r = await ll.client.post("/btql", json={"query": q}, headers=ll.headers)
-    assert r.status_code == 200, r.text
-    return len(r.json()["data"])
+    return root_span(row_id, pid, [{"role": "user", "content": text}])
 
 
 def namer(req: Seen) -> Reply:
@@ -112,12 +97,9 @@ async def test_discovery_finds_planted_topics_and_accepting_adds_a_label(
             topic_of[f"{topic}{i}"] = topic
             rows.append(span(f"{topic}{i}", pid, text))
     rows += [span(f"talk{i}", pid, text) for i, text in enumerate(SMALL_TALK)]
-    r = await c.post("/logs3", content=orjson.dumps({"rows": rows}), headers=h)
-    assert r.status_code == 200, r.text
-    deadline = asyncio.get_running_loop().time() + 90
-    while await others(ll, pid) < len(rows):
-        assert asyncio.get_running_loop().time() < deadline, "the spans were never labelled other"
-        await asyncio.sleep(0.3)
+    await log_rows(ll, rows)
+    labelled = await until_labelled(ll, pid, {r["id"] for r in rows})
+    assert {item["label"] for item in labelled.values()} == {"other"}
 
     # no AI provider yet: names from the clusters' distinctive words
     r = await c.post(f"{base}/{cid}/discover", json={}, headers=h)

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.support.app import InProcess, in_process
+from tests.support.classifier_logs import facet_items, log_rows, root_span
 
 SERVICES = ("gateway", "ingest", "writer", "query", "classifier")
 # version 1 knows its labels by name only: the people who route requests teach it the rest
@@ -47,15 +47,8 @@ async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
 
 
 def span(row_id: str, pid: str, text: str) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "span_id": row_id,
-        "root_span_id": row_id,
-        "project_id": pid,
-        "log_id": "g",
-        "input": [{"role": "system", "content": "be helpful"}, {"role": "user", "content": text}],
-        "output": "ok",
-    }
+    chat = [{"role": "system", "content": "be helpful"}, {"role": "user", "content": text}]
+    return root_span(row_id, pid, chat, output="ok")
 
 
 async def until(check: Any, what: str, timeout_s: float = 90.0) -> Any:
@@ -69,9 +62,7 @@ async def until(check: Any, what: str, timeout_s: float = 90.0) -> Any:
 
 
 async def human_labelled(ll: InProcess, pid: str) -> int:
-    r = await ll.client.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 100}, headers=ll.headers)
-    items = [(e.get("classifications") or {}).get("Intent") or [{}] for e in r.json()["events"]]
-    return sum(1 for i in items if (i[0].get("source") or {}).get("type") == "human")
+    return sum(1 for item in (await facet_items(ll, pid)).values() if item["source"]["type"] == "human")
 
 
 async def test_labelled_spans_to_dataset_to_experiments_of_two_versions(ll: InProcess) -> None:
@@ -80,8 +71,7 @@ async def test_labelled_spans_to_dataset_to_experiments_of_two_versions(ll: InPr
     base = f"/v1/project/{pid}/classifier"
     cid = (await c.post(base, json=TAXONOMY, headers=h)).json()["id"]
     rows = [span(f"s{i}", pid, text) for i, (text, _) in enumerate(LABELLED)]
-    r = await c.post("/logs3", content=orjson.dumps({"rows": rows}), headers=h)
-    assert r.status_code == 200, r.text
+    await log_rows(ll, rows)
 
     async def correct_all() -> bool:
         for i, (_, label) in enumerate(LABELLED):

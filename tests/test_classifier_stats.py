@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.support.app import InProcess, in_process
+from tests.support.classifier_logs import log_rows, root_span
 
 SERVICES = ("gateway", "ingest", "writer", "query", "classifier")
 TAXONOMY: dict[str, Any] = {
@@ -34,15 +34,7 @@ async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
 
 def trace(row_id: str, pid: str, text: str, age_days: float, error: bool = False) -> list[dict[str, Any]]:
     created = (datetime.now(UTC) - timedelta(days=age_days)).isoformat()
-    root = {
-        "id": row_id,
-        "span_id": row_id,
-        "root_span_id": row_id,
-        "project_id": pid,
-        "log_id": "g",
-        "created": created,
-        "input": [{"role": "user", "content": text}],
-    }
+    root = root_span(row_id, pid, [{"role": "user", "content": text}], created=created)
     child = {
         "id": f"{row_id}-tool",
         "span_id": f"{row_id}-tool",
@@ -70,8 +62,7 @@ async def test_distribution_change_error_rate_and_blast_radius(ll: InProcess) ->
     rows += trace("ro0", pid, "I want my money back", 10)  # the week before: 1 refund, 3 weather
     for i in range(3):
         rows += trace(f"wo{i}", pid, "is it sunny today", 9, error=i == 0)
-    r = await c.post("/logs3", content=orjson.dumps({"rows": rows}), headers=h)
-    assert r.status_code == 200, r.text
+    await log_rows(ll, rows)
 
     async def stats() -> dict[str, Any]:
         r = await c.get(f"{base}/{cid}/stats", params={"days": 7}, headers=h)

@@ -29,12 +29,18 @@ import numpy as np
 import numpy.typing as npt
 from loopline.classifier.head import OTHER
 from sklearn.cluster import KMeans
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 Vectors = npt.NDArray[np.float32]
 MAX_NAME_WORDS = 3
-SILHOUETTE_SAMPLE = 2000
+SILHOUETTE_SAMPLE = 1000
+#: English stop words, and what the tokenizer leaves of contractions ("don't" → "don")
+STOP_WORDS = sorted(
+    ENGLISH_STOP_WORDS
+    | {"don", "doesn", "didn", "isn", "wasn", "aren", "won", "haven", "hasn", "can", "ll", "ve", "re", "im"}
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ def keywords(texts: Sequence[str], labels: Sequence[int], top: int = 8) -> dict[
         return {}
     docs = [" ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c) for c in classes]
     try:
-        vec = CountVectorizer(stop_words="english", ngram_range=(1, 2), token_pattern=_WORD, lowercase=True)
+        vec = CountVectorizer(stop_words=STOP_WORDS, ngram_range=(1, 2), token_pattern=_WORD, lowercase=True)
         tf = vec.fit_transform(docs).toarray().astype(np.float64)
         per_text = (vec.transform(texts) > 0).toarray()
     except ValueError:  # no usable word at all
@@ -192,7 +198,8 @@ def propose(
     if not len(texts):
         return []
     unit = centred(vectors)
-    labels = cluster(unit, config)
+    with threadpool_limits(limits=1):  # one request, one core: BLAS threads only contend (8x slower)
+        labels = cluster(unit, config)
     words = keywords(texts, labels.tolist())
     taken = {e.casefold() for e in existing}
     clusters = sorted((c for c in set(labels.tolist()) if c >= 0), key=lambda c: -int((labels == c).sum()))

@@ -21,14 +21,15 @@ experiments are read and written through their APIs as the caller.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from loopline.classifier import discover as discovery
 from loopline.classifier import improve
 from loopline.classifier.deps import Api, Caller, ClassifierState, ControlPlaneDep
 from loopline.classifier.label_stats import label_stats
 from loopline.classifier.routes_common import PREFIX, body_object, own_project
+from loopline.classifier.taxonomy import Classifier
 from loopline.common.errors import Invalid
 
 
@@ -41,97 +42,66 @@ def _version(body: dict[str, Any]) -> int | None:
     return v
 
 
+async def _classifier(
+    project_id: str, classifier_id: str, caller: Caller, cp: ControlPlaneDep, state: ClassifierState
+) -> Classifier:
+    """The caller's classifier, current version (another org's project or classifier: 404)."""
+    await own_project(cp, caller.org_id, project_id)
+    return await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+
+
+Current = Annotated[Classifier, Depends(_classifier)]
+
+
 def build_loop_router() -> APIRouter:
     r = APIRouter(tags=["classifier"])
 
     @r.post(PREFIX + "/{classifier_id}/dataset")
-    async def to_dataset(
-        project_id: str,
-        classifier_id: str,
-        body: dict[str, Any],
-        caller: Caller,
-        cp: ControlPlaneDep,
-        state: ClassifierState,
-        api: Api,
-    ) -> dict[str, Any]:
-        await own_project(cp, caller.org_id, project_id)
-        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
+    async def to_dataset(body: dict[str, Any], classifier: Current, api: Api) -> dict[str, Any]:
         return await improve.export_dataset(api, classifier, body_object(body))
 
     @r.post(PREFIX + "/{classifier_id}/retrain")
     async def retrain(
-        project_id: str,
-        classifier_id: str,
-        body: dict[str, Any],
-        caller: Caller,
-        cp: ControlPlaneDep,
-        state: ClassifierState,
-        api: Api,
+        body: dict[str, Any], classifier: Current, caller: Caller, state: ClassifierState, api: Api
     ) -> dict[str, Any]:
-        await own_project(cp, caller.org_id, project_id)
-        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
         return await improve.retrain(
             api, state.taxonomies, state.corrections, classifier, body_object(body), caller.user_id or ""
         )
 
     @r.post(PREFIX + "/{classifier_id}/evaluate")
     async def evaluate(
-        project_id: str,
-        classifier_id: str,
-        body: dict[str, Any],
-        caller: Caller,
-        cp: ControlPlaneDep,
-        state: ClassifierState,
-        api: Api,
+        body: dict[str, Any], classifier: Current, caller: Caller, state: ClassifierState, api: Api
     ) -> dict[str, Any]:
-        await own_project(cp, caller.org_id, project_id)
         body = body_object(body)
-        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id, _version(body))
+        version = _version(body)
+        if version is not None and version != classifier.version:
+            classifier = await state.taxonomies.get(
+                caller.org_id, classifier.project_id, classifier.id, version
+            )
         heads = await asyncio.to_thread(state.heads)  # loads the model on first use
         return await improve.evaluate(api, heads, classifier, body)
 
     @r.post(PREFIX + "/{classifier_id}/discover")
     async def discover(
-        project_id: str,
-        classifier_id: str,
-        body: dict[str, Any],
-        caller: Caller,
-        cp: ControlPlaneDep,
-        state: ClassifierState,
-        api: Api,
+        body: dict[str, Any], classifier: Current, state: ClassifierState, api: Api
     ) -> dict[str, Any]:
-        await own_project(cp, caller.org_id, project_id)
-        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
         heads = await asyncio.to_thread(state.heads)
         return await discovery.discover(api, heads, classifier, body_object(body), state.settings.llm_model)
 
     @r.post(PREFIX + "/{classifier_id}/accept")
     async def accept(
-        project_id: str,
-        classifier_id: str,
-        body: dict[str, Any],
-        caller: Caller,
-        cp: ControlPlaneDep,
-        state: ClassifierState,
+        body: dict[str, Any], classifier: Current, caller: Caller, state: ClassifierState
     ) -> dict[str, Any]:
-        await own_project(cp, caller.org_id, project_id)
-        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
         return await discovery.accept(state.taxonomies, classifier, body_object(body), caller.user_id or "")
 
     @r.get(PREFIX + "/{classifier_id}/stats")
     async def stats(
-        project_id: str,
-        classifier_id: str,
-        caller: Caller,
-        cp: ControlPlaneDep,
-        state: ClassifierState,
+        classifier: Current,
         api: Api,
         days: int = Query(default=7, ge=1, le=365),
         limit: int = Query(default=50, ge=1, le=500),
     ) -> dict[str, Any]:
-        await own_project(cp, caller.org_id, project_id)
-        classifier = await state.taxonomies.get(caller.org_id, project_id, classifier_id)
-        out = await label_stats(api, project_id, classifier.taxonomy.facet, days, limit)
+        out = await label_stats(api, classifier.project_id, classifier.taxonomy.facet, days, limit)
         return {"classifier_id": classifier.id, **out}
 
     return r
