@@ -36,10 +36,13 @@ from threadpoolctl import threadpool_limits
 Vectors = npt.NDArray[np.float32]
 MAX_NAME_WORDS = 3
 SILHOUETTE_SAMPLE = 1000
-#: English stop words, and what the tokenizer leaves of contractions ("don't" → "don")
+#: English stop words, what the tokenizer leaves of contractions ("don't" → "don"), and the filler
+#: of requests ("can you tell me", "I need", "please") that says nothing about a topic
 STOP_WORDS = sorted(
     ENGLISH_STOP_WORDS
     | {"don", "doesn", "didn", "isn", "wasn", "aren", "won", "haven", "hasn", "can", "ll", "ve", "re", "im"}
+    | {"did", "does", "doing", "tell", "know", "need", "want", "like", "just", "please", "let", "hi"}
+    | {"hello", "thanks", "thank", "ok", "okay"}
 )
 
 
