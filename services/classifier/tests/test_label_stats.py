@@ -10,7 +10,7 @@ def test_queries_read_the_facets_first_item() -> None:
     q = stats_queries("p1", "Topic", 7)
     assert set(q) == {"distribution", "traces", "failed"}
     assert all("classifications.Topic[0].label" in text for text in q.values())
-    assert "interval 14 day" in q["distribution"] and "any_span(error IS NOT NULL)" in q["failed"]
+    assert "interval 14 day" in q["distribution"] and "any_span(error IS NOT NULL" in q["failed"]
 
 
 def test_combine() -> None:

@@ -14,13 +14,14 @@ ordinary fields; the facet is an array, its first item is the decision:
     | measures: count(1) as traces | from: project_logs('<project>')
     | filter: is_root and created > now() - interval 14 day
 
-    -- traces per label, and failed traces per label (a trace fails when any span has an error;
-    -- in the traces shape only the root carries the label, so each labelled row is one trace)
+    -- traces per label, and failed traces per label (a trace fails when any of its spans has
+    -- an error; only the root carries the label, so each labelled root is one trace)
     dimensions: classifications.Intent[0].label as intent | measures: count(1) as traces
     | from: project_logs('<project>') | filter: is_root and created > now() - interval 7 day
     dimensions: classifications.Intent[0].label as intent | measures: count(1) as failed
-    | from: project_logs('<project>') traces
-    | filter: created > now() - interval 7 day and any_span(error IS NOT NULL)
+    | from: project_logs('<project>')
+    | filter: is_root and created > now() - interval 7 day
+              and any_span(error IS NOT NULL and created > now() - interval 7 day)
 
 error_rate = failed / traces; blast_radius = error_rate x volume_share, where volume_share is the
 label's share of the window's labelled traces: the share of all traffic that is a failure of this
