@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.app import InProcess, in_process
-from tests.support.llm_server import Reply, ScriptedLLM, ToolCall
+from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
 from tests.support.loop_chat import agent_settings, new_conversation, of, tool_outputs, turn
 
 SERVICES = ("gateway", "ingest", "writer", "query", "evaluator", "loop-agent")
@@ -224,3 +224,76 @@ async def test_page_availability_and_other_orgs(ll: InProcess, scripted_llm: Scr
     prompt = (await ll.client.get(f"/v1/prompt/{page['object_id']}", headers=ll.headers)).json()
     assert prompt["prompt_data"]["options"]["model"] == "gpt-4o-mini"
     assert await scorers(ll, page["project_id"]) == {}
+
+
+QUESTIONS = {"2+2": "4", "3*3": "9", "10-7": "3"}
+
+
+def loop_and_task(seen: Seen) -> Reply:
+    """Loop's model (its requests offer run_eval) asks to run the eval, then reports; the eval's
+    task model answers each question."""
+    tools = (
+        [t["function"]["name"] for t in (seen.json.get("tools") or [])] if isinstance(seen.json, dict) else []
+    )
+    if "run_eval" in tools:
+        last = seen.messages[-1]
+        if last.get("role") == "tool":
+            return Reply("The eval ran: ExactMatch 1.0.")
+        return Reply(tool_calls=[ToolCall("run_eval", {"experiment_name": "loop-run"})])
+    return Reply(QUESTIONS[seen.last_user_text])
+
+
+async def test_run_eval_with_confirmation(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    r = await ll.client.post(
+        "/v1/ai_secret",
+        json={
+            "name": "OPENAI",
+            "type": "openai",
+            "secret": "sk-t-" + "x" * 24,
+            "metadata": {"api_base": scripted_llm.openai_base_url},
+        },
+        headers=ll.headers,
+    )
+    assert r.status_code == 200, r.text
+    page = await playground(ll)
+    pid, ds = page["project_id"], page["dataset_id"]
+    r = await ll.client.patch(
+        f"/v1/prompt/{page['object_id']}",
+        json={
+            "prompt_data": {
+                "prompt": {"type": "chat", "messages": [{"role": "user", "content": "{{input.question}}"}]},
+                "options": {"model": "gpt-4o-mini"},
+            }
+        },
+        headers=ll.headers,
+    )
+    assert r.status_code == 200, r.text
+    events = [{"input": {"question": q}, "expected": a} for q, a in QUESTIONS.items()]
+    assert (
+        await ll.client.post(f"/v1/dataset/{ds}/insert", json={"events": events}, headers=ll.headers)
+    ).status_code == 200
+    page["scorers"] = ["exact_match"]  # a global scorer, however it is spelled
+    scripted_llm.respond_with(loop_and_task)
+    cid = await new_conversation(ll)
+
+    ask = await turn(ll, cid, content="run the eval", page=page)
+    request = of(ask, "confirmation_required")[0]
+    assert "run an eval of 'Answerer' on dataset 'qa' with 1 scorers" in request["preview"]["action"]
+    assert request["preview"]["request"]["scores"] == [{"global_function": "ExactMatch"}]
+    await turn(ll, cid, "confirm", call_id=request["call_id"], approve=False, page=page)
+    assert (await ll.client.get(f"/v1/eval?project_id={pid}", headers=ll.headers)).json()["objects"] == []
+
+    ask = await turn(ll, cid, content="run it after all", page=page)
+    request = of(ask, "confirmation_required")[0]
+    done = await turn(ll, cid, "confirm", call_id=request["call_id"], approve=True, page=page)
+    result = of(done, "tool_result")[0]
+    assert (
+        result["ok"] and "ExactMatch 1.00" in result["summary"] and done[-1].data["status"] == "complete"
+    ), done
+    jobs = (await ll.client.get(f"/v1/eval?project_id={pid}", headers=ll.headers)).json()["objects"]
+    assert len(jobs) == 1 and jobs[0]["status"] == "succeeded"
+    seen = tool_outputs(scripted_llm.requests_to("/v1/chat/completions")[-1])
+    summary = next(iter(v for v in seen.values() if isinstance(v, dict) and "scores" in v))
+    assert (
+        summary["experiment_name"].startswith("loop-run") and summary["scores"]["ExactMatch"]["score"] == 1.0
+    )
