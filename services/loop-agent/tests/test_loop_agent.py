@@ -11,64 +11,19 @@ from typing import Any
 import orjson
 import pytest
 from loopline.loop_agent.evaluation import seed
-from loopline.loop_agent.events import Event, parse_sse
+from loopline.loop_agent.events import parse_sse
 
 from tests.support.app import InProcess, in_process
 from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
+from tests.support.loop_chat import agent_settings, new_conversation, of, turn
 
 SERVICES = ("gateway", "ingest", "writer", "query", "loop-agent")
-
-
-def agent_settings(llm: ScriptedLLM) -> dict[str, Any]:
-    """The loop agent's settings section: both wires of the scripted server, no retries."""
-    providers = [
-        {
-            "name": "openai",
-            "kind": "openai",
-            "api_key": "k",
-            "base_url": llm.openai_base_url,
-            "max_attempts": 1,
-        },
-        {
-            "name": "anthropic",
-            "kind": "anthropic",
-            "api_key": "k",
-            "base_url": llm.anthropic_base_url,
-            "max_attempts": 1,
-        },
-    ]
-    return {
-        "providers": providers,
-        "allowed_models": ["gpt-4o", "claude-3-5-sonnet"],
-        "default_model": "gpt-4o",
-        "max_iterations": 3,
-        "btql_repairs": 2,
-    }
 
 
 @pytest.fixture
 async def ll(chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM) -> AsyncIterator[InProcess]:
     async with in_process(chdb_dsn, tmp_path, SERVICES, loop_agent=agent_settings(scripted_llm)) as p:
         yield p
-
-
-async def new_conversation(ll: InProcess, **body: Any) -> str:
-    r = await ll.client.post("/v1/loop/conversations", json=body, headers=ll.headers)
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
-
-
-async def turn(ll: InProcess, cid: str, what: str = "messages", **body: Any) -> list[Event]:
-    r = await ll.client.post(f"/v1/loop/conversations/{cid}/{what}", json=body, headers=ll.headers)
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/event-stream")
-    events = parse_sse(r.text)
-    assert events and events[-1].type == "done", events
-    return events
-
-
-def of(events: list[Event], kind: str) -> list[dict[str, Any]]:
-    return [e.data for e in events if e.type == kind]
 
 
 def last_tool_content(seen: Seen) -> dict[str, Any]:

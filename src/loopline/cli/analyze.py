@@ -13,6 +13,21 @@ import typer
 NAMES = ("top_errors", "tool_success", "context_overflow", "provider_errors", "outliers", "intents")
 
 
+def endpoint(url: str | None, api_key: str | None) -> tuple[str, str]:
+    """Loopline's URL and the API key: the options, else the environment (exit 2 without a key)."""
+    base = (
+        url
+        or os.environ.get("LOOPLINE_URL")
+        or os.environ.get("BRAINTRUST_API_URL")
+        or "http://127.0.0.1:8000"
+    )
+    key = api_key or os.environ.get("LOOPLINE_API_KEY") or os.environ.get("BRAINTRUST_API_KEY")
+    if not key:
+        typer.echo("no API key: pass --api-key or set LOOPLINE_API_KEY", err=True)
+        raise typer.Exit(2)
+    return base, key
+
+
 def analyze(
     name: Annotated[str, typer.Argument(help=f"one of: {', '.join(NAMES)} (dashes work too)")],
     project: Annotated[str, typer.Option("--project", "-p", help="the project id")],
@@ -29,16 +44,7 @@ def analyze(
 ) -> None:
     """Run a pre-canned analysis (top errors, tool success week over week, context overflows,
     provider errors, outliers, intents) and print its JSON answer."""
-    base = (
-        url
-        or os.environ.get("LOOPLINE_URL")
-        or os.environ.get("BRAINTRUST_API_URL")
-        or "http://127.0.0.1:8000"
-    )
-    key = api_key or os.environ.get("LOOPLINE_API_KEY") or os.environ.get("BRAINTRUST_API_KEY")
-    if not key:
-        typer.echo("no API key: pass --api-key or set LOOPLINE_API_KEY", err=True)
-        raise typer.Exit(2)
+    base, key = endpoint(url, api_key)
     body = {"project_id": project, "days": days, "limit": limit, "factor": factor, "metric": metric}
     try:
         r = httpx.post(

@@ -8,12 +8,13 @@ project; prints a table (or the JSON report with --json). Run it once per model 
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Annotated
 
 import httpx
 import orjson
 import typer
+
+from loopline.cli.analyze import endpoint
 
 
 def loop_eval(
@@ -34,16 +35,7 @@ def loop_eval(
     """Ask Loop the evaluation's questions about a freshly seeded project and score its answers."""
     from loopline.loop_agent.evaluation.harness import HarnessError, run_loop_eval
 
-    base = (
-        url
-        or os.environ.get("LOOPLINE_URL")
-        or os.environ.get("BRAINTRUST_API_URL")
-        or "http://127.0.0.1:8000"
-    )
-    key = api_key or os.environ.get("LOOPLINE_API_KEY") or os.environ.get("BRAINTRUST_API_KEY")
-    if not key:
-        typer.echo("no API key: pass --api-key or set LOOPLINE_API_KEY", err=True)
-        raise typer.Exit(2)
+    base, key = endpoint(url, api_key)
 
     async def run() -> None:
         async with httpx.AsyncClient(base_url=base.rstrip("/"), timeout=600) as client:
