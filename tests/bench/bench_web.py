@@ -1,16 +1,22 @@
 """Web app: time to first render of the logs page and of a 20,000-span trace, in headless Chromium.
 
-Run: `python -m tests.bench.bench_web` (or `./dev bench web`). Builds the app if needed (`./dev web`),
+Run: `python -m tests.bench.bench_web [--rows N]` (or `./dev bench web`). Builds the app if needed (`./dev web`),
 starts `loopline up`, seeds a project through `/logs3` (2,000 three-span traces and one trace of
 20,000 spans: 200 children of the root with 99 grandchildren each... and a 100-deep chain), then,
 signed in through sessionStorage, loads each page five times with a cold browser cache and five
 times warm (reload) and prints the medians. "First render" is the time from navigation start
 (`performance.now()` in the page) until the first data row is in the DOM: the first table row for
 the logs page; the span tree's rows and the root span's input for the trace.
+
+`--rows N` (e.g. 1000000) adds a project of N one-span traces (seeded through `/logs3`) and
+times, on its logs page: the page's first BTQL read from Python, the first table row (cold and
+warm), and paging by scrolling (each scroll to the table's end reads the next 100 traces by
+cursor), with the number of rows in the DOM after paging (virtual scrolling keeps it small).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -89,6 +95,103 @@ def seed(server: RunningLoopline) -> tuple[str, str]:
     return pid, big
 
 
+def seed_rows(server: RunningLoopline, n: int) -> str:
+    """A project of `n` one-span traces, a second apart (newest now), in batches of 10,000."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = httpx.Client(base_url=server.url, headers=server.headers, timeout=600)
+    pid = client.post("/v1/project", json={"name": f"bench-web-1m-{uuid.uuid4().hex[:6]}"}).json()["id"]
+    t0 = time.time() - n
+    batch = 10_000
+
+    def send(start: int) -> None:
+        rows = [
+            {
+                "id": f"r{i:07d}",
+                "project_id": pid,
+                "log_id": "g",
+                "span_id": f"r{i:07d}",
+                "root_span_id": f"r{i:07d}",
+                "is_root": True,
+                "input": {"question": f"question {i}"},
+                "output": {"answer": f"answer {i}"},
+                "metadata": {"intent": ["billing", "support", "account"][i % 3]},
+                "scores": {"helpfulness": (i % 10) / 10},
+                "metrics": {"start": t0 + i, "end": t0 + i + 0.5, "tokens": 10 + i % 50},
+                "span_attributes": {"name": "chat-turn", "type": "llm"},
+            }
+            for i in range(start, min(n, start + batch))
+        ]
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as c:
+            c.post("/logs3", content=json.dumps({"rows": rows})).raise_for_status()
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(send, range(0, n, batch)))
+    return str(pid)
+
+
+def logs_query_ms(server: RunningLoopline, pid: str) -> float:
+    """The logs page's first read (web/src/lib/btql.ts tracesQuery, no filters), from Python."""
+    q = f"select: * | from: project_logs('{pid}') summary | sort: created desc | limit: 100"
+    times = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        r = httpx.post(server.url + "/btql", headers=server.headers, json={"query": q}, timeout=300)
+        r.raise_for_status()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def scroll_pages(
+    browser: Any, server: RunningLoopline, session: dict[str, Any], url: str, pages: int
+) -> None:
+    """Scroll the logs table to its end `pages` times: each loads the next 100 traces."""
+    ctx = browser.new_context(base_url=server.url, viewport={"width": 1440, "height": 900})
+    ctx.add_init_script(f"sessionStorage.setItem('loopline.session', {json.dumps(json.dumps(session))})")
+    page = ctx.new_page()
+    page.goto(url)
+    table = "[role=table][aria-label=Traces]"
+    page.wait_for_selector(f"{table} [role=row][data-row-id]", timeout=300_000)
+    times = []
+    for i in range(pages):
+        loaded = 100 * (i + 1)
+        t = time.perf_counter()
+        page.eval_on_selector(f"{table} .dt-scroll", "el => { el.scrollTop = el.scrollHeight; }")
+        page.wait_for_function(
+            f"document.querySelector('{table}').getAttribute('aria-rowcount') >= {loaded + 100}",
+            timeout=300_000,
+        )
+        page.eval_on_selector(f"{table} .dt-scroll", "el => { el.scrollTop = el.scrollHeight; }")
+        page.wait_for_function(
+            f"[...document.querySelectorAll('{table} [role=row][data-row-id]')].some(r => r.textContent.includes('question'))"
+        )
+        times.append((time.perf_counter() - t) * 1000)
+    in_dom = page.eval_on_selector_all(f"{table} [role=row][data-row-id]", "rows => rows.length")
+    total = page.get_attribute(table, "aria-rowcount")
+    page.screenshot(path=str(ARTIFACTS / "bench-logs-1m-scrolled.png"))
+    ctx.close()
+    print(
+        f"  paging by scroll: {pages} pages of 100, median {statistics.median(times):.0f} ms, max {max(times):.0f} ms a page; "
+        f"{total} traces loaded, {in_dom} rows in the DOM"
+    )
+
+
+def big_logs(browser: Any, server: RunningLoopline, session: dict[str, Any], org: str, n: int) -> None:
+    t = time.perf_counter()
+    pid = seed_rows(server, n)
+    print(f"seeded {n:,} one-span traces in {time.perf_counter() - t:.0f} s", flush=True)
+    project = httpx.get(server.url + f"/v1/project/{pid}", headers=server.headers).json()["name"]
+    url = f"/app/{org}/p/{project}/logs"
+    print(
+        f"  the logs page's first read (100 newest traces of {n:,}): {logs_query_ms(server, pid):.0f} ms (median of {RUNS})"
+    )
+    cold, warm = measure(browser, server, session, url, ["[role=table] [role=row][data-row-id]"])
+    print(
+        f"logs page ({n:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+    )
+    scroll_pages(browser, server, session, url, 20)
+
+
 def first_render(page: Any, url: str, selectors: list[str], reload: bool = False) -> float:
     if reload:
         page.reload(wait_until="commit")
@@ -159,7 +262,7 @@ def api_ms(server: RunningLoopline, pid: str, root: str) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(rows: int = 0) -> None:
     subprocess.run([str(ROOT / "dev"), "web"], check=True, timeout=900)
     chromium = ensure_chromium()
     from playwright.sync_api import sync_playwright
@@ -216,11 +319,17 @@ def main() -> None:
                     f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})"
                 )
                 screenshot_big_trace(browser, server, session, f"{logs}?r={big}")
+                if rows:
+                    big_logs(browser, server, session, me["org_name"], rows)
                 browser.close()
         finally:
             server.terminate()
 
 
 if __name__ == "__main__":
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument(
+        "--rows", type=int, default=0, help="also a logs page of this many traces (e.g. 1000000)"
+    )
     print(machine_speed())
-    main()
+    main(args.parse_args().rows)

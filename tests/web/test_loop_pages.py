@@ -165,3 +165,41 @@ def test_fix_with_loop_in_the_sandbox(page: Any, seeded: Seeded, scripted: Scrip
     expect(page).to_have_url(re.compile(r"/btql\?q="))
     expect(page.get_by_role("textbox", name="BTQL query")).to_contain_text("from: project_logs(")
     expect(page.get_by_role("status", name="Query status")).to_contain_text("Valid")
+
+
+QUESTIONS = {"2+2": "4", "3*3": "9", "10-7": "3"}
+
+
+def test_playground_runs_a_prompt_over_a_dataset_as_an_experiment(
+    page: Any, seeded: Seeded, scripted: ScriptedLLM
+) -> None:
+    name = f"math-{uuid.uuid4().hex[:6]}"
+    ds = new_dataset(seeded, name)
+    events = [{"input": {"question": q}, "expected": a} for q, a in QUESTIONS.items()]
+    r = httpx.post(
+        f"{seeded.server.url}/v1/dataset/{ds}/insert", json={"events": events}, headers=seeded.server.headers
+    )
+    assert r.status_code == 200, r.text
+    # the model gets 3*3 wrong
+    scripted.respond_with(
+        lambda req: Reply("90" if req.last_user_text == "3*3" else QUESTIONS[req.last_user_text])
+    )
+    sign_in(page, seeded, seeded.project_path + "/playground")
+    form = page.get_by_role("form", name="Playground")
+    form.get_by_label("Dataset").select_option(label=name)
+    form.get_by_label("Model").fill(MODEL)
+    form.get_by_label("System message").fill("Answer with a number only.")
+    form.get_by_label("User message").fill("{{input.question}}")
+    experiment = f"pg-{uuid.uuid4().hex[:6]}"
+    form.get_by_label("Experiment name").fill(experiment)
+    shot(page, "44-playground")
+    form.get_by_role("button", name="Run and save as experiment").click()
+    result = page.get_by_role("region", name="Run result")
+    expect(result.locator("[data-score=ExactMatch]")).to_contain_text("66.7%", timeout=60_000)
+    expect(page.get_by_role("progressbar", name="Eval progress")).to_contain_text("3 / 3 rows")
+    chats = scripted.requests_to("/v1/chat/completions")
+    assert len(chats) == 3 and all(c.messages[0]["content"] == "Answer with a number only." for c in chats)
+    shot(page, "45-playground-result")
+    result.get_by_role("link", name="Open experiment").click()
+    expect(page).to_have_url(re.compile(rf"/experiments/{experiment}$"))
+    expect(page.get_by_role("table", name="Traces").get_by_role("row")).to_have_count(4)

@@ -18,6 +18,7 @@ const ExperimentPage = lazy(() => import("./pages/Experiment"));
 const Datasets = lazy(() => import("./pages/Datasets"));
 const DatasetPage = lazy(() => import("./pages/Dataset"));
 const Sandbox = lazy(() => import("./pages/Sandbox"));
+const Playground = lazy(() => import("./pages/Playground"));
 const Members = lazy(() => import("./pages/Members"));
 const Dashboards = lazy(() => import("./pages/Dashboards"));
 const DashboardPage = lazy(() => import("./pages/Dashboard"));
@@ -72,6 +73,7 @@ export function App() {
                     <Route path="datasets" element={<Datasets />} />
                     <Route path="datasets/:dataset" element={<DatasetPage />} />
                     <Route path="dashboards" element={<Dashboards />} />
+                    <Route path="playground" element={<Playground />} />
                     <Route path="dashboards/:dashboard" element={<DashboardPage />} />
                     <Route path="btql" element={<Sandbox />} />
                     <Route path="*" element={<NotFound />} />

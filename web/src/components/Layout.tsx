@@ -61,6 +61,9 @@ function Shell() {
             <NavLink to={`${projectPath}/dashboards`} className="nav-item">
               Dashboards
             </NavLink>
+            <NavLink to={`${projectPath}/playground`} className="nav-item">
+              Playground
+            </NavLink>
             <NavLink to={`${projectPath}/btql`} className="nav-item">
               Query (BTQL)
             </NavLink>

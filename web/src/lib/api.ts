@@ -236,6 +236,15 @@ export class Api {
     return (await this.get<{ versions: DatasetVersion[] }>(`/v1/dataset/${encodeURIComponent(datasetId)}/versions`)).versions;
   }
 
+  async proxyModels(): Promise<string[]> {
+    return (await this.get<{ data: { id: string }[] }>("/v1/proxy/models")).data.map((m) => m.id);
+  }
+
+  /** Run a server-side eval (`/v1/eval`, streamed): progress events, then the summary. */
+  runEval(body: Record<string, unknown>, onEvent: (e: LoopEvent) => void, signal?: AbortSignal): Promise<void> {
+    return this.stream("/v1/eval", { ...body, stream: true }, onEvent, signal);
+  }
+
   async users(): Promise<User[]> {
     return (await this.get<{ objects: User[] }>("/v1/user")).objects;
   }
