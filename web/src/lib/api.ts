@@ -40,21 +40,32 @@ export function errorFromBody(status: number, body: unknown): ApiError {
 
 export type Fetch = typeof fetch;
 
+/** A response body as JSON (null when it is empty or not JSON). */
+async function jsonOf(resp: Response): Promise<unknown> {
+  const text = await resp.text();
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
 export class Api {
   constructor(
     private readonly session: Pick<Session, "headers">,
     private readonly doFetch: Fetch = (input, init) => fetch(input, init),
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    let resp: Response;
+  /** The response to a request with the session's credentials (a network failure: an ApiError). */
+  private async send(method: string, path: string, body: unknown, signal: AbortSignal | undefined, extra: Record<string, string> = {}): Promise<Response> {
     try {
-      resp = await this.doFetch(path, {
+      return await this.doFetch(path, {
         method,
         credentials: "same-origin",
         headers: {
           ...this.session.headers(),
           ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+          ...extra,
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal,
@@ -63,42 +74,19 @@ export class Api {
       if (e instanceof DOMException && e.name === "AbortError") throw e;
       throw new ApiError(0, "cannot reach the Loopline server");
     }
-    const text = await resp.text();
-    let parsed: unknown = null;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      parsed = null;
-    }
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const resp = await this.send(method, path, body, signal);
+    const parsed = await jsonOf(resp);
     if (!resp.ok) throw errorFromBody(resp.status, parsed);
     return parsed as T;
   }
 
   /** POST a JSON body and hand each server-sent event of the answer to `onEvent` as it arrives. */
   async stream(path: string, body: unknown, onEvent: (e: LoopEvent) => void, signal?: AbortSignal): Promise<void> {
-    let resp: Response;
-    try {
-      resp = await this.doFetch(path, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { ...this.session.headers(), "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify(body),
-        signal,
-      });
-    } catch (e) {
-      if (e instanceof DOMException && e.name === "AbortError") throw e;
-      throw new ApiError(0, "cannot reach the Loopline server");
-    }
-    if (!resp.ok || !resp.body) {
-      const text = await resp.text();
-      let parsed: unknown = null;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        parsed = null;
-      }
-      throw errorFromBody(resp.status, parsed);
-    }
+    const resp = await this.send("POST", path, body, signal, { Accept: "text/event-stream" });
+    if (!resp.ok || !resp.body) throw errorFromBody(resp.status, await jsonOf(resp));
     const reader = resp.body.getReader();
     const decoder = new TextDecoder();
     const parser = new SseParser();
