@@ -262,7 +262,7 @@ def api_ms(server: RunningLoopline, pid: str, root: str) -> float:
     return statistics.median(times)
 
 
-def main(rows: int = 0) -> None:
+def main(rows: int = 0, rows_only: bool = False) -> None:
     subprocess.run([str(ROOT / "dev"), "web"], check=True, timeout=900)
     chromium = ensure_chromium()
     from playwright.sync_api import sync_playwright
@@ -301,24 +301,27 @@ def main(rows: int = 0) -> None:
             )
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=launch_args())
-                cold, warm = measure(browser, server, session, logs, ["[role=table] [role=row][data-row-id]"])
-                print(
-                    f"logs page ({TRACES:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
-                )
-                cold, warm = measure(
-                    browser,
-                    server,
-                    session,
-                    f"{logs}?r={big}",
-                    [".span-tree [role=treeitem]", ".span-detail section[aria-label=Input]"],
-                )
-                print(
-                    f"trace of {BIG_TRACE_SPANS:,} spans, span tree + root span: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
-                )
-                print(
-                    f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})"
-                )
-                screenshot_big_trace(browser, server, session, f"{logs}?r={big}")
+                if not rows_only:
+                    cold, warm = measure(
+                        browser, server, session, logs, ["[role=table] [role=row][data-row-id]"]
+                    )
+                    print(
+                        f"logs page ({TRACES:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+                    )
+                    cold, warm = measure(
+                        browser,
+                        server,
+                        session,
+                        f"{logs}?r={big}",
+                        [".span-tree [role=treeitem]", ".span-detail section[aria-label=Input]"],
+                    )
+                    print(
+                        f"trace of {BIG_TRACE_SPANS:,} spans, span tree + root span: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+                    )
+                    print(
+                        f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})"
+                    )
+                    screenshot_big_trace(browser, server, session, f"{logs}?r={big}")
                 if rows:
                     big_logs(browser, server, session, me["org_name"], rows)
                 browser.close()
