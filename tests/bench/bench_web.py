@@ -334,5 +334,7 @@ if __name__ == "__main__":
     args.add_argument(
         "--rows", type=int, default=0, help="also a logs page of this many traces (e.g. 1000000)"
     )
+    args.add_argument("--rows-only", action="store_true", help="only the --rows part")
     print(machine_speed())
-    main(args.parse_args().rows)
+    a = args.parse_args()
+    main(a.rows, a.rows_only)
