@@ -122,8 +122,14 @@ def seed_rows(server: RunningLoopline, n: int) -> str:
             }
             for i in range(start, min(n, start + batch))
         ]
+        body = json.dumps({"rows": rows})
         with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as c:
-            c.post("/logs3", content=json.dumps({"rows": rows})).raise_for_status()
+            for _ in range(120):  # the writer pushes back (503/429 with Retry-After) when behind
+                r = c.post("/logs3", content=body)
+                if r.status_code not in (429, 503):
+                    break
+                time.sleep(float(r.headers.get("retry-after", "1")))
+            r.raise_for_status()
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(send, range(0, n, batch)))
