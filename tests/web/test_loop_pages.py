@@ -56,11 +56,11 @@ def records(seeded: Seeded, dataset_id: str) -> list[dict[str, Any]]:
     return list(r.json()["events"])
 
 
-def new_dataset(seeded: Seeded, name: str) -> str:
-    """A dataset of the seeded project for one test (the shared ones stay as seeded)."""
+def new_dataset(seeded: Seeded, name: str, project_id: str | None = None) -> str:
+    """A dataset of the seeded project (or another) for one test (the shared ones stay as seeded)."""
     r = httpx.post(
         f"{seeded.server.url}/v1/dataset",
-        json={"project_id": seeded.project_id, "name": name},
+        json={"project_id": project_id or seeded.project_id, "name": name},
         headers=seeded.server.headers,
     )
     assert r.status_code == 200, r.text
@@ -173,8 +173,13 @@ QUESTIONS = {"2+2": "4", "3*3": "9", "10-7": "3"}
 def test_playground_runs_a_prompt_over_a_dataset_as_an_experiment(
     page: Any, seeded: Seeded, scripted: ScriptedLLM
 ) -> None:
-    name = f"math-{uuid.uuid4().hex[:6]}"
-    ds = new_dataset(seeded, name)
+    # a project of its own: the seeded one keeps its two experiments for test_pages
+    tag = uuid.uuid4().hex[:6]
+    project = httpx.post(
+        f"{seeded.server.url}/v1/project", json={"name": f"pg-{tag}"}, headers=seeded.server.headers
+    ).json()
+    name = f"math-{tag}"
+    ds = new_dataset(seeded, name, project["id"])
     events = [{"input": {"question": q}, "expected": a} for q, a in QUESTIONS.items()]
     r = httpx.post(
         f"{seeded.server.url}/v1/dataset/{ds}/insert", json={"events": events}, headers=seeded.server.headers
@@ -184,7 +189,7 @@ def test_playground_runs_a_prompt_over_a_dataset_as_an_experiment(
     scripted.respond_with(
         lambda req: Reply("90" if req.last_user_text == "3*3" else QUESTIONS[req.last_user_text])
     )
-    sign_in(page, seeded, seeded.project_path + "/playground")
+    sign_in(page, seeded, f"/app/default/p/pg-{tag}/playground")
     form = page.get_by_role("form", name="Playground")
     form.get_by_label("Dataset").select_option(label=name)
     form.get_by_label("Model").fill(MODEL)
