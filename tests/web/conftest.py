@@ -113,6 +113,10 @@ def browser(chromium: str) -> Iterator[Any]:
     open, and async tests of other modules (pytest-asyncio) cannot start their own beside it."""
     from playwright.sync_api import sync_playwright
 
+    from playwright.sync_api import expect
+
+    # assertions wait as long as actions do: a shared 2-core machine can take seconds per request
+    expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=launch_args())
         yield b
