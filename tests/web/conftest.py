@@ -111,9 +111,7 @@ def seeded(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def browser(chromium: str) -> Iterator[Any]:
     """Per module: Playwright's sync API keeps an event loop running on this thread while it is
     open, and async tests of other modules (pytest-asyncio) cannot start their own beside it."""
-    from playwright.sync_api import sync_playwright
-
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect, sync_playwright
 
     # assertions wait as long as actions do: a shared 2-core machine can take seconds per request
     expect.set_options(timeout=15_000)
