@@ -139,6 +139,16 @@ async def run(rate: int, seconds: float, sampling: float) -> None:
             )
             r.raise_for_status()
             rule_id = r.json()["id"]
+            peaks = {"consumer_lag_messages": 0.0, "pending": 0.0}
+
+            async def watch() -> None:  # where work waits: unread messages or unscored items
+                while True:
+                    await asyncio.sleep(1.0)
+                    st = (await c.get(f"/v1/project_score/{rule_id}/status")).json()
+                    for k in peaks:
+                        peaks[k] = max(peaks[k], float(st.get(k) or 0))
+
+            watcher = asyncio.create_task(watch())
             sent, took, failures = await _send(c, pid, rate, seconds)
             sent_done = time.monotonic()
             want = {i for i in sent if sampled(i, sampling)}
@@ -154,6 +164,7 @@ async def run(rate: int, seconds: float, sampling: float) -> None:
                     break
                 await asyncio.sleep(0.5)
             drained = time.monotonic()
+            watcher.cancel()
             ends = await _scorer_ends(c, pid)
             lags = [ends[i] - sent[i] for i in want if i in ends]
             print(
@@ -171,6 +182,10 @@ async def run(rate: int, seconds: float, sampling: float) -> None:
                 f"rule status: commit → score p50 {rl.get('p50')}, p95 {rl.get('p95')} "
                 f"(last {rl.get('samples')} scores); scored {c_.get('scored')}, skipped by sampling "
                 f"{c_.get('skipped_sampling')}, errors {c_.get('errors')}"
+            )
+            print(
+                f"peaks: {peaks['consumer_lag_messages']:.0f} rows.committed messages not yet consumed, "
+                f"{peaks['pending']:.0f} items pending"
             )
     finally:
         ll.terminate()

@@ -167,7 +167,13 @@ async def test_trace_scope_waits_for_the_complete_quiet_trace_and_scores_once(
         rid = await add_rule(ll, pid, "trace", scope={"type": "trace", "idle_seconds": 1})
         # the root starts, a child ends; the root has not ended: nothing is scored
         await log(ll, [span(pid, "tr", "tr", ended=False, output=None), span(pid, "tr", "c1", parent="tr")])
-        await asyncio.sleep(3)
+        deadline = time.monotonic() + 60
+        while True:  # the trace is pending once its rows are committed
+            st = await status(ll, rid)
+            if st["pending"] == 1 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(3)  # quiet for longer than idle_seconds, but the root has not ended
         st = await status(ll, rid)
         assert st["counters"]["scored"] == 0 and st["pending"] == 1, st
         assert not scorer_spans(await events(ll, pid))

@@ -56,7 +56,8 @@ from loopline.evaluator.online.work import PENDING, WorkItem, WorkLog
 log = get_logger(__name__)
 GROUP = "evaluator-online"
 PROJECT_LOGS = "project_logs"
-OPTIONS = ConsumerOptions(max_batch=1000, max_wait_s=0.05)
+# large batches: a batch costs a few store round trips whatever its size
+OPTIONS = ConsumerOptions(max_batch=5000, max_wait_s=0.05)
 _SPAN_NS = uuid.UUID("5d0b6a0e-52c4-4c39-9a43-6f2d1c0e7a11")
 _FINISHED_CAP = 200_000
 _LAG_SAMPLES = 2000
@@ -179,7 +180,7 @@ class OnlineEngine:
         added: list[WorkItem] = []
         for (org_id, project_id, otype, oid), msgs in groups.items():
             rules = await self.rules.active_rules(org_id, project_id)
-            rows: dict[str, dict[str, Any]] = {}
+            span_rules: list[tuple[ProjectScore, OnlineConfig, list[Decoded]]] = []
             for rule in rules:
                 cfg = rule.online
                 assert cfg is not None
@@ -194,14 +195,20 @@ class OnlineEngine:
                     continue
                 if cfg.scope == "trace":
                     added += await self._traces(rule, cfg, chosen, otype, oid)
-                    continue
-                # the chosen traces' spans, read once for every span-scope rule of the project
-                want = [i for d in chosen for i in d.msg.ids if i not in rows]
-                if want:
-                    rows.update(
-                        await self.spans.by_id(org_id, project_id, otype, oid, list(dict.fromkeys(want)))
-                    )
-                added += await self._spans(rule, cfg, chosen, rows, otype, oid)
+                else:
+                    span_rules.append((rule, cfg, chosen))
+            if not span_rules:
+                continue
+            # the chosen traces' spans (read once for every span-scope rule of the project) and
+            # what each rule already did with them, in one round of concurrent reads
+            ids = {r.id: list(dict.fromkeys(i for d in ch for i in d.msg.ids)) for r, _, ch in span_rules}
+            everything = list(dict.fromkeys(i for chosen_ids in ids.values() for i in chosen_ids))
+            rows, *knowns = await asyncio.gather(
+                self.spans.by_id(org_id, project_id, otype, oid, everything),
+                *(self.work.existing(org_id, r.id, self._unseen(r, ids[r.id])) for r, _, _ in span_rules),
+            )
+            for (rule, cfg, chosen), known in zip(span_rules, knowns, strict=True):
+                added += await self._spans(rule, cfg, chosen, rows, known, otype, oid)
         if added:
             await self.work.save(added)
             for item in added:
@@ -215,6 +222,7 @@ class OnlineEngine:
         cfg: OnlineConfig,
         chosen: Sequence[Decoded],
         rows: Mapping[str, dict[str, Any]],
+        known: Mapping[str, WorkItem],
         otype: str,
         oid: str,
     ) -> list[WorkItem]:
@@ -233,21 +241,20 @@ class OnlineEngine:
             cands.append(i)
         if not cands:
             return []
-        known_q = self.work.existing(rule.org_id, rule.id, cands)
-        if cfg.btql_filter:
-            keep, known = await asyncio.gather(
-                matching_ids(self.spans.store, rule.org_id, rule.project_id, cfg.btql_filter, cands), known_q
-            )
+        fresh = []
+        for i in cands:
+            k = known.get(i)
+            if k is None:
+                fresh.append(i)
+            elif k.state != PENDING:  # scored before (a redelivery, a restart): never again
+                self._mark_finished(k.key)
+        cands = fresh
+        if cfg.btql_filter and cands:
+            keep = await matching_ids(self.spans.store, rule.org_id, rule.project_id, cfg.btql_filter, cands)
             self.work.count(rule.org_id, rule.id, "skipped_filter", len(cands) - len(keep))
             cands = [i for i in cands if i in keep]
-        else:
-            known = await known_q
         out = []
         for i in cands:
-            if i in known:
-                if known[i].state != PENDING:
-                    self._mark_finished(known[i].key)
-                continue
             row = rows[i]
             made = WorkItem(
                 rule.org_id,
@@ -264,6 +271,14 @@ class OnlineEngine:
             made.span_row = row  # the committed, ended span: scored as it is (not read again)
             out.append(made)
         return out
+
+    def _unseen(self, rule: ProjectScore, ids: Sequence[str]) -> list[str]:
+        """The ids this process has no state of for the rule (only those need the store)."""
+        return [
+            i
+            for i in ids
+            if (rule.org_id, rule.id, i) not in self.pending and not self._done((rule.org_id, rule.id, i))
+        ]
 
     async def _traces(
         self, rule: ProjectScore, cfg: OnlineConfig, chosen: Sequence[Decoded], otype: str, oid: str
