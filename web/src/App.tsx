@@ -22,6 +22,9 @@ const Playground = lazy(() => import("./pages/Playground"));
 const Members = lazy(() => import("./pages/Members"));
 const Dashboards = lazy(() => import("./pages/Dashboards"));
 const DashboardPage = lazy(() => import("./pages/Dashboard"));
+const Playground = lazy(() => import("./pages/Playground"));
+const Prompts = lazy(() => import("./pages/Prompts"));
+const AiProviders = lazy(() => import("./pages/AiProviders"));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -65,6 +68,7 @@ export function App() {
                   <Route index element={<Projects />} />
                   <Route path="btql" element={<Sandbox />} />
                   <Route path="settings/members" element={<Members />} />
+                  <Route path="settings/ai-providers" element={<AiProviders />} />
                   <Route path="p/:project" element={<ProjectScope />}>
                     <Route index element={<Navigate to="logs" replace />} />
                     <Route path="logs" element={<LogsPage />} />
@@ -76,6 +80,8 @@ export function App() {
                     <Route path="playground" element={<Playground />} />
                     <Route path="dashboards/:dashboard" element={<DashboardPage />} />
                     <Route path="btql" element={<Sandbox />} />
+                    <Route path="playground" element={<Playground />} />
+                    <Route path="prompts" element={<Prompts />} />
                     <Route path="*" element={<NotFound />} />
                   </Route>
                   <Route path="*" element={<NotFound />} />

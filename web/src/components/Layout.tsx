@@ -41,6 +41,9 @@ function Shell() {
           <NavLink to={`${orgPath}/settings/members`} className="nav-item">
             Members
           </NavLink>
+          <NavLink to={`${orgPath}/settings/ai-providers`} className="nav-item">
+            AI providers
+          </NavLink>
           <button className={`nav-item loop-toggle${loop.open ? " active" : ""}`} aria-pressed={loop.open} onClick={() => loop.setOpen(!loop.open)}>
             ✦ Loop
           </button>
@@ -66,6 +69,12 @@ function Shell() {
             </NavLink>
             <NavLink to={`${projectPath}/btql`} className="nav-item">
               Query (BTQL)
+            </NavLink>
+            <NavLink to={`${projectPath}/playground`} className="nav-item">
+              Playground
+            </NavLink>
+            <NavLink to={`${projectPath}/prompts`} className="nav-item">
+              Prompts & scorers
             </NavLink>
           </div>
         )}

@@ -1,49 +1,95 @@
 import { describe, expect, it } from "vitest";
-import { evalRequest, runProblem, type PlaygroundRun } from "./playground";
+import { DraftError, draftOf, evalBody, mustacheVars, promptBody, resultRows, slugOf, type PromptDraft } from "./playground";
 
-const run: PlaygroundRun = {
-  projectId: "p",
-  datasetId: "d",
+const draft: PromptDraft = {
+  name: "Answer sums",
+  slug: "",
   model: "gpt-4o-mini",
-  system: "Answer with a number.",
-  user: "{{input.question}}",
-  scorers: ["ExactMatch", "Levenshtein"],
-  experimentName: "try-1",
+  messages: [
+    { role: "system", content: "Answer with a number." },
+    { role: "user", content: "{{input.question}} {{#metadata}}{{metadata.hint}}{{/metadata}}" },
+    { role: "user", content: "  " },
+  ],
+  params: '{"temperature": 0}',
 };
 
-describe("evalRequest", () => {
-  it("runs an inline chat prompt over the dataset with global scorers", () => {
-    expect(evalRequest(run)).toEqual({
-      project_id: "p",
-      data: { dataset_id: "d" },
-      task: {
-        inline_prompt: {
-          prompt: {
-            type: "chat",
-            messages: [
-              { role: "system", content: "Answer with a number." },
-              { role: "user", content: "{{input.question}}" },
-            ],
-          },
-          options: { model: "gpt-4o-mini" },
-        },
+describe("playground drafts", () => {
+  it("reads a stored chat prompt, content parts joined", () => {
+    const d = draftOf({
+      id: "p1",
+      name: "P",
+      slug: "p",
+      prompt_data: {
+        prompt: { type: "chat", messages: [{ role: "user", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] }] },
+        options: { model: "m", params: { max_tokens: 5 } },
       },
-      scores: [{ global_function: "ExactMatch" }, { global_function: "Levenshtein" }],
-      experiment_name: "try-1",
-      metadata: { source: "playground", model: "gpt-4o-mini" },
+    });
+    expect(d.messages).toEqual([{ role: "user", content: "ab" }]);
+    expect(d.model).toBe("m");
+    expect(JSON.parse(d.params)).toEqual({ max_tokens: 5 });
+  });
+
+  it("writes PUT /v1/prompt's body without blank messages, slug derived", () => {
+    expect(promptBody(draft, "proj")).toEqual({
+      project_id: "proj",
+      name: "Answer sums",
+      slug: "answer-sums",
+      prompt_data: {
+        prompt: {
+          type: "chat",
+          messages: [
+            { role: "system", content: "Answer with a number." },
+            { role: "user", content: "{{input.question}} {{#metadata}}{{metadata.hint}}{{/metadata}}" },
+          ],
+        },
+        options: { model: "gpt-4o-mini", params: { temperature: 0 } },
+      },
     });
   });
-  it("leaves out an empty system message and names a base when given", () => {
-    const body = evalRequest({ ...run, system: " ", baseExperimentName: "try-0" });
-    expect((body.task as { inline_prompt: { prompt: { messages: unknown[] } } }).inline_prompt.prompt.messages).toHaveLength(1);
-    expect(body.base_experiment_name).toBe("try-0");
+
+  it("names what is wrong with a draft", () => {
+    expect(() => promptBody({ ...draft, name: " " }, "p")).toThrow(DraftError);
+    expect(() => promptBody({ ...draft, model: "" }, "p")).toThrow("choose a model");
+    expect(() => promptBody({ ...draft, params: "{temp" }, "p")).toThrow(/parameters are not JSON/);
+    expect(() => promptBody({ ...draft, params: "[1]" }, "p")).toThrow("parameters must be a JSON object");
+  });
+
+  it("lists mustache variables once, sections included, closings skipped", () => {
+    expect(mustacheVars(draft.messages)).toEqual(["input.question", "metadata", "metadata.hint"]);
+    expect(mustacheVars([{ role: "user", content: "{{{ input }}} and {{input}}" }])).toEqual(["input"]);
+  });
+
+  it("slugs like the SDK", () => {
+    expect(slugOf("  Hello, World! ")).toBe("hello-world");
+    expect(slugOf("!!!")).toBe("prompt");
   });
 });
 
-describe("runProblem", () => {
-  it("says what is missing", () => {
-    expect(runProblem(run)).toBeNull();
-    expect(runProblem({ ...run, datasetId: "" })).toBe("Choose a dataset.");
-    expect(runProblem({ ...run, scorers: [] })).toBe("Choose at least one scorer.");
+describe("playground runs", () => {
+  it("builds /v1/eval's streaming body with the draft inline and scorers by name", () => {
+    const body = evalBody({ projectId: "proj", datasetId: "ds", draft, scorers: ["ExactMatch"], experimentName: " e1 " });
+    expect(body).toMatchObject({
+      project_id: "proj",
+      data: { dataset_id: "ds" },
+      task: { name: "Answer sums", inline_prompt: { options: { model: "gpt-4o-mini" } } },
+      scores: [{ global_function: "ExactMatch" }],
+      stream: true,
+      experiment_name: "e1",
+    });
+    expect(() => evalBody({ projectId: "p", datasetId: "", draft, scorers: ["ExactMatch"] })).toThrow("choose a dataset");
+    expect(() => evalBody({ projectId: "p", datasetId: "d", draft, scorers: [] })).toThrow("choose at least one scorer");
+  });
+
+  it("keeps finished root rows, oldest first", () => {
+    const rows = resultRows([
+      { id: "b", span_parents: null, output: "4", input: "2+2", created: "2026-01-02", scores: { ExactMatch: 1 } },
+      { id: "child", span_parents: ["b"], output: "x", created: "2026-01-01" },
+      { id: "pending", span_parents: [], output: null, created: "2026-01-01" },
+      { id: "err", span_parents: [], output: null, error: "boom", created: "2026-01-03" },
+      { id: "a", output: "2", created: "2026-01-01" },
+    ]);
+    expect(rows.map((r) => r.id)).toEqual(["a", "b", "err"]);
+    expect(rows[1].scores).toEqual({ ExactMatch: 1 });
+    expect(rows[2].error).toBe("boom");
   });
 });

@@ -1,178 +1,333 @@
-// The playground: a prompt (system + user message with {{mustache}} slots over each dataset row)
-// run with a chosen model over a dataset's rows, scored, and saved as an experiment (/v1/eval,
-// streamed: progress as cells finish, then the experiment's summary).
+// Playground: a prompt (a saved one, or a new one) run over a dataset's rows with a chosen model and
+// scorers through the evaluator's `/v1/eval`; rows appear as they finish and the run is an
+// experiment (linked). "Save as new version" writes the draft with `PUT /v1/prompt`.
 
-import { useState, type FormEvent } from "react";
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link } from "react-router-dom";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useSearchParams } from "react-router-dom";
 import { useApi, useCan } from "../auth";
 import { PageHeader } from "../components/Layout";
-import { usePageContext } from "../components/Loop";
 import { ErrorState } from "../components/States";
-import type { ExperimentSummary } from "../lib/api";
-import type { LoopEvent } from "../lib/loop";
-import { GLOBAL_SCORERS, evalRequest, runProblem, type PlaygroundRun, type Progress } from "../lib/playground";
-import { formatDiff, formatScore } from "../lib/format";
+import { ApiError } from "../lib/api";
+import { preview, formatScore } from "../lib/format";
+import {
+  DraftError,
+  EMPTY_DRAFT,
+  GLOBAL_SCORERS,
+  draftOf,
+  evalBody,
+  mustacheVars,
+  promptBody,
+  resultRows,
+  type PromptDraft,
+  type ResultRow,
+  type StoredPrompt,
+} from "../lib/playground";
 import { useProject } from "./ProjectScope";
 
-function stamp(): string {
-  const d = new Date();
-  const two = (n: number) => String(n).padStart(2, "0");
-  return `playground-${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+interface RunState {
+  status: string;
+  done: number;
+  total: number;
+  errored: number;
+  experimentId?: string;
+  experimentName?: string;
+  experimentUrl?: string;
+  error?: string;
 }
 
 export default function Playground() {
   const project = useProject();
   const api = useApi();
-  const canRun = useCan("member");
+  const canWrite = useCan("member");
   const queryClient = useQueryClient();
-  usePageContext({ kind: "none", project_id: project.id });
+  const [search, setSearch] = useSearchParams();
+  const promptId = search.get("prompt");
+  const prompts = useQuery({
+    queryKey: ["prompts", project.id],
+    queryFn: async () => (await api.get<{ objects: StoredPrompt[] }>(`/v1/prompt?project_id=${encodeURIComponent(project.id)}`)).objects,
+  });
   const datasets = useQuery({ queryKey: ["datasets", project.id], queryFn: () => api.datasets(project.id) });
-  const models = useQuery({ queryKey: ["proxy-models"], queryFn: () => api.proxyModels(), staleTime: 60_000 });
-  const experiments = useQuery({ queryKey: ["experiments", project.id], queryFn: () => api.experiments(project.id) });
-  const concrete = (models.data ?? []).filter((m) => !m.endsWith("*"));
+  const models = useQuery({
+    queryKey: ["proxy-models"],
+    queryFn: async () => (await api.get<{ data: { id: string }[] }>("/v1/proxy/models")).data.map((m) => m.id),
+  });
+  const [draft, setDraft] = useState<PromptDraft>(EMPTY_DRAFT);
   const [datasetId, setDatasetId] = useState("");
-  const [model, setModel] = useState("");
-  const [system, setSystem] = useState("");
-  const [user, setUser] = useState("{{input}}");
-  const [scorers, setScorers] = useState<string[]>(["ExactMatch", "Levenshtein"]);
-  const [name, setName] = useState(stamp);
-  const [base, setBase] = useState("");
-  const [progress, setProgress] = useState<Progress | null>(null);
-  const [summary, setSummary] = useState<ExperimentSummary | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [running, setRunning] = useState(false);
-  const run: PlaygroundRun = {
-    projectId: project.id,
-    datasetId: datasetId || datasets.data?.[0]?.id || "",
-    model: model || concrete[0] || "",
-    system,
-    user,
-    scorers,
-    experimentName: name,
-    baseExperimentName: base || null,
-  };
-  const problem = runProblem(run);
+  const [scorers, setScorers] = useState<string[]>(["ExactMatch"]);
+  const [experimentName, setExperimentName] = useState("");
+  const [run, setRun] = useState<RunState | null>(null);
+  const [rows, setRows] = useState<ResultRow[]>([]);
+  const [problem, setProblem] = useState<string | null>(null);
+  const abort = useRef<AbortController | null>(null);
 
-  function onEvent(e: LoopEvent) {
-    const d = e.data;
-    if (e.type === "progress") setProgress({ done: Number(d.done) || 0, total: Number(d.total) || 0, errored: Number(d.errored) || 0, status: String(d.status ?? "") });
-    else if (e.type === "summary") setSummary(d as unknown as ExperimentSummary);
-    else if (e.type === "error") setError(new Error(String(d.message ?? "the eval failed")));
+  // the prompt named in the URL becomes the draft (once it is loaded)
+  const selected = prompts.data?.find((p) => p.id === promptId);
+  useEffect(() => {
+    if (selected) setDraft(draftOf(selected));
+  }, [selected?.id, selected?._xact_id]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => {
+    if (!draft.model && models.data?.length) setDraft((d) => ({ ...d, model: models.data[0] }));
+  }, [models.data, draft.model]);
+  useEffect(() => {
+    if (!datasetId && datasets.data?.length) setDatasetId(datasets.data[0].id);
+  }, [datasets.data, datasetId]);
+  useEffect(() => () => abort.current?.abort(), []);
+
+  const vars = useMemo(() => mustacheVars(draft.messages), [draft.messages]);
+
+  const save = useMutation({
+    mutationFn: () => api.put<StoredPrompt>("/v1/prompt", promptBody(draft, project.id)),
+    onSuccess: (saved) => {
+      void queryClient.invalidateQueries({ queryKey: ["prompts", project.id] });
+      setSearch({ prompt: saved.id }, { replace: true });
+      setProblem(null);
+    },
+    onError: (e) => setProblem(e.message),
+  });
+
+  async function fetchRows(experimentId: string) {
+    const r = await api.post<{ events: Parameters<typeof resultRows>[0] }>(`/v1/experiment/${encodeURIComponent(experimentId)}/fetch`, { limit: 1000 });
+    setRows(resultRows(r.events));
   }
 
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    if (problem || running) return;
-    setRunning(true);
-    setError(null);
-    setSummary(null);
-    setProgress(null);
+  async function start() {
+    let body: Record<string, unknown>;
     try {
-      await api.runEval(evalRequest(run), onEvent);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setRunning(false);
+      body = evalBody({ projectId: project.id, datasetId, draft, scorers, experimentName });
+    } catch (e) {
+      if (e instanceof DraftError) return setProblem(e.message);
+      throw e;
+    }
+    setProblem(null);
+    setRows([]);
+    setRun({ status: "starting", done: 0, total: 0, errored: 0 });
+    const ctl = new AbortController();
+    abort.current = ctl;
+    let experimentId: string | undefined;
+    let lastDone = -1;
+    try {
+      await api.stream(
+        "/v1/eval",
+        body,
+        (ev) => {
+          const d = ev.data as Record<string, unknown>;
+          if (ev.type === "start") {
+            experimentId = String(d.experiment_id);
+            setRun((r) => ({
+              ...r!,
+              status: "running",
+              total: Number(d.total ?? 0),
+              experimentId,
+              experimentName: String(d.experiment_name ?? ""),
+              experimentUrl: typeof d.experiment_url === "string" ? d.experiment_url : undefined,
+            }));
+          } else if (ev.type === "progress") {
+            setRun((r) => ({ ...r!, status: String(d.status), done: Number(d.done), total: Number(d.total), errored: Number(d.errored) }));
+            if (experimentId && Number(d.done) !== lastDone) {
+              lastDone = Number(d.done);
+              void fetchRows(experimentId);
+            }
+          } else if (ev.type === "error") {
+            setRun((r) => ({ ...r!, status: "failed", error: String(d.message ?? "the eval failed") }));
+          } else if (ev.type === "summary") {
+            setRun((r) => ({ ...r!, status: "succeeded" }));
+          }
+        },
+        ctl.signal,
+      );
+      if (experimentId) await fetchRows(experimentId);
       void queryClient.invalidateQueries({ queryKey: ["experiments", project.id] });
+    } catch (e) {
+      if (e instanceof DOMException && e.name === "AbortError") return;
+      setRun((r) => ({ ...(r ?? { done: 0, total: 0, errored: 0 }), status: "failed", error: e instanceof ApiError ? e.message : String(e) }));
     }
   }
 
-  const pct = progress && progress.total ? Math.round((100 * progress.done) / progress.total) : 0;
+  const setMessage = (i: number, patch: Partial<PromptDraft["messages"][number]>) =>
+    setDraft((d) => ({ ...d, messages: d.messages.map((m, j) => (j === i ? { ...m, ...patch } : m)) }));
+  const running = run?.status === "starting" || run?.status === "running" || run?.status === "queued";
+  const scoreNames = [...new Set(rows.flatMap((r) => Object.keys(r.scores)))].sort();
+
   return (
-    <div className="page">
-      <PageHeader title="Playground" subtitle={`${project.name} · run a prompt over a dataset, saved as an experiment`} />
-      <form className="playground" onSubmit={submit} aria-label="Playground">
-        <div className="card playground-setup">
-          <label>
-            Dataset
-            <select className="input" aria-label="Dataset" value={run.datasetId} onChange={(e) => setDatasetId(e.target.value)}>
+    <div className="page playground">
+      <PageHeader
+        title="Playground"
+        subtitle={`${project.name} · run a prompt over a dataset, saved as an experiment`}
+        actions={
+          <Link className="btn" to="../prompts">
+            All prompts
+          </Link>
+        }
+      />
+      {prompts.isError && <ErrorState error={prompts.error} title="Could not load the prompts" />}
+      <div className="pg-grid">
+        <section className="card pg-prompt" aria-label="Prompt">
+          <div className="pg-row">
+            <label className="field-label" htmlFor="pg-prompt-pick">
+              Prompt
+            </label>
+            <select
+              id="pg-prompt-pick"
+              className="input"
+              value={promptId ?? ""}
+              onChange={(e) => {
+                if (e.target.value) setSearch({ prompt: e.target.value }, { replace: true });
+                else {
+                  setSearch({}, { replace: true });
+                  setDraft({ ...EMPTY_DRAFT, model: models.data?.[0] ?? "" });
+                }
+              }}
+            >
+              <option value="">New prompt</option>
+              {(prompts.data ?? []).map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="pg-row">
+            <label className="field-label" htmlFor="pg-name">
+              Name
+            </label>
+            <input id="pg-name" className="input" value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} placeholder="e.g. Answer questions" />
+            <label className="field-label" htmlFor="pg-model">
+              Model
+            </label>
+            <select id="pg-model" className="input" value={draft.model} onChange={(e) => setDraft({ ...draft, model: e.target.value })}>
+              {draft.model && !(models.data ?? []).includes(draft.model) && <option value={draft.model}>{draft.model}</option>}
+              {(models.data ?? []).map((m) => (
+                <option key={m} value={m}>
+                  {m}
+                </option>
+              ))}
+            </select>
+          </div>
+          {models.data && models.data.length === 0 && (
+            <p className="muted small">No models yet: an admin adds a provider key in Settings → AI providers.</p>
+          )}
+          {draft.messages.map((m, i) => (
+            <div key={i} className="pg-message">
+              <div className="pg-row">
+                <select className="input" aria-label={`Role of message ${i + 1}`} value={m.role} onChange={(e) => setMessage(i, { role: e.target.value })}>
+                  <option value="system">system</option>
+                  <option value="user">user</option>
+                  <option value="assistant">assistant</option>
+                </select>
+                <button
+                  type="button"
+                  className="btn btn-ghost btn-sm"
+                  aria-label={`Remove message ${i + 1}`}
+                  onClick={() => setDraft((d) => ({ ...d, messages: d.messages.filter((_, j) => j !== i) }))}
+                >
+                  ✕
+                </button>
+              </div>
+              <textarea
+                className="input mono pg-text"
+                aria-label={`Message ${i + 1}`}
+                rows={3}
+                value={m.content}
+                onChange={(e) => setMessage(i, { content: e.target.value })}
+              />
+            </div>
+          ))}
+          <div className="pg-row">
+            <button type="button" className="btn btn-sm" onClick={() => setDraft((d) => ({ ...d, messages: [...d.messages, { role: "user", content: "" }] }))}>
+              + Message
+            </button>
+            <span className="muted small">
+              Variables: {vars.length ? vars.map((v) => <code key={v}>{`{{${v}}}`} </code>) : "none"} (from each dataset row: input, expected, metadata)
+            </span>
+          </div>
+          <label className="field-label" htmlFor="pg-params">
+            Parameters (JSON)
+          </label>
+          <textarea id="pg-params" className="input mono pg-text" rows={2} value={draft.params} onChange={(e) => setDraft({ ...draft, params: e.target.value })} />
+          <div className="pg-row">
+            <button type="button" className="btn" disabled={!canWrite || save.isPending} onClick={() => save.mutate()}>
+              {save.isPending ? "Saving…" : selected ? "Save as new version" : "Save prompt"}
+            </button>
+            {save.isSuccess && <span className="muted small">Saved version {save.data._xact_id}</span>}
+          </div>
+        </section>
+        <section className="card pg-run" aria-label="Run">
+          <div className="pg-row">
+            <label className="field-label" htmlFor="pg-dataset">
+              Dataset
+            </label>
+            <select id="pg-dataset" className="input" value={datasetId} onChange={(e) => setDatasetId(e.target.value)}>
               {(datasets.data ?? []).map((d) => (
                 <option key={d.id} value={d.id}>
                   {d.name}
                 </option>
               ))}
             </select>
-          </label>
-          <label>
-            Model
-            <input className="input" list="playground-models" aria-label="Model" value={run.model} onChange={(e) => setModel(e.target.value)} placeholder="e.g. gpt-4o-mini" />
-            <datalist id="playground-models">
-              {concrete.map((m) => (
-                <option key={m} value={m} />
-              ))}
-            </datalist>
-          </label>
-          <label>
-            Experiment
-            <input className="input" aria-label="Experiment name" value={name} onChange={(e) => setName(e.target.value)} />
-          </label>
-          <label>
-            Compare with
-            <select className="input" aria-label="Base experiment" value={base} onChange={(e) => setBase(e.target.value)}>
-              <option value="">(the latest before it)</option>
-              {(experiments.data ?? []).map((x) => (
-                <option key={x.id} value={x.name}>
-                  {x.name}
-                </option>
-              ))}
-            </select>
-          </label>
-        </div>
-        <div className="card playground-prompt">
-          <label>
-            System message
-            <textarea className="input mono" rows={3} aria-label="System message" value={system} onChange={(e) => setSystem(e.target.value)} placeholder="You are a helpful assistant." />
-          </label>
-          <label>
-            User message <span className="muted small">— {"{{input}}"}, {"{{input.question}}"}, {"{{metadata.x}}"} are filled from each row</span>
-            <textarea className="input mono" rows={4} aria-label="User message" value={user} onChange={(e) => setUser(e.target.value)} />
-          </label>
-          <fieldset className="scorers">
-            <legend>Scorers</legend>
+          </div>
+          <fieldset className="pg-scorers">
+            <legend className="field-label">Scorers</legend>
             {GLOBAL_SCORERS.map((s) => (
-              <label key={s} className="checkbox">
-                <input type="checkbox" checked={scorers.includes(s)} onChange={(e) => setScorers(e.target.checked ? [...scorers, s] : scorers.filter((x) => x !== s))} /> {s}
+              <label key={s} className="pg-check">
+                <input type="checkbox" checked={scorers.includes(s)} onChange={(e) => setScorers(e.target.checked ? [...scorers, s] : scorers.filter((x) => x !== s))} />
+                {s}
               </label>
             ))}
           </fieldset>
-        </div>
-        <div className="playground-run">
-          <button className="btn btn-primary" type="submit" disabled={!canRun || !!problem || running}>
-            {running ? "Running…" : "Run and save as experiment"}
-          </button>
-          {problem && <span className="muted small">{problem}</span>}
-          {!canRun && <span className="muted small">Running evals needs the member role.</span>}
-          {progress && (
-            <div className="progress" role="progressbar" aria-label="Eval progress" aria-valuenow={progress.done} aria-valuemax={progress.total}>
-              <div className="progress-bar" style={{ width: `${pct}%` }} />
-              <span className="small">
-                {progress.done} / {progress.total} rows{progress.errored ? ` · ${progress.errored} errored` : ""}
-              </span>
+          <div className="pg-row">
+            <input className="input" aria-label="Experiment name" placeholder="experiment name (optional)" value={experimentName} onChange={(e) => setExperimentName(e.target.value)} />
+            {running ? (
+              <button type="button" className="btn" onClick={() => abort.current?.abort()}>
+                Stop watching
+              </button>
+            ) : (
+              <button type="button" className="btn btn-primary" disabled={!canWrite} onClick={() => void start()}>
+                Run on dataset
+              </button>
+            )}
+          </div>
+          {problem && <div className="form-error" role="alert">{problem}</div>}
+          {run && (
+            <div className="pg-status" role="status" aria-label="Run status">
+              <progress max={run.total || 1} value={run.done} /> {run.done} / {run.total} rows · {run.status}
+              {run.errored > 0 && <span className="badge badge-error"> {run.errored} errored</span>}
+              {run.experimentName && (
+                <>
+                  {" "}
+                  · experiment{" "}
+                  <Link to={`../experiments/${encodeURIComponent(run.experimentName)}`}>{run.experimentName}</Link>
+                </>
+              )}
+              {run.error && <div className="form-error">{run.error}</div>}
             </div>
           )}
-        </div>
-      </form>
-      {error != null && <ErrorState error={error} title="The run failed" />}
-      {summary && (
-        <section className="card playground-result" aria-label="Run result">
-          <div className="result-head">
-            <strong>{summary.experiment_name}</strong>
-            {summary.comparison_experiment_name && <span className="muted"> compared with {summary.comparison_experiment_name}</span>}
-            <Link className="btn btn-sm" to={`../experiments/${encodeURIComponent(summary.experiment_name)}`}>
-              Open experiment
-            </Link>
-          </div>
-          <div className="card-row">
-            {Object.values(summary.scores).map((s) => (
-              <div className="card stat-card" key={s.name} data-score={s.name}>
-                <div className="stat-label">{s.name}</div>
-                <div className="stat-value">{formatScore(s.score)}</div>
-                {s.diff != null && <div className="stat-diff muted small">{formatDiff(s.diff) || "±0"}</div>}
-              </div>
-            ))}
-          </div>
         </section>
+      </div>
+      {rows.length > 0 && (
+        <table className="pg-results" aria-label="Results">
+          <thead>
+            <tr>
+              <th>Input</th>
+              <th>Output</th>
+              <th>Expected</th>
+              {scoreNames.map((s) => (
+                <th key={s}>{s}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.id}>
+                <td className="mono">{preview(r.input, 120)}</td>
+                <td className="mono">{r.error ? <span className="badge badge-error">{preview(r.error, 80)}</span> : preview(r.output, 160)}</td>
+                <td className="mono">{preview(r.expected, 120)}</td>
+                {scoreNames.map((s) => (
+                  <td key={s}>{formatScore(r.scores[s])}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
     </div>
   );
