@@ -25,6 +25,8 @@ const DashboardPage = lazy(() => import("./pages/Dashboard"));
 const Playground = lazy(() => import("./pages/Playground"));
 const Prompts = lazy(() => import("./pages/Prompts"));
 const AiProviders = lazy(() => import("./pages/AiProviders"));
+const OnlineScoring = lazy(() => import("./pages/OnlineScoring"));
+const Intents = lazy(() => import("./pages/Intents"));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -82,6 +84,8 @@ export function App() {
                     <Route path="btql" element={<Sandbox />} />
                     <Route path="playground" element={<Playground />} />
                     <Route path="prompts" element={<Prompts />} />
+                    <Route path="online-scoring" element={<OnlineScoring />} />
+                    <Route path="intents" element={<Intents />} />
                     <Route path="*" element={<NotFound />} />
                   </Route>
                   <Route path="*" element={<NotFound />} />

@@ -76,6 +76,12 @@ function Shell() {
             <NavLink to={`${projectPath}/prompts`} className="nav-item">
               Prompts & scorers
             </NavLink>
+            <NavLink to={`${projectPath}/online-scoring`} className="nav-item">
+              Online scoring
+            </NavLink>
+            <NavLink to={`${projectPath}/intents`} className="nav-item">
+              Intents
+            </NavLink>
           </div>
         )}
         <div className="sidebar-foot">

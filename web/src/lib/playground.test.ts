@@ -80,16 +80,18 @@ describe("playground runs", () => {
     expect(() => evalBody({ projectId: "p", datasetId: "d", draft, scorers: [] })).toThrow("choose at least one scorer");
   });
 
-  it("keeps finished root rows, oldest first", () => {
+  it("keeps finished root rows, oldest first, with their scorer spans' scores", () => {
     const rows = resultRows([
-      { id: "b", span_parents: null, output: "4", input: "2+2", created: "2026-01-02", scores: { ExactMatch: 1 } },
-      { id: "child", span_parents: ["b"], output: "x", created: "2026-01-01" },
+      { id: "b", root_span_id: "tb", span_parents: null, output: "4", input: "2+2", created: "2026-01-02" },
+      { id: "child", root_span_id: "tb", span_parents: ["b"], output: "x", created: "2026-01-01", scores: { ExactMatch: 1 } },
+      { id: "child2", root_span_id: "tb", span_parents: ["b"], output: "y", created: "2026-01-01", scores: { Levenshtein: 0.5 } },
       { id: "pending", span_parents: [], output: null, created: "2026-01-01" },
       { id: "err", span_parents: [], output: null, error: "boom", created: "2026-01-03" },
       { id: "a", output: "2", created: "2026-01-01" },
     ]);
     expect(rows.map((r) => r.id)).toEqual(["a", "b", "err"]);
-    expect(rows[1].scores).toEqual({ ExactMatch: 1 });
+    expect(rows[1].scores).toEqual({ ExactMatch: 1, Levenshtein: 0.5 });
+    expect(rows[0].scores).toEqual({});
     expect(rows[2].error).toBe("boom");
   });
 });

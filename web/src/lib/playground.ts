@@ -169,18 +169,25 @@ interface ExperimentEvent {
   created?: string;
 }
 
-/** The finished root rows of an experiment's events (one per dataset row and trial), oldest first. */
+/** The finished root rows of an experiment's events (one per dataset row and trial), oldest first,
+ * with the scores of their scorer spans (the SDK's shape: each scorer is a child span with `scores`). */
 export function resultRows(events: ExperimentEvent[]): ResultRow[] {
+  const isRoot = (e: ExperimentEvent) => !e.span_parents || e.span_parents.length === 0;
+  const scoresByTrace = new Map<string, Record<string, number | null>>();
+  for (const e of events) {
+    if (isRoot(e) || !e.scores || !e.root_span_id) continue;
+    scoresByTrace.set(e.root_span_id, { ...scoresByTrace.get(e.root_span_id), ...e.scores });
+  }
   return events
-    .filter((e) => !e.span_parents || e.span_parents.length === 0)
-    .filter((e) => e.output !== undefined && e.output !== null ? true : e.error != null)
+    .filter(isRoot)
+    .filter((e) => (e.output !== undefined && e.output !== null) || e.error != null)
     .sort((a, b) => (a.created ?? "").localeCompare(b.created ?? ""))
     .map((e) => ({
       id: String(e.id ?? e.span_id ?? ""),
       input: e.input,
       output: e.output,
       expected: e.expected,
-      scores: e.scores ?? {},
+      scores: { ...(e.root_span_id ? scoresByTrace.get(e.root_span_id) : undefined), ...(e.scores ?? {}) },
       error: e.error ?? null,
     }));
 }

@@ -28,6 +28,7 @@ export default function AiProviders() {
   const [type, setType] = useState("openai");
   const [secret, setSecret] = useState("");
   const [apiBase, setApiBase] = useState("");
+  const [models, setModels] = useState("");
   const refresh = () => {
     void queryClient.invalidateQueries({ queryKey: ["ai-secrets"] });
     void queryClient.invalidateQueries({ queryKey: ["proxy-models"] });
@@ -38,12 +39,16 @@ export default function AiProviders() {
         name: name.trim(),
         type,
         secret,
-        ...(apiBase.trim() ? { metadata: { api_base: apiBase.trim() } } : {}),
+        metadata: {
+          ...(apiBase.trim() ? { api_base: apiBase.trim() } : {}),
+          ...(models.trim() ? { models: models.split(",").map((m) => m.trim()).filter(Boolean) } : {}),
+        },
       }),
     onSuccess: () => {
       setName("");
       setSecret("");
       setApiBase("");
+      setModels("");
       refresh();
     },
   });
@@ -67,6 +72,7 @@ export default function AiProviders() {
           </select>
           <input className="input" type="password" autoComplete="off" aria-label="Secret" placeholder="API key" value={secret} onChange={(e) => setSecret(e.target.value)} required />
           <input className="input" aria-label="API base URL" placeholder="API base URL (optional)" value={apiBase} onChange={(e) => setApiBase(e.target.value)} />
+          <input className="input" aria-label="Models" placeholder="models it serves, comma-separated (optional)" value={models} onChange={(e) => setModels(e.target.value)} />
           <button className="btn btn-primary" disabled={add.isPending}>
             Add key
           </button>
@@ -91,6 +97,7 @@ export default function AiProviders() {
               <th>Provider</th>
               <th>Key</th>
               <th>API base</th>
+              <th>Models</th>
               <th>Added</th>
               <th />
             </tr>
@@ -102,6 +109,7 @@ export default function AiProviders() {
                 <td>{s.type ?? "—"}</td>
                 <td className="mono">{s.preview_secret ?? "••••"}</td>
                 <td className="mono">{typeof s.metadata?.api_base === "string" ? s.metadata.api_base : "default"}</td>
+                <td>{Array.isArray(s.metadata?.models) ? (s.metadata.models as string[]).join(", ") : "default families"}</td>
                 <td>{formatRelative(s.created)}</td>
                 <td>
                   {isAdmin && (

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, spanLabel } from "./intents";
+
+describe("intents", () => {
+  it("reads examples one per line", () => {
+    expect(examplesFromText(" I want a refund \n\n money back\n")).toEqual(["I want a refund", "money back"]);
+  });
+
+  it("saves labels trimmed, unnamed rows dropped, duplicates refused", () => {
+    expect(
+      labelsForSave([
+        { name: " refund ", description: " money ", examples: [" a ", ""] },
+        { name: "  ", description: "draft", examples: [] },
+      ]),
+    ).toEqual([{ name: "refund", description: "money", examples: ["a"] }]);
+    expect(() =>
+      labelsForSave([
+        { name: "Refund", description: "", examples: [] },
+        { name: "refund", description: "", examples: [] },
+      ]),
+    ).toThrow("label “refund” appears twice");
+  });
+
+  it("reads a span's label in the Topics shape", () => {
+    const c = { Intent: [{ id: "refund", label: "refund", confidence: 0.93, source: { type: "model", id: "c", version: "1" } }] };
+    expect(spanLabel(c, "Intent")).toEqual({ label: "refund", confidence: 0.93, source: "model" });
+    expect(spanLabel(c, "Tone")).toEqual({ label: null, confidence: null, source: null });
+    expect(spanLabel(null, "Intent").label).toBeNull();
+    expect(spanLabel({ Intent: { label: "x" } }, "Intent").label).toBe("x");
+  });
+
+  it("queries recent root spans of the project, quoted", () => {
+    const q = recentSpansQuery("p'1", 5);
+    expect(q).toContain("from: project_logs('p''1')");
+    expect(q).toContain("filter: is_root");
+    expect(q).toContain("limit: 5");
+  });
+
+  it("formats share changes as percentage points", () => {
+    expect(formatShareChange(0.04)).toBe("+4.0 pp");
+    expect(formatShareChange(-0.025)).toBe("−2.5 pp");
+    expect(formatShareChange(0)).toBe("±0.0 pp");
+    expect(formatShareChange(null)).toBe("—");
+  });
+});
