@@ -62,10 +62,16 @@ export default function Playground() {
   const abort = useRef<AbortController | null>(null);
 
   // the prompt named in the URL becomes the draft (once it is loaded)
+  // (only when it is picked or opened by link: a prompt just saved from here is the draft already,
+  // and edits made while the list reloads are kept)
   const selected = prompts.data?.find((p) => p.id === promptId);
+  const [loaded, setLoaded] = useState<string | null>(null);
   useEffect(() => {
-    if (selected) setDraft(draftOf(selected));
-  }, [selected?.id, selected?._xact_id]); // eslint-disable-line react-hooks/exhaustive-deps
+    if (selected && loaded !== selected.id) {
+      setDraft(draftOf(selected));
+      setLoaded(selected.id);
+    }
+  }, [selected, loaded]);
   useEffect(() => {
     if (!draft.model && models.data?.length) setDraft((d) => ({ ...d, model: models.data[0] }));
   }, [models.data, draft.model]);
@@ -79,6 +85,8 @@ export default function Playground() {
   const save = useMutation({
     mutationFn: () => api.put<StoredPrompt>("/v1/prompt", promptBody(draft, project.id)),
     onSuccess: (saved) => {
+      setLoaded(saved.id);
+      setDraft((d) => ({ ...d, slug: saved.slug }));
       void queryClient.invalidateQueries({ queryKey: ["prompts", project.id] });
       setSearch({ prompt: saved.id }, { replace: true });
       setProblem(null);
@@ -174,6 +182,7 @@ export default function Playground() {
               onChange={(e) => {
                 if (e.target.value) setSearch({ prompt: e.target.value }, { replace: true });
                 else {
+                  setLoaded(null);
                   setSearch({}, { replace: true });
                   setDraft({ ...EMPTY_DRAFT, model: models.data?.[0] ?? "" });
                 }
