@@ -70,13 +70,13 @@ def test_provider_key_playground_run_and_prompt_versions(
         page.get_by_role("link", name="Playground").click()
         prompt_name = f"Sums {uuid.uuid4().hex[:4]}"
         page.get_by_label("Name", exact=True).fill(prompt_name)
-        page.get_by_label("Model").select_option(model)
-        page.get_by_label("Message 1", exact=True).fill("Answer with the number only.")
-        page.get_by_label("Message 2", exact=True).fill("{{input}}")
+        page.get_by_label("Model", exact=True).fill(model)
+        page.get_by_label("System message", exact=True).fill("Answer with the number only.")
+        page.get_by_label("User message", exact=True).fill("{{input}}")
         page.get_by_label("Dataset").select_option(label=dataset[0])
         exp_name = f"pg-{uuid.uuid4().hex[:6]}"
         page.get_by_label("Experiment name").fill(exp_name)
-        page.get_by_role("button", name="Run on dataset").click()
+        page.get_by_role("button", name="Run and save as experiment").click()
         status = page.get_by_role("status", name="Run status")
         expect(status).to_contain_text("3 / 3 rows · succeeded", timeout=90_000)
         results = page.get_by_role("table", name="Results")
@@ -89,7 +89,7 @@ def test_provider_key_playground_run_and_prompt_versions(
         # the prompt saved, then changed and saved again: two versions
         page.get_by_role("button", name="Save prompt").click()
         expect(page.get_by_text(re.compile(r"Saved version \d+"))).to_be_visible()
-        page.get_by_label("Message 1", exact=True).fill("Answer with digits only.")
+        page.get_by_label("System message", exact=True).fill("Answer with digits only.")
         page.get_by_role("button", name="Save as new version").click()
         expect(page.get_by_text(re.compile(r"Saved version \d+"))).to_be_visible()
 
@@ -107,7 +107,7 @@ def test_provider_key_playground_run_and_prompt_versions(
         expect(versions).to_contain_text("Answer with the number only.")
         shot(page, "prompts")
         prompt_row.get_by_role("link", name="Open in playground").click()
-        expect(page.get_by_label("Message 1", exact=True)).to_have_value("Answer with digits only.")
+        expect(page.get_by_label("System message", exact=True)).to_have_value("Answer with digits only.")
     finally:
         api = httpx.Client(base_url=seeded.server.url, headers=seeded.server.headers, timeout=30)
         found = api.get("/v1/ai_secret", params={"ai_secret_name": secret_name}).json()["objects"]
@@ -248,6 +248,8 @@ def test_online_scoring_rule_and_intents(page: Any, seeded: Seeded) -> None:
     target.get_by_label("Label for pages2").select_option("refund")
     target.get_by_role("button", name="Correct label of pages2").click()
     expect(target).to_contain_text("human")
+    shot(page, "intents-spans")
+    page.get_by_role("region", name="Distribution").scroll_into_view_if_needed()
     shot(page, "intents")
     got = _labelled(api, pid, {"pages2"})
     assert got["pages2"]["label"] == "refund"

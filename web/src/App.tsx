@@ -22,7 +22,6 @@ const Playground = lazy(() => import("./pages/Playground"));
 const Members = lazy(() => import("./pages/Members"));
 const Dashboards = lazy(() => import("./pages/Dashboards"));
 const DashboardPage = lazy(() => import("./pages/Dashboard"));
-const Playground = lazy(() => import("./pages/Playground"));
 const Prompts = lazy(() => import("./pages/Prompts"));
 const AiProviders = lazy(() => import("./pages/AiProviders"));
 const OnlineScoring = lazy(() => import("./pages/OnlineScoring"));
@@ -82,7 +81,6 @@ export function App() {
                     <Route path="playground" element={<Playground />} />
                     <Route path="dashboards/:dashboard" element={<DashboardPage />} />
                     <Route path="btql" element={<Sandbox />} />
-                    <Route path="playground" element={<Playground />} />
                     <Route path="prompts" element={<Prompts />} />
                     <Route path="online-scoring" element={<OnlineScoring />} />
                     <Route path="intents" element={<Intents />} />

@@ -70,9 +70,6 @@ function Shell() {
             <NavLink to={`${projectPath}/btql`} className="nav-item">
               Query (BTQL)
             </NavLink>
-            <NavLink to={`${projectPath}/playground`} className="nav-item">
-              Playground
-            </NavLink>
             <NavLink to={`${projectPath}/prompts`} className="nav-item">
               Prompts & scorers
             </NavLink>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, spanLabel } from "./intents";
+import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, requestText, spanLabel } from "./intents";
 
 describe("intents", () => {
   it("reads examples one per line", () => {
@@ -34,6 +34,13 @@ describe("intents", () => {
     expect(q).toContain("from: project_logs('p''1')");
     expect(q).toContain("filter: is_root");
     expect(q).toContain("limit: 5");
+  });
+
+  it("shows what the user asked", () => {
+    expect(requestText([{ role: "system", content: "be brief" }, { role: "user", content: "refund please" }])).toBe("refund please");
+    expect(requestText("plain")).toBe("plain");
+    expect(requestText({ q: 1 })).toBe('{"q":1}');
+    expect(requestText(null)).toBe("");
   });
 
   it("formats share changes as percentage points", () => {

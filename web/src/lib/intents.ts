@@ -2,6 +2,7 @@
 // read from its `classifications`, and the recent-spans query.
 
 import { quote } from "./btql";
+import { asChat } from "./messages";
 
 export interface Label {
   name: string;
@@ -69,4 +70,13 @@ export function formatShareChange(change: number | null | undefined): string {
   const pp = change * 100;
   const sign = pp > 0.05 ? "+" : pp < -0.05 ? "−" : "±";
   return `${sign}${Math.abs(pp).toFixed(1)} pp`;
+}
+
+/** What the user asked in a span's input: the last user message of a conversation, else the input. */
+export function requestText(input: unknown): string {
+  const chat = asChat(input);
+  const user = chat?.filter((m) => m.role === "user").pop();
+  if (user) return user.text;
+  if (typeof input === "string") return input;
+  return input == null ? "" : JSON.stringify(input);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DraftError, draftOf, evalBody, mustacheVars, promptBody, resultRows, slugOf, type PromptDraft } from "./playground";
+import { DraftError, draftOf, evalBody, experimentStamp, messageLabels, mustacheVars, promptBody, resultRows, slugOf, type PromptDraft } from "./playground";
 
 const draft: PromptDraft = {
   name: "Answer sums",
@@ -65,17 +65,32 @@ describe("playground drafts", () => {
   });
 });
 
+describe("playground labels", () => {
+  it("labels messages by role, numbered from the second", () => {
+    expect(messageLabels([{ role: "system", content: "" }, { role: "user", content: "" }, { role: "user", content: "" }])).toEqual([
+      "System message",
+      "User message",
+      "User message 2",
+    ]);
+  });
+
+  it("stamps a default experiment name", () => {
+    expect(experimentStamp(new Date(2026, 11, 3, 9, 5, 7))).toBe("playground-20261203-090507");
+  });
+});
+
 describe("playground runs", () => {
-  it("builds /v1/eval's streaming body with the draft inline and scorers by name", () => {
-    const body = evalBody({ projectId: "proj", datasetId: "ds", draft, scorers: ["ExactMatch"], experimentName: " e1 " });
+  it("builds /v1/eval's body with the draft inline, scorers by name, a base when given", () => {
+    const body = evalBody({ projectId: "proj", datasetId: "ds", draft, scorers: ["ExactMatch"], experimentName: " e1 ", baseExperimentName: "try-0" });
     expect(body).toMatchObject({
       project_id: "proj",
       data: { dataset_id: "ds" },
       task: { name: "Answer sums", inline_prompt: { options: { model: "gpt-4o-mini" } } },
       scores: [{ global_function: "ExactMatch" }],
-      stream: true,
       experiment_name: "e1",
+      base_experiment_name: "try-0",
     });
+    expect(evalBody({ projectId: "p", datasetId: "d", draft, scorers: ["ExactMatch"] })).not.toHaveProperty("base_experiment_name");
     expect(() => evalBody({ projectId: "p", datasetId: "", draft, scorers: ["ExactMatch"] })).toThrow("choose a dataset");
     expect(() => evalBody({ projectId: "p", datasetId: "d", draft, scorers: [] })).toThrow("choose at least one scorer");
   });

@@ -129,9 +129,12 @@ export interface RunRequest {
   draft: PromptDraft;
   scorers: string[];
   experimentName?: string;
+  /** the experiment the result is compared with (else the project's latest before it) */
+  baseExperimentName?: string | null;
 }
 
-/** `POST /v1/eval`'s body: the draft as an inline prompt (what the user sees is what runs). */
+/** `POST /v1/eval`'s body (streamed by `Api.runEval`): the draft as an inline prompt (what the user
+ * sees is what runs), built-in scorers by name. */
 export function evalBody(r: RunRequest): Record<string, unknown> {
   if (!r.datasetId) throw new DraftError("choose a dataset");
   if (!r.scorers.length) throw new DraftError("choose at least one scorer");
@@ -141,9 +144,9 @@ export function evalBody(r: RunRequest): Record<string, unknown> {
     data: { dataset_id: r.datasetId },
     task: { inline_prompt: promptData(r.draft), name },
     scores: r.scorers.map((s) => ({ global_function: s })),
-    stream: true,
-    metadata: { launched_by: "playground", prompt: r.draft.slug || slugOf(name) },
+    metadata: { source: "playground", model: r.draft.model, prompt: r.draft.slug || slugOf(name) },
     ...(r.experimentName?.trim() ? { experiment_name: r.experimentName.trim() } : {}),
+    ...(r.baseExperimentName ? { base_experiment_name: r.baseExperimentName } : {}),
   };
 }
 
@@ -194,3 +197,20 @@ export function resultRows(events: ExperimentEvent[]): ResultRow[] {
 
 /** The scorers an eval can name without any stored function (autoevals, run by the evaluator). */
 export const GLOBAL_SCORERS = ["ExactMatch", "Levenshtein", "NumericDiff", "JSONDiff", "ValidJSON", "Factuality", "ClosedQA"];
+
+/** Each message's label: its role, numbered from the second of that role ("User message 2"). */
+export function messageLabels(messages: ChatMessage[]): string[] {
+  const seen = new Map<string, number>();
+  return messages.map((m) => {
+    const n = (seen.get(m.role) ?? 0) + 1;
+    seen.set(m.role, n);
+    const role = m.role.charAt(0).toUpperCase() + m.role.slice(1);
+    return `${role} message${n > 1 ? ` ${n}` : ""}`;
+  });
+}
+
+/** A default experiment name: playground-YYYYMMDD-HHMMSS (local time). */
+export function experimentStamp(d: Date = new Date()): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `playground-${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+}

@@ -9,7 +9,7 @@ import { useApi, useCan } from "../auth";
 import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { formatNumber, formatScore, preview } from "../lib/format";
-import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, spanLabel, type Classifier, type Label } from "../lib/intents";
+import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, requestText, spanLabel, type Classifier, type Label } from "../lib/intents";
 import { useProject } from "./ProjectScope";
 
 interface LabelStat {
@@ -309,7 +309,7 @@ function RecentSpans({ classifier, base }: { classifier: Classifier; base: strin
               const picked = choice[s.id] ?? cur.label ?? "";
               return (
                 <tr key={s.id}>
-                  <td className="mono">{preview(s.input, 140)}</td>
+                  <td title={preview(s.input, 2000)}>{preview(requestText(s.input), 140)}</td>
                   <td>
                     {cur.label ?? <span className="muted">not yet</span>}{" "}
                     {cur.source && <span className={`badge${cur.source === "human" ? "" : " muted"}`}>{cur.source}</span>}

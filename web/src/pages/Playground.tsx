@@ -1,21 +1,25 @@
 // Playground: a prompt (a saved one, or a new one) run over a dataset's rows with a chosen model and
-// scorers through the evaluator's `/v1/eval`; rows appear as they finish and the run is an
-// experiment (linked). "Save as new version" writes the draft with `PUT /v1/prompt`.
+// scorers through the evaluator's `/v1/eval` (streamed); rows appear as they finish, the run is an
+// experiment compared with a base (its summary and a link). "Save as new version" writes the draft
+// with `PUT /v1/prompt`.
 
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router-dom";
 import { useApi, useCan } from "../auth";
 import { PageHeader } from "../components/Layout";
+import { usePageContext } from "../components/Loop";
 import { ErrorState } from "../components/States";
-import { ApiError } from "../lib/api";
-import { preview, formatScore } from "../lib/format";
+import { ApiError, type ExperimentSummary } from "../lib/api";
+import { formatDiff, formatScore, preview } from "../lib/format";
 import {
   DraftError,
   EMPTY_DRAFT,
   GLOBAL_SCORERS,
   draftOf,
   evalBody,
+  experimentStamp,
+  messageLabels,
   mustacheVars,
   promptBody,
   resultRows,
@@ -48,14 +52,16 @@ export default function Playground() {
     queryFn: async () => (await api.get<{ objects: StoredPrompt[] }>(`/v1/prompt?project_id=${encodeURIComponent(project.id)}`)).objects,
   });
   const datasets = useQuery({ queryKey: ["datasets", project.id], queryFn: () => api.datasets(project.id) });
-  const models = useQuery({
-    queryKey: ["proxy-models"],
-    queryFn: async () => (await api.get<{ data: { id: string }[] }>("/v1/proxy/models")).data.map((m) => m.id),
-  });
+  const models = useQuery({ queryKey: ["proxy-models"], queryFn: () => api.proxyModels(), staleTime: 60_000 });
+  const experiments = useQuery({ queryKey: ["experiments", project.id], queryFn: () => api.experiments(project.id) });
+  const concrete = (models.data ?? []).filter((m) => !m.endsWith("*"));
+  usePageContext({ kind: promptId ? "playground" : "none", project_id: project.id, object_id: promptId });
   const [draft, setDraft] = useState<PromptDraft>(EMPTY_DRAFT);
   const [datasetId, setDatasetId] = useState("");
   const [scorers, setScorers] = useState<string[]>(["ExactMatch"]);
-  const [experimentName, setExperimentName] = useState("");
+  const [experimentName, setExperimentName] = useState(experimentStamp);
+  const [base, setBase] = useState("");
+  const [summary, setSummary] = useState<ExperimentSummary | null>(null);
   const [run, setRun] = useState<RunState | null>(null);
   const [rows, setRows] = useState<ResultRow[]>([]);
   const [problem, setProblem] = useState<string | null>(null);
@@ -73,8 +79,8 @@ export default function Playground() {
     }
   }, [selected, loaded]);
   useEffect(() => {
-    if (!draft.model && models.data?.length) setDraft((d) => ({ ...d, model: models.data[0] }));
-  }, [models.data, draft.model]);
+    if (!draft.model && concrete.length) setDraft((d) => ({ ...d, model: concrete[0] }));
+  }, [concrete, draft.model]);
   useEffect(() => {
     if (!datasetId && datasets.data?.length) setDatasetId(datasets.data[0].id);
   }, [datasets.data, datasetId]);
@@ -102,21 +108,21 @@ export default function Playground() {
   async function start() {
     let body: Record<string, unknown>;
     try {
-      body = evalBody({ projectId: project.id, datasetId, draft, scorers, experimentName });
+      body = evalBody({ projectId: project.id, datasetId, draft, scorers, experimentName, baseExperimentName: base || null });
     } catch (e) {
       if (e instanceof DraftError) return setProblem(e.message);
       throw e;
     }
     setProblem(null);
     setRows([]);
+    setSummary(null);
     setRun({ status: "starting", done: 0, total: 0, errored: 0 });
     const ctl = new AbortController();
     abort.current = ctl;
     let experimentId: string | undefined;
     let lastDone = -1;
     try {
-      await api.stream(
-        "/v1/eval",
+      await api.runEval(
         body,
         (ev) => {
           const d = ev.data as Record<string, unknown>;
@@ -140,6 +146,7 @@ export default function Playground() {
             setRun((r) => ({ ...r!, status: "failed", error: String(d.message ?? "the eval failed") }));
           } else if (ev.type === "summary") {
             setRun((r) => ({ ...r!, status: "succeeded" }));
+            setSummary(d as unknown as ExperimentSummary);
           }
         },
         ctl.signal,
@@ -155,10 +162,16 @@ export default function Playground() {
   const setMessage = (i: number, patch: Partial<PromptDraft["messages"][number]>) =>
     setDraft((d) => ({ ...d, messages: d.messages.map((m, j) => (j === i ? { ...m, ...patch } : m)) }));
   const running = run?.status === "starting" || run?.status === "running" || run?.status === "queued";
+  const labels = messageLabels(draft.messages);
+  const pct = run && run.total ? Math.round((100 * run.done) / run.total) : 0;
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    if (!running) void start();
+  }
   const scoreNames = [...new Set(rows.flatMap((r) => Object.keys(r.scores)))].sort();
 
   return (
-    <div className="page playground">
+    <div className="page pg-page">
       <PageHeader
         title="Playground"
         subtitle={`${project.name} · run a prompt over a dataset, saved as an experiment`}
@@ -169,7 +182,7 @@ export default function Playground() {
         }
       />
       {prompts.isError && <ErrorState error={prompts.error} title="Could not load the prompts" />}
-      <div className="pg-grid">
+      <form className="pg-grid" onSubmit={submit} aria-label="Playground">
         <section className="card pg-prompt" aria-label="Prompt">
           <div className="pg-row">
             <label className="field-label" htmlFor="pg-prompt-pick">
@@ -204,14 +217,12 @@ export default function Playground() {
             <label className="field-label" htmlFor="pg-model">
               Model
             </label>
-            <select id="pg-model" className="input" value={draft.model} onChange={(e) => setDraft({ ...draft, model: e.target.value })}>
-              {draft.model && !(models.data ?? []).includes(draft.model) && <option value={draft.model}>{draft.model}</option>}
-              {(models.data ?? []).map((m) => (
-                <option key={m} value={m}>
-                  {m}
-                </option>
+            <input id="pg-model" className="input" list="pg-models" value={draft.model} placeholder="e.g. gpt-4o-mini" onChange={(e) => setDraft({ ...draft, model: e.target.value })} />
+            <datalist id="pg-models">
+              {concrete.map((m) => (
+                <option key={m} value={m} />
               ))}
-            </select>
+            </datalist>
           </div>
           {models.data && models.data.length === 0 && (
             <p className="muted small">No models yet: an admin adds a provider key in Settings → AI providers.</p>
@@ -235,7 +246,7 @@ export default function Playground() {
               </div>
               <textarea
                 className="input mono pg-text"
-                aria-label={`Message ${i + 1}`}
+                aria-label={labels[i]}
                 rows={3}
                 value={m.content}
                 onChange={(e) => setMessage(i, { content: e.target.value })}
@@ -284,22 +295,40 @@ export default function Playground() {
             ))}
           </fieldset>
           <div className="pg-row">
-            <input className="input" aria-label="Experiment name" placeholder="experiment name (optional)" value={experimentName} onChange={(e) => setExperimentName(e.target.value)} />
+            <label className="field-label" htmlFor="pg-base">
+              Compare with
+            </label>
+            <select id="pg-base" className="input" aria-label="Base experiment" value={base} onChange={(e) => setBase(e.target.value)}>
+              <option value="">(the latest before it)</option>
+              {(experiments.data ?? []).map((x) => (
+                <option key={x.id} value={x.name}>
+                  {x.name}
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="pg-row">
+            <input className="input" aria-label="Experiment name" placeholder="experiment name" value={experimentName} onChange={(e) => setExperimentName(e.target.value)} />
             {running ? (
               <button type="button" className="btn" onClick={() => abort.current?.abort()}>
                 Stop watching
               </button>
             ) : (
-              <button type="button" className="btn btn-primary" disabled={!canWrite} onClick={() => void start()}>
-                Run on dataset
+              <button type="submit" className="btn btn-primary" disabled={!canWrite}>
+                Run and save as experiment
               </button>
             )}
           </div>
           {problem && <div className="form-error" role="alert">{problem}</div>}
           {run && (
             <div className="pg-status" role="status" aria-label="Run status">
-              <progress max={run.total || 1} value={run.done} /> {run.done} / {run.total} rows · {run.status}
-              {run.errored > 0 && <span className="badge badge-error"> {run.errored} errored</span>}
+              <div className="progress" role="progressbar" aria-label="Eval progress" aria-valuenow={run.done} aria-valuemax={run.total}>
+                <div className="progress-bar" style={{ width: `${pct}%` }} />
+                <span className="small">
+                  {run.done} / {run.total} rows{run.errored ? ` · ${run.errored} errored` : ""}
+                </span>
+              </div>
+              <span> · {run.status}</span>
               {run.experimentName && (
                 <>
                   {" "}
@@ -310,8 +339,29 @@ export default function Playground() {
               {run.error && <div className="form-error">{run.error}</div>}
             </div>
           )}
+          {!canWrite && <span className="muted small">Running evals and saving prompts needs the member role.</span>}
         </section>
-      </div>
+      </form>
+      {summary && (
+        <section className="card playground-result" aria-label="Run result">
+          <div className="result-head">
+            <strong>{summary.experiment_name}</strong>
+            {summary.comparison_experiment_name && <span className="muted"> compared with {summary.comparison_experiment_name}</span>}
+            <Link className="btn btn-sm" to={`../experiments/${encodeURIComponent(summary.experiment_name)}`}>
+              Open experiment
+            </Link>
+          </div>
+          <div className="card-row">
+            {Object.values(summary.scores).map((s) => (
+              <div className="card stat-card" key={s.name} data-score={s.name}>
+                <div className="stat-label">{s.name}</div>
+                <div className="stat-value">{formatScore(s.score)}</div>
+                {s.diff != null && <div className="stat-diff muted small">{formatDiff(s.diff) || "±0"}</div>}
+              </div>
+            ))}
+          </div>
+        </section>
+      )}
       {rows.length > 0 && (
         <table className="pg-results" aria-label="Results">
           <thead>
