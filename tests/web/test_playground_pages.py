@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.llm_server import Reply, ScriptedLLM, Seen
+from tests.test_classifier_discovery import PLANTED
 from tests.web.conftest import Seeded, shot, sign_in
 
 SUMS = {"1+1": "2", "2+2": "4", "3+3": "7"}  # the model answers the last one "6": one miss
@@ -117,28 +118,8 @@ def test_provider_key_playground_run_and_prompt_versions(
     assert len([s for s in seen if s.path.endswith("/chat/completions")]) == 3
 
 
-TOPICS = {
-    "pages": [
-        "add a new page to my app",
-        "how do I create another page",
-        "I need a second page in this app",
-        "can you add a settings page",
-        "insert a page for reports",
-        "add page called dashboard",
-        "please add one more page",
-        "build an extra page for admin",
-    ],
-    "speed": [
-        "my app is very slow",
-        "the table is slow to load",
-        "why is loading so slow",
-        "the dashboard is too slow",
-        "the app is slow when I open it",
-        "slow page load times",
-        "everything is slow since yesterday",
-        "search results are slow",
-    ],
-}
+# topics discovery should find among "other" spans (the classifier discovery test's)
+TOPICS = {topic: PLANTED[topic][:8] for topic in ("pages", "speed")}
 
 
 def _labelled(api: httpx.Client, pid: str, ids: set[str]) -> dict[str, Any]:
