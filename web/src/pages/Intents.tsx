@@ -26,8 +26,8 @@ interface LabelStat {
 
 interface Stats {
   days: number;
-  classified_traces: number;
-  unclassified_traces: number;
+  classified_traces: { current: number; previous: number };
+  unclassified_traces: { current: number; previous: number };
   labels: LabelStat[];
 }
 
@@ -144,7 +144,8 @@ function Distribution({ classifier, base }: { classifier: Classifier; base: stri
       <div className="pg-row">
         <strong>Label distribution, last {s.days} days against the {s.days} before</strong>
         <span className="muted small">
-          {formatNumber(s.classified_traces)} classified traces · {formatNumber(s.unclassified_traces)} not yet classified
+          {formatNumber(s.classified_traces.current)} classified traces (the week before: {formatNumber(s.classified_traces.previous)}) ·{" "}
+          {formatNumber(s.unclassified_traces.current)} not yet classified
         </span>
       </div>
       {s.labels.length === 0 ? (
