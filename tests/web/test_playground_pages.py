@@ -204,7 +204,9 @@ def test_online_scoring_rule_and_intents(page: Any, seeded: Seeded) -> None:
     expect(other).to_contain_text("16")  # traces this week
     expect(other).to_contain_text("(was 4)")
     expect(other.get_by_role("cell").nth(4)).to_have_text("3")  # failed
-    expect(page.get_by_role("region", name="Distribution")).to_contain_text("16 classified traces (the week before: 4)")
+    expect(page.get_by_role("region", name="Distribution")).to_contain_text(
+        "16 classified traces (the week before: 4)"
+    )
     expect(page.get_by_role("region", name="Taxonomy")).to_contain_text("version 1")
 
     # discovery: the planted topics come back as proposals; accepting one adds it (version 2)
