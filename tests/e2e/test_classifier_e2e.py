@@ -68,6 +68,13 @@ def test_sdk_traces_get_labels_backfill_corrections_versions(
     project = unique_project("clf")
     pid = api.project_id(project)
     old = run_flow(server, sys.executable, "chat_old", project)["ids"]  # before any classifier
+    # "before any classifier" means processed before it: the consumer has seen the old spans'
+    # notices (under load it lags, and would label them with the classifier created next)
+    btql(api, f"select: id | from: project_logs('{pid}') | limit: 1")  # the writer applied them
+    deadline = time.monotonic() + 60
+    while api.client.get("/v1/classifier/status").json()["consumer"]["lag"] != 0:
+        assert time.monotonic() < deadline, "the classifier's consumer did not catch up"
+        time.sleep(0.3)
 
     spec = tmp_path / "taxonomy.json"
     spec.write_text(json.dumps(TAXONOMY))
