@@ -138,6 +138,26 @@ def test_sdk_traces_get_labels_backfill_corrections_versions(
     assert got[new[2]]["source"]["type"] == "human" and got[new[2]]["label"] == "refund"
     assert {got[i]["source"]["version"] for i in [*old, *new[:2], *more]} == {"2"}
 
+    # the improvement loop: labelled spans → a dataset (one call) → an experiment of version 2
+    # with accuracy and per-label precision/recall as scores, read back as the SDK reads them
+    exported = cli(
+        server, "dataset", "--project", pid, "Intent", "--name", f"{project}-gold", "--source", "human",
+        "--source", "model",
+    )  # fmt: skip
+    ds = exported["dataset_id"]
+    assert exported["records"] == 8, exported
+    deadline = time.monotonic() + 60
+    while len(api.client.post(f"/v1/dataset/{ds}/fetch", json={"limit": 100}).json()["events"]) < 8:
+        assert time.monotonic() < deadline, "the dataset records never became visible"
+        time.sleep(0.3)
+    evaluated = cli(server, "evaluate", "--project", pid, "Intent", "--dataset-id", ds)
+    summary = api.client.get(
+        f"/v1/experiment/{evaluated['experiment_id']}/summarize", params={"summarize_scores": "true"}
+    ).json()
+    scores = summary["scores"]
+    assert "accuracy" in scores and "recall/refund" in scores and "precision/refund" in scores, scores
+    assert scores["accuracy"]["score"] == evaluated["accuracy"], (scores, evaluated)
+
     # previews, reads and status through the CLI
     preview = cli(server, "classify", "--project", pid, "Intent", "I forgot my password")
     assert preview["results"][0]["label"] == "account_access"

@@ -83,3 +83,14 @@ def tool_outputs(seen: Seen) -> dict[str, Any]:
                 if isinstance(b, dict) and b.get("type") == "tool_result":
                     out[str(b["tool_use_id"])] = _decoded(b.get("content"))
     return out
+
+
+def last_tool_content(seen: Seen) -> dict[str, Any]:
+    """The last tool result the model was shown in this turn (OpenAI wire), decoded; {} if none."""
+    for m in reversed(seen.messages):
+        if m.get("role") == "tool":
+            out = orjson.loads(m["content"])
+            return out if isinstance(out, dict) else {}
+        if m.get("role") == "user":
+            return {}
+    return {}

@@ -15,7 +15,7 @@ from loopline.loop_agent.events import parse_sse
 
 from tests.support.app import InProcess, in_process
 from tests.support.llm_server import Reply, ScriptedLLM, Seen, ToolCall
-from tests.support.loop_chat import agent_settings, new_conversation, of, turn
+from tests.support.loop_chat import agent_settings, last_tool_content, new_conversation, of, turn
 
 SERVICES = ("gateway", "ingest", "writer", "query", "loop-agent")
 
@@ -24,16 +24,6 @@ SERVICES = ("gateway", "ingest", "writer", "query", "loop-agent")
 async def ll(chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM) -> AsyncIterator[InProcess]:
     async with in_process(chdb_dsn, tmp_path, SERVICES, loop_agent=agent_settings(scripted_llm)) as p:
         yield p
-
-
-def last_tool_content(seen: Seen) -> dict[str, Any]:
-    for m in reversed(seen.messages):
-        if m.get("role") == "tool":
-            out = orjson.loads(m["content"])
-            return out if isinstance(out, dict) else {}
-        if m.get("role") == "user":
-            return {}
-    return {}
 
 
 async def make_dataset(ll: InProcess, pid: str, name: str) -> str:
