@@ -54,7 +54,6 @@ from loopline.btql import shapes
 from loopline.btql.bound_query import BoundQuery
 from loopline.btql.cursor import cursor_offset
 from loopline.btql.generator import Gen
-from loopline.btql.keyset import keys_for
 from loopline.btql.options import Scope
 from loopline.btql.plan import ROLLUP_TABLE, Select, Table, Union
 from loopline.btql.results import Column
@@ -71,7 +70,6 @@ _MAPS = {"metrics_map": ("metrics_min", "metrics_max"), "scores_map": ("scores_m
 _BUCKETS = frozenset({"hour", "day", "week", "month", "year"})
 _RANGE_OPS = frozenset({"lt", "le", "gt", "ge"})
 _FLIP = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
-_HOUR = timedelta(hours=1)
 
 # the reduced `extra` a rollup row keeps: `classifications` with what a label path reads
 # (`classifications.<facet>.label`, `classifications.<facet>[i].label`) and nothing that varies
@@ -540,13 +538,12 @@ def _partial_hours(gen: Gen, ranges: tuple[tuple[str, Bd.B], ...]) -> list[str]:
 
 def _runs(hours: Sequence[CleanHour]) -> list[tuple[int, int]]:
     """Consecutive clean hours merged into [start, end) runs (µs)."""
-    hour_us = int(_HOUR.total_seconds() * 1_000_000)
     runs: list[tuple[int, int]] = []
     for h in sorted(hours, key=lambda c: c.hour_us):
         if runs and runs[-1][1] == h.hour_us:
-            runs[-1] = (runs[-1][0], h.hour_us + hour_us)
+            runs[-1] = (runs[-1][0], h.hour_us + _HOUR_US)
         else:
-            runs.append((h.hour_us, h.hour_us + hour_us))
+            runs.append((h.hour_us, h.hour_us + _HOUR_US))
     return runs
 
 
@@ -622,28 +619,17 @@ def plan_aggregate(
             sel.append(f"{sql} AS c{i}")
             columns.append(Column(o.name, o.expr.type, dec, f"c{i}"))
         having = gen.cond(bq.final_filter) if bq.final_filter is not None else None
-        order_parts: list[str] = []
-        seen: set[str] = set()
-        for b, d in bq.sort:
-            for key in keys_for(gen, b, d):
-                order_parts.append(f"{key.sql} {d.upper()}" + (" NULLS LAST" if key.nullable else ""))
-                seen.add(key.sql)
+        offset = cursor_offset(ctx.payload) if ctx.payload is not None else 0
+        order_by, limit, offset_sql = shapes.order_and_page(ctx, offset, "c")  # sort keys may be aggregates
     finally:
         gen.agg_sql = None
-    for i in range(bq.ndims):
-        if f"c{i}" not in seen:
-            order_parts.append(f"c{i} ASC NULLS LAST")
-    offset = cursor_offset(ctx.payload) if ctx.payload is not None else 0
-    limit = offset_sql = None
-    if not bq.pivot:
-        limit, offset_sql = gen.param(ctx.limit + 1, "UInt64"), gen.param(offset, "UInt64")
     select = Select(
         tuple(sel),
         Union(union_parts, "_r"),
         where=None,
         group_by=tuple(f"c{i}" for i in range(bq.ndims)),
         having=having,
-        order_by=tuple(order_parts),
+        order_by=order_by,
         limit=limit,
         offset=offset_sql,
     )
@@ -653,9 +639,3 @@ def plan_aggregate(
 def hours_from_rows(rows: Sequence[Sequence[object]]) -> tuple[CleanHour, ...]:
     """`clean_hours_sql`'s result rows as `CleanHour`s."""
     return tuple(CleanHour(int(str(r[0])), int(str(r[1]))) for r in rows)
-
-
-def utc_hour(t: datetime) -> int:
-    """The start of `t`'s hour, µs since the epoch (for tests and tools)."""
-    h = t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return int(h.timestamp()) * 1_000_000 + 0

@@ -229,6 +229,28 @@ def aggregate(ctx: ShapeInput) -> ShapePlan:
     else:
         sel, group, columns = _grouped(gen, bq.outputs, bq.ndims, bq, ctx.summary, "c")
         where, prefix = tuple(row_conds), "c"
+    order_by, limit, offset_sql = order_and_page(ctx, offset, prefix)
+    select = Select(
+        sel,
+        from_,
+        array_join=array_join,
+        where=where,
+        group_by=group,
+        having=having,
+        order_by=order_by,
+        limit=limit,
+        offset=offset_sql,
+    )
+    return ShapePlan(select, tuple(columns), "offset", offset=offset)
+
+
+def order_and_page(
+    ctx: ShapeInput, offset: int, prefix: str
+) -> tuple[tuple[str, ...], str | None, str | None]:
+    """An aggregation's final stage: ORDER BY (the sort keys, then every dimension `prefix<i>`
+    not already sorted by) and the LIMIT/OFFSET parameters (none when pivoted: the pivot reads
+    every group)."""
+    gen, bq = ctx.gen, ctx.bq
     order_parts: list[str] = []
     seen: set[str] = set()
     for b, d in bq.sort:
@@ -238,21 +260,9 @@ def aggregate(ctx: ShapeInput) -> ShapePlan:
     for i in range(bq.ndims):
         if f"{prefix}{i}" not in seen:
             order_parts.append(f"{prefix}{i} ASC NULLS LAST")
-    limit = offset_sql = None
-    if not bq.pivot:
-        limit, offset_sql = gen.param(ctx.limit + 1, "UInt64"), gen.param(offset, "UInt64")
-    select = Select(
-        sel,
-        from_,
-        array_join=array_join,
-        where=where,
-        group_by=group,
-        having=having,
-        order_by=tuple(order_parts),
-        limit=limit,
-        offset=offset_sql,
-    )
-    return ShapePlan(select, tuple(columns), "offset", offset=offset)
+    if bq.pivot:
+        return tuple(order_parts), None, None
+    return tuple(order_parts), gen.param(ctx.limit + 1, "UInt64"), gen.param(offset, "UInt64")
 
 
 def _row_columns(ctx: ShapeInput) -> tuple[list[str], list[Column]]:
