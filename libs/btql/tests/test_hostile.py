@@ -383,3 +383,13 @@ def test_random_json_ast_is_classified(obj: Any) -> None:
             },
             LOGS,
         )
+
+
+@pytest.mark.parametrize("args", [1.5, "p1", {"op": "literal", "value": "p1"}, True])
+def test_a_from_function_whose_args_are_not_a_list_is_a_parse_error(args: Any) -> None:
+    query = {
+        "select": [{"op": "star"}],
+        "from": {"op": "function", "name": {"op": "ident", "name": ["project_logs"]}, "args": args},
+    }
+    with pytest.raises(ParseError, match="args must be a list"):
+        compile_query(query, LOGS)

@@ -322,7 +322,10 @@ def _source(node: Any) -> A.Source:
         fname = _function_name(node)
         args: list[A.Expr] = []
         named: list[tuple[str, A.Expr]] = []
-        for a in node.get("args") or []:
+        given = node.get("args") or []
+        if not isinstance(given, list):
+            raise _err("from function args must be a list", node)
+        for a in given:
             if isinstance(a, Mapping) and "expr" in a and "op" not in a:
                 alias = a.get("alias")
                 e = expr_from_json(a["expr"])
