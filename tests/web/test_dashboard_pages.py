@@ -70,11 +70,15 @@ def test_builtin_dashboards_render_the_seeded_numbers(page: Any, seeded: Seeded)
 
 def test_copy_edit_a_chart_and_create_a_dashboard(page: Any, seeded: Seeded) -> None:
     sign_in(page, seeded, seeded.project_path + "/dashboards/builtin%3Ablast-radius")
-    expect(page.get_by_role("button", name="Edit")).to_have_count(0)  # built-ins are read-only
+    # built-ins are read-only: once the page (and the caller's role) has loaded, no chart has an
+    # exact "Edit" button ("Save a copy to edit" matches the name as a substring)
+    expect(page.get_by_role("button", name="Save a copy to edit")).to_be_visible()
+    expect(page.get_by_role("region", name="Blast radius by tool / span name")).to_be_visible()
+    expect(page.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
     page.get_by_role("button", name="Save a copy to edit").click()
     expect(page.get_by_role("heading", name="Blast radius (copy)")).to_be_visible()
     chart = page.get_by_role("region", name="Blast radius by tool / span name")
-    chart.get_by_role("button", name="Edit").click()
+    chart.get_by_role("button", name="Edit", exact=True).click()
     editor = page.get_by_role("dialog")
     editor.get_by_label("Chart title").fill("Spans by name")
     replace_editor_text(
@@ -90,7 +94,7 @@ def test_copy_edit_a_chart_and_create_a_dashboard(page: Any, seeded: Seeded) -> 
     edited = page.get_by_role("region", name="Spans by name")
     expect(data_table(edited)).to_contain_text(re.compile(r"chat\.completions\s*3\s*90"))
     # a bad query is underlined in the editor and refused by the server with its position
-    edited.get_by_role("button", name="Edit").click()
+    edited.get_by_role("button", name="Edit", exact=True).click()
     replace_editor_text(
         page,
         "dimensions: span_attributes.name AS name\n| measures: count(1) AS spans, sum(nosuch AS x",
