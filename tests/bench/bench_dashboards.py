@@ -11,7 +11,13 @@ Uses `bench_btql_exec`'s seeded table (cached in .cache/bench-btql): spans over 
 quarter of them roots, 1 in 50 failing, four models. It has no tool spans or intent labels, so
 those charts filter to few rows but still scan the week: what they cost is the scan.
 
-    python -m tests.bench.bench_dashboards [--spans 10000000] [--repeat 3]
+    python -m tests.bench.bench_dashboards [--spans 10000000] [--repeat 3] [--data DIR]
+        [--skip-raw] [--reuse-rollup]
+
+`--data` keeps the seeded engine elsewhere (100M spans take about 13 GB); `--skip-raw` leaves out
+the first table (the second one times every chart raw as well); `--reuse-rollup` keeps rollup
+tables an earlier run computed over the same seed (seed and roll up once, measure when the machine
+is quiet).
 """
 
 from __future__ import annotations
@@ -37,8 +43,20 @@ from tests.bench.bench_btql_exec import DB, ORG, PROJECT, ROOT, seed
 WEEK = {"start": "2026-10-08T00:00:00Z", "end": "2026-10-15T00:00:00Z"}
 
 
-def roll_up(client: Any) -> tuple[rollup.CleanHour, ...]:
-    """Create the rollup tables afresh and compute every hour; the project's clean hours."""
+def clean_hours(client: Any) -> tuple[rollup.CleanHour, ...]:
+    res = client.query(rollup.clean_hours_sql(DB), parameters={"org": ORG, "project": PROJECT, "margin": 0})
+    return rollup.hours_from_rows(res.result_rows)
+
+
+def roll_up(client: Any, reuse: bool = False) -> tuple[rollup.CleanHour, ...]:
+    """Create the rollup tables afresh and compute every hour; the project's clean hours. With
+    `reuse`, the hours an earlier run rolled up are kept when there are any."""
+    if reuse and client.query(f"EXISTS TABLE {DB}.{rollup.HOURS_TABLE}").result_rows[0][0]:
+        hours = clean_hours(client)
+        if hours:
+            rows = client.query(f"SELECT count() FROM {DB}.{rollup.ROLLUP_TABLE}").result_rows[0][0]
+            print(f"reusing {len(hours)} clean hours rolled up earlier; {rows:,} rollup rows")
+            return hours
     for t in (f"{rollup.CHANGES_TABLE}_mv", rollup.CHANGES_TABLE, rollup.HOURS_TABLE, rollup.ROLLUP_TABLE):
         client.command(f"DROP TABLE IF EXISTS {DB}.{t}")
     for stmt in rollup.migration_statements():
@@ -62,8 +80,7 @@ def roll_up(client: Any) -> tuple[rollup.CleanHour, ...]:
             break
     took = time.perf_counter() - t
     rows = client.query(f"SELECT count() FROM {DB}.{rollup.ROLLUP_TABLE}").result_rows[0][0]
-    res = client.query(rollup.clean_hours_sql(DB), parameters={"org": ORG, "project": PROJECT, "margin": 0})
-    hours = rollup.hours_from_rows(res.result_rows)
+    hours = clean_hours(client)
     print(f"rolled up {n} hours in {took:.1f} s; {rows:,} rollup rows; {len(hours)} clean hours")
     return hours
 
@@ -81,10 +98,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spans", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, default=ROOT / ".cache" / "bench-btql")
+    ap.add_argument("--skip-raw", action="store_true", help="leave out the table without pre-aggregation")
+    ap.add_argument("--reuse-rollup", action="store_true", help="keep an earlier run's rolled-up hours")
     args = ap.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
-    data: Path = ROOT / ".cache" / "bench-btql"
-    client = clickhouse_connect.get_client(dsn=f"chdb://{data}")
+    client = clickhouse_connect.get_client(dsn=f"chdb://{args.data.resolve()}")
     seed(client, args.spans)
+    if not args.skip_raw:
+        raw_dashboards(client, args.repeat)
+    count = client.query(f"SELECT count() FROM {DB}.spans").result_rows[0][0]
+    print(f"(table holds {count:,} spans)")
+    pre_aggregated(client, args.repeat, roll_up(client, args.reuse_rollup))
+
+
+def raw_dashboards(client: Any, repeat: int) -> None:
     scope = btql.Scope.project_logs(ORG, PROJECT)
     now = datetime(2026, 10, 15, tzinfo=UTC)
     print(f"\n{'dashboard / chart':<44} {'best ms':>9} {'rows':>6}")
@@ -97,7 +124,7 @@ def main() -> None:
         total = 0.0
         for cid, cq in compiled:
             best, n = float("inf"), 0
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 t = time.perf_counter()
                 r = client.query(cq.sql, parameters=cq.params, settings=cq.settings)
                 best, n = min(best, time.perf_counter() - t), len(r.result_rows)
@@ -108,16 +135,17 @@ def main() -> None:
             return len(client.query(cq.sql, parameters=cq.params, settings=cq.settings).result_rows)
 
         best_all = float("inf")
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             t = time.perf_counter()
             with ThreadPoolExecutor(CONCURRENCY) as pool:
                 list(pool.map(run, [cq for _, cq in compiled]))
             best_all = min(best_all, time.perf_counter() - t)
         print(f"{did:<44} {total * 1000:>9.1f} serial, {best_all * 1000:.1f} ms concurrent")
-    count = client.query(f"SELECT count() FROM {DB}.spans").result_rows[0][0]
-    print(f"(table holds {count:,} spans; no pre-aggregation)")
 
-    hours = roll_up(client)
+
+def pre_aggregated(client: Any, repeat: int, hours: tuple[rollup.CleanHour, ...]) -> None:
+    scope = btql.Scope.project_logs(ORG, PROJECT)
+    now = datetime(2026, 10, 15, tzinfo=UTC)
     print(f"\n{'dashboard / chart (pre-aggregated)':<44} {'raw ms':>9} {'rollup ms':>10} {'ratio':>7}")
     worst = 0.0
     for did, d in BUILTIN.items():
@@ -126,12 +154,12 @@ def main() -> None:
             q = compose(c, parse_chart(c), PROJECT, view, now)
             raw_cq = btql.compile_query(q, scope, db=DB)
             fast_cq = btql.compile_query(q, scope, db=DB, rollup_hours=hours)
-            raw_s, raw_rows = _best(client, raw_cq, args.repeat)
+            raw_s, raw_rows = _best(client, raw_cq, repeat)
             if not fast_cq.rollup_used:
                 print(f"  {did + ' / ' + c.id:<42} {raw_s * 1000:>9.1f} {'(raw)':>10}")
                 worst = max(worst, raw_s)
                 continue
-            fast_s, fast_rows = _best(client, fast_cq, args.repeat)
+            fast_s, fast_rows = _best(client, fast_cq, repeat)
             same = _same(raw_rows, fast_rows)
             # `quantile` samples 8,192 values per group: past that both reads are approximate
             note = "  (approximate percentiles)" if "percentile(" in c.query else "  ANSWERS DIFFER"
