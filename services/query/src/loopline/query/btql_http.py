@@ -14,7 +14,6 @@ import asyncio
 import functools
 import re
 import time
-import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from loopline.common.control_plane import ProjectLookup
 from loopline.common.http import JSONResponse
 from loopline.common.metrics import BTQL_COMPILE_SECONDS, BTQL_RUN_SECONDS
 from loopline.common.store import Store, StoreError
+from loopline.common.store.engine_settings import known_only
 from loopline.common.xact import xact_for_time
 from loopline.query.rollups import clean_hours
 from loopline.query.state import State
@@ -169,23 +169,10 @@ async def compile_request(
     return cq
 
 
-# per store: which of btql.OPTIONAL_SETTINGS its engine knows (asked once, on first use)
-_known_settings: weakref.WeakKeyDictionary[Store, frozenset[str]] = weakref.WeakKeyDictionary()
-
-
 async def settings_for(store: Store, settings: dict[str, Any]) -> dict[str, Any]:
     """`settings` without the optional ones the store's engine does not know (an older ClickHouse
     refuses unknown settings; each optional one turns off a feature such an engine lacks)."""
-    if not any(k in btql.OPTIONAL_SETTINGS for k in settings):
-        return settings
-    known = _known_settings.get(store)
-    if known is None:
-        _, rows = await store.query(
-            "SELECT name FROM system.settings WHERE name IN {names:Array(String)}",
-            {"names": sorted(btql.OPTIONAL_SETTINGS)},
-        )
-        known = _known_settings[store] = frozenset(str(r[0]) for r in rows)
-    return {k: v for k, v in settings.items() if k not in btql.OPTIONAL_SETTINGS or k in known}
+    return await known_only(store, settings, btql.OPTIONAL_SETTINGS)
 
 
 async def execute(state: State, cq: btql.CompiledQuery) -> btql.Page:

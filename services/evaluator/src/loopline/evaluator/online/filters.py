@@ -10,14 +10,13 @@ id in [<candidate ids>]`, compiled within the org's project scope.
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Sequence
-from typing import Any
 
 from loopline.btql import ast as A
 from loopline.btql.parser import parse_expr
 from loopline.common.errors import Invalid
 from loopline.common.store import Store
+from loopline.common.store.engine_settings import known_only
 
 from loopline import btql
 
@@ -53,23 +52,6 @@ def validate_filter(text: str, project_id: str, *, field: str) -> A.Expr:
     return expr
 
 
-# per store: which of btql.OPTIONAL_SETTINGS its engine knows (asked once)
-_known_settings: weakref.WeakKeyDictionary[Store, frozenset[str]] = weakref.WeakKeyDictionary()
-
-
-async def _settings(store: Store, settings: dict[str, Any]) -> dict[str, Any]:
-    if not any(k in btql.OPTIONAL_SETTINGS for k in settings):
-        return settings
-    known = _known_settings.get(store)
-    if known is None:
-        _, rows = await store.query(
-            "SELECT name FROM system.settings WHERE name IN {names:Array(String)}",
-            {"names": sorted(btql.OPTIONAL_SETTINGS)},
-        )
-        known = _known_settings[store] = frozenset(str(r[0]) for r in rows)
-    return {k: v for k, v in settings.items() if k not in btql.OPTIONAL_SETTINGS or k in known}
-
-
 async def matching_ids(store: Store, org_id: str, project_id: str, text: str, ids: Sequence[str]) -> set[str]:
     """Which of `ids` (rows of the project's logs) pass the filter `text`."""
     expr = parse_expr(text)
@@ -78,7 +60,9 @@ async def matching_ids(store: Store, org_id: str, project_id: str, text: str, id
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
         cq = btql.compile_query(_query(expr, project_id, chunk), scope, db=store.database)
-        cols, rows = await store.query(cq.sql, cq.params, await _settings(store, cq.settings))
+        cols, rows = await store.query(
+            cq.sql, cq.params, await known_only(store, cq.settings, btql.OPTIONAL_SETTINGS)
+        )
         page = cq.finish(cols, rows)
         out.update(str(r["id"]) for r in page.data)
     return out
