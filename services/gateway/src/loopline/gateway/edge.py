@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-import orjson
 from fastapi import Depends, Query, Request
 from loopline.common.auth import Principal
-from loopline.common.errors import ServiceError, malformed_json
+from loopline.common.errors import ServiceError
+from loopline.common.json_body import parse_body
 from loopline.gateway.catalog import MAX_LIMIT, ListParams
-from loopline.gateway.models import first_error
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 MAX_BODY = 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -21,20 +20,7 @@ M = TypeVar("M", bound=BaseModel)
 
 async def read_body(request: Request, model: type[M]) -> M:
     """Parse the body as JSON whatever its Content-Type, then validate it (clear 400s)."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ServiceError(413, f"request body exceeds {MAX_BODY} bytes")
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise malformed_json(exc) from exc
-    if not isinstance(body, dict):
-        raise ServiceError(400, "the request body must be a JSON object")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        field, message = first_error(exc)
-        raise ServiceError(400, message, field=field) from None
+    return parse_body(await request.body(), model, max_bytes=MAX_BODY)
 
 
 async def page_params(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from loopline.common.auth import Role
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_NAME = 1024
 
@@ -126,14 +126,3 @@ class CreateApiKey(Body):
     name: NameStr
     org_name: str | None = None
     role: Role | None = None  # a service account's key: its role (default and most: the caller's)
-
-
-def first_error(exc: ValidationError) -> tuple[str, str]:
-    """(field path, message) of a validation error, for a clear 400."""
-    errs = exc.errors()
-    if not errs:
-        return "", "invalid request body"
-    e = errs[0]
-    field = ".".join(str(p) for p in e.get("loc", ()))
-    msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
-    return field, f"'{field}': {msg}" if field else msg

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from loopline.common.errors import Invalid, ServiceError, malformed_json
+from loopline.common.errors import Invalid
+from loopline.common.json_body import first_error, parse_body
 from loopline.common.messages.eval_jobs import FunctionRef
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -48,30 +48,8 @@ class RunEval(BaseModel):
     repo_info: dict[str, Any] | None = None
 
 
-def _first_error(exc: ValidationError) -> tuple[str, str]:
-    errs = exc.errors()
-    if not errs:
-        return "", "invalid request body"
-    e = errs[0]
-    where = ".".join(str(p) for p in e.get("loc", ()))
-    msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
-    return where, f"'{where}': {msg}" if where else msg
-
-
 def parse_run_eval(raw: bytes) -> RunEval:
-    if len(raw) > MAX_BODY:
-        raise ServiceError(413, f"request body exceeds {MAX_BODY} bytes: put large data in a dataset")
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as exc:
-        raise malformed_json(exc) from exc
-    if not isinstance(body, dict):
-        raise ServiceError(400, "the request body must be a JSON object")
-    try:
-        return RunEval.model_validate(body)
-    except ValidationError as exc:
-        where, message = _first_error(exc)
-        raise ServiceError(400, message, field=where) from None
+    return parse_body(raw, RunEval, max_bytes=MAX_BODY, too_large_hint="put large data in a dataset")
 
 
 _INVOKE_ONLY = ("inline_function", "mcp_auth", "endpoint_name")
@@ -103,7 +81,7 @@ def function_ref(value: Any, where: str) -> FunctionRef:
     try:
         return FunctionRef.model_validate(d)
     except ValidationError as exc:
-        sub, message = _first_error(exc)
+        sub, message = first_error(exc)
         field = f"{where}.{sub}" if sub else where
         msg = message.replace(f"'{sub}'", f"'{field}'") if sub else f"'{where}': {message}"
         raise Invalid(msg, field=field) from None
