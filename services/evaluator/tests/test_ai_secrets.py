@@ -177,8 +177,8 @@ async def test_org_models_rebuild_on_change(store: Store, box: SecretBox) -> Non
         "ANTHROPIC_API_KEY",
         "OPENAI_API_KEY",
     ]
-    assert len(models._retiring) == 2  # replaced clients are closed later, not under calls in flight
+    assert models._retired.pending == 2  # replaced clients are closed later, not under calls in flight
     both = await asyncio.gather(*[models.client(str(uuid.uuid4())) for _ in range(3)])
     assert all(c.providers == [] for c, _ in both)
     await models.aclose()
-    assert not models._retiring
+    assert not models._retired.pending

@@ -31,6 +31,7 @@ from loopline.providers import (
     ProviderError,
     ProviderKind,
 )
+from loopline.providers.retire import Retirer
 
 log = get_logger(__name__)
 
@@ -49,7 +50,6 @@ COMPATIBLE_BASES = {
 }
 NOT_CALLABLE = ("google", "vertex", "bedrock", "replicate", "js")
 CACHE_TTL_S = 30.0  # another replica's secret change is seen within this
-RETIRE_AFTER_S = 900.0  # a replaced client is closed this long after (its calls have ended)
 
 
 def _models(meta: Mapping[str, Any]) -> tuple[str, ...]:
@@ -147,7 +147,7 @@ class OrgModels:
         self.prices = prices or PriceTable()
         self._entries: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retired = Retirer()  # replaced clients, closed RETIRE_AFTER_S later
 
     def _fresh(self, org_id: str, e: _Entry) -> bool:
         return time.monotonic() - e.built < CACHE_TTL_S and self.secrets.changed.get(org_id, 0.0) < e.built
@@ -203,24 +203,11 @@ class OrgModels:
             entry = _Entry(ModelClient(configs, prices=self.prices, observer=_metrics), started, problems)
             self._entries[org_id] = entry
             if e is not None:
-                self._retire(e.client)
+                self._retired.retire(e.client)
             return entry.client, problems
 
-    def _retire(self, client: ModelClient) -> None:
-        async def close_later() -> None:
-            try:
-                await asyncio.sleep(RETIRE_AFTER_S)
-            finally:
-                await client.aclose()
-
-        task = asyncio.get_running_loop().create_task(close_later())
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
-
     async def aclose(self) -> None:
-        for t in list(self._retiring):
-            t.cancel()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self._retired.stop()
         for e in self._entries.values():
             await e.client.aclose()
         self._entries.clear()

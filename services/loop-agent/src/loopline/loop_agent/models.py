@@ -13,7 +13,6 @@ Which of those models an org may use is its admin's allowlist (`OrgModels` in co
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,11 @@ from loopline.loop_agent.asgi_stream import StreamingASGITransport
 from loopline.providers import ModelClient, ProviderConfig, ProviderError
 from loopline.providers.adapters import Adapter, OpenAIAdapter
 from loopline.providers.config import DEFAULT_FAMILIES
+from loopline.providers.retire import Retirer
 
 #: the provider name of the org's AI secrets (as the gateway serves them) in the agent's client
 GATEWAY = "ai_secrets"
 _PROXY = "/v1/proxy"
-RETIRE_AFTER_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class _Gateway:
     def __init__(self, size: int = 64) -> None:
         self.size = size
         self._clients: OrderedDict[tuple[int, str], ModelClient] = OrderedDict()
-        self._retiring: set[asyncio.Task[None]] = set()
+        self._retired = Retirer()  # evicted clients, closed once their turns have ended
 
     def client(self, principal: Principal, calls: ServiceCalls) -> ModelClient:
         key = (id(calls), principal.model_dump_json())
@@ -93,26 +92,11 @@ class _Gateway:
         c = self._clients[key] = ModelClient([config], adapter_factory=adapter)
         while len(self._clients) > self.size:
             _, old = self._clients.popitem(last=False)
-            self._retire(old)
+            self._retired.retire(old)
         return c
 
-    def _retire(self, client: ModelClient) -> None:
-        """Close an evicted client once the turns that may still stream through it have ended."""
-
-        async def close_later() -> None:
-            try:
-                await asyncio.sleep(RETIRE_AFTER_S)
-            finally:
-                await client.aclose()
-
-        task = asyncio.get_running_loop().create_task(close_later())
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
-
     async def stop(self) -> None:
-        for t in list(self._retiring):
-            t.cancel()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self._retired.stop()
         for c in self._clients.values():
             await c.aclose()
         self._clients.clear()
