@@ -40,11 +40,19 @@ def upstream_app(release: threading.Event, seen: dict[str, Any]) -> Starlette:
             {k: request.headers.get(k) for k in (PRINCIPAL_HEADER, INTERNAL_TOKEN_HEADER, "x-forwarded-host")}
         )
 
+    async def late(request: Request) -> JSONResponse:
+        import asyncio
+
+        await asyncio.sleep(1.5)  # silent for longer than the gateway's read timeout of the test
+        return JSONResponse({"late": request.url.path})
+
     return Starlette(
         routes=[
             Route("/svc/stream", stream, methods=["POST"]),
             Route("/svc/plain", plain),
             Route("/svc/public", public, methods=["PUT"]),
+            Route("/svc/slow", late, methods=["POST"]),
+            Route("/svc/late", late, methods=["POST"]),
         ]
     )
 
@@ -55,10 +63,11 @@ async def _wait(event: threading.Event) -> bool:
     return await asyncio.to_thread(event.wait, 20)
 
 
-def gateway_app(upstream_url: str) -> FastAPI:
+def gateway_app(upstream_url: str, read_timeout_s: float = 300.0) -> FastAPI:
     app = FastAPI()
     settings = SimpleNamespace(service_urls={"svc": upstream_url}, internal_token="t")
-    install_proxy(app, SimpleNamespace(settings=settings), [ServiceDef(name="svc", routes=(r"^/svc/",))])  # type: ignore[arg-type]
+    svc = ServiceDef(name="svc", routes=(r"^/svc/",), slow_routes=(r"^/svc/slow$",))
+    install_proxy(app, SimpleNamespace(settings=settings), [svc], read_timeout_s=read_timeout_s)  # type: ignore[arg-type]
 
     @app.middleware("http")
     async def principal(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -103,3 +112,16 @@ def test_public_routes_are_forwarded_without_a_principal_and_with_the_clients_ho
             INTERNAL_TOKEN_HEADER: None,
             "x-forwarded-host": gw.url.split("://", 1)[1],
         }
+
+
+def test_slow_routes_are_forwarded_without_a_read_timeout() -> None:
+    """A non-stream `/v1/eval` answers when the eval is done: the gateway waits for it however
+    long that takes (here past a 0.5 s read timeout), while other routes keep the timeout."""
+    with (
+        ThreadedServer(upstream_app(threading.Event(), {}), name="upstream") as up,
+        ThreadedServer(gateway_app(up.url, read_timeout_s=0.5), name="gw") as gw,
+    ):
+        r = httpx.post(f"{gw.url}/svc/slow", content=b"{}", timeout=30)
+        assert r.status_code == 200 and r.json() == {"late": "/svc/slow"}, r.text
+        r = httpx.post(f"{gw.url}/svc/late", content=b"{}", timeout=30)
+        assert r.status_code == 503 and "upstream" in r.text, r.text

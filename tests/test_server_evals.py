@@ -158,7 +158,7 @@ async def test_eval_on_a_dataset_compared_with_its_base(app: InProcess, scripted
 
     rows = await fetch(app, job["experiment_id"])
     roots = [x for x in rows if not x.get("span_parents")]
-    assert len(roots) == 4 and len(rows) == 4 * 5
+    assert len(roots) == 4 and len(rows) == 4 * 6
     by_root = {x["root_span_id"]: x for x in roots}
     for root in roots:
         assert root["span_attributes"]["type"] == "eval"
@@ -168,7 +168,10 @@ async def test_eval_on_a_dataset_compared_with_its_base(app: InProcess, scripted
     children = [x for x in rows if x.get("span_parents")]
     assert {x["root_span_id"] for x in children} == set(by_root)
     tasks = [x for x in children if x["span_attributes"]["type"] == "task"]
-    assert len(tasks) == 4 and all(t["metrics"]["prompt_tokens"] == 5 for t in tasks)
+    llm = [x for x in children if x["span_attributes"]["type"] == "llm"]  # the task's model call
+    assert len(tasks) == 4 and {x["span_parents"][0] for x in llm} == {t["span_id"] for t in tasks}
+    assert all(x["metrics"]["prompt_tokens"] == 5 for x in llm)
+    assert summary["metrics"]["prompt_tokens"]["metric"] == pytest.approx(5)
     scores = [x for x in children if x["span_attributes"]["type"] == "score"]
     assert sorted({x["span_attributes"]["name"] for x in scores}) == ["ExactMatch", "Levenshtein", "judge"]
     assert all(x["span_attributes"]["purpose"] == "scorer" and len(x["scores"]) == 1 for x in scores)
@@ -224,7 +227,7 @@ async def test_stream_inline_data_trials_and_task_errors(app: InProcess, scripte
     fetched = await fetch(app, start["experiment_id"])
     failed_roots = [x for x in fetched if not x.get("span_parents") and x.get("error")]
     assert len(failed_roots) == 2 and all(x["input"] == {"question": "unknown"} for x in failed_roots)
-    assert len(fetched) == 8 * 3 + 2 * 2  # no score row when the task failed
+    assert len(fetched) == 8 * 4 + 2 * 3  # no score row when the task failed; its llm call is kept
 
 
 async def test_cancel_a_running_job(app: InProcess, scripted_llm: ScriptedLLM) -> None:

@@ -13,8 +13,11 @@ from loopline.common.messages.eval_jobs import FunctionRef
 from loopline.common.store import Store, apply_migrations
 from loopline.evaluator.evals import tables as eval_tables
 from loopline.evaluator.evals.cell_rows import DataRow, ScoreResult, TaskResult, Timed, cell_ids, cell_rows
+from loopline.evaluator.evals.extra_messages import MessagesError, messages_at, parse_path
 from loopline.evaluator.evals.job_store import JobRecord, JobStore, now
 from loopline.evaluator.evals.request import data_version, function_ref, parse_run_eval
+from loopline.evaluator.runtime.prompts import ModelCall, template_variables
+from loopline.providers import Usage
 
 
 def test_function_references_in_every_invoke_shape() -> None:
@@ -110,17 +113,44 @@ def test_cell_rows_have_the_sdk_eval_shape() -> None:
         ScoreResult("Levenshtein", {"Levenshtein": 0.5}, {"score": 0.5}, {}, t),
         ScoreResult("judge", {"judge": None}, None, {}, t, error="provider down"),
     ]
-    root, task, s1, s2 = cell_rows(ids, row, TaskResult("5", t, usage={"tokens": 7.0}), list(scores), t)
+    call = ModelCall(
+        "gpt-4o-mini",
+        "openai",
+        [{"role": "user", "content": "2+2"}],
+        {"model": "gpt-4o-mini", "temperature": 0},
+        100.2,
+        100.7,
+        [{"index": 0, "message": {"role": "assistant", "content": "5"}, "finish_reason": None}],
+        Usage(prompt_tokens=5, completion_tokens=2, cost_usd=0.001),
+    )
+    rows = cell_rows(ids, row, TaskResult("5", t, calls=(call,)), list(scores), t)
+    root, task, llm, s1, s2 = rows
     assert root["span_attributes"] == {"name": "eval", "type": "eval"} and root["span_parents"] is None
     assert root["input"] == {"q": "2+2"} and root["expected"] == "4" and root["output"] == "5"
     assert root["origin"] == {"object_type": "dataset", "id": "r1"} and root["tags"] == ["math"]
     assert root["metadata"] == {"src": "t", "scorer_errors": {"judge": "provider down"}}
     assert task["span_attributes"] == {"name": "task", "type": "task"}
-    assert task["span_parents"] == [ids.root_span] and task["metrics"]["tokens"] == 7.0
+    assert task["span_parents"] == [ids.root_span] and task["metrics"] == {"start": 100.0, "end": 101.0}
+    # the model call, as the SDK's wrap_openai logs it, under the task span
+    assert llm["span_attributes"] == {"name": "Chat Completion", "type": "llm"}
+    assert llm["span_parents"] == [ids.task_span] and llm["input"] == [{"role": "user", "content": "2+2"}]
+    assert llm["output"][0]["message"]["content"] == "5"
+    assert llm["metadata"] == {"model": "gpt-4o-mini", "provider": "openai", "temperature": 0}
+    assert llm["metrics"] == {
+        "start": 100.2,
+        "end": 100.7,
+        "prompt_tokens": 5,
+        "completion_tokens": 2,
+        "tokens": 7,
+        "estimated_cost": 0.001,
+    }
+    again = cell_rows(ids, row, TaskResult("5", t, calls=(call,)), list(scores), t)
+    assert [r["id"] for r in again] == [r["id"] for r in rows] and again[2]["span_id"] == llm["span_id"]
+    assert len({r["id"] for r in rows}) == len(rows) == 5 and uuid.UUID(llm["id"])
     assert s1["span_attributes"] == {"name": "Levenshtein", "type": "score", "purpose": "scorer"}
     assert s1["scores"] == {"Levenshtein": 0.5} and s1["input"]["output"] == "5" and s1["input"]["id"] == "r1"
     assert s2["error"] == "provider down" and s2["scores"] == {"judge": None}
-    assert {r["root_span_id"] for r in (root, task, s1, s2)} == {ids.trace}
+    assert {r["root_span_id"] for r in rows} == {ids.trace}
     failed = cell_rows(ids, row, TaskResult(None, t, error="boom"), [None, None], t)
     assert [r["id"] for r in failed] == [ids.root, ids.task] and failed[0]["error"] == "boom"
 
@@ -173,3 +203,44 @@ async def test_job_store_progress_cancel_and_org_scope(eval_store: Store) -> Non
         and pub["total"] == 10
         and pub["object_type"] == "eval_job"
     )
+
+
+def test_extra_messages_paths() -> None:
+    assert parse_path("input.messages") == ("input", "messages")
+    assert parse_path("{{ input.turns.0 }}") == ("input", "turns", "0")
+    for bad in ("", "input..messages", "0.messages", "input messages", 7, "x" * 300):
+        with pytest.raises(Invalid) as err:
+            parse_path(bad)
+        assert err.value.where == {"field": "extra_messages"} and "'extra_messages' must" in err.value.message
+    hi = {"role": "user", "content": "hi"}
+    variables = {"input": {"messages": [hi], "turns": [{"messages": [hi, hi]}], "one": hi, "text": "x"}}
+    assert messages_at("input.messages", variables) == [hi]
+    assert messages_at("input.turns.0.messages", variables) == [hi, hi]
+    assert messages_at("input.one", variables) == [hi]  # one message object: a list of one
+    assert messages_at("input.missing", variables) == []
+    with pytest.raises(MessagesError, match="no such value"):
+        messages_at("input.missing", variables, strict=True)
+    with pytest.raises(MessagesError, match="list of message objects"):
+        messages_at("input.text", variables)
+    with pytest.raises(MessagesError, match="list of message objects"):
+        messages_at("input.turns", variables)  # objects, but not messages
+
+
+def test_parameters_are_template_variables_below_the_rows_own() -> None:
+    v = template_variables({"q": "2+2", "style": "row"}, {"m": 1}, "4", {"style": "terse", "lang": "fr"})
+    assert v["parameters"] == {"style": "terse", "lang": "fr"} and v["lang"] == "fr"
+    assert v["style"] == "row" and v["q"] == "2+2" and v["expected"] == "4"  # the row wins a clash
+    assert "parameters" not in template_variables("x", None, None)
+
+
+def test_run_eval_fields_are_validated_naming_them() -> None:
+    for body, field in (
+        ({"parameters": [1]}, "parameters"),
+        ({"extra_messages": ["input.messages"]}, "extra_messages"),
+        ({"stop_token": 3}, "stop_token"),
+        ({"strict": "maybe"}, "strict"),
+    ):
+        base = {"project_id": "p", "data": {"data": []}, "task": {}, "scores": [{}]}
+        with pytest.raises(ServiceError) as err:
+            parse_run_eval(orjson.dumps({**base, **body}))
+        assert err.value.status == 400 and f"'{field}'" in err.value.message, err.value.message

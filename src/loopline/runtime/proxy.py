@@ -16,14 +16,21 @@ from starlette.background import BackgroundTask
 _HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
 
 
-def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -> None:
+def install_proxy(
+    app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef], *, read_timeout_s: float = 300.0
+) -> None:
     table: list[tuple[re.Pattern[str], str]] = []
+    slow: list[re.Pattern[str]] = []
     for d in remote:
         url = ctx.settings.service_urls[d.name].rstrip("/")
         table.extend((re.compile(pattern), url) for pattern in d.routes)
+        slow.extend(re.compile(pattern) for pattern in d.slow_routes)
     # reads may pause long: a model call behind the evaluator's gateway waits for its provider
     # (timeouts and retries included) before the first byte
-    client = httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0))
+    client = httpx.AsyncClient(timeout=httpx.Timeout(read_timeout_s, connect=5.0))
+    # a slow route's answer waits for its work (an eval run to its end): no read timeout; the
+    # work's own limits and the client's end it
+    unbounded = httpx.Timeout(None, connect=5.0)
 
     @app.middleware("http")
     async def _proxy(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -50,6 +57,7 @@ def install_proxy(app: FastAPI, ctx: ServiceContext, remote: list[ServiceDef]) -
                     params=list(request.query_params.multi_items()),
                     content=await request.body(),
                     headers=headers,
+                    timeout=unbounded if any(p.match(path) for p in slow) else httpx.USE_CLIENT_DEFAULT,
                 ),
                 stream=True,
             )

@@ -128,6 +128,9 @@ class ServiceDef:
     needs_store: bool = False
     # path prefixes the gateway forwards to this service in distributed mode
     routes: tuple[str, ...] = ()
+    # of those, the ones whose answer waits for work that may outlast any fixed timeout (a
+    # non-stream `POST /v1/eval` answers when the eval is done): forwarded without a read timeout
+    slow_routes: tuple[str, ...] = ()
     # the schema of the tables this service owns (`common.schema.Migration`); the runtime applies
     # every known service's migrations, so a reader never starts before its tables exist
     migrations: tuple[Migration, ...] = ()

@@ -129,5 +129,6 @@ SERVICE = ServiceDef(
         r"^/v1/project_score(/[^/]+)?(/status)?$",
         r"^/v1/eval(/[^/]+(/events|/cancel)?)?$",
     ),
+    slow_routes=(r"^/v1/eval$",),
     errors=ERRORS,
 )

@@ -33,6 +33,7 @@ _METRICS = {
     "prompt_tokens": ("tok", "prompt_tokens"),
     "completion_tokens": ("tok", "completion_tokens"),
     "total_tokens": ("tok", "tokens"),
+    "estimated_cost": ("$", "estimated_cost"),
 }
 
 
@@ -58,7 +59,9 @@ async def trace_stats(reader: ObjectReader, scope: ObjectScope) -> dict[str, Tra
     root_sql = f"SELECT root_span_id, input, metrics_map FROM ({inner}) WHERE is_root"
     llm_sql = (
         f"SELECT root_span_id, sum(metrics_map['end'] - metrics_map['start']), "
-        "sum(metrics_map['prompt_tokens']), sum(metrics_map['completion_tokens']), sum(metrics_map['tokens']) "
+        "sum(metrics_map['prompt_tokens']), sum(metrics_map['completion_tokens']), sum(metrics_map['tokens']), "
+        "sumIf(metrics_map['estimated_cost'], mapContains(metrics_map, 'estimated_cost')), "
+        "countIf(mapContains(metrics_map, 'estimated_cost')) "
         f"FROM ({inner}) WHERE span_type = 'llm' GROUP BY root_span_id"
     )
     _, score_rows = await store.query(score_sql, params)
@@ -73,13 +76,15 @@ async def trace_stats(reader: ObjectReader, scope: ObjectScope) -> dict[str, Tra
         for name, (_, src) in _METRICS.items():
             if src and src in metrics:
                 t.metrics[name] = metrics[src]
-    for root, llm_dur, pt, ct, tt in llm_rows:
+    for root, llm_dur, pt, ct, tt, cost, priced in llm_rows:
         t = traces[root]
         t.metrics["llm_duration"] = llm_dur
         # token totals of the trace: llm spans carry them in evals; keep the root's if it had them
         t.metrics.setdefault("prompt_tokens", pt)
         t.metrics.setdefault("completion_tokens", ct)
         t.metrics.setdefault("total_tokens", tt or pt + ct)
+        if priced:  # only calls of a model with a price carry a cost
+            t.metrics.setdefault("estimated_cost", cost)
     for root, name, value in score_rows:
         traces[root].scores[name] = float(value)
     return dict(traces)

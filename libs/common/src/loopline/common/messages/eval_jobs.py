@@ -115,6 +115,10 @@ class EvalJob(BaseModel):
     scorers: list[FunctionRef] = Field(min_length=1)
     #: the eval's parameters (`parameters` of `/v1/eval`), passed to the task as given
     parameters: dict[str, Any] = Field(default_factory=dict)
+    #: a template path (e.g. `input.messages`) naming messages appended to a prompt task's, per row
+    extra_messages: str | None = None
+    #: a template variable a prompt task names but the row lacks fails the cell
+    strict: bool = False
     trial_count: int = Field(default=1, ge=1)
     #: cells (row, trial) run at once; None = no limit
     max_concurrency: int | None = Field(default=10, ge=1)

@@ -5,8 +5,9 @@ same rows instead of adding new ones (spec §5.1 [OURS], SDK `framework.py`):
 * the root span: `span_attributes {name: "eval", type: "eval"}`, `input`, `expected`, `output`,
   `metadata` (the row's, plus `scorer_errors` when a scorer failed), `tags`, `origin` (the
   dataset row), `metrics {start, end}`, `error` when the task failed;
-* a `task` child: `{name: "task", type: "task"}`, `input`, `output`, `metrics` (with the model
-  call's tokens), `error`;
+* a `task` child: `{name: "task", type: "task"}`, `input`, `output`, `metrics {start, end}`,
+  `error`; under it one `llm` span per model call of the task, as the SDK's wrapped OpenAI
+  client logs it (runtime/llm_spans.py: messages, choices, model and parameters, tokens, cost);
 * one child per scorer: `{name: <scorer>, type: "score", purpose: "scorer"}`, `input` = the
   scorer's arguments (`input, output, expected, metadata, tags, id`), `output` (the score's own
   fields), `metadata`, `scores {name: value}`, `metrics`, `error`.
@@ -23,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from loopline.common.rows import format_created
+from loopline.evaluator.runtime import llm_spans
+from loopline.evaluator.runtime.prompts import ModelCall
 
 _NS = uuid.UUID("6c1d2a9e-5b0f-4e57-9a63-3f0e2b8d4c11")  # Loopline eval cells
 
@@ -106,20 +109,43 @@ class TaskResult:
     output: Any
     timed: Timed
     error: str | None = None
-    usage: dict[str, float] = field(default_factory=dict)
+    calls: tuple[ModelCall, ...] = ()  # the task's model calls, in order
 
 
 def _created(ts: float) -> str:
     return format_created(datetime.fromtimestamp(ts, UTC))
 
 
-_TOKEN_METRICS = ("prompt_tokens", "completion_tokens", "tokens", "estimated_cost")
+def _llm_rows(ids: CellIds, task: TaskResult, created: str) -> list[dict[str, Any]]:
+    """The task's model calls as `llm` children of the task span (ids from the task's and the
+    call's position, so a cell run again rewrites them)."""
+    out = []
+    for i, call in enumerate(task.calls):
+        row: dict[str, Any] = {
+            "id": str(uuid.uuid5(_NS, f"{ids.task}\x1fllm/{i}")),
+            "span_id": _hex(f"{ids.task_span}/llm/{i}", 16),
+            "root_span_id": ids.trace,
+            "span_parents": [ids.task_span],
+            "created": created,
+            "span_attributes": {"name": llm_spans.NAME, "type": llm_spans.TYPE},
+            "input": call.input,
+            "output": call.output,
+            "metadata": llm_spans.llm_metadata(call),
+            "metrics": Timed(call.start, llm_spans.llm_end(call, task.timed.end)).metrics(
+                **llm_spans.llm_metrics(call)
+            ),
+        }
+        if call.error is not None:
+            row["error"] = call.error
+        out.append(row)
+    return out
 
 
 def cell_rows(
     ids: CellIds, row: DataRow, task: TaskResult, scores: list[ScoreResult | None], root: Timed
 ) -> list[dict[str, Any]]:
-    """The rows of one cell: root, task, then one per scorer that ran (None: it did not)."""
+    """The rows of one cell: root, task, the task's `llm` spans, then one per scorer that ran
+    (None: it did not)."""
     created = _created(root.start)  # every span of the cell starts within it: one timestamp
     metadata = dict(row.metadata)
     failed = {s.name: s.error for s in scores if s is not None and s.error}
@@ -143,7 +169,6 @@ def cell_rows(
         root_row["origin"] = row.origin
     if task.error is not None:
         root_row["error"] = task.error
-    usage = {k: float(v) for k, v in task.usage.items() if k in _TOKEN_METRICS}
     task_row: dict[str, Any] = {
         "id": ids.task,
         "span_id": ids.task_span,
@@ -153,11 +178,11 @@ def cell_rows(
         "span_attributes": {"name": "task", "type": "task"},
         "input": row.input,
         "output": task.output,
-        "metrics": task.timed.metrics(**usage),
+        "metrics": task.timed.metrics(),
     }
     if task.error is not None:
         task_row["error"] = task.error
-    out = [root_row, task_row]
+    out = [root_row, task_row, *_llm_rows(ids, task, created)]
     scorer_input = {
         "input": row.input,
         "output": task.output,
@@ -189,5 +214,6 @@ def cell_rows(
 
 
 def expected_row_ids(ids: CellIds, task_failed: bool) -> tuple[str, ...]:
-    """The rows a finished cell has written (no score rows when its task failed)."""
+    """The rows a finished cell has written besides its `llm` spans (no score rows when its task
+    failed)."""
     return (ids.root, ids.task) if task_failed else ids.all_row_ids

@@ -7,10 +7,27 @@ run a scorer); `runtime.runner.FunctionRunner` (fn-invoke) provides it, adapted 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loopline.common.auth import Principal
-from loopline.common.messages.eval_jobs import FunctionRef
+from loopline.common.messages.eval_jobs import EvalJob, FunctionRef
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What the eval's request says about running its task, the same for every cell:
+    `parameters` (a prompt's template variables, a code function's `parameters` argument),
+    `extra_messages` (a template path naming messages appended to a prompt's, per row) and
+    `strict` (a missing template variable fails the cell)."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    extra_messages: str | None = None
+    strict: bool = False
+
+    @staticmethod
+    def of(job: EvalJob) -> TaskOptions:
+        return TaskOptions(job.parameters, job.extra_messages, job.strict)
 
 
 class RunOutcome(Protocol):
@@ -22,6 +39,10 @@ class RunOutcome(Protocol):
     def error(self) -> str | None: ...
     @property
     def usage(self) -> dict[str, float]: ...
+    @property
+    def calls(self) -> tuple[Any, ...]:
+        """The model calls of the run (`runtime.prompts.ModelCall`), for its `llm` spans."""
+        ...
 
 
 class ScoreOutcome(Protocol):
@@ -56,6 +77,7 @@ class CellFunctions(Protocol):
         expected: Any,
         metadata: dict[str, Any],
         timeout_s: float | None,
+        options: TaskOptions,
     ) -> RunOutcome: ...
 
     async def score(
@@ -69,6 +91,14 @@ class CellFunctions(Protocol):
         metadata: dict[str, Any],
         timeout_s: float | None,
     ) -> list[ScoreOutcome]: ...
+
+
+def is_prompt(fn: Any) -> bool:
+    """Whether a resolved function is an LLM prompt (`function_data.type` prompt)."""
+    data = getattr(fn, "function_data", None) or {}
+    return data.get("type") == "prompt" or (
+        data.get("type") is None and bool(getattr(fn, "prompt_data", None))
+    )
 
 
 def ref_name(ref: FunctionRef) -> str:

@@ -26,7 +26,8 @@ from loopline.common.progress import wait_for_writer
 from loopline.common.service_calls import ServiceAnswer, ServiceCalls
 from loopline.common.xact import XactIdGenerator
 from loopline.evaluator.evals.data import DataReader
-from loopline.evaluator.evals.functions import CellFunctions
+from loopline.evaluator.evals.extra_messages import parse_path
+from loopline.evaluator.evals.functions import CellFunctions, is_prompt
 from loopline.evaluator.evals.job_store import JobRecord, JobStore, now
 from loopline.evaluator.evals.request import RunEval, data_version, function_ref
 from loopline.evaluator.evals.settings import EvalSettings
@@ -69,8 +70,16 @@ class Launcher:
             raise NotFound(f"project {body.project_id!r} does not exist", field="project_id")
         task = function_ref(body.task, "task")
         scorers = [function_ref(s, f"scores.{i}") for i, s in enumerate(body.scores)]
-        for ref, where in [(task, "task"), *((s, f"scores.{i}") for i, s in enumerate(scorers))]:
-            await self._check_function(p, ref, where)
+        task_fn = await self._check_function(p, task, "task")
+        for i, ref in enumerate(scorers):
+            await self._check_function(p, ref, f"scores.{i}")
+        if body.extra_messages is not None:
+            parse_path(body.extra_messages)
+            if not is_prompt(task_fn):
+                raise Invalid(
+                    "'extra_messages' appends messages to a prompt's: the task is not a prompt",
+                    field="extra_messages",
+                )
         data, total_rows = await self._data(p, body, control, calls)
         base_id = await self._base_experiment(p, body, control, calls)
         job_id = str(uuid.uuid4())
@@ -99,6 +108,8 @@ class Launcher:
             "task": task,
             "scorers": scorers,
             "parameters": body.parameters or {},
+            "extra_messages": body.extra_messages or None,
+            "strict": bool(body.strict),
             "trial_count": trials,
             "max_concurrency": body.max_concurrency,
             "timeout_ms": int(body.timeout) if body.timeout else None,
@@ -137,9 +148,9 @@ class Launcher:
             raise Unavailable(f"the eval job could not be queued: {exc}", retry_after=1) from exc
         return Launched(job, rec, exp.body)
 
-    async def _check_function(self, p: Principal, ref: FunctionRef, where: str) -> None:
+    async def _check_function(self, p: Principal, ref: FunctionRef, where: str) -> Any:
         try:
-            await self.functions.resolve(p, ref)
+            return await self.functions.resolve(p, ref)
         except (NotFound, Invalid) as exc:
             raise type(exc)(f"'{where}': {exc.message}", field=where) from None
 

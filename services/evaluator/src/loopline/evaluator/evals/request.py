@@ -22,7 +22,8 @@ MAX_SCORERS = 64
 
 
 class RunEval(BaseModel):
-    """The fields of `RunEval` Loopline acts on (the others are accepted and ignored)."""
+    """The fields of `RunEval` Loopline acts on (the others are accepted and ignored; see the
+    evaluator README for which and why)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -43,9 +44,14 @@ class RunEval(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
     base_experiment_name: str | None = None
     base_experiment_id: str | None = None
+    #: template variables of a prompt task (`{{parameters.x}}`, `{{x}}`), `parameters=` of code
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
     repo_info: dict[str, Any] | None = None
+    #: a template path naming messages appended to a prompt task's (extra_messages.py)
+    extra_messages: str | None = Field(default=None, max_length=256)
+    #: Braintrust's "token to stop the run": accepted, not used (cancel by job id)
+    stop_token: str | None = Field(default=None, max_length=1024)
 
 
 def parse_run_eval(raw: bytes) -> RunEval:

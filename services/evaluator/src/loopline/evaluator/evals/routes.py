@@ -4,7 +4,9 @@
   object of `GET /v1/experiment/{id}/summarize`) once the job is done; with `stream: true`, SSE:
   `start` (job and experiment ids, names, URLs), `progress` (`{job_id, status, done, total,
   errored}` whenever it changes), then `summary` and `done` — or `error` and `done` when the job
-  failed or was cancelled. The job id is also in the `x-loopline-eval-job-id` header.
+  failed or was cancelled; a `: keepalive` comment line every 15 s without news. The job id is
+  also in the `x-loopline-eval-job-id` header. In distributed mode the gateway forwards a
+  non-stream launch without a read timeout (`slow_routes`): it answers when the eval is done.
 * `GET /v1/eval` (`project_id`, `status`, `limit`), `GET /v1/eval/{id}`: jobs and their progress.
 * `GET /v1/eval/{id}/events`: the SSE progress of a job (from any process), ending like a
   launch's stream.
@@ -17,6 +19,7 @@ Jobs are the caller's org's only: another org's job id answers 404.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated, Any
@@ -38,6 +41,8 @@ from loopline.evaluator.evals.state import EvalsState
 from loopline.evaluator.state import State
 
 JOB_HEADER = "x-loopline-eval-job-id"
+#: a stream without news for this long gets a comment line, so no proxy cuts it as idle
+KEEPALIVE_S = 15.0
 _POLL_S = (0.05, 0.1, 0.2, 0.25)  # job-row polling: quick at first, then every 250 ms
 
 
@@ -96,15 +101,23 @@ async def _job(evals: EvalsState, p: Principal, job_id: str) -> JobRecord:
     return rec
 
 
-async def _follow(evals: EvalsState, p: Principal, rec: JobRecord) -> AsyncIterator[JobRecord]:
-    """The job's record each time its progress changes, until it is terminal (the last one)."""
+async def _follow(
+    evals: EvalsState, p: Principal, rec: JobRecord, keepalive_s: float | None = None
+) -> AsyncIterator[JobRecord | None]:
+    """The job's record each time its progress changes, until it is terminal (the last one);
+    with `keepalive_s`, None after that long without a change (a stream's keepalive)."""
     seen: tuple[Any, ...] = ()
     i = 0
+    quiet_since = time.monotonic()
     while True:
         state = (rec.status, rec.done, rec.total, rec.errored)
         if state != seen:
             seen = state
+            quiet_since = time.monotonic()
             yield rec
+        elif keepalive_s is not None and time.monotonic() - quiet_since >= keepalive_s:
+            quiet_since = time.monotonic()
+            yield None
         if rec.terminal:
             return
         await asyncio.sleep(_POLL_S[min(i, len(_POLL_S) - 1)])
@@ -114,7 +127,7 @@ async def _follow(evals: EvalsState, p: Principal, rec: JobRecord) -> AsyncItera
 
 async def _until_done(evals: EvalsState, p: Principal, rec: JobRecord) -> JobRecord:
     async for last in _follow(evals, p, rec):
-        rec = last
+        rec = last or rec
     return rec
 
 
@@ -142,7 +155,11 @@ async def _stream(
     if start is not None:
         yield _sse("start", start)
     last = rec
-    async for last in _follow(evals, p, rec):
+    async for changed in _follow(evals, p, rec, KEEPALIVE_S):
+        if changed is None:  # an SSE comment: clients skip it, proxies see the stream is alive
+            yield b": keepalive\n\n"
+            continue
+        last = changed
         yield _sse("progress", _progress(last))
     if last.status == "succeeded":
         try:

@@ -6,9 +6,11 @@ from typing import Any
 
 from loopline.common.auth import Principal
 from loopline.common.messages.eval_jobs import FunctionRef
-from loopline.evaluator.evals.functions import RunOutcome, ScoreOutcome
+from loopline.evaluator.evals.extra_messages import MessagesError, messages_at
+from loopline.evaluator.evals.functions import RunOutcome, ScoreOutcome, TaskOptions
+from loopline.evaluator.runtime.prompts import template_variables
 from loopline.evaluator.runtime.runner import FunctionRunner, display_name
-from loopline.evaluator.runtime.types import ScorerArgs
+from loopline.evaluator.runtime.types import RunResult, ScorerArgs
 
 
 class RunnerFunctions:
@@ -30,9 +32,25 @@ class RunnerFunctions:
         expected: Any,
         metadata: dict[str, Any],
         timeout_s: float | None,
+        options: TaskOptions,
     ) -> RunOutcome:
+        messages = None
+        if options.extra_messages:
+            variables = template_variables(input, metadata, expected, options.parameters)
+            try:
+                messages = messages_at(options.extra_messages, variables, strict=options.strict)
+            except MessagesError as exc:
+                return RunResult(None, str(exc), error_status=400)
         return await self.runner.run(
-            principal, fn, input, expected=expected, metadata=metadata, timeout_s=timeout_s
+            principal,
+            fn,
+            input,
+            expected=expected,
+            metadata=metadata,
+            timeout_s=timeout_s,
+            strict=options.strict,
+            messages=messages,
+            parameters=options.parameters or None,
         )
 
     async def score(

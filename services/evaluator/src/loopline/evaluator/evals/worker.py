@@ -47,7 +47,7 @@ from loopline.evaluator.evals.cell_rows import (
     cell_rows,
 )
 from loopline.evaluator.evals.data import DataReader
-from loopline.evaluator.evals.functions import CellFunctions
+from loopline.evaluator.evals.functions import CellFunctions, TaskOptions
 from loopline.evaluator.evals.job_store import MAX_ERRORS, JobRecord, JobStore, now, with_progress
 from loopline.evaluator.evals.row_sink import RowSink
 from loopline.evaluator.evals.settings import EvalSettings
@@ -76,6 +76,7 @@ class _Progress:
 class _Fns:
     task: Any
     scorers: tuple[tuple[Any, str], ...]  # (resolved scorer, span name)
+    options: TaskOptions = field(default_factory=TaskOptions)
 
 
 def _principal(job: EvalJob) -> Principal:
@@ -204,7 +205,7 @@ class JobRunner:
         for ref in job.scorers:
             fn = await self.functions.resolve(principal, ref)
             scorers.append((fn, self.functions.display_name(fn, ref)))
-        return _Fns(task, tuple(scorers))
+        return _Fns(task, tuple(scorers), TaskOptions.of(job))
 
     async def _run_job(self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event) -> None:
         principal = _principal(job)
@@ -359,7 +360,7 @@ class JobRunner:
         timeout_s = job.timeout_ms / 1000 if job.timeout_ms else None
         async with self.cells:
             start = time.time()
-            task = await self._task(principal, fns.task, row, timeout_s)
+            task = await self._task(principal, fns, row, timeout_s)
             scores: list[ScoreResult | None] = [None] * len(fns.scorers)
             if task.error is None:
                 scores = list(
@@ -378,17 +379,25 @@ class JobRunner:
         if problems:
             progress.failed(f"row {row.key} trial {trial}: " + "; ".join(problems))
 
-    async def _task(self, principal: Principal, fn: Any, row: DataRow, timeout_s: float | None) -> TaskResult:
+    async def _task(
+        self, principal: Principal, fns: _Fns, row: DataRow, timeout_s: float | None
+    ) -> TaskResult:
         start = time.time()
         try:
             r = await self.functions.task(
-                principal, fn, row.input, expected=row.expected, metadata=row.metadata, timeout_s=timeout_s
+                principal,
+                fns.task,
+                row.input,
+                expected=row.expected,
+                metadata=row.metadata,
+                timeout_s=timeout_s,
+                options=fns.options,
             )
         except (asyncio.CancelledError, JobInterrupted):
             raise
         except Problem as exc:
             return TaskResult(None, Timed(start, time.time()), error=exc.message)
-        return TaskResult(r.output, Timed(start, time.time()), error=r.error, usage=dict(r.usage or {}))
+        return TaskResult(r.output, Timed(start, time.time()), error=r.error, calls=tuple(r.calls))
 
     async def _score(
         self, principal: Principal, fn: Any, name: str, row: DataRow, output: Any, timeout_s: float | None

@@ -88,11 +88,16 @@ class BoundCode:
         except UnsupportedCode as exc:
             raise CodeUnavailable(str(exc)) from exc
 
-    async def function(self, input: Any) -> CodeOutcome:
+    async def function(self, input: Any, parameters: dict[str, Any] | None = None) -> CodeOutcome:
+        """Run the code on `input`; with an eval's `parameters`, a handler that declares a
+        `parameters` argument (or `**kwargs`) gets them there."""
         try:
             code = await self._code()
         except CodeUnavailable as exc:
             return CodeOutcome(error=str(exc), status=exc.status)
+        if parameters:
+            code = with_parameters(code)
+            input = {"input": input, "parameters": parameters}
         out = await self.runner.sandbox.run_function(code.code, input, entrypoint=code.entrypoint)
         if isinstance(out, SandboxError):
             return CodeOutcome(logs=out.logs, error=_describe(out), status=_STATUS.get(out.kind, 422))
@@ -164,6 +169,42 @@ class CodeRunner:
                 self._sources.popitem(last=False)
         self._loading.pop(key, None)
         return found
+
+
+PARAMETERS_ENTRY = "__loopline_with_parameters__"
+#: wraps the entrypoint: called with {input, parameters}, it calls the user's handler as the sandbox
+#: would have called it with `input` alone (an object's fields as keyword arguments, the fields
+#: it does not declare dropped), adding `parameters=` when the handler takes it
+_PARAMETERS_SHIM = """
+import inspect as _inspect
+
+
+def __loopline_with_parameters__(input, parameters):
+    fn = globals().get({entry!r})
+    if not callable(fn):
+        raise LookupError("the code defines no function " + {entry!r})
+    try:
+        declared = _inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn(input)
+    any_keyword = any(p.kind is p.VAR_KEYWORD for p in declared.values())
+    named = {{n for n, p in declared.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}}
+    extra = {{"parameters": parameters}} if any_keyword or "parameters" in named else {{}}
+    if not isinstance(input, dict):
+        return fn(input, **extra)
+    kwargs = dict(input) if any_keyword else {{k: v for k, v in input.items() if k in named}}
+    if not kwargs and input and len(named - set(extra)) == 1 and not any_keyword:
+        return fn(input, **extra)
+    return fn(**{{**kwargs, **extra}})
+"""
+
+
+def with_parameters(code: InlineCode) -> InlineCode:
+    """The code with an entrypoint that also hands the eval's parameters to the handler; the
+    wrapper is compiled under its own file name, so tracebacks show the user's frames only."""
+    shim = _PARAMETERS_SHIM.format(entry=code.entrypoint)
+    source = f"{code.code}\n\nexec(compile({shim!r}, '<loopline parameters>', 'exec'), globals())\n"
+    return InlineCode(code=source, entrypoint=PARAMETERS_ENTRY, runtime_version=code.runtime_version)
 
 
 def _installed(zf: zipfile.ZipFile) -> set[str]:

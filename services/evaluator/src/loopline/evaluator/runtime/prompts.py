@@ -94,10 +94,15 @@ class FunctionTool:
         return str(self.definition["function"]["name"])
 
 
-def template_variables(input: Any, metadata: Any, expected: Any) -> dict[str, Any]:
+def template_variables(
+    input: Any, metadata: Any, expected: Any, parameters: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What `{{…}}` can name: `input`, `metadata`, `expected`, and an object input's own fields
-    (so a scorer prompt reads `{{output}}` from the scorer's arguments)."""
+    (so a scorer prompt reads `{{output}}` from the scorer's arguments). An eval's `parameters`
+    are `{{parameters.<name>}}` and, unless the row has a variable of that name, `{{<name>}}`."""
     base: dict[str, Any] = {"input": input, "metadata": metadata or {}, "expected": expected}
+    if parameters:
+        base = {**parameters, "parameters": parameters, **base}
     if isinstance(input, dict):
         return {**base, **input}
     return base

@@ -26,7 +26,7 @@ import asyncio
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +36,7 @@ from loopline.common.errors import Invalid, NotFound, Problem, Unavailable
 from loopline.common.logging import get_logger
 from loopline.common.messages.eval_jobs import FunctionRef
 from loopline.evaluator.org_models import OrgModels
+from loopline.evaluator.runtime import llm_spans
 from loopline.evaluator.runtime import scorers as builtin
 from loopline.evaluator.runtime.code import CodeRunner, CodeUnavailable
 from loopline.evaluator.runtime.mustache import TemplateError
@@ -91,6 +92,8 @@ class _Call:
     acct: Accounting
     messages: list[Any] | None
     timeout_s: float | None
+    #: an eval's parameters: template variables of a prompt, the `parameters` argument of code
+    parameters: dict[str, Any] | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -220,6 +223,7 @@ class FunctionRunner:
         messages: list[Any] | None = None,
         span_key: tuple[object, ...] | None = None,
         tags: list[str] | None = None,
+        parameters: dict[str, Any] | None = None,
     ) -> RunResult:
         if mode not in MODES:
             raise Invalid(f"mode must be one of {list(MODES)}, got {mode!r}", field="mode")
@@ -229,7 +233,7 @@ class FunctionRunner:
         span = self._span(
             target, func, "score" if scorer else "function", input, metadata, expected, span_key
         )
-        call = _Call(principal, mode, strict, on_event, Accounting(), messages, timeout_s)  # type: ignore[arg-type]
+        call = _Call(principal, mode, strict, on_event, Accounting(), messages, timeout_s, parameters)  # type: ignore[arg-type]
         if on_event is not None:
             await on_event(InvokeEvent("start"))
         try:
@@ -268,6 +272,7 @@ class FunctionRunner:
             result = RunResult(None, str(exc), call.acct.usage(), exc.http_status())
         except Problem as exc:  # e.g. a tool function that does not exist
             result = RunResult(None, exc.message, call.acct.usage(), 400 if isinstance(exc, Invalid) else 404)
+        result = replace(result, calls=tuple(call.acct.calls))
         if on_event is not None:
             if result.error is not None:
                 await on_event(InvokeEvent("error", result.error))
@@ -301,23 +306,19 @@ class FunctionRunner:
         spans = [span]
         for i, c in enumerate(acct.calls):
             child = span.child(
-                "Chat Completion",
-                "llm",
+                llm_spans.NAME,
+                llm_spans.TYPE,
                 key=(span.id, "llm", i),
                 start=c.start,
                 input=c.input,
-                metadata={"model": c.model, "provider": c.provider, **c.params},
+                metadata=llm_spans.llm_metadata(c),
             )
-            metrics: dict[str, float] = {}
-            if c.usage is not None:
-                metrics = {
-                    "prompt_tokens": c.usage.prompt_tokens,
-                    "completion_tokens": c.usage.completion_tokens,
-                    "tokens": c.usage.total_tokens,
-                }
-                if c.usage.cost_usd is not None:
-                    metrics["estimated_cost"] = c.usage.cost_usd
-            child.finish(output=c.output, error=c.error, metrics=metrics, end=c.end or time.time())
+            child.finish(
+                output=c.output,
+                error=c.error,
+                metrics=llm_spans.llm_metrics(c),
+                end=llm_spans.llm_end(c, time.time()),
+            )
             spans.append(child)
         usage = acct.usage()
         span.finish(output=output, error=error, metrics={k: v for k, v in usage.items()})
@@ -340,7 +341,7 @@ class FunctionRunner:
             return await run_prompt(
                 client,
                 fn.prompt_data,
-                template_variables(input, metadata, expected),
+                template_variables(input, metadata, expected, call.parameters),
                 mode=call.mode,
                 strict=call.strict,
                 extra_messages=call.messages,
@@ -350,7 +351,7 @@ class FunctionRunner:
                 function_tools=tools,
             )
         if kind == "code":
-            out = await self._code(call.principal, fn).function(input)
+            out = await self._code(call.principal, fn).function(input, call.parameters)
             if call.on_event is not None:
                 if out.logs:
                     await call.on_event(InvokeEvent("console", {"stream": "stdout", "message": out.logs}))

@@ -44,6 +44,8 @@ class RunResult:
     error: str | None = None
     usage: dict[str, float] = field(default_factory=dict)
     error_status: int | None = None
+    #: the run's model calls (`prompts.ModelCall`), in order: what its `llm` spans record
+    calls: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
