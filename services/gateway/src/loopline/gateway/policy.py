@@ -71,6 +71,7 @@ POLICY: dict[str, Access] = {
     "POST /logs3": "member",
     "POST /logs3/overflow": "member",
     "POST /v1/{object_type}/{object_id}/insert": "member",
+    "POST /v1/dataset/{dataset_id}/restore": "member",
     "POST /attachment": "member",
     "POST /attachment/status": "member",
     "GET /attachment": "viewer",

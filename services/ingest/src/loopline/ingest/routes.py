@@ -14,6 +14,7 @@ from loopline.common.service import ServiceContext
 from loopline.ingest.body import THREAD_BODY_BYTES, parse_json, read_body
 from loopline.ingest.deps import Caller, IngestState, Letters, Writes
 from loopline.ingest.overflow import load_overflow
+from loopline.ingest.restore import restore_dataset
 from loopline.ingest.settings import IngestSettings
 
 
@@ -63,6 +64,22 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             rows.append(ev)
         result = await api.write_rows(principal, rows, body_size=len(body), path="events")
         return JSONResponse({"row_ids": result.row_ids})
+
+    @router.post("/v1/dataset/{dataset_id}/restore")
+    async def restore(dataset_id: str, request: Request, principal: Caller, api: Writes) -> Response:
+        """Write the dataset as it was at `version` back as a new version (see restore.py)."""
+        doc = await _parse(await read_body(request, 64 * 1024))
+        if not isinstance(doc, dict):
+            raise ServiceError(400, "body must be a JSON object with a 'version'", field="version")
+        done = await restore_dataset(ctx.service_calls, api, principal, dataset_id, doc.get("version"))
+        return JSONResponse(
+            {
+                "version": done.version,
+                "xact_id": done.xact_id,
+                "written": done.written,
+                "deleted": done.deleted,
+            }
+        )
 
     return router
 

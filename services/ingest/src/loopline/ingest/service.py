@@ -58,6 +58,7 @@ SERVICE = ServiceDef(
         r"^/blob/",
         r"^/api/admin/dlq",
         r"^/v1/(experiment|dataset|project_logs)/[^/]+/insert$",
+        r"^/v1/dataset/[^/]+/restore$",
     ),
     errors=ERRORS,
     settings=IngestSettings,
