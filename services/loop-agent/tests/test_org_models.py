@@ -114,6 +114,26 @@ async def test_models_come_from_the_orgs_ai_secrets(ll: InProcess, scripted_llm:
     )
     assert r.status_code == 200
 
+    # an empty list allows nothing; null clears the org's list (every model again); viewers may not
+    r = await ll.client.put("/v1/loop/settings", json={"allowed_models": []}, headers=ll.headers)
+    assert r.status_code == 200 and r.json() == {"allowed_models": []}
+    listed = (await ll.client.get("/v1/loop/models", headers=ll.headers)).json()
+    assert not any(m["allowed"] for m in listed["models"])
+    viewer, _ = await ll.keys.create_key(ll.org_id, "viewer", role="viewer")
+    r = await ll.client.put(
+        "/v1/loop/settings", json={"allowed_models": None}, headers={"Authorization": f"Bearer {viewer}"}
+    )
+    assert r.status_code == 403
+    r = await ll.client.put("/v1/loop/settings", json={"allowed_models": None}, headers=ll.headers)
+    assert r.status_code == 200 and r.json() == {"allowed_models": None}
+    assert (await ll.client.get("/v1/loop/settings", headers=ll.headers)).json() == {"allowed_models": None}
+    listed = (await ll.client.get("/v1/loop/models", headers=ll.headers)).json()
+    assert all(m["allowed"] for m in listed["models"]) and listed["allowed_models"] is None
+    r = await ll.client.put(
+        "/v1/loop/settings", json={"allowed_models": ["claude-3-5-haiku"]}, headers=ll.headers
+    )
+    assert r.json() == {"allowed_models": ["claude-3-5-haiku"]}
+
     # a provider failure behind the gateway is an error event naming it, then done
     scripted_llm.push(Fail(529, "Overloaded"))
     events = await sse(ll, f"/v1/loop/conversations/{cid}/messages", {"content": "again"})

@@ -56,7 +56,8 @@ class Continue(BaseModel):
 
 class AllowedModels(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    allowed_models: list[str] = Field(max_length=200)
+    #: the models Loop may use in this org; null clears the org's own list
+    allowed_models: list[str] | None = Field(max_length=200)
 
 
 async def check_model(state: State, principal: Principal, calls: ServiceCalls, model: str) -> None:
@@ -221,6 +222,7 @@ def build_conversation_router() -> APIRouter:
     async def put_settings(request: Request, principal: Caller, state: AgentState) -> Response:
         body = await read_model(request, AllowedModels)
         await state.org_models.set(principal.org_id, body.allowed_models)
-        return JSONResponse({"allowed_models": body.allowed_models})
+        allowed = await state.org_models.allowed(principal.org_id)
+        return JSONResponse({"allowed_models": None if allowed is None else list(allowed)})
 
     return router

@@ -173,17 +173,18 @@ class OrgModels:
     async def allowed(self, org_id: str) -> tuple[str, ...] | None:
         rows = await self.store.query(
             self.store.sql(
-                "SELECT allowed_models FROM {db}.loop_org_settings FINAL WHERE org_id = {o:String}"
+                "SELECT allowed_models, cleared FROM {db}.loop_org_settings FINAL WHERE org_id = {o:String}"
             ),
             {"o": org_id},
         )
-        if rows[1]:
+        if rows[1] and not rows[1][0][1]:
             return tuple(rows[1][0][0])
         return self.default or None
 
-    async def set(self, org_id: str, models: list[str]) -> None:
+    async def set(self, org_id: str, models: list[str] | None) -> None:
+        """The org's allowlist; None clears it (the configured default, else every model, again)."""
         await self.store.insert(
             "loop_org_settings",
-            [[org_id, models, datetime.now(UTC), _version()]],
-            ("org_id", "allowed_models", "updated", "_version"),
+            [[org_id, models or [], int(models is None), datetime.now(UTC), _version()]],
+            ("org_id", "allowed_models", "cleared", "updated", "_version"),
         )

@@ -29,4 +29,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) ENGINE = MergeTree ORDER BY (org_id, created, id)""",
         ),
     ),
+    Migration(
+        601,
+        "loop agent: an org's model allowlist can be cleared (every model allowed again)",
+        ("ALTER TABLE {db}.loop_org_settings ADD COLUMN IF NOT EXISTS cleared UInt8 DEFAULT 0",),
+    ),
 )
