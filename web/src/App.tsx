@@ -26,6 +26,7 @@ const Prompts = lazy(() => import("./pages/Prompts"));
 const AiProviders = lazy(() => import("./pages/AiProviders"));
 const OnlineScoring = lazy(() => import("./pages/OnlineScoring"));
 const Intents = lazy(() => import("./pages/Intents"));
+const LoopModels = lazy(() => import("./pages/LoopModels"));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -70,6 +71,7 @@ export function App() {
                   <Route path="btql" element={<Sandbox />} />
                   <Route path="settings/members" element={<Members />} />
                   <Route path="settings/ai-providers" element={<AiProviders />} />
+                  <Route path="settings/loop-models" element={<LoopModels />} />
                   <Route path="p/:project" element={<ProjectScope />}>
                     <Route index element={<Navigate to="logs" replace />} />
                     <Route path="logs" element={<LogsPage />} />

@@ -44,6 +44,9 @@ function Shell() {
           <NavLink to={`${orgPath}/settings/ai-providers`} className="nav-item">
             AI providers
           </NavLink>
+          <NavLink to={`${orgPath}/settings/loop-models`} className="nav-item">
+            Loop models
+          </NavLink>
           <button className={`nav-item loop-toggle${loop.open ? " active" : ""}`} aria-pressed={loop.open} onClick={() => loop.setOpen(!loop.open)}>
             ✦ Loop
           </button>

@@ -224,6 +224,21 @@ export class Api {
     return (await this.get<{ versions: DatasetVersion[] }>(`/v1/dataset/${encodeURIComponent(datasetId)}/versions`)).versions;
   }
 
+  /** Write the dataset as it was at `version` back as a new version (edited records as they were,
+   * records added since deleted). */
+  restoreDataset(datasetId: string, version: string): Promise<DatasetRestore> {
+    return this.post<DatasetRestore>(`/v1/dataset/${encodeURIComponent(datasetId)}/restore`, { version });
+  }
+
+  loopSettings(): Promise<{ allowed_models: string[] | null }> {
+    return this.get<{ allowed_models: string[] | null }>("/v1/loop/settings");
+  }
+
+  /** The org's Loop allowlist (admins); null clears it (every model the org can call). */
+  setLoopAllowlist(models: string[] | null): Promise<{ allowed_models: string[] | null }> {
+    return this.put<{ allowed_models: string[] | null }>("/v1/loop/settings", { allowed_models: models });
+  }
+
   async proxyModels(): Promise<string[]> {
     return (await this.get<{ data: { id: string }[] }>("/v1/proxy/models")).data.map((m) => m.id);
   }
@@ -389,6 +404,14 @@ export interface DatasetVersion {
   version: string;
   created: string;
   rows: number;
+  deleted: number;
+}
+
+export interface DatasetRestore {
+  version: string;
+  /** the new version; null when the dataset already was as of `version` */
+  xact_id: string | null;
+  written: number;
   deleted: number;
 }
 

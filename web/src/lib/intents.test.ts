@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, requestText, spanLabel } from "./intents";
+import { chosenFacet, examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, requestText, spanLabel, trendQuery } from "./intents";
 
 describe("intents", () => {
   it("reads examples one per line", () => {
@@ -48,5 +48,22 @@ describe("intents", () => {
     expect(formatShareChange(-0.025)).toBe("−2.5 pp");
     expect(formatShareChange(0)).toBe("±0.0 pp");
     expect(formatShareChange(null)).toBe("—");
+  });
+
+  it("charts a facet's trend per day and label, and refuses a facet that is not a field name", () => {
+    const q = trendQuery("p'1", "Sentiment", 14);
+    expect(q).toContain("dimensions: day(created) as day, classifications.Sentiment[0].label as label");
+    expect(q).toContain("from: project_logs('p''1')");
+    expect(q).toContain("created > now() - interval 14 day");
+    expect(() => trendQuery("p", "Intent label")).toThrow(/field name/);
+  });
+
+  it("picks the facet in the URL, else Intent, else the first", () => {
+    const cs = [{ facet: "Sentiment" }, { facet: "Intent" }, { facet: "Topic" }];
+    expect(chosenFacet(cs, "Topic")?.facet).toBe("Topic");
+    expect(chosenFacet(cs, "nope")?.facet).toBe("Intent");
+    expect(chosenFacet(cs, null)?.facet).toBe("Intent");
+    expect(chosenFacet([{ facet: "Topic" }], null)?.facet).toBe("Topic");
+    expect(chosenFacet([], "x")).toBeUndefined();
   });
 });

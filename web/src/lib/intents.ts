@@ -80,3 +80,18 @@ export function requestText(input: unknown): string {
   if (typeof input === "string") return input;
   return input == null ? "" : JSON.stringify(input);
 }
+
+/** Labelled traces of a facet per day and label over the last `days` days (the trend chart). */
+export function trendQuery(projectId: string, facet: string, days = 14): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(facet)) throw new Error(`facet “${facet}” is not a field name`);
+  const label = `classifications.${facet}[0].label`;
+  return (
+    `dimensions: day(created) as day, ${label} as label\n| measures: count(1) as traces\n| from: project_logs(${quote(projectId)})\n` +
+    `| filter: is_root and ${label} IS NOT NULL and created > now() - interval ${days} day\n| sort: day, label`
+  );
+}
+
+/** The facet a page shows: the one named in the URL if it exists, else "Intent", else the first. */
+export function chosenFacet<C extends { facet: string }>(classifiers: C[], wanted: string | null): C | undefined {
+  return classifiers.find((c) => c.facet === wanted) ?? classifiers.find((c) => c.facet === "Intent") ?? classifiers[0];
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY_CHAT, SseParser, applyEvent, decide, pickableModels, splitAnswer, type LoopEvent } from "./loop";
+import { EMPTY_CHAT, SseParser, allowlistDraft, applyEvent, decide, pickableModels, splitAnswer, toggleModel, type LoopEvent } from "./loop";
 
 describe("SseParser", () => {
   it("parses events split across chunks", () => {
@@ -82,5 +82,19 @@ describe("splitAnswer", () => {
       { kind: "text", text: "." },
     ]);
     expect(splitAnswer("plain")).toEqual([{ kind: "text", text: "plain" }]);
+  });
+});
+
+describe("the model allowlist", () => {
+  it("starts from the org's list, else every listed model", () => {
+    expect(allowlistDraft(["a"], [{ id: "a" }, { id: "b" }])).toEqual(["a"]);
+    expect(allowlistDraft([], [{ id: "a" }])).toEqual([]);
+    expect(allowlistDraft(null, [{ id: "a" }, { id: "b" }])).toEqual(["a", "b"]);
+  });
+
+  it("adds a model once and removes it", () => {
+    expect(toggleModel(["a"], "b", true)).toEqual(["a", "b"]);
+    expect(toggleModel(["a", "b"], "b", true)).toEqual(["a", "b"]);
+    expect(toggleModel(["a", "b"], "a", false)).toEqual(["b"]);
   });
 });

@@ -170,3 +170,13 @@ export function splitAnswer(text: string): TextPart[] {
   if (at < text.length) out.push({ kind: "text", text: text.slice(at) });
   return out;
 }
+
+/** The allowlist as the settings page edits it: the org's list, else (no list) every listed model. */
+export function allowlistDraft(allowed: string[] | null, listed: { id: string }[]): string[] {
+  return allowed ?? listed.map((m) => m.id);
+}
+
+/** A model added to (once) or removed from an allowlist. */
+export function toggleModel(list: string[], id: string, on: boolean): string[] {
+  return on ? (list.includes(id) ? list : [...list, id]) : list.filter((x) => x !== id);
+}

@@ -139,6 +139,20 @@ export default function DatasetPage() {
     },
   });
   const editable = canWrite && version == null;
+  const [restored, setRestored] = useState<string | null>(null);
+  const restore = useMutation({
+    mutationFn: (v: string) => api.restoreDataset(ds!.id, v),
+    onSuccess: (r) => {
+      setRestored(
+        r.xact_id == null
+          ? "The dataset already is as it was at that version: nothing was written."
+          : `Restored as a new version: ${r.written} record${r.written === 1 ? "" : "s"} written back, ${r.deleted} deleted.`,
+      );
+      pickVersion(null);
+      void queryClient.invalidateQueries({ queryKey: ["dataset-rows", ds?.id] });
+      void queryClient.invalidateQueries({ queryKey: ["dataset-versions", ds?.id] });
+    },
+  });
 
   function pickVersion(v: string | null) {
     const next = new URLSearchParams(params);
@@ -146,6 +160,7 @@ export default function DatasetPage() {
     else next.delete("version");
     setParams(next);
     setEditing(null);
+    if (v) setRestored(null);
   }
 
   if (list.isPending) return <Loading what="dataset" />;
@@ -187,8 +202,23 @@ export default function DatasetPage() {
         {version && (
           <div className="notice" role="status">
             Viewing the dataset as of version {version} (read-only). <button className="btn btn-sm" onClick={() => pickVersion(null)}>Back to latest</button>
+            {canWrite && (
+              <button
+                className="btn btn-sm btn-primary"
+                disabled={restore.isPending}
+                onClick={() => window.confirm("Write this version's records back as a new version of the dataset?") && restore.mutate(version)}
+              >
+                {restore.isPending ? "Restoring…" : "Restore this version"}
+              </button>
+            )}
           </div>
         )}
+        {restored && (
+          <div className="notice" role="status">
+            {restored}
+          </div>
+        )}
+        {restore.isError && <ErrorState error={restore.error} title="Could not restore the version" />}
         {remove.isError && <ErrorState error={remove.error} title="Could not delete the record" />}
         <div className="dataset-body">
           <div className="dataset-rows">

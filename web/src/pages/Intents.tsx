@@ -1,15 +1,19 @@
 // Intents (the classifier) of a project: the taxonomy (labels, descriptions, examples) viewed and
 // edited (each save is a new version), the label distribution with its week-over-week change and
-// blast radius (`.../stats`), discovery proposals with Accept, and correcting a span's label.
+// blast radius (`.../stats`), its trend per day, discovery proposals with Accept, correcting a
+// span's label, and the improvement loop (dataset from labels, retrain, evaluate); one facet (one
+// classifier) at a time, chosen in the header (`?facet=`).
 
 import { useEffect, useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useSearchParams } from "react-router-dom";
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { useApi, useCan } from "../auth";
 import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { formatNumber, formatScore, preview } from "../lib/format";
-import { examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, requestText, spanLabel, type Classifier, type Label } from "../lib/intents";
+import { chosenFacet, examplesFromText, formatShareChange, labelsForSave, recentSpansQuery, requestText, spanLabel, type Classifier, type Label } from "../lib/intents";
+import { Improve, Trend } from "../components/ClassifierLoop";
 import { useProject } from "./ProjectScope";
 
 interface LabelStat {
@@ -348,21 +352,90 @@ function RecentSpans({ classifier, base }: { classifier: Classifier; base: strin
   );
 }
 
+/** Choose the facet the page shows (`?facet=`), or add a facet (a classifier of its own). */
+function FacetPicker({ classifiers, current, base }: { classifiers: Classifier[]; current: Classifier; base: string }) {
+  const api = useApi();
+  const canWrite = useCan("member");
+  const queryClient = useQueryClient();
+  const [params, setParams] = useSearchParams();
+  const [adding, setAdding] = useState(false);
+  const [facet, setFacet] = useState("");
+  const pick = (f: string) => {
+    const next = new URLSearchParams(params);
+    next.set("facet", f);
+    setParams(next);
+  };
+  const create = useMutation({
+    mutationFn: () => api.post<Classifier>(base, { facet: facet.trim(), labels: [] }),
+    onSuccess: async (c) => {
+      await queryClient.invalidateQueries({ queryKey: ["classifiers"] });
+      setAdding(false);
+      setFacet("");
+      pick(c.facet);
+    },
+  });
+  return (
+    <div className="pg-row facet-picker">
+      <label className="pg-row">
+        <span className="muted small">Facet</span>
+        <select className="input" aria-label="Facet" value={current.facet} onChange={(e) => pick(e.target.value)}>
+          {[...classifiers]
+            .sort((x, y) => x.facet.localeCompare(y.facet))
+            .map((c) => (
+              <option key={c.id} value={c.facet}>
+                {c.facet}
+              </option>
+            ))}
+        </select>
+      </label>
+      {canWrite &&
+        (adding ? (
+          <form
+            className="pg-row"
+            aria-label="New facet"
+            onSubmit={(e) => {
+              e.preventDefault();
+              create.mutate();
+            }}
+          >
+            <input className="input" aria-label="Facet name" placeholder="e.g. Sentiment" value={facet} onChange={(e) => setFacet(e.target.value)} required />
+            <button className="btn btn-primary" disabled={create.isPending}>
+              Create facet
+            </button>
+            <button type="button" className="btn btn-ghost" onClick={() => setAdding(false)}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          <button type="button" className="btn btn-sm" onClick={() => setAdding(true)}>
+            + Facet
+          </button>
+        ))}
+      {create.error && <span className="form-error small">{create.error.message}</span>}
+    </div>
+  );
+}
+
 export default function Intents() {
   const project = useProject();
   const api = useApi();
   const canWrite = useCan("member");
   const queryClient = useQueryClient();
+  const [params] = useSearchParams();
   const base = `/v1/project/${encodeURIComponent(project.id)}/classifier`;
   const list = useQuery({ queryKey: ["classifiers", project.id], queryFn: async () => (await api.get<{ objects: Classifier[] }>(base)).objects });
   const create = useMutation({
     mutationFn: () => api.post<Classifier>(base, { facet: "Intent", labels: [] }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["classifiers"] }),
   });
-  const classifier = list.data?.find((c) => c.facet === "Intent") ?? list.data?.[0];
+  const classifier = chosenFacet(list.data ?? [], params.get("facet"));
   return (
     <div className="page intents">
-      <PageHeader title="Intents" subtitle={`${project.name} · what users ask for, labelled as spans arrive`} />
+      <PageHeader
+        title="Intents"
+        subtitle={`${project.name} · what users ask for, labelled as spans arrive`}
+        actions={classifier && list.data ? <FacetPicker classifiers={list.data} current={classifier} base={base} /> : undefined}
+      />
       {list.isPending ? (
         <Loading what="classifier" />
       ) : list.isError ? (
@@ -378,9 +451,11 @@ export default function Intents() {
           {create.error && <ErrorState error={create.error} title="Could not create it" />}
         </Empty>
       ) : (
-        <div className="intents-stack">
+        <div className="intents-stack" key={classifier.id}>
           <Distribution classifier={classifier} base={base} />
+          <Trend classifier={classifier} />
           <Taxonomy classifier={classifier} base={base} />
+          <Improve classifier={classifier} base={base} />
           <Discovery classifier={classifier} base={base} />
           <RecentSpans classifier={classifier} base={base} />
         </div>

@@ -1,5 +1,6 @@
 // Online scoring rules of a project (`/v1/project_score`, score_type "online"): list with each
-// rule's status (state, pending, lag, counters), create (admins), pause and resume.
+// rule's status (state, pending, lag, counters); admins create, edit, pause, resume and delete
+// rules, scored by an autoevals built-in or one of the project's scorer functions (by slug).
 
 import { useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -7,23 +8,9 @@ import { useApi, useCan } from "../auth";
 import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { formatNumber } from "../lib/format";
+import { NEW_RULE, formOf, ruleBody, scorerLabel, type ProjectScore, type RuleForm, type ScorerFunction } from "../lib/onlineRules";
 import { GLOBAL_SCORERS } from "../lib/playground";
 import { useProject } from "./ProjectScope";
-
-interface OnlineConfig {
-  sampling_rate: number;
-  scorers: { type: string; name?: string; id?: string }[];
-  btql_filter?: string | null;
-  apply_to_root_span?: boolean;
-  status?: string;
-}
-
-interface ProjectScore {
-  id: string;
-  name: string;
-  score_type: string;
-  config?: { online?: OnlineConfig | null } | null;
-}
 
 interface RuleStatus {
   state: string;
@@ -34,7 +21,78 @@ interface RuleStatus {
   recent_errors?: unknown[];
 }
 
-function RuleRow({ rule, canAdmin }: { rule: ProjectScore; canAdmin: boolean }) {
+/** The add / edit form of a rule. */
+function RuleEditor({
+  title,
+  initial,
+  functions,
+  submitLabel,
+  onSubmit,
+  onCancel,
+  pending,
+}: {
+  title: string;
+  initial: RuleForm;
+  functions: ScorerFunction[];
+  submitLabel: string;
+  onSubmit: (body: RuleForm) => void;
+  onCancel?: () => void;
+  pending: boolean;
+}) {
+  const [form, setForm] = useState<RuleForm>(initial);
+  const set = (patch: Partial<RuleForm>) => setForm((f) => ({ ...f, ...patch }));
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    onSubmit(form);
+  }
+  return (
+    <form className="card settings-form" onSubmit={submit} aria-label={title}>
+      <input className="input" aria-label="Rule name" placeholder="rule name" value={form.name} onChange={(e) => set({ name: e.target.value })} required />
+      <select className="input" aria-label="Scorer" value={form.scorer} onChange={(e) => set({ scorer: e.target.value })}>
+        <optgroup label="Built-in (autoevals)">
+          {GLOBAL_SCORERS.map((s) => (
+            <option key={s} value={`global:${s}`}>
+              {s}
+            </option>
+          ))}
+        </optgroup>
+        <optgroup label="Project scorers">
+          {functions.length === 0 && (
+            <option value="" disabled>
+              none yet (push one with the SDK)
+            </option>
+          )}
+          {functions.map((f) => (
+            <option key={f.id} value={`function:${f.id}`}>
+              {f.slug}
+            </option>
+          ))}
+        </optgroup>
+      </select>
+      <input className="input" aria-label="Sampling rate" type="number" min="0" max="1" step="0.01" value={form.rate} onChange={(e) => set({ rate: e.target.value })} />
+      <input
+        className="input mono"
+        aria-label="BTQL filter"
+        placeholder="BTQL filter (optional), e.g. span_attributes.name = 'chat'"
+        value={form.filter}
+        onChange={(e) => set({ filter: e.target.value })}
+      />
+      <label className="pg-check">
+        <input type="checkbox" checked={form.rootOnly} onChange={(e) => set({ rootOnly: e.target.checked })} /> root spans only
+      </label>
+      <button className="btn btn-primary" disabled={pending}>
+        {submitLabel}
+      </button>
+      {onCancel && (
+        <button type="button" className="btn btn-ghost" onClick={onCancel}>
+          Cancel
+        </button>
+      )}
+    </form>
+  );
+}
+
+function RuleRow({ rule, canAdmin, functions, onEdit }: { rule: ProjectScore; canAdmin: boolean; functions: ScorerFunction[]; onEdit: () => void }) {
   const api = useApi();
   const queryClient = useQueryClient();
   const status = useQuery({
@@ -44,18 +102,20 @@ function RuleRow({ rule, canAdmin }: { rule: ProjectScore; canAdmin: boolean }) 
   });
   const online = rule.config?.online;
   const paused = online?.status === "paused";
+  const refresh = () => {
+    void queryClient.invalidateQueries({ queryKey: ["online-rules"] });
+    void queryClient.invalidateQueries({ queryKey: ["rule-status", rule.id] });
+  };
   const toggle = useMutation({
     mutationFn: () => api.patch(`/v1/project_score/${encodeURIComponent(rule.id)}`, { config: { online: { status: paused ? "active" : "paused" } } }),
-    onSuccess: () => {
-      void queryClient.invalidateQueries({ queryKey: ["online-rules"] });
-      void queryClient.invalidateQueries({ queryKey: ["rule-status", rule.id] });
-    },
+    onSuccess: refresh,
   });
+  const remove = useMutation({ mutationFn: () => api.delete(`/v1/project_score/${encodeURIComponent(rule.id)}`), onSuccess: refresh });
   const s = status.data;
   return (
     <tr>
       <td className="strong">{rule.name}</td>
-      <td>{(online?.scorers ?? []).map((x) => x.name ?? x.id).join(", ")}</td>
+      <td>{(online?.scorers ?? []).map((x) => scorerLabel(x, functions)).join(", ")}</td>
       <td>{online ? `${Math.round(online.sampling_rate * 100)}%` : "—"}</td>
       <td className="mono">{online?.btql_filter || "all spans"}</td>
       <td>
@@ -67,11 +127,28 @@ function RuleRow({ rule, canAdmin }: { rule: ProjectScore; canAdmin: boolean }) 
       <td>{s ? formatNumber(s.counters.errors ?? 0) : "…"}</td>
       <td>{s ? `$${s.spend_today_usd.toFixed(4)}` : "…"}</td>
       <td>
-        {canAdmin && (
-          <button type="button" className="btn btn-sm" disabled={toggle.isPending} onClick={() => toggle.mutate()} aria-label={`${paused ? "Resume" : "Pause"} ${rule.name}`}>
-            {paused ? "Resume" : "Pause"}
-          </button>
-        )}
+        <span className="row-actions">
+          {canAdmin && (
+            <>
+              <button type="button" className="btn btn-sm" disabled={toggle.isPending} onClick={() => toggle.mutate()} aria-label={`${paused ? "Resume" : "Pause"} ${rule.name}`}>
+                {paused ? "Resume" : "Pause"}
+              </button>
+              <button type="button" className="btn btn-sm" onClick={onEdit} aria-label={`Edit ${rule.name}`}>
+                Edit
+              </button>
+              <button
+                type="button"
+                className="btn btn-sm btn-danger"
+                disabled={remove.isPending}
+                aria-label={`Delete ${rule.name}`}
+                onClick={() => window.confirm(`Delete the rule “${rule.name}”? Spans already scored keep their scores.`) && remove.mutate()}
+              >
+                Delete
+              </button>
+            </>
+          )}
+          {(toggle.error ?? remove.error) && <span className="form-error small">{(toggle.error ?? remove.error)!.message}</span>}
+        </span>
       </td>
     </tr>
   );
@@ -87,62 +164,67 @@ export default function OnlineScoring() {
     queryFn: async () =>
       (await api.get<{ objects: ProjectScore[] }>(`/v1/project_score?project_id=${encodeURIComponent(project.id)}&score_type=online`)).objects,
   });
-  const [name, setName] = useState("");
-  const [scorer, setScorer] = useState("ValidJSON");
-  const [rate, setRate] = useState("1");
-  const [filter, setFilter] = useState("");
-  const [rootOnly, setRootOnly] = useState(true);
+  const functions = useQuery({
+    queryKey: ["scorer-functions", project.id],
+    queryFn: async () =>
+      (await api.get<{ objects: ScorerFunction[] }>(`/v1/function?project_id=${encodeURIComponent(project.id)}&function_type=scorer`)).objects,
+  });
+  const fns = functions.data ?? [];
+  const [editing, setEditing] = useState<ProjectScore | null>(null);
+  const [formKey, setFormKey] = useState(0);
+  const [problem, setProblem] = useState<string | null>(null);
+  const refresh = () => void queryClient.invalidateQueries({ queryKey: ["online-rules", project.id] });
   const create = useMutation({
-    mutationFn: () =>
-      api.post<ProjectScore>("/v1/project_score", {
-        project_id: project.id,
-        name: name.trim(),
-        score_type: "online",
-        config: {
-          online: {
-            sampling_rate: Number(rate),
-            scorers: [{ type: "global", name: scorer }],
-            apply_to_root_span: rootOnly,
-            ...(filter.trim() ? { btql_filter: filter.trim() } : {}),
-          },
-        },
-      }),
+    mutationFn: (body: Record<string, unknown>) => api.post<ProjectScore>("/v1/project_score", body),
     onSuccess: () => {
-      setName("");
-      setFilter("");
-      void queryClient.invalidateQueries({ queryKey: ["online-rules", project.id] });
+      setFormKey((k) => k + 1);
+      refresh();
+    },
+  });
+  const update = useMutation({
+    mutationFn: ({ id, body }: { id: string; body: Record<string, unknown> }) => api.patch<ProjectScore>(`/v1/project_score/${encodeURIComponent(id)}`, body),
+    onSuccess: () => {
+      setEditing(null);
+      refresh();
     },
   });
 
-  function submit(e: FormEvent) {
-    e.preventDefault();
-    create.mutate();
+  function send(form: RuleForm, rule: ProjectScore | null) {
+    try {
+      const body = ruleBody(form, rule ? undefined : project.id);
+      setProblem(null);
+      if (rule) update.mutate({ id: rule.id, body });
+      else create.mutate(body);
+    } catch (e) {
+      setProblem((e as Error).message);
+    }
   }
 
   return (
     <div className="page">
       <PageHeader title="Online scoring" subtitle={`${project.name} · production logs scored as they arrive`} />
-      {canAdmin ? (
-        <form className="card settings-form" onSubmit={submit} aria-label="Add a rule">
-          <input className="input" aria-label="Rule name" placeholder="rule name" value={name} onChange={(e) => setName(e.target.value)} required />
-          <select className="input" aria-label="Scorer" value={scorer} onChange={(e) => setScorer(e.target.value)}>
-            {GLOBAL_SCORERS.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-          <input className="input" aria-label="Sampling rate" type="number" min="0" max="1" step="0.01" value={rate} onChange={(e) => setRate(e.target.value)} />
-          <input className="input mono" aria-label="BTQL filter" placeholder="BTQL filter (optional), e.g. span_attributes.name = 'chat'" value={filter} onChange={(e) => setFilter(e.target.value)} />
-          <label className="pg-check">
-            <input type="checkbox" checked={rootOnly} onChange={(e) => setRootOnly(e.target.checked)} /> root spans only
-          </label>
-          <button className="btn btn-primary" disabled={create.isPending}>
-            Add rule
-          </button>
-        </form>
+      {!canAdmin ? (
+        <p className="muted">Only admins add, edit, pause, resume or delete rules.</p>
+      ) : editing ? (
+        <RuleEditor
+          key={`edit-${editing.id}`}
+          title={`Edit rule ${editing.name}`}
+          initial={formOf(editing)}
+          functions={fns}
+          submitLabel="Save rule"
+          pending={update.isPending}
+          onSubmit={(f) => send(f, editing)}
+          onCancel={() => setEditing(null)}
+        />
       ) : (
-        <p className="muted">Only admins add, pause or resume rules.</p>
+        <RuleEditor key={`new-${formKey}`} title="Add a rule" initial={NEW_RULE} functions={fns} submitLabel="Add rule" pending={create.isPending} onSubmit={(f) => send(f, null)} />
       )}
-      {create.error && <ErrorState error={create.error} title="The rule was refused" />}
+      {problem && (
+        <div className="form-error" role="alert">
+          {problem}
+        </div>
+      )}
+      {(create.error ?? update.error) && <ErrorState error={(create.error ?? update.error)!} title="The rule was refused" />}
       {rules.isPending ? (
         <Loading what="rules" />
       ) : rules.isError ? (
@@ -170,7 +252,7 @@ export default function OnlineScoring() {
           </thead>
           <tbody>
             {rules.data.map((r) => (
-              <RuleRow key={r.id} rule={r} canAdmin={canAdmin} />
+              <RuleRow key={r.id} rule={r} canAdmin={canAdmin} functions={fns} onEdit={() => setEditing(r)} />
             ))}
           </tbody>
         </table>
