@@ -13,6 +13,7 @@ from loopline.common import stored_row
 from loopline.common.messages.eval_jobs import EvalJob
 from loopline.common.store import Store
 from loopline.evaluator.evals.cell_rows import DataRow
+from loopline.evaluator.evals.parent import EvalParent, rows_target
 
 
 def _dict(v: Any) -> dict[str, Any]:
@@ -110,12 +111,43 @@ class DataReader:
 
     async def written_roots(self, job: EvalJob) -> set[str]:
         """Ids of the experiment's root rows already stored: a cell whose root is written is done
-        (its root is published only after its other rows were acknowledged)."""
+        (its root is published only after its other rows were acknowledged). Under a parent
+        span, the cells' roots are that span's children."""
+        parent = EvalParent.of_job(job)
+        project_id, object_type, object_id = rows_target(job)
+        params = {"o": job.org_id, "p": project_id, "t": object_type, "i": object_id}
+        which = "is_root"
+        if parent is not None and parent.span_id:
+            which, params["s"] = "has(span_parents, {s:String})", parent.span_id
         _, rows = await self.store.query(
             self.store.sql(
                 "SELECT DISTINCT id FROM {db}.spans WHERE org_id = {o:String} AND project_id = {p:String} "
-                "AND object_type = 'experiment' AND object_id = {i:String} AND is_root"
+                f"AND object_type = {{t:String}} AND object_id = {{i:String}} AND {which}"
             ),
-            {"o": job.org_id, "p": job.project_id, "i": job.experiment_id},
+            params,
         )
         return {r[0] for r in rows}
+
+    async def scores(self, job: EvalJob, score_ids: list[str]) -> dict[str, list[float]]:
+        """The values of each score name on the given score rows of the job (as stored now)."""
+        project_id, object_type, object_id = rows_target(job)
+        out: dict[str, list[float]] = {}
+        for i in range(0, len(score_ids), 10_000):
+            _, rows = await self.store.query(
+                self.store.sql(
+                    "SELECT argMax(scores_map, _xact_id) FROM {db}.spans WHERE org_id = {o:String} "
+                    "AND project_id = {p:String} AND object_type = {t:String} AND object_id = {i:String} "
+                    "AND id IN {ids:Array(String)} GROUP BY id"
+                ),
+                {
+                    "o": job.org_id,
+                    "p": project_id,
+                    "t": object_type,
+                    "i": object_id,
+                    "ids": score_ids[i : i + 10_000],
+                },
+            )
+            for (scores,) in rows:
+                for name, value in scores.items():
+                    out.setdefault(name, []).append(float(value))
+        return out

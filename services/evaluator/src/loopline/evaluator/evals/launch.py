@@ -22,15 +22,20 @@ from loopline.common.control_plane import ControlPlane
 from loopline.common.errors import Invalid, NotFound, ServiceError, TooLarge, Unavailable
 from loopline.common.messages import eval_jobs
 from loopline.common.messages.eval_jobs import DatasetRef, EvalJob, FunctionRef
+from loopline.common.object_types import EXPERIMENT
 from loopline.common.progress import wait_for_writer
 from loopline.common.service_calls import ServiceAnswer, ServiceCalls
 from loopline.common.xact import XactIdGenerator
+from loopline.evaluator.evals.cell_rows import cell_ids
 from loopline.evaluator.evals.data import DataReader
 from loopline.evaluator.evals.extra_messages import parse_path
 from loopline.evaluator.evals.functions import CellFunctions, is_prompt
 from loopline.evaluator.evals.job_store import JobRecord, JobStore, now
+from loopline.evaluator.evals.parent import EvalParent, cell_seed, local_summary
 from loopline.evaluator.evals.request import RunEval, data_version, function_ref
 from loopline.evaluator.evals.settings import EvalSettings
+from loopline.evaluator.runtime.parents import decode_parent
+from loopline.evaluator.runtime.spans import resolve_parent
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,9 @@ class Launcher:
                     "'extra_messages' appends messages to a prompt's: the task is not a prompt",
                     field="extra_messages",
                 )
+        parent = await _parent(p, body, control)
         data, total_rows = await self._data(p, body, control, calls)
-        base_id = await self._base_experiment(p, body, control, calls)
+        base_id = await self._base_experiment(p, body, control, calls) if parent is None else None
         job_id = str(uuid.uuid4())
         trials = body.trial_count or 1
         spec: dict[str, Any] = {
@@ -115,7 +121,7 @@ class Launcher:
             "timeout_ms": int(body.timeout) if body.timeout else None,
             "base_experiment_id": base_id,
             "metadata": body.metadata or {},
-            "parent": body.parent or None,
+            "parent": parent.as_job() if parent is not None else None,
         }
         probe = len(eval_jobs.encode(EvalJob(experiment_id="0" * 36, **job_base)))
         if probe > self.settings.max_inline_bytes:
@@ -124,16 +130,23 @@ class Launcher:
                 "insert the rows into a dataset and launch with data.dataset_id",
                 field="data.data",
             )
-        exp = await calls.call(p, "POST", "/v1/experiment", {k: v for k, v in spec.items() if v is not None})
-        if not exp.ok or not isinstance(exp.body, dict):
-            raise _refused(exp, "the experiment could not be created")
-        job = EvalJob(experiment_id=str(exp.body["id"]), requested_xact_id=self.xact.next_str(), **job_base)
+        if parent is None:
+            exp = await calls.call(
+                p, "POST", "/v1/experiment", {k: v for k, v in spec.items() if v is not None}
+            )
+            if not exp.ok or not isinstance(exp.body, dict):
+                raise _refused(exp, "the experiment could not be created")
+            experiment: dict[str, Any] = exp.body
+            experiment_id = str(experiment["id"])
+        else:  # the parent's object is filled instead (parent.py)
+            experiment, experiment_id = {}, parent.object_id
+        job = EvalJob(experiment_id=experiment_id, requested_xact_id=self.xact.next_str(), **job_base)
         rec = JobRecord(
             org_id=p.org_id,
             id=job_id,
             project_id=body.project_id,
-            experiment_id=job.experiment_id,
-            experiment_name=str(exp.body.get("name") or ""),
+            experiment_id=experiment_id if parent is None or parent.object_type == EXPERIMENT else "",
+            experiment_name=str(experiment.get("name") or ""),
             status="queued",
             job=eval_jobs.encode(job).decode(),
             created=now(),
@@ -146,7 +159,7 @@ class Launcher:
         except Exception as exc:
             await self.jobs.save(replace(rec, status="failed", error=f"not queued: {exc}", finished=now()))
             raise Unavailable(f"the eval job could not be queued: {exc}", retry_after=1) from exc
-        return Launched(job, rec, exp.body)
+        return Launched(job, rec, experiment)
 
     async def _check_function(self, p: Principal, ref: FunctionRef, where: str) -> Any:
         try:
@@ -230,6 +243,15 @@ class Launcher:
         return None
 
 
+async def _parent(p: Principal, body: RunEval, control: ControlPlane) -> EvalParent | None:
+    """The object (and span) the eval fills instead of a new experiment, when `parent` names one
+    (400 / 404 naming `parent` when it is malformed or not the caller's org's)."""
+    found = decode_parent(body.parent)
+    if found is None:
+        return None
+    return EvalParent.of_target(await resolve_parent(control, p, found))
+
+
 async def summarize(
     calls: ServiceCalls,
     p: Principal,
@@ -248,3 +270,20 @@ async def summarize(
     if not got.ok or not isinstance(got.body, dict):
         raise _refused(got, "the experiment could not be summarized")
     return got.body
+
+
+async def summarize_under_parent(
+    calls: ServiceCalls, data: DataReader, p: Principal, job: EvalJob
+) -> dict[str, Any]:
+    """The summary of an eval that filled a parent instead of an experiment: the SDK's local one,
+    each score's mean over the job's score rows (parent.py)."""
+    n = len(job.scorers)
+    score_ids = [
+        sid
+        for row in await data.rows(job)
+        for t in range(job.trial_count)
+        for sid, _ in cell_ids(cell_seed(job), row.key, t, n).scores
+    ]
+    project = await calls.call(p, "GET", f"/v1/project/{quote(job.project_id, safe='')}")
+    name = project.body.get("name") if project.ok and isinstance(project.body, dict) else None
+    return local_summary(name, await data.scores(job, score_ids))

@@ -32,10 +32,12 @@ from loopline.common.auth import Principal
 from loopline.common.deps import Caller, ControlPlaneDep
 from loopline.common.errors import NotFound, ServiceError
 from loopline.common.http import JSONResponse
+from loopline.common.messages import eval_jobs
 from loopline.common.service import service_state
 from loopline.common.service_calls import ServiceCalls
 from loopline.evaluator.evals.job_store import JobRecord, now
-from loopline.evaluator.evals.launch import summarize
+from loopline.evaluator.evals.launch import summarize, summarize_under_parent
+from loopline.evaluator.evals.parent import EvalParent
 from loopline.evaluator.evals.request import parse_run_eval
 from loopline.evaluator.evals.state import EvalsState
 from loopline.evaluator.state import State
@@ -138,6 +140,9 @@ def _failure(rec: JobRecord) -> str:
 
 
 async def _final(evals: EvalsState, calls: ServiceCalls, p: Principal, rec: JobRecord) -> dict[str, Any]:
+    job = eval_jobs.decode(rec.job.encode())
+    if EvalParent.of_job(job) is not None:
+        return await summarize_under_parent(calls, evals.launcher.data, p, job)
     return await summarize(calls, p, rec.experiment_id, comparison_id=_base_of(rec))
 
 
@@ -182,14 +187,18 @@ def build_eval_router() -> APIRouter:
         rec = launched.record
         headers = {JOB_HEADER: rec.id}
         if body.stream:
-            head = await summarize(calls, p, rec.experiment_id, scores=False)
+            parent = EvalParent.of_job(launched.job)
+            if parent is None:
+                head = await summarize(calls, p, rec.experiment_id, scores=False)
+            else:  # no experiment of its own: where its rows go
+                head = {"parent": {"object_type": parent.object_type, "object_id": parent.object_id}}
             start = {
                 "job_id": rec.id,
                 "project_id": rec.project_id,
                 "project_name": head.get("project_name"),
-                "experiment_id": rec.experiment_id,
-                "experiment_name": head.get("experiment_name") or rec.experiment_name,
-                **_urls(p, head),
+                "experiment_id": rec.experiment_id if parent is None else None,
+                "experiment_name": head.get("experiment_name") or rec.experiment_name or None,
+                **(_urls(p, head) if parent is None else {"parent": head["parent"]}),
                 "total": rec.total,
             }
             return StreamingResponse(

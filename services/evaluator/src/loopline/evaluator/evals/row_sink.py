@@ -39,10 +39,11 @@ class RowSink:
         *,
         max_rows: int = 500,
         linger_s: float = 0.005,
+        object_type: str = EXPERIMENT,  # and `experiment_id` its (stored) id: an eval's parent
     ) -> None:
         self.bus = bus
         self.xact = xact
-        self.target = (org_id, project_id, EXPERIMENT, experiment_id)
+        self.target = (org_id, project_id, object_type, experiment_id)
         self.max_rows = max_rows
         self.linger_s = linger_s
         self._pending: list[_Pending] = []

@@ -49,6 +49,7 @@ from loopline.evaluator.evals.cell_rows import (
 from loopline.evaluator.evals.data import DataReader
 from loopline.evaluator.evals.functions import CellFunctions, TaskOptions
 from loopline.evaluator.evals.job_store import MAX_ERRORS, JobRecord, JobStore, now, with_progress
+from loopline.evaluator.evals.parent import EvalParent, cell_seed, rows_target
 from loopline.evaluator.evals.row_sink import RowSink
 from loopline.evaluator.evals.settings import EvalSettings
 
@@ -77,6 +78,7 @@ class _Fns:
     task: Any
     scorers: tuple[tuple[Any, str], ...]  # (resolved scorer, span name)
     options: TaskOptions = field(default_factory=TaskOptions)
+    parent: EvalParent | None = None  # the object / span the cells fill instead of an experiment
 
 
 def _principal(job: EvalJob) -> Principal:
@@ -205,7 +207,7 @@ class JobRunner:
         for ref in job.scorers:
             fn = await self.functions.resolve(principal, ref)
             scorers.append((fn, self.functions.display_name(fn, ref)))
-        return _Fns(task, tuple(scorers), TaskOptions.of(job))
+        return _Fns(task, tuple(scorers), TaskOptions.of(job), EvalParent.of_job(job))
 
     async def _run_job(self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event) -> None:
         principal = _principal(job)
@@ -219,21 +221,21 @@ class JobRunner:
         written = await self.data.written_roots(job)
         n = len(job.scorers)
         cells = [
-            (row, t, cell_ids(job.experiment_id, row.key, t, n))
-            for row in rows
-            for t in range(job.trial_count)
+            (row, t, cell_ids(cell_seed(job), row.key, t, n)) for row in rows for t in range(job.trial_count)
         ]
         pending = [c for c in cells if c[2].root not in written]
         progress = _Progress(done=len(cells) - len(pending))
         rec = with_progress(rec, total=len(cells), done=progress.done)
         await self.jobs.save(rec)
+        project_id, object_type, object_id = rows_target(job)
         sink = RowSink(
             self.bus,
             self.xact,
             job.org_id,
-            job.project_id,
-            job.experiment_id,
+            project_id,
+            object_id,
             max_rows=self.settings.publish_batch_rows,
+            object_type=object_type,
         )
         watcher = asyncio.create_task(self._watch(job, rec, cancel, progress))
         try:
@@ -372,6 +374,8 @@ class JobRunner:
                     )
                 )
             rows = cell_rows(ids, row, task, scores, Timed(start, time.time()))
+            if fns.parent is not None:
+                rows = fns.parent.adopt(rows)
         await sink.write(rows[1:], rows[0])
         progress.done += 1
         problems = [f"task: {task.error}"] if task.error else []

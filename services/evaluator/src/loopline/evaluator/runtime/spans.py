@@ -141,10 +141,14 @@ class Span:
             row["scores"] = self.scores
         if self.tags:
             row["tags"] = self.tags
-        event = self.target.propagated_event
-        if event:
-            row = _merge(row, {k: v for k, v in event.items() if k not in ("id", "span_id", "root_span_id")})
+        return propagate(row, self.target.propagated_event)
+
+
+def propagate(row: dict[str, Any], event: dict[str, Any] | None) -> dict[str, Any]:
+    """The row with a parent's `propagated_event` merged in (never its ids), as the SDK does."""
+    if not event:
         return row
+    return _merge(row, {k: v for k, v in event.items() if k not in ("id", "span_id", "root_span_id")})
 
 
 def format_created_ts(ts: float) -> str:
