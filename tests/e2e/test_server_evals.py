@@ -172,7 +172,7 @@ def test_eval_killed_mid_job_resumes_once_and_summarizes(tmp_path: Path, kafka_b
                 if not cursor:
                     break
             kinds = Counter(r["span_attributes"]["type"] for r in rows)
-            assert kinds == {"eval": N, "task": N, "score": 3 * N}, kinds
+            assert kinds == {"eval": N, "task": N, "llm": N, "score": 3 * N}, kinds  # llm: the task's call
             assert len({r["id"] for r in rows}) == len(rows)
             assert Counter(r["origin"]["id"] for r in rows if r["span_attributes"]["type"] == "eval") == {
                 f"q{i}": 1 for i in range(N)
@@ -197,6 +197,13 @@ def test_eval_killed_mid_job_resumes_once_and_summarizes(tmp_path: Path, kafka_b
             assert (exact.improvements, exact.regressions) == (10, 0)
             assert summary.scores["judge"].score == pytest.approx(1.0)
             assert summary.scores["Levenshtein"].improvements == 10
+            # token metrics from the task's llm spans, as for the SDK's own Eval with wrap_openai
+            tokens = summary.metrics["prompt_tokens"]
+            assert (
+                tokens.metric > 0
+                and tokens.unit == "tok"
+                and summary.metrics["total_tokens"].metric > tokens.metric
+            )
 
             status = cli(ll2, "status", job_id)
             assert status.returncode == 0 and "succeeded" in status.stdout and f"{N}/{N}" in status.stdout
