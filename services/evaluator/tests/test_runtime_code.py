@@ -130,3 +130,34 @@ async def test_registered_functions_run_in_the_sandbox(sandbox: Sandbox) -> None
     bad.function_data["data"]["location"] = {"type": "sandbox"}
     out = await code.bind(who, bad).function({})
     assert out.status == 400 and "not supported" in str(out.error)
+
+
+def inline(code: str) -> InlineFunction:
+    data = {"type": "inline", "code": code, "runtime_context": {"runtime": "python", "version": "3.11"}}
+    return InlineFunction(name="task", function_data={"type": "code", "data": data})
+
+
+async def test_an_evals_parameters_reach_handlers_that_take_them(sandbox: Sandbox) -> None:
+    code = CodeRunner(sandbox, Blobs(bundle()))
+    who = Principal(org_id="o1")
+    params = {"k": 3}
+    for source, value, expected in (
+        ("def handler(x, parameters):\n    return x * parameters['k']\n", {"x": 2}, 6),
+        ("async def handler(x, *, parameters):\n    return x + parameters['k']\n", {"x": 2}, 5),
+        ("def handler(**kw):\n    return sorted(kw)\n", {"x": 2}, ["parameters", "x"]),
+        ("def handler(x):\n    return x\n", {"x": 2, "y": 1}, 2),  # takes none: bound as before
+        ("def handler(input):\n    return input\n", {"q": 1}, {"q": 1}),  # the whole object
+        ("def handler(input, parameters):\n    return [input, parameters]\n", "q", ["q", params]),
+        ("def handler(input):\n    return input\n", 5, 5),
+    ):
+        out = await code.bind(who, inline(source)).function(value, params)
+        assert (out.output, out.error) == (expected, None), source
+    # a pushed bundle's function declares its arguments: parameters are dropped for it
+    out = await code.bind(who, fn(0)).function({"x": 21}, params)
+    assert (out.output, out.error) == (42, None)
+    # errors name the user's code, never the wrapper
+    out = await code.bind(who, inline("def handler(parameters):\n    return 1 / 0\n")).function({}, params)
+    assert "ZeroDivisionError" in str(out.error) and "return 1 / 0" in str(out.error)
+    assert "loopline" not in str(out.error)
+    out = await code.bind(who, inline("def main(x):\n    return x\n")).function({"x": 1}, params)
+    assert out.status == 422 and "defines no function 'handler'" in str(out.error)

@@ -182,7 +182,7 @@ import inspect as _inspect
 def __loopline_with_parameters__(input, parameters):
     fn = globals().get({entry!r})
     if not callable(fn):
-        raise LookupError("the code defines no function " + {entry!r})
+        raise LookupError("the code defines no function " + repr({entry!r}))
     try:
         declared = _inspect.signature(fn).parameters
     except (TypeError, ValueError):
