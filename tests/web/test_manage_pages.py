@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.classifier_logs import root_span
 from tests.web.conftest import Seeded, shot
 
 TEXTS = {
@@ -206,15 +207,7 @@ def test_intents_facets_trend_and_the_improvement_loop(page: Any, seeded: Seeded
     cid = api.post(base, json=intent).json()["id"]
     assert api.post(base, json=sentiment).status_code == 200
     rows = [
-        {
-            "id": f"{topic}{i}",
-            "span_id": f"{topic}{i}",
-            "root_span_id": f"{topic}{i}",
-            "project_id": pid,
-            "log_id": "g",
-            "input": [{"role": "user", "content": text}],
-            "output": "ok",
-        }
+        root_span(f"{topic}{i}", pid, [{"role": "user", "content": text}], output="ok")
         for topic, texts in TEXTS.items()
         for i, text in enumerate(texts)
     ]
@@ -329,6 +322,7 @@ def test_loop_model_allowlist_and_the_picker(
     page.get_by_role("button", name="✦ Loop").click()
     picker = page.get_by_role("combobox", name="Model", exact=True)
     expect(picker.locator("option")).to_have_text([a])
+    expect(page.get_by_text(re.compile(r"^\d+ off the allowlist$"))).to_be_visible()
     shot(page, "webpages-loop-allowlist")
     # the server refuses a conversation on a model off the list
     r = api.post("/v1/loop/conversations", json={"model": b})
@@ -339,6 +333,7 @@ def test_loop_model_allowlist_and_the_picker(
         "No allowlist: Loop may use every model the organization can call."
     )
     expect(picker.locator("option", has_text=b)).to_have_count(1)
+    expect(page.get_by_text(re.compile(r"off the allowlist$"))).to_have_count(0)
     assert api.get("/v1/loop/settings").json() == {"allowed_models": None}
 
 

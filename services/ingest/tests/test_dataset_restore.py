@@ -12,6 +12,7 @@ import pytest
 from loopline.ingest.restore import restore_rows
 
 from tests.support.app import InProcess, in_process
+from tests.support.datasets import insert, versions
 
 
 @pytest.fixture
@@ -20,15 +21,8 @@ async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
         yield p
 
 
-async def insert(ll: InProcess, ds: str, *events: dict[str, Any]) -> None:
-    r = await ll.client.post(f"/v1/dataset/{ds}/insert", json={"events": list(events)}, headers=ll.headers)
-    assert r.status_code == 200, r.text
-
-
-async def versions(ll: InProcess, ds: str) -> list[str]:
-    r = await ll.client.get(f"/v1/dataset/{ds}/versions", headers=ll.headers)
-    assert r.status_code == 200, r.text
-    return [v["version"] for v in r.json()["versions"]]
+async def version_ids(ll: InProcess, ds: str) -> list[str]:
+    return [v["version"] for v in await versions(ll, ds)]
 
 
 async def records(ll: InProcess, ds: str, version: str | None = None) -> list[tuple[Any, ...]]:
@@ -57,18 +51,18 @@ async def test_restore_writes_the_old_records_back_as_one_new_version(ll: InProc
         {"id": "b", "input": {"q": "two"}, "expected": "2"},
         {"id": "c", "input": {"q": "three"}, "expected": "3"},
     )
-    (v1,) = await versions(ll, ds)
+    (v1,) = await version_ids(ll, ds)
     original = await records(ll, ds)
     await insert(ll, ds, {"id": "a", "input": {"q": "one, edited"}, "expected": "uno", "metadata": None})
     await insert(ll, ds, {"id": "b", "_object_delete": True}, {"id": "d", "input": {"q": "four"}})
-    assert len(await versions(ll, ds)) == 3
+    assert len(await version_ids(ll, ds)) == 3
 
     r = await ll.client.post(f"/v1/dataset/{ds}/restore", json={"version": v1}, headers=ll.headers)
     assert r.status_code == 200, r.text
     body = r.json()
     # a and b written back, d deleted; c was never changed and is left alone
     assert (body["version"], body["written"], body["deleted"]) == (v1, 2, 1)
-    after = await versions(ll, ds)
+    after = await version_ids(ll, ds)
     assert len(after) == 4 and after[0] == body["xact_id"]
     assert await records(ll, ds) == original
     # history is kept: the version before the restore still reads as it was
@@ -78,13 +72,13 @@ async def test_restore_writes_the_old_records_back_as_one_new_version(ll: InProc
     r = await ll.client.post(f"/v1/dataset/{ds}/restore", json={"version": after[0]}, headers=ll.headers)
     assert r.status_code == 200, r.text
     assert (r.json()["xact_id"], r.json()["written"], r.json()["deleted"]) == (None, 0, 0)
-    assert len(await versions(ll, ds)) == 4
+    assert len(await version_ids(ll, ds)) == 4
 
 
 async def test_restore_refuses_bad_requests_foreign_datasets_and_viewers(ll: InProcess) -> None:
     ds = await new_dataset(ll, "ds-restore-2")
     await insert(ll, ds, {"id": "a", "input": 1})
-    (v1,) = await versions(ll, ds)
+    (v1,) = await version_ids(ll, ds)
     url = f"/v1/dataset/{ds}/restore"
     for body, where in (
         ({}, "version"),
@@ -104,7 +98,7 @@ async def test_restore_refuses_bad_requests_foreign_datasets_and_viewers(ll: InP
     viewer, _ = await ll.keys.create_key(ll.org_id, "viewer", role="viewer")
     r = await ll.client.post(url, json={"version": v1}, headers={"Authorization": f"Bearer {viewer}"})
     assert r.status_code == 403
-    assert len(await versions(ll, ds)) == 1
+    assert len(await version_ids(ll, ds)) == 1
 
 
 def test_restore_rows_rewrite_changed_records_and_delete_new_ones() -> None:

@@ -10,23 +10,13 @@ from typing import Any
 import pytest
 
 from tests.support.app import InProcess, in_process
+from tests.support.datasets import insert, versions
 
 
 @pytest.fixture
 async def ll(chdb_dsn: str, tmp_path: Path) -> AsyncIterator[InProcess]:
     async with in_process(chdb_dsn, tmp_path) as p:
         yield p
-
-
-async def insert(ll: InProcess, ds: str, *events: dict[str, Any]) -> None:
-    r = await ll.client.post(f"/v1/dataset/{ds}/insert", json={"events": list(events)}, headers=ll.headers)
-    assert r.status_code == 200, r.text
-
-
-async def versions(ll: InProcess, ds: str, **params: Any) -> Any:
-    r = await ll.client.get(f"/v1/dataset/{ds}/versions", params=params, headers=ll.headers)
-    assert r.status_code == 200, r.text
-    return r.json()["versions"]
 
 
 async def rows_as_of(ll: InProcess, ds: str, version: str | None) -> list[tuple[str, Any]]:

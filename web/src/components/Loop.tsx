@@ -24,6 +24,8 @@ interface LoopState {
   model: string;
   setModel(model: string): void;
   models: string[];
+  /** models the org can call that its Loop allowlist leaves out (not offered) */
+  offList: number;
   modelsProblem: string | null;
   autoAccept: boolean;
   setAutoAccept(on: boolean): void;
@@ -164,6 +166,7 @@ export function LoopProvider({ children }: { children: ReactNode }) {
       model,
       setModel,
       models,
+      offList: listed.data ? listed.data.models.filter((m) => !m.allowed).length : 0,
       modelsProblem: listed.error ? String((listed.error as Error).message) : (listed.data?.problem ?? null),
       autoAccept,
       setAutoAccept,
@@ -293,6 +296,11 @@ export function LoopPanel() {
             </option>
           ))}
         </select>
+        {loop.offList > 0 && (
+          <span className="muted small" title="The organization's Loop allowlist (Settings → Loop models) leaves these out">
+            {loop.offList} off the allowlist
+          </span>
+        )}
         <label className="checkbox small">
           <input type="checkbox" checked={loop.autoAccept} onChange={(e) => loop.setAutoAccept(e.target.checked)} /> Auto-accept changes
         </label>
