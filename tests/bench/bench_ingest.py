@@ -76,6 +76,11 @@ def _text(n: int) -> str:
     return " ".join(out)[:n]
 
 
+def iso(now: float) -> str:
+    """`created` as the SDK sends it (microseconds, UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00"
+
+
 def make_span(project_id: str, trace: str, parent: str | None, i: int, tag: str = "") -> dict[str, Any]:
     size = 1_000_000 if i % BIG_SPAN_EVERY == BIG_SPAN_EVERY - 1 else random.randint(500, 5000)
     now = time.time()
@@ -83,7 +88,7 @@ def make_span(project_id: str, trace: str, parent: str | None, i: int, tag: str 
         "id": tag + uuid.uuid4().hex[len(tag) :],
         "project_id": project_id,
         "log_id": "g",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}+00:00",
+        "created": iso(now),
         "span_id": tag + uuid.uuid4().hex[len(tag) : 16 + len(tag)],
         "root_span_id": trace,
         "span_parents": [parent] if parent else None,
@@ -167,8 +172,15 @@ class Result:
     ack_ms: list[float] = field(default_factory=list)
     fresh_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    #: what the first errors were (an error must be explained, not only counted)
+    error_kinds: list[str] = field(default_factory=list)
     queryable_after_s: float = 0.0
     server_cpu_s: float | None = None
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if len(self.error_kinds) < 3:
+            self.error_kinds.append(what[:300])
 
     @property
     def end_to_end(self) -> float:
@@ -196,6 +208,7 @@ class Result:
             f"end-to-end/s={e2e:>9,.0f}  ack p50/p95/p99 ms={pct(self.ack_ms, 0.5)}/{pct(self.ack_ms, 0.95)}/{pct(self.ack_ms, 0.99)}  "
             f"freshness p95 ms={pct(self.fresh_ms, 0.95)}  errors={self.errors}"
             + (f"  server CPU us/span={cpu:.0f}" if cpu is not None else "")
+            + "".join(f"\n    error: {e}" for e in self.error_kinds)
         )
 
 
@@ -224,8 +237,8 @@ async def drive(
                 n = await send(start)
                 res.spans += n
                 res.ack_ms.append((time.perf_counter() - t0) * 1000)
-            except Exception:
-                res.errors += 1
+            except Exception as exc:
+                res.error(f"send: {exc!r}")
                 await asyncio.sleep(0.1)
             if interval:
                 await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
@@ -235,8 +248,8 @@ async def drive(
         while time.monotonic() < stop_at:
             try:
                 res.fresh_ms.append(await probe())
-            except Exception:
-                res.errors += 1
+            except Exception as exc:
+                res.error(f"probe: {exc!r}")
             await asyncio.sleep(0.5)
 
     t0 = time.perf_counter()
@@ -300,7 +313,16 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
 
         async def probe() -> float:
             rid = uuid.uuid4().hex
-            row = {"id": rid, "project_id": probe_pid, "log_id": "g", "input": "probe"}
+            # `created` as the SDK sends it: a row without one gets its transaction's time, whole
+            # seconds, and a fetch (newest `created` first, then id) may then list an earlier
+            # probe of the same second first (the one probe per phase that "timed out")
+            row = {
+                "id": rid,
+                "project_id": probe_pid,
+                "log_id": "g",
+                "input": "probe",
+                "created": iso(time.time()),
+            }
             r = await c.post("/logs3", content=orjson.dumps({"rows": [row]}))
             r.raise_for_status()
             t_ack = time.perf_counter()
