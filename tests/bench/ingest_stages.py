@@ -123,7 +123,7 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
                 with thread("merge"):
                     merged += merge_group(key, by_id, bases)
             with thread("encode"):
-                lines = [orjson.dumps(r) for r in merged]
+                lines = [stored_row.insert_line(r) for r in merged]
             with process("insert"):
                 await _insert(store, "spans", lines)
             encoded.append(lines)

@@ -5,13 +5,15 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopline.common.rows import validate_row
+from loopline.common.rows import RowValidationError, parse_row, plain_fields, validate_row
 from loopline.common.xact import xact_for_time
 from loopline.ingest.merge import (
     RowState,
     apply_defaults,
+    apply_insert,
     apply_write,
     apply_writes,
     deep_merge,
@@ -659,3 +661,47 @@ def test_every_write_is_idempotent(base: list[tuple[int, dict[str, Any]]], w: di
     twice = apply_write(once, v, xact_for_time(T0, x))
     assert twice is not None
     assert (twice.row, twice.deleted) == (once.row, once.deleted)
+
+
+_plain_rows = st.fixed_dictionaries(
+    {"id": st.sampled_from(["r", "a.b"]), "project_id": st.just("p1"), "log_id": st.just("g")},
+    optional={
+        "created": st.sampled_from([CREATED, "2026-01-01T00:00:00Z", "2026-01-01 10:00:00.1234567", None]),
+        "span_id": st.sampled_from(["s1", None]),
+        "span_parents": st.sampled_from([["p"], None]),
+        "input": _json,
+        "output": _json,
+        "metadata": st.one_of(st.none(), st.dictionaries(st.sampled_from(["m", "n"]), _json, max_size=2)),
+        "tags": _tags,
+        "facet": _json,  # an unknown field (kept as extra)
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=_plain_rows, x=st.integers(1, 5))
+def test_a_plain_insert_takes_the_fast_path_to_the_same_state(row: dict[str, Any], x: int) -> None:
+    """The writer's fast path for a row's first write without control fields (`plain_fields` +
+    `apply_insert`) gives exactly the state `apply_write` gives."""
+    fields = plain_fields(row)
+    assert fields is not None
+    fast = apply_insert(fields, row["id"], xact_for_time(T0, x))
+    slow = apply_write(None, row, xact_for_time(T0, x))
+    assert slow is not None
+    assert (fast.row, fast.xact_id, fast.deleted) == (slow.row, slow.xact_id, slow.deleted)
+
+
+def test_plain_fields_leaves_control_rows_to_parse_row_and_refuses_what_it_refuses() -> None:
+    for control in (
+        {"_is_merge": True},
+        {"_object_delete": True},
+        {"_parent_id": "p"},
+        {"_audit_source": "x"},
+    ):
+        assert plain_fields(log(id="r", **control)) is None
+    for bad in (log(id=""), log(id=3), log(id="r", created="not a time"), ds(id="r", experiment_id="e")):
+        with pytest.raises(RowValidationError) as fast:
+            plain_fields(bad)
+        with pytest.raises(RowValidationError) as slow:
+            parse_row(bad)
+        assert (fast.value.path, fast.value.message) == (slow.value.path, slow.value.message)

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from loopline.common import stored_row
 from loopline.common.bus import Message
 from loopline.common.messages import committed, dead_letters, rows
 from loopline.common.messages.rows import RowWrite
@@ -102,11 +103,12 @@ class PickyStore(Store):
         self.inserted: list[str] = []
 
     async def insert_json(
-        self, table: str, rows: Sequence[dict[str, Any]], column_names: Sequence[str], *, settings: Any = None
+        self, table: str, rows: Sequence[bytes], column_names: Sequence[str], *, settings: Any = None
     ) -> None:
-        if any(r["id"].startswith("bad") for r in rows):
+        ids = [orjson.loads(r)["id"] for r in rows]  # the writer's encoded lines
+        if any(i.startswith("bad") for i in ids):
             raise StoreError("Code: 27. Cannot parse input")
-        self.inserted.extend(r["id"] for r in rows)
+        self.inserted.extend(ids)
 
     async def ping(self) -> bool:
         return True
@@ -177,3 +179,40 @@ async def test_sink_records_dead_letters_in_the_table_and_on_the_topic(store: St
     assert topic == dead_letters.TOPIC
     letter = dead_letters.from_message(Message(topic, 0, 0, out.key, out.value, out.headers))
     assert letter == dead_letters.DeadLetter(bad.key, bad.value, "not a row envelope: nope")
+
+
+async def test_the_insert_form_stores_the_same_text_as_the_columns(store: Store) -> None:
+    """The writer inserts objects and arrays as JSON values (read into their String columns as
+    text) and a canonical `created` as a string: what is stored is byte for byte what the text
+    columns of `to_columns` hold, for every kind of value (and for a row stored before the
+    storage contract, with an integer beyond 64 bits, through the fallback)."""
+    values: list[Any] = [
+        {"q": 'é \u2028 "quoted" \\ \n\t \u0001', "n": [1, -2.5, 1e-7, True, None, {}, []]},
+        [{"role": "user", "content": "hi"}],
+        "plain string",
+        3,
+        None,
+        {},
+        [],
+    ]
+    states = []
+    for i, v in enumerate(values):
+        row = {"id": f"r{i}", "created": "2026-11-22T08:58:41.886073+00:00", "input": v, "output": v}
+        row |= {"metadata": {"m": v}, "facet": v, "expected": v}
+        states.append(stored_row.RowState(row, 7 + i))
+    states.append(
+        stored_row.RowState({"id": "big", "created": "2026-11-22 08:58:41", "input": {"n": 2**70}}, 9)
+    )
+
+    def target(oid: str) -> dict[str, str]:
+        return {"org_id": "org", "project_id": "p1", "object_type": "project_logs", "object_id": oid}
+
+    text_form = [stored_row.state_to_columns(s, **target("text")) for s in states]
+    insert_form = [stored_row.state_to_columns(s, **target("insert"), for_insert=True) for s in states]
+    assert insert_form != text_form  # (objects stay objects, `created` a string)
+    assert await Inserter(store).insert("spans", text_form + insert_form) == []
+    cols = ("id", *stored_row.JSON_FIELDS, "extra", "created", "start_time", "metadata_json")
+    sql = f"SELECT {', '.join(cols)} FROM {{db}}.spans WHERE object_id = {{o:String}} ORDER BY id"
+    text = await store.query_dicts(store.sql(sql), {"o": "text"})
+    inserted = await store.query_dicts(store.sql(sql), {"o": "insert"})
+    assert len(inserted) == len(states) and inserted == text

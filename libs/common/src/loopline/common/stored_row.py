@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import orjson
 from loopline.common.object_types import LOG_ID_OF
@@ -196,6 +196,11 @@ def _created_dt(v: Any) -> datetime:
 # -- logical row → columns ------------------------------------------------------------------
 
 
+def _canonical_created(v: Any) -> TypeGuard[str]:
+    """`v` is already in `format_created`'s form (what validation and merging leave)."""
+    return type(v) is str and len(v) == 32 and v[10] == "T" and v[19] == "." and v.endswith("+00:00")
+
+
 def to_columns(
     row: Mapping[str, Any],
     *,
@@ -205,11 +210,21 @@ def to_columns(
     project_id: str,
     object_type: str,
     object_id: str,
+    for_insert: bool = False,
 ) -> dict[str, Any]:
     """Column dict for one stored version of a logical row (see `WRITE_COLUMNS`).
 
-    `row` must carry `id` and `created` (merge.apply_defaults guarantees both)."""
-    created = _created_dt(row.get("created"))
+    `row` must carry `id` and `created` (merge.apply_defaults guarantees both).
+
+    `for_insert`: the writer's JSONEachRow form (`insert_line`): a JSON field holding an object
+    or array stays that value instead of its text, and a canonical `created` stays a string. The
+    insert reads such a value into its String column as its JSON text, byte for byte what
+    `dumps` gives (`Store.insert_json`'s settings), so the row is serialised once instead of
+    field by field and then again, escaped, as strings of the line."""
+    raw_created = row.get("created")
+    created: datetime | str = (
+        raw_created if for_insert and _canonical_created(raw_created) else _created_dt(raw_created)
+    )
     span_attributes = row.get("span_attributes")
     metrics = row.get("metrics")
     parents = row.get("span_parents")
@@ -229,8 +244,16 @@ def to_columns(
         "is_root": not parents,
         "tags": [t if type(t) is str else dumps(t) for t in tags] if type(tags) is list else [],
     }
-    for f in JSON_FIELDS:
-        cols[f] = dumps(row[f]) if f in row else ""
+    if for_insert:
+        for f in JSON_FIELDS:
+            if f in row:
+                v = row[f]
+                cols[f] = v if type(v) is dict or type(v) is list else dumps(v)
+            else:
+                cols[f] = ""
+    else:
+        for f in JSON_FIELDS:
+            cols[f] = dumps(row[f]) if f in row else ""
     name = typ = ""
     if type(span_attributes) is dict:
         n = span_attributes.get("name")
@@ -253,7 +276,7 @@ def to_columns(
     cols["end_time"] = end
     cols["duration"] = duration
     extra = {k: v for k, v in row.items() if k not in _COLUMN_FIELDS}
-    cols["extra"] = dumps(extra) if extra else ""
+    cols["extra"] = (extra if for_insert else dumps(extra)) if extra else ""
     intent = extra.get("intent")
     conf = extra.get("intent_confidence")
     cols["intent"] = intent if type(intent) is str else ""
@@ -262,7 +285,13 @@ def to_columns(
 
 
 def state_to_columns(
-    state: RowState, *, org_id: str, project_id: str, object_type: str, object_id: str
+    state: RowState,
+    *,
+    org_id: str,
+    project_id: str,
+    object_type: str,
+    object_id: str,
+    for_insert: bool = False,
 ) -> dict[str, Any]:
     return to_columns(
         state.row,
@@ -272,7 +301,25 @@ def state_to_columns(
         project_id=project_id,
         object_type=object_type,
         object_id=object_id,
+        for_insert=for_insert,
     )
+
+
+def insert_line(cols: dict[str, Any]) -> bytes:
+    """The JSONEachRow line of a `for_insert` column dict. A value orjson cannot write (an
+    integer beyond 64 bits or a lone surrogate, which only rows stored before the storage
+    contract can hold) falls back to the field's `dumps` text."""
+    try:
+        return orjson.dumps(cols)
+    except TypeError:
+        fixed = {
+            k: dumps(v) if (k in _TEXT_COLUMNS and (type(v) is dict or type(v) is list)) else v
+            for k, v in cols.items()
+        }
+        return orjson.dumps(fixed)
+
+
+_TEXT_COLUMNS: Final = frozenset({*JSON_FIELDS, "extra"})
 
 
 # -- columns → logical row ------------------------------------------------------------------

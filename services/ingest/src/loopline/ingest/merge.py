@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from loopline.common.rows import STICKY_FIELDS, ArrayDelete, ValidatedRow, format_created, parse_row
@@ -253,6 +253,23 @@ def apply_write(
     new["audit_data"] = _audit(prior, w, xact_id)
     apply_defaults(new, now if now is not None else datetime.fromtimestamp(xact_time(xact_id), UTC))
     return RowState(new, xact_id, deleted)
+
+
+def apply_insert(fields: dict[str, Any], row_id: str, xact_id: int) -> RowState:
+    """`apply_write(None, row, xact_id)` for a row without control fields, from its
+    `rows.plain_fields` (which it takes over): the state of a row written for the first time."""
+    fields["id"] = row_id
+    fields["audit_data"] = [
+        {"_xact_id": str(xact_id), "audit_data": {"action": "upsert"}, "metadata": {}, "source": "api"}
+    ]
+    if fields.get("created") is None:
+        apply_defaults(fields, datetime.fromtimestamp(xact_time(xact_id), UTC))
+    else:
+        apply_defaults(fields, _NO_TIME)  # `created` is there: the time is not read
+    return RowState(fields, xact_id, False)
+
+
+_NO_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def apply_writes(

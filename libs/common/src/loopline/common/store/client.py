@@ -236,6 +236,11 @@ class Store:
                     # JSON-typed companions keep user strings as strings (no Date/DateTime inference)
                     "input_format_try_infer_dates": 0,
                     "input_format_try_infer_datetimes": 0,
+                    # an object or array given for a String column is stored as its JSON text,
+                    # verbatim (the defaults; stated so that a server configured otherwise still
+                    # stores the same text): the writer's rows (`stored_row.insert_line`)
+                    "input_format_json_read_objects_as_strings": 1,
+                    "input_format_json_read_arrays_as_strings": 1,
                     **self.insert_settings,
                     **(settings or {}),
                 },

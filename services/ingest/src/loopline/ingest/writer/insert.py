@@ -55,7 +55,7 @@ class Inserter:
         if not rows:
             return []
         cols = stored_row.WRITE_COLUMNS
-        payload = [r.line if isinstance(r, EncodedRow) else r for r in rows]
+        payload = [r.line if isinstance(r, EncodedRow) else stored_row.insert_line(r) for r in rows]
         try:
             await self.store.insert_json(table, payload, cols, settings=self.settings.get(table))
             return []

@@ -18,7 +18,7 @@ from loopline.common.logging import get_logger
 from loopline.common.messages import committed
 from loopline.common.messages.rows import RowWrite
 from loopline.common.pipeline import Batch
-from loopline.common.rows import RowValidationError, parse_row
+from loopline.common.rows import RowValidationError, parse_row, plain_fields
 from loopline.common.stored_row import RowState
 from loopline.ingest import merge
 
@@ -71,23 +71,38 @@ async def group(batch: Batch[list[RowWrite]]) -> Groups:
 
 def _columns(state: RowState, w: RowWrite) -> dict[str, Any]:
     return stored_row.state_to_columns(
-        state, org_id=w.org_id, project_id=w.project_id, object_type=w.object_type, object_id=w.object_id
+        state,
+        org_id=w.org_id,
+        project_id=w.project_id,
+        object_type=w.object_type,
+        object_id=w.object_id,
+        for_insert=True,
     )
 
 
 def merge_group(
     group: GroupKey, by_id: dict[str, list[RowWrite]], bases: dict[str, RowState]
 ) -> list[dict[str, Any]]:
-    """Fold each row's writes onto its base; returns column dicts to insert.
+    """Fold each row's writes onto its base; returns column dicts to insert (the writer's insert
+    form, `stored_row.to_columns(..., for_insert=True)`; `stored_row.insert_line` encodes them).
 
     Spans keep only the final state (ReplacingMergeTree); datasets keep one version per write.
+    A row's first write without control fields (a plain insert: what steady ingest sends) is
+    applied without parsing it into a `ValidatedRow` (`merge.apply_insert`, the same state).
     """
     table = group[0]
     out: list[dict[str, Any]] = []
     latest: dict[str, RowState] = dict(bases)  # parents may be written earlier in this batch
     for row_id, ws in by_id.items():
         state = bases.get(row_id)
-        for w in sorted(ws, key=lambda w: w.xact_id):  # stable: bus order for equal xacts
+        for w in sorted(ws, key=lambda w: w.xact_id) if len(ws) > 1 else ws:  # stable: bus order
+            if state is None:
+                fields = plain_fields(w.row)
+                if fields is not None:
+                    state = latest[row_id] = merge.apply_insert(fields, w.row_id, w.xact_id)
+                    if table == "dataset_rows":
+                        out.append(_columns(state, w))
+                    continue
             parsed = parse_row(w.row)
             parent_id = merge.parent_to_resolve(parsed)
             parent = latest.get(parent_id) if parent_id else None
