@@ -442,6 +442,10 @@ def summary(costs: StageCosts | None, results: list[Result], phoenix: Result | N
     ceiling = costs.ceiling_spans_s if costs is not None else 0.0
     if ceiling:
         out.append(f"store raw insert ceiling (these rows, writer's encoded bodies): {ceiling:,.0f} spans/s")
+        out.append(
+            f"  (the same rows with JSON fields as escaped text, the writer's form before: "
+            f"{costs.text_ceiling_spans_s:,.0f} spans/s)"
+        )
     for r in results:
         out.append(r.line())
     for runtime in ("embedded", "kafka"):

@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from loopline.common.bus.base import Message
@@ -40,8 +40,15 @@ Floors = Callable[[str, int], int]
 
 
 def encode(m: Message) -> bytes:
+    return b"".join(_record(m))
+
+
+def _record(m: Message) -> list[bytes]:
+    """One record's pieces, frame first (`encode` joins them; `append` writes them as they are,
+    so a message's value is not copied into a record and a batch)."""
     topic = m.topic.encode()
     parts = [
+        b"",
         _HEAD.pack(
             len(topic), m.partition, m.offset, m.timestamp_ms, len(m.key), len(m.value), len(m.headers)
         ),
@@ -52,8 +59,12 @@ def encode(m: Message) -> bytes:
     for name, value in m.headers:
         nb = name.encode()
         parts += (_HDR.pack(len(nb), len(value)), nb, value)
-    payload = b"".join(parts)
-    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+    crc = size = 0
+    for p in parts:
+        crc = zlib.crc32(p, crc)
+        size += len(p)
+    parts[0] = _FRAME.pack(size, crc)
+    return parts
 
 
 def _decode(payload: bytes) -> Message:
@@ -93,6 +104,30 @@ def read_segment(path: Path) -> tuple[list[Message], int, bool]:
             return out, at, True
         at = start + n
     return out, at, at != len(data)
+
+
+#: pieces per `os.writev` call (POSIX guarantees at least 16; Linux takes 1024)
+_IOV_MAX: Final = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
+
+
+def _write_all(fd: int, parts: list[bytes]) -> int:
+    """Write `parts` in order with as few system calls as `writev` allows (no joined copy of a
+    batch); returns the bytes written. A short write goes on where it stopped."""
+    total = 0
+    i = 0
+    while i < len(parts):
+        chunk = parts[i : i + _IOV_MAX]
+        want = sum(len(p) for p in chunk)
+        done = os.writev(fd, chunk)
+        total += done
+        if done < want:  # rare (a signal, a full disk): finish this chunk piece by piece
+            view = memoryview(b"".join(chunk))[done:]
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            total += want - done
+        i += len(chunk)
+    return total
 
 
 @dataclass
@@ -204,14 +239,10 @@ class Journal:
         if self._fd is None:
             raise RuntimeError("journal is not open (call recover() first)")
         seg = self._segments[-1]
-        blob = b"".join([encode(m) for m in messages])
-        view = memoryview(blob)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        parts = [p for m in messages for p in _record(m)]
+        seg.size += _write_all(self._fd, parts)
         if self.fsync:
             os.fsync(self._fd)
-        seg.size += len(blob)
         for m in messages:
             seg.ranges[(m.topic, m.partition)] = m.offset
         if seg.size >= self.segment_bytes:
