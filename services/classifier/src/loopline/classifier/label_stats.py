@@ -3,7 +3,7 @@ change against the window before (week over week with days=7), and per label the
 the blast radius (error rate x volume).
 
 One definition, shared with the Loop agent: the BTQL and the arithmetic are the Loop agent's
-pre-canned analyses (`loopline.loop_agent.analyses`: `intents_by_period` → `intent_change`, and
+pre-canned analyses (`loopline.common.analyses`: `intents_by_period` → `intent_change`, and
 `traces_by_intent` + `failed_traces_by_intent` → `intent_failures` → `blast_radius`), run here
 for any facet through the query service as the caller. They are plain BTQL over the labels as
 ordinary fields; the facet is an array, its first item is the decision:
@@ -35,8 +35,8 @@ from __future__ import annotations
 from typing import Any
 
 from loopline.classifier.gateway_api import GatewayApi
-from loopline.loop_agent.analyses import queries as q
-from loopline.loop_agent.analyses import results
+from loopline.common.analyses import queries as q
+from loopline.common.analyses import results
 
 
 def stats_queries(project_id: str, facet: str, days: int) -> dict[str, str]:

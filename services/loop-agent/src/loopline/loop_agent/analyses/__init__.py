@@ -1,2 +1,3 @@
 """Pre-canned analyses that need no model: on-call questions answered deterministically from BTQL
-(queries.py builds it, results.py computes the answer from its rows, catalog.py runs them)."""
+(`loopline.common.analyses.queries` builds it, `.results` computes the answer from its rows,
+catalog.py runs them)."""

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from loopline.loop_agent.analyses import queries as q
-from loopline.loop_agent.analyses import results
+from loopline.common.analyses import queries as q
+from loopline.common.analyses import results
 from loopline.loop_agent.btql_client import BtqlClient
 from pydantic import BaseModel, ConfigDict, Field
 

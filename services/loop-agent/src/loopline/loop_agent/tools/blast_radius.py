@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from loopline.loop_agent.analyses import queries as q
-from loopline.loop_agent.analyses.results import blast_radius, intent_failures
+from loopline.common.analyses import queries as q
+from loopline.common.analyses.results import blast_radius, intent_failures
 from loopline.loop_agent.tools.base import Tool, ToolContext, ToolFailed, ToolResult
 from pydantic import BaseModel, Field
 

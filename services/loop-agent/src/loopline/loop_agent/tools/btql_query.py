@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from loopline.loop_agent.analyses.queries import literal
+from loopline.common.analyses.queries import literal
 from loopline.loop_agent.tools.base import Tool, ToolContext, ToolFailed, ToolResult
 from loopline.loop_agent.tools.btql_tools import run_query
 from pydantic import BaseModel, Field

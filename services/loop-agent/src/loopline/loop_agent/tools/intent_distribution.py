@@ -4,8 +4,8 @@ labels in a window and the one before, and each label's change of share. Read fr
 
 from __future__ import annotations
 
-from loopline.loop_agent.analyses import queries as q
-from loopline.loop_agent.analyses.results import intent_change
+from loopline.common.analyses import queries as q
+from loopline.common.analyses.results import intent_change
 from loopline.loop_agent.tools.base import Tool, ToolContext, ToolFailed, ToolResult
 from pydantic import BaseModel, Field
 

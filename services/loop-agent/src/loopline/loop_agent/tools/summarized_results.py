@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopline.loop_agent.analyses.queries import literal
+from loopline.common.analyses.queries import literal
 from loopline.loop_agent.tools.base import Tool, ToolContext, ToolResult
 from loopline.loop_agent.tools.infer_schema import ObjectType, object_id
 from pydantic import BaseModel, Field

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from loopline.loop_agent.analyses import queries as q
-from loopline.loop_agent.analyses import results
+from loopline.common.analyses import queries as q
+from loopline.common.analyses import results
 
 from loopline import btql
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopline.loop_agent.analyses.queries import FALLBACK_PROVIDER_ERROR, PROVIDER_ERROR_KINDS
+from loopline.common.analyses.queries import FALLBACK_PROVIDER_ERROR, PROVIDER_ERROR_KINDS
 
 
 def _int(v: Any) -> int:
