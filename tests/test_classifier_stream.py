@@ -107,12 +107,33 @@ async def test_labels_stream_onto_logs_and_filter_in_btql(ll: InProcess) -> None
     # a new taxonomy version labels new spans at once
     patched = await c.patch(f"/v1/project/{pid}/classifier/{cid}", json={"threshold": 0.01}, headers=h)
     assert patched.json()["version"] == 2
-    await log(ll, [span("r5", pid, "I lost my card at the station")])
-    got = await intents(ll, pid, {"r5"})
+    # a later merge brings r1 back to the consumer: it keeps version 1's label (backfill relabels)
+    await log(ll, [{"id": "r1", "project_id": pid, "log_id": "g", "_is_merge": True, "tags": ["seen"]}])
+    # a span created before the classifier existed is left to backfill, however late it is read
+    await log(
+        ll,
+        [
+            span("r0", pid, "I want my money back", created="2020-01-01T00:00:00Z"),
+            span("r5", pid, "I lost my card at the station"),
+        ],
+    )
+    got = await intents(ll, pid, {"r5"})  # the notices before r5's were handled before it
     assert got["r5"]["source"]["version"] == "2"
     assert got["r2"]["label"] == "weather" and got["r2"]["source"]["type"] == "human"
     assert got["r1"]["source"]["version"] == "1"  # old spans keep their label until asked
-    assert "r4" not in got and "c1" not in got  # no text; not a root span
+    assert "r4" not in got and "c1" not in got and "r0" not in got  # no text; not a root; too old
+    # the human label logged through /logs3 is kept as a correction (retrain learns from it)
+    store = ll.ctx.require_store()
+    kept = await store.query_dicts(
+        store.sql(
+            "SELECT row_id, label, classifier_id, text FROM {db}.classifier_corrections FINAL "
+            "WHERE project_id = {p:String}"
+        ),
+        {"p": pid},
+    )
+    assert kept == [
+        {"row_id": "r2", "label": "weather", "classifier_id": cid, "text": "somebody stole my card"}
+    ]
 
     # a correction through the API is a human label too
     url = f"/v1/project/{pid}/classifier/{cid}/label"

@@ -3,6 +3,7 @@ once per version, a new version relabels, heads trained once per version."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,3 +140,27 @@ def test_heads_train_once_per_version_and_facets_are_independent(heads: HeadCach
 def test_classifier_without_labels_is_skipped(heads: HeadCache) -> None:
     empty = classifier(body={"labels": []})
     assert classify_rows([chat("r1", "hello")], [empty], heads).writes == []
+
+
+def test_live_labelling_leaves_old_and_already_labelled_spans_to_backfill(heads: HeadCache) -> None:
+    first = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    v1 = replace(classifier(), created=first, first_created=first)
+    old = chat("old", "please refund my order", created="2026-12-03T11:59:50Z")
+    new = chat("new", "please refund my order", created="2026-12-03T11:59:58.5Z")  # within the grace
+    undated = chat("undated", "I lost my card")
+    live = classify_rows([old, new, undated], [v1], heads, live=True)
+    assert set(labels_of(live)) == {"new", "undated"} and live.left_to_backfill == 1
+    assert set(labels_of(classify_rows([old], [v1], heads))) == {"old"}  # backfill labels it
+
+    # version 2: a span of version 1 that comes back (a later merge) keeps its label; backfill relabels
+    labelled = {**new, "classifications": live.writes[0]["classifications"]}
+    v2 = replace(v1, version=2, created=first.replace(hour=13))
+    again = classify_rows([labelled], [v2], heads, live=True)
+    assert (again.writes, again.left_to_backfill) == ([], 1)
+    assert [d.taxonomy_version for _, d in classify_rows([labelled], [v2], heads).decisions] == ["2"]
+    # another classifier's label on the facet does not count as this one's
+    other = {**new, "classifications": {"Intent": [{"label": "x", "source": {"type": "model", "id": "c0"}}]}}
+    assert set(labels_of(classify_rows([other], [v2], heads, live=True))) == {"new"}
+    # without `first_created` (a classifier read alone), version 1's own creation time counts
+    plain = classify_rows([old], [replace(v1, first_created=None)], heads, live=True)
+    assert plain.left_to_backfill == 1

@@ -6,6 +6,11 @@ Per classifier (facet): root spans only → text (`text.extract_text`, the facet
 one) → one batched prediction → `other` below the facet's threshold → skip rows whose label must
 not change (`labels.should_write`: human labels, a label of this version already there).
 
+The consumer labels spans as they arrive (`live=True`): a span created before the classifier's
+first version, or already labelled by the classifier (any version), is left alone however late the
+consumer reads it and whatever later merge brings it back; labelling old spans, or relabelling
+them with a new version, is backfill's work (backfill.py), asked for explicitly.
+
 Trained heads are cached per classifier version, so a new version trains once and then labels
 every new span at once.
 """
@@ -16,13 +21,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loopline.classifier.embedding.base import Embedder
 from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, OTHER, HeadConfig, LabelHead, decide, train_head
-from loopline.classifier.labels import Decision, merge_row, should_write
+from loopline.classifier.labels import Decision, labelled_by, merge_row, should_write
 from loopline.classifier.taxonomy import Classifier
 from loopline.classifier.text import DEFAULT_MAX_CHARS, extract_text
+from loopline.common.rows import parse_created
 
 
 def is_root_span(row: Mapping[str, Any]) -> bool:
@@ -32,6 +39,35 @@ def is_root_span(row: Mapping[str, Any]) -> bool:
     if span_id is not None and root is not None:
         return bool(span_id == root)
     return not row.get("span_parents")
+
+
+#: a span created this little before the classifier still counts as arriving after it (a span's
+#: `created` may be whole seconds, or from a client clock a little behind the server's)
+CREATED_GRACE_S = 5.0
+
+
+def _created(row: Mapping[str, Any]) -> datetime | None:
+    v = row.get("created")
+    if isinstance(v, datetime):
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+    if isinstance(v, str) and v:
+        try:
+            return parse_created(v)
+        except ValueError:
+            return None
+    return None
+
+
+def left_to_backfill(row: Mapping[str, Any], classifier: Classifier) -> bool:
+    """Whether live labelling leaves the span to backfill: created before the classifier's first
+    version, or already carrying a label of this classifier (of any version)."""
+    first = classifier.first_created or (classifier.created if classifier.version == 1 else None)
+    created = _created(row)
+    if first is not None and created is not None:
+        first = first if first.tzinfo is not None else first.replace(tzinfo=UTC)
+        if created < first - timedelta(seconds=CREATED_GRACE_S):
+            return True
+    return labelled_by(row, classifier.taxonomy.facet, classifier.id)
 
 
 class HeadCache:
@@ -67,6 +103,8 @@ class BatchResult:
     decisions: list[tuple[str, Decision]] = field(default_factory=list)  # (row id, decision) written
     no_text: int = 0  # root spans without usable text (no label; counted, not an error)
     unchanged: int = 0  # decisions not written (a human label, or this version's label already there)
+    # live: spans older than the classifier or labelled by an earlier version (backfill's work)
+    left_to_backfill: int = 0
     not_root: int = 0
     # (row id, facet) → the text its decision was made on, for the decisions written (llm.py)
     texts: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -78,7 +116,11 @@ def classify_rows(
     heads: HeadCache,
     fast_threshold: float | None = DEFAULT_FAST_THRESHOLD,
     max_chars: int = DEFAULT_MAX_CHARS,
+    *,
+    live: bool = False,
 ) -> BatchResult:
+    """`live`: the consumer's labelling of arriving spans (see the module's doc); backfill passes
+    False."""
     result = BatchResult()
     roots = [r for r in rows if is_root_span(r) and isinstance(r.get("id"), str)]
     result.not_root = len(rows) - len(roots)
@@ -94,6 +136,9 @@ def classify_rows(
         for row in roots:
             if not should_write(row, probe):
                 result.unchanged += 1
+                continue
+            if live and left_to_backfill(row, classifier):
+                result.left_to_backfill += 1
                 continue
             text = extract_text(row, taxonomy.text_path, max_chars)
             if text is None:

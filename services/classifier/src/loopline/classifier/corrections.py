@@ -9,6 +9,10 @@ this table (`repairs`): a span whose facet does not carry a human label although
 exists gets the correction written again. Redelivery converges: once the span carries it, nothing
 is written.
 
+Human labels written another way — `classifications.<Facet>` set through the SDK or /logs3 with
+`source.type` "human" — are recorded here too when the consumer sees them committed
+(`record_human_labels`), so retrain learns from them and a racing model write cannot replace them.
+
 The last correction per (facet, span) counts. Projects without any correction cost one cached
 query per second (`has_any`), not one per batch.
 """
@@ -21,7 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from loopline.classifier.labels import Decision, current_items, merge_row, source_type
+from loopline.classifier.labels import Decision, current_items, human_item, merge_row, source_type
+from loopline.classifier.taxonomy import Classifier
+from loopline.classifier.text import extract_text
 from loopline.common.store import Store
 
 COLUMNS = [
@@ -67,6 +73,25 @@ def needs_repair(row: Mapping[str, Any], correction: Correction) -> bool:
     return not items or source_type(items[0]) != "human"
 
 
+def _mapping(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _row(org_id: str, project_id: str, c: Correction) -> list[Any]:
+    return [
+        org_id,
+        project_id,
+        c.facet,
+        c.row_id,
+        c.classifier_id,
+        c.version,
+        c.label,
+        c.text,
+        c.user_id,
+        c.created,
+    ]
+
+
 class CorrectionStore:
     def __init__(self, store: Store, max_age_s: float = 1.0) -> None:
         self.store = store
@@ -74,20 +99,61 @@ class CorrectionStore:
         self._any: dict[tuple[str, str], tuple[float, bool]] = {}
 
     async def record(self, org_id: str, project_id: str, c: Correction) -> None:
-        row = [
-            org_id,
-            project_id,
-            c.facet,
-            c.row_id,
-            c.classifier_id,
-            c.version,
-            c.label,
-            c.text,
-            c.user_id,
-            c.created,
-        ]
-        await self.store.insert("classifier_corrections", [row], COLUMNS)
+        await self.store.insert("classifier_corrections", [_row(org_id, project_id, c)], COLUMNS)
         self._any[(org_id, project_id)] = (time.monotonic(), True)
+
+    async def record_human_labels(
+        self,
+        org_id: str,
+        project_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        classifiers: Sequence[Classifier],
+    ) -> int:
+        """Keep as corrections the human labels these committed spans carry for the classifiers'
+        facets that no correction records yet (a correction made here, or one seen before, with
+        the same label is not written again). Returns how many were recorded."""
+        found: list[Correction] = []
+        created = now()
+        for row in rows:
+            row_id = row.get("id")
+            if not isinstance(row_id, str):
+                continue
+            for classifier in classifiers:
+                facet = classifier.taxonomy.facet
+                item = human_item(row, facet)
+                if item is None:
+                    continue
+                source = _mapping(item.get("source"))
+                meta = _mapping(item.get("metadata"))
+                version = str(source.get("version") or "")
+                same = source.get("id") == classifier.id and version.isdigit()
+                found.append(
+                    Correction(
+                        facet=facet,
+                        row_id=row_id,
+                        classifier_id=classifier.id,
+                        version=int(version) if same else classifier.version,
+                        label=str(item["label"]),
+                        text=extract_text(row, classifier.taxonomy.text_path) or "",
+                        user_id=str(meta.get("user_id") or ""),
+                        created=created,
+                    )
+                )
+        if not found:
+            return 0
+        known = {
+            (c.facet, c.row_id, c.label)
+            for c in await self._select(
+                org_id, project_id, "AND row_id IN {ids:Array(String)}", ids=sorted({c.row_id for c in found})
+            )
+        }
+        new = [c for c in found if (c.facet, c.row_id, c.label) not in known]
+        if new:
+            await self.store.insert(
+                "classifier_corrections", [_row(org_id, project_id, c) for c in new], COLUMNS
+            )
+            self._any[(org_id, project_id)] = (time.monotonic(), True)
+        return len(new)
 
     async def has_any(self, org_id: str, project_id: str) -> bool:
         key = (org_id, project_id)

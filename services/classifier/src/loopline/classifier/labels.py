@@ -88,6 +88,28 @@ def should_write(row: Mapping[str, Any], decision: Decision) -> bool:
     return not any(_same_version(item, decision) for item in items)
 
 
+def labelled_by(row: Mapping[str, Any], facet: str, classifier_id: str) -> bool:
+    """Whether the facet carries a machine label of this classifier (any version)."""
+    for item in current_items(row, facet):
+        source = item.get("source")
+        if (
+            isinstance(source, Mapping)
+            and source.get("type") in MACHINE_SOURCES
+            and source.get("id") == classifier_id
+        ):
+            return True
+    return False
+
+
+def human_item(row: Mapping[str, Any], facet: str) -> Mapping[str, Any] | None:
+    """The facet's decision when a person made it (its first item, `source.type` "human", with a
+    label), else None."""
+    items = current_items(row, facet)
+    if items and source_type(items[0]) == "human" and isinstance(items[0].get("label"), str):
+        return items[0]
+    return None
+
+
 def _same_version(item: Mapping[str, Any], decision: Decision) -> bool:
     source = item.get("source")
     return (

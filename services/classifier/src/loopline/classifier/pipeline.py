@@ -6,12 +6,17 @@ the store → `classify.classify_rows` in a worker thread → `RowWrite`s on `lo
 
 Idempotent under redelivery: a row that already carries this classifier version's label (or a
 human label) is not written again (`labels.should_write`). The labels this consumer writes are
-committed too and come back here once; they are then skipped the same way.
+committed too and come back here once; they are then skipped the same way. Spans created before
+a classifier's first version, and spans it labelled with an earlier version, are left to backfill
+(`classify.left_to_backfill`), so a lagging consumer or a later merge does not label old spans.
+Human labels that arrive another way (/logs3, the SDK) are kept as corrections
+(`CorrectionStore.record_human_labels`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -46,6 +51,8 @@ class Counters:
     spans_labelled: int = 0
     no_text: int = 0
     unchanged: int = 0
+    left_to_backfill: int = 0  # spans older than the classifier, or labelled by an earlier version
+    human_labels_recorded: int = 0  # human labels written by other means, kept as corrections
     batches: int = 0
     # seconds spent, summed over batches: reading the committed rows back, the model (and the
     # LLM fallback), publishing the label writes (the status shows where a batch's time goes)
@@ -117,8 +124,14 @@ class LabelTraces:
             t1 = time.perf_counter()
             heads: HeadCache = await asyncio.to_thread(self.heads)
             s = self.settings
+            if self.corrections is not None:
+                self.counters.human_labels_recorded += await self.corrections.record_human_labels(
+                    org_id, project_id, rows, classifiers
+                )
             result = await asyncio.to_thread(
-                classify_rows, rows, classifiers, heads, s.fast_threshold, s.max_text_chars
+                functools.partial(
+                    classify_rows, rows, classifiers, heads, s.fast_threshold, s.max_text_chars, live=True
+                )
             )
             if self.llm is not None:
                 await self.llm.apply(org_id, result, classifiers)
@@ -129,6 +142,7 @@ class LabelTraces:
                 result.writes.extend(await self.corrections.repairs(org_id, project_id, rows))
             self.counters.no_text += result.no_text
             self.counters.unchanged += result.unchanged
+            self.counters.left_to_backfill += result.left_to_backfill
             others = sum(1 for _, d in result.decisions if d.label == OTHER)
             CLASSIFIER_SPANS.labels("labelled").inc(len(result.decisions) - others)
             CLASSIFIER_SPANS.labels("other").inc(others)

@@ -86,6 +86,8 @@ class Classifier:
     created: datetime
     created_by: str = ""
     deleted: bool = field(default=False, compare=False)
+    # when version 1 was written (live labelling starts there; `list` fills it in)
+    first_created: datetime | None = field(default=None, compare=False)
 
     def public(self) -> dict[str, Any]:
         t = self.taxonomy
@@ -284,9 +286,11 @@ class TaxonomyStore:
     async def list(self, org_id: str, project_id: str) -> list[Classifier]:
         """The current version of each classifier of the project."""
         latest: dict[str, Classifier] = {}
+        first: dict[str, datetime] = {}
         for c in await self._rows(org_id, project_id):
             latest[c.id] = c
-        return [c for c in latest.values() if not c.deleted]
+            first.setdefault(c.id, c.created)
+        return [replace(c, first_created=first[c.id]) for c in latest.values() if not c.deleted]
 
     async def get(
         self, org_id: str, project_id: str, classifier_id: str, version: int | None = None
