@@ -7,7 +7,10 @@ active rules, each rule samples traces by root span id (sampling.py), then
 - trace scope: the trace becomes (or stays) a pending item, due once it has been quiet for
   `idle_seconds` after its latest commit.
 Items are persisted before the batch's offsets are committed (work.py), and a target with a final
-row is never taken again: redelivery and restarts do not rescore.
+row is never taken again: redelivery and restarts do not rescore. Pending items are leased to the
+engine that wrote them (work.py): it renews the lease while it holds them and releases them when it
+stops; another engine over the same store takes an item only once its lease has expired, through a
+claim that exactly one engine wins. So several evaluator processes never score one target twice.
 
 The scheduler (`run`) takes due items, at most `concurrency` at once. A trace is scored only when
 its root span has `metrics.end` and it has been quiet for `idle_seconds`; otherwise it waits (a
@@ -125,10 +128,6 @@ class OnlineEngine:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for item in await self.work.pending():
-            self.pending[item.key] = item
-        if self.pending:
-            log.info("online_scoring_resumed", pending=len(self.pending))
         self._loop = asyncio.create_task(self._run_loop(), name="online-scoring")
 
     async def stop(self) -> None:
@@ -142,8 +141,34 @@ class OnlineEngine:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.flush_outputs()
+        with contextlib.suppress(Exception):  # released: another engine takes them at once
+            await self.work.save(list(self.pending.values()), release=True)
         with contextlib.suppress(Exception):
             await self.work.flush()
+
+    async def keep_leases(self) -> int:
+        """Renew the leases of held items that are half way to expiring, and take pending items
+        whose lease expired (a stopped or dead engine's). Returns how many were taken."""
+        soon = time.time() + self.work.lease_s / 2
+        renew = [i for i in self.pending.values() if i.lease_until < soon]
+        if renew:
+            await self.work.save(renew)
+        taken = await self.work.claim(exclude=self.pending.keys())
+        for item in taken:
+            if item.key not in self.pending and not self._done(item.key):
+                self.pending[item.key] = item
+        if taken:
+            log.info("online_scoring_claimed", items=len(taken), owner=self.work.owner)
+            self._wake.set()
+        return len(taken)
+
+    async def _lease_loop(self) -> None:
+        while True:
+            try:
+                await self.keep_leases()
+            except Exception as exc:  # the store: tried again next round (held leases still good)
+                log.warning("online_scoring_lease_failed", error=str(exc))
+            await asyncio.sleep(max(0.05, self.work.lease_s / 3))
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -306,6 +331,8 @@ class OnlineEngine:
             if item is not None and item.state != PENDING:
                 self._mark_finished(item.key)
                 continue
+            if item is not None:  # pending, held by another engine (or to be claimed once expired)
+                continue
             if item is None:
                 item = WorkItem(
                     rule.org_id, rule.project_id, otype, oid, rule.id, root, root, "trace", at, 0.0
@@ -318,7 +345,10 @@ class OnlineEngine:
     # -- scheduling ----------------------------------------------------------------------------
 
     async def _run_loop(self) -> None:
-        writer = asyncio.create_task(self._write_loop(), name="online-scoring-writes")
+        helpers = [
+            asyncio.create_task(self._write_loop(), name="online-scoring-writes"),
+            asyncio.create_task(self._lease_loop(), name="online-scoring-leases"),
+        ]
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -326,9 +356,9 @@ class OnlineEngine:
                 self._wake.clear()
                 self.dispatch()
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for h in helpers:
+                h.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _write_loop(self) -> None:
         """Once a tick: the score rows and item states of that tick (one write each, not one per
@@ -413,6 +443,12 @@ class OnlineEngine:
 
     async def process(self, item: WorkItem) -> None:
         """Score one due item (or put it back to wait)."""
+        if not self.work.held(item):
+            # the lease lapsed (the store was out of reach for `lease_s`): another engine may have
+            # taken the item; this one lets go of it rather than risk scoring it twice
+            self.pending.pop(item.key, None)
+            log.warning("online_scoring_lease_lost", rule_id=item.rule_id, target=item.target_id)
+            return
         rule = await self.rules.cached_rule(item.org_id, item.rule_id)
         if rule is None or rule.online is None:
             await self._finish(item, "skipped", "the rule was deleted or is no longer an online rule")

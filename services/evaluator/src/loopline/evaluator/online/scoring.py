@@ -38,7 +38,13 @@ async def start_online(
     cfg = ctx.settings.section(OnlineScoringSettings)
     rules = RuleStore(store)
     engine = OnlineEngine(
-        rules, WorkLog(store), SpanRows(store), ctx.bus, ctx.xact, score_fn or runner_scorer(runner), cfg
+        rules,
+        WorkLog(store, lease_s=cfg.lease_s, settle_s=cfg.claim_settle_s),
+        SpanRows(store),
+        ctx.bus,
+        ctx.xact,
+        score_fn or runner_scorer(runner),
+        cfg,
     )
     online = OnlineScoring(rules, engine, cfg.enabled)
     if not cfg.enabled:

@@ -26,3 +26,9 @@ class OnlineScoringSettings(SettingsSection):
     scorer_timeout_s: float = Field(default=120.0, gt=0)
     # how often counters (scored, skipped, errors, spend) are written to the store
     flush_s: float = Field(default=1.0, gt=0, le=60)
+    # pending work is leased to one engine for this long and renewed while held; a stopped engine
+    # releases its items, a dead one's are taken by another engine once the lease expired
+    lease_s: float = Field(default=60.0, gt=0, le=3600)
+    # how long a claim of expired work waits before reading back who won it (longer than a store
+    # write takes, so every concurrent claim is visible)
+    claim_settle_s: float = Field(default=1.0, ge=0, le=60)

@@ -33,4 +33,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) ENGINE = SummingMergeTree(value) ORDER BY (org_id, rule_id, day, name)""",
         ),
     ),
+    Migration(
+        431,
+        "evaluator online scoring: pending work is leased (owner, lease_until)",
+        (
+            # the engine that holds a pending item and until when; after it, another may take it
+            "ALTER TABLE {db}.online_work ADD COLUMN IF NOT EXISTS owner String DEFAULT '', "
+            "ADD COLUMN IF NOT EXISTS lease_until DateTime64(6, 'UTC') DEFAULT 0",
+        ),
+    ),
 )

@@ -6,12 +6,22 @@ final row is the dedupe record: a target with a final row is never scored again 
 whatever is redelivered. `results` holds each scorer's outcome, so a retry runs only the scorers
 that did not finish.
 
+Pending work is leased: every item row carries its `owner` (one id per engine) and `lease_until`.
+Whoever writes a pending item owns it for `lease_s`, renews the lease while it holds the item, and
+releases it (lease 0) when it stops. Another engine takes a pending item only once its lease has
+expired (`claim`): it writes itself as owner, waits `settle_s` (so every concurrent claim is
+visible), reads the item back and keeps it only if its own claim is the one the table kept
+(ReplacingMergeTree: the latest version). Of several engines over one store, exactly one scores an
+item.
+
 Counters are per rule and UTC day, added in memory and written as deltas (SummingMergeTree).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +51,11 @@ WORK_COLUMNS = [
     "cost",
     "updated_at",
     "_version",
+    "owner",
+    "lease_until",
 ]
+READ_COLUMNS = [c for c in WORK_COLUMNS if c not in ("updated_at", "_version")]
+_SELECT = f"SELECT {', '.join(READ_COLUMNS)} FROM {{db}}.online_work FINAL "
 # counter names (status endpoint): scored targets, targets skipped by sampling / the filter /
 # the spend cap, final errors, transient failures retried, scorer cost in USD
 COUNTERS = ("scored", "skipped_sampling", "skipped_filter", "skipped_budget", "errors", "retries", "cost_usd")
@@ -76,6 +90,8 @@ class WorkItem:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     error: str = ""
     cost: float = 0.0
+    owner: str = ""  # the engine that holds the item while it is pending
+    lease_until: float = 0.0  # unix s; after it, another engine may take the pending item
     # the span as the consumer read it (span scope; in memory only, read again after a restart)
     span_row: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
@@ -103,6 +119,8 @@ class WorkItem:
             self.cost,
             _dt(now),
             time.time_ns(),
+            self.owner,
+            _dt(self.lease_until),
         ]
 
 
@@ -123,18 +141,61 @@ def _item(r: dict[str, Any]) -> WorkItem:
         results=orjson.loads(r["results"]) if r["results"] else {},
         error=r["error"],
         cost=float(r["cost"]),
+        owner=str(r.get("owner") or ""),
+        lease_until=_ts(r["lease_until"]) if r.get("lease_until") is not None else 0.0,
     )
 
 
 class WorkLog:
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, owner: str | None = None, lease_s: float = 60.0, settle_s: float = 1.0
+    ) -> None:
         self.store = store
+        self.owner = owner or f"engine-{uuid.uuid4().hex[:12]}"
+        self.lease_s = lease_s
+        self.settle_s = settle_s
         self._deltas: dict[tuple[str, str, date, str], float] = defaultdict(float)
 
-    async def save(self, items: Iterable[WorkItem]) -> None:
-        rows = [i.row() for i in items]
+    async def save(self, items: Iterable[WorkItem], *, release: bool = False) -> None:
+        """Write the items' states; this engine owns each pending one for `lease_s` from now
+        (`release`: gives them up at once, for whoever takes them next)."""
+        until = 0.0 if release else time.time() + self.lease_s
+        rows = []
+        for i in items:
+            i.owner = self.owner
+            i.lease_until = until
+            rows.append(i.row())
         if rows:
             await self.store.insert("online_work", rows, WORK_COLUMNS)
+
+    def held(self, item: WorkItem, margin_s: float = 0.0) -> bool:
+        """This engine's lease on the item is still good (for `margin_s` more)."""
+        return item.owner == self.owner and item.lease_until > time.time() + margin_s
+
+    async def claim(self, limit: int = 5000, exclude: Iterable[tuple[str, str, str]] = ()) -> list[WorkItem]:
+        """Take pending items whose lease expired (a stopped or dead engine's): the ones this engine
+        won, now leased to it (module docstring)."""
+        skip = set(exclude)
+        found = await self.store.query_dicts(
+            self.store.sql(
+                _SELECT + "WHERE state = 'pending' AND lease_until < {now:DateTime64(6, 'UTC')} "
+                "ORDER BY due_at LIMIT {n:UInt32}"
+            ),
+            {"now": _dt(time.time()), "n": limit},
+        )
+        wanted = [i for i in (_item(r) for r in found) if i.key not in skip]
+        if not wanted:
+            return []
+        await self.save(wanted)
+        await asyncio.sleep(self.settle_s)  # every concurrent claim is visible after this
+        by_rule: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for i in wanted:
+            by_rule[(i.org_id, i.rule_id)].append(i.target_id)
+        won = []
+        for (org_id, rule_id), targets in by_rule.items():
+            now = await self.existing(org_id, rule_id, targets)
+            won += [i for i in now.values() if i.state == PENDING and i.owner == self.owner]
+        return won
 
     async def existing(self, org_id: str, rule_id: str, target_ids: Sequence[str]) -> dict[str, WorkItem]:
         """The stored items of `target_ids` for one rule (pending or final)."""
@@ -142,21 +203,12 @@ class WorkLog:
             return {}
         found = await self.store.query_dicts(
             self.store.sql(
-                f"SELECT {', '.join(WORK_COLUMNS[:15])} FROM {{db}}.online_work FINAL "
-                "WHERE org_id = {o:String} AND rule_id = {r:String} AND target_id IN {t:Array(String)}"
+                _SELECT
+                + "WHERE org_id = {o:String} AND rule_id = {r:String} AND target_id IN {t:Array(String)}"
             ),
             {"o": org_id, "r": rule_id, "t": list(target_ids)},
         )
         return {str(r["target_id"]): _item(r) for r in found}
-
-    async def pending(self) -> list[WorkItem]:
-        """Every pending item (read once at start-up: the work a stopped process left)."""
-        found = await self.store.query_dicts(
-            self.store.sql(
-                f"SELECT {', '.join(WORK_COLUMNS[:15])} FROM {{db}}.online_work FINAL WHERE state = 'pending'"
-            )
-        )
-        return [_item(r) for r in found]
 
     async def oldest_pending(self, org_id: str, rule_id: str) -> tuple[int, float | None]:
         """How many of the rule's items are pending, and the earliest due time among them."""
