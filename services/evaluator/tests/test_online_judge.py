@@ -137,3 +137,35 @@ async def test_spend_cap_pauses_the_rule_for_the_day(
         st = await until(ll, rid, 3, counter="skipped_budget")
         assert st["counters"]["skipped_budget"] == 3 and st["counters"]["scored"] == 1
         assert len([r for r in scripted_llm.requests if r.path.endswith("/chat/completions")]) == 1
+
+
+async def test_a_function_scorer_deleted_after_the_rule_was_saved_is_a_recorded_error(
+    chdb_dsn: str, tmp_path: Path
+) -> None:
+    async with in_process(chdb_dsn, tmp_path, SERVICES, online_scoring=FAST) as ll:
+        c, h = ll.client, ll.headers
+        pid = await ll.make_project()
+        fn = {
+            "project_id": pid,
+            "name": "Exact",
+            "slug": "exact",
+            "function_type": "scorer",
+            "function_data": {"type": "global", "name": "ExactMatch"},
+        }
+        fid = (await c.post("/v1/function", json=fn, headers=h)).json()["id"]
+        body = {
+            "project_id": pid,
+            "name": "exact",
+            "score_type": "online",
+            "config": {"online": {"sampling_rate": 1.0, "scorers": [{"type": "function", "id": fid}]}},
+        }
+        r = await c.post("/v1/project_score", json=body, headers=h)
+        assert r.status_code == 200, r.text
+        rid = r.json()["id"]
+        assert (await c.delete(f"/v1/function/{fid}", headers=h)).status_code == 200
+        await log(ll, [span(pid, "gone", "gone")])
+        st = await until(ll, rid, 1, counter="errors")
+        assert st["counters"]["errors"] == 1 and st["counters"]["scored"] == 0, st
+        assert fid in st["recent_errors"][0]["error"], st["recent_errors"]
+        spans = scorer_spans(await events(ll, pid))
+        assert len(spans) == 1 and fid in spans[0]["error"]

@@ -160,3 +160,60 @@ async def test_tenant_isolation_and_roles(ll: InProcess) -> None:
     m = {"Authorization": f"Bearer {member}"}
     assert (await c.get(f"/v1/project_score/{sid}", headers=m)).status_code == 200
     assert (await c.post("/v1/project_score", json=rule(pid, "m"), headers=m)).status_code == 403
+
+
+async def _scorer_function(ll: InProcess, pid: str, headers: dict[str, str] | None = None) -> str:
+    body = {
+        "project_id": pid,
+        "name": "Exact",
+        "slug": f"exact-{pid[:8]}",
+        "function_type": "scorer",
+        "function_data": {"type": "global", "name": "ExactMatch"},
+    }
+    r = await ll.client.post("/v1/function", json=body, headers=headers or ll.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+async def test_function_scorers_are_checked_when_the_rule_is_saved(ll: InProcess) -> None:
+    c, h = ll.client, ll.headers
+    pid = await ll.make_project()
+    fid = await _scorer_function(ll, pid)
+    lev = {"type": "global", "name": "Levenshtein"}
+    missing = {"type": "function", "id": "no-such-function"}
+    r = await c.post("/v1/project_score", json=rule(pid, scorers=[lev, missing]), headers=h)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["field"] == "config.online.scorers[1]" and "no-such-function" in err["message"], err
+    r = await c.post(
+        "/v1/project_score",
+        json=rule(pid, scorers=[{"type": "function", "id": fid, "version": "x!"}]),
+        headers=h,
+    )
+    assert r.status_code == 400 and r.json()["error"]["field"] == "config.online.scorers[0]", r.text
+    # another org's function is not there for this org's rule
+    org_b, key_b = await ll.new_org("scorer-org-b")
+    hb = {"Authorization": f"Bearer {key_b}"}
+    fid_b = await _scorer_function(ll, await ll.make_project(org_b), hb)
+    r = await c.post(
+        "/v1/project_score", json=rule(pid, scorers=[{"type": "function", "id": fid_b}]), headers=h
+    )
+    assert r.status_code == 400 and r.json()["error"]["field"] == "config.online.scorers[0]", r.text
+    # the org's own function is accepted; PATCH and PUT check what they add
+    r = await c.post(
+        "/v1/project_score", json=rule(pid, scorers=[{"type": "function", "id": fid}]), headers=h
+    )
+    assert r.status_code == 200, r.text
+    sid = r.json()["id"]
+    r = await c.patch(
+        f"/v1/project_score/{sid}", json={"config": {"online": {"scorers": [lev, missing]}}}, headers=h
+    )
+    assert r.status_code == 400 and r.json()["error"]["field"] == "config.online.scorers[1]", r.text
+    r = await c.put("/v1/project_score", json=rule(pid, scorers=[missing]), headers=h)
+    assert r.status_code == 400 and r.json()["error"]["field"] == "config.online.scorers[0]", r.text
+    # the function is deleted later: the rule can still be paused (its scorers did not change)
+    assert (await c.delete(f"/v1/function/{fid}", headers=h)).status_code == 200
+    r = await c.patch(
+        f"/v1/project_score/{sid}", json={"config": {"online": {"status": "paused"}}}, headers=h
+    )
+    assert r.status_code == 200, r.text

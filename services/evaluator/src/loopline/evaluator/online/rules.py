@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 from loopline.common.errors import Invalid, NotFound
 from loopline.common.store import Store
-from loopline.evaluator.online.config import OnlineConfig, ScoreBody, parse_body, parse_online
+from loopline.evaluator.online.config import ONLINE, OnlineConfig, ScoreBody, parse_body, parse_online
+from loopline.evaluator.online.scorers import ScorerCheck
 
 COLUMNS = [
     "org_id",
@@ -110,8 +111,9 @@ def _from_row(r: Mapping[str, Any]) -> ProjectScore:
 
 
 class RuleStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, check: ScorerCheck | None = None) -> None:
         self.store = store
+        self.check = check  # function scorers must exist when a rule is saved
         self._cache: dict[tuple[str, str], tuple[float, list[ProjectScore]]] = {}
         self._by_id: dict[tuple[str, str], tuple[float, ProjectScore | None]] = {}
         self._reading: dict[tuple[str, str], asyncio.Future[list[ProjectScore]]] = {}
@@ -187,6 +189,7 @@ class RuleStore:
         existing = await self.find(org_id, project_id=project_id, name=parsed.name)
         if existing and not replace:
             return existing[0]
+        await self.check_scorers(org_id, parsed)
         if existing:
             old = existing[0]
             new = ProjectScore(org_id, project_id, old.id, parsed, old.user_id, old.created)
@@ -198,6 +201,8 @@ class RuleStore:
     async def update(self, org_id: str, score_id: str, body: Mapping[str, Any]) -> ProjectScore:
         old = await self.get(org_id, score_id)
         parsed = parse_body(body, old.project_id, base=old.body)
+        # only scorers the change adds: a rule whose function was deleted can still be paused
+        await self.check_scorers(org_id, parsed, old.body)
         if parsed.name != old.body.name and await self.find(
             org_id, project_id=old.project_id, name=parsed.name
         ):
@@ -205,6 +210,18 @@ class RuleStore:
         new = ProjectScore(org_id, old.project_id, old.id, parsed, old.user_id, old.created)
         await self._write(new)
         return new
+
+    async def check_scorers(self, org_id: str, body: ScoreBody, old: ScoreBody | None = None) -> None:
+        """`Invalid` naming `config.online.scorers[i]` for a function scorer the org cannot run."""
+        if self.check is None or body.online is None:
+            return
+        had = {s.key for s in old.online.scorers} if old is not None and old.online is not None else set()
+        for i, s in enumerate(body.online.scorers):
+            if s.key in had:
+                continue
+            reason = await self.check(org_id, s)
+            if reason is not None:
+                raise Invalid(f"scorer {s.key} cannot run: {reason}", field=f"{ONLINE}.scorers[{i}]")
 
     async def delete(self, org_id: str, score_id: str) -> ProjectScore:
         old = await self.get(org_id, score_id)

@@ -51,6 +51,8 @@ class ScorerOutcome:
 
 
 ScoreFn = Callable[[Principal, ScorerRef, ScorerArgs], Awaitable[ScorerOutcome]]
+# (org id, scorer) -> None, or the reason it cannot run (no such function in the org, bad version)
+ScorerCheck = Callable[[str, ScorerRef], Awaitable[str | None]]
 
 
 def provider_failure(exc: ProviderError) -> ScorerOutcome:
@@ -119,3 +121,19 @@ def runner_scorer(runner: FunctionRunner) -> ScoreFn:
         return _outcome(scores, calls)
 
     return score
+
+
+def runner_check(runner: FunctionRunner) -> ScorerCheck:
+    """A function scorer must name a function of the org (at that version) when the rule is saved;
+    global scorers are checked by name when the body is parsed (config.py)."""
+
+    async def check(org_id: str, scorer: ScorerRef) -> str | None:
+        if scorer.type != "function":
+            return None
+        try:
+            await runner.resolve(Principal(org_id=org_id, user_id="", role="member"), _ref(scorer))
+        except Problem as exc:
+            return exc.message
+        return None
+
+    return check

@@ -8,7 +8,7 @@ from loopline.common.messages import committed
 from loopline.common.service import ServiceContext, Worker
 from loopline.evaluator.online.engine import GROUP, OPTIONS, OnlineEngine, build_pipeline
 from loopline.evaluator.online.rules import RuleStore
-from loopline.evaluator.online.scorers import ScoreFn, runner_scorer
+from loopline.evaluator.online.scorers import ScoreFn, runner_check, runner_scorer
 from loopline.evaluator.online.settings import OnlineScoringSettings
 from loopline.evaluator.online.spans import SpanRows
 from loopline.evaluator.online.work import WorkLog
@@ -36,7 +36,7 @@ async def start_online(
     """`score_fn`: how scorers run (default: through `runner`)."""
     store = ctx.require_store()
     cfg = ctx.settings.section(OnlineScoringSettings)
-    rules = RuleStore(store)
+    rules = RuleStore(store, runner_check(runner))
     engine = OnlineEngine(
         rules,
         WorkLog(store, lease_s=cfg.lease_s, settle_s=cfg.claim_settle_s),
