@@ -390,9 +390,15 @@ class Engine:
         return compile_query(query, scope, db=self.db, **kw)
 
     def run(self, query: Any, scope: Scope, **kw: Any) -> Page:
+        """The query's page as the query service reads it (`CompiledQuery.run`: a page sorted
+        newest first through its newest-first reads, test_newest.py)."""
         cq = self.compile(query, scope, **kw)
-        res = self.client.query(cq.sql, parameters=cq.params, settings=cq.settings)
-        return cq.finish(list(res.column_names), list(res.result_rows))
+
+        def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[Any]]:
+            res = self.client.query(sql, parameters=params, settings=cq.settings)
+            return list(res.column_names), list(res.result_rows)
+
+        return cq.run(run)
 
     def insert(self, table: str, rows: list[list[Any]]) -> None:
         """Rows made by `row(...)` into `table` (spans or dataset_rows)."""

@@ -13,10 +13,11 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from loopline.btql import newest as nf
 from loopline.btql import rollup, shapes
 from loopline.btql import schema as S
 from loopline.btql.bound_query import BoundQuery
@@ -71,6 +72,8 @@ class CompiledQuery:
     # project's clean hours (`rollup_hours=`) to read them
     rollup_eligible: bool = False
     rollup_used: bool = False
+    # a newest-first way to the same answer, tried first by `statements()` (`newest.py`)
+    newest: nf.NewestFirst | None = None
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -89,6 +92,30 @@ class CompiledQuery:
 
     def explain(self) -> str:
         return explain_compiled(self)
+
+    def statements(self) -> nf.Statements:
+        """The statements that answer the query, one at a time: run each (`sql, params`, with
+        `settings`) and send its (column names, rows) back; the generator's return value is what
+        `finish()` reads. Usually one statement (`sql`); a page sorted newest first tries the
+        cheaper newest-first reads before it (`newest.py`). Running `sql` alone gives the same
+        answer, only slower on a large object."""
+        return nf.statements(self.newest, self.sql, self.params, self.limit)
+
+    def run(self, query: Callable[[str, dict[str, Any]], nf.Result]) -> Page:
+        """Run the statements with `query(sql, params)` (which applies `settings`) and read the page."""
+        steps = self.statements()
+        sql, params = next(steps)
+        while True:
+            try:
+                sql, params = steps.send(query(sql, params))
+            except StopIteration as done:
+                cols, rows = done.value
+                return self.finish(list(cols), list(rows))
+
+    async def collect(self, query: Callable[[str, dict[str, Any]], Awaitable[nf.Result]]) -> nf.Result:
+        """Run the statements with `await query(sql, params)` (which applies `settings`); the
+        (column names, rows) to pass to `finish()`."""
+        return await nf.collect(self.statements(), query)
 
     def finish(self, column_names: list[str] | tuple[str, ...], rows: list[Any] | tuple[Any, ...]) -> Page:
         """Decode raw result rows into user rows and compute the next cursor (`results.read_page`)."""
@@ -206,6 +233,12 @@ def compile_bound(
 
     plan = SqlPlan.of(out.select, gen.params, db, embedded)
     enforce_scope(plan, scope)
+    fast = None
+    if out.newest is not None and limits.newest_windows:
+        pre, windowed = (SqlPlan.of(s, gen.params, db, embedded) for s in out.newest)
+        enforce_scope(pre, scope)
+        enforce_scope(windowed, scope)
+        fast = nf.NewestFirst(pre.sql, windowed.sql, nf.windows(limit, limits.newest_windows))
     return CompiledQuery(
         sql=plan.sql,
         params=gen.params,
@@ -223,6 +256,7 @@ def compile_bound(
         _unit_keys=out.unit_keys,
         rollup_eligible=analysis is not None,
         rollup_used=analysis is not None and bool(rollup_hours),
+        newest=fast if fast is not None and fast.windows else None,
     )
 
 
@@ -253,6 +287,11 @@ def explain_compiled(cq: CompiledQuery) -> str:
     lines.append("-- params: " + json.dumps(cq.params, ensure_ascii=False, default=str))
     lines.append("-- settings: " + json.dumps(cq.settings, default=str))
     lines.append("-- columns: " + ", ".join(f"{c.name} ({c.type})" for c in cq.columns))
+    if cq.newest is not None:
+        lines.append(f"-- newest first, windows {list(cq.newest.windows)}: pre-scan")
+        lines.append(_KW.sub(lambda m: "\n" + m.group(1) + " ", cq.newest.prescan_sql))
+        lines.append("-- then the windowed read")
+        lines.append(_KW.sub(lambda m: "\n" + m.group(1) + " ", cq.newest.sql))
     for w in cq.warnings:
         lines.append(f"-- warning {w['code']}: {w['message']}")
     return "\n".join(lines)

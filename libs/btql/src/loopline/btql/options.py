@@ -86,6 +86,9 @@ class Limits:
     max_memory_usage: int = 4 * 2**30
     max_bytes_to_read: int = 64 * 2**30
     extra_settings: tuple[tuple[str, Any], ...] = field(default=())
+    # the newest-first windows (`newest.py`) tried before the plain query of a page sorted by
+    # `created` descending, as multiples of the page's rows; () turns them off
+    newest_windows: tuple[int, ...] = (8, 128)
 
     def settings(self) -> dict[str, Any]:
         s: dict[str, Any] = {

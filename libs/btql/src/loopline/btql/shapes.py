@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopline.btql import bound as Bd
+from loopline.btql import newest
 from loopline.btql import schema as S
 from loopline.btql.bound_query import BoundQuery, Output
 from loopline.btql.cursor import cursor_offset
@@ -50,6 +51,8 @@ class ShapePlan:
     keys: tuple[tuple[str, bool], ...] = ()
     offset: int = 0
     unit_keys: int = 0
+    # the newest-first pre-scan and windowed read of the same answer (`newest.py`), if it applies
+    newest: tuple[Select, Select] | None = None
 
 
 def _out_sql(gen: Gen, o: Output, preview_length: int | None, summary: bool, dim: bool) -> tuple[str, str]:
@@ -305,9 +308,8 @@ def summary_rows(ctx: ShapeInput) -> ShapePlan:
     sel, columns = _row_columns(ctx)
     if bq.final_filter is not None:
         row_conds.append(gen.cond(bq.final_filter))
-    user_keys, last_dir = _user_keys(ctx)
-    if not user_keys:
-        user_keys = [SortKey("_s_created", "desc", False, "datetime")]
+    own_keys, last_dir = _user_keys(ctx)
+    user_keys = own_keys or [SortKey("_s_created", "desc", False, "datetime")]
     ties = [
         SortKey("_s_root_span_id", last_dir, False, "string"),
         SortKey("_s_object_id", last_dir, False, "string"),
@@ -316,14 +318,25 @@ def summary_rows(ctx: ShapeInput) -> ShapePlan:
     if ctx.payload is not None:
         row_conds.append(keyset_condition(gen, keys, ctx.payload.get("k") or []))
     hidden = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)]
-    select = Select(
-        tuple(sel + hidden),
-        from_,
-        where=tuple(row_conds),
-        order_by=order_by(keys),
-        limit=gen.param(ctx.limit + 1, "UInt64"),
+
+    def page(from_: FromItem) -> Select:
+        return Select(
+            tuple(sel + hidden),
+            from_,
+            where=tuple(row_conds),
+            order_by=order_by(keys),
+            limit=gen.param(ctx.limit + 1, "UInt64"),
+        )
+
+    fast = None
+    if newest.applies(ctx.src, own_keys, "_s_created", bq.sample is None):
+        upper = newest.cursor_bound(gen, ctx.payload)
+        window = newest.trace_window(ctx.src, ctx.filt, upper)
+        inner = _summary_inner(gen, bq, window, ctx.filt)
+        fast = (newest.prescan(ctx.src, ctx.filt, upper), page(inner))
+    return ShapePlan(
+        page(from_), tuple(columns), "keyset", keys=tuple((k.kind, k.nullable) for k in keys), newest=fast
     )
-    return ShapePlan(select, tuple(columns), "keyset", keys=tuple((k.kind, k.nullable) for k in keys))
 
 
 def span_rows(ctx: ShapeInput) -> ShapePlan:
@@ -334,9 +347,8 @@ def span_rows(ctx: ShapeInput) -> ShapePlan:
     sel, columns = _row_columns(ctx)
     if bq.final_filter is not None:
         row_conds.append(gen.cond(bq.final_filter))
-    user_keys, last_dir = _user_keys(ctx)
-    if not user_keys:
-        user_keys = [SortKey("created", "desc", False, "datetime")]
+    own_keys, last_dir = _user_keys(ctx)
+    user_keys = own_keys or [SortKey("created", "desc", False, "datetime")]
     ties = [SortKey("id", last_dir, False, "string"), SortKey("object_id", last_dir, False, "string")]
     ties += [SortKey(t.sql, last_dir, t.nullable, t.kind) for t in unpivot_ties]
     keys = list(user_keys)
@@ -348,15 +360,29 @@ def span_rows(ctx: ShapeInput) -> ShapePlan:
     if ctx.payload is not None:
         row_conds.append(keyset_condition(gen, keys, ctx.payload.get("k") or []))
     hidden = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)]
-    select = Select(
-        tuple(sel + hidden),
-        from_,
-        array_join=array_join,
-        where=tuple(row_conds),
-        order_by=order_by(keys),
-        limit=gen.param(ctx.limit + 1, "UInt64"),
+
+    def page(where: tuple[str, ...]) -> Select:
+        return Select(
+            tuple(sel + hidden),
+            from_,
+            array_join=array_join,
+            where=where,
+            order_by=order_by(keys),
+            limit=gen.param(ctx.limit + 1, "UInt64"),
+        )
+
+    fast = None
+    if newest.applies(ctx.src, own_keys, "created", bq.sample is None and not bq.unpivots):
+        upper = newest.cursor_bound(gen, ctx.payload)
+        windowed = page((*row_conds, f"created >= {newest.C0}"))
+        fast = (newest.prescan(ctx.src, ctx.filt, upper), windowed)
+    return ShapePlan(
+        page(tuple(row_conds)),
+        tuple(columns),
+        "keyset",
+        keys=tuple((k.kind, k.nullable) for k in keys),
+        newest=fast,
     )
-    return ShapePlan(select, tuple(columns), "keyset", keys=tuple((k.kind, k.nullable) for k in keys))
 
 
 def _grouped(

@@ -178,8 +178,14 @@ async def settings_for(store: Store, settings: dict[str, Any]) -> dict[str, Any]
 async def execute(state: State, cq: btql.CompiledQuery) -> btql.Page:
     store = state.store
     t0 = time.perf_counter()
-    cols, rows = await store.query(cq.sql, cq.params, await settings_for(store, cq.settings))
-    page = await off_loop(cq.finish, cols, rows)
+    settings = await settings_for(store, cq.settings)
+
+    async def query(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return await store.query(sql, params, settings)
+
+    # usually one statement; a page sorted newest first tries its newest-first reads first
+    cols, rows = await cq.collect(query)
+    page = await off_loop(cq.finish, list(cols), list(rows))
     BTQL_RUN_SECONDS.observe(time.perf_counter() - t0)
     return page
 

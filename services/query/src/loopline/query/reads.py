@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loopline.btql import newest
 from loopline.common import stored_row
 from loopline.common.control_plane import ProjectLookup
 from loopline.common.errors import Invalid, NotFound
@@ -54,6 +55,9 @@ def parse_limit(limit: Any) -> int:
 
 
 class ObjectReader:
+    #: the newest-first windows of a span fetch (`btql.newest`); () reads every live row
+    newest_windows: tuple[int, ...] = newest.DEFAULT_WINDOWS
+
     def __init__(self, store: Store, objects: ProjectLookup) -> None:
         self.store = store
         self.objects = objects
@@ -67,9 +71,10 @@ class ObjectReader:
         return ObjectScope(org_id, project_id, object_type, stored_object_id(object_type, object_id))
 
     def current_rows_sql(
-        self, scope: ObjectScope, version: int | None, columns: str
+        self, scope: ObjectScope, version: int | None, columns: str, where: str = ""
     ) -> tuple[str, dict[str, Any]]:
-        """SQL (a subquery) of the object's live rows, as of `version` when given."""
+        """SQL (a subquery) of the object's live rows, as of `version` when given (span rows:
+        only those matching `where`, a condition on the stored rows' sort key or `created`)."""
         params: dict[str, Any] = {
             "o": scope.org_id,
             "p": scope.project_id,
@@ -96,8 +101,21 @@ class ObjectReader:
             sql = (
                 f"SELECT {columns} FROM {{db}}.spans FINAL WHERE org_id = {{o:String}} AND project_id = {{p:String}} "
                 f"AND object_type = {{t:String}} AND object_id = {{i:String}} {vfilter}"
+                + (f" AND {where}" if where else "")
             )
         return self.store.sql(sql), params
+
+    def _prescan_sql(self, version: int | None, after_cursor: bool) -> str:
+        """The newest `m` stored rows' count and the `created` of the oldest (`btql.newest`)."""
+        conds = "org_id = {o:String} AND project_id = {p:String} AND object_type = {t:String} AND object_id = {i:String}"
+        if version is not None:
+            conds += " AND _xact_id <= {v:UInt64}"
+        if after_cursor:
+            conds += " AND created <= toDateTime64({cc:String}, 6, 'UTC')"
+        return self.store.sql(
+            "SELECT count() AS _n, min(created) AS _c0, toString(min(created)) AS _c0s FROM "
+            f"(SELECT created FROM {{db}}.spans WHERE {conds} ORDER BY created DESC LIMIT {{{newest.M_PARAM}:UInt64}})"
+        )
 
     async def fetch(
         self,
@@ -122,8 +140,23 @@ class ObjectReader:
                     "invalid cursor: pass back the 'cursor' value of the previous page", field="cursor"
                 ) from exc
             where = "WHERE (created, id) < (toDateTime64({cc:String}, 6, 'UTC'), {ci:String})"
-        sql = f"SELECT * FROM ({inner}) {where} ORDER BY created DESC, id DESC LIMIT {n + 1}"
-        rows = await self.store.query_dicts(sql, params)
+        order = f"ORDER BY created DESC, id DESC LIMIT {n + 1}"
+        sql = f"SELECT * FROM ({inner}) {where} {order}"
+        nw = None
+        if scope.object_type != "dataset":
+            # newest first (btql/newest.py): the rows at or after the pre-scan's cut-off, then all
+            windowed, _ = self.current_rows_sql(
+                scope, v, ", ".join(stored_row.READ_COLUMNS), f"created >= {newest.C0}"
+            )
+            nw = newest.NewestFirst(
+                self._prescan_sql(v, bool(cursor)),
+                f"SELECT * FROM ({windowed}) {where} {order}",
+                newest.windows(n, self.newest_windows),
+            )
+        cols, found = await newest.collect(
+            newest.statements(nw, sql, params, n, key="created"), self.store.query
+        )
+        rows = [dict(zip(cols, r, strict=True)) for r in found]
         more = len(rows) > n
         rows = rows[:n]
         events = [stored_row.to_read_row(r, audit_log=audit_log) for r in rows]
