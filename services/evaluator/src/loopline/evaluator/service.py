@@ -126,9 +126,9 @@ SERVICE = ServiceDef(
         r"^/function/(code|bundle/[^/]+)$",
         r"^/function/invoke$",
         r"^/v1/function/[^/]+/invoke$",
-        r"^/v1/project_score(/[^/]+)?(/status)?$",
+        r"^/v1/project_score(/[^/]+)?(/status|/test|/backfill(/[^/]+(/cancel)?)?)?$",
         r"^/v1/eval(/[^/]+(/events|/cancel)?)?$",
     ),
-    slow_routes=(r"^/v1/eval$",),
+    slow_routes=(r"^/v1/eval$", r"^/v1/project_score(/[^/]+)?/test$"),
     errors=ERRORS,
 )

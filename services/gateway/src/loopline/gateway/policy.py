@@ -152,6 +152,8 @@ POLICY: dict[str, Access] = {
     "PATCH /v1/project_score/{project_score_id}": "admin",
     "DELETE /v1/project_score/{project_score_id}": "admin",
     "GET /v1/project_score/{project_score_id}/status": "viewer",
+    "POST /v1/project_score/test": "admin",  # runs the scorers: model money
+    "POST /v1/project_score/{project_score_id}/test": "admin",
     # evaluator: server-side evals (running one is a member's; reading jobs a viewer's)
     "POST /v1/eval": "member",
     "GET /v1/eval": "viewer",

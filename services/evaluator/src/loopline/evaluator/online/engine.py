@@ -521,7 +521,7 @@ class OnlineEngine:
         principal = Principal(org_id=item.org_id, user_id="", role="member")
         todo = [s for s in cfg.scorers if item.results.get(s.key, {}).get("state") not in ("done", "error")]
         started = time.time()
-        outcomes = await asyncio.gather(*(self._one(principal, s, args) for s in todo))
+        outcomes = await asyncio.gather(*(self.run_scorer(principal, s, args) for s in todo))
         ended = time.time()
         retry: list[ScorerOutcome] = []
         finished: list[tuple[ScorerRef, ScorerOutcome]] = []
@@ -562,7 +562,8 @@ class OnlineEngine:
         )
         self.lags[(item.org_id, item.rule_id)].append(max(0.0, time.time() - eligible_at))
 
-    async def _one(self, principal: Principal, scorer: ScorerRef, args: ScorerArgs) -> ScorerOutcome:
+    async def run_scorer(self, principal: Principal, scorer: ScorerRef, args: ScorerArgs) -> ScorerOutcome:
+        """One scorer on one target, within `scorer_timeout_s` (a timeout is a retryable error)."""
         try:
             return await asyncio.wait_for(
                 self.score_fn(principal, scorer, args), self.settings.scorer_timeout_s

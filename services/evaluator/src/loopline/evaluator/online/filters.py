@@ -52,17 +52,19 @@ def validate_filter(text: str, project_id: str, *, field: str) -> A.Expr:
     return expr
 
 
+async def run_ids(store: Store, org_id: str, project_id: str, q: A.Query) -> list[str]:
+    """The ids a `select: id` query over the project's logs returns, compiled in the org's scope."""
+    cq = btql.compile_query(q, btql.Scope.project_logs(org_id, project_id), db=store.database)
+    cols, rows = await store.query(
+        cq.sql, cq.params, await known_only(store, cq.settings, btql.OPTIONAL_SETTINGS)
+    )
+    return [str(r["id"]) for r in cq.finish(cols, rows).data]
+
+
 async def matching_ids(store: Store, org_id: str, project_id: str, text: str, ids: Sequence[str]) -> set[str]:
     """Which of `ids` (rows of the project's logs) pass the filter `text`."""
     expr = parse_expr(text)
     out: set[str] = set()
-    scope = btql.Scope.project_logs(org_id, project_id)
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i : i + CHUNK]
-        cq = btql.compile_query(_query(expr, project_id, chunk), scope, db=store.database)
-        cols, rows = await store.query(
-            cq.sql, cq.params, await known_only(store, cq.settings, btql.OPTIONAL_SETTINGS)
-        )
-        page = cq.finish(cols, rows)
-        out.update(str(r["id"]) for r in page.data)
+        out.update(await run_ids(store, org_id, project_id, _query(expr, project_id, ids[i : i + CHUNK])))
     return out

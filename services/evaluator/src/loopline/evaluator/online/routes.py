@@ -8,6 +8,9 @@
     PATCH  /v1/project_score/{id}                change (config.online fields merge over the current ones)
     DELETE /v1/project_score/{id}                delete (returns the deleted score)
     GET    /v1/project_score/{id}/status         an online rule's state, lag and counters
+    POST   /v1/project_score/test                "test rule": an unsaved rule body (or project_score_id)
+                                                 run over the newest matching spans, nothing written
+    POST   /v1/project_score/{id}/test           the same for a saved rule
 
 Everything is scoped by the caller's org; another org's project or score is "not found".
 """
@@ -21,6 +24,9 @@ from loopline.common.deps import Caller, ControlPlaneDep
 from loopline.common.errors import Invalid, NotFound
 from loopline.common.service import ServiceContext
 from loopline.evaluator.deps import Online
+from loopline.evaluator.online.config import OnlineConfig, parse_body
+from loopline.evaluator.online.preview import DEFAULT_LIMIT, MAX_LIMIT, preview
+from loopline.evaluator.online.scoring import OnlineScoring
 
 PREFIX = "/v1/project_score"
 
@@ -40,6 +46,33 @@ async def _project(cp: ControlPlaneDep, org_id: str, body: dict[str, Any]) -> st
     return pid
 
 
+def _limit(body: dict[str, Any], default: int, most: int) -> int:
+    n = body.get("limit", default)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= most:
+        raise Invalid(f"limit must be a whole number from 1 to {most}", field="limit")
+    return n
+
+
+async def _rule_to_test(
+    online: OnlineScoring, cp: ControlPlaneDep, org_id: str, body: dict[str, Any], score_id: str | None
+) -> tuple[str, OnlineConfig]:
+    """(project id, config) of a saved rule (by id) or of an unsaved rule body, validated as a
+    save would validate it."""
+    score_id = score_id or body.get("project_score_id")
+    if score_id is not None:
+        if not isinstance(score_id, str):
+            raise Invalid("project_score_id must be a string", field="project_score_id")
+        rule = await online.rules.get(org_id, score_id)
+        if rule.online is None:
+            raise Invalid(f"project score {score_id!r} is not an online rule", field="project_score_id")
+        return rule.project_id, rule.online
+    pid = await _project(cp, org_id, body)
+    parsed = parse_body({"name": "test", **body, "score_type": "online"}, pid)
+    await online.rules.check_scorers(org_id, parsed)
+    assert parsed.online is not None
+    return pid, parsed.online
+
+
 def build_online_router(ctx: ServiceContext) -> APIRouter:
     r = APIRouter(tags=["online scoring"])
 
@@ -56,6 +89,27 @@ def build_online_router(ctx: ServiceContext) -> APIRouter:
     ) -> dict[str, Any]:
         pid = await _project(cp, caller.org_id, _object(body))
         return (await online.rules.create(caller.org_id, pid, body, caller.user_id, replace=True)).public()
+
+    @r.post(PREFIX + "/test")
+    async def test_unsaved(
+        body: dict[str, Any], caller: Caller, cp: ControlPlaneDep, online: Online
+    ) -> dict[str, Any]:
+        body = _object(body)
+        pid, cfg = await _rule_to_test(online, cp, caller.org_id, body, None)
+        return await preview(online.engine, caller.org_id, pid, cfg, _limit(body, DEFAULT_LIMIT, MAX_LIMIT))
+
+    @r.post(PREFIX + "/{project_score_id}/test")
+    async def test_saved(
+        project_score_id: str,
+        caller: Caller,
+        cp: ControlPlaneDep,
+        online: Online,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body = _object(body or {})
+        pid, cfg = await _rule_to_test(online, cp, caller.org_id, body, project_score_id)
+        out = await preview(online.engine, caller.org_id, pid, cfg, _limit(body, DEFAULT_LIMIT, MAX_LIMIT))
+        return {"project_score_id": project_score_id, **out}
 
     @r.get(PREFIX)
     async def list_scores(
