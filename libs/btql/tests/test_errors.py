@@ -336,3 +336,25 @@ def test_scope_mismatch() -> None:
         compile_query("select: * | from: experiment('p1')", LOGS)
     with pytest.raises(ScopeError):
         compile_query("select: * | from: project_dataset('p9', 'd1')", Scope.dataset("o1", "d1", "p1"))
+
+
+def test_a_key_of_a_facet_without_an_index_warns_how_to_read_the_array() -> None:
+    since = " | filter: created > now() - interval 1 day"
+    q = "dimensions: classifications.Intent.label as intent | measures: count(1) as n | from: project_logs('p1')"
+    [w] = compile_query(q + since, LOGS).warnings
+    assert w["code"] == "classificationsArrayPath" and w["severity"] == "warning"
+    assert "'classifications.Intent[0].label'" in w["message"] and "unpivot" in w["message"]
+    # SQL syntax, a filter, and a deeper key: the same hint (once per path)
+    sql = (
+        "SELECT id FROM project_logs('p1') WHERE classifications.Topic.source.type = 'human' "
+        "AND classifications.Topic.source.type IS NOT NULL AND created > now() - interval 1 day"
+    )
+    [w] = compile_query(sql, LOGS).warnings
+    assert "'classifications.Topic[0].source.type'" in w["message"]
+    # indexed items, the whole facet, unpivot: no warning
+    for fine in (
+        "select: classifications.Intent[0].label as l, classifications.Intent as all | from: project_logs('p1')",
+        "dimensions: c.label as l | measures: count(1) as n | from: project_logs('p1') "
+        "| unpivot: classifications.Intent as (c)",
+    ):
+        assert not compile_query(fine + since, LOGS).warnings, fine

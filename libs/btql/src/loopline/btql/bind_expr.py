@@ -113,6 +113,8 @@ class ExprBinder(A.ExprVisitor[Bd.B, BindContext]):
         elif head in known:
             if ctx.measure and not ctx.in_agg:
                 raise bind_error(f"'{ident_text(e.path)}' must be inside an aggregate in 'measures:'", e)
+            if head == "classifications" and len(rest) >= 2 and all(isinstance(p, str) for p in rest[:2]):
+                self._warn_facet_path(rest)
             return span_field(known[head], rest, e, self.fast_json)
         elif head in S.FIELDS_BY_NAME:
             raise bind_error(f"field '{head}' is not available on {self.object_type} rows", e)
@@ -197,6 +199,17 @@ class ExprBinder(A.ExprVisitor[Bd.B, BindContext]):
             return Bd.BJson(S.JSON, base=base.base, path=base.path + rest)
         raise type_error(
             f"'{ident_text(node.path if isinstance(node, A.Ident) else ())}' has no sub-fields", node
+        )
+
+    def _warn_facet_path(self, rest: Path) -> None:
+        """`classifications.<facet>.<key>`: a facet is an array of items in Braintrust's shape
+        (the classifier writes it so), where such a path reads nothing; say how to read it."""
+        facet, key = str(rest[0]), ident_text(rest[1:])
+        self._warn(
+            "classificationsArrayPath",
+            f"'classifications.{facet}.{key}' reads nothing when {facet} is an array of items "
+            f"(Braintrust's shape, what the classifier writes): use 'classifications.{facet}[0].{key}' "
+            f"for the first item (the decision), or unpivot: classifications.{facet} as (item)",
         )
 
     def _warn(self, code: str, message: str) -> None:
