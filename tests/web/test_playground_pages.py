@@ -151,6 +151,7 @@ def test_online_scoring_rule_and_intents(page: Any, seeded: Seeded) -> None:
     }
     r = api.post(f"/v1/project/{pid}/classifier", json=taxonomy)
     assert r.status_code == 200, r.text
+    cid = r.json()["id"]
 
     sign_in(page, seeded, f"/app/default/p/{project}/online-scoring")
     form = page.get_by_role("form", name="Add a rule")
@@ -190,6 +191,10 @@ def test_online_scoring_rule_and_intents(page: Any, seeded: Seeded) -> None:
         for i in range(4)
     ]
     assert api.post("/logs3", json={"rows": rows}).status_code == 200
+    _labelled(api, pid, {r["id"] for r in rows if not r["id"].startswith("old")})
+    # spans older than the classifier are labelled by a backfill, not as they arrive
+    job = api.post(f"/v1/project/{pid}/classifier/{cid}/backfill", json={})
+    assert job.status_code == 200, job.text
     _labelled(api, pid, {r["id"] for r in rows})
     scored = rule.get_by_role("cell").nth(7)
     expect(scored).to_have_text(str(len(rows)), timeout=60_000)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from loopline.common.analyses import blast_radius, results
 from loopline.common.analyses import queries as q
-from loopline.common.analyses import results
 
 from loopline import btql
 
@@ -71,3 +71,17 @@ def test_tool_success_change_and_intent_shares() -> None:
     assert intents["unclassified_traces"]["current"] == 7
     a = intents["intents"][0]
     assert a["intent"] == "a" and a["current_share"] == 0.75 and a["share_change"] == pytest.approx(-0.25)
+
+
+def test_the_two_blast_radius_units_are_what_their_names_say() -> None:
+    """Trace unit: roots (the labels) filtered by a failure in any span; span unit: each span's own
+    error, one query a dashboard chart can run (no source, no any_span)."""
+    w = q.Window("p1", 7)
+    for trace_query in (q.failed_traces_by_intent(w), q.traces_by_intent(w)):
+        assert "is_root" in trace_query and btql.parse(trace_query).filter is not None
+    assert "any_span(error IS NOT NULL" in q.failed_traces_by_intent(w)
+    chart = blast_radius.span_chart("span_attributes.name", "span_attributes.name IS NOT NULL", limit=5)
+    parsed = btql.parse(chart)
+    assert parsed.from_ is None and "any_span" not in chart and parsed.limit == 5
+    assert [m.alias for m in parsed.measures or ()] == ["calls", "errors", "error_rate", "blast_radius"]
+    assert btql.parse(blast_radius.span_chart(q.facet_label("Intent"))).filter is None

@@ -26,8 +26,9 @@ ordinary fields; the facet is an array, its first item is the decision:
 error_rate = failed / traces; blast_radius = error_rate x volume_share, where volume_share is the
 label's share of the window's labelled traces: the share of all traffic that is a failure of this
 label. It ranks like Retool's error rate x volume (the window's total is a constant factor), and
-is comparable across windows. The built-in "Blast radius" and "Intents" dashboards
-(query/dashboards/builtin.py) chart the same fields.
+is comparable across windows. This is the *trace* blast radius; the built-in "Blast radius"
+dashboard charts the *span* one (a label's root spans' own errors), see
+`loopline.common.analyses.blast_radius`. The built-in "Intents" dashboard charts the same labels.
 """
 
 from __future__ import annotations

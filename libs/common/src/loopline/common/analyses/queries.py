@@ -81,8 +81,9 @@ def traces_by_intent(w: Window, facet: str = "Intent") -> str:
 
 
 def failed_traces_by_intent(w: Window, facet: str = "Intent") -> str:
-    """Traces of the window with an error in any span, per intent: their roots (which carry the
-    label), filtered by `any_span` (a span of the same trace failed). A trace's spans start with
+    """Traces of the window with an error in any span, per intent (the *trace* blast radius,
+    blast_radius.py): their roots (which carry the label), filtered by `any_span` (a span of the
+    same trace failed). A trace's spans start with
     or after its root, so the failing span is looked for in the window too (the store skips the
     older parts)."""
     return (
@@ -187,7 +188,8 @@ SPAN_GROUPS = {
 
 
 def errors_by_group(w: Window, by: str) -> str:
-    """Spans and failed spans per group (`SPAN_GROUPS`) in the window."""
+    """Spans and failed spans per group (`SPAN_GROUPS`) in the window (the *span* blast radius,
+    blast_radius.py)."""
     expr, only = SPAN_GROUPS[by]
     where = f"{only} and {w.since()}" if only else w.since()
     return (

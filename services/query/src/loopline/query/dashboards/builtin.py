@@ -4,17 +4,19 @@ current definitions), read-only (copy one into a saved dashboard to edit it). Id
 (tokens, cost, start/end), classifications.Intent[0].label (the classifier's decision: the facet is
 an array of items, the first is the label; `classifications.Intent.label` reads nothing).
 
-Blast radius is error rate x volume (errors / calls x calls): a tool failing half of 10 calls
-ranks under one failing a tenth of 10,000.
+The "Blast radius" dashboard is the *span* blast radius (`loopline.common.analyses.blast_radius`):
+error rate x volume (errors / calls x calls) of spans, so a tool failing half of 10 calls ranks
+under one failing a tenth of 10,000; by intent it counts the labelled root spans' own errors. The
+intents page and Loop rank labels by the *trace* blast radius (a failure in any span of the trace).
 """
 
 from __future__ import annotations
 
+from loopline.common.analyses.blast_radius import span_chart
 from loopline.query.dashboards.models import Chart, ChartSpec, DashboardIn, View
 
 BUILTIN_PREFIX = "builtin:"
 
-_ERR = "(error IS NOT NULL ? 1 : 0)"
 _OK = "(error IS NULL ? 1 : 0)"
 _INTENT = "classifications.Intent[0].label"
 # model/provider error kinds, from the error text (first match wins)
@@ -34,35 +36,28 @@ _OVERFLOW = (
 )
 
 
-def _blast(dim: str, where: str | None = None) -> str:
-    q = (
-        f"dimensions: {dim} AS name | measures: count(1) AS calls, sum({_ERR}) AS errors, "
-        f"sum({_ERR}) / count(1) AS error_rate, sum({_ERR}) / count(1) * count(1) AS blast_radius"
-    )
-    if where:
-        q += f" | filter: {where}"
-    return q + " | sort: blast_radius desc, calls desc | limit: 25"
-
-
 _DASHBOARDS: tuple[tuple[str, DashboardIn], ...] = (
     (
         "blast-radius",
         DashboardIn(
             project_id="-",
             name="Blast radius",
-            description="Error rate x volume: what to fix first, by span (tool) name and by user intent.",
+            description=(
+                "Error rate x volume of spans: what to fix first, by span (tool) name, and by intent "
+                "over the labelled root spans (the intents page counts a failure anywhere in a trace)."
+            ),
             view=View(range="7d", granularity="day"),
             charts=(
                 Chart(
                     id="by-span-name",
                     title="Blast radius by tool / span name",
-                    query=_blast("span_attributes.name", "span_attributes.name IS NOT NULL"),
+                    query=span_chart("span_attributes.name", "span_attributes.name IS NOT NULL"),
                     spec=ChartSpec(type="bar", x="name", series=("blast_radius", "error_rate", "calls")),
                 ),
                 Chart(
                     id="by-intent",
-                    title="Blast radius by intent",
-                    query=_blast(_INTENT),
+                    title="Root-span blast radius by intent",
+                    query=span_chart(_INTENT),
                     spec=ChartSpec(type="bar", x="name", series=("blast_radius", "error_rate", "calls")),
                 ),
             ),
