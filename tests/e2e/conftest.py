@@ -57,7 +57,8 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLoopli
     ll = RunningLoopline(
         tmp_path_factory.mktemp("e2e-embedded") / "data",
         free_port(),
-        extra_env={"LOOPLINE_LOGS3_PAYLOAD_MAX_BYTES": "100000"},
+        # the uv that installs pushed bundles' requirements (`braintrust push --requirements`)
+        extra_env={"LOOPLINE_LOGS3_PAYLOAD_MAX_BYTES": "100000", "LOOPLINE_SANDBOX__INSTALLER": _uv()},
     ).start()
     yield ll
     assert ll.terminate() == 0, ll.log_text()

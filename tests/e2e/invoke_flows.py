@@ -119,6 +119,7 @@ def flow_code(project: str) -> dict[str, Any]:
     out["score"] = invoke(project_name=project, slug="exact-code", input={"output": "x", "expected": "x"})
     out["spin"] = _error(lambda: invoke(project_name=project, slug="spin", input={}))
     out["after"] = invoke(project_name=project, slug="adder", input={"a": 1, "b": 1})
+    out["plural"] = invoke(project_name=project, slug="plural", input={"word": "octopus"})
     return out
 
 

@@ -236,6 +236,19 @@ def spin() -> int:
 
 
 project.tools.create(handler=spin, name="Spin", slug="spin", description="never ends", parameters=Nothing)
+
+
+class Word(BaseModel):
+    word: str
+
+
+def plural(word: str) -> str:
+    import inflection  # from requirements.txt: installed on the server, not in the pusher's venv
+
+    return inflection.pluralize(word)
+
+
+project.tools.create(handler=plural, name="Plural", slug="plural", description="plural", parameters=Word)
 '''
 
 
@@ -246,6 +259,7 @@ def test_invoke_pushed_code_functions(
 ) -> None:
     project = unique_project("inv-code")
     (tmp_path / "fns.py").write_text(textwrap.dedent(PUSHED).replace("PROJECT", project))
+    (tmp_path / "requirements.txt").write_text("inflection==0.5.1\n")  # small, pure Python
     env = {
         **os.environ,
         "PATH": f"{cli_sdk_bin}:{os.environ.get('PATH', '')}",
@@ -256,7 +270,10 @@ def test_invoke_pushed_code_functions(
     }
     env.pop("BRAINTRUST_ORG_NAME", None)
     proc = subprocess.run(
-        [str(cli_sdk_bin / "braintrust"), "push", "fns.py", "--if-exists", "replace"],
+        [
+            str(cli_sdk_bin / "braintrust"),
+            *("push", "fns.py", "--requirements", "requirements.txt", "--if-exists", "replace"),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -266,5 +283,6 @@ def test_invoke_pushed_code_functions(
     assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     out = flow(embedded, sys.executable, "code", project)
     assert out["add"] == 5 and out["after"] == 2
+    assert out["plural"] == "octopi"  # the bundle's own requirement, installed from PyPI
     assert out["score"] == {"name": "Exact Code", "score": 1, "metadata": {}}
     assert "time" in out["spin"] and ("CPU" in out["spin"] or "wall" in out["spin"])

@@ -4,6 +4,7 @@ supervisor started on the first code call), the span writer, and the `FunctionRu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from loopline.common.service import ServiceContext, Worker
 from loopline.evaluator.org_models import OrgModels
@@ -12,6 +13,7 @@ from loopline.evaluator.runtime.runner import FunctionRunner
 from loopline.evaluator.runtime.settings import RuntimeSettings
 from loopline.evaluator.runtime.spans import SpanWriter
 from loopline.evaluator.runtime.types import FunctionResolver
+from loopline.evaluator.sandbox.packages import PackageEnvs
 from loopline.evaluator.sandbox.runner import Sandbox
 from loopline.evaluator.sandbox.settings import SandboxSettings
 
@@ -27,7 +29,14 @@ def build_runtime(
     ctx: ServiceContext, models: OrgModels, functions: FunctionResolver, bundles: BundleSource
 ) -> Runtime:
     cfg = ctx.settings.section(RuntimeSettings)
-    sandbox = Sandbox(ctx.settings.section(SandboxSettings))
+    box = ctx.settings.section(SandboxSettings)
+    packages = PackageEnvs(
+        Path(box.packages_dir) if box.packages_dir else ctx.settings.data_dir / "sandbox-packages",
+        installer=box.installer,
+        install_seconds=box.install_seconds,
+        index_url=box.package_index_url,
+    )
+    sandbox = Sandbox(box, packages=packages)
     spans = SpanWriter(ctx.bus, ctx.xact)
     runner = FunctionRunner(
         models,

@@ -2,10 +2,12 @@
 
 `CodeRunner.bind(principal, fn)` picks the code of a function — inline code (`function_data.data
 .type = "inline"`) or a pushed bundle (`"bundle"`, fetched through the `BundleStore`; its own
-modules — every `.py` no installed distribution of the bundle owns — are sent with the call and imported from memory, its
-dependencies are the evaluator environment's: pydantic, braintrust, autoevals, requests, openai,
-what `braintrust push` bundles by default; other `--requirements` are not available) — and
-returns a `BoundCode` whose
+modules — every `.py` no installed distribution of the bundle owns — are sent with the call and
+imported from memory; the distributions the bundle carries that the evaluator's environment does
+not have (its `braintrust push --requirements`) are installed once into a package environment
+shared by every bundle with the same requirements (`sandbox/packages.py`) and put first on the
+call's `sys.path`; the rest — pydantic, braintrust, autoevals, requests, openai, what `push`
+bundles by default — is the evaluator environment's) — and returns a `BoundCode` whose
 `function(input)` / `scorer(kwargs, name)` run it. Whatever the code does ends as a value
 (`CodeOutcome` / `ScorerOutcome` with an error and the status an invoke answers), never as an
 exception in the evaluator.
@@ -14,6 +16,9 @@ exception in the evaluator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import importlib.metadata
 import io
 import json
 import zipfile
@@ -25,6 +30,7 @@ from loopline.common.auth import Principal
 from loopline.common.logging import get_logger
 from loopline.evaluator.runtime.types import FunctionDef, Score
 from loopline.evaluator.sandbox.code import InlineCode, UnsupportedCode, inline_code
+from loopline.evaluator.sandbox.packages import PackageInstallError, normalize
 from loopline.evaluator.sandbox.results import SandboxError, ScoreResult
 from loopline.evaluator.sandbox.runner import Sandbox
 
@@ -78,11 +84,23 @@ class BoundCode:
         self.principal = principal
         self.fn = fn
 
+    def _bundle(self) -> dict[str, Any] | None:
+        inner = (self.fn.function_data or {}).get("data")
+        return inner if isinstance(inner, dict) and inner.get("type") == "bundle" else None
+
+    async def prepare(self) -> None:
+        """Fetch a pushed bundle and install its requirements, before the call's time limit
+        starts (bounded by the install's own limit); a failure shows again when the code runs."""
+        bundle = self._bundle()
+        if bundle is not None:
+            with contextlib.suppress(CodeUnavailable):
+                await self.runner.bundle_code(self.principal.org_id, bundle)
+
     async def _code(self) -> InlineCode:
         data = self.fn.function_data or {}
-        inner = data.get("data")
-        if isinstance(inner, dict) and inner.get("type") == "bundle":
-            return await self.runner.bundle_code(self.principal.org_id, inner)
+        bundle = self._bundle()
+        if bundle is not None:
+            return await self.runner.bundle_code(self.principal.org_id, bundle)
         try:
             return inline_code(data)
         except UnsupportedCode as exc:
@@ -119,7 +137,7 @@ class CodeRunner:
     def __init__(self, sandbox: Sandbox, bundles: BundleSource | None = None) -> None:
         self.sandbox = sandbox
         self.bundles = bundles
-        self._sources: OrderedDict[tuple[str, str], dict[str, tuple[str, str]]] = OrderedDict()
+        self._sources: OrderedDict[tuple[str, str], Bundle] = OrderedDict()
         self._loading: dict[tuple[str, str], asyncio.Lock] = {}
 
     def bind(self, principal: Principal, fn: FunctionDef) -> BoundCode:
@@ -144,10 +162,27 @@ class CodeRunner:
         index = location.get("index")
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             raise CodeUnavailable("bundle location.index must be a non-negative integer")
-        return InlineCode(code=_bundle_entry(await self._modules(org_id, bundle_id), index))
+        bundle = await self._modules(org_id, bundle_id)
+        path = await self._packages(bundle.requirements)
+        return InlineCode(code=_bundle_entry(bundle.modules, index, path))
 
-    async def _modules(self, org_id: str, bundle_id: str) -> dict[str, tuple[str, str]]:
-        """The bundle's own Python modules (name → (file, source)), cached per bundle."""
+    async def _packages(self, requirements: tuple[str, ...]) -> str | None:
+        """Where the call finds the bundle's extra requirements (None: it has none)."""
+        if not requirements:
+            return None
+        envs = self.sandbox.packages
+        if envs is None:
+            raise CodeUnavailable(
+                f"the bundle needs {', '.join(requirements)}, and this evaluator installs no packages", 503
+            )
+        try:
+            name = await envs.ensure(list(requirements))
+        except PackageInstallError as exc:
+            raise CodeUnavailable(str(exc), 422) from exc
+        return self.sandbox.package_path(name)
+
+    async def _modules(self, org_id: str, bundle_id: str) -> Bundle:
+        """The bundle's own Python modules and its extra requirements, cached per bundle."""
         if self.bundles is None:
             raise CodeUnavailable("pushed code bundles cannot run here: no bundle store in this process", 503)
         key = (org_id, bundle_id)
@@ -163,7 +198,7 @@ class CodeRunner:
                 blob = await self.bundles.get(org_id, bundle_id)
             except Exception as exc:  # NotFound, or the storage failed: the function cannot run
                 raise CodeUnavailable(f"code bundle {bundle_id!r} cannot be read: {exc}", 404) from exc
-            found = await asyncio.to_thread(bundle_modules, blob)
+            found = await asyncio.to_thread(read_bundle, blob)
             self._sources[key] = found
             while len(self._sources) > BUNDLE_CACHE:
                 self._sources.popitem(last=False)
@@ -205,6 +240,46 @@ def with_parameters(code: InlineCode) -> InlineCode:
     shim = _PARAMETERS_SHIM.format(entry=code.entrypoint)
     source = f"{code.code}\n\nexec(compile({shim!r}, '<loopline parameters>', 'exec'), globals())\n"
     return InlineCode(code=source, entrypoint=PARAMETERS_ENTRY, runtime_version=code.runtime_version)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    modules: dict[str, tuple[str, str]]  # the user's own: name → (file, source)
+    requirements: tuple[str, ...]  # `name==version` of what the evaluator's environment lacks
+
+
+def read_bundle(blob: bytes) -> Bundle:
+    return Bundle(bundle_modules(blob), bundle_requirements(blob))
+
+
+@functools.cache
+def _environment() -> frozenset[str]:
+    """The distributions of the evaluator's own environment (normalized names)."""
+    return frozenset(normalize(d.metadata["Name"] or "") for d in importlib.metadata.distributions())
+
+
+def bundle_requirements(blob: bytes, provided: frozenset[str] | None = None) -> tuple[str, ...]:
+    """`name==version` of every distribution the bundle carries (`*.dist-info/METADATA`) that the
+    evaluator's environment (`provided`) does not: what `braintrust push --requirements` added.
+    Those the environment has are used as the environment has them."""
+    have = _environment() if provided is None else provided
+    found: set[str] = set()
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            for name in zf.namelist():
+                parts = name.split("/")
+                if len(parts) != 2 or not parts[0].endswith(".dist-info") or parts[1] != "METADATA":
+                    continue
+                meta = zf.read(name)[: 64 * 1024].decode("utf-8", errors="replace")
+                fields = dict(
+                    line.split(": ", 1) for line in meta.split("\n\n", 1)[0].splitlines() if ": " in line
+                )
+                dist, version = fields.get("Name", "").strip(), fields.get("Version", "").strip()
+                if dist and version and normalize(dist) not in have:
+                    found.add(f"{normalize(dist)}=={version}")
+    except zipfile.BadZipFile as exc:
+        raise CodeUnavailable(f"code bundle is not a zip file: {exc}") from exc
+    return tuple(sorted(found))
 
 
 def _installed(zf: zipfile.ZipFile) -> set[str]:
@@ -258,12 +333,18 @@ def bundle_modules(blob: bytes) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _bundle_entry(modules: dict[str, tuple[str, str]], index: int) -> str:
+def _bundle_entry(modules: dict[str, tuple[str, str]], index: int, packages_path: str | None = None) -> str:
     """Sandbox code that serves the bundle's modules from memory, imports its `register` module
     (which imports the user's modules, registering their functions with the braintrust SDK) and
-    calls the `index`-th registered function. Dependencies come from the evaluator's environment."""
+    calls the `index`-th registered function. Dependencies come from the bundle's package
+    environment (`packages_path`, first on `sys.path`), then the evaluator's environment."""
     packages = sorted(n for n, (f, _) in modules.items() if f.endswith("__init__.py"))
     return f"""
+import sys
+
+if {packages_path!r} is not None and {packages_path!r} not in sys.path:
+    sys.path.insert(0, {packages_path!r})
+
 import importlib
 import importlib.abc
 import importlib.util

@@ -236,6 +236,7 @@ class FunctionRunner:
         call = _Call(principal, mode, strict, on_event, Accounting(), messages, timeout_s, parameters)  # type: ignore[arg-type]
         if on_event is not None:
             await on_event(InvokeEvent("start"))
+        await self._prepare(principal, func)
         try:
             async with asyncio.timeout(timeout_s or self.settings.invoke_timeout_s):
                 if scorer:
@@ -368,6 +369,11 @@ class FunctionRunner:
             raise RunFailed(f"global function {data.get('name')!r} can only run as a scorer", 400)
         raise RunFailed(f"functions of type {kind!r} cannot be run by Loopline yet", 400)
 
+    async def _prepare(self, principal: Principal, fn: FunctionDef) -> None:
+        """What a function needs before its time limit starts: a pushed bundle's packages."""
+        if self.code is not None and (fn.function_data or {}).get("type") == "code":
+            await self.code.bind(principal, fn).prepare()
+
     def _code(self, principal: Principal, fn: FunctionDef) -> Any:
         if self.code is None:
             raise RunFailed("code functions cannot run here: the sandbox is not started in this process", 503)
@@ -447,6 +453,7 @@ class FunctionRunner:
         target = await self.target(principal, parent) if parent is not None else None
         call = _Call(principal, "auto", False, None, Accounting(), None, timeout_s)
         span = self._span(target, fn, "score", args.as_kwargs(), None, None, span_key)
+        await self._prepare(principal, fn)
         try:
             async with asyncio.timeout(timeout_s or self.settings.invoke_timeout_s):
                 scores = await self._score(fn, args, call)

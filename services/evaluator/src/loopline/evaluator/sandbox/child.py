@@ -756,11 +756,19 @@ class Supervisor:
 # start-up
 
 
-def _narrow_filesystem(read_paths: list[str]) -> list[str]:
-    """New root: tmpfs on /tmp (private to our mount namespace) with read-only binds, then chroot."""
+def _narrow_filesystem(read_paths: list[str], packages: str | None) -> list[str]:
+    """New root: tmpfs on /tmp (private to our mount namespace) with read-only binds, then chroot.
+    The bundles' package environments (`packages`, possibly under host /tmp, which the new root
+    hides) are opened first and bound read-only at `isolation.PACKAGES_INSIDE`."""
     isolation.mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
+    held = os.open(packages, os.O_PATH | os.O_DIRECTORY) if packages and os.path.isdir(packages) else None
     isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, "size=1m,mode=0755")
     bound = isolation.build_root("/tmp", read_paths)
+    if held is not None:
+        os.makedirs("/tmp" + isolation.PACKAGES_INSIDE, mode=0o755, exist_ok=True)
+        isolation.bind_readonly(f"/proc/self/fd/{held}", "/tmp" + isolation.PACKAGES_INSIDE)
+        os.close(held)
+        bound.append(isolation.PACKAGES_INSIDE)
     isolation.mount(
         "proc", "/tmp/proc", "proc", isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC
     )
@@ -837,7 +845,7 @@ def main() -> None:
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         read_paths = [*isolation.SYSTEM_PATHS, *isolation.python_paths(), *config.get("read_paths", [])]
-        bound = _narrow_filesystem(read_paths)
+        bound = _narrow_filesystem(read_paths, config.get("packages"))
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     supervisor = Supervisor(config, namespaces)
     supervisor.respond(

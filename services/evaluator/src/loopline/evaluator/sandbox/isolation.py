@@ -167,11 +167,13 @@ def _mkdirs(path: str) -> None:
     os.makedirs(path, mode=0o755, exist_ok=True)
 
 
-def _bind_readonly(source: str, target: str) -> None:
+def bind_readonly(source: str, target: str) -> None:
     mount(source, target, None, MS_BIND | MS_REC)
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
+#: where the bundles' package environments (`packages.PackageEnvs`) appear in the new root
+PACKAGES_INSIDE = "/loopline-packages"
 DEVICES = ("null", "zero", "full", "random", "urandom")
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 
@@ -199,7 +201,7 @@ def build_root(new_root: str, read_paths: Iterable[str]) -> list[str]:
             continue
         _mkdirs(target)
         try:
-            _bind_readonly(path, target)
+            bind_readonly(path, target)
         except OSError as exc:
             if exc.errno not in (errno.ENOENT, errno.EINVAL):
                 raise

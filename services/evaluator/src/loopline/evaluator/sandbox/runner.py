@@ -36,6 +36,7 @@ from loopline.evaluator.sandbox.framing import (
     payload_length,
 )
 from loopline.evaluator.sandbox.limits import SandboxLimits
+from loopline.evaluator.sandbox.packages import PackageEnvs
 from loopline.evaluator.sandbox.results import (
     FunctionResult,
     InvalidScore,
@@ -177,8 +178,16 @@ class _Supervisor:
 class Sandbox:
     """Runs code scorers and code functions; safe to share across tasks."""
 
-    def __init__(self, settings: SandboxSettings | None = None, *, python: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: SandboxSettings | None = None,
+        *,
+        python: str | None = None,
+        packages: PackageEnvs | None = None,
+    ) -> None:
         self.settings = settings or SandboxSettings()
+        #: pushed bundles' package environments, visible read-only to calls (`package_path`)
+        self.packages = packages
         self.ceiling = self.settings.limits()
         self.python = python or sys.executable
         mode = self.settings.isolation
@@ -194,9 +203,19 @@ class Sandbox:
         per_item = self.ceiling.output_bytes + 6 * self.ceiling.log_bytes + RESPONSE_OVERHEAD
         self._max_response = self.settings.max_batch * per_item
 
+    def package_path(self, name: str) -> str:
+        """Where a call sees the package environment `name` (`PackageEnvs.ensure`)."""
+        if self.packages is None:
+            raise SandboxUnavailable("this sandbox has no package environments")
+        if self.mode == "namespaces":
+            return f"{isolation.PACKAGES_INSIDE}/{name}"
+        return str(self.packages.path(name))
+
     # -- lifecycle
 
     async def _spawn(self, slots: int) -> _Supervisor:
+        if self.packages is not None:  # bound into the new root at start: it must exist by then
+            await asyncio.to_thread(self.packages.root.mkdir, parents=True, exist_ok=True)
         proc = await asyncio.create_subprocess_exec(
             self.python,
             "-I",
@@ -225,6 +244,7 @@ class Sandbox:
                     # a cold supervisor serves one call: preloading would only slow it down
                     "preload": self.settings.preload if self.settings.warm else [],
                     "read_paths": self.settings.read_paths,
+                    "packages": str(self.packages.root) if self.packages is not None else None,
                     "max_request_bytes": MAX_REQUEST_BYTES,
                 }
             )

@@ -61,6 +61,19 @@ class SandboxSettings(SettingsSection):
         default_factory=list, description="extra host paths made visible read-only to user code"
     )
     start_timeout_seconds: float = Field(default=30.0, gt=0)
+    packages_dir: str = Field(
+        default="",
+        description="where pushed bundles' package environments are installed (default <data_dir>/sandbox-packages)",
+    )
+    installer: str = Field(
+        default="", description="the uv binary that installs bundles' requirements (default: uv on PATH)"
+    )
+    install_seconds: float = Field(
+        default=300.0, gt=0, description="time limit of installing one bundle's requirements"
+    )
+    package_index_url: str = Field(
+        default="", description="package index to install from (default: uv's, PyPI)"
+    )
 
     def limits(self) -> SandboxLimits:
         return SandboxLimits(
