@@ -158,7 +158,7 @@ async def test_eval_on_a_dataset_compared_with_its_base(app: InProcess, scripted
 
     rows = await fetch(app, job["experiment_id"])
     roots = [x for x in rows if not x.get("span_parents")]
-    assert len(roots) == 4 and len(rows) == 4 * 6
+    assert len(roots) == 4 and len(rows) == 4 * 7
     by_root = {x["root_span_id"]: x for x in roots}
     for root in roots:
         assert root["span_attributes"]["type"] == "eval"
@@ -168,11 +168,19 @@ async def test_eval_on_a_dataset_compared_with_its_base(app: InProcess, scripted
     children = [x for x in rows if x.get("span_parents")]
     assert {x["root_span_id"] for x in children} == set(by_root)
     tasks = [x for x in children if x["span_attributes"]["type"] == "task"]
-    llm = [x for x in children if x["span_attributes"]["type"] == "llm"]  # the task's model call
-    assert len(tasks) == 4 and {x["span_parents"][0] for x in llm} == {t["span_id"] for t in tasks}
-    assert all(x["metrics"]["prompt_tokens"] == 5 for x in llm)
-    assert summary["metrics"]["prompt_tokens"]["metric"] == pytest.approx(5)
     scores = [x for x in children if x["span_attributes"]["type"] == "score"]
+    # the model calls: the task's under the task span, the judge's under the judge's score span
+    llm = [x for x in children if x["span_attributes"]["type"] == "llm"]
+    task_llm = [x for x in llm if x["span_parents"][0] in {t["span_id"] for t in tasks}]
+    judges = {x["span_id"] for x in scores if x["span_attributes"]["name"] == "judge"}
+    judge_llm = [x for x in llm if x["span_parents"][0] in judges]
+    assert len(tasks) == 4 and len(task_llm) == 4 and len(judge_llm) == 4 and len(llm) == 8
+    assert {x["span_parents"][0] for x in judge_llm} == judges
+    assert all(x["metrics"]["prompt_tokens"] == 5 for x in task_llm)
+    assert all(x["metadata"]["model"] == "gpt-4o-mini" and x["output"] for x in judge_llm)
+    judge_tokens = sum(x["metrics"]["prompt_tokens"] for x in judge_llm) / 4
+    assert judge_tokens > 0  # the summary counts the judge's tokens too, as the SDK's does
+    assert summary["metrics"]["prompt_tokens"]["metric"] == pytest.approx(5 + judge_tokens)
     assert sorted({x["span_attributes"]["name"] for x in scores}) == ["ExactMatch", "Levenshtein", "judge"]
     assert all(x["span_attributes"]["purpose"] == "scorer" and len(x["scores"]) == 1 for x in scores)
     assert {tuple(x["scores"].items()) for x in scores} == {
@@ -328,3 +336,34 @@ async def test_jobs_are_isolated_between_orgs(app: InProcess, scripted_llm: Scri
     assert job["status"] == "succeeded" and [
         j["id"] for j in (await app.client.get("/v1/eval", headers=app.headers)).json()["objects"]
     ] == [job_id]
+
+
+async def test_timeout_limits_the_whole_eval_and_calls_have_their_own_limit(
+    chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM
+) -> None:
+    evals = {"progress_interval_s": 0.05, "call_timeout_s": 0.5}
+    async with in_process(chdb_dsn, tmp_path, SERVICES, evals=evals) as app:
+        pid = await org_with_model(app, scripted_llm)
+        scripted_llm.respond_with(
+            lambda req: Reply("x", delay_s=3.0 if req.last_user_text == "slow" else 0.2)
+        )
+        base = {"project_id": pid, "task": PROMPT_TASK, "scores": [{"global_function": "ExactMatch"}]}
+        # no `timeout`: each call has the configured limit, the eval none
+        data = [{"input": {"question": "fast"}, "expected": "x"}, {"input": {"question": "slow"}}]
+        r = await app.client.post("/v1/eval", json={**base, "data": {"data": data}}, headers=app.headers)
+        assert r.status_code == 200, r.text
+        job = (
+            await app.client.get(f"/v1/eval/{r.headers['x-loopline-eval-job-id']}", headers=app.headers)
+        ).json()
+        assert (job["status"], job["done"], job["errored"]) == ("succeeded", 2, 1), job
+        assert "timed out after 0.5 s" in job["errors"][0]
+        # `timeout` (ms) bounds the whole eval: 40 cells of 0.2 s two at a time need 4 s
+        data = [{"input": {"question": f"q{i}"}, "expected": "x"} for i in range(40)]
+        body = {**base, "data": {"data": data}, "max_concurrency": 2, "timeout": 1000}
+        r = await app.client.post("/v1/eval", json=body, headers=app.headers)
+        assert r.status_code == 422 and "timed out" in r.json()["error"]["message"], r.text
+        job = (await app.client.get("/v1/eval", headers=app.headers)).json()["objects"][0]
+        assert job["status"] == "failed" and 0 < job["done"] < 40, job
+        assert f"with {job['done']} of 40 cells done" in job["error"] and "cancelled" in job["error"]
+        fetched = await fetch(app, job["experiment_id"])
+        assert len([x for x in fetched if not x.get("span_parents")]) == job["done"]

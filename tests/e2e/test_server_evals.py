@@ -172,7 +172,8 @@ def test_eval_killed_mid_job_resumes_once_and_summarizes(tmp_path: Path, kafka_b
                 if not cursor:
                     break
             kinds = Counter(r["span_attributes"]["type"] for r in rows)
-            assert kinds == {"eval": N, "task": N, "llm": N, "score": 3 * N}, kinds  # llm: the task's call
+            # llm: the task's call and the judge's
+            assert kinds == {"eval": N, "task": N, "llm": 2 * N, "score": 3 * N}, kinds
             assert len({r["id"] for r in rows}) == len(rows)
             assert Counter(r["origin"]["id"] for r in rows if r["span_attributes"]["type"] == "eval") == {
                 f"q{i}": 1 for i in range(N)

@@ -12,7 +12,16 @@ from loopline.common.errors import Invalid, ServiceError
 from loopline.common.messages.eval_jobs import FunctionRef
 from loopline.common.store import Store, apply_migrations
 from loopline.evaluator.evals import tables as eval_tables
-from loopline.evaluator.evals.cell_rows import DataRow, ScoreResult, TaskResult, Timed, cell_ids, cell_rows
+from loopline.evaluator.evals.cell_rows import (
+    DataRow,
+    ScoreResult,
+    TaskResult,
+    Timed,
+    cell_ids,
+    cell_rows,
+    llm_row_id,
+    stale_llm_deletes,
+)
 from loopline.evaluator.evals.extra_messages import MessagesError, messages_at, parse_path
 from loopline.evaluator.evals.job_store import JobRecord, JobStore, now
 from loopline.evaluator.evals.request import data_version, function_ref, parse_run_eval
@@ -153,6 +162,75 @@ def test_cell_rows_have_the_sdk_eval_shape() -> None:
     assert {r["root_span_id"] for r in rows} == {ids.trace}
     failed = cell_rows(ids, row, TaskResult(None, t, error="boom"), [None, None], t)
     assert [r["id"] for r in failed] == [ids.root, ids.task] and failed[0]["error"] == "boom"
+
+
+def _call(answer: str, start: float = 100.2) -> ModelCall:
+    return ModelCall(
+        "gpt-4o-mini",
+        "openai",
+        [{"role": "user", "content": "judge"}],
+        {"model": "gpt-4o-mini"},
+        start,
+        start + 0.3,
+        [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        Usage(prompt_tokens=11, completion_tokens=4, cost_usd=0.002),
+    )
+
+
+def test_scorer_model_calls_are_llm_spans_of_the_score_span() -> None:
+    ids = cell_ids("exp", "r1", 0, 2)
+    t = Timed(100.0, 101.0)
+    judge = ScoreResult("Factuality", {"Factuality": 1.0}, {"score": 1.0}, {}, t, calls=(_call("A"),))
+    heur = ScoreResult("Levenshtein", {"Levenshtein": 0.5}, {"score": 0.5}, {}, t)
+    rows = cell_rows(ids, DataRow("r1", "q"), TaskResult("a", t), [judge, heur], t)
+    names = [(r["span_attributes"]["name"], r["span_parents"]) for r in rows]
+    (sid, sspan), (sid2, _) = ids.scores
+    assert names == [
+        ("eval", None),
+        ("task", [ids.root_span]),
+        ("Factuality", [ids.root_span]),
+        ("Chat Completion", [sspan]),
+        ("Levenshtein", [ids.root_span]),
+    ]
+    llm = rows[3]
+    assert llm["id"] == llm_row_id(sid, 0) and llm["root_span_id"] == ids.trace
+    assert llm["metrics"]["prompt_tokens"] == 11 and llm["metrics"]["estimated_cost"] == 0.002
+    assert llm["output"][0]["message"]["content"] == "A"
+    assert len({r["id"] for r in rows}) == len(rows) and llm_row_id(sid, 0) != llm_row_id(sid2, 0)
+
+
+def test_a_resumed_cell_deletes_the_llm_rows_its_first_run_wrote_in_excess() -> None:
+    ids = cell_ids("exp", "r1", 0, 1)
+    t = Timed(100.0, 101.0)
+    sid = ids.scores[0][0]
+    # the first run: a tool loop of three model calls, a judge of one
+    first = cell_rows(
+        ids,
+        DataRow("r1", "q"),
+        TaskResult("a", t, calls=(_call("1"), _call("2"), _call("3"))),
+        [ScoreResult("judge", {"judge": 1.0}, None, {}, t, calls=(_call("Y"),))],
+        t,
+    )
+    stored = frozenset(r["id"] for r in first if r["span_attributes"]["type"] == "llm") | {"another-llm-row"}
+    assert len(stored) == 5
+    # the rerun: one call, the judge fails before calling
+    again = cell_rows(
+        ids,
+        DataRow("r1", "q"),
+        TaskResult("a", t, calls=(_call("1"),)),
+        [ScoreResult("judge", {"judge": None}, None, {}, t, error="down")],
+        t,
+    )
+    deletes = stale_llm_deletes(ids, again, stored)
+    assert deletes == [
+        {"id": llm_row_id(ids.task, 1), "_object_delete": True},
+        {"id": llm_row_id(ids.task, 2), "_object_delete": True},
+        {"id": llm_row_id(sid, 0), "_object_delete": True},
+    ]
+    # what stays stored is exactly what the rerun wrote
+    kept = (stored - {d["id"] for d in deletes} - {"another-llm-row"}) | {r["id"] for r in again}
+    assert kept == {r["id"] for r in again}
+    assert stale_llm_deletes(ids, first, stored) == [] and stale_llm_deletes(ids, again, frozenset()) == []
 
 
 @pytest.fixture

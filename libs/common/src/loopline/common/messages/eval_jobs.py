@@ -122,7 +122,8 @@ class EvalJob(BaseModel):
     trial_count: int = Field(default=1, ge=1)
     #: cells (row, trial) run at once; None = no limit
     max_concurrency: int | None = Field(default=10, ge=1)
-    #: per-cell timeout of the task and of each scorer, in milliseconds
+    #: the whole eval's time limit from the job's first start, in milliseconds (cells not done by
+    #: then are cancelled and the job fails, saying so)
     timeout_ms: int | None = Field(default=None, ge=1)
     base_experiment_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

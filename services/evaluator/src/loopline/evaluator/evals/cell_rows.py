@@ -11,6 +11,12 @@ same rows instead of adding new ones (spec §5.1 [OURS], SDK `framework.py`):
 * one child per scorer: `{name: <scorer>, type: "score", purpose: "scorer"}`, `input` = the
   scorer's arguments (`input, output, expected, metadata, tags, id`), `output` (the score's own
   fields), `metadata`, `scores {name: value}`, `metrics`, `error`.
+  Under it one `llm` span per model call of the scorer (LLM judges: Factuality, ClosedQA, a
+  judge prompt), as autoevals run with a wrapped client logs them.
+
+A cell run again (a resumed job) may make fewer model calls than its first run: the first run's
+extra `llm` rows, when stored, are deleted (`stale_llm_deletes`: deletion rows with their
+deterministic ids), so the cell ends with exactly the spans of its last run.
 
 Span ids follow the SDK's default (OTel) form: 16 hex characters, the trace 32.
 """
@@ -91,6 +97,11 @@ class Timed:
         return {"start": self.start, "end": self.end, **more}
 
 
+#: the `llm` spans one span (a task, a scorer) may have: a resumed cell looks this far for rows
+#: its first run wrote (a prompt makes at most MAX_TOOL_ROUNDS + 1 calls, tools that are prompts more)
+MAX_LLM_SPANS = 64
+
+
 @dataclass(frozen=True)
 class ScoreResult:
     """What one scorer gave for one cell: its scores (name → value), the span's output and
@@ -102,6 +113,7 @@ class ScoreResult:
     metadata: dict[str, Any]
     timed: Timed
     error: str | None = None
+    calls: tuple[ModelCall, ...] = ()  # the scorer's model calls, in order
 
 
 @dataclass(frozen=True)
@@ -116,24 +128,29 @@ def _created(ts: float) -> str:
     return format_created(datetime.fromtimestamp(ts, UTC))
 
 
-def _llm_rows(ids: CellIds, task: TaskResult, created: str) -> list[dict[str, Any]]:
-    """The task's model calls as `llm` children of the task span (ids from the task's and the
-    call's position, so a cell run again rewrites them)."""
+def llm_row_id(parent_id: str, i: int) -> str:
+    """The row id of the `i`-th model call under the span whose row id is `parent_id`."""
+    return str(uuid.uuid5(_NS, f"{parent_id}\x1fllm/{i}"))
+
+
+def _llm_rows(
+    parent: tuple[str, str], trace: str, calls: tuple[ModelCall, ...], end: float, created: str
+) -> list[dict[str, Any]]:
+    """Model calls as `llm` children of the span `parent` (row id, span id); ids from the
+    parent's and the call's position, so a cell run again rewrites them."""
     out = []
-    for i, call in enumerate(task.calls):
+    for i, call in enumerate(calls):
         row: dict[str, Any] = {
-            "id": str(uuid.uuid5(_NS, f"{ids.task}\x1fllm/{i}")),
-            "span_id": _hex(f"{ids.task_span}/llm/{i}", 16),
-            "root_span_id": ids.trace,
-            "span_parents": [ids.task_span],
+            "id": llm_row_id(parent[0], i),
+            "span_id": _hex(f"{parent[1]}/llm/{i}", 16),
+            "root_span_id": trace,
+            "span_parents": [parent[1]],
             "created": created,
             "span_attributes": {"name": llm_spans.NAME, "type": llm_spans.TYPE},
             "input": call.input,
             "output": call.output,
             "metadata": llm_spans.llm_metadata(call),
-            "metrics": Timed(call.start, llm_spans.llm_end(call, task.timed.end)).metrics(
-                **llm_spans.llm_metrics(call)
-            ),
+            "metrics": Timed(call.start, llm_spans.llm_end(call, end)).metrics(**llm_spans.llm_metrics(call)),
         }
         if call.error is not None:
             row["error"] = call.error
@@ -141,11 +158,28 @@ def _llm_rows(ids: CellIds, task: TaskResult, created: str) -> list[dict[str, An
     return out
 
 
+def stale_llm_deletes(
+    ids: CellIds, rows: list[dict[str, Any]], stored: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Deletion rows for the `llm` rows of this cell that are stored (`stored`: the object's llm
+    row ids) and that its rows now do not rewrite: a first run's extra model calls."""
+    if not stored:
+        return []
+    now = {r["id"] for r in rows}
+    stale = [
+        rid
+        for parent in (ids.task, *(sid for sid, _ in ids.scores))
+        for rid in (llm_row_id(parent, i) for i in range(MAX_LLM_SPANS))
+        if rid in stored and rid not in now
+    ]
+    return [{"id": rid, "_object_delete": True} for rid in stale]
+
+
 def cell_rows(
     ids: CellIds, row: DataRow, task: TaskResult, scores: list[ScoreResult | None], root: Timed
 ) -> list[dict[str, Any]]:
     """The rows of one cell: root, task, the task's `llm` spans, then one per scorer that ran
-    (None: it did not)."""
+    (None: it did not), each followed by its `llm` spans."""
     created = _created(root.start)  # every span of the cell starts within it: one timestamp
     metadata = dict(row.metadata)
     failed = {s.name: s.error for s in scores if s is not None and s.error}
@@ -182,7 +216,11 @@ def cell_rows(
     }
     if task.error is not None:
         task_row["error"] = task.error
-    out = [root_row, task_row, *_llm_rows(ids, task, created)]
+    out = [
+        root_row,
+        task_row,
+        *_llm_rows((ids.task, ids.task_span), ids.trace, task.calls, task.timed.end, created),
+    ]
     scorer_input = {
         "input": row.input,
         "output": task.output,
@@ -210,6 +248,7 @@ def cell_rows(
         if s.error is not None:
             score_row["error"] = s.error
         out.append(score_row)
+        out += _llm_rows((sid, sspan), ids.trace, s.calls, s.timed.end, created)
     return out
 
 

@@ -128,6 +128,25 @@ class DataReader:
         )
         return {r[0] for r in rows}
 
+    async def written_llm(self, job: EvalJob) -> frozenset[str]:
+        """Ids of the `llm` rows stored for the job's cells (a resumed job deletes those its
+        cells no longer write: `cell_rows.stale_llm_deletes`). Under a parent span, those of
+        the span's trace; the job's row ids are its own, so other rows never match."""
+        parent = EvalParent.of_job(job)
+        project_id, object_type, object_id = rows_target(job)
+        params = {"o": job.org_id, "p": project_id, "t": object_type, "i": object_id}
+        which = ""
+        if parent is not None and parent.root_span_id:
+            which, params["r"] = " AND root_span_id = {r:String}", parent.root_span_id
+        _, rows = await self.store.query(
+            self.store.sql(
+                "SELECT DISTINCT id FROM {db}.spans WHERE org_id = {o:String} AND project_id = {p:String} "
+                f"AND object_type = {{t:String}} AND object_id = {{i:String}} AND span_type = 'llm'{which}"
+            ),
+            params,
+        )
+        return frozenset(r[0] for r in rows)
+
     async def scores(self, job: EvalJob, score_ids: list[str]) -> dict[str, list[float]]:
         """The values of each score name on the given score rows of the job (as stored now)."""
         project_id, object_type, object_id = rows_target(job)

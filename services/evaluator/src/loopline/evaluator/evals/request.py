@@ -40,7 +40,7 @@ class RunEval(BaseModel):
     trial_count: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
     #: cells at once; absent: 10, null: no limit of the job's own (the process's limit holds)
     max_concurrency: int | None = Field(default=10, ge=1, le=10_000)
-    #: per task / scorer call, in milliseconds
+    #: the whole eval's time limit, in milliseconds (each call's own: `[loopline.evals] call_timeout_s`)
     timeout: float | None = Field(default=None, gt=0)
     base_experiment_name: str | None = None
     base_experiment_id: str | None = None

@@ -34,5 +34,8 @@ class EvalSettings(SettingsSection):
     # largest inline `data` of a `/v1/eval` (it travels in the job message): bigger data belongs
     # in a dataset
     max_inline_bytes: int = Field(default=900_000, ge=1_000, le=8_000_000)
+    # each task and scorer call of an eval is limited to this (None: the runtime's
+    # `invoke_timeout_s`); the request's `timeout` limits the whole eval
+    call_timeout_s: float | None = Field(default=None, gt=0, le=3600)
     # a job waits this long for the writer to have committed earlier rows before resuming
     writer_wait_s: float = Field(default=30.0, gt=0, le=600)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from loopline.evaluator.evals.cell_rows import (
     Timed,
     cell_ids,
     cell_rows,
+    stale_llm_deletes,
 )
 from loopline.evaluator.evals.data import DataReader
 from loopline.evaluator.evals.functions import CellFunctions, TaskOptions
@@ -55,6 +57,7 @@ from loopline.evaluator.evals.settings import EvalSettings
 
 log = get_logger(__name__)
 GROUP = "evaluator-eval-jobs"
+TIMED_OUT = "timed_out"  # an outcome of `_run_cells`: the job ends `failed`, saying so
 
 
 class JobInterrupted(Exception):
@@ -79,6 +82,7 @@ class _Fns:
     scorers: tuple[tuple[Any, str], ...]  # (resolved scorer, span name)
     options: TaskOptions = field(default_factory=TaskOptions)
     parent: EvalParent | None = None  # the object / span the cells fill instead of an experiment
+    stored_llm: frozenset[str] = frozenset()  # a resumed job's llm rows already stored
 
 
 def _principal(job: EvalJob) -> Principal:
@@ -172,12 +176,13 @@ class JobRunner:
         if rec.cancel_requested:
             await self.jobs.save(with_progress(rec, status="cancelled", finished=now(), owner=self.worker_id))
             return
+        resumed = rec.started is not None  # an earlier run may have written some of its rows
         rec = with_progress(rec, status="running", owner=self.worker_id, started=rec.started or now())
         await self.jobs.save(rec)
         key = (job.org_id, job.job_id)
         cancel = self._cancels[key] = asyncio.Event()
         try:
-            await self._run_job(job, rec, cancel)
+            await self._run_job(job, rec, cancel, resumed)
         finally:
             self._cancels.pop(key, None)
 
@@ -209,7 +214,9 @@ class JobRunner:
             scorers.append((fn, self.functions.display_name(fn, ref)))
         return _Fns(task, tuple(scorers), TaskOptions.of(job), EvalParent.of_job(job))
 
-    async def _run_job(self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event) -> None:
+    async def _run_job(
+        self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event, resumed: bool = False
+    ) -> None:
         principal = _principal(job)
         try:
             fns = await self._prepare(job, principal)
@@ -219,6 +226,8 @@ class JobRunner:
             return
         await wait_for_writer(self.bus, self.settings.writer_wait_s)  # rows a killed run published
         written = await self.data.written_roots(job)
+        if resumed:
+            fns = dataclasses.replace(fns, stored_llm=await self.data.written_llm(job))
         n = len(job.scorers)
         cells = [
             (row, t, cell_ids(cell_seed(job), row.key, t, n)) for row in rows for t in range(job.trial_count)
@@ -238,13 +247,22 @@ class JobRunner:
             object_type=object_type,
         )
         watcher = asyncio.create_task(self._watch(job, rec, cancel, progress))
+        limit = self._time_left(job, rec)
         try:
-            outcome = await self._run_cells(job, principal, fns, pending, sink, cancel, progress)
+            outcome = await self._run_cells(job, principal, fns, pending, sink, cancel, progress, limit)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await sink.close()
+        error = None
+        if outcome == TIMED_OUT:  # the eval's whole-run limit: the cells not done end here
+            outcome = "failed"
+            error = (
+                f"timed out: the eval's time limit (timeout {job.timeout_ms} ms) ran out with "
+                f"{progress.done} of {rec.total} cells done; the other {rec.total - progress.done} "
+                "were cancelled"
+            )
         rec = with_progress(
             rec,
             status=outcome,
@@ -252,6 +270,7 @@ class JobRunner:
             errored=progress.errored,
             errors=tuple(progress.errors),
             finished=now(),
+            **({"error": error} if error else {}),
         )
         await self.jobs.save(rec)
         log.info(
@@ -263,6 +282,14 @@ class JobRunner:
             total=rec.total,
             errored=progress.errored,
         )
+
+    def _time_left(self, job: EvalJob, rec: JobRecord) -> float | None:
+        """Seconds left of the eval's whole-run limit (`timeout`, from the job's first start: a
+        resumed job keeps its deadline); None without one."""
+        if not job.timeout_ms:
+            return None
+        started = rec.started or now()
+        return job.timeout_ms / 1000 - (now() - started).total_seconds()
 
     async def _watch(self, job: EvalJob, rec: JobRecord, cancel: asyncio.Event, progress: _Progress) -> None:
         """Writes progress (and the lease's heartbeat); notices cancellations from elsewhere."""
@@ -297,8 +324,10 @@ class JobRunner:
         sink: RowSink,
         cancel: asyncio.Event,
         progress: _Progress,
+        time_left_s: float | None = None,
     ) -> str:
         window = asyncio.Semaphore(job.max_concurrency or self.settings.max_cells_in_flight)
+        expired = asyncio.Event()  # the eval's whole-run limit ran out
         running: set[asyncio.Task[None]] = set()
         failure: list[BaseException] = []
         stop = asyncio.Event()  # cancelled, stopping, or a cell hit an error of the infrastructure
@@ -311,7 +340,11 @@ class JobRunner:
                 stop.set()
 
         async def watch_stop() -> None:
-            waits = [asyncio.ensure_future(e.wait()) for e in (cancel, self.stopping, stop)]
+            waits: list[asyncio.Future[Any]] = [
+                asyncio.ensure_future(e.wait()) for e in (cancel, self.stopping, stop)
+            ]
+            if time_left_s is not None:
+                waits.append(asyncio.ensure_future(_expire(expired, time_left_s)))
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -344,6 +377,8 @@ class JobRunner:
             raise failure[0]
         if cancel.is_set():
             return "cancelled"
+        if expired.is_set():
+            return TIMED_OUT
         if self.stopping.is_set():
             raise JobInterrupted(f"worker stopping with job {job.job_id} at {progress.done} cells")
         return "succeeded"
@@ -359,7 +394,7 @@ class JobRunner:
         sink: RowSink,
         progress: _Progress,
     ) -> None:
-        timeout_s = job.timeout_ms / 1000 if job.timeout_ms else None
+        timeout_s = self.settings.call_timeout_s  # per call; the eval's `timeout` bounds the run
         async with self.cells:
             start = time.time()
             task = await self._task(principal, fns, row, timeout_s)
@@ -376,6 +411,7 @@ class JobRunner:
             rows = cell_rows(ids, row, task, scores, Timed(start, time.time()))
             if fns.parent is not None:
                 rows = fns.parent.adopt(rows)
+            rows += stale_llm_deletes(ids, rows, fns.stored_llm)
         await sink.write(rows[1:], rows[0])
         progress.done += 1
         problems = [f"task: {task.error}"] if task.error else []
@@ -432,7 +468,13 @@ class JobRunner:
             metadata,
             timed,
             error="; ".join(e for e in errors if e) or None,
+            calls=tuple(c for s in got for c in getattr(s, "calls", ())),
         )
+
+
+async def _expire(expired: asyncio.Event, after_s: float) -> None:
+    await asyncio.sleep(max(0.0, after_s))
+    expired.set()
 
 
 async def _log_dead_letters(invalid: Sequence[Invalid]) -> None:

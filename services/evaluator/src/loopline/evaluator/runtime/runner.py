@@ -466,6 +466,8 @@ class FunctionRunner:
                     f"{name} timed out after {timeout_s or self.settings.invoke_timeout_s:g} s",
                 )
             ]
+        if call.acct.calls and scores:
+            scores = [replace(scores[0], calls=tuple(call.acct.calls)), *scores[1:]]
         if span is not None:
             output = scores[0].as_output() if len(scores) == 1 else [s.as_output() for s in scores]
             errors = "; ".join(s.error for s in scores if s.error) or None

@@ -29,6 +29,9 @@ class Score:
     score: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: the scorer's model calls (`prompts.ModelCall`), on its first score: an eval writes them as
+    #: `llm` spans under the score span
+    calls: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     def as_output(self) -> dict[str, Any]:
         """What invoke answers for a scorer (the SDK's Eval keys the score by `name`)."""
