@@ -134,6 +134,8 @@ async def test_labels_stream_onto_logs_and_filter_in_btql(ll: InProcess) -> None
     assert kept == [
         {"row_id": "r2", "label": "weather", "classifier_id": cid, "text": "somebody stole my card"}
     ]
+    consumer = (await c.get("/v1/classifier/status", headers=h)).json()["consumer"]
+    assert consumer["left_to_backfill"] >= 2 and consumer["human_labels_recorded"] == 1, consumer
 
     # a correction through the API is a human label too
     url = f"/v1/project/{pid}/classifier/{cid}/label"

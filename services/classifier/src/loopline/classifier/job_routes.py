@@ -155,6 +155,8 @@ async def _consumer_status(state: State) -> dict[str, Any]:
         "spans_labelled": c.spans_labelled,
         "no_text": c.no_text,
         "unchanged": c.unchanged,
+        "left_to_backfill": c.left_to_backfill,
+        "human_labels_recorded": c.human_labels_recorded,
         "seconds": {
             "read": round(c.read_s, 3),
             "classify": round(c.classify_s, 3),
