@@ -86,6 +86,9 @@ async def test_builtin_dashboards_show_the_seeded_numbers(ll: InProcess) -> None
     pid = await seed(ll)
     listed = (await ll.client.get(f"/dashboards?project_id={pid}", headers=ll.headers)).json()["objects"]
     assert [d["id"] for d in listed] == list(BUILTIN)
+    for did in BUILTIN:  # no chart reads a path the binder warns about (a facet without [0], ...)
+        r = await ll.client.post(f"/dashboards/{did}/data", json={"project_id": pid}, headers=ll.headers)
+        assert [c["warnings"] for c in r.json()["charts"] if "warnings" in c] == [], did
     blast = await data(ll, "builtin:blast-radius", pid)
     by_name = {r["name"]: r for r in blast["by-span-name"]["data"]}
     assert by_name["search"]["calls"] == 6 and by_name["search"]["errors"] == 4
@@ -170,6 +173,20 @@ async def test_saved_dashboard_crud(ll: InProcess) -> None:
     assert r.status_code == 200 and [c["id"] for c in r.json()["charts"]] == ["calls", "errors"]
     out = await data(ll, did, pid)
     assert out["errors"]["data"] == [{"n": 8}]
+    # a facet read without an index: the chart answers, with the binder's hint
+    facet = {
+        **CHART,
+        "id": "intents",
+        "query": "dimensions: classifications.Intent.label AS i | measures: count(1) AS n",
+    }
+    assert (
+        await ll.client.post(f"/dashboards/{did}/charts", json=facet, headers=ll.headers)
+    ).status_code == 200
+    [hint] = (await data(ll, did, pid))["intents"]["warnings"]
+    assert hint["code"] == "classificationsArrayPath" and "classifications.Intent[0].label" in hint["message"]
+    assert (
+        await ll.client.delete(f"/dashboards/{did}/charts/intents", headers=ll.headers)
+    ).status_code == 200
     r = await ll.client.put(
         f"/dashboards/{did}/charts/errors", json={**second, "title": "Errors"}, headers=ll.headers
     )

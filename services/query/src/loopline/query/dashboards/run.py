@@ -1,6 +1,8 @@
 """Running a dashboard: each chart composed with the view, authorized and compiled like a `/btql`
 request, and run concurrently (at most `CONCURRENCY` at once per request). A chart that fails
-(a bad saved query, a time limit) answers its own error; the others still answer."""
+(a bad saved query, a time limit) answers its own error; the others still answer. A chart whose
+query the binder has a hint about (e.g. `classifications.Intent.label`, which reads nothing on
+the classifier's arrays) answers its data with `warnings`."""
 
 from __future__ import annotations
 
@@ -81,6 +83,9 @@ async def _one(
         return out
     out["data"] = page.data
     out["schema"] = cq.response_schema()
+    hints = [w for w in cq.warnings if w.get("stage") == "binder"]  # e.g. a facet read without [0]
+    if hints:
+        out["warnings"] = hints
     return out
 
 
