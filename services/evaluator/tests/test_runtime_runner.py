@@ -121,6 +121,9 @@ async def test_factuality_and_closedqa_through_the_orgs_provider(
     assert req.json["model"] == "gpt-4o-mini"  # the runtime's default judge model
     assert req.json["tool_choice"] == {"type": "function", "function": {"name": "select_choice"}}
     assert "[Submission]: Paris" in req.last_user_text and "Capital of France?" in req.last_user_text
+    # the judge's model call rides on the score: an eval writes it as an llm span of the score span
+    (call,) = s.calls
+    assert call.model == "gpt-4o-mini" and call.input == req.json["messages"] and call.usage is not None
     scripted_llm.push(Reply(tool_calls=[ToolCall("select_choice", {"reasons": "No.", "choice": "N"})]))
     [qa] = await runner.score(
         who,
@@ -132,6 +135,7 @@ async def test_factuality_and_closedqa_through_the_orgs_provider(
     assert (qa.name, qa.score, qa.metadata["choice"]) == ("ClosedQA", 0.0, "N")
     second = scripted_llm.requests_to("/v1/chat/completions")[-1]
     assert second.json["model"] == "gpt-4o" and "Is it a city?" in second.last_user_text
+    assert [c.model for c in qa.calls] == ["gpt-4o"]
     # the provider keeps failing: the score carries the error naming provider and model
     scripted_llm.push(Fail(500, "upstream exploded"), Fail(500, "upstream exploded"))
     [failed] = await runner.score(
