@@ -114,38 +114,35 @@ class DataReader:
         (its root is published only after its other rows were acknowledged). Under a parent
         span, the cells' roots are that span's children."""
         parent = EvalParent.of_job(job)
-        project_id, object_type, object_id = rows_target(job)
-        params = {"o": job.org_id, "p": project_id, "t": object_type, "i": object_id}
-        which = "is_root"
         if parent is not None and parent.span_id:
-            which, params["s"] = "has(span_parents, {s:String})", parent.span_id
-        _, rows = await self.store.query(
-            self.store.sql(
-                "SELECT DISTINCT id FROM {db}.spans WHERE org_id = {o:String} AND project_id = {p:String} "
-                f"AND object_type = {{t:String}} AND object_id = {{i:String}} AND {which}"
-            ),
-            params,
-        )
-        return {r[0] for r in rows}
+            return set(await self._stored_ids(job, "has(span_parents, {s:String})", s=parent.span_id))
+        return set(await self._stored_ids(job, "is_root"))
 
     async def written_llm(self, job: EvalJob) -> frozenset[str]:
         """Ids of the `llm` rows stored for the job's cells (a resumed job deletes those its
         cells no longer write: `cell_rows.stale_llm_deletes`). Under a parent span, those of
         the span's trace; the job's row ids are its own, so other rows never match."""
         parent = EvalParent.of_job(job)
-        project_id, object_type, object_id = rows_target(job)
-        params = {"o": job.org_id, "p": project_id, "t": object_type, "i": object_id}
-        which = ""
         if parent is not None and parent.root_span_id:
-            which, params["r"] = " AND root_span_id = {r:String}", parent.root_span_id
+            ids = await self._stored_ids(
+                job, "span_type = 'llm' AND root_span_id = {r:String}", r=parent.root_span_id
+            )
+        else:
+            ids = await self._stored_ids(job, "span_type = 'llm'")
+        return frozenset(ids)
+
+    async def _stored_ids(self, job: EvalJob, where: str, **more: str) -> list[str]:
+        """Ids of the stored rows of the object the job writes to that match `where`."""
+        project_id, object_type, object_id = rows_target(job)
+        params = {"o": job.org_id, "p": project_id, "t": object_type, "i": object_id, **more}
         _, rows = await self.store.query(
             self.store.sql(
                 "SELECT DISTINCT id FROM {db}.spans WHERE org_id = {o:String} AND project_id = {p:String} "
-                f"AND object_type = {{t:String}} AND object_id = {{i:String}} AND span_type = 'llm'{which}"
+                f"AND object_type = {{t:String}} AND object_id = {{i:String}} AND {where}"
             ),
             params,
         )
-        return frozenset(r[0] for r in rows)
+        return [r[0] for r in rows]
 
     async def scores(self, job: EvalJob, score_ids: list[str]) -> dict[str, list[float]]:
         """The values of each score name on the given score rows of the job (as stored now)."""
