@@ -154,6 +154,10 @@ POLICY: dict[str, Access] = {
     "GET /v1/project_score/{project_score_id}/status": "viewer",
     "POST /v1/project_score/test": "admin",  # runs the scorers: model money
     "POST /v1/project_score/{project_score_id}/test": "admin",
+    "POST /v1/project_score/{project_score_id}/backfill": "admin",  # scores past logs: model money
+    "GET /v1/project_score/{project_score_id}/backfill": "viewer",
+    "GET /v1/project_score/{project_score_id}/backfill/{backfill_id}": "viewer",
+    "POST /v1/project_score/{project_score_id}/backfill/{backfill_id}/cancel": "admin",
     # evaluator: server-side evals (running one is a member's; reading jobs a viewer's)
     "POST /v1/eval": "member",
     "GET /v1/eval": "viewer",

@@ -32,7 +32,7 @@ import random
 import time
 import uuid
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -124,6 +124,12 @@ class OnlineEngine:
         self._out: list[OutMessage] = []
         self._saves: list[WorkItem] = []
         self.consumer_lag: Any = None  # () -> int: messages not yet consumed (set by the service)
+        # (org id, backfill job id) -> the job was cancelled (set by backfill.py)
+        self.cancelled: Callable[[str, str], Awaitable[bool]] | None = None
+
+    def wake(self) -> None:
+        """New due work: the scheduler looks at once."""
+        self._wake.set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -432,7 +438,7 @@ class OnlineEngine:
             delay = max(delay, min(retry_after, self.settings.retry_max_s))
         return delay
 
-    async def _finish(self, item: WorkItem, state: str, reason: str = "", counter: str | None = None) -> None:
+    async def finish(self, item: WorkItem, state: str, reason: str = "", counter: str | None = None) -> None:
         item.state = state
         item.error = reason
         self._saves.append(item)
@@ -449,9 +455,12 @@ class OnlineEngine:
             self.pending.pop(item.key, None)
             log.warning("online_scoring_lease_lost", rule_id=item.rule_id, target=item.target_id)
             return
+        if item.source and self.cancelled is not None and await self.cancelled(item.org_id, item.source):
+            await self.finish(item, "skipped", "the backfill was cancelled")
+            return
         rule = await self.rules.cached_rule(item.org_id, item.rule_id)
         if rule is None or rule.online is None:
-            await self._finish(item, "skipped", "the rule was deleted or is no longer an online rule")
+            await self.finish(item, "skipped", "the rule was deleted or is no longer an online rule")
             return
         cfg = rule.online
         now = time.time()
@@ -474,7 +483,7 @@ class OnlineEngine:
             if cfg.btql_filter and not await matching_ids(
                 self.spans.store, item.org_id, item.project_id, cfg.btql_filter, [str(row["id"])]
             ):
-                await self._finish(
+                await self.finish(
                     item, "skipped", "the trace's root span does not match the filter", "skipped_filter"
                 )
                 return
@@ -485,12 +494,12 @@ class OnlineEngine:
             )
             row = found.get(item.target_id)
             if row is None:
-                await self._finish(item, "skipped", "the span was deleted before it was scored")
+                await self.finish(item, "skipped", "the span was deleted before it was scored")
                 return
             eligible_at = item.committed_at
         cap = cfg.daily_spend_cap_usd
         if cap is not None and await self.work.spent_today(item.org_id, item.rule_id) >= cap:
-            await self._finish(
+            await self.finish(
                 item,
                 "skipped",
                 f"the rule's daily spend cap (${cap:g}) is reached for today",
@@ -557,7 +566,7 @@ class OnlineEngine:
         scored = any(r.get("state") == "done" for r in item.results.values())
         if scored:
             self.work.count(item.org_id, item.rule_id, "scored")
-        await self._finish(
+        await self.finish(
             item, "error" if errors else "done", "; ".join(errors)[:4000], "errors" if errors else None
         )
         self.lags[(item.org_id, item.rule_id)].append(max(0.0, time.time() - eligible_at))

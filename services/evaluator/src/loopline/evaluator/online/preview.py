@@ -38,9 +38,16 @@ _NOT_SCORER = parse_expr("span_attributes.purpose IS NULL OR span_attributes.pur
 _BASE = btql.parse("select: id | from: project_logs('p') spans | sort: created desc | limit: 1")
 
 
-def choice(cfg: OnlineConfig) -> A.Expr:
-    """The spans a rule looks at, before its filter: trace scope the root spans; span scope root
-    spans and/or spans of the named kinds (neither: every span); never a scorer's own span."""
+def rule_selection(cfg: OnlineConfig, *, with_filter: bool = True) -> A.Expr:
+    """The spans a rule looks at: trace scope the root spans; span scope root spans and/or spans
+    of the named kinds (neither: every span); never a scorer's own span; then its filter."""
+    base = _choice(cfg)
+    if not with_filter or not cfg.btql_filter:
+        return base
+    return A.BoolOp(op="and", args=(base, parse_expr(cfg.btql_filter)))
+
+
+def _choice(cfg: OnlineConfig) -> A.Expr:
     is_root: A.Expr = A.Ident(path=("is_root",))
     named: A.Expr = A.Binary(
         op="in",
@@ -56,7 +63,11 @@ def choice(cfg: OnlineConfig) -> A.Expr:
     return A.BoolOp(op="and", args=(pick, _NOT_SCORER))
 
 
-async def recent_ids(
+def _time(t: float) -> A.Literal:
+    return A.Literal(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z")
+
+
+async def select_ids(
     store: Store,
     org_id: str,
     project_id: str,
@@ -65,34 +76,40 @@ async def recent_ids(
     *,
     since: float | None = None,
     until: float | None = None,
+    before: tuple[str, str] | None = None,
 ) -> list[str]:
-    """The ids of the project's newest spans matching `where` (optionally created in a window)."""
+    """The ids of the project's newest spans matching `where`, optionally created in
+    [since, until) and after the cursor `before` (created, id) in newest-first order."""
+    created: A.Expr = A.Ident(path=("created",))
     parts = [where]
-    for op, t in ((">=", since), ("<", until)):
-        if t is not None:
-            when = A.Literal(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z")
-            parts.append(A.Binary(op=op, left=A.Ident(path=("created",)), right=when))
+    if since is not None:
+        parts.append(A.Binary(op="ge", left=created, right=_time(since)))
+    if until is not None:
+        parts.append(A.Binary(op="lt", left=created, right=_time(until)))
+    if before is not None:
+        at, last = A.Literal(before[0]), A.Literal(before[1])
+        same = A.BoolOp(
+            op="and",
+            args=(
+                A.Binary(op="eq", left=created, right=at),
+                A.Binary(op="lt", left=A.Ident(path=("id",)), right=last),
+            ),
+        )
+        parts.append(A.BoolOp(op="or", args=(A.Binary(op="lt", left=created, right=at), same)))
     expr = parts[0] if len(parts) == 1 else A.BoolOp(op="and", args=tuple(parts))
     source = A.Source(name="project_logs", args=(A.Literal(project_id),), shape="spans")
     q = dataclasses.replace(_BASE, from_=source, filter=expr, limit=limit)
     return await run_ids(store, org_id, project_id, q)
 
 
-def _with_filter(cfg: OnlineConfig) -> A.Expr:
-    base = choice(cfg)
-    if not cfg.btql_filter:
-        return base
-    return A.BoolOp(op="and", args=(base, parse_expr(cfg.btql_filter)))
-
-
 async def preview(
     engine: OnlineEngine, org_id: str, project_id: str, cfg: OnlineConfig, limit: int
 ) -> dict[str, Any]:
     store = engine.spans.store
-    candidates = await recent_ids(store, org_id, project_id, choice(cfg), limit)
+    candidates = await select_ids(store, org_id, project_id, rule_selection(cfg, with_filter=False), limit)
     ids = candidates
     if cfg.btql_filter:
-        ids = await recent_ids(store, org_id, project_id, _with_filter(cfg), limit)
+        ids = await select_ids(store, org_id, project_id, rule_selection(cfg), limit)
         passed = len(
             set(candidates) & set(await matching_ids(store, org_id, project_id, cfg.btql_filter, candidates))
         )

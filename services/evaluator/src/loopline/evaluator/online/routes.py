@@ -11,6 +11,11 @@
     POST   /v1/project_score/test                "test rule": an unsaved rule body (or project_score_id)
                                                  run over the newest matching spans, nothing written
     POST   /v1/project_score/{id}/test           the same for a saved rule
+    POST   /v1/project_score/{id}/backfill       "score past logs": a job over spans already logged
+                                                 (since, until, max_spans, respect_sampling)
+    GET    /v1/project_score/{id}/backfill       the rule's jobs
+    GET    /v1/project_score/{id}/backfill/{job} one job's state and progress
+    POST   /v1/project_score/{id}/backfill/{job}/cancel
 
 Everything is scoped by the caller's org; another org's project or score is "not found".
 """
@@ -110,6 +115,37 @@ def build_online_router(ctx: ServiceContext) -> APIRouter:
         pid, cfg = await _rule_to_test(online, cp, caller.org_id, body, project_score_id)
         out = await preview(online.engine, caller.org_id, pid, cfg, _limit(body, DEFAULT_LIMIT, MAX_LIMIT))
         return {"project_score_id": project_score_id, **out}
+
+    @r.post(PREFIX + "/{project_score_id}/backfill")
+    async def backfill(
+        project_score_id: str, caller: Caller, online: Online, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if not online.enabled:
+            raise Invalid("online scoring is not enabled in this deployment", field="project_score_id")
+        rule = await online.rules.get(caller.org_id, project_score_id)
+        job = await online.backfills.create(rule, _object(body or {}), caller.user_id)
+        return await online.backfills.status(job)
+
+    @r.get(PREFIX + "/{project_score_id}/backfill")
+    async def backfills(project_score_id: str, caller: Caller, online: Online) -> dict[str, Any]:
+        rule = await online.rules.get(caller.org_id, project_score_id)
+        return {"objects": [j.public() for j in await online.backfills.for_rule(caller.org_id, rule.id)]}
+
+    @r.get(PREFIX + "/{project_score_id}/backfill/{backfill_id}")
+    async def backfill_status(
+        project_score_id: str, backfill_id: str, caller: Caller, online: Online
+    ) -> dict[str, Any]:
+        job = await online.backfills.get(caller.org_id, project_score_id, backfill_id)
+        return await online.backfills.status(job)
+
+    @r.post(PREFIX + "/{project_score_id}/backfill/{backfill_id}/cancel")
+    async def backfill_cancel(
+        project_score_id: str, backfill_id: str, caller: Caller, online: Online
+    ) -> dict[str, Any]:
+        job = await online.backfills.get(caller.org_id, project_score_id, backfill_id)
+        if job.state == "running":
+            await online.backfills.cancel(job)
+        return {**(await online.backfills.status(job)), "cancel_requested": job.state == "running"}
 
     @r.get(PREFIX)
     async def list_scores(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from loopline.common.messages import committed
 from loopline.common.service import ServiceContext, Worker
+from loopline.evaluator.online.backfill import Backfills
 from loopline.evaluator.online.engine import GROUP, OPTIONS, OnlineEngine, build_pipeline
 from loopline.evaluator.online.rules import RuleStore
 from loopline.evaluator.online.scorers import ScoreFn, runner_check, runner_scorer
@@ -20,13 +21,16 @@ class OnlineScoring:
     rules: RuleStore  # owner of project_scores
     engine: OnlineEngine  # owner of online_work, online_counters; runs only when enabled
     enabled: bool
+    backfills: Backfills  # "score past logs" jobs (owner of online_backfills)
 
 
 class _StopEngine:
-    def __init__(self, engine: OnlineEngine) -> None:
+    def __init__(self, engine: OnlineEngine, backfills: Backfills) -> None:
         self.engine = engine
+        self.backfills = backfills
 
     async def stop(self) -> None:
+        await self.backfills.stop()
         await self.engine.stop()
 
 
@@ -46,11 +50,13 @@ async def start_online(
         score_fn or runner_scorer(runner),
         cfg,
     )
-    online = OnlineScoring(rules, engine, cfg.enabled)
+    backfills = Backfills(store, engine)
+    online = OnlineScoring(rules, engine, cfg.enabled, backfills)
     if not cfg.enabled:
         return online, []
     await engine.start()
+    await backfills.start_loop()
     consumer = await ctx.bus.subscribe(committed.TOPIC, GROUP, build_pipeline(engine), OPTIONS)
     engine.consumer_lag = lambda: consumer.lag
     # stopped in reverse order: the consumer first, then the engine (its items stay pending)
-    return online, [_StopEngine(engine), consumer]
+    return online, [_StopEngine(engine, backfills), consumer]

@@ -42,4 +42,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ADD COLUMN IF NOT EXISTS lease_until DateTime64(6, 'UTC') DEFAULT 0",
         ),
     ),
+    Migration(
+        432,
+        "evaluator online scoring: score-past-logs jobs (backfills), and which job a work item came from",
+        (
+            # one row per progress update of a backfill (the newest _version wins); the cursor is
+            # the (created, id) of the last span examined, newest first
+            """CREATE TABLE IF NOT EXISTS {db}.online_backfills (
+                org_id String, project_id String, rule_id String, id String,
+                state LowCardinality(String), since Nullable(DateTime64(6, 'UTC')),
+                until Nullable(DateTime64(6, 'UTC')), max_spans UInt32, respect_sampling UInt8,
+                cursor_created String DEFAULT '', cursor_id String DEFAULT '',
+                examined UInt32 DEFAULT 0, enqueued UInt32 DEFAULT 0, already UInt32 DEFAULT 0,
+                unfinished UInt32 DEFAULT 0, unsampled UInt32 DEFAULT 0, error String DEFAULT '',
+                owner String DEFAULT '', lease_until DateTime64(6, 'UTC') DEFAULT 0,
+                user_id String DEFAULT '', created DateTime64(6, 'UTC'),
+                updated_at DateTime64(6, 'UTC'), _version UInt64
+            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, id)""",
+            # a cancel request is its own row: a progress write can never undo it
+            """CREATE TABLE IF NOT EXISTS {db}.online_backfill_cancels (
+                org_id String, id String, at DateTime64(6, 'UTC')
+            ) ENGINE = ReplacingMergeTree ORDER BY (org_id, id)""",
+            # '' for live scoring, else the backfill job that queued the item
+            "ALTER TABLE {db}.online_work ADD COLUMN IF NOT EXISTS source String DEFAULT ''",
+        ),
+    ),
 )

@@ -53,6 +53,7 @@ WORK_COLUMNS = [
     "_version",
     "owner",
     "lease_until",
+    "source",
 ]
 READ_COLUMNS = [c for c in WORK_COLUMNS if c not in ("updated_at", "_version")]
 _SELECT = f"SELECT {', '.join(READ_COLUMNS)} FROM {{db}}.online_work FINAL "
@@ -92,6 +93,7 @@ class WorkItem:
     cost: float = 0.0
     owner: str = ""  # the engine that holds the item while it is pending
     lease_until: float = 0.0  # unix s; after it, another engine may take the pending item
+    source: str = ""  # '' live scoring, else the id of the backfill job that queued it
     # the span as the consumer read it (span scope; in memory only, read again after a restart)
     span_row: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
@@ -121,6 +123,7 @@ class WorkItem:
             time.time_ns(),
             self.owner,
             _dt(self.lease_until),
+            self.source,
         ]
 
 
@@ -143,6 +146,7 @@ def _item(r: dict[str, Any]) -> WorkItem:
         cost=float(r["cost"]),
         owner=str(r.get("owner") or ""),
         lease_until=_ts(r["lease_until"]) if r.get("lease_until") is not None else 0.0,
+        source=str(r.get("source") or ""),
     )
 
 
@@ -221,6 +225,17 @@ class WorkLog:
         )
         n = int(rows[0][0]) if rows else 0
         return n, (_ts(rows[0][1]) if n else None)
+
+    async def by_source(self, org_id: str, rule_id: str, source: str) -> dict[str, int]:
+        """How many of a backfill job's items are in each state."""
+        _, rows = await self.store.query(
+            self.store.sql(
+                "SELECT state, count() FROM {db}.online_work FINAL WHERE org_id = {o:String} "
+                "AND rule_id = {r:String} AND source = {s:String} GROUP BY state"
+            ),
+            {"o": org_id, "r": rule_id, "s": source},
+        )
+        return {str(st): int(n) for st, n in rows}
 
     async def recent_errors(self, org_id: str, rule_id: str, limit: int = 20) -> list[dict[str, Any]]:
         found = await self.store.query_dicts(
