@@ -66,15 +66,38 @@ class CellIds:
         return (self.root, self.task, *(r for r, _ in self.scores))
 
 
+_NS_SHA1 = hashlib.sha1(_NS.bytes)  # uuid5's hash of the namespace, continued per name
+
+
+def _uuid5(name: str) -> str:
+    """`str(uuid.uuid5(_NS, name))`, without building a UUID object (a cell makes 5)."""
+    h = _NS_SHA1.copy()
+    h.update(name.encode())
+    b = bytearray(h.digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50  # version 5
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = b.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def _hex(seed: str, n: int) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:n]
 
 
+def _base(experiment_id: str, row_key: str, trial: int) -> str:
+    return f"{experiment_id}\x1f{row_key}\x1f{trial}"
+
+
+def root_id(experiment_id: str, row_key: str, trial: int) -> str:
+    """The id of a cell's root row (`cell_ids(...).root`): what says the cell is written."""
+    return _uuid5(f"{_base(experiment_id, row_key, trial)}\x1froot")
+
+
 def cell_ids(experiment_id: str, row_key: str, trial: int, n_scorers: int) -> CellIds:
-    base = f"{experiment_id}\x1f{row_key}\x1f{trial}"
+    base = _base(experiment_id, row_key, trial)
 
     def rid(part: str) -> str:
-        return str(uuid.uuid5(_NS, f"{base}\x1f{part}"))
+        return _uuid5(f"{base}\x1f{part}")
 
     return CellIds(
         root=rid("root"),

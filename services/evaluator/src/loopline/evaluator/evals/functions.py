@@ -68,6 +68,11 @@ class CellFunctions(Protocol):
         """The scorer's span name (its returned score names may differ)."""
         ...
 
+    def inline(self, fn: Any) -> bool:
+        """True when `task`/`score` of `fn` is synchronous in-process work (no I/O, never yields
+        to the loop): the worker then runs such cells one after the other, without a task each."""
+        ...
+
     async def task(
         self,
         principal: Principal,

@@ -19,6 +19,7 @@ Jobs are the caller's org's only: another org's job id answers 404.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -107,8 +108,10 @@ async def _follow(
     evals: EvalsState, p: Principal, rec: JobRecord, keepalive_s: float | None = None
 ) -> AsyncIterator[JobRecord | None]:
     """The job's record each time its progress changes, until it is terminal (the last one);
-    with `keepalive_s`, None after that long without a change (a stream's keepalive)."""
+    with `keepalive_s`, None after that long without a change (a stream's keepalive). Polled;
+    when the job runs in this process, its end wakes the poll at once."""
     seen: tuple[Any, ...] = ()
+    ended = evals.runner.ended(p.org_id, rec.id) if evals.runner is not None else asyncio.Event()
     i = 0
     quiet_since = time.monotonic()
     while True:
@@ -122,7 +125,9 @@ async def _follow(
             yield None
         if rec.terminal:
             return
-        await asyncio.sleep(_POLL_S[min(i, len(_POLL_S) - 1)])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ended.wait(), _POLL_S[min(i, len(_POLL_S) - 1)])
+        ended.clear()  # an interrupted run (not terminal) must not make this loop spin
         i += 1
         rec = await _job(evals, p, rec.id)
 

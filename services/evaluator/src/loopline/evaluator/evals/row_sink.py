@@ -1,6 +1,7 @@
 """Publishes the rows of finished cells on `loopline.rows`, batched across cells.
 
-`write(children, root)` returns once the cell's rows are acknowledged by the bus. Within a
+`write(children, root)` returns once the cell's rows are acknowledged by the bus;
+`write_cells(cells)` the same for many cells at once (each cell's rows root first). Within a
 flush the children of every cell are published first and the roots only after the bus
 acknowledged them: a stored root therefore means the whole cell is stored (what resuming a job
 relies on, `DataReader.written_roots`). A flush that fails fails every cell it held (the job
@@ -24,7 +25,7 @@ from loopline.common.xact import XactIdGenerator
 @dataclass
 class _Pending:
     children: list[dict[str, Any]]
-    root: dict[str, Any]
+    roots: list[dict[str, Any]]
     done: asyncio.Future[None]
 
 
@@ -53,11 +54,19 @@ class RowSink:
         self.published = 0
 
     async def write(self, children: list[dict[str, Any]], root: dict[str, Any]) -> None:
+        await self._enqueue(children, [root])
+
+    async def write_cells(self, cells: list[list[dict[str, Any]]]) -> None:
+        """Many cells' rows (each cell's list: its root, then its children) in one flush."""
+        if cells:
+            await self._enqueue([r for c in cells for r in c[1:]], [c[0] for c in cells])
+
+    async def _enqueue(self, children: list[dict[str, Any]], roots: list[dict[str, Any]]) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="eval-row-sink")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(children, root, fut))
-        self._rows += len(children) + 1
+        self._pending.append(_Pending(children, roots, fut))
+        self._rows += len(children) + len(roots)
         self._wake.set()
         await fut
 
@@ -78,13 +87,14 @@ class RowSink:
                 children = [r for p in batch for r in p.children]
                 if children:
                     await self.bus.publish(rows_topic.TOPIC, self._out(self.xact.next(), children))
-                await self.bus.publish(rows_topic.TOPIC, self._out(self.xact.next(), [p.root for p in batch]))
+                roots = [r for p in batch for r in p.roots]
+                await self.bus.publish(rows_topic.TOPIC, self._out(self.xact.next(), roots))
             except Exception as exc:
                 for p in batch:
                     if not p.done.done():
                         p.done.set_exception(exc)
                 continue
-            self.published += len(children) + len(batch)
+            self.published += len(children) + len(roots)
             for p in batch:
                 if not p.done.done():
                     p.done.set_result(None)

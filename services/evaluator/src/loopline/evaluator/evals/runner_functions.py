@@ -23,6 +23,9 @@ class RunnerFunctions:
     def display_name(self, fn: Any, ref: FunctionRef) -> str:
         return ref.name or display_name(fn)
 
+    def inline(self, fn: Any) -> bool:
+        return self.runner.runs_inline(fn)
+
     async def task(
         self,
         principal: Principal,

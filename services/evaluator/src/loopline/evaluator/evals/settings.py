@@ -29,8 +29,12 @@ class EvalSettings(SettingsSection):
     # a job whose worker has not written a heartbeat for this long is taken over by the worker
     # the bus redelivers it to (a killed worker's job resumes after at most this)
     lease_stale_s: float = Field(default=15.0, gt=0, le=3600)
-    # cells' rows are published on `loopline.rows` in batches of at most this many rows
+    # cells' rows are published on `loopline.rows` together: a publish waits up to 5 ms for more
+    # finished cells unless this many rows are waiting already
     publish_batch_rows: int = Field(default=500, ge=1, le=50_000)
+    # cells whose task and scorers all run inline (heuristic scorers) run one after the other in
+    # chunks of this many, each chunk's rows written in one publish while the next is computed
+    inline_chunk_cells: int = Field(default=256, ge=1, le=10_000)
     # largest inline `data` of a `/v1/eval` (it travels in the job message): bigger data belongs
     # in a dataset
     max_inline_bytes: int = Field(default=900_000, ge=1_000, le=8_000_000)

@@ -4,6 +4,12 @@ A job = the data rows x `trial_count` cells. For each cell: the task, then every
 once), then the cell's rows (cell_rows.py) through the `RowSink`. Cells run at most
 `max_concurrency` at once per job and `max_cells_in_flight` per process.
 
+When the task and every scorer run inline (heuristic autoevals scorers: synchronous,
+microseconds, no I/O; `CellFunctions.inline`), a task per cell and a gather per scorer call
+would cost more than the work. Such jobs run their cells one after the other in chunks of
+`inline_chunk_cells`, and write each chunk's rows with one sink write (two bus publishes)
+while the next chunk is computed. The rows and their ids are the same either way.
+
 Delivery and recovery: the consumer commits a job's message only once the job reached an
 outcome (succeeded, failed, cancelled). A worker killed mid-job leaves the message
 uncommitted, so the bus redelivers it (to another member, or to this process restarted); that
@@ -25,6 +31,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +130,10 @@ class JobRunner:
         self.stopping = asyncio.Event()
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}  # jobs running here
         self._here: dict[tuple[str, str], asyncio.Event] = {}  # jobs handled here (set: done)
+        # wake-ups for whoever waits on a job's outcome in this process (`ended`)
+        self._ended: weakref.WeakValueDictionary[tuple[str, str], asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
 
     # -- the consumer's step -------------------------------------------------------------------
     async def handle(self, batch: Batch[list[EvalJob]]) -> int:
@@ -142,6 +153,16 @@ class JobRunner:
     async def stop(self) -> None:
         self.stopping.set()
 
+    def ended(self, org_id: str, job_id: str) -> asyncio.Event:
+        """An event set when this process stops handling the job (it ended, or was interrupted):
+        a hint for a waiter to read the job's record now instead of at its next poll. Held by
+        the waiter only (weakly here), so waiting on a job that runs elsewhere leaks nothing."""
+        key = (org_id, job_id)
+        ev = self._ended.get(key)
+        if ev is None:
+            ev = self._ended[key] = asyncio.Event()
+        return ev
+
     # -- one job -------------------------------------------------------------------------------
     async def run(self, job: EvalJob) -> None:
         key = (job.org_id, job.job_id)
@@ -153,6 +174,9 @@ class JobRunner:
         finally:
             self._here.pop(key, None)
             done.set()
+            ended = self._ended.get(key)
+            if ended is not None:
+                ended.set()
 
     async def _run(self, job: EvalJob) -> None:
         rec = await self.jobs.get(job.org_id, job.job_id)
@@ -224,9 +248,12 @@ class JobRunner:
         except Problem as exc:  # a function or the dataset cannot be used: the job fails
             await self.jobs.save(with_progress(rec, status="failed", error=exc.message, finished=now()))
             return
-        await wait_for_writer(self.bus, self.settings.writer_wait_s)  # rows a killed run published
-        written = await self.data.written_roots(job)
+        written: set[str] = set()
+        # a job no worker started before has nothing to resume (a worker saves `started` before
+        # its first cell): the checks below are for a run after a killed or stopped one
         if resumed:
+            await wait_for_writer(self.bus, self.settings.writer_wait_s)  # rows a killed run published
+            written = await self.data.written_roots(job)
             fns = dataclasses.replace(fns, stored_llm=await self.data.written_llm(job))
         n = len(job.scorers)
         cells = [
@@ -249,7 +276,10 @@ class JobRunner:
         watcher = asyncio.create_task(self._watch(job, rec, cancel, progress))
         limit = self._time_left(job, rec)
         try:
-            outcome = await self._run_cells(job, principal, fns, pending, sink, cancel, progress, limit)
+            if self.functions.inline(fns.task) and all(self.functions.inline(f) for f, _ in fns.scorers):
+                outcome = await self._run_inline(job, principal, fns, pending, sink, cancel, progress, limit)
+            else:
+                outcome = await self._run_cells(job, principal, fns, pending, sink, cancel, progress, limit)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -394,30 +424,91 @@ class JobRunner:
         sink: RowSink,
         progress: _Progress,
     ) -> None:
-        timeout_s = self.settings.call_timeout_s  # per call; the eval's `timeout` bounds the run
         async with self.cells:
-            start = time.time()
-            task = await self._task(principal, fns, row, timeout_s)
-            scores: list[ScoreResult | None] = [None] * len(fns.scorers)
-            if task.error is None:
-                scores = list(
-                    await asyncio.gather(
-                        *(
-                            self._score(principal, fn, name, row, task.output, timeout_s)
-                            for fn, name in fns.scorers
-                        )
-                    )
-                )
-            rows = cell_rows(ids, row, task, scores, Timed(start, time.time()))
-            if fns.parent is not None:
-                rows = fns.parent.adopt(rows)
-            rows += stale_llm_deletes(ids, rows, fns.stored_llm)
+            rows, problems = await self._compute(principal, fns, row, ids, inline=False)
         await sink.write(rows[1:], rows[0])
-        progress.done += 1
+        _tally(progress, row, trial, problems)
+
+    async def _compute(
+        self, principal: Principal, fns: _Fns, row: DataRow, ids: CellIds, *, inline: bool
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """One cell: its rows (root first) and its problems (task or scorer errors). Inline
+        functions are awaited one after the other (they never yield), others at once."""
+        timeout_s = self.settings.call_timeout_s  # per call; the eval's `timeout` bounds the run
+        start = time.time()
+        task = await self._task(principal, fns, row, timeout_s)
+        scores: list[ScoreResult | None] = [None] * len(fns.scorers)
+        if task.error is None:
+            calls = (
+                self._score(principal, fn, name, row, task.output, timeout_s) for fn, name in fns.scorers
+            )
+            scores = [await c for c in calls] if inline else list(await asyncio.gather(*calls))
+        rows = cell_rows(ids, row, task, scores, Timed(start, time.time()))
+        if fns.parent is not None:
+            rows = fns.parent.adopt(rows)
+        rows += stale_llm_deletes(ids, rows, fns.stored_llm)
         problems = [f"task: {task.error}"] if task.error else []
         problems += [f"scorer {s.name}: {s.error}" for s in scores if s is not None and s.error]
-        if problems:
-            progress.failed(f"row {row.key} trial {trial}: " + "; ".join(problems))
+        return rows, problems
+
+    async def _run_inline(
+        self,
+        job: EvalJob,
+        principal: Principal,
+        fns: _Fns,
+        pending: list[tuple[DataRow, int, CellIds]],
+        sink: RowSink,
+        cancel: asyncio.Event,
+        progress: _Progress,
+        time_left_s: float | None = None,
+    ) -> str:
+        """Cells of inline functions, one after the other in chunks of `inline_chunk_cells`:
+        chunk k+1 is computed while chunk k's rows are published, and counts as done once the
+        bus acknowledged it. Cancellation, stopping and the eval's time limit are seen between
+        chunks (a chunk is a few milliseconds of work)."""
+        size = self.settings.inline_chunk_cells
+        deadline = None if time_left_s is None else time.monotonic() + time_left_s
+        writing: asyncio.Task[None] | None = None
+        in_hand: list[tuple[DataRow, int, list[str]]] = []  # the chunk being written
+        expired = False
+
+        async def settle() -> None:
+            nonlocal writing, in_hand
+            if writing is not None:
+                await writing  # a failed publish fails the job over to redelivery
+                for row, trial, problems in in_hand:
+                    _tally(progress, row, trial, problems)
+                writing, in_hand = None, []
+
+        try:
+            for i in range(0, len(pending), size):
+                if cancel.is_set() or self.stopping.is_set():
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    expired = True
+                    break
+                cells: list[list[dict[str, Any]]] = []
+                done: list[tuple[DataRow, int, list[str]]] = []
+                for row, trial, ids in pending[i : i + size]:
+                    rows, problems = await self._compute(principal, fns, row, ids, inline=True)
+                    cells.append(rows)
+                    done.append((row, trial, problems))
+                await settle()
+                writing, in_hand = asyncio.create_task(sink.write_cells(cells)), done
+                await asyncio.sleep(0)  # the loop's other work (the writer, requests) gets a turn
+            await settle()
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+        if cancel.is_set():
+            return "cancelled"
+        if expired:
+            return TIMED_OUT
+        if self.stopping.is_set():
+            raise JobInterrupted(f"worker stopping with job {job.job_id} at {progress.done} cells")
+        return "succeeded"
 
     async def _task(
         self, principal: Principal, fns: _Fns, row: DataRow, timeout_s: float | None
@@ -470,6 +561,13 @@ class JobRunner:
             error="; ".join(e for e in errors if e) or None,
             calls=tuple(c for s in got for c in getattr(s, "calls", ())),
         )
+
+
+def _tally(progress: _Progress, row: DataRow, trial: int, problems: list[str]) -> None:
+    """A cell is written: count it, and its problems."""
+    progress.done += 1
+    if problems:
+        progress.failed(f"row {row.key} trial {trial}: " + "; ".join(problems))
 
 
 async def _expire(expired: asyncio.Event, after_s: float) -> None:
