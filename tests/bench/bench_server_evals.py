@@ -8,7 +8,9 @@ running `loopline up` (in-process bus, embedded store) and the scripted provider
    JSONDiff) as scorers. The task must cost next to nothing for the figure to be about scoring:
    it is the global function ExactMatch (in-process, a few µs) on the row's input, so the figure
    is the eval machinery plus the scorers, from launch to the summary (every row written and
-   committed). Baseline in the same run: the SDK's local `Eval` on the same rows, the same
+   committed); also how long the job's cells took (job started → finished: rows computed and
+   published, not yet all stored) and the rest (launch, the writer catching up, the summary).
+   Baseline in the same run: the SDK's local `Eval` on the same rows, the same
    scorers and the same task (autoevals' ExactMatch called locally), logging to the same server.
    Also rows per CPU-second (the server's process tree; for the SDK, the SDK's process plus the
    server's): on a shared machine the wall figure depends on what else runs.
@@ -76,9 +78,15 @@ def server_cpu(ll: RunningLoopline) -> float:
     return server_tree_cpu_s(ll.proc.pid)
 
 
+def job_seconds(api: httpx.Client, job_id: str) -> float:
+    """How long the job ran on its worker (started → finished)."""
+    job = api.get(f"/v1/eval/{job_id}").json()
+    return (datetime.fromisoformat(job["finished"]) - datetime.fromisoformat(job["started"])).total_seconds()
+
+
 def server_heuristics(
     api: httpx.Client, pid: str, data: list[dict[str, Any]]
-) -> tuple[float, dict[str, Any]]:
+) -> tuple[float, dict[str, Any], float]:
     body = {
         "project_id": pid,
         "data": {"data": data},
@@ -91,7 +99,7 @@ def server_heuristics(
     r = api.post("/v1/eval", json=body, timeout=600)
     wall = time.perf_counter() - t0
     r.raise_for_status()
-    return wall, r.json()
+    return wall, r.json(), job_seconds(api, r.headers["x-loopline-eval-job-id"])
 
 
 def sdk_heuristics(ll: RunningLoopline, project: str, data: list[dict[str, Any]]) -> tuple[float, float]:
@@ -166,11 +174,13 @@ def main() -> None:
             data = rows(ROWS)
             server_heuristics(api, pid, data[:200])  # warm-up (imports, first job)
             c0 = server_cpu(ll)
-            wall, summary = server_heuristics(api, pid, data)
+            wall, summary, cells = server_heuristics(api, pid, data)
             cpu = server_cpu(ll) - c0
             print(
                 f"heuristics, server-side /v1/eval    {ROWS / wall:8.0f} rows/s  {ROWS / cpu:6.0f} rows/CPU-s  "
-                f"({ROWS} rows, {wall:.2f} s, {cpu:.1f} CPU s; ExactMatch {summary['scores']['ExactMatch']['score']:.3f})",
+                f"({ROWS} rows, {wall:.2f} s, {cpu:.1f} CPU s; ExactMatch {summary['scores']['ExactMatch']['score']:.3f}; "
+                f"the job's cells {cells:.2f} s = {ROWS / cells:.0f} rows/s, the rest {wall - cells:.2f} s: "
+                "launch, the writer catching up, the summary)",
                 flush=True,
             )
             os.environ.update(
