@@ -69,16 +69,9 @@ def _job(trials: int = 2) -> EvalJob:
     )
 
 
-async def _run(
-    store: Store,
-    job: EvalJob,
-    functions: RunnerFunctions,
-    *,
-    status: str = "queued",
-    written: set[str] = frozenset(),
-) -> tuple[RecordingBus, JobRecord, Reader, JobRunner]:
-    jobs = JobStore(store)
-    rec = JobRecord(
+def _record(job: EvalJob) -> JobRecord:
+    """The job's row as the launch writes it (queued, no worker yet)."""
+    return JobRecord(
         org_id=job.org_id,
         id=job.job_id,
         project_id=job.project_id,
@@ -89,6 +82,18 @@ async def _run(
         created=now(),
         total=len(ROWS) * job.trial_count,
     )
+
+
+async def _run(
+    store: Store,
+    job: EvalJob,
+    functions: RunnerFunctions,
+    *,
+    status: str = "queued",
+    written: frozenset[str] = frozenset(),
+) -> tuple[RecordingBus, JobRecord, Reader, JobRunner]:
+    jobs = JobStore(store)
+    rec = _record(job)
     if status == "running":  # a worker held it and died (its lease is stale at once here)
         rec = with_progress(rec, status="running", owner="dead-worker", started=now(), done=3)
     await jobs.save(rec)
@@ -150,7 +155,9 @@ async def test_a_job_taken_over_skips_the_cells_whose_root_is_stored(eval_store:
     runner = FunctionRunner(None)  # type: ignore[arg-type]
     job = _job(trials=1)
     done = {root_id(job.experiment_id, f"#{i}", 0) for i in (0, 2, 3)}
-    bus, rec, reader, _ = await _run(eval_store, job, RunnerFunctions(runner), status="running", written=done)
+    bus, rec, reader, _ = await _run(
+        eval_store, job, RunnerFunctions(runner), status="running", written=frozenset(done)
+    )
     assert reader.asked == 1
     assert (rec.status, rec.done, rec.total) == ("succeeded", 7, 7)
     roots = {r["id"] for rows in _published(bus) for r in rows if r["span_parents"] is None}
@@ -172,19 +179,7 @@ async def test_a_waiter_is_woken_when_the_job_ends_here(eval_store: Store) -> No
     ended = worker.ended(job.org_id, job.job_id)
     assert worker.ended(job.org_id, job.job_id) is ended and not ended.is_set()
     await worker.bus.start()
-    await jobs.save(
-        JobRecord(
-            org_id=job.org_id,
-            id=job.job_id,
-            project_id=job.project_id,
-            experiment_id=job.experiment_id,
-            experiment_name="exp",
-            status="queued",
-            job="{}",
-            created=now(),
-            total=7,
-        )
-    )
+    await jobs.save(_record(job))
     await worker.run(job)
     assert ended.is_set()
     rec = await jobs.get(job.org_id, job.job_id)
