@@ -34,6 +34,7 @@ from loopline.common.deps import Caller, ControlPlaneDep
 from loopline.common.errors import NotFound, ServiceError
 from loopline.common.http import JSONResponse
 from loopline.common.messages import eval_jobs
+from loopline.common.progress import wait_for_writer
 from loopline.common.service import service_state
 from loopline.common.service_calls import ServiceCalls
 from loopline.evaluator.evals.job_store import JobRecord, now
@@ -147,6 +148,8 @@ def _failure(rec: JobRecord) -> str:
 async def _final(evals: EvalsState, calls: ServiceCalls, p: Principal, rec: JobRecord) -> dict[str, Any]:
     job = eval_jobs.decode(rec.job.encode())
     if EvalParent.of_job(job) is not None:
+        # read from the store directly: first every row the job published must be stored
+        await wait_for_writer(evals.launcher.bus, evals.settings.writer_wait_s)
         return await summarize_under_parent(calls, evals.launcher.data, p, job)
     return await summarize(calls, p, rec.experiment_id, comparison_id=_base_of(rec))
 
