@@ -48,6 +48,9 @@ class Reader(DataReader):
         self.asked += 1
         return self.written
 
+    async def written_llm(self, job: EvalJob) -> frozenset[str]:
+        return frozenset()  # heuristic cells write no llm rows
+
 
 @pytest.fixture
 async def eval_store(store: Store) -> Store:
