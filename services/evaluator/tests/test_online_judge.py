@@ -12,6 +12,7 @@ from tests.support.app import ALL, InProcess, in_process
 from tests.support.llm_server import Fail, Reply, ScriptedLLM, Seen, ToolCall
 
 from .test_online_engine import FAST, events, log, scorer_spans, span, until
+from .test_online_rules import scorer_function
 
 SERVICES = (*ALL, "evaluator")
 YES = Reply(
@@ -145,14 +146,7 @@ async def test_a_function_scorer_deleted_after_the_rule_was_saved_is_a_recorded_
     async with in_process(chdb_dsn, tmp_path, SERVICES, online_scoring=FAST) as ll:
         c, h = ll.client, ll.headers
         pid = await ll.make_project()
-        fn = {
-            "project_id": pid,
-            "name": "Exact",
-            "slug": "exact",
-            "function_type": "scorer",
-            "function_data": {"type": "global", "name": "ExactMatch"},
-        }
-        fid = (await c.post("/v1/function", json=fn, headers=h)).json()["id"]
+        fid = await scorer_function(ll, pid)
         body = {
             "project_id": pid,
             "name": "exact",

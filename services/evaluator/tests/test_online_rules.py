@@ -162,7 +162,7 @@ async def test_tenant_isolation_and_roles(ll: InProcess) -> None:
     assert (await c.post("/v1/project_score", json=rule(pid, "m"), headers=m)).status_code == 403
 
 
-async def _scorer_function(ll: InProcess, pid: str, headers: dict[str, str] | None = None) -> str:
+async def scorer_function(ll: InProcess, pid: str, headers: dict[str, str] | None = None) -> str:
     body = {
         "project_id": pid,
         "name": "Exact",
@@ -178,7 +178,7 @@ async def _scorer_function(ll: InProcess, pid: str, headers: dict[str, str] | No
 async def test_function_scorers_are_checked_when_the_rule_is_saved(ll: InProcess) -> None:
     c, h = ll.client, ll.headers
     pid = await ll.make_project()
-    fid = await _scorer_function(ll, pid)
+    fid = await scorer_function(ll, pid)
     lev = {"type": "global", "name": "Levenshtein"}
     missing = {"type": "function", "id": "no-such-function"}
     r = await c.post("/v1/project_score", json=rule(pid, scorers=[lev, missing]), headers=h)
@@ -194,7 +194,7 @@ async def test_function_scorers_are_checked_when_the_rule_is_saved(ll: InProcess
     # another org's function is not there for this org's rule
     org_b, key_b = await ll.new_org("scorer-org-b")
     hb = {"Authorization": f"Bearer {key_b}"}
-    fid_b = await _scorer_function(ll, await ll.make_project(org_b), hb)
+    fid_b = await scorer_function(ll, await ll.make_project(org_b), hb)
     r = await c.post(
         "/v1/project_score", json=rule(pid, scorers=[{"type": "function", "id": fid_b}]), headers=h
     )

@@ -156,7 +156,11 @@ def _scope(raw: Any) -> tuple[Scope, float]:
             raise Invalid(f"idle_seconds must be from 0 to {int(MAX_IDLE_S)}", field=f"{where}.idle_seconds")
         return "trace", idle_s
     if kind == "group":
-        raise Invalid("scope type 'group' is not supported yet: use 'span' or 'trace'", field=f"{where}.type")
+        raise Invalid(
+            "scope type 'group' is not implemented in Loopline yet (see the online scoring README): "
+            "use 'span' or 'trace'",
+            field=f"{where}.type",
+        )
     raise Invalid("scope type must be 'span' or 'trace'", field=f"{where}.type")
 
 
