@@ -276,6 +276,10 @@ class Backfills:
     async def create(self, rule: ProjectScore, body: Mapping[str, Any], user_id: str) -> Job:
         if rule.online is None:
             raise Invalid(f"project score {rule.id!r} is not an online rule", field="project_score_id")
+        if rule.online.scope == "group":
+            raise Invalid(
+                "score past logs is not supported for group-scope rules", field="config.online.scope.type"
+            )
         if not rule.online.active:
             raise Invalid("the rule is paused: resume it to score past logs", field="config.online.status")
         since, until, n, rs = parse_request(body)

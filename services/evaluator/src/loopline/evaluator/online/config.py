@@ -27,7 +27,25 @@ DEFAULT_IDLE_S = 30.0
 MAX_IDLE_S = 24 * 3600.0
 ONLINE = "config.online"
 
-Scope = Literal["span", "trace"]
+Scope = Literal["span", "trace", "group"]
+MAX_GROUP_TRACES = 64
+
+
+@dataclass(frozen=True)
+class GroupScope:
+    """scope group (spec §6.1): the traces whose root spans share `group_by` (e.g. a session)
+    are scored together, once the group has been quiet for `idle_seconds`."""
+
+    group_by: tuple[str, ...]  # a field path of the root span, e.g. ("metadata", "session_id")
+    max_traces: int = MAX_GROUP_TRACES
+    placement: Literal["first", "each"] = "first"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "group_by": ".".join(self.group_by),
+            "max_traces": self.max_traces,
+            "placement": self.placement,
+        }
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,7 @@ class OnlineConfig:
     # Loopline's addition: stop scoring for the rest of the UTC day once the rule's scorer runs
     # cost this much (None: no cap)
     daily_spend_cap_usd: float | None = None
+    group: GroupScope | None = None  # scope group only
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -82,8 +101,10 @@ class OnlineConfig:
 
     def public(self) -> dict[str, Any]:
         scope: dict[str, Any] = {"type": self.scope}
-        if self.scope == "trace":
+        if self.scope != "span":
             scope["idle_seconds"] = self.idle_seconds
+        if self.group is not None:
+            scope.update(self.group.public())
         return {
             **self.extra,
             "sampling_rate": self.sampling_rate,
@@ -140,28 +161,55 @@ def _scorer(raw: Any, i: int) -> ScorerRef:
     raise Invalid("scorer type must be 'function' or 'global'", field=f"{where}.type")
 
 
-def _scope(raw: Any) -> tuple[Scope, float]:
+def _idle(raw: Mapping[str, Any], where: str) -> float:
+    idle = raw.get("idle_seconds")
+    idle_s = DEFAULT_IDLE_S if idle is None else _number(idle, f"{where}.idle_seconds")
+    if not 0 <= idle_s <= MAX_IDLE_S:
+        raise Invalid(f"idle_seconds must be from 0 to {int(MAX_IDLE_S)}", field=f"{where}.idle_seconds")
+    return idle_s
+
+
+def _group(raw: Mapping[str, Any], where: str) -> GroupScope:
+    by = raw.get("group_by")
+    path = tuple(by.split(".")) if isinstance(by, str) else ()
+    if not path or not all(p.strip() and p.replace("_", "").replace("-", "").isalnum() for p in path):
+        raise Invalid(
+            "group_by must be a field path of the root span, e.g. metadata.session_id",
+            field=f"{where}.group_by",
+        )
+    n = raw.get("max_traces", MAX_GROUP_TRACES)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_GROUP_TRACES:
+        raise Invalid(f"max_traces must be from 1 to {MAX_GROUP_TRACES}", field=f"{where}.max_traces")
+    placement = raw.get("placement", "first")
+    if placement not in ("first", "each"):
+        raise Invalid("placement must be 'first' or 'each'", field=f"{where}.placement")
+    if raw.get("interval_seconds") is not None:
+        # never accepted and then ignored: a group is scored once, when it is quiet
+        raise Invalid(
+            "interval_seconds (rescoring a growing group) is not supported: a group is scored once, "
+            "when it has been quiet for idle_seconds",
+            field=f"{where}.interval_seconds",
+        )
+    return GroupScope(path, n, "each" if placement == "each" else "first")
+
+
+def _scope(raw: Any) -> tuple[Scope, float, GroupScope | None]:
     where = f"{ONLINE}.scope"
     if raw is None:
-        return "span", DEFAULT_IDLE_S
+        return "span", DEFAULT_IDLE_S, None
     if not isinstance(raw, Mapping):
-        raise Invalid("scope must be an object {type: span} or {type: trace, idle_seconds}", field=where)
+        raise Invalid(
+            "scope must be an object {type: span}, {type: trace, idle_seconds} or {type: group, group_by, ...}",
+            field=where,
+        )
     kind = raw.get("type", "span")
     if kind == "span":
-        return "span", DEFAULT_IDLE_S
+        return "span", DEFAULT_IDLE_S, None
     if kind == "trace":
-        idle = raw.get("idle_seconds")
-        idle_s = DEFAULT_IDLE_S if idle is None else _number(idle, f"{where}.idle_seconds")
-        if not 0 <= idle_s <= MAX_IDLE_S:
-            raise Invalid(f"idle_seconds must be from 0 to {int(MAX_IDLE_S)}", field=f"{where}.idle_seconds")
-        return "trace", idle_s
+        return "trace", _idle(raw, where), None
     if kind == "group":
-        raise Invalid(
-            "scope type 'group' is not implemented in Loopline yet (see the online scoring README): "
-            "use 'span' or 'trace'",
-            field=f"{where}.type",
-        )
-    raise Invalid("scope type must be 'span' or 'trace'", field=f"{where}.type")
+        return "group", _idle(raw, where), _group(raw, where)
+    raise Invalid("scope type must be 'span', 'trace' or 'group'", field=f"{where}.type")
 
 
 def parse_online(raw: Any, project_id: str) -> OnlineConfig:
@@ -202,7 +250,7 @@ def parse_online(raw: Any, project_id: str) -> OnlineConfig:
         if len(names_raw) > MAX_SPAN_NAMES:
             raise Invalid(f"at most {MAX_SPAN_NAMES} span names", field=f"{ONLINE}.apply_to_span_names")
         names = tuple(dict.fromkeys(names_raw))
-    scope, idle = _scope(raw.get("scope"))
+    scope, idle, group = _scope(raw.get("scope"))
     status: Literal["active", "paused"] = "paused" if raw.get("status") == "paused" else "active"
     if raw.get("status") not in (None, "active", "paused"):
         raise Invalid("status must be 'active' or 'paused'", field=f"{ONLINE}.status")
@@ -229,6 +277,7 @@ def parse_online(raw: Any, project_id: str) -> OnlineConfig:
         apply_to_span_names=names,
         scope=scope,
         idle_seconds=idle,
+        group=group,
         skip_logging=_bool(raw, "skip_logging", False),
         status=status,
         daily_spend_cap_usd=cap,

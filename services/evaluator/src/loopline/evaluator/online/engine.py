@@ -49,11 +49,11 @@ from loopline.common.pipeline import Batch, Invalid, Pipeline, run_task
 from loopline.common.xact import XactIdGenerator
 from loopline.evaluator.online import sampling
 from loopline.evaluator.online.config import OnlineConfig, ScorerRef
-from loopline.evaluator.online.filters import matching_ids
+from loopline.evaluator.online.filters import group_root_ids, matching_ids
 from loopline.evaluator.online.rules import ProjectScore, RuleStore
 from loopline.evaluator.online.scorers import ScoreFn, ScorerArgs, ScorerOutcome
 from loopline.evaluator.online.settings import OnlineScoringSettings
-from loopline.evaluator.online.spans import SpanRows, is_ended, is_scorer_span
+from loopline.evaluator.online.spans import SpanRows, field_value, is_ended, is_scorer_span
 from loopline.evaluator.online.work import PENDING, WorkItem, WorkLog
 
 log = get_logger(__name__)
@@ -215,6 +215,9 @@ class OnlineEngine:
             for rule in rules:
                 cfg = rule.online
                 assert cfg is not None
+                if cfg.scope == "group":  # sampled by group, not by trace
+                    added += await self._groups(rule, cfg, msgs, otype, oid)
+                    continue
                 chosen = []
                 for d in msgs:
                     if sampling.sampled(d.msg.root_span_id, cfg.sampling_rate):
@@ -314,39 +317,72 @@ class OnlineEngine:
     async def _traces(
         self, rule: ProjectScore, cfg: OnlineConfig, chosen: Sequence[Decoded], otype: str, oid: str
     ) -> list[WorkItem]:
-        last: dict[str, float] = {}
+        last: dict[str, tuple[float, str]] = {}
         for d in chosen:
-            last[d.msg.root_span_id] = max(last.get(d.msg.root_span_id, 0.0), d.at)
+            root = d.msg.root_span_id
+            last[root] = (max(last.get(root, (0.0, root))[0], d.at), root)
+        return await self._quiet_items(rule, cfg, last, otype, oid, "trace")
+
+    async def _quiet_items(
+        self,
+        rule: ProjectScore,
+        cfg: OnlineConfig,
+        last: Mapping[str, tuple[float, str]],
+        otype: str,
+        oid: str,
+        scope: str,
+    ) -> list[WorkItem]:
+        """Trace and group scope: each target (a trace, a group) becomes or stays pending, due
+        `idle_seconds` after its latest commit; `last`: target -> (latest commit, a root span id)."""
         changed: list[WorkItem] = []
         unknown = []
-        for root, at in last.items():
-            key = (rule.org_id, rule.id, root)
+        for target, (at, _) in last.items():
+            key = (rule.org_id, rule.id, target)
             if self._done(key):
                 continue
             item = self.pending.get(key)
             if item is None:
-                unknown.append(root)
+                unknown.append(target)
             elif at > item.committed_at:
                 item.committed_at = at
                 item.due_at = max(item.due_at, at + cfg.idle_seconds)
                 changed.append(item)
         known = await self.work.existing(rule.org_id, rule.id, unknown)
-        for root in unknown:
-            at = last[root]
-            item = known.get(root)
+        for target in unknown:
+            at, root = last[target]
+            item = known.get(target)
             if item is not None and item.state != PENDING:
                 self._mark_finished(item.key)
                 continue
             if item is not None:  # pending, held by another engine (or to be claimed once expired)
                 continue
-            if item is None:
-                item = WorkItem(
-                    rule.org_id, rule.project_id, otype, oid, rule.id, root, root, "trace", at, 0.0
-                )
-            item.committed_at = max(item.committed_at, at)
-            item.due_at = max(item.due_at, item.committed_at + cfg.idle_seconds)
+            item = WorkItem(rule.org_id, rule.project_id, otype, oid, rule.id, target, root, scope, at, 0.0)
+            item.due_at = item.committed_at + cfg.idle_seconds
             changed.append(item)
         return changed
+
+    async def _groups(
+        self, rule: ProjectScore, cfg: OnlineConfig, msgs: Sequence[Decoded], otype: str, oid: str
+    ) -> list[WorkItem]:
+        """Group scope: each announced trace's root span names its group (`group_by`); the group
+        becomes (or stays) a pending item, due once no trace of it was committed for idle_seconds."""
+        assert cfg.group is not None
+        roots = await self.spans.roots(
+            rule.org_id, rule.project_id, otype, oid, list({d.msg.root_span_id for d in msgs})
+        )
+        last: dict[str, tuple[float, str]] = {}
+        for d in msgs:
+            row = roots.get(d.msg.root_span_id)
+            value = field_value(row, cfg.group.group_by) if row is not None else None
+            if value is None or isinstance(value, dict | list):
+                continue  # not in a group (or its root span is not logged yet: a later announcement)
+            target = f"group:{value}"
+            if not sampling.sampled(target, cfg.sampling_rate):
+                self._skip_sampled(rule.org_id, rule.id, target, 1)
+                continue
+            at, first = last.get(target, (0.0, d.msg.root_span_id))
+            last[target] = (max(at, d.at), first)
+        return await self._quiet_items(rule, cfg, {t: v for t, v in last.items()}, otype, oid, "group")
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -467,7 +503,24 @@ class OnlineEngine:
         if not cfg.active:
             item.due_at = now + PAUSED_RECHECK_S
             return
-        if item.scope == "trace":
+        group_rows: list[dict[str, Any]] | None = None
+        row: dict[str, Any] | None
+        if item.scope == "group":
+            quiet_at = item.committed_at + cfg.idle_seconds
+            if now < quiet_at:
+                item.due_at = quiet_at
+                return
+            found_group = await self._group_rows(item, cfg)
+            if found_group is None:
+                item.due_at = now + max(1.0, min(cfg.idle_seconds, 10.0))  # a trace has not ended
+                return
+            if not found_group:
+                await self.finish(
+                    item, "skipped", "no trace of the group matches the filter", "skipped_filter"
+                )
+                return
+            group_rows, row, eligible_at = found_group, found_group[0], quiet_at
+        elif item.scope == "trace":
             quiet_at = item.committed_at + cfg.idle_seconds
             if now < quiet_at:
                 item.due_at = quiet_at
@@ -506,7 +559,28 @@ class OnlineEngine:
                 "skipped_budget",
             )
             return
-        await self._score(rule, cfg, item, row, eligible_at)
+        await self._score(rule, cfg, item, row, eligible_at, group_rows)
+
+    async def _group_rows(self, item: WorkItem, cfg: OnlineConfig) -> list[dict[str, Any]] | None:
+        """The group's root spans (oldest first, at most max_traces) that pass the filter; None
+        while one of them has not ended."""
+        assert cfg.group is not None
+        value = item.target_id.removeprefix("group:")
+        ids = await group_root_ids(
+            self.spans.store, item.org_id, item.project_id, cfg.group.group_by, value, cfg.group.max_traces
+        )
+        found = await self.spans.by_id(item.org_id, item.project_id, item.object_type, item.object_id, ids)
+        rows = [found[i] for i in ids if i in found]
+        for r in rows:
+            metrics = r.get("metrics")
+            if not isinstance(metrics, Mapping) or metrics.get("end") is None:
+                return None
+        if cfg.btql_filter and rows:
+            keep = await matching_ids(
+                self.spans.store, item.org_id, item.project_id, cfg.btql_filter, [str(r["id"]) for r in rows]
+            )
+            rows = [r for r in rows if str(r["id"]) in keep]
+        return rows
 
     async def _score(
         self,
@@ -515,17 +589,22 @@ class OnlineEngine:
         item: WorkItem,
         row: Mapping[str, Any],
         eligible_at: float,
+        group_rows: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        args = ScorerArgs(
-            input=row.get("input"),
-            output=row.get("output"),
-            expected=row.get("expected"),
-            metadata=row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
-            trace={
-                "object_type": item.object_type,
-                "object_id": item.project_id,
-                "root_span_id": item.root_span_id,
-            },
+        args = (
+            _group_args(item, cfg, group_rows)
+            if group_rows
+            else ScorerArgs(
+                input=row.get("input"),
+                output=row.get("output"),
+                expected=row.get("expected"),
+                metadata=row.get("metadata") if isinstance(row.get("metadata"), dict) else None,
+                trace={
+                    "object_type": item.object_type,
+                    "object_id": item.project_id,
+                    "root_span_id": item.root_span_id,
+                },
+            )
         )
         principal = Principal(org_id=item.org_id, user_id="", role="member")
         todo = [s for s in cfg.scorers if item.results.get(s.key, {}).get("state") not in ("done", "error")]
@@ -547,7 +626,8 @@ class OnlineEngine:
             item.cost += o.cost_usd
             self.work.count(item.org_id, item.rule_id, "cost_usd", o.cost_usd)
         if finished:
-            await self._write_back(rule, cfg, item, row, finished, started, ended)
+            on = group_rows if group_rows and cfg.group and cfg.group.placement == "each" else [row]
+            await self._write_back(rule, cfg, item, row, finished, started, ended, on)
         if retry:
             item.attempts += 1
             ra = max((o.retry_after_s or 0.0 for o in retry), default=0.0) or None
@@ -592,6 +672,7 @@ class OnlineEngine:
         finished: Sequence[tuple[ScorerRef, ScorerOutcome]],
         started: float,
         ended: float,
+        scored_rows: Sequence[Mapping[str, Any]],
     ) -> None:
         scores: dict[str, float | None] = {}
         writes: list[dict[str, Any]] = []
@@ -636,8 +717,8 @@ class OnlineEngine:
             if o.error:
                 span["error"] = o.error
             writes.append(span)
-        if scores:
-            writes.append({"id": str(row["id"]), "_is_merge": True, "scores": scores})
+        if scores:  # on the scored span (group scope: the group's first root span, or each)
+            writes += [{"id": str(r["id"]), "_is_merge": True, "scores": scores} for r in scored_rows]
         if writes:
             out = [
                 rows_topic.CONTRACT.out(
@@ -689,6 +770,28 @@ class OnlineEngine:
             "daily_spend_cap_usd": cap,
             "recent_errors": await self.work.recent_errors(rule.org_id, rule.id),
         }
+
+
+def _group_args(item: WorkItem, cfg: OnlineConfig, rows: Sequence[Mapping[str, Any]]) -> ScorerArgs:
+    """What a scorer gets for a group: its traces' root inputs, outputs and expected values as
+    lists, oldest first, with the group in the metadata and the traces' root span ids."""
+    assert cfg.group is not None
+    return ScorerArgs(
+        input=[r.get("input") for r in rows],
+        output=[r.get("output") for r in rows],
+        expected=[r.get("expected") for r in rows],
+        metadata={
+            "group_by": ".".join(cfg.group.group_by),
+            "group": item.target_id.removeprefix("group:"),
+            "traces": len(rows),
+        },
+        trace={
+            "object_type": item.object_type,
+            "object_id": item.project_id,
+            "root_span_id": str(rows[0].get("root_span_id")),
+            "root_span_ids": [str(r.get("root_span_id")) for r in rows],
+        },
+    )
 
 
 async def _log_dead_letters(invalid: Sequence[Invalid]) -> None:

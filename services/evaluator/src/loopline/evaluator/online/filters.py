@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from loopline.btql import ast as A
 from loopline.btql.parser import parse_expr
@@ -68,3 +69,25 @@ async def matching_ids(store: Store, org_id: str, project_id: str, text: str, id
     for i in range(0, len(ids), CHUNK):
         out.update(await run_ids(store, org_id, project_id, _query(expr, project_id, ids[i : i + CHUNK])))
     return out
+
+
+async def group_root_ids(
+    store: Store, org_id: str, project_id: str, path: Sequence[str], value: Any, limit: int
+) -> list[str]:
+    """The root spans whose field `path` equals `value`, oldest first (a group of traces)."""
+    where = A.BoolOp(
+        op="and",
+        args=(
+            A.Ident(path=("is_root",)),
+            A.Binary(op="eq", left=A.Ident(path=tuple(path)), right=A.Literal(value)),
+        ),
+    )
+    source = A.Source(name="project_logs", args=(A.Literal(project_id),), shape="spans")
+    q = dataclasses.replace(
+        _BASE,
+        from_=source,
+        filter=where,
+        sort=(A.SortItem(expr=A.Ident(path=("created",)), dir="asc"),),
+        limit=limit,
+    )
+    return await run_ids(store, org_id, project_id, q)

@@ -21,6 +21,7 @@ from typing import Any
 from loopline.btql import ast as A
 from loopline.btql.parser import parse_expr
 from loopline.common.auth import Principal
+from loopline.common.errors import Invalid
 from loopline.common.store import Store
 from loopline.evaluator.online import sampling
 from loopline.evaluator.online.config import OnlineConfig
@@ -105,6 +106,10 @@ async def select_ids(
 async def preview(
     engine: OnlineEngine, org_id: str, project_id: str, cfg: OnlineConfig, limit: int
 ) -> dict[str, Any]:
+    if cfg.scope == "group":
+        raise Invalid(
+            "test previews of group-scope rules are not supported", field="config.online.scope.type"
+        )
     store = engine.spans.store
     candidates = await select_ids(store, org_id, project_id, rule_selection(cfg, with_filter=False), limit)
     ids = candidates

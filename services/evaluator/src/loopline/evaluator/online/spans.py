@@ -58,3 +58,30 @@ class SpanRows:
             if r.get("span_id") == root_span_id:
                 return r
         return rows[0] if rows else None
+
+    async def roots(
+        self, org_id: str, project_id: str, object_type: str, object_id: str, root_span_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The root spans of these traces that are stored, by root span id."""
+        if not root_span_ids:
+            return {}
+        found = await self.store.query_dicts(
+            self.store.sql(_SELECT + _OBJECT + "AND root_span_id IN {r:Array(String)} AND is_root"),
+            {"o": org_id, "p": project_id, "t": object_type, "i": object_id, "r": list(root_span_ids)},
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for r in (stored_row.to_read_row(x) for x in found):
+            root = str(r.get("root_span_id"))
+            if root not in out or r.get("span_id") == root:
+                out[root] = r
+        return out
+
+
+def field_value(row: Mapping[str, Any], path: Sequence[str]) -> Any:
+    """The value at a field path of a row (None when any step is missing)."""
+    v: Any = row
+    for p in path:
+        if not isinstance(v, Mapping):
+            return None
+        v = v.get(p)
+    return v
