@@ -58,7 +58,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLoopli
         tmp_path_factory.mktemp("e2e-embedded") / "data",
         free_port(),
         # the uv that installs pushed bundles' requirements (`braintrust push --requirements`)
-        extra_env={"LOOPLINE_LOGS3_PAYLOAD_MAX_BYTES": "100000", "LOOPLINE_SANDBOX__INSTALLER": _uv()},
+        extra_env={"LOOPLINE_LOGS3_PAYLOAD_MAX_BYTES": "100000"},
     ).start()
     yield ll
     assert ll.terminate() == 0, ll.log_text()
