@@ -59,16 +59,31 @@ class Sender(threading.Thread):
                 self.statuses[key] = self.statuses.get(key, 0) + 1
 
 
+#: How long a read may answer 503 "the writer has not caught up" after a restart: the writer first
+#: writes the backlog the journal recovered, and a shared machine makes that slow.
+CATCH_UP_S = 180.0
+
+
+def _read(c: httpx.Client, url: str, body: dict[str, Any]) -> httpx.Response:
+    """POST a read, again while it answers 503 (read-your-writes waits for the writer, then says
+    "retry shortly"), up to CATCH_UP_S."""
+    deadline = time.monotonic() + CATCH_UP_S
+    while True:
+        r = c.post(url, json=body)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            assert r.status_code == 200, r.text
+            return r
+        time.sleep(1.0)
+
+
 def count_and_ids(ll: RunningLoopline, pid: str) -> tuple[int, set[str]]:
     with httpx.Client(base_url=ll.url, headers=ll.headers, timeout=120) as c:
-        r = c.post("/btql", json={"query": f"measures: count(1) as n | from: project_logs('{pid}')"})
-        assert r.status_code == 200, r.text
+        r = _read(c, "/btql", {"query": f"measures: count(1) as n | from: project_logs('{pid}')"})
         n = int(r.json()["data"][0]["n"])
         ids: set[str] = set()
         cursor = None
         while True:
-            f = c.post(f"/v1/project_logs/{pid}/fetch", json={"limit": 5000, "cursor": cursor})
-            assert f.status_code == 200, f.text
+            f = _read(c, f"/v1/project_logs/{pid}/fetch", {"limit": 5000, "cursor": cursor})
             ids.update(e["id"] for e in f.json()["events"])
             cursor = f.json()["cursor"]
             if not cursor:

@@ -863,10 +863,11 @@ def waves(rows: Iterable[ValidatedRow]) -> list[int]:
     wave order), so that no two writes of one key share an `_xact_id` — the dataset version
     table cannot order two versions with equal `_xact_id`.
     """
-    seen: dict[RowKey, int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     out = []
     for r in rows:
-        k = r.key
+        ref = r.ref
+        k = (ref.object_type, ref.object_id, r.id)  # `r.key`, without building a RowKey
         n = seen.get(k, -1) + 1
         seen[k] = n
         out.append(n)

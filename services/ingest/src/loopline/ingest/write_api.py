@@ -30,10 +30,12 @@ from loopline.ingest.body import THREAD_BODY_BYTES
 
 
 def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:
+    """`rows_topic.CONTRACT.out` of each write (the topic has no headers), inlined: it is per row."""
     messages = []
+    key, encode = rows_topic.key, rows_topic.encode
     for i, w in enumerate(writes):
         try:
-            messages.append(rows_topic.CONTRACT.out(w))
+            messages.append(OutMessage(key(w), encode(w)))
         except TypeError as exc:  # validate_row's contract guarantees this cannot happen
             raise Invalid(
                 f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
@@ -109,7 +111,7 @@ class WriteAPI:
         # ownership: every target object must exist in the caller's org
         projects: dict[tuple[str, str], str] = {}
         for i, v in enumerate(validated):
-            key = (v.object_type, v.object_id)
+            key = (v.ref.object_type, v.ref.object_id)
             if key in projects:
                 continue
             try:
@@ -129,16 +131,12 @@ class WriteAPI:
         # (first occurrences, second occurrences, ...) so no two writes of a key share an id
         wave_of = waves(validated)
         xacts = [self.xact.next() for _ in range(max(wave_of) + 1)]
+        org = principal.org_id
+        stored_ids = {key: stored_object_id(*key) for key in projects}
         writes = [
-            RowWrite(
-                org_id=principal.org_id,
-                project_id=projects[(v.object_type, v.object_id)],
-                object_type=v.object_type,
-                object_id=stored_object_id(v.object_type, v.object_id),
-                xact_id=xacts[w],
-                row=v.row,
-            )
+            RowWrite(org, projects[key], key[0], stored_ids[key], xacts[w], v.row)
             for v, w in zip(validated, wave_of, strict=True)
+            for key in ((v.ref.object_type, v.ref.object_id),)
         ]
         messages = await asyncio.to_thread(_encode, writes, path) if off_loop else _encode(writes, path)
         try:
@@ -147,4 +145,4 @@ class WriteAPI:
             raise Unavailable(
                 f"the event bus is unavailable, nothing was written: {exc}", retry_after=1
             ) from exc
-        return WriteResult(format_xact(xacts[-1]), [w.row_id for w in writes])
+        return WriteResult(format_xact(xacts[-1]), [v.id for v in validated])  # (= `w.row_id`)

@@ -47,22 +47,24 @@ def _record(m: Message) -> list[bytes]:
     """One record's pieces, frame first (`encode` joins them; `append` writes them as they are,
     so a message's value is not copied into a record and a batch)."""
     topic = m.topic.encode()
-    parts = [
-        b"",
-        _HEAD.pack(
-            len(topic), m.partition, m.offset, m.timestamp_ms, len(m.key), len(m.value), len(m.headers)
-        ),
-        topic,
-        m.key,
-        m.value,
-    ]
+    head = b"".join(
+        (
+            _HEAD.pack(
+                len(topic), m.partition, m.offset, m.timestamp_ms, len(m.key), len(m.value), len(m.headers)
+            ),
+            topic,
+            m.key,
+        )
+    )
+    crc = zlib.crc32(m.value, zlib.crc32(head))
+    size = len(head) + len(m.value)
+    parts = [b"", head, m.value]
     for name, value in m.headers:
         nb = name.encode()
-        parts += (_HDR.pack(len(nb), len(value)), nb, value)
-    crc = size = 0
-    for p in parts:
-        crc = zlib.crc32(p, crc)
-        size += len(p)
+        hdr = _HDR.pack(len(nb), len(value)) + nb
+        crc = zlib.crc32(value, zlib.crc32(hdr, crc))
+        size += len(hdr) + len(value)
+        parts += (hdr, value)
     parts[0] = _FRAME.pack(size, crc)
     return parts
 
