@@ -109,6 +109,7 @@ async def test_labelled_spans_to_dataset_to_experiments_of_two_versions(ll: InPr
     v1 = r.json()
     assert v1["version"] == 1 and v1["records"] == len(LABELLED)
     assert v1["accuracy"] < 1.0 and v1["confusion"], v1  # the last three trip it up
+    assert (v1["trained_on"], v1["warning"]) == (0, None)  # version 1 has no examples
     assert set(v1["labels"]) >= {"refund", "shipping", "weather"}
 
     # retrain from the corrections → version 2
@@ -128,6 +129,27 @@ async def test_labelled_spans_to_dataset_to_experiments_of_two_versions(ll: InPr
     assert r.status_code == 200, r.text
     v2 = r.json()
     assert v2["version"] == 2 and v2["accuracy"] > v1["accuracy"]
+    # version 2 learned these very records: the answer says so
+    assert v2["trained_on"] == len(LABELLED) and v2["exclude_training"] is False
+    assert "all 14 records are examples version 2 was trained on" in v2["warning"], v2["warning"]
+    # held out, nothing is left: a 400 that says why, and no experiment
+    r = await c.post(f"{base}/{cid}/evaluate", json={"dataset_id": ds, "exclude_training": True}, headers=h)
+    assert r.status_code == 400 and "none is left to evaluate on" in r.json()["error"]["message"], r.text
+    r = await c.post(f"{base}/{cid}/evaluate", json={"dataset_id": ds, "exclude_training": 1}, headers=h)
+    assert r.status_code == 400 and "exclude_training" in r.text
+    # two records it has not seen: held out, only they are scored, and the answer says what was left out
+    unseen = [
+        {"id": f"new-{i}", "input": span("x", pid, text)["input"], "expected": label}
+        for i, (text, label) in enumerate(
+            (("refund the jacket I sent back", "refund"), ("snow in Oslo?", "weather"))
+        )
+    ]
+    assert (await c.post(f"/v1/dataset/{ds}/insert", json={"events": unseen}, headers=h)).status_code == 200
+    r = await c.post(f"{base}/{cid}/evaluate", json={"dataset_id": ds, "exclude_training": True}, headers=h)
+    assert r.status_code == 200, r.text
+    held = r.json()
+    assert (held["records"], held["trained_on"], held["skipped"]) == (2, len(LABELLED), {"trained_on": 14})
+    assert "14 of 16 records are examples version 2 was trained on; they were left out" in held["warning"]
 
     # the experiment comparison that exists compares them, per label
     async def summary() -> dict[str, Any]:

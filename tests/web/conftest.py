@@ -139,14 +139,7 @@ def page(browser: Any, seeded: Seeded, request: pytest.FixtureRequest) -> Iterat
 
 def sign_in(page: Any, seeded: Seeded, path: str = "/") -> None:
     """Sign in with the server's API key from the sign-in page that `path` leads to."""
-    from playwright.sync_api import expect
-
-    page.goto(path)
-    expect(page).to_have_url(re.compile(r"/app/login"))
-    page.get_by_role("tab", name="API key").click()
-    page.get_by_label("API key").fill(seeded.server.api_key)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    sign_in_as(page, seeded.server.api_key, path)
 
 
 def shot(page: Any, name: str) -> Path:
@@ -154,6 +147,43 @@ def shot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+# the API as the server's owner key, keys of other roles, and signing in with one (several modules)
+
+
+@pytest.fixture
+def api(seeded: Seeded) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=seeded.server.url, headers=seeded.server.headers, timeout=60) as c:
+        yield c
+
+
+def key_of_role(api: httpx.Client, role: str) -> str:
+    r = api.post("/v1/api_key", json={"name": f"web-{role}-{uuid.uuid4().hex[:6]}", "role": role})
+    assert r.status_code == 200, r.text
+    key = str(r.json()["key"])
+    me = httpx.get(f"{api.base_url}/api/me", headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
+    assert me["role"] == role, me
+    return key
+
+
+def sign_in_as(page: Any, key: str, path: str) -> None:
+    """Sign in with `key` from the sign-in page that `path` leads to."""
+    from playwright.sync_api import expect
+
+    page.goto(path)
+    expect(page).to_have_url(re.compile(r"/app/login"))
+    page.get_by_role("tab", name="API key").click()
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def new_project(api: httpx.Client, prefix: str) -> tuple[str, str]:
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    r = api.post("/v1/project", json={"name": name})
+    assert r.status_code == 200, r.text
+    return name, str(r.json()["id"])
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -156,7 +156,7 @@ def test_online_scoring_rule_and_intents(page: Any, seeded: Seeded) -> None:
     sign_in(page, seeded, f"/app/default/p/{project}/online-scoring")
     form = page.get_by_role("form", name="Add a rule")
     form.get_by_label("Rule name").fill("json-check")
-    form.get_by_label("Scorer").select_option("ValidJSON")
+    form.get_by_label("Scorer", exact=True).select_option("ValidJSON")
     form.get_by_role("button", name="Add rule").click()
     rule = page.get_by_role("table", name="Rules").get_by_role("row").filter(has_text="json-check")
     expect(rule).to_contain_text("active")
@@ -196,7 +196,8 @@ def test_online_scoring_rule_and_intents(page: Any, seeded: Seeded) -> None:
     job = api.post(f"/v1/project/{pid}/classifier/{cid}/backfill", json={})
     assert job.status_code == 200, job.text
     _labelled(api, pid, {r["id"] for r in rows})
-    scored = rule.get_by_role("cell").nth(7)
+    # cells: Rule, Scorers, Sampled, Applies to, Filter, State, Pending, Lag, Scored
+    scored = rule.get_by_role("cell").nth(8)
     expect(scored).to_have_text(str(len(rows)), timeout=60_000)
     shot(page, "online-scoring")
     rule.get_by_role("button", name="Pause json-check").click()

@@ -1,6 +1,8 @@
 """POST /v1/dataset/{id}/restore: the dataset as it was at a version, written back as one new
 version (edited records as they were, records added since deleted, unchanged ones left alone);
-bad versions and unknown or foreign datasets are 4xx; a viewer is refused by the gateway."""
+bad versions and unknown or foreign datasets are 4xx; a viewer is refused by the gateway; a
+restore whose dataset moved (since the caller looked, or while the restore read) is a 409 that
+writes nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopline.common.auth import Principal
+from loopline.common.service_calls import ServiceCalls
+from loopline.ingest import restore
 from loopline.ingest.restore import restore_rows
 
 from tests.support.app import InProcess, in_process
@@ -99,6 +104,54 @@ async def test_restore_refuses_bad_requests_foreign_datasets_and_viewers(ll: InP
     r = await ll.client.post(url, json={"version": v1}, headers={"Authorization": f"Bearer {viewer}"})
     assert r.status_code == 403
     assert len(await version_ids(ll, ds)) == 1
+
+
+async def test_a_restore_whose_dataset_moved_is_a_409_and_writes_nothing(
+    ll: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = await new_dataset(ll, "ds-restore-3")
+    url = f"/v1/dataset/{ds}/restore"
+    await insert(ll, ds, {"id": "a", "input": "one"})
+    (v1,) = await version_ids(ll, ds)
+    await insert(ll, ds, {"id": "a", "input": "one, edited"}, {"id": "b", "input": "two"})
+    seen = (await version_ids(ll, ds))[0]
+    # someone writes after the caller looked: the head the caller sends is not the head any more
+    await insert(ll, ds, {"id": "c", "input": "three"})
+    r = await ll.client.post(url, json={"version": v1, "head": seen}, headers=ll.headers)
+    assert r.status_code == 409, r.text
+    message = r.json()["error"]["message"]
+    assert "changed since you looked at it" in message and "nothing was restored" in message, message
+    assert len(await version_ids(ll, ds)) == 3
+    assert [x[0] for x in await records(ll, ds)] == ["a", "b", "c"]
+    r = await ll.client.post(url, json={"version": v1, "head": 7}, headers=ll.headers)
+    assert r.status_code == 400 and "head" in r.json()["error"]["message"]
+
+    # a write acknowledged while the restore reads the dataset: the restore writes nothing
+    real_read = restore.read_records
+
+    async def read_then_someone_writes(
+        calls: ServiceCalls, principal: Principal, dataset_id: str, version: str | None
+    ) -> dict[str, dict[str, Any]]:
+        out = await real_read(calls, principal, dataset_id, version)
+        if version is None:
+            await insert(ll, ds, {"id": "d", "input": "written during the restore"})
+        return out
+
+    monkeypatch.setattr(restore, "read_records", read_then_someone_writes)
+    head = (await version_ids(ll, ds))[0]
+    r = await ll.client.post(url, json={"version": v1, "head": head}, headers=ll.headers)
+    assert r.status_code == 409, r.text
+    assert "changed while it was being restored" in r.json()["error"]["message"]
+    assert [x[0] for x in await records(ll, ds)] == ["a", "b", "c", "d"]
+    assert len(await version_ids(ll, ds)) == 4
+
+    # the same restore with the head as it now is goes through
+    monkeypatch.setattr(restore, "read_records", real_read)
+    head = (await version_ids(ll, ds))[0]
+    r = await ll.client.post(url, json={"version": v1, "head": head}, headers=ll.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["written"], r.json()["deleted"]) == (1, 3)
+    assert [(x[0], x[1]) for x in await records(ll, ds)] == [("a", "one")]
 
 
 def test_restore_rows_rewrite_changed_records_and_delete_new_ones() -> None:

@@ -62,9 +62,9 @@ async def test_models_come_from_the_orgs_ai_secrets(ll: InProcess, scripted_llm:
     await add_secrets(ll, scripted_llm)
     listed = (await ll.client.get("/v1/loop/models", headers=ll.headers)).json()
     assert listed["allowed_models"] is None  # no allowlist: whatever the org can call
-    assert {(m["id"], m["source"], m["provider"]) for m in listed["models"]} == {
-        ("gpt-4o-mini", "ai_secret", "team-openai"),
-        ("claude-*", "ai_secret", "team-claude"),
+    assert {(m["id"], m["source"], m["provider"], m["provider_type"]) for m in listed["models"]} == {
+        ("gpt-4o-mini", "ai_secret", "team-openai", "openai"),
+        ("claude-*", "ai_secret", "team-claude", "anthropic"),
     }
     s = await seed.seed_project(ll.client, ll.headers, "secrets", traces=10)
     page = {"kind": "project_logs", "project_id": s.project_id}

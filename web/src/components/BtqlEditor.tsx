@@ -19,6 +19,9 @@ interface Props {
   onValidated?: (v: BtqlValidation | null) => void;
   /** the text sent for validation (a dashboard chart's query gets its `from:` appended) */
   toValidate?: (text: string) => string;
+  /** how the text is checked, instead of `/btql/validate` of it as a whole query (error positions
+   *  within the text) */
+  validate?: (text: string) => Promise<BtqlValidation>;
   label?: string;
 }
 
@@ -29,11 +32,11 @@ export function diagnosticsFor(text: string, v: BtqlValidation): Diagnostic[] {
   return [{ from, to, severity: "error", message: `${v.error.class}: ${v.error.message}${expected}` }];
 }
 
-export function BtqlEditor({ api, initial, onChange, onRun, onValidated, toValidate, label = "BTQL query" }: Props) {
+export function BtqlEditor({ api, initial, onChange, onRun, onValidated, toValidate, validate: check, label = "BTQL query" }: Props) {
   const host = useRef<HTMLDivElement>(null);
   // the latest callbacks, read by the editor's extensions (created once)
-  const cb = useRef({ onChange, onRun, onValidated, toValidate });
-  cb.current = { onChange, onRun, onValidated, toValidate };
+  const cb = useRef({ onChange, onRun, onValidated, toValidate, check });
+  cb.current = { onChange, onRun, onValidated, toValidate, check };
 
   useEffect(() => {
     const validate = linter(
@@ -44,7 +47,8 @@ export function BtqlEditor({ api, initial, onChange, onRun, onValidated, toValid
           return [];
         }
         try {
-          const v = await api.validateBtql(cb.current.toValidate ? cb.current.toValidate(text) : text);
+          const { check: own, toValidate: wrap } = cb.current;
+          const v = own ? await own(text) : await api.validateBtql(wrap ? wrap(text) : text);
           if (view.state.doc.toString() !== text) return []; // edited meanwhile: the next run decides
           cb.current.onValidated?.(v);
           return diagnosticsFor(text, v);

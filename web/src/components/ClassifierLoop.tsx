@@ -74,6 +74,10 @@ interface EvaluateOut {
   correct: number;
   accuracy: number | null;
   macro_f1: number | null;
+  /** records that are examples of this version (what it was trained on) */
+  trained_on?: number;
+  exclude_training?: boolean;
+  warning?: string | null;
 }
 
 const SOURCES = ["human", "model", "llm"] as const;
@@ -90,6 +94,7 @@ export function Improve({ classifier, base }: { classifier: Classifier; base: st
   const [retrainDataset, setRetrainDataset] = useState("");
   const [useCorrections, setUseCorrections] = useState(true);
   const [evalDataset, setEvalDataset] = useState("");
+  const [heldOut, setHeldOut] = useState(false);
   const refresh = () => {
     void queryClient.invalidateQueries({ queryKey: ["datasets", project.id] });
     void queryClient.invalidateQueries({ queryKey: ["classifiers"] });
@@ -106,7 +111,7 @@ export function Improve({ classifier, base }: { classifier: Classifier; base: st
     onSuccess: refresh,
   });
   const evaluate = useMutation({
-    mutationFn: () => api.post<EvaluateOut>(`${url}/evaluate`, { dataset_id: evalDataset }),
+    mutationFn: (exclude: boolean) => api.post<EvaluateOut>(`${url}/evaluate`, { dataset_id: evalDataset, exclude_training: exclude }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["experiments", project.id] }),
   });
   const dsName = (id: string) => datasets.data?.find((d) => d.id === id)?.name ?? id;
@@ -191,7 +196,10 @@ export function Improve({ classifier, base }: { classifier: Classifier; base: st
             <option value="">choose a labelled dataset…</option>
             {options}
           </select>
-          <button type="button" className="btn" disabled={evaluate.isPending || !evalDataset} onClick={() => evaluate.mutate()}>
+          <label className="pg-check" title="Records whose text is one of this version's examples say nothing about how it labels new spans">
+            <input type="checkbox" checked={heldOut} onChange={(e) => setHeldOut(e.target.checked)} /> leave out its training examples
+          </label>
+          <button type="button" className="btn" disabled={evaluate.isPending || !evalDataset} onClick={() => evaluate.mutate(heldOut)}>
             {evaluate.isPending ? "Evaluating…" : `Evaluate version ${classifier.version}`}
           </button>
         </div>
@@ -202,6 +210,27 @@ export function Improve({ classifier, base }: { classifier: Classifier; base: st
             {formatScore(evaluate.data.macro_f1)} →{" "}
             <Link to={`../experiments/${encodeURIComponent(evaluate.data.experiment_name ?? evaluate.data.experiment_id)}`}>{evaluate.data.experiment_name}</Link>
           </p>
+        )}
+        {evaluate.data?.warning && (
+          <div className="notice notice-warn" role="alert" aria-label="Evaluated on training data">
+            {evaluate.data.exclude_training ? "Held out: " : "Trained on these: "}
+            {evaluate.data.warning}.
+            {!evaluate.data.exclude_training && (
+              <span className="notice-actions">
+                <button
+                  type="button"
+                  className="btn btn-sm"
+                  disabled={evaluate.isPending}
+                  onClick={() => {
+                    setHeldOut(true);
+                    evaluate.mutate(true);
+                  }}
+                >
+                  Evaluate on the records it has not seen
+                </button>
+              </span>
+            )}
+          </div>
         )}
       </div>
     </section>

@@ -1,5 +1,5 @@
 import { NavLink, Outlet, useMatch, useNavigate } from "react-router-dom";
-import { useAuth } from "../auth";
+import { useAuth, useCan } from "../auth";
 import { LogoMark } from "./Brand";
 import { LoopPanel, LoopProvider, useLoop } from "./Loop";
 
@@ -13,6 +13,7 @@ export function Layout() {
 
 function Shell() {
   const loop = useLoop();
+  const canLoop = useCan("member");
   const { session, signOut } = useAuth();
   const navigate = useNavigate();
   const inProject = useMatch("/app/:org/p/:project/*");
@@ -22,7 +23,7 @@ function Shell() {
   const projectPath = project ? `${orgPath}/p/${encodeURIComponent(project)}` : null;
 
   return (
-    <div className={`shell${loop.open ? " with-loop" : ""}`}>
+    <div className={`shell${loop.open && canLoop ? " with-loop" : ""}`}>
       <nav className="sidebar" aria-label="Main">
         <NavLink to={orgPath} end className="brand">
           <LogoMark /> Loopline
@@ -47,9 +48,17 @@ function Shell() {
           <NavLink to={`${orgPath}/settings/loop-models`} className="nav-item">
             Loop models
           </NavLink>
-          <button className={`nav-item loop-toggle${loop.open ? " active" : ""}`} aria-pressed={loop.open} onClick={() => loop.setOpen(!loop.open)}>
-            ✦ Loop
-          </button>
+          {canLoop ? (
+            <button className={`nav-item loop-toggle${loop.open ? " active" : ""}`} aria-pressed={loop.open} onClick={() => loop.setOpen(!loop.open)}>
+              ✦ Loop
+            </button>
+          ) : (
+            // Loop runs a model and can change data: members and up (the server refuses viewers)
+            <div className="nav-item loop-off" aria-label="Loop (read-only role)">
+              <span aria-hidden>✦ Loop</span>
+              <span className="nav-note">Not available to viewers: Loop runs models and can change data. Ask an admin for the member role.</span>
+            </div>
+          )}
         </div>
         {projectPath && (
           <div className="nav-section">

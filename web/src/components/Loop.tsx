@@ -266,7 +266,7 @@ export function LoopPanel() {
     // (a block: scrollIntoView returns a promise in newer browsers, which is not a cleanup)
     end.current?.scrollIntoView({ block: "end" });
   }, [chat]);
-  if (!loop.open) return null;
+  if (!loop.open || !canWrite) return null; // viewers: the sidebar says why Loop is not theirs
   const busy = chat.status === "streaming";
   function submit(e: FormEvent) {
     e.preventDefault();

@@ -146,7 +146,8 @@ export class Api {
     return this.post<BtqlResponse<R>>("/btql", body, signal);
   }
 
-  validateBtql(query: string, signal?: AbortSignal): Promise<BtqlValidation> {
+  /** `query`: BTQL text, or a JSON query (whose `{btql}` snippets give positions within them). */
+  validateBtql(query: string | Record<string, unknown>, signal?: AbortSignal): Promise<BtqlValidation> {
     return this.post<BtqlValidation>("/btql/validate", { query }, signal);
   }
 
@@ -225,9 +226,9 @@ export class Api {
   }
 
   /** Write the dataset as it was at `version` back as a new version (edited records as they were,
-   * records added since deleted). */
-  restoreDataset(datasetId: string, version: string): Promise<DatasetRestore> {
-    return this.post<DatasetRestore>(`/v1/dataset/${encodeURIComponent(datasetId)}/restore`, { version });
+   * records added since deleted); `head` is the latest version the caller saw (409 if it moved). */
+  restoreDataset(datasetId: string, version: string, head?: string | null): Promise<DatasetRestore> {
+    return this.post<DatasetRestore>(`/v1/dataset/${encodeURIComponent(datasetId)}/restore`, { version, ...(head ? { head } : {}) });
   }
 
   loopSettings(): Promise<{ allowed_models: string[] | null }> {
@@ -332,7 +333,9 @@ export interface DashboardData {
 export interface LoopModels {
   allowed_models: string[] | null;
   default_model: string | null;
-  models: { id: string; source: string; provider: string; allowed: boolean }[];
+  /** `provider`: the AI secret (or configured provider) serving the model, by name;
+   * `provider_type`: its kind (openai, anthropic, azure, together, ...) */
+  models: { id: string; source: string; provider: string; provider_type?: string | null; allowed: boolean }[];
   problem?: string;
 }
 

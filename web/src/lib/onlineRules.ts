@@ -1,5 +1,6 @@
-// Online scoring rules as the page edits them: a rule's form (name, scorer, sampling, filter,
-// root spans only) ⇄ the `/v1/project_score` body; scorers are the autoevals built-ins
+// Online scoring rules as the page edits them: a rule's form (name, scorers, sampling, filter,
+// root spans / span names, span or trace scope with its idle seconds, daily spend cap, skip
+// logging) ⇄ the `/v1/project_score` body; scorers are the autoevals built-ins
 // (`{type: "global", name}`) or the project's own scorer functions (`{type: "function", id}`),
 // chosen in one select as "global:<name>" / "function:<id>".
 
@@ -15,6 +16,10 @@ export interface OnlineConfig {
   scorers: ScorerRef[];
   btql_filter?: string | null;
   apply_to_root_span?: boolean;
+  apply_to_span_names?: string[] | null;
+  scope?: { type: string; idle_seconds?: number } | null;
+  skip_logging?: boolean;
+  daily_spend_cap_usd?: number | null;
   status?: string;
 }
 
@@ -34,14 +39,36 @@ export interface ScorerFunction {
 
 export interface RuleForm {
   name: string;
-  /** "global:<name>" or "function:<id>" */
-  scorer: string;
+  /** each "global:<name>" or "function:<id>"; at least one */
+  scorers: string[];
   rate: string;
   filter: string;
   rootOnly: boolean;
+  /** comma-separated span names (empty: no name restriction) */
+  spanNames: string;
+  /** "span": each matching span as it ends; "trace": the whole trace once, when idle */
+  scope: "span" | "trace";
+  idleSeconds: string;
+  /** USD per UTC day; empty: no cap */
+  cap: string;
+  skipLogging: boolean;
 }
 
-export const NEW_RULE: RuleForm = { name: "", scorer: "global:ValidJSON", rate: "1", filter: "", rootOnly: true };
+export const DEFAULT_IDLE_SECONDS = 30;
+export const MAX_IDLE_SECONDS = 24 * 3600;
+
+export const NEW_RULE: RuleForm = {
+  name: "",
+  scorers: ["global:ValidJSON"],
+  rate: "1",
+  filter: "",
+  rootOnly: true,
+  spanNames: "",
+  scope: "span",
+  idleSeconds: String(DEFAULT_IDLE_SECONDS),
+  cap: "",
+  skipLogging: false,
+};
 
 export function scorerKey(s: ScorerRef): string {
   return s.type === "function" ? `function:${s.id ?? ""}` : `global:${s.name ?? ""}`;
@@ -62,33 +89,93 @@ export function scorerLabel(s: ScorerRef, functions: ScorerFunction[]): string {
   return f ? `${f.slug} (project scorer)` : `function ${s.id ?? "?"}`;
 }
 
+/** "a, b ,, c" → ["a", "b", "c"] (each once, in order). */
+export function spanNameList(text: string): string[] {
+  return [...new Set(text.split(",").map((x) => x.trim()).filter(Boolean))];
+}
+
 export function formOf(rule: ProjectScore): RuleForm {
   const o = rule.config?.online;
+  const trace = o?.scope?.type === "trace";
   return {
     name: rule.name,
-    scorer: o?.scorers[0] ? scorerKey(o.scorers[0]) : NEW_RULE.scorer,
+    scorers: o?.scorers.length ? o.scorers.map(scorerKey) : NEW_RULE.scorers,
     rate: String(o?.sampling_rate ?? 1),
     filter: o?.btql_filter ?? "",
     rootOnly: o?.apply_to_root_span ?? false,
+    spanNames: (o?.apply_to_span_names ?? []).join(", "),
+    scope: trace ? "trace" : "span",
+    idleSeconds: String(trace ? (o?.scope?.idle_seconds ?? DEFAULT_IDLE_SECONDS) : DEFAULT_IDLE_SECONDS),
+    cap: o?.daily_spend_cap_usd == null ? "" : String(o.daily_spend_cap_usd),
+    skipLogging: o?.skip_logging ?? false,
   };
 }
 
-/** The body of POST (with `projectId`) or PATCH (without) for a form; a bad field throws. */
+function fraction(text: string, what: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1) throw new Error(`${what} is a fraction from 0 to 1`);
+  return n;
+}
+
+/** The body of POST (with `projectId`) or PATCH (without) for a form; a bad field throws. Every
+ *  field of the rule is sent, so an edit says exactly what the rule becomes. */
 export function ruleBody(form: RuleForm, projectId?: string): Record<string, unknown> {
   const name = form.name.trim();
   if (!name) throw new Error("the rule needs a name");
-  const rate = Number(form.rate);
-  if (form.rate.trim() === "" || !Number.isFinite(rate) || rate < 0 || rate > 1) throw new Error("the sampling rate is a fraction from 0 to 1");
+  const rate = fraction(form.rate, "the sampling rate");
+  if (form.scorers.length === 0) throw new Error("choose at least one scorer");
+  const scorers = form.scorers.map(scorerRef);
+  if (new Set(form.scorers).size !== form.scorers.length) throw new Error("a scorer is chosen twice");
+  let scope: { type: string; idle_seconds?: number } = { type: "span" };
+  if (form.scope === "trace") {
+    const idle = Number(form.idleSeconds);
+    if (form.idleSeconds.trim() === "" || !Number.isFinite(idle) || idle < 0 || idle > MAX_IDLE_SECONDS)
+      throw new Error(`idle seconds is a number from 0 to ${MAX_IDLE_SECONDS}`);
+    scope = { type: "trace", idle_seconds: idle };
+  }
+  let cap: number | null = null;
+  if (form.cap.trim() !== "") {
+    cap = Number(form.cap);
+    if (!Number.isFinite(cap) || cap < 0) throw new Error("the daily spend cap is an amount in USD, 0 or more (empty: no cap)");
+  }
+  const names = spanNameList(form.spanNames);
   return {
     ...(projectId ? { project_id: projectId, score_type: "online" } : {}),
     name,
     config: {
       online: {
         sampling_rate: rate,
-        scorers: [scorerRef(form.scorer)],
+        scorers,
         apply_to_root_span: form.rootOnly,
+        apply_to_span_names: names.length ? names : null,
         btql_filter: form.filter.trim() || null,
+        scope,
+        skip_logging: form.skipLogging,
+        daily_spend_cap_usd: cap,
       },
     },
   };
+}
+
+/** The JSON query `/btql/validate` checks a rule's filter with: the filter as a `{btql}` snippet
+ *  (parsed as a bare expression, as the rule's save does; positions are within the filter). */
+export function filterValidationQuery(filter: string, projectId: string): Record<string, unknown> {
+  return {
+    select: [{ alias: "id", expr: { btql: "id" } }],
+    from: { op: "function", name: { op: "ident", name: ["project_logs"] }, args: [{ op: "literal", value: projectId }], shape: "spans" },
+    filter: { btql: filter },
+  };
+}
+
+/** What a rule does, in a few words (the rules table's "Applies to"). */
+export function appliesTo(o: OnlineConfig): string {
+  const parts: string[] = [];
+  if (o.scope?.type === "trace") parts.push(`whole trace, ${o.scope.idle_seconds ?? DEFAULT_IDLE_SECONDS} s idle`);
+  else {
+    const which = [o.apply_to_root_span ? "root spans" : "", o.apply_to_span_names?.length ? `spans named ${o.apply_to_span_names.join(", ")}` : ""].filter(Boolean);
+    parts.push(which.length ? which.join(" + ") : "every span");
+  }
+  if (o.daily_spend_cap_usd != null) parts.push(`cap $${o.daily_spend_cap_usd}/day`);
+  if (o.skip_logging) parts.push("no scorer spans");
+  return parts.join(" · ");
 }

@@ -6,7 +6,7 @@ import { DataTable } from "../components/DataTable";
 import { FieldValue, Json } from "../components/JsonValue";
 import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
-import type { DatasetVersion } from "../lib/api";
+import { ApiError, type DatasetVersion } from "../lib/api";
 import { datasetRowsQuery } from "../lib/btql";
 import { formatRelative, formatTimestamp, preview } from "../lib/format";
 import { fieldText, parseField, type RecordFields } from "../lib/records";
@@ -141,7 +141,17 @@ export default function DatasetPage() {
   const editable = canWrite && version == null;
   const [restored, setRestored] = useState<string | null>(null);
   const restore = useMutation({
-    mutationFn: (v: string) => api.restoreDataset(ds!.id, v),
+    // `head`: the latest version as this page last read it; the server refuses (409) if it moved
+    mutationFn: async ({ v, fresh }: { v: string; fresh: boolean }) => {
+      const head = !fresh && versions.data ? versions.data[0]?.version : (await api.datasetVersions(ds!.id))[0]?.version;
+      return api.restoreDataset(ds!.id, v, head ?? null);
+    },
+    onError: (e) => {
+      if (e instanceof ApiError && e.status === 409) {
+        void queryClient.invalidateQueries({ queryKey: ["dataset-rows", ds?.id] });
+        void queryClient.invalidateQueries({ queryKey: ["dataset-versions", ds?.id] });
+      }
+    },
     onSuccess: (r) => {
       setRestored(
         r.xact_id == null
@@ -160,6 +170,7 @@ export default function DatasetPage() {
     else next.delete("version");
     setParams(next);
     setEditing(null);
+    restore.reset();
     if (v) setRestored(null);
   }
 
@@ -206,7 +217,7 @@ export default function DatasetPage() {
               <button
                 className="btn btn-sm btn-primary"
                 disabled={restore.isPending}
-                onClick={() => window.confirm("Write this version's records back as a new version of the dataset?") && restore.mutate(version)}
+                onClick={() => window.confirm("Write this version's records back as a new version of the dataset?") && restore.mutate({ v: version, fresh: false })}
               >
                 {restore.isPending ? "Restoring…" : "Restore this version"}
               </button>
@@ -218,7 +229,26 @@ export default function DatasetPage() {
             {restored}
           </div>
         )}
-        {restore.isError && <ErrorState error={restore.error} title="Could not restore the version" />}
+        {restore.isError &&
+          (restore.error instanceof ApiError && restore.error.status === 409 && version ? (
+            <div className="notice notice-warn" role="alert" aria-label="Restore conflict">
+              <strong>The dataset changed: nothing was restored.</strong> {restore.error.message}.
+              <span className="notice-actions">
+                <button className="btn btn-sm" onClick={() => pickVersion(null)}>
+                  See the latest version
+                </button>
+                <button
+                  className="btn btn-sm btn-primary"
+                  disabled={restore.isPending}
+                  onClick={() => window.confirm("Restore this version over the dataset as it is now?") && restore.mutate({ v: version, fresh: true })}
+                >
+                  Restore again over the latest
+                </button>
+              </span>
+            </div>
+          ) : (
+            <ErrorState error={restore.error} title="Could not restore the version" />
+          ))}
         {remove.isError && <ErrorState error={remove.error} title="Could not delete the record" />}
         <div className="dataset-body">
           <div className="dataset-rows">

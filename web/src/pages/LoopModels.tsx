@@ -74,15 +74,24 @@ export default function LoopModels() {
                       <input type="checkbox" aria-label={`Allow ${id}`} checked={current.includes(id)} disabled={!isAdmin} onChange={(e) => setDraft(toggleModel(current, id, e.target.checked))} />
                     </td>
                     <td className="mono">{id}</td>
-                    <td>{m?.provider ?? "—"}</td>
-                    <td>{m?.source ?? <span className="muted">not served now</span>}</td>
+                    <td>
+                      {m ? (
+                        <>
+                          <span className="strong">{m.provider_type || m.provider}</span>
+                          {m.provider_type && m.provider && <span className="muted"> · {m.provider}</span>}
+                        </>
+                      ) : (
+                        "—"
+                      )}
+                    </td>
+                    <td>{m ? (m.source === "ai_secret" ? "AI secret" : m.source === "settings" ? "server settings" : m.source) : <span className="muted">not served now</span>}</td>
                   </tr>
                 );
               })}
             </tbody>
           </table>
           {isAdmin ? (
-            <div className="pg-row">
+            <div className="pg-row allowlist-actions">
               <form
                 className="pg-row"
                 aria-label="Add a model"

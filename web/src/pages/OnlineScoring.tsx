@@ -1,6 +1,7 @@
 // Online scoring rules of a project (`/v1/project_score`, score_type "online"): list with each
 // rule's status (state, pending, lag, counters); admins create, edit, pause, resume and delete
-// rules, scored by an autoevals built-in or one of the project's scorer functions (by slug).
+// rules: scorers (autoevals built-ins or the project's scorer functions, by slug), sampling, span
+// or trace scope, root spans / span names, a BTQL filter checked as you type, a daily spend cap.
 
 import { useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -8,7 +9,20 @@ import { useApi, useCan } from "../auth";
 import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
 import { formatNumber } from "../lib/format";
-import { NEW_RULE, formOf, ruleBody, scorerLabel, type ProjectScore, type RuleForm, type ScorerFunction } from "../lib/onlineRules";
+import { BtqlEditor } from "../components/BtqlEditor";
+import type { BtqlValidation } from "../lib/api";
+import {
+  MAX_IDLE_SECONDS,
+  NEW_RULE,
+  appliesTo,
+  filterValidationQuery,
+  formOf,
+  ruleBody,
+  scorerLabel,
+  type ProjectScore,
+  type RuleForm,
+  type ScorerFunction,
+} from "../lib/onlineRules";
 import { GLOBAL_SCORERS } from "../lib/playground";
 import { useProject } from "./ProjectScope";
 
@@ -21,7 +35,47 @@ interface RuleStatus {
   recent_errors?: unknown[];
 }
 
-/** The add / edit form of a rule. */
+/** The scorer choices: autoevals built-ins and the project's scorer functions (by slug). */
+function ScorerOptions({ functions }: { functions: ScorerFunction[] }) {
+  return (
+    <>
+      <optgroup label="Built-in (autoevals)">
+        {GLOBAL_SCORERS.map((s) => (
+          <option key={s} value={`global:${s}`}>
+            {s}
+          </option>
+        ))}
+      </optgroup>
+      <optgroup label="Project scorers">
+        {functions.length === 0 && (
+          <option value="" disabled>
+            none yet (push one with the SDK)
+          </option>
+        )}
+        {functions.map((f) => (
+          <option key={f.id} value={`function:${f.id}`}>
+            {f.slug}
+          </option>
+        ))}
+      </optgroup>
+    </>
+  );
+}
+
+/** The filter's live check: the compiler's message (and where), or what the filter reads. */
+function FilterCheck({ check }: { check: BtqlValidation | null }) {
+  if (!check) return <span className="muted small">No filter: every span the rule applies to.</span>;
+  if (check.valid) return <span className="filter-ok small">✓ a valid filter over this project's logs</span>;
+  const where = check.error.line != null ? ` (line ${check.error.line}, column ${check.error.column})` : "";
+  return (
+    <span className="form-error small" role="alert">
+      {check.error.class}: {check.error.message}
+      {where}
+    </span>
+  );
+}
+
+/** The add / edit form of a rule: every field of `config.online`. */
 function RuleEditor({
   title,
   initial,
@@ -39,55 +93,143 @@ function RuleEditor({
   onCancel?: () => void;
   pending: boolean;
 }) {
+  const api = useApi();
+  const project = useProject();
   const [form, setForm] = useState<RuleForm>(initial);
+  const [check, setCheck] = useState<BtqlValidation | null>(null);
   const set = (patch: Partial<RuleForm>) => setForm((f) => ({ ...f, ...patch }));
-  function submit(e: FormEvent) {
-    e.preventDefault();
+  const setScorer = (i: number, key: string) => set({ scorers: form.scorers.map((s, j) => (j === i ? key : s)) });
+  function submit(e?: FormEvent) {
+    e?.preventDefault();
     onSubmit(form);
   }
+  const trace = form.scope === "trace";
+  const unused = [...GLOBAL_SCORERS.map((s) => `global:${s}`), ...functions.map((f) => `function:${f.id}`)].find((k) => !form.scorers.includes(k));
   return (
-    <form className="card settings-form" onSubmit={submit} aria-label={title}>
-      <input className="input" aria-label="Rule name" placeholder="rule name" value={form.name} onChange={(e) => set({ name: e.target.value })} required />
-      <select className="input" aria-label="Scorer" value={form.scorer} onChange={(e) => set({ scorer: e.target.value })}>
-        <optgroup label="Built-in (autoevals)">
-          {GLOBAL_SCORERS.map((s) => (
-            <option key={s} value={`global:${s}`}>
-              {s}
-            </option>
-          ))}
-        </optgroup>
-        <optgroup label="Project scorers">
-          {functions.length === 0 && (
-            <option value="" disabled>
-              none yet (push one with the SDK)
-            </option>
-          )}
-          {functions.map((f) => (
-            <option key={f.id} value={`function:${f.id}`}>
-              {f.slug}
-            </option>
-          ))}
-        </optgroup>
-      </select>
-      <input className="input" aria-label="Sampling rate" type="number" min="0" max="1" step="0.01" value={form.rate} onChange={(e) => set({ rate: e.target.value })} />
-      <input
-        className="input mono"
-        aria-label="BTQL filter"
-        placeholder="BTQL filter (optional), e.g. span_attributes.name = 'chat'"
-        value={form.filter}
-        onChange={(e) => set({ filter: e.target.value })}
-      />
-      <label className="pg-check">
-        <input type="checkbox" checked={form.rootOnly} onChange={(e) => set({ rootOnly: e.target.checked })} /> root spans only
+    <form className="card rule-form" onSubmit={submit} aria-label={title}>
+      <h3 className="rule-form-title">{title}</h3>
+      <label className="field">
+        <span>Name</span>
+        <input className="input" aria-label="Rule name" placeholder="rule name" value={form.name} onChange={(e) => set({ name: e.target.value })} required />
       </label>
-      <button className="btn btn-primary" disabled={pending}>
-        {submitLabel}
-      </button>
-      {onCancel && (
-        <button type="button" className="btn btn-ghost" onClick={onCancel}>
-          Cancel
+      <div className="field">
+        <span>Scorers</span>
+        <div className="rule-scorers">
+          {form.scorers.map((key, i) => (
+            <span key={i} className="rule-scorer">
+              <select className="input" aria-label={i === 0 ? "Scorer" : `Scorer ${i + 1}`} value={key} onChange={(e) => setScorer(i, e.target.value)}>
+                <ScorerOptions functions={functions} />
+              </select>
+              {form.scorers.length > 1 && (
+                <button type="button" className="btn btn-sm btn-ghost" aria-label={`Remove scorer #${i + 1}`} onClick={() => set({ scorers: form.scorers.filter((_, j) => j !== i) })}>
+                  ✕
+                </button>
+              )}
+            </span>
+          ))}
+          {unused && (
+            <button type="button" className="btn btn-sm" onClick={() => set({ scorers: [...form.scorers, unused] })}>
+              + Scorer
+            </button>
+          )}
+        </div>
+      </div>
+      <label className="field">
+        <span>Sampling rate</span>
+        <input className="input input-rate" aria-label="Sampling rate" type="number" min="0" max="1" step="0.01" value={form.rate} onChange={(e) => set({ rate: e.target.value })} />
+      </label>
+      <div className="field">
+        <span>Scope</span>
+        <div className="rule-inline">
+          <select className="input" aria-label="Scope" value={form.scope} onChange={(e) => set({ scope: e.target.value as RuleForm["scope"] })}>
+            <option value="span">Each span, as it ends</option>
+            <option value="trace">The whole trace, once it is idle</option>
+          </select>
+          {trace && (
+            <label className="rule-inline">
+              idle for
+              <input
+                className="input input-narrow"
+                aria-label="Idle seconds"
+                type="number"
+                min="0"
+                max={MAX_IDLE_SECONDS}
+                step="1"
+                value={form.idleSeconds}
+                onChange={(e) => set({ idleSeconds: e.target.value })}
+              />
+              s
+            </label>
+          )}
+        </div>
+      </div>
+      <div className="field">
+        <span>Spans</span>
+        {trace ? (
+          <span className="muted small">A trace is scored once, on its root span (the filter applies to the root span).</span>
+        ) : (
+          <div className="rule-inline">
+            <label className="pg-check">
+              <input type="checkbox" checked={form.rootOnly} onChange={(e) => set({ rootOnly: e.target.checked })} /> root spans
+            </label>
+            <input
+              className="input"
+              aria-label="Span names"
+              placeholder="and/or spans named (comma-separated), e.g. llm, retrieve"
+              value={form.spanNames}
+              onChange={(e) => set({ spanNames: e.target.value })}
+            />
+          </div>
+        )}
+      </div>
+      <div className="field field-wide">
+        <span>Filter</span>
+        <div>
+          <BtqlEditor
+            api={api}
+            initial={form.filter}
+            label="BTQL filter"
+            onChange={(filter) => set({ filter })}
+            onRun={() => submit()}
+            onValidated={setCheck}
+            validate={(text) => api.validateBtql(filterValidationQuery(text, project.id))}
+          />
+          <FilterCheck check={form.filter.trim() ? check : null} />
+        </div>
+      </div>
+      <label className="field">
+        <span>Daily spend cap</span>
+        <span className="rule-inline">
+          $
+          <input
+            className="input input-narrow"
+            aria-label="Daily spend cap (USD)"
+            type="number"
+            min="0"
+            step="0.01"
+            placeholder="no cap"
+            value={form.cap}
+            onChange={(e) => set({ cap: e.target.value })}
+          />
+          <span className="muted small">a day (UTC); scoring pauses until midnight once the scorers cost this much</span>
+        </span>
+      </label>
+      <label className="field">
+        <span>Logging</span>
+        <span className="pg-check">
+          <input type="checkbox" checked={form.skipLogging} onChange={(e) => set({ skipLogging: e.target.checked })} /> skip scorer spans (write only the scores)
+        </span>
+      </label>
+      <div className="rule-form-actions">
+        <button className="btn btn-primary" disabled={pending}>
+          {submitLabel}
         </button>
-      )}
+        {onCancel && (
+          <button type="button" className="btn btn-ghost" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
     </form>
   );
 }
@@ -117,7 +259,8 @@ function RuleRow({ rule, canAdmin, functions, onEdit }: { rule: ProjectScore; ca
       <td className="strong">{rule.name}</td>
       <td>{(online?.scorers ?? []).map((x) => scorerLabel(x, functions)).join(", ")}</td>
       <td>{online ? `${Math.round(online.sampling_rate * 100)}%` : "—"}</td>
-      <td className="mono">{online?.btql_filter || "all spans"}</td>
+      <td>{online ? appliesTo(online) : "—"}</td>
+      <td className="mono">{online?.btql_filter || "—"}</td>
       <td>
         <span className={`badge${s?.state === "active" ? "" : " badge-error"}`}>{s?.state ?? (status.isError ? "unknown" : "…")}</span>
       </td>
@@ -240,6 +383,7 @@ export default function OnlineScoring() {
               <th>Rule</th>
               <th>Scorers</th>
               <th>Sampled</th>
+              <th>Applies to</th>
               <th>Filter</th>
               <th>State</th>
               <th>Pending</th>

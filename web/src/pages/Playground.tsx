@@ -210,14 +210,18 @@ export default function Playground() {
             </select>
           </div>
           <div className="pg-row">
-            <label className="field-label" htmlFor="pg-name">
-              Name
-            </label>
-            <input id="pg-name" className="input" value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} placeholder="e.g. Answer questions" />
-            <label className="field-label" htmlFor="pg-model">
-              Model
-            </label>
-            <input id="pg-model" className="input" list="pg-models" value={draft.model} placeholder="e.g. gpt-4o-mini" onChange={(e) => setDraft({ ...draft, model: e.target.value })} />
+            <span className="pg-pair">
+              <label className="field-label" htmlFor="pg-name">
+                Name
+              </label>
+              <input id="pg-name" className="input" value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.target.value })} placeholder="e.g. Answer questions" />
+            </span>
+            <span className="pg-pair">
+              <label className="field-label" htmlFor="pg-model">
+                Model
+              </label>
+              <input id="pg-model" className="input" list="pg-models" value={draft.model} placeholder="e.g. gpt-4o-mini" onChange={(e) => setDraft({ ...draft, model: e.target.value })} />
+            </span>
             <datalist id="pg-models">
               {concrete.map((m) => (
                 <option key={m} value={m} />

@@ -7,7 +7,11 @@
   labelled dataset → the next taxonomy version (`examples.merge_examples`). The model labels new
   spans with it at once (the consumer trains the new head on first use).
 - `evaluate`: any version against a labelled dataset, written as a Loopline experiment
-  (`evaluation.experiment_rows`), so versions compare with the experiment comparison.
+  (`evaluation.experiment_rows`), so versions compare with the experiment comparison. Records
+  whose text is one of the version's own examples (what it was trained on, e.g. a dataset made
+  from the same corrections it was retrained with) are counted (`trained_on`) and the answer
+  warns about them: a score on them measures memory, not the classifier. `exclude_training: true`
+  evaluates on the other records only (held out).
 
 Everything the loop reads or writes outside the classifier's own table goes through the other
 services' APIs as the caller (`gateway_api.GatewayApi`).
@@ -34,8 +38,8 @@ from loopline.classifier.examples import (
 )
 from loopline.classifier.gateway_api import GatewayApi
 from loopline.classifier.head import DEFAULT_FAST_THRESHOLD, decide
-from loopline.classifier.taxonomy import Classifier, TaxonomyStore
-from loopline.classifier.text import extract_text
+from loopline.classifier.taxonomy import MAX_EXAMPLE_CHARS, Classifier, Taxonomy, TaxonomyStore
+from loopline.classifier.text import extract_text, truncate
 from loopline.common.errors import Invalid
 
 MAX_EXPORT = 10_000  # spans per dataset export
@@ -182,14 +186,44 @@ def _predict(heads: HeadCache, classifier: Classifier, texts: list[str]) -> list
     return [decide(p, classifier.taxonomy.threshold) for p in head.predict(texts, DEFAULT_FAST_THRESHOLD)]
 
 
+def example_key(text: str) -> str:
+    """A text as `merge_examples` keeps it as an example (stripped, truncated, any case)."""
+    return truncate(text.strip(), MAX_EXAMPLE_CHARS).casefold()
+
+
+def training_texts(taxonomy: Taxonomy) -> set[str]:
+    """The example texts a version was trained on (every label's), as `example_key`s."""
+    return {example_key(e) for lab in taxonomy.labels for e in lab.examples}
+
+
+def training_warning(trained_on: int, total: int, version: int, held_out: bool) -> str | None:
+    if not trained_on:
+        return None
+    if held_out:
+        return (
+            f"{trained_on} of {total} records are examples version {version} was trained on; "
+            "they were left out, the scores are on the other records"
+        )
+    share = f"all {total}" if trained_on == total else f"{trained_on} of {total}"
+    return (
+        f"{share} records are examples version {version} was trained on: the scores on them "
+        "measure what it memorised, not how it labels new spans. Evaluate on records it has not "
+        "seen (exclude_training: true leaves these out)"
+    )
+
+
 async def evaluate(
     api: GatewayApi, heads: HeadCache, classifier: Classifier, body: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``{dataset_id, experiment_name?, base_experiment_id?}`` → an experiment of this version."""
+    """``{dataset_id, experiment_name?, base_experiment_id?, exclude_training?}`` → an experiment
+    of this version (with `trained_on` and a `warning` when the dataset holds its own examples)."""
     t = classifier.taxonomy
     dataset_id = str_field(body, "dataset_id")
     if not dataset_id:
         raise Invalid("dataset_id is required: the labelled dataset to evaluate on", field="dataset_id")
+    held_out = body.get("exclude_training", False)
+    if not isinstance(held_out, bool):
+        raise Invalid("exclude_training must be true or false", field="exclude_training")
     name = str_field(body, "experiment_name")
     base = str_field(body, "base_experiment_id")
     if not t.labels:
@@ -198,6 +232,8 @@ async def evaluate(
     records = await api.fetch_all("dataset", dataset_id, MAX_EVAL_RECORDS)
     cases: list[tuple[Mapping[str, Any], str, str]] = []
     skipped = Counter[str]()
+    trained = training_texts(t)
+    trained_on = 0
     for record in records:
         label = expected_label(record.get("expected"), t.facet)
         text = extract_text(record, t.text_path)
@@ -205,14 +241,29 @@ async def evaluate(
             skipped["no_expected_label"] += 1
         elif text is None:
             skipped["no_text"] += 1
+        elif example_key(text) in trained:
+            trained_on += 1
+            if held_out:
+                skipped["trained_on"] += 1
+            else:
+                cases.append((record, label, text))
         else:
             cases.append((record, label, text))
+    if not cases and trained_on:
+        raise Invalid(
+            f"all {trained_on} labelled records of dataset {dataset_id} are examples version "
+            f"{classifier.version} was trained on: none is left to evaluate on. Add records it "
+            "has not seen, or evaluate them anyway without exclude_training",
+            field="dataset_id",
+        )
     if not cases:
         raise Invalid(
             f"dataset {dataset_id} has no record with a text and an expected label "
             f"({len(records)} records read)",
             field="dataset_id",
         )
+    usable = len(cases) + skipped["trained_on"]
+    warning = training_warning(trained_on, usable, classifier.version, held_out)
     start = time.time()
     decided = await asyncio.to_thread(_predict, heads, classifier, [text for _, _, text in cases])
     end = time.time()
@@ -227,6 +278,8 @@ async def evaluate(
         "accuracy": result["accuracy"],
         "macro_f1": result["macro_f1"],
         "confusion": result["confusion"][:20],
+        "trained_on": trained_on,
+        "exclude_training": held_out,
     }
     experiment = await api.create(
         "experiment",
@@ -257,5 +310,8 @@ async def evaluate(
         "classifier_id": classifier.id,
         "version": classifier.version,
         "skipped": dict(skipped),
+        "trained_on": trained_on,
+        "exclude_training": held_out,
+        "warning": warning,
         **result,
     }

@@ -4,8 +4,10 @@
                                         labelled spans → dataset records (input, expected = label)
     POST .../classifier/{id}/retrain    {corrections?: true, dataset_id?}
                                         examples + corrections (+ a dataset) → the next version
-    POST .../classifier/{id}/evaluate   {dataset_id, version?, experiment_name?, base_experiment_id?}
-                                        a version against a labelled dataset → an experiment
+    POST .../classifier/{id}/evaluate   {dataset_id, version?, experiment_name?, base_experiment_id?,
+                                         exclude_training?}
+                                        a version against a labelled dataset → an experiment;
+                                        `trained_on`/`warning`: records that are its own examples
     POST .../classifier/{id}/discover   {days?, limit?, min_cluster_size?, max_proposals?, llm?, model?}
                                         `other` spans (all, without labels) → proposed labels
     POST .../classifier/{id}/accept     {name, description?, examples?} or {labels: [...]}

@@ -134,6 +134,8 @@ class _Entry:
     client: ModelClient
     built: float
     problems: list[str] = field(default_factory=list)
+    # each provider's AI secret type (openai, anthropic, azure, together, ...) by provider name
+    types: dict[str, str] = field(default_factory=dict)
 
 
 class OrgModels:
@@ -197,14 +199,23 @@ class OrgModels:
                     configs.append(made)
             if problems:
                 log.info("some AI secrets configure no provider", org_id=org_id, problems=problems)
+            types = {s.name: s.type or "openai" for s in revealed}
             if e is not None and e.client.providers == configs:
-                e.built, e.problems = started, problems
+                e.built, e.problems, e.types = started, problems, types
                 return e.client, problems
-            entry = _Entry(ModelClient(configs, prices=self.prices, observer=_metrics), started, problems)
+            entry = _Entry(
+                ModelClient(configs, prices=self.prices, observer=_metrics), started, problems, types
+            )
             self._entries[org_id] = entry
             if e is not None:
                 self._retired.retire(e.client)
             return entry.client, problems
+
+    async def provider_types(self, org_id: str) -> dict[str, str]:
+        """The AI secret type of each of the org's providers, by provider (secret) name."""
+        await self.client(org_id)
+        e = self._entries.get(org_id)
+        return dict(e.types) if e is not None else {}
 
     async def aclose(self) -> None:
         await self._retired.stop()

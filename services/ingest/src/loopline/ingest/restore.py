@@ -5,6 +5,14 @@ dataset's history keeps every version and the restore itself is one more of them
 The dataset is read through the query service's fetch (as the caller, `ServiceCalls`), as it is
 now and as of the version; only records that differ are written: a record whose current write is
 the one it had at that version is left alone.
+
+Writes that land while a restore runs: the caller sends `head`, the dataset's latest version it
+saw when it chose to restore; if the dataset's head is another version by then, the restore is a
+409 and nothing is written (the caller looks again and restores again). The server reads the head
+itself (read-your-writes) before reading the records and again after, just before writing: a head
+that moved in between is a 409 too, nothing written, so a write acknowledged while the restore read
+is never overwritten or left half-undone by it. What remains is the instant between that last
+check and the restore's own transaction (no read, only computing and encoding the rows).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from urllib.parse import quote
 
 import orjson
 from loopline.common.auth import Principal
-from loopline.common.errors import Forbidden, Invalid, NotFound, TooLarge, Unavailable
+from loopline.common.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unavailable
 from loopline.common.rows import DATA_FIELDS
 from loopline.common.service_calls import ServiceCalls
 from loopline.ingest.write_api import WriteAPI
@@ -36,6 +44,38 @@ class Restored:
     deleted: int  # records deleted (added after `version`)
 
 
+def _refused(answer: Any, dataset_id: str) -> Exception:
+    message = f"reading dataset {dataset_id!r}: {answer.error_message()}"
+    if answer.status == 404:
+        return NotFound(message)
+    if answer.status == 403:
+        return Forbidden(message)
+    if 400 <= answer.status < 500:
+        return Invalid(message, field="version")
+    return Unavailable(message, retry_after=1)
+
+
+async def read_head(calls: ServiceCalls, principal: Principal, dataset_id: str) -> str | None:
+    """The dataset's latest version (None: never written)."""
+    path = f"/v1/dataset/{quote(dataset_id, safe='')}/versions?limit=1"
+    answer = await calls.call(principal, "GET", path, None)
+    if not answer.ok:
+        raise _refused(answer, dataset_id)
+    found = answer.body.get("versions") if isinstance(answer.body, dict) else None
+    if not isinstance(found, list):
+        raise Unavailable(f"reading dataset {dataset_id!r}: the versions answer has no list", retry_after=1)
+    return str(found[0]["version"]) if found else None
+
+
+def _moved(dataset_id: str, expected: str | None, head: str | None, when: str) -> Conflict:
+    return Conflict(
+        f"dataset {dataset_id!r} changed {when}: its latest version is {head}, not {expected}; "
+        "nothing was restored. Look at the dataset again and restore again",
+        field="head",
+        head=head,
+    )
+
+
 async def read_records(
     calls: ServiceCalls, principal: Principal, dataset_id: str, version: str | None
 ) -> dict[str, dict[str, Any]]:
@@ -51,14 +91,7 @@ async def read_records(
             body["cursor"] = cursor
         answer = await calls.call(principal, "POST", path, body)
         if not answer.ok:
-            message = f"reading dataset {dataset_id!r}: {answer.error_message()}"
-            if answer.status == 404:
-                raise NotFound(message)
-            if answer.status == 403:
-                raise Forbidden(message)
-            if 400 <= answer.status < 500:
-                raise Invalid(message, field="version")
-            raise Unavailable(message, retry_after=1)
+            raise _refused(answer, dataset_id)
         events = answer.body.get("events") if isinstance(answer.body, dict) else None
         if not isinstance(events, list):
             raise Unavailable(f"reading dataset {dataset_id!r}: the fetch answered no events", retry_after=1)
@@ -95,17 +128,32 @@ def restore_rows(
 
 
 async def restore_dataset(
-    calls: ServiceCalls | None, write_api: WriteAPI, principal: Principal, dataset_id: str, version: Any
+    calls: ServiceCalls | None,
+    write_api: WriteAPI,
+    principal: Principal,
+    dataset_id: str,
+    version: Any,
+    head: Any = None,
 ) -> Restored:
+    """`head`: the dataset's latest version as the caller saw it (None: not checked against the
+    caller's view, only against writes during the restore)."""
     if not isinstance(version, str) or not version.strip():
         raise Invalid(
             "'version' must be a version id of the dataset (from its versions list)", field="version"
         )
+    if head is not None and (not isinstance(head, str) or not head.strip()):
+        raise Invalid("'head' must be the dataset's latest version id as you saw it", field="head")
     if calls is None:
         raise Unavailable("this process cannot read datasets to restore them", retry_after=1)
+    before = await read_head(calls, principal, dataset_id)
+    if head is not None and before != head:
+        raise _moved(dataset_id, head, before, "since you looked at it")
     then = await read_records(calls, principal, dataset_id, version)
     now = await read_records(calls, principal, dataset_id, None)
     rows, written, deleted = restore_rows(dataset_id, then, now)
+    after = await read_head(calls, principal, dataset_id)
+    if after != before:
+        raise _moved(dataset_id, before, after, "while it was being restored")
     if not rows:
         return Restored(version, None, 0, 0)
     size = len(orjson.dumps(rows))

@@ -71,7 +71,9 @@ def build_router(ctx: ServiceContext) -> APIRouter:
         doc = await _parse(await read_body(request, 64 * 1024))
         if not isinstance(doc, dict):
             raise ServiceError(400, "body must be a JSON object with a 'version'", field="version")
-        done = await restore_dataset(ctx.service_calls, api, principal, dataset_id, doc.get("version"))
+        done = await restore_dataset(
+            ctx.service_calls, api, principal, dataset_id, doc.get("version"), doc.get("head")
+        )
         return JSONResponse(
             {
                 "version": done.version,

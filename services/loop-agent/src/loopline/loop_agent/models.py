@@ -36,20 +36,26 @@ _PROXY = "/v1/proxy"
 class ModelOffer:
     id: str  # a model name, or a family/prefix ending in `*` (`gpt-*`, `<secret>/*`)
     source: str  # "settings" or "ai_secret"
-    provider: str  # the provider (settings) or AI secret serving it
+    provider: str  # the provider (settings) or AI secret serving it, by name
+    provider_type: str = ""  # its kind: the AI secret's type (openai, anthropic, ...) or the provider's
 
     def serves(self, model: str) -> bool:
         return model.startswith(self.id[:-1]) if self.id.endswith("*") else model == self.id
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "source": self.source, "provider": self.provider}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "provider": self.provider,
+            "provider_type": self.provider_type or None,
+        }
 
 
 def _configured_offers(client: ModelClient | None) -> list[ModelOffer]:
     out: list[ModelOffer] = []
     for p in client.providers if client else []:
         names = p.models or tuple(f"{f}*" for f in DEFAULT_FAMILIES[p.kind])
-        out += [ModelOffer(m, "settings", p.name) for m in names]
+        out += [ModelOffer(m, "settings", p.name, p.kind) for m in names]
     return out
 
 
@@ -125,7 +131,8 @@ class AgentModels:
             return offers, f"the model gateway did not list the AI secrets' models: {answer.error_message()}"
         for m in (answer.body or {}).get("data") or []:
             if isinstance(m, dict) and m.get("id"):
-                offers.append(ModelOffer(str(m["id"]), "ai_secret", str(m.get("owned_by") or "")))
+                owner, kind = str(m.get("owned_by") or ""), str(m.get("provider") or "")
+                offers.append(ModelOffer(str(m["id"]), "ai_secret", owner, kind))
         return offers, None
 
     async def check(self, principal: Principal, calls: ServiceCalls, model: str) -> None:

@@ -100,12 +100,18 @@ def build_proxy_router() -> APIRouter:
 
     @r.get("/v1/proxy/models")
     async def models(caller: Caller, gateway: Gateway) -> dict[str, Any]:
-        """The models the org's providers list (providers serving whole families say so)."""
+        """The models the org's providers list (providers serving whole families say so), each
+        with the AI secret that serves it (`owned_by`) and that secret's type (`provider`)."""
         client, _ = await gateway.models.client(caller.org_id)
+        types = await gateway.models.provider_types(caller.org_id)
         data = []
         for p in client.providers:
             names = p.models or tuple(f"{f}*" for f in ("gpt-", "claude-") if p.serves(f"{f}x"))
-            data += [{"id": m, "object": "model", "created": 0, "owned_by": p.name} for m in names]
+            kind = types.get(p.name, p.kind)
+            data += [
+                {"id": m, "object": "model", "created": 0, "owned_by": p.name, "provider": kind}
+                for m in names
+            ]
         return {"object": "list", "data": data}
 
     @r.api_route("/v1/proxy/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
