@@ -95,6 +95,24 @@ def test_a_whole_online_rule_made_and_edited_in_the_form(
     )
     assert (online["daily_spend_cap_usd"], online["skip_logging"]) == (None, False)
 
+    # and to a group scope: the traces of a session scored together
+    row.get_by_role("button", name="Edit whole-trace").click()
+    edit = page.get_by_role("form", name="Edit rule whole-trace")
+    expect(edit.get_by_label("Span names")).to_have_value("llm, retrieve")
+    edit.get_by_label("Scope").select_option("group")
+    edit.get_by_label("Group by").fill("metadata.session_id")
+    edit.get_by_label("Max traces").fill("8")
+    edit.get_by_label("Placement").select_option("each")
+    edit.get_by_role("button", name="Save rule").click()
+    expect(row).to_contain_text("traces grouped by metadata.session_id, 30 s quiet, score on each root")
+    assert online_rule(api, pid)["scope"] == {
+        "type": "group",
+        "idle_seconds": 30.0,
+        "group_by": "metadata.session_id",
+        "max_traces": 8,
+        "placement": "each",
+    }
+
 
 def test_a_restore_refused_because_the_dataset_moved_then_done_over_the_latest(
     page: Any, seeded: Seeded, api: httpx.Client

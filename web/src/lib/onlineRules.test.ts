@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { NEW_RULE, appliesTo, filterValidationQuery, formOf, ruleBody, scorerLabel, scorerRef, spanNameList, type ProjectScore } from "./onlineRules";
+import { NEW_RULE, appliesTo, filterValidationQuery, formOf, ruleBody, scorerLabel, scorerRef, spanNameList, type OnlineConfig, type ProjectScore } from "./onlineRules";
 
 describe("online rules", () => {
   it("builds a create body with a built-in or a project scorer", () => {
@@ -58,6 +58,18 @@ describe("online rules", () => {
     // a span-scope rule does not send idle seconds, whatever the form kept
     expect((ruleBody({ ...NEW_RULE, name: "s", idleSeconds: "x" }).config as { online: { scope: unknown } }).online.scope).toEqual({ type: "span" });
     expect(spanNameList(" a ,b, a,")).toEqual(["a", "b"]);
+  });
+
+  it("sends and reads back a group scope", () => {
+    const body = ruleBody({ ...NEW_RULE, name: "g", scope: "group", idleSeconds: "60", groupBy: " metadata.session_id ", maxTraces: "8", placement: "each" });
+    const online = (body.config as { online: OnlineConfig }).online;
+    expect(online.scope).toEqual({ type: "group", idle_seconds: 60, group_by: "metadata.session_id", max_traces: 8, placement: "each" });
+    const rule: ProjectScore = { id: "r", name: "g", score_type: "online", config: { online } };
+    expect(formOf(rule)).toMatchObject({ scope: "group", idleSeconds: "60", groupBy: "metadata.session_id", maxTraces: "8", placement: "each" });
+    expect(appliesTo(online)).toBe("traces grouped by metadata.session_id, 60 s quiet, score on each root");
+    expect(() => ruleBody({ ...NEW_RULE, name: "g", scope: "group", groupBy: "" })).toThrow(/group by/);
+    expect(() => ruleBody({ ...NEW_RULE, name: "g", scope: "group", groupBy: "metadata..x" })).toThrow(/group by/);
+    expect(() => ruleBody({ ...NEW_RULE, name: "g", scope: "group", groupBy: "a.b", maxTraces: "65" })).toThrow(/max traces/);
   });
 
   it("checks a filter as a bare expression over the project's logs", () => {

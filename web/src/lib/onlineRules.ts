@@ -11,13 +11,23 @@ export interface ScorerRef {
   version?: string;
 }
 
+/** `{type: span}`, `{type: trace, idle_seconds}` or `{type: group, group_by, idle_seconds,
+ *  max_traces, placement}` (the traces whose root spans share `group_by`, e.g. a session). */
+export interface OnlineScope {
+  type: string;
+  idle_seconds?: number;
+  group_by?: string;
+  max_traces?: number;
+  placement?: string;
+}
+
 export interface OnlineConfig {
   sampling_rate: number;
   scorers: ScorerRef[];
   btql_filter?: string | null;
   apply_to_root_span?: boolean;
   apply_to_span_names?: string[] | null;
-  scope?: { type: string; idle_seconds?: number } | null;
+  scope?: OnlineScope | null;
   skip_logging?: boolean;
   daily_spend_cap_usd?: number | null;
   status?: string;
@@ -46,9 +56,15 @@ export interface RuleForm {
   rootOnly: boolean;
   /** comma-separated span names (empty: no name restriction) */
   spanNames: string;
-  /** "span": each matching span as it ends; "trace": the whole trace once, when idle */
-  scope: "span" | "trace";
+  /** "span": each matching span as it ends; "trace": the whole trace once, when idle; "group":
+   *  the traces sharing `groupBy` (e.g. a session) together, once the group is quiet */
+  scope: "span" | "trace" | "group";
   idleSeconds: string;
+  /** group scope: a field path of the root span, e.g. metadata.session_id */
+  groupBy: string;
+  maxTraces: string;
+  /** group scope: the score on the group's first root span, or on each */
+  placement: "first" | "each";
   /** USD per UTC day; empty: no cap */
   cap: string;
   skipLogging: boolean;
@@ -56,6 +72,7 @@ export interface RuleForm {
 
 export const DEFAULT_IDLE_SECONDS = 30;
 export const MAX_IDLE_SECONDS = 24 * 3600;
+export const MAX_GROUP_TRACES = 64;
 
 export const NEW_RULE: RuleForm = {
   name: "",
@@ -66,6 +83,9 @@ export const NEW_RULE: RuleForm = {
   spanNames: "",
   scope: "span",
   idleSeconds: String(DEFAULT_IDLE_SECONDS),
+  groupBy: "",
+  maxTraces: String(MAX_GROUP_TRACES),
+  placement: "first",
   cap: "",
   skipLogging: false,
 };
@@ -96,7 +116,8 @@ export function spanNameList(text: string): string[] {
 
 export function formOf(rule: ProjectScore): RuleForm {
   const o = rule.config?.online;
-  const trace = o?.scope?.type === "trace";
+  const type = o?.scope?.type;
+  const idle = type === "trace" || type === "group";
   return {
     name: rule.name,
     scorers: o?.scorers.length ? o.scorers.map(scorerKey) : NEW_RULE.scorers,
@@ -104,8 +125,11 @@ export function formOf(rule: ProjectScore): RuleForm {
     filter: o?.btql_filter ?? "",
     rootOnly: o?.apply_to_root_span ?? false,
     spanNames: (o?.apply_to_span_names ?? []).join(", "),
-    scope: trace ? "trace" : "span",
-    idleSeconds: String(trace ? (o?.scope?.idle_seconds ?? DEFAULT_IDLE_SECONDS) : DEFAULT_IDLE_SECONDS),
+    scope: type === "trace" || type === "group" ? type : "span",
+    idleSeconds: String(idle ? (o?.scope?.idle_seconds ?? DEFAULT_IDLE_SECONDS) : DEFAULT_IDLE_SECONDS),
+    groupBy: o?.scope?.group_by ?? "",
+    maxTraces: String(o?.scope?.max_traces ?? MAX_GROUP_TRACES),
+    placement: o?.scope?.placement === "each" ? "each" : "first",
     cap: o?.daily_spend_cap_usd == null ? "" : String(o.daily_spend_cap_usd),
     skipLogging: o?.skip_logging ?? false,
   };
@@ -126,12 +150,19 @@ export function ruleBody(form: RuleForm, projectId?: string): Record<string, unk
   if (form.scorers.length === 0) throw new Error("choose at least one scorer");
   const scorers = form.scorers.map(scorerRef);
   if (new Set(form.scorers).size !== form.scorers.length) throw new Error("a scorer is chosen twice");
-  let scope: { type: string; idle_seconds?: number } = { type: "span" };
-  if (form.scope === "trace") {
+  let scope: OnlineScope = { type: "span" };
+  if (form.scope !== "span") {
     const idle = Number(form.idleSeconds);
     if (form.idleSeconds.trim() === "" || !Number.isFinite(idle) || idle < 0 || idle > MAX_IDLE_SECONDS)
       throw new Error(`idle seconds is a number from 0 to ${MAX_IDLE_SECONDS}`);
-    scope = { type: "trace", idle_seconds: idle };
+    scope = { type: form.scope, idle_seconds: idle };
+  }
+  if (form.scope === "group") {
+    const by = form.groupBy.trim();
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(by)) throw new Error("group by is a field path of the root span, e.g. metadata.session_id");
+    const n = Number(form.maxTraces);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_GROUP_TRACES) throw new Error(`max traces is a whole number from 1 to ${MAX_GROUP_TRACES}`);
+    scope = { ...scope, group_by: by, max_traces: n, placement: form.placement };
   }
   let cap: number | null = null;
   if (form.cap.trim() !== "") {
@@ -171,6 +202,8 @@ export function filterValidationQuery(filter: string, projectId: string): Record
 export function appliesTo(o: OnlineConfig): string {
   const parts: string[] = [];
   if (o.scope?.type === "trace") parts.push(`whole trace, ${o.scope.idle_seconds ?? DEFAULT_IDLE_SECONDS} s idle`);
+  else if (o.scope?.type === "group")
+    parts.push(`traces grouped by ${o.scope.group_by}, ${o.scope.idle_seconds ?? DEFAULT_IDLE_SECONDS} s quiet, score on ${o.scope.placement === "each" ? "each" : "the first"} root`);
   else {
     const which = [o.apply_to_root_span ? "root spans" : "", o.apply_to_span_names?.length ? `spans named ${o.apply_to_span_names.join(", ")}` : ""].filter(Boolean);
     parts.push(which.length ? which.join(" + ") : "every span");

@@ -12,6 +12,7 @@ import { formatNumber } from "../lib/format";
 import { BtqlEditor } from "../components/BtqlEditor";
 import type { BtqlValidation } from "../lib/api";
 import {
+  MAX_GROUP_TRACES,
   MAX_IDLE_SECONDS,
   NEW_RULE,
   appliesTo,
@@ -103,7 +104,8 @@ function RuleEditor({
     e?.preventDefault();
     onSubmit(form);
   }
-  const trace = form.scope === "trace";
+  const trace = form.scope !== "span";
+  const group = form.scope === "group";
   const unused = [...GLOBAL_SCORERS.map((s) => `global:${s}`), ...functions.map((f) => `function:${f.id}`)].find((k) => !form.scorers.includes(k));
   return (
     <form className="card rule-form" onSubmit={submit} aria-label={title}>
@@ -144,6 +146,7 @@ function RuleEditor({
           <select className="input" aria-label="Scope" value={form.scope} onChange={(e) => set({ scope: e.target.value as RuleForm["scope"] })}>
             <option value="span">Each span, as it ends</option>
             <option value="trace">The whole trace, once it is idle</option>
+            <option value="group">A group of traces (e.g. a session), once it is quiet</option>
           </select>
           {trace && (
             <label className="rule-inline">
@@ -163,10 +166,46 @@ function RuleEditor({
           )}
         </div>
       </div>
+      {group && (
+        <div className="field">
+          <span>Group</span>
+          <div className="rule-inline">
+            <input
+              className="input mono"
+              aria-label="Group by"
+              placeholder="root span field, e.g. metadata.session_id"
+              value={form.groupBy}
+              onChange={(e) => set({ groupBy: e.target.value })}
+            />
+            <label className="rule-inline">
+              at most
+              <input
+                className="input input-narrow"
+                aria-label="Max traces"
+                type="number"
+                min="1"
+                max={MAX_GROUP_TRACES}
+                step="1"
+                value={form.maxTraces}
+                onChange={(e) => set({ maxTraces: e.target.value })}
+              />
+              traces
+            </label>
+            <select className="input input-auto" aria-label="Placement" value={form.placement} onChange={(e) => set({ placement: e.target.value as RuleForm["placement"] })}>
+              <option value="first">score on the first root span</option>
+              <option value="each">score on every root span</option>
+            </select>
+          </div>
+        </div>
+      )}
       <div className="field">
         <span>Spans</span>
         {trace ? (
-          <span className="muted small">A trace is scored once, on its root span (the filter applies to the root span).</span>
+          <span className="muted small">
+            {group
+              ? "A group is scored once, with its root spans' inputs and outputs (the filter keeps the root spans it matches)."
+              : "A trace is scored once, on its root span (the filter applies to the root span)."}
+          </span>
         ) : (
           <div className="rule-inline">
             <label className="pg-check">
