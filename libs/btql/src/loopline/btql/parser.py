@@ -12,12 +12,15 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from lark import Lark, Token, Transformer
+from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from loopline.btql import ast as A
 from loopline.btql.errors import BtqlError, ParseError, node_position
@@ -582,6 +585,23 @@ def _sql_select(c: list[Any]) -> A.SqlSelect:
     )
 
 
+def _cache_path() -> str | bool:
+    """Where lark keeps its grammar analysis between processes: each process start saves about a
+    second. The file (a pickle) lives in the user's own cache directory, never a shared temporary
+    one; lark checks it against the grammar and options and rebuilds a file that does not match or
+    load. `LOOPLINE_BTQL_GRAMMAR_CACHE=0` turns it off; an unwritable directory means no cache."""
+    if os.environ.get("LOOPLINE_BTQL_GRAMMAR_CACHE", "1") == "0":
+        return False
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "loopline"
+        base.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):
+        return False
+    if not os.access(base, os.W_OK):
+        return False
+    return str(base / f"btql-grammar-lark-{lark_version}.pickle")
+
+
 def _get_lark() -> Lark:
     global _lark, _fast
     if _lark is None:
@@ -595,7 +615,7 @@ def _get_lark() -> Lark:
                     transformer=_Build(),
                     maybe_placeholders=True,
                     propagate_positions=False,
-                    cache=False,
+                    cache=_cache_path(),
                 )
                 _fast = FastLalr.build(lark)
                 _lark = lark
