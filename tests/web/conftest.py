@@ -186,6 +186,22 @@ def new_project(api: httpx.Client, prefix: str) -> tuple[str, str]:
     return name, str(r.json()["id"])
 
 
+def ai_secret(api: httpx.Client, name: str, kind: str, models: list[str]) -> str:
+    """An org AI secret of type `kind` serving `models` at an address nothing listens on (never
+    called); its id, for deleting it after."""
+    r = api.post(
+        "/v1/ai_secret",
+        json={
+            "name": name,
+            "type": kind,
+            "secret": f"sk-{kind}-" + "x" * 24,
+            "metadata": {"api_base": "http://127.0.0.1:9/v1", "models": models},
+        },
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.classifier_logs import root_span
-from tests.web.conftest import Seeded, key_of_role, new_project, shot, sign_in_as
+from tests.web.conftest import Seeded, ai_secret, key_of_role, new_project, shot, sign_in_as
 
 TEXTS = {
     "refund": ["I want my money back for this order", "please refund my last payment"],
@@ -255,21 +255,12 @@ def two_models(api: httpx.Client) -> Iterator[tuple[str, str]]:
     """An org AI secret serving two models (never called here); the allowlist cleared after."""
     tag = uuid.uuid4().hex[:6]
     models = (f"allow-a-{tag}", f"allow-b-{tag}")
-    r = api.post(
-        "/v1/ai_secret",
-        json={
-            "name": f"allowlist-{tag}",
-            "type": "openai",
-            "secret": "sk-allow-" + "a" * 24,
-            "metadata": {"api_base": "http://127.0.0.1:9/v1", "models": list(models)},
-        },
-    )
-    assert r.status_code == 200, r.text
+    secret_id = ai_secret(api, f"allowlist-{tag}", "openai", list(models))
     try:
         yield models
     finally:
         api.put("/v1/loop/settings", json={"allowed_models": None})
-        api.delete(f"/v1/ai_secret/{r.json()['id']}")
+        api.delete(f"/v1/ai_secret/{secret_id}")
 
 
 def test_loop_model_allowlist_and_the_picker(

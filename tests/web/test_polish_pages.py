@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.web.conftest import Seeded, key_of_role, new_project, shot, sign_in_as
+from tests.web.conftest import Seeded, ai_secret, key_of_role, new_project, shot, sign_in_as
 from tests.web.test_manage_pages import dataset_with_history, records
 
 
@@ -148,17 +148,7 @@ def test_viewers_are_told_why_loop_is_not_theirs_and_models_show_their_provider_
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     model = f"claude-polish-{tag}"
-    r = api.post(
-        "/v1/ai_secret",
-        json={
-            "name": f"team-claude-{tag}",
-            "type": "anthropic",
-            "secret": "sk-ant-" + "p" * 24,
-            "metadata": {"api_base": "http://127.0.0.1:9", "models": [model]},
-        },
-    )
-    assert r.status_code == 200, r.text
-    secret_id = r.json()["id"]
+    secret_id = ai_secret(api, f"team-claude-{tag}", "anthropic", [model])
     try:
         sign_in_as(page, seeded.server.api_key, "/app/default/settings/loop-models")
         row = page.get_by_role("table", name="Models").get_by_role("row").filter(has_text=model)

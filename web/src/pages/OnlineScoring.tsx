@@ -63,6 +63,11 @@ function ScorerOptions({ functions }: { functions: ScorerFunction[] }) {
   );
 }
 
+/** A narrow whole-number input (kept as typed text; `ruleBody` checks it). */
+function WholeNumber({ label, min, max, value, onChange }: { label: string; min: number; max: number; value: string; onChange: (v: string) => void }) {
+  return <input className="input input-narrow" aria-label={label} type="number" min={min} max={max} step="1" value={value} onChange={(e) => onChange(e.target.value)} />;
+}
+
 /** The filter's live check: the compiler's message (and where), or what the filter reads. */
 function FilterCheck({ check }: { check: BtqlValidation | null }) {
   if (!check) return <span className="muted small">No filter: every span the rule applies to.</span>;
@@ -151,16 +156,7 @@ function RuleEditor({
           {trace && (
             <label className="rule-inline">
               idle for
-              <input
-                className="input input-narrow"
-                aria-label="Idle seconds"
-                type="number"
-                min="0"
-                max={MAX_IDLE_SECONDS}
-                step="1"
-                value={form.idleSeconds}
-                onChange={(e) => set({ idleSeconds: e.target.value })}
-              />
+              <WholeNumber label="Idle seconds" min={0} max={MAX_IDLE_SECONDS} value={form.idleSeconds} onChange={(idleSeconds) => set({ idleSeconds })} />
               s
             </label>
           )}
@@ -179,16 +175,7 @@ function RuleEditor({
             />
             <label className="rule-inline">
               at most
-              <input
-                className="input input-narrow"
-                aria-label="Max traces"
-                type="number"
-                min="1"
-                max={MAX_GROUP_TRACES}
-                step="1"
-                value={form.maxTraces}
-                onChange={(e) => set({ maxTraces: e.target.value })}
-              />
+              <WholeNumber label="Max traces" min={1} max={MAX_GROUP_TRACES} value={form.maxTraces} onChange={(maxTraces) => set({ maxTraces })} />
               traces
             </label>
             <select className="input input-auto" aria-label="Placement" value={form.placement} onChange={(e) => set({ placement: e.target.value as RuleForm["placement"] })}>

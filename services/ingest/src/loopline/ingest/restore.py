@@ -55,15 +55,22 @@ def _refused(answer: Any, dataset_id: str) -> Exception:
     return Unavailable(message, retry_after=1)
 
 
-async def read_head(calls: ServiceCalls, principal: Principal, dataset_id: str) -> str | None:
-    """The dataset's latest version (None: never written)."""
-    path = f"/v1/dataset/{quote(dataset_id, safe='')}/versions?limit=1"
-    answer = await calls.call(principal, "GET", path, None)
+async def _read_list(
+    calls: ServiceCalls, principal: Principal, dataset_id: str, method: str, path: str, body: Any, key: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """The list `key` of the query service's answer to a read of the dataset, and the answer."""
+    answer = await calls.call(principal, method, f"/v1/dataset/{quote(dataset_id, safe='')}/{path}", body)
     if not answer.ok:
         raise _refused(answer, dataset_id)
-    found = answer.body.get("versions") if isinstance(answer.body, dict) else None
+    found = answer.body.get(key) if isinstance(answer.body, dict) else None
     if not isinstance(found, list):
-        raise Unavailable(f"reading dataset {dataset_id!r}: the versions answer has no list", retry_after=1)
+        raise Unavailable(f"reading dataset {dataset_id!r}: the answer has no {key}", retry_after=1)
+    return found, answer.body
+
+
+async def read_head(calls: ServiceCalls, principal: Principal, dataset_id: str) -> str | None:
+    """The dataset's latest version (None: never written)."""
+    found, _ = await _read_list(calls, principal, dataset_id, "GET", "versions?limit=1", None, "versions")
     return str(found[0]["version"]) if found else None
 
 
@@ -82,19 +89,13 @@ async def read_records(
     """The dataset's records by id, now or as of `version` (every page)."""
     out: dict[str, dict[str, Any]] = {}
     cursor: str | None = None
-    path = f"/v1/dataset/{quote(dataset_id, safe='')}/fetch"
     while True:
         body: dict[str, Any] = {"limit": PAGE}
         if version is not None:
             body["version"] = version
         if cursor:
             body["cursor"] = cursor
-        answer = await calls.call(principal, "POST", path, body)
-        if not answer.ok:
-            raise _refused(answer, dataset_id)
-        events = answer.body.get("events") if isinstance(answer.body, dict) else None
-        if not isinstance(events, list):
-            raise Unavailable(f"reading dataset {dataset_id!r}: the fetch answered no events", retry_after=1)
+        events, answer = await _read_list(calls, principal, dataset_id, "POST", "fetch", body, "events")
         for e in events:
             if isinstance(e, dict) and isinstance(e.get("id"), str):
                 out[e["id"]] = e
@@ -103,7 +104,7 @@ async def read_records(
                 f"dataset {dataset_id!r} has more than {MAX_RECORDS} records; restore it in parts",
                 limit=MAX_RECORDS,
             )
-        cursor = answer.body.get("cursor")
+        cursor = answer.get("cursor")
         if not cursor or len(events) < PAGE:
             return out
 
