@@ -12,6 +12,10 @@ the logs page; the span tree's rows and the root span's input for the trace.
 times, on its logs page: the page's first BTQL read from Python, the first table row (cold and
 warm), and paging by scrolling (each scroll to the table's end reads the next 100 traces by
 cursor), with the number of rows in the DOM after paging (virtual scrolling keeps it small).
+
+`--compare` then restarts the server on the same data without the query service's newest-first
+reads (`LOOPLINE_QUERY__NEWEST_FIRST=false`, libs/btql newest.py) and times the same pages again:
+before and after in one run, under the same load.
 """
 
 from __future__ import annotations
@@ -182,20 +186,51 @@ def scroll_pages(
     )
 
 
-def big_logs(browser: Any, server: RunningLoopline, session: dict[str, Any], org: str, n: int) -> None:
+def big_logs(
+    browser: Any, server: RunningLoopline, session: dict[str, Any], org: str, n: int
+) -> tuple[str, str]:
+    """Seed a project of `n` one-span traces and time its logs page; (project id, page URL)."""
     t = time.perf_counter()
     pid = seed_rows(server, n)
     print(f"seeded {n:,} one-span traces in {time.perf_counter() - t:.0f} s", flush=True)
     project = httpx.get(server.url + f"/v1/project/{pid}", headers=server.headers).json()["name"]
     url = f"/app/{org}/p/{project}/logs"
+    time_big_logs(browser, server, session, pid, url, n, 20)
+    return pid, url
+
+
+def time_big_logs(
+    browser: Any, server: RunningLoopline, session: dict[str, Any], pid: str, url: str, n: int, pages: int
+) -> None:
     print(
-        f"  the logs page's first read (100 newest traces of {n:,}): {logs_query_ms(server, pid):.0f} ms (median of {RUNS})"
+        f"  the logs page's first read (100 newest traces of {n:,}): {logs_query_ms(server, pid):.0f} ms (median of {RUNS})",
+        flush=True,
     )
     cold, warm = measure(browser, server, session, url, ["[role=table] [role=row][data-row-id]"])
     print(
-        f"logs page ({n:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+        f"logs page ({n:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})",
+        flush=True,
     )
-    scroll_pages(browser, server, session, url, 20)
+    scroll_pages(browser, server, session, url, pages)
+
+
+def time_big_trace(
+    browser: Any, server: RunningLoopline, session: dict[str, Any], url: str, pid: str, big: str
+) -> None:
+    cold, warm = measure(
+        browser,
+        server,
+        session,
+        url,
+        [".span-tree [role=treeitem]", ".span-detail section[aria-label=Input]"],
+    )
+    print(
+        f"trace of {BIG_TRACE_SPANS:,} spans, span tree + root span: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
+    )
+    print(
+        f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})",
+        flush=True,
+    )
 
 
 def first_render(page: Any, url: str, selectors: list[str], reload: bool = False) -> float:
@@ -268,15 +303,14 @@ def api_ms(server: RunningLoopline, pid: str, root: str) -> float:
     return statistics.median(times)
 
 
-def main(rows: int = 0, rows_only: bool = False) -> None:
+def main(rows: int = 0, rows_only: bool = False, compare: bool = False) -> None:
     subprocess.run([str(ROOT / "dev"), "web"], check=True, timeout=900)
     chromium = ensure_chromium()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
-        server = RunningLoopline(
-            Path(tmp) / "data", free_port(), extra_env={"LOOPLINE_WEB_DIR": str(ROOT / "web" / "dist")}
-        ).start()
+        web_env = {"LOOPLINE_WEB_DIR": str(ROOT / "web" / "dist")}
+        server = RunningLoopline(Path(tmp) / "data", free_port(), extra_env=web_env).start()
         try:
             t = time.perf_counter()
             pid, big = seed(server)
@@ -305,6 +339,7 @@ def main(rows: int = 0, rows_only: bool = False) -> None:
                 json={"query": f"select: id | from: project_logs('{pid}') summary | limit: 1"},
                 timeout=120,
             )
+            big_pid = big_url = ""
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=launch_args())
                 if not rows_only:
@@ -314,22 +349,24 @@ def main(rows: int = 0, rows_only: bool = False) -> None:
                     print(
                         f"logs page ({TRACES:,} traces), first table row: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
                     )
-                    cold, warm = measure(
-                        browser,
-                        server,
-                        session,
-                        f"{logs}?r={big}",
-                        [".span-tree [role=treeitem]", ".span-detail section[aria-label=Input]"],
-                    )
-                    print(
-                        f"trace of {BIG_TRACE_SPANS:,} spans, span tree + root span: cold cache {cold:.0f} ms, warm {warm:.0f} ms (median of {RUNS})"
-                    )
-                    print(
-                        f"  of which the API: {api_ms(server, pid, big):.0f} ms for the span pages (median of {RUNS})"
-                    )
+                    time_big_trace(browser, server, session, f"{logs}?r={big}", pid, big)
                     screenshot_big_trace(browser, server, session, f"{logs}?r={big}")
                 if rows:
-                    big_logs(browser, server, session, me["org_name"], rows)
+                    big_pid, big_url = big_logs(browser, server, session, me["org_name"], rows)
+                if compare:
+                    # the same data, served without the newest-first reads (btql newest.py): before
+                    server.terminate()
+                    off = {**web_env, "LOOPLINE_QUERY__NEWEST_FIRST": "false"}
+                    server = RunningLoopline(
+                        Path(tmp) / "data", free_port(), extra_env=off, api_key=server.api_key
+                    ).start(timeout_s=300)
+                    print(
+                        "-- the same data without the newest-first reads (LOOPLINE_QUERY__NEWEST_FIRST=false):"
+                    )
+                    if not rows_only:
+                        time_big_trace(browser, server, session, f"{logs}?r={big}", pid, big)
+                    if rows:
+                        time_big_logs(browser, server, session, big_pid, big_url, rows, 5)
                 browser.close()
         finally:
             server.terminate()
@@ -341,6 +378,11 @@ if __name__ == "__main__":
         "--rows", type=int, default=0, help="also a logs page of this many traces (e.g. 1000000)"
     )
     args.add_argument("--rows-only", action="store_true", help="only the --rows part")
+    args.add_argument(
+        "--compare",
+        action="store_true",
+        help="then again on the same data without the newest-first reads (the plain queries)",
+    )
     print(machine_speed())
     a = args.parse_args()
-    main(a.rows, a.rows_only)
+    main(a.rows, a.rows_only, a.compare)

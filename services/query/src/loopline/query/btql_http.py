@@ -184,7 +184,10 @@ async def execute(state: State, cq: btql.CompiledQuery) -> btql.Page:
         return await store.query(sql, params, settings)
 
     # usually one statement; a page sorted newest first tries its newest-first reads first
-    cols, rows = await cq.collect(query)
+    if state.newest_first:
+        cols, rows = await cq.collect(query)
+    else:
+        cols, rows = await query(cq.sql, cq.params)
     page = await off_loop(cq.finish, list(cols), list(rows))
     BTQL_RUN_SECONDS.observe(time.perf_counter() - t0)
     return page

@@ -38,15 +38,19 @@ async def _start(ctx: ServiceContext) -> Started:
     control_plane = ctx.require_control_plane()
     jobs = AsyncQueries(store)
     cfg = ctx.settings.section(QuerySettings)
+    reader = ObjectReader(store, control_plane)
+    if not cfg.newest_first:
+        reader.newest_windows = ()
     state = State(
         store=store,
         bus=ctx.bus,
         control_plane=control_plane,
-        reader=ObjectReader(store, control_plane),
+        reader=reader,
         jobs=jobs,
         read_your_writes_timeout_s=cfg.read_your_writes_timeout_s,
         rollups=cfg.rollups,
         rollup_quiet_s=cfg.rollup_quiet_s,
+        newest_first=cfg.newest_first,
     )
     # The BTQL parser's grammar analysis takes 1 to 2 s: pay it at start-up, not on the first query.
     await asyncio.to_thread(btql.warm_up)

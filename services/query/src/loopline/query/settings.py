@@ -27,3 +27,7 @@ class QuerySettings(SettingsSection):
     #: an hour is rolled up, and its computation used, only when it had no write for this long
     #: before the computation began (btql rollup.QUIET_MARGIN_S)
     rollup_quiet_s: int = Field(default=10, ge=0)
+    #: read a page sorted newest first (the logs page, the SDK's fetch) through a pre-scan of the
+    #: newest rows (btql newest.py); off: each such page sorts or groups the whole object (the
+    #: same answer, slower: for comparing, as `bench_web --compare` does)
+    newest_first: bool = True

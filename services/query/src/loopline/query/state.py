@@ -21,3 +21,4 @@ class State:
     read_your_writes_timeout_s: float
     rollups: bool = False  # answer aggregate queries from pre-aggregated hours (rollups.py)
     rollup_quiet_s: int = 10
+    newest_first: bool = True  # pages sorted newest first read through btql newest.py
