@@ -6,8 +6,9 @@ and the sandbox's. Compiled as is, ClickHouse merges (FINAL), groups and sorts e
 project for each page: seconds at a million rows. This module adds a second way to answer the same
 query, run first (`CompiledQuery.statements`):
 
-1. a pre-scan (no FINAL, one column): the `created` of the newest `m` rows matching the filter
-   (older than the cursor) — `n` rows, the oldest at `c0`;
+1. a pre-scan (no FINAL, two columns): the `created` of the newest `m` rows matching the filter
+   (older than the cursor) — `n` rows, the oldest at `c0`, of how many traces (rows) — a window
+   of fewer than the page's is not read (one trace of 20,000 spans fills the first windows);
 2. the page read only from the rows at or after `c0`:
    - spans: the query with `created >= c0` added;
    - summary: the traces with a (matching) row at or after `c0` (the candidates) are summarised
@@ -90,15 +91,20 @@ def unmerged(src: ScopedSource) -> ScopedSource:
     return ScopedSource(Table(src.from_.name), src.conds, src.embedded)
 
 
-def prescan(src: ScopedSource, filt: str | None, upper: str | None) -> Select:
-    """How many of the newest `m` stored rows matching `filt` (not newer than `upper`) there are,
-    and the `created` of the oldest of them (also as text, the windowed read's parameter)."""
+def prescan(src: ScopedSource, filt: str | None, upper: str | None, unit: str) -> Select:
+    """Of the newest `m` stored rows matching `filt` (not newer than `upper`): how many there are,
+    the `created` of the oldest (also as text, the windowed read's parameter), and how many
+    distinct `unit`s (rows or traces: `unit` is their key's columns) they belong to."""
     where = [c for c in (filt, f"created <= {upper}" if upper else None) if c]
     newest = unmerged(src).select(
-        ("created",), tuple(where), order_by=("created DESC",), limit=f"{{{M_PARAM}:UInt64}}"
+        ("created", f"cityHash64({unit}) AS _unit"),
+        tuple(where),
+        order_by=("created DESC",),
+        limit=f"{{{M_PARAM}:UInt64}}",
     )
     return Select(
-        ("count() AS _n", "min(created) AS _c0", "toString(min(created)) AS _c0s"), Subquery(newest)
+        ("count() AS _n", "min(created) AS _c0", "toString(min(created)) AS _c0s", "uniqExact(_unit) AS _u"),
+        Subquery(newest),
     )
 
 
@@ -144,7 +150,9 @@ def statements(
     if nw is not None:
         for m in nw.windows:
             _, pre = yield nw.prescan_sql, {**params, M_PARAM: m}
-            n, c0, c0s = pre[0]
+            n, c0, c0s, units = pre[0]
+            if n == m and units <= limit:
+                continue  # the window holds too few traces (or rows) to fill the page: a larger one
             cols, rows = yield nw.sql, {**params, C0_PARAM: c0s}
             if n < m or (len(rows) > limit and rows[-1][list(cols).index(key)] >= c0):
                 return cols, rows

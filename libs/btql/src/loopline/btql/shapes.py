@@ -333,7 +333,7 @@ def summary_rows(ctx: ShapeInput) -> ShapePlan:
         upper = newest.cursor_bound(gen, ctx.payload)
         window = newest.trace_window(ctx.src, ctx.filt, upper)
         inner = _summary_inner(gen, bq, window, ctx.filt)
-        fast = (newest.prescan(ctx.src, ctx.filt, upper), page(inner))
+        fast = (newest.prescan(ctx.src, ctx.filt, upper, _TRACE_KEY), page(inner))
     return ShapePlan(
         page(from_), tuple(columns), "keyset", keys=tuple((k.kind, k.nullable) for k in keys), newest=fast
     )
@@ -375,7 +375,7 @@ def span_rows(ctx: ShapeInput) -> ShapePlan:
     if newest.applies(ctx.src, own_keys, "created", bq.sample is None and not bq.unpivots):
         upper = newest.cursor_bound(gen, ctx.payload)
         windowed = page((*row_conds, f"created >= {newest.C0}"))
-        fast = (newest.prescan(ctx.src, ctx.filt, upper), windowed)
+        fast = (newest.prescan(ctx.src, ctx.filt, upper, "object_id, id"), windowed)
     return ShapePlan(
         page(tuple(row_conds)),
         tuple(columns),

@@ -106,15 +106,16 @@ class ObjectReader:
         return self.store.sql(sql), params
 
     def _prescan_sql(self, version: int | None, after_cursor: bool) -> str:
-        """The newest `m` stored rows' count and the `created` of the oldest (`btql.newest`)."""
+        """The newest `m` stored rows' count, the `created` of the oldest and how many rows they are
+        versions of (`btql.newest`)."""
         conds = "org_id = {o:String} AND project_id = {p:String} AND object_type = {t:String} AND object_id = {i:String}"
         if version is not None:
             conds += " AND _xact_id <= {v:UInt64}"
         if after_cursor:
             conds += " AND created <= toDateTime64({cc:String}, 6, 'UTC')"
         return self.store.sql(
-            "SELECT count() AS _n, min(created) AS _c0, toString(min(created)) AS _c0s FROM "
-            f"(SELECT created FROM {{db}}.spans WHERE {conds} ORDER BY created DESC LIMIT {{{newest.M_PARAM}:UInt64}})"
+            "SELECT count() AS _n, min(created) AS _c0, toString(min(created)) AS _c0s, uniqExact(id) AS _u "
+            f"FROM (SELECT created, id FROM {{db}}.spans WHERE {conds} ORDER BY created DESC LIMIT {{{newest.M_PARAM}:UInt64}})"
         )
 
     async def fetch(
