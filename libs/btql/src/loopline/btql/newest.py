@@ -14,11 +14,12 @@ query, run first (`CompiledQuery.statements`):
    - summary: the traces with a (matching) row at or after `c0` (the candidates) are summarised
      from all their rows: those at or after `c0`, and their older rows, found by row id (which
      follows the day in the sort key) among the stored rows older than `c0` whose trace is a
-     candidate (a scan of one column; usually none).
+     candidate (usually none: the index on `root_span_id` finds them without a scan).
 
 The read at or after `c0` is cheap: every version of a row shares its `created` (the writer keeps
-the first), so the engine drops the older rows before it merges versions, and the day of `created`
-in the sort key prunes older days and months.
+the first), so `created >= c0` is a PREWHERE — the older rows are dropped before FINAL merges
+versions — and the day of `created` in the sort key prunes older days and months. The candidates'
+older rows are found through the exact (text) index on `root_span_id`.
 
 It is the same answer as the plain query when either
 - the pre-scan found fewer than `m` rows: every row that matches (and is older than the cursor)
@@ -108,6 +109,12 @@ def prescan(src: ScopedSource, filt: str | None, upper: str | None, unit: str) -
     )
 
 
+#: the exact index on `root_span_id` the look-up of candidates' older rows uses (the query
+#: service's migration 302; without it the look-up reads the column)
+ROOT_INDEX_DDL = (
+    "ALTER TABLE {db}.spans ADD INDEX IF NOT EXISTS idx_root_span root_span_id TYPE text(tokenizer = 'array')"
+)
+
 #: the spans table's MATERIALIZED columns (`loopline.common.schema`), which `*` leaves out
 MATERIALIZED = ("metadata_json", "input_preview", "output_preview")
 
@@ -122,12 +129,13 @@ def trace_window(src: ScopedSource, filt: str | None, upper: str | None) -> Scop
         cand_where.append(filt)
     elif upper:
         cand_where.append(f"created <= {upper}")
-    trace = "object_id, root_span_id"
     cols = ("*", *MATERIALIZED)
-    cand = raw.member(trace, ("object_id", "root_span_id"), tuple(cand_where))
-    newer = src.select(cols, (f"created >= {C0}", cand))
-    older_ids = raw.member("object_id, id", ("object_id", "id"), (f"created < {C0}", cand))
-    older = src.select(cols, (f"created < {C0}", older_ids, cand))
+    cand = raw.member("object_id, root_span_id", ("object_id", "root_span_id"), tuple(cand_where))
+    newer = src.select(cols, (cand,), prewhere=(f"created >= {C0}",))
+    # one column, so the exact index on root_span_id (query migration 302) finds the few granules
+    roots = raw.member("root_span_id", ("root_span_id",), tuple(cand_where))
+    older_ids = raw.member("object_id, id", ("object_id", "id"), (f"created < {C0}", roots))
+    older = src.select(cols, (older_ids, cand), prewhere=(f"created < {C0}",))
     rows = Select(("*",), Union((newer, older), "_nw_u"))
     return ScopedSource(Subquery(rows, "_nw"), (), src.embedded)
 

@@ -68,6 +68,9 @@ class Select:
     columns: tuple[str, ...]
     from_: FromItem
     array_join: tuple[str, ...] = ()
+    # conditions applied as the rows are read, before FINAL merges a row's versions: only on
+    # columns every version of a row shares (`created`, the sort key)
+    prewhere: tuple[str, ...] = ()
     where: tuple[str, ...] | None = None
     group_by: tuple[str, ...] = ()
     having: str | None = None
@@ -139,6 +142,8 @@ def _render(s: Select, memo: dict[int, str] | None) -> str:
     sql = f"SELECT {', '.join(s.columns)} FROM {f'{f.name} FINAL' if isinstance(f, Table) and f.final else _from_sql(f, memo)}"
     if s.array_join:
         sql += "".join([f" ARRAY JOIN {a}" for a in s.array_join])
+    if s.prewhere:
+        sql += f" PREWHERE {and_(s.prewhere)}"
     if s.where is not None:
         sql += f" WHERE {and_(s.where)}"
     if s.group_by:

@@ -361,11 +361,12 @@ def span_rows(ctx: ShapeInput) -> ShapePlan:
         row_conds.append(keyset_condition(gen, keys, ctx.payload.get("k") or []))
     hidden = [f"{k.sql} AS _k{i}" for i, k in enumerate(keys)]
 
-    def page(where: tuple[str, ...]) -> Select:
+    def page(where: tuple[str, ...], prewhere: tuple[str, ...] = ()) -> Select:
         return Select(
             tuple(sel + hidden),
             from_,
             array_join=array_join,
+            prewhere=prewhere,
             where=where,
             order_by=order_by(keys),
             limit=gen.param(ctx.limit + 1, "UInt64"),
@@ -374,7 +375,7 @@ def span_rows(ctx: ShapeInput) -> ShapePlan:
     fast = None
     if newest.applies(ctx.src, own_keys, "created", bq.sample is None and not bq.unpivots):
         upper = newest.cursor_bound(gen, ctx.payload)
-        windowed = page((*row_conds, f"created >= {newest.C0}"))
+        windowed = page(tuple(row_conds), (f"created >= {newest.C0}",))
         fast = (newest.prescan(ctx.src, ctx.filt, upper, "object_id, id"), windowed)
     return ShapePlan(
         page(tuple(row_conds)),

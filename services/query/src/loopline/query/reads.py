@@ -71,10 +71,11 @@ class ObjectReader:
         return ObjectScope(org_id, project_id, object_type, stored_object_id(object_type, object_id))
 
     def current_rows_sql(
-        self, scope: ObjectScope, version: int | None, columns: str, where: str = ""
+        self, scope: ObjectScope, version: int | None, columns: str, prewhere: str = ""
     ) -> tuple[str, dict[str, Any]]:
         """SQL (a subquery) of the object's live rows, as of `version` when given (span rows:
-        only those matching `where`, a condition on the stored rows' sort key or `created`)."""
+        only those matching `prewhere`, a condition on what every version of a row shares: the
+        sort key, `created`)."""
         params: dict[str, Any] = {
             "o": scope.org_id,
             "p": scope.project_id,
@@ -98,10 +99,10 @@ class ObjectReader:
             if version is not None:
                 vfilter = "AND _xact_id <= {v:UInt64}"
                 params["v"] = version
+            pre = f" PREWHERE {prewhere}" if prewhere else ""
             sql = (
-                f"SELECT {columns} FROM {{db}}.spans FINAL WHERE org_id = {{o:String}} AND project_id = {{p:String}} "
+                f"SELECT {columns} FROM {{db}}.spans FINAL{pre} WHERE org_id = {{o:String}} AND project_id = {{p:String}} "
                 f"AND object_type = {{t:String}} AND object_id = {{i:String}} {vfilter}"
-                + (f" AND {where}" if where else "")
             )
         return self.store.sql(sql), params
 

@@ -3,7 +3,7 @@ every query replica), and saved dashboards (dashboards/store.py)."""
 
 from __future__ import annotations
 
-from loopline.btql import rollup
+from loopline.btql import newest, rollup
 from loopline.common.schema import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -42,5 +42,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "pre-aggregated hours of project logs (btql rollup.py): the changed-hours view, the hourly "
         "groups and which computation of each hour is current",
         rollup.migration_statements(),
+    ),
+    Migration(
+        302,
+        "spans: an exact index on root_span_id (one token per row), for the newest-first reads' "
+        "look-up of candidate traces' older spans (btql newest.py) and a trace's spans",
+        (newest.ROOT_INDEX_DDL,),
     ),
 )
