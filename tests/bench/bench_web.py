@@ -290,7 +290,7 @@ def api_ms(server: RunningLoopline, pid: str, root: str) -> float:
         t = time.perf_counter()
         cursor = None
         while True:
-            q = f"select: {cols} | from: project_logs('{pid}') spans | filter: root_span_id = '{root}' | limit: 10000"
+            q = f"select: {cols} | from: project_logs('{pid}') spans | filter: root_span_id = '{root}' | sort: created asc | limit: 10000"
             if cursor:
                 q += f" | cursor: '{cursor}'"
             body = httpx.post(

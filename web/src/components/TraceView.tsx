@@ -1,8 +1,8 @@
 // One trace: its span tree (virtualized: a trace may have tens of thousands of spans) beside the
 // selected span's details.
 
-import { useMemo, useRef, useState } from "react";
-import { useQuery } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { useInfiniteQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useApi } from "../auth";
 import { traceSpansQuery, type ObjectSource } from "../lib/btql";
@@ -12,17 +12,26 @@ import { SpanDetail } from "./SpanDetail";
 import { ErrorState, Loading } from "./States";
 
 const MAX_SPANS = 100_000;
+const PAGE = 10_000;
 const MAX_INDENT = 24;
 
-async function allSpans(api: ReturnType<typeof useApi>, source: ObjectSource, root: string, signal: AbortSignal) {
-  const spans: SpanLite[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await api.btql<SpanLite>(traceSpansQuery(source, root, 10000, cursor), signal);
-    spans.push(...page.data);
-    cursor = page.data.length > 0 ? page.cursor : undefined;
-  } while (cursor && spans.length < MAX_SPANS);
-  return spans;
+/** The trace's spans, oldest first, a page at a time: the tree shows the first page (the root and
+ * the spans that started first) while the next ones load. */
+function useTraceSpans(source: ObjectSource, root: string) {
+  const api = useApi();
+  const q = useInfiniteQuery({
+    queryKey: ["trace", source.kind, source.id, root],
+    queryFn: ({ pageParam, signal }) => api.btql<SpanLite>(traceSpansQuery(source, root, PAGE, pageParam), signal),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last, pages) =>
+      last.data.length > 0 && last.cursor && pages.length * PAGE < MAX_SPANS ? last.cursor : undefined,
+  });
+  const { hasNextPage, isFetchingNextPage, fetchNextPage, isError } = q;
+  useEffect(() => {
+    if (hasNextPage && !isFetchingNextPage && !isError) void fetchNextPage();
+  }, [hasNextPage, isFetchingNextPage, fetchNextPage, isError]);
+  const spans = useMemo(() => q.data?.pages.flatMap((p) => p.data) ?? null, [q.data]);
+  return { q, spans, loadingMore: hasNextPage || isFetchingNextPage };
 }
 
 interface Props {
@@ -34,13 +43,9 @@ interface Props {
 }
 
 export function TraceView({ source, rootSpanId, selectedSpanId, onSelect, onClose }: Props) {
-  const api = useApi();
-  const q = useQuery({
-    queryKey: ["trace", source.kind, source.id, rootSpanId],
-    queryFn: ({ signal }) => allSpans(api, source, rootSpanId, signal),
-  });
+  const { q, spans, loadingMore } = useTraceSpans(source, rootSpanId);
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
-  const tree = useMemo(() => (q.data ? buildTree(q.data) : null), [q.data]);
+  const tree = useMemo(() => (spans ? buildTree(spans) : null), [spans]);
   const rows = useMemo(() => (tree ? flatten(tree, collapsed) : []), [tree, collapsed]);
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
@@ -70,7 +75,7 @@ export function TraceView({ source, rootSpanId, selectedSpanId, onSelect, onClos
           <h2>Trace</h2>
           <div className="muted small">
             {rootSpanId}
-            {q.data && ` · ${q.data.length.toLocaleString("en-US")} spans`}
+            {spans && ` · ${spans.length.toLocaleString("en-US")} spans${loadingMore ? ", loading more…" : ""}`}
             {total != null && ` · ${formatDuration(total)}`}
           </div>
         </div>

@@ -29,6 +29,7 @@ describe("queries", () => {
   });
   it("reads the spans of one trace and one whole span", () => {
     expect(traceSpansQuery({ kind: "experiment", id: "e" }, "r'1")).toContain("filter: root_span_id = 'r''1'");
+    expect(traceSpansQuery({ kind: "experiment", id: "e" }, "r")).toContain("sort: created asc");
     expect(spanQuery(src, "x")).toContain("preview_length: -1");
   });
 });

@@ -62,12 +62,14 @@ export function tracesQuery(src: ObjectSource, f: LogFilters, limit = 100, curso
   ]);
 }
 
-/** The light columns of every span of one trace (enough for the tree and the timeline). */
+/** The light columns of every span of one trace (enough for the tree and the timeline), oldest
+ * first: the first page holds the root and the spans that started first. */
 export function traceSpansQuery(src: ObjectSource, rootSpanId: string, limit = 10000, cursor?: string): string {
   return clauses([
     "select: id, span_id, span_parents, span_attributes.name as name, span_attributes.type as type, span_attributes.exec_counter as exec, metrics.start as start, metrics.end as end, error IS NOT NULL as has_error",
     `from: ${sourceText(src)} spans`,
     `filter: root_span_id = ${quote(rootSpanId)}`,
+    "sort: created asc",
     `limit: ${limit}`,
     cursor && `cursor: ${quote(cursor)}`,
   ]);
