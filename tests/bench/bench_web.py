@@ -266,6 +266,10 @@ def screenshot_big_trace(browser: Any, server: RunningLoopline, session: dict[st
     page = ctx.new_page()
     page.goto(url)
     page.wait_for_selector(".span-detail section[aria-label=Input]", timeout=120_000)
+    # the tree shows from its first page; the rest of the spans load after it
+    page.wait_for_function(
+        "!document.querySelector('.trace-head').textContent.includes('loading more')", timeout=120_000
+    )
     page.screenshot(path=str(ARTIFACTS / "bench-trace-20k-top.png"))
     t = time.perf_counter()
     page.eval_on_selector(".span-tree", "el => { el.scrollTop = el.scrollHeight; }")
