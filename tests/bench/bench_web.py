@@ -273,9 +273,16 @@ def screenshot_big_trace(browser: Any, server: RunningLoopline, session: dict[st
     page.screenshot(path=str(ARTIFACTS / "bench-trace-20k-top.png"))
     t = time.perf_counter()
     page.eval_on_selector(".span-tree", "el => { el.scrollTop = el.scrollHeight; }")
-    last = page.get_by_role("tree", name="Span tree").get_by_role("treeitem").last
-    span_id = last.get_attribute("data-span-id")
-    last.click()
+    # the virtual list renders the rows at the end once it sees the scroll: wait for them
+    page.wait_for_function(
+        "(() => { const t = document.querySelector('.span-tree'); const items = t.querySelectorAll('[role=treeitem]');"
+        " const last = items[items.length - 1]; return last && last.getBoundingClientRect().bottom <= t.getBoundingClientRect().bottom + 40"
+        " && last.getBoundingClientRect().bottom >= t.getBoundingClientRect().top; })()"
+    )
+    span_id = (
+        page.get_by_role("tree", name="Span tree").get_by_role("treeitem").last.get_attribute("data-span-id")
+    )
+    page.locator(f".span-tree [data-span-id='{span_id}']").click()
     page.wait_for_selector(f".span-detail[data-span-id='{span_id}'] section[aria-label=Input]")
     print(f"  scroll to the tree's end and open its last span: {(time.perf_counter() - t) * 1000:.0f} ms")
     page.screenshot(path=str(ARTIFACTS / "bench-trace-20k-end.png"))
