@@ -364,6 +364,14 @@ def main(rows: int = 0, rows_only: bool = False, compare: bool = False) -> None:
                     screenshot_big_trace(browser, server, session, f"{logs}?r={big}")
                 if rows:
                     big_pid, big_url = big_logs(browser, server, session, me["org_name"], rows)
+                if compare and rows:
+                    # again after a restart (the seeding's merges and rollups settled), as below
+                    server.terminate()
+                    server = RunningLoopline(
+                        Path(tmp) / "data", free_port(), extra_env=web_env, api_key=server.api_key
+                    ).start(timeout_s=300)
+                    print("-- after a restart, with the newest-first reads:")
+                    time_big_logs(browser, server, session, big_pid, big_url, rows, 5)
                 if compare:
                     # the same data, served without the newest-first reads (btql newest.py): before
                     server.terminate()
