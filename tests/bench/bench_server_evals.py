@@ -1,6 +1,6 @@
 """Server-side evals (`POST /v1/eval`): throughput of heuristic scoring, and of a slow model.
 
-Run: `python -m tests.bench.bench_server_evals` (or `./dev bench server_evals`). Against a
+Run: `./dev bench server_evals [--rows 3000] [--repeat 1]`. Against a
 running `loopline up` (in-process bus, embedded store) and the scripted provider
 (tests/support/llm_server.py) in this process:
 
@@ -24,11 +24,13 @@ Prints figures only (no timing asserts); compare runs by the machine-speed line.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -151,6 +153,13 @@ def slow_model(api: httpx.Client, pid: str) -> tuple[float, list[float], dict[st
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=ROWS, help="rows of the heuristic eval")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="server-side heuristic runs (each printed; best kept)"
+    )
+    args = ap.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    n_rows = args.rows
     print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory() as tmp, ScriptedLLM(max_lifetime_s=1800) as llm:
         ll = RunningLoopline(
@@ -171,18 +180,22 @@ def main() -> None:
                     "metadata": {"api_base": llm.openai_base_url, "max_concurrency": 256},
                 },
             ).raise_for_status()
-            data = rows(ROWS)
+            data = rows(n_rows)
             server_heuristics(api, pid, data[:200])  # warm-up (imports, first job)
-            c0 = server_cpu(ll)
-            wall, summary, cells = server_heuristics(api, pid, data)
-            cpu = server_cpu(ll) - c0
-            print(
-                f"heuristics, server-side /v1/eval    {ROWS / wall:8.0f} rows/s  {ROWS / cpu:6.0f} rows/CPU-s  "
-                f"({ROWS} rows, {wall:.2f} s, {cpu:.1f} CPU s; ExactMatch {summary['scores']['ExactMatch']['score']:.3f}; "
-                f"the job's cells {cells:.2f} s = {ROWS / cells:.0f} rows/s, the rest {wall - cells:.2f} s: "
-                "launch, the writer catching up, the summary)",
-                flush=True,
-            )
+            best = 0.0
+            for _ in range(args.repeat):
+                c0 = server_cpu(ll)
+                wall, summary, cells = server_heuristics(api, pid, data)
+                cpu = server_cpu(ll) - c0
+                best = max(best, n_rows / wall)
+                print(
+                    f"heuristics, server-side /v1/eval    {n_rows / wall:8.0f} rows/s  {n_rows / cpu:6.0f} rows/CPU-s  "
+                    f"({n_rows} rows, {wall:.2f} s, {cpu:.1f} CPU s; "
+                    f"ExactMatch {summary['scores']['ExactMatch']['score']:.3f}; "
+                    f"the job's cells {cells:.2f} s = {n_rows / cells:.0f} rows/s, the rest {wall - cells:.2f} s: "
+                    "launch, the writer catching up, the summary)",
+                    flush=True,
+                )
             os.environ.update(
                 {
                     "BRAINTRUST_API_URL": ll.url,
@@ -192,8 +205,9 @@ def main() -> None:
             )
             sdk_wall, sdk_cpu = sdk_heuristics(ll, project, data)
             print(
-                f"heuristics, SDK local Eval (base)   {ROWS / sdk_wall:8.0f} rows/s  {ROWS / sdk_cpu:6.0f} rows/CPU-s  "
-                f"({ROWS} rows, {sdk_wall:.2f} s, {sdk_cpu:.1f} CPU s of the SDK and the server)",
+                f"heuristics, SDK local Eval (base)   {n_rows / sdk_wall:8.0f} rows/s  {n_rows / sdk_cpu:6.0f} rows/CPU-s  "
+                f"({n_rows} rows, {sdk_wall:.2f} s, {sdk_cpu:.1f} CPU s of the SDK and the server); "
+                f"server-side best / SDK: {best / (n_rows / sdk_wall):.1f}x",
                 flush=True,
             )
 
