@@ -71,7 +71,13 @@ def test_provider_key_playground_run_and_prompt_versions(
         page.get_by_role("link", name="Playground").click()
         prompt_name = f"Sums {uuid.uuid4().hex[:4]}"
         page.get_by_label("Name", exact=True).fill(prompt_name)
-        page.get_by_label("Model", exact=True).fill(model)
+        model_field = page.get_by_label("Model", exact=True)
+        expect(model_field).not_to_have_value("")  # the first model offered is the default
+        model_field.fill("")
+        # typed into the emptied field, as a user does: the field was refilled with the default at
+        # once, and the typing went after it
+        model_field.press_sequentially(model)
+        expect(model_field).to_have_value(model)
         page.get_by_label("System message", exact=True).fill("Answer with the number only.")
         page.get_by_label("User message", exact=True).fill("{{input}}")
         page.get_by_label("Dataset").select_option(label=dataset[0])

@@ -78,9 +78,15 @@ export default function Playground() {
       setLoaded(selected.id);
     }
   }, [selected, loaded]);
+  // the first model offered is the default once, when the list arrives; a field the user empties
+  // to type another model stays empty (refilling it at once appended their typing to the default)
+  const modelDefaulted = useRef(false);
+  const firstModel = concrete[0];
   useEffect(() => {
-    if (!draft.model && concrete.length) setDraft((d) => ({ ...d, model: concrete[0] }));
-  }, [concrete, draft.model]);
+    if (modelDefaulted.current || !firstModel) return;
+    modelDefaulted.current = true;
+    setDraft((d) => (d.model ? d : { ...d, model: firstModel }));
+  }, [firstModel]);
   useEffect(() => {
     if (!datasetId && datasets.data?.length) setDatasetId(datasets.data[0].id);
   }, [datasets.data, datasetId]);
@@ -220,7 +226,10 @@ export default function Playground() {
               <label className="field-label" htmlFor="pg-model">
                 Model
               </label>
-              <input id="pg-model" className="input" list="pg-models" value={draft.model} placeholder="e.g. gpt-4o-mini" onChange={(e) => setDraft({ ...draft, model: e.target.value })} />
+              <input id="pg-model" className="input" list="pg-models" value={draft.model} placeholder="e.g. gpt-4o-mini" onChange={(e) => {
+                  const model = e.target.value;
+                  setDraft((d) => ({ ...d, model }));
+                }} />
             </span>
             <datalist id="pg-models">
               {concrete.map((m) => (
