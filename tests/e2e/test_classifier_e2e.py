@@ -158,6 +158,32 @@ def test_sdk_traces_get_labels_backfill_corrections_versions(
     assert "accuracy" in scores and "recall/refund" in scores and "precision/refund" in scores, scores
     assert scores["accuracy"]["score"] == evaluated["accuracy"], (scores, evaluated)
 
+    # the rest of the loop through the CLI, against the real API: the correction retrains the next
+    # version; the label reads (distribution, error rate, blast radius); discovery on a facet with
+    # no labels yet clusters every root span, and a label accepted into it is its next version
+    retrained = cli(server, "retrain", "--project", pid, "Intent")
+    assert retrained["retrained"] and retrained["classifier"]["version"] == 3, retrained
+    assert (retrained["previous_version"], retrained["corrections"]) == (2, 1), retrained
+    assert "will it rain in Paris?" in next(
+        lab["examples"] for lab in retrained["classifier"]["labels"] if lab["name"] == "refund"
+    )
+    stats = cli(server, "stats", "--project", pid, "Intent", "--days", "7")
+    assert stats["classified_traces"]["current"] == 8 and stats["labels"][0]["label"] == "refund", stats
+    assert sum(x["current"] for x in stats["labels"]) == 8 and stats["queries"]["distribution"]
+    topic = tmp_path / "topic.json"
+    topic.write_text(json.dumps({"facet": "Topic", "labels": []}))
+    tid = cli(server, "create", "--project", pid, "--file", str(topic))["id"]
+    found = cli(server, "discover", "--project", pid, "Topic", "--no-llm", "--min-cluster-size", "2")
+    assert (found["texts"], found["source"]) == (8, "all root spans (no labels yet)"), found
+    roots = {*old, *new, *more}
+    assert all(set(p["span_ids"]) <= roots and p["size"] >= 2 for p in found["proposals"]), found
+    accepted = cli(
+        server, "accept", "--project", pid, "Topic", "banking", "--description", "cards and refunds",
+        "--example", "I lost my card",
+    )  # fmt: skip
+    assert accepted["added"] == ["banking"] and accepted["classifier"]["version"] == 2, accepted
+    assert cli(server, "delete", "--project", pid, tid)["id"] == tid
+
     # previews, reads and status through the CLI
     preview = cli(server, "classify", "--project", pid, "Intent", "I forgot my password")
     assert preview["results"][0]["label"] == "account_access"
