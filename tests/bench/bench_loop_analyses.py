@@ -3,7 +3,7 @@
 Run: `python -m tests.bench.bench_loop_analyses [--spans 1000000] [--repeat 3]` (or `./dev bench
 loop_analyses`). An in-process Loopline (gateway, query, loop-agent) on an embedded store kept in
 .cache/bench-loop (seeded once, again when the seed is a day old); the spans are written straight
-into the span table with SQL, shaped like tests/support/loop_seed.py: traces of four spans (a
+into the span table with SQL, shaped like loopline.loop_agent.evaluation.seed: traces of four spans (a
 classified root, an LLM call with model/provider/tokens/latency and 1 in 8 failing, two tool calls
 with their own failure rates) over the last 14 days. Each analysis runs the real path
 (`POST /v1/loop/analyze/{name}` → BTQL through the query service as the caller), best of
