@@ -353,3 +353,48 @@ async def test_a_conversation_resumes_after_a_restart(
         assert [r["input"] for r in await dataset_rows(again, ds)] == ["a"]
         conv = (await again.client.get(f"/v1/loop/conversations/{cid}", headers=again.headers)).json()
         assert [m["role"] for m in conv["messages"]] == ["user", "assistant", "tool", "assistant"]
+
+
+async def test_tools_switched_off_for_a_conversation(ll: InProcess, scripted_llm: ScriptedLLM) -> None:
+    """Loop's gear menu: a conversation's switched-off tools are not offered to the model, a call of
+    one is refused, and switching them on again offers them again."""
+    pid = await ll.make_project()
+    page = {"kind": "project_logs", "project_id": pid}
+    r = await ll.client.post(
+        "/v1/loop/conversations", json={"disabled_tools": ["run_btql", "nope"]}, headers=ll.headers
+    )
+    assert r.status_code == 400 and r.json()["error"]["field"] == "disabled_tools", r.text
+    assert "nope" in r.json()["error"]["message"]
+    r = await ll.client.post(
+        "/v1/loop/conversations",
+        json={"disabled_tools": ["run_btql", "edit_data", "run_btql"]},
+        headers=ll.headers,
+    )
+    assert r.status_code == 200 and r.json()["disabled_tools"] == ["edit_data", "run_btql"], r.text
+    cid = r.json()["id"]
+
+    def offered() -> set[str]:
+        return {
+            t["function"]["name"] for t in scripted_llm.requests_to("/v1/chat/completions")[-1].json["tools"]
+        }
+
+    query = f"select: id | from: project_logs('{pid}') | limit: 1"
+    scripted_llm.push(Reply(tool_calls=[ToolCall("run_btql", {"query": query})]), Reply("It is off."))
+    events = await turn(ll, cid, content="run a query", page=page)
+    assert not {"run_btql", "edit_data"} & offered() and "btql_query" in offered()
+    [result] = of(events, "tool_result")
+    assert not result["ok"] and "no tool 'run_btql' here" in result["summary"], result
+    assert events[-1].data["status"] == "complete"
+
+    # kept with the conversation; another change leaves it; [] switches every tool on again
+    conv = (await ll.client.get(f"/v1/loop/conversations/{cid}", headers=ll.headers)).json()
+    assert conv["disabled_tools"] == ["edit_data", "run_btql"]
+    r = await ll.client.patch(f"/v1/loop/conversations/{cid}", json={"title": "t"}, headers=ll.headers)
+    assert r.json()["disabled_tools"] == ["edit_data", "run_btql"]
+    r = await ll.client.patch(
+        f"/v1/loop/conversations/{cid}", json={"disabled_tools": []}, headers=ll.headers
+    )
+    assert r.status_code == 200 and r.json()["disabled_tools"] == []
+    scripted_llm.push(Reply("All tools again."))
+    await turn(ll, cid, content="and now?", page=page)
+    assert {"run_btql", "edit_data"} <= offered()

@@ -19,7 +19,21 @@ from loopline.loop_agent.deps import AgentState, Caller, Calls
 from loopline.loop_agent.loop import AgentDeps, Decision, Turn, TurnInput, check_decision
 from loopline.loop_agent.page import Page
 from loopline.loop_agent.state import State
-from pydantic import BaseModel, ConfigDict, Field
+from loopline.loop_agent.tools import BY_NAME
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _known_tools(names: list[str] | None) -> list[str] | None:
+    """Tool names a conversation switches off: each must be one of the agent's tools."""
+    if names is None:
+        return None
+    unknown = sorted(set(names) - BY_NAME.keys())
+    if unknown:
+        raise ValueError(f"unknown tools {unknown}; the tools are: {', '.join(BY_NAME)}")
+    return sorted(set(names))
+
+
+Disabled = Annotated[list[str] | None, AfterValidator(_known_tools), Field(max_length=100)]
 
 
 class NewConversation(BaseModel):
@@ -27,6 +41,8 @@ class NewConversation(BaseModel):
     model: str | None = Field(default=None, max_length=200)
     title: str = Field(default="", max_length=500)
     auto_accept: bool = False
+    #: tools switched off for this conversation (Loop's gear menu): never offered to the model
+    disabled_tools: Disabled = None
 
 
 class ConversationChange(BaseModel):
@@ -34,6 +50,8 @@ class ConversationChange(BaseModel):
     model: str | None = Field(default=None, max_length=200)
     title: str | None = Field(default=None, max_length=500)
     auto_accept: bool | None = None
+    #: the complete list of switched-off tools ([] switches every tool on again)
+    disabled_tools: Disabled = None
 
 
 class NewMessage(BaseModel):
@@ -128,7 +146,11 @@ def build_conversation_router() -> APIRouter:
             raise ServiceError(400, "name a model (no default model is configured)", field="model")
         await check_model(state, principal, calls, model)
         conv = await state.conversations.create(
-            principal, model=model, title=body.title, auto_accept=body.auto_accept
+            principal,
+            model=model,
+            title=body.title,
+            auto_accept=body.auto_accept,
+            disabled_tools=tuple(body.disabled_tools or ()),
         )
         return JSONResponse(conv.describe())
 
@@ -148,6 +170,8 @@ def build_conversation_router() -> APIRouter:
     ) -> Response:
         body = await read_model(request, ConversationChange)
         changes = body.model_dump(exclude_none=True)
+        if "disabled_tools" in changes:
+            changes["disabled_tools"] = tuple(changes["disabled_tools"])
         if "model" in changes:
             await check_model(state, principal, calls, changes["model"])
         return JSONResponse((await state.conversations.update(conv, **changes)).describe())

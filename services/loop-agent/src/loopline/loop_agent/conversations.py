@@ -28,6 +28,7 @@ _CONV_COLUMNS = (
     "updated",
     "deleted",
     "_version",
+    "disabled_tools",
 )
 
 
@@ -41,6 +42,8 @@ class Conversation:
     created_by: str
     created: datetime
     updated: datetime
+    #: tools the user switched off for this conversation (the model is not offered them)
+    disabled_tools: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class Conversation:
             "title": self.title,
             "model": self.model,
             "auto_accept": self.auto_accept,
+            "disabled_tools": list(self.disabled_tools),
             "created": self.created.isoformat(),
             "updated": self.updated.isoformat(),
         }
@@ -76,13 +80,20 @@ class ConversationStore:
                     c.updated,
                     int(deleted),
                     _version(),
+                    list(c.disabled_tools),
                 ]
             ],
             _CONV_COLUMNS,
         )
 
     async def create(
-        self, principal: Principal, *, model: str, title: str, auto_accept: bool
+        self,
+        principal: Principal,
+        *,
+        model: str,
+        title: str,
+        auto_accept: bool,
+        disabled_tools: tuple[str, ...] = (),
     ) -> Conversation:
         now = datetime.now(UTC)
         c = Conversation(
@@ -94,6 +105,7 @@ class ConversationStore:
             principal.user_id or principal.api_key_id,
             now,
             now,
+            disabled_tools,
         )
         await self._write(c)
         return c
@@ -108,7 +120,8 @@ class ConversationStore:
 
     def _select(self, where: str) -> str:
         return self.store.sql(
-            "SELECT org_id, id, title, model, auto_accept, created_by, created, updated FROM "
+            "SELECT org_id, id, title, model, auto_accept, created_by, created, updated, disabled_tools "
+            "FROM "
             "(SELECT * FROM {db}.loop_conversations FINAL WHERE org_id = {o:String}) "
             f"WHERE deleted = 0 {where}"
         )
@@ -124,6 +137,7 @@ class ConversationStore:
             r["created_by"],
             r["created"],
             r["updated"],
+            tuple(r["disabled_tools"]),
         )
 
     async def get(self, org_id: str, conversation_id: str) -> Conversation:

@@ -127,7 +127,8 @@ class Turn:
         self.history: list[dict[str, Any]] = []
         self._loaded = history
         self._writes: list[asyncio.Task[None]] = []
-        self.tools = available(inp.page.kind)
+        # the page's tools, less those the user switched off for this conversation
+        self.tools = tuple(t for t in available(inp.page.kind) if t.name not in conv.disabled_tools)
         s = deps.settings
         self.ctx = ToolContext(
             principal, calls, conv.id, inp.page, s.tool_rows, s.btql_repairs, docs=deps.docs, model=conv.model

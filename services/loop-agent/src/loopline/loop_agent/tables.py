@@ -34,4 +34,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "loop agent: an org's model allowlist can be cleared (every model allowed again)",
         ("ALTER TABLE {db}.loop_org_settings ADD COLUMN IF NOT EXISTS cleared UInt8 DEFAULT 0",),
     ),
+    Migration(
+        602,
+        "loop agent: the tools a conversation switched off (Loop's gear menu)",
+        ("ALTER TABLE {db}.loop_conversations ADD COLUMN IF NOT EXISTS disabled_tools Array(String)",),
+    ),
 )
