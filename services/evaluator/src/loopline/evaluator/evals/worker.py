@@ -64,7 +64,7 @@ from loopline.evaluator.evals.settings import EvalSettings
 
 log = get_logger(__name__)
 GROUP = "evaluator-eval-jobs"
-TIMED_OUT = "timed_out"  # an outcome of `_run_cells`: the job ends `failed`, saying so
+TIMED_OUT = "timed_out"  # an outcome of running the cells (`_outcome`): the job ends `failed`, saying so
 
 
 class JobInterrupted(Exception):
@@ -90,6 +90,21 @@ class _Fns:
     options: TaskOptions = field(default_factory=TaskOptions)
     parent: EvalParent | None = None  # the object / span the cells fill instead of an experiment
     stored_llm: frozenset[str] = frozenset()  # a resumed job's llm rows already stored
+
+
+@dataclass(frozen=True)
+class _JobRun:
+    """A job's pending cells and what running them takes: the argument of either way of
+    running them (`_run_cells` at once, `_run_inline` one after the other)."""
+
+    job: EvalJob
+    principal: Principal
+    fns: _Fns
+    pending: list[tuple[DataRow, int, CellIds]]
+    sink: RowSink
+    cancel: asyncio.Event
+    progress: _Progress
+    time_left_s: float | None = None  # of the eval's whole-run limit; None without one
 
 
 def _principal(job: EvalJob) -> Principal:
@@ -274,12 +289,12 @@ class JobRunner:
             object_type=object_type,
         )
         watcher = asyncio.create_task(self._watch(job, rec, cancel, progress))
-        limit = self._time_left(job, rec)
+        run = _JobRun(job, principal, fns, pending, sink, cancel, progress, self._time_left(job, rec))
         try:
             if self.functions.inline(fns.task) and all(self.functions.inline(f) for f, _ in fns.scorers):
-                outcome = await self._run_inline(job, principal, fns, pending, sink, cancel, progress, limit)
+                outcome = await self._run_inline(run)
             else:
-                outcome = await self._run_cells(job, principal, fns, pending, sink, cancel, progress, limit)
+                outcome = await self._run_cells(run)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -345,18 +360,8 @@ class JobRunner:
                     if await self.jobs.cancel_requested(job.org_id, job.job_id):
                         cancel.set()
 
-    async def _run_cells(
-        self,
-        job: EvalJob,
-        principal: Principal,
-        fns: _Fns,
-        pending: list[tuple[DataRow, int, CellIds]],
-        sink: RowSink,
-        cancel: asyncio.Event,
-        progress: _Progress,
-        time_left_s: float | None = None,
-    ) -> str:
-        window = asyncio.Semaphore(job.max_concurrency or self.settings.max_cells_in_flight)
+    async def _run_cells(self, run: _JobRun) -> str:
+        window = asyncio.Semaphore(run.job.max_concurrency or self.settings.max_cells_in_flight)
         expired = asyncio.Event()  # the eval's whole-run limit ran out
         running: set[asyncio.Task[None]] = set()
         failure: list[BaseException] = []
@@ -371,10 +376,10 @@ class JobRunner:
 
         async def watch_stop() -> None:
             waits: list[asyncio.Future[Any]] = [
-                asyncio.ensure_future(e.wait()) for e in (cancel, self.stopping, stop)
+                asyncio.ensure_future(e.wait()) for e in (run.cancel, self.stopping, stop)
             ]
-            if time_left_s is not None:
-                waits.append(asyncio.ensure_future(_expire(expired, time_left_s)))
+            if run.time_left_s is not None:
+                waits.append(asyncio.ensure_future(_expire(expired, run.time_left_s)))
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -384,7 +389,7 @@ class JobRunner:
 
         stopper = asyncio.create_task(watch_stop())
         try:
-            for row, trial, ids in pending:
+            for row, trial, ids in run.pending:
                 slot = asyncio.ensure_future(window.acquire())
                 await asyncio.wait({slot, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stop.is_set():
@@ -392,7 +397,7 @@ class JobRunner:
                         window.release()
                     slot.cancel()
                     break
-                t = asyncio.create_task(self._cell(job, principal, fns, row, trial, ids, sink, progress))
+                t = asyncio.create_task(self._cell(run, row, trial, ids))
                 running.add(t)
                 t.add_done_callback(finished)
             while running and not stop.is_set():
@@ -405,29 +410,24 @@ class JobRunner:
                 await asyncio.gather(*running, return_exceptions=True)
         if failure:
             raise failure[0]
-        if cancel.is_set():
+        return self._outcome(run, expired.is_set())
+
+    def _outcome(self, run: _JobRun, expired: bool) -> str:
+        """How a run of the cells ended, after the last cell it started (either way of running
+        them): cancelled, timed out, succeeded, or interrupted by this worker's stop (raised)."""
+        if run.cancel.is_set():
             return "cancelled"
-        if expired.is_set():
+        if expired:
             return TIMED_OUT
         if self.stopping.is_set():
-            raise JobInterrupted(f"worker stopping with job {job.job_id} at {progress.done} cells")
+            raise JobInterrupted(f"worker stopping with job {run.job.job_id} at {run.progress.done} cells")
         return "succeeded"
 
-    async def _cell(
-        self,
-        job: EvalJob,
-        principal: Principal,
-        fns: _Fns,
-        row: DataRow,
-        trial: int,
-        ids: CellIds,
-        sink: RowSink,
-        progress: _Progress,
-    ) -> None:
+    async def _cell(self, run: _JobRun, row: DataRow, trial: int, ids: CellIds) -> None:
         async with self.cells:
-            rows, problems = await self._compute(principal, fns, row, ids, inline=False)
-        await sink.write(rows[1:], rows[0])
-        _tally(progress, row, trial, problems)
+            rows, problems = await self._compute(run.principal, run.fns, row, ids, inline=False)
+        await run.sink.write(rows[1:], rows[0])
+        _tally(run.progress, row, trial, problems)
 
     async def _compute(
         self, principal: Principal, fns: _Fns, row: DataRow, ids: CellIds, *, inline: bool
@@ -451,23 +451,13 @@ class JobRunner:
         problems += [f"scorer {s.name}: {s.error}" for s in scores if s is not None and s.error]
         return rows, problems
 
-    async def _run_inline(
-        self,
-        job: EvalJob,
-        principal: Principal,
-        fns: _Fns,
-        pending: list[tuple[DataRow, int, CellIds]],
-        sink: RowSink,
-        cancel: asyncio.Event,
-        progress: _Progress,
-        time_left_s: float | None = None,
-    ) -> str:
+    async def _run_inline(self, run: _JobRun) -> str:
         """Cells of inline functions, one after the other in chunks of `inline_chunk_cells`:
         chunk k+1 is computed while chunk k's rows are published, and counts as done once the
         bus acknowledged it. Cancellation, stopping and the eval's time limit are seen between
         chunks (a chunk is a few milliseconds of work)."""
         size = self.settings.inline_chunk_cells
-        deadline = None if time_left_s is None else time.monotonic() + time_left_s
+        deadline = None if run.time_left_s is None else time.monotonic() + run.time_left_s
         writing: asyncio.Task[None] | None = None
         in_hand: list[tuple[DataRow, int, list[str]]] = []  # the chunk being written
         expired = False
@@ -477,24 +467,24 @@ class JobRunner:
             if writing is not None:
                 await writing  # a failed publish fails the job over to redelivery
                 for row, trial, problems in in_hand:
-                    _tally(progress, row, trial, problems)
+                    _tally(run.progress, row, trial, problems)
                 writing, in_hand = None, []
 
         try:
-            for i in range(0, len(pending), size):
-                if cancel.is_set() or self.stopping.is_set():
+            for i in range(0, len(run.pending), size):
+                if run.cancel.is_set() or self.stopping.is_set():
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     expired = True
                     break
                 cells: list[list[dict[str, Any]]] = []
                 done: list[tuple[DataRow, int, list[str]]] = []
-                for row, trial, ids in pending[i : i + size]:
-                    rows, problems = await self._compute(principal, fns, row, ids, inline=True)
+                for row, trial, ids in run.pending[i : i + size]:
+                    rows, problems = await self._compute(run.principal, run.fns, row, ids, inline=True)
                     cells.append(rows)
                     done.append((row, trial, problems))
                 await settle()
-                writing, in_hand = asyncio.create_task(sink.write_cells(cells)), done
+                writing, in_hand = asyncio.create_task(run.sink.write_cells(cells)), done
                 await asyncio.sleep(0)  # the loop's other work (the writer, requests) gets a turn
             await settle()
         finally:
@@ -502,13 +492,7 @@ class JobRunner:
                 writing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await writing
-        if cancel.is_set():
-            return "cancelled"
-        if expired:
-            return TIMED_OUT
-        if self.stopping.is_set():
-            raise JobInterrupted(f"worker stopping with job {job.job_id} at {progress.done} cells")
-        return "succeeded"
+        return self._outcome(run, expired)
 
     async def _task(
         self, principal: Principal, fns: _Fns, row: DataRow, timeout_s: float | None
