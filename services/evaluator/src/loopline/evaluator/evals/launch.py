@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from loopline.common.auth import Principal
-from loopline.common.bus import Bus
 from loopline.common.control_plane import ControlPlane
 from loopline.common.errors import Invalid, NotFound, ServiceError, TooLarge, Unavailable
 from loopline.common.messages import eval_jobs
@@ -25,15 +24,14 @@ from loopline.common.messages.eval_jobs import DatasetRef, EvalJob, FunctionRef
 from loopline.common.object_types import EXPERIMENT
 from loopline.common.progress import wait_for_writer
 from loopline.common.service_calls import ServiceAnswer, ServiceCalls
-from loopline.common.xact import XactIdGenerator
 from loopline.evaluator.evals.cell_rows import cell_ids
 from loopline.evaluator.evals.data import DataReader
+from loopline.evaluator.evals.deps import EvalDeps
 from loopline.evaluator.evals.extra_messages import parse_path
-from loopline.evaluator.evals.functions import CellFunctions, is_prompt
-from loopline.evaluator.evals.job_store import JobRecord, JobStore, now
+from loopline.evaluator.evals.functions import is_prompt
+from loopline.evaluator.evals.job_store import JobRecord, now
 from loopline.evaluator.evals.parent import EvalParent, cell_seed, local_summary
 from loopline.evaluator.evals.request import RunEval, data_version, function_ref
-from loopline.evaluator.evals.settings import EvalSettings
 from loopline.evaluator.runtime.parents import decode_parent
 from loopline.evaluator.runtime.spans import resolve_parent
 
@@ -50,23 +48,7 @@ def _refused(answer: ServiceAnswer, what: str) -> ServiceError:
     return ServiceError(status, f"{what}: {answer.error_message()}")
 
 
-class Launcher:
-    def __init__(
-        self,
-        jobs: JobStore,
-        data: DataReader,
-        functions: CellFunctions,
-        bus: Bus,
-        xact: XactIdGenerator,
-        settings: EvalSettings,
-    ) -> None:
-        self.jobs = jobs
-        self.data = data
-        self.functions = functions
-        self.bus = bus
-        self.xact = xact
-        self.settings = settings
-
+class Launcher(EvalDeps):
     async def launch(
         self, p: Principal, body: RunEval, control: ControlPlane, calls: ServiceCalls
     ) -> Launched:

@@ -44,7 +44,6 @@ from loopline.common.messages import eval_jobs
 from loopline.common.messages.eval_jobs import EvalJob
 from loopline.common.pipeline import Batch, Invalid, Pipeline, decode, run_task
 from loopline.common.progress import wait_for_writer
-from loopline.common.xact import XactIdGenerator
 from loopline.evaluator.evals.cell_rows import (
     CellIds,
     DataRow,
@@ -55,12 +54,11 @@ from loopline.evaluator.evals.cell_rows import (
     cell_rows,
     stale_llm_deletes,
 )
-from loopline.evaluator.evals.data import DataReader
-from loopline.evaluator.evals.functions import CellFunctions, TaskOptions
-from loopline.evaluator.evals.job_store import MAX_ERRORS, JobRecord, JobStore, now, with_progress
+from loopline.evaluator.evals.deps import EvalDeps
+from loopline.evaluator.evals.functions import TaskOptions
+from loopline.evaluator.evals.job_store import MAX_ERRORS, JobRecord, now, with_progress
 from loopline.evaluator.evals.parent import EvalParent, cell_seed, rows_target
 from loopline.evaluator.evals.row_sink import RowSink
-from loopline.evaluator.evals.settings import EvalSettings
 
 log = get_logger(__name__)
 GROUP = "evaluator-eval-jobs"
@@ -122,26 +120,13 @@ def _score_output(scores: Sequence[Any]) -> Any:
     return fields(scores[0]) if len(scores) == 1 else {s.name: fields(s) for s in scores}
 
 
-class JobRunner:
+@dataclass(eq=False)  # the fields of EvalDeps, and __post_init__ called
+class JobRunner(EvalDeps):
     """Runs eval jobs; shared by every consumer member of the process."""
 
-    def __init__(
-        self,
-        jobs: JobStore,
-        data: DataReader,
-        functions: CellFunctions,
-        bus: Bus,
-        xact: XactIdGenerator,
-        settings: EvalSettings,
-    ) -> None:
-        self.jobs = jobs
-        self.data = data
-        self.functions = functions
-        self.bus = bus
-        self.xact = xact
-        self.settings = settings
+    def __post_init__(self) -> None:
         self.worker_id = uuid.uuid4().hex
-        self.cells = asyncio.Semaphore(settings.max_cells_in_flight)
+        self.cells = asyncio.Semaphore(self.settings.max_cells_in_flight)
         self.stopping = asyncio.Event()
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}  # jobs running here
         self._here: dict[tuple[str, str], asyncio.Event] = {}  # jobs handled here (set: done)
