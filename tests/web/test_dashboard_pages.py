@@ -1,12 +1,15 @@
 """Dashboards in the browser: the built-in ones render the seeded numbers, the view (range,
 granularity, filters) applies to every chart, a chart opens as a sandbox query, a built-in one is
-copied and its chart edited and saved, a new dashboard gets a chart."""
+copied and its chart edited and saved, a new dashboard gets a chart, a chart's query warnings show
+on its card."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 from playwright.sync_api import expect
 
 from tests.web.conftest import Seeded, shot, sign_in
@@ -122,3 +125,31 @@ def test_copy_edit_a_chart_and_create_a_dashboard(page: Any, seeded: Seeded) -> 
         [re.compile(r"Z?\s*9$")]
     )  # the 3 traces' 9 spans
     shot(page, "36-new-dashboard")
+
+
+def test_a_charts_warnings_show_on_its_card(page: Any, seeded: Seeded, api: httpx.Client) -> None:
+    # a classifier facet read without [0] reads nothing: the chart answers (empty labels) with the
+    # binder's hint, shown on the card as a warning, not as a failure
+    chart = {
+        "id": "intents",
+        "title": "Turns by intent",
+        "query": "dimensions: classifications.Intent.label AS intent | measures: count(1) AS n",
+        "spec": {"type": "bar", "x": "intent", "series": ["n"], "units": "count"},
+    }
+    r = api.post("/dashboards", json={"project_id": seeded.project_id, "name": "Warned", "charts": [chart]})
+    assert r.status_code == 200, r.text
+    did = r.json()["id"]
+    try:
+        sign_in(page, seeded, f"{seeded.project_path}/dashboards/{quote(did, safe='')}")
+        card = page.get_by_role("region", name="Turns by intent")
+        note = card.get_by_role("note", name="Chart warnings")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text("Warning")
+        expect(note).to_contain_text("'classifications.Intent[0].label' for the first item")
+        expect(card.locator(".recharts-wrapper")).to_be_visible()  # the chart is still drawn
+        expect(card.get_by_role("alert")).to_have_count(0)
+        expect(card).not_to_contain_text("This chart failed")
+        note.scroll_into_view_if_needed()
+        shot(page, "37-dashboard-chart-warning")
+    finally:
+        api.delete(f"/dashboards/{did}")

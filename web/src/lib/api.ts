@@ -322,6 +322,15 @@ export interface ChartData {
   btql: string;
   data?: Row[];
   error?: { class?: string; message: string; line?: number | null; column?: number | null };
+  // hints that come with the data (e.g. a classifier facet read without [0], which reads nothing)
+  warnings?: ChartWarning[];
+}
+
+export interface ChartWarning {
+  code?: string;
+  message: string;
+  stage?: string;
+  severity?: string;
 }
 
 export interface DashboardData {

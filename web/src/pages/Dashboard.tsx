@@ -10,7 +10,7 @@ import { BtqlEditor } from "../components/BtqlEditor";
 import { ChartView, DataRows } from "../components/ChartView";
 import { PageHeader } from "../components/Layout";
 import { Empty, ErrorState, Loading } from "../components/States";
-import { ApiError, type Chart, type ChartData, type Dashboard } from "../lib/api";
+import { ApiError, type Chart, type ChartData, type ChartWarning, type Dashboard } from "../lib/api";
 import { CHART_TYPES, GRANULARITIES, RANGES, validationText, viewFromParams, viewToParams, type ChartType, type Granularity, type View } from "../lib/charts";
 import { dashboardPath } from "./Dashboards";
 import { useProject } from "./ProjectScope";
@@ -54,6 +54,20 @@ function ViewBar({ view, onChange }: { view: View; onChange: (v: Partial<View>) 
         </span>
       ))}
     </form>
+  );
+}
+
+// The query's warnings: it ran and these are its data, but they may not be what was meant
+function ChartWarnings({ warnings }: { warnings: ChartWarning[] }) {
+  return (
+    <div className="notice notice-warn chart-warnings" role="note" aria-label="Chart warnings">
+      <strong>{warnings.length === 1 ? "Warning" : `${warnings.length} warnings`}</strong>
+      <ul>
+        {warnings.map((w, i) => (
+          <li key={`${i}-${w.code ?? ""}`}>{w.message}</li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
@@ -109,10 +123,13 @@ function ChartCard({
         </div>
       ) : result?.data ? (
         <>
+          {result.warnings && result.warnings.length > 0 && <ChartWarnings warnings={result.warnings} />}
           <ChartView spec={chart.spec} rows={result.data} granularity={granularity} />
           {chart.spec.type !== "table" && result.data.length > 0 && (
             <details className="chart-data">
-              <summary>Data ({result.data.length} rows)</summary>
+              <summary>
+                Data ({result.data.length} {result.data.length === 1 ? "row" : "rows"})
+              </summary>
               <DataRows rows={result.data} units={chart.spec.units} granularity={chart.spec.granularity ?? granularity} />
             </details>
           )}
