@@ -76,6 +76,37 @@ def test_logs_show_traces_and_the_span_tree(page: Any, seeded: Seeded) -> None:
     expect(page.get_by_role("tree", name="Span tree").get_by_role("treeitem")).to_have_count(3)
 
 
+# how far the window, the logs page and its table scroll sideways (0 each: none)
+SIDEWAYS = """() => [
+    document.documentElement,
+    document.querySelector('.page-main'),
+    document.querySelector('[role=table][aria-label=Traces] .dt-scroll'),
+].map(e => e.scrollWidth - e.clientWidth)"""
+
+
+def test_logs_fit_a_900_px_window(page: Any, seeded: Seeded) -> None:
+    page.set_viewport_size({"width": 900, "height": 800})
+    sign_in(page, seeded, seeded.project_path + "/logs")
+    table = page.get_by_role("table", name="Traces")
+    expect(table.get_by_role("row")).to_have_count(4)
+    # the main columns stay; the lower ones are dropped rather than scrolled to
+    header = table.get_by_role("row").first
+    for name in ("Time", "Name", "Input", "Output"):
+        expect(header.get_by_role("columnheader", name=re.compile(f"^{name}$", re.I))).to_be_visible()
+    for name in ("Tokens", "Duration"):
+        expect(header.get_by_role("columnheader", name=re.compile(f"^{name}$", re.I))).to_have_count(0)
+    refund = table.get_by_role("row").filter(has_text="refund policy")
+    expect(refund).to_contain_text("Refunds are accepted within 30 days.")
+    expect(refund).to_contain_text("chat-turn")
+    page.wait_for_timeout(50)  # one layout pass after the columns were fitted
+    shot(page, "03b-logs-900")
+    assert page.evaluate(SIDEWAYS) == [0, 0, 0]
+    # wider again, the dropped columns come back
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(header.get_by_role("columnheader", name=re.compile("^Tokens$", re.I))).to_be_visible()
+    expect(refund).to_contain_text("helpfulness")
+
+
 def test_filter_and_search_logs(page: Any, seeded: Seeded) -> None:
     sign_in(page, seeded, seeded.project_path + "/logs")
     table = page.get_by_role("table", name="Traces")

@@ -1,16 +1,15 @@
 // A table of many rows: TanStack Table for the column model and sizes, TanStack Virtual so only
-// the rows on screen are in the DOM.
+// the rows on screen are in the DOM. Columns that say how (minSize, hidePriority) fit a narrow
+// table instead of making it scroll sideways (lib/columns.ts).
 
-import { useEffect, useMemo, useRef, type ReactNode } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { columnSizingFeature, tableFeatures, useTable, type ColumnDef, type RowData } from "@tanstack/react-table";
 import { useVirtualizer } from "@tanstack/react-virtual";
+import { DEFAULT_SIZE, fitColumns, gridOf, type Sizing } from "../lib/columns";
 
-export interface Column<R> {
+export interface Column<R> extends Sizing {
   id: string;
   header: ReactNode;
-  size?: number;
-  /** grow to fill the remaining width */
-  grow?: boolean;
   cell: (row: R) => ReactNode;
 }
 
@@ -29,7 +28,10 @@ interface Props<R extends RowData> {
   footer?: ReactNode;
 }
 
-export function DataTable<R extends RowData>({ columns, rows, rowId, onRowClick, selectedId, onEndReached, rowHeight = 40, label, footer }: Props<R>) {
+export function DataTable<R extends RowData>({ columns: all, rows, rowId, onRowClick, selectedId, onEndReached, rowHeight = 40, label, footer }: Props<R>) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const width = useClientWidth(scrollRef);
+  const columns = useMemo(() => fitColumns(all, width), [all, width]);
   const defs = useMemo<ColumnDef<typeof features, R>[]>(
     () =>
       columns.map((c) => ({
@@ -37,13 +39,12 @@ export function DataTable<R extends RowData>({ columns, rows, rowId, onRowClick,
         header: () => c.header,
         accessorFn: (r: R) => r,
         cell: (info: { row: { original: R } }) => c.cell(info.row.original),
-        size: c.size ?? 150,
+        size: c.size ?? DEFAULT_SIZE,
         meta: { grow: c.grow },
       })) as unknown as ColumnDef<typeof features, R>[],
     [columns],
   );
   const table = useTable({ features, columns: defs, data: rows, getRowId: (r: R, i: number) => rowId(r, i) });
-  const scrollRef = useRef<HTMLDivElement>(null);
   const modelRows = table.getRowModel().rows;
   const virtualizer = useVirtualizer({
     count: modelRows.length,
@@ -57,9 +58,8 @@ export function DataTable<R extends RowData>({ columns, rows, rowId, onRowClick,
     if (onEndReached && modelRows.length > 0 && last >= modelRows.length - 5) onEndReached();
   }, [last, modelRows.length, onEndReached]);
 
-  const template = columns.map((c) => (c.grow ? `minmax(${c.size ?? 150}px, 1fr)` : `${c.size ?? 150}px`)).join(" ");
   // every row is its own grid: the same minimum width for all keeps their columns aligned
-  const minWidth = columns.reduce((sum, c) => sum + (c.size ?? 150), 0);
+  const { template, minWidth } = gridOf(columns);
   return (
     <div className="data-table" role="table" aria-label={label} aria-rowcount={modelRows.length}>
       <div className="dt-scroll" ref={scrollRef}>
@@ -99,4 +99,19 @@ export function DataTable<R extends RowData>({ columns, rows, rowId, onRowClick,
       </div>
     </div>
   );
+}
+
+/** The element's width inside its borders and scroll bar, followed as it changes (null before the
+ * first layout). */
+function useClientWidth(ref: React.RefObject<HTMLElement | null>): number | null {
+  const [width, setWidth] = useState<number | null>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    setWidth(el.clientWidth);
+    const observer = new ResizeObserver(() => setWidth(el.clientWidth));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [ref]);
+  return width;
 }

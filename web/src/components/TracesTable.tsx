@@ -90,15 +90,17 @@ export function TracesTable({ source, filters, live, selected, onSelect, showExp
           ]
         : []),
       { id: "created", header: "Time", size: 96, cell: (r) => <span title={r.created}>{formatRelative(r.created)}</span> },
-      { id: "name", header: "Name", size: 130, cell: (r) => <span className="strong">{r.span_attributes?.name ?? "—"}</span> },
-      { id: "input", header: "Input", size: 220, grow: true, cell: (r) => <span className="preview">{preview(r.input)}</span> },
-      { id: "output", header: "Output", size: 220, grow: true, cell: (r) => <span className="preview">{preview(r.output)}</span> },
+      // a narrow table (a 900 px window, or an open trace beside it) shrinks input and output, then
+      // drops tokens, duration, expected, scores, output and name, in that order (DataTable)
+      { id: "name", header: "Name", size: 130, hidePriority: 1, cell: (r) => <span className="strong">{r.span_attributes?.name ?? "—"}</span> },
+      { id: "input", header: "Input", size: 220, minSize: 140, grow: true, cell: (r) => <span className="preview">{preview(r.input)}</span> },
+      { id: "output", header: "Output", size: 220, minSize: 140, grow: true, hidePriority: 2, cell: (r) => <span className="preview">{preview(r.output)}</span> },
       ...(showExpected
-        ? [{ id: "expected", header: "Expected", size: 160, grow: true, cell: (r: TraceRow) => <span className="preview">{preview(r.expected)}</span> }]
+        ? [{ id: "expected", header: "Expected", size: 160, minSize: 120, grow: true, hidePriority: 4, cell: (r: TraceRow) => <span className="preview">{preview(r.expected)}</span> }]
         : []),
-      { id: "scores", header: "Scores", size: showExpected ? 300 : 200, cell: (r) => <ScoreChips scores={r.scores} /> },
-      { id: "duration", header: "Duration", size: 96, cell: (r) => formatDuration(r.metrics?.duration) },
-      { id: "tokens", header: "Tokens", size: 84, cell: (r) => formatNumber(r.metrics?.total_tokens) },
+      { id: "scores", header: "Scores", size: showExpected ? 300 : 200, hidePriority: 3, cell: (r) => <ScoreChips scores={r.scores} /> },
+      { id: "duration", header: "Duration", size: 96, hidePriority: 5, cell: (r) => formatDuration(r.metrics?.duration) },
+      { id: "tokens", header: "Tokens", size: 84, hidePriority: 6, cell: (r) => formatNumber(r.metrics?.total_tokens) },
       {
         id: "status",
         header: "",
