@@ -45,6 +45,7 @@ from tests.bench import machine_speed
 from tests.bench.ingest_stages import StageCosts
 from tests.bench.ingest_stages import measure as measure_stages
 from tests.bench.ingest_stages import table as stage_table
+from tests.bench.thread_cpu import MERGES, Sampler
 from tests.support.running import RunningLoopline, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,6 +177,8 @@ class Result:
     error_kinds: list[str] = field(default_factory=list)
     queryable_after_s: float = 0.0
     server_cpu_s: float | None = None
+    #: the server's CPU seconds by component (thread_cpu.py), while saturated
+    components: dict[str, float] = field(default_factory=dict)
 
     def error(self, what: str) -> None:
         self.errors += 1
@@ -356,10 +359,13 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
 
         await drive("warm-up", send_logs3, min(3.0, seconds / 4), concurrency, None, drain)
         cpu0 = server_tree_cpu_s(server)
+        sampler = Sampler(server)
+        sampler.start()
         logs3 = await drive(
             f"loopline {name} /logs3 (saturated)", send_logs3, seconds, concurrency, None, drain
         )
         logs3.server_cpu_s = server_tree_cpu_s(server) - cpu0
+        logs3.components = sampler.stop()
         half = 0.5 * logs3.end_to_end
         paced = await drive(
             f"loopline {name} /logs3 @{half:,.0f}/s (half)",
@@ -467,10 +473,23 @@ def summary(costs: StageCosts | None, results: list[Result], phoenix: Result | N
         if ours and phoenix.spans:
             ratio = (ours.spans / ours.seconds) / (phoenix.spans / phoenix.seconds)
             out.append(f"OTLP acked spans/s, Loopline embedded vs Phoenix: {ratio:.2f}x")
+    for r in results:
+        if r.components and r.spans:
+            out.append(f"{r.name}: the server's CPU by thread, us/span (thread_cpu.py)")
+            for k, v in sorted(r.components.items(), key=lambda kv: -kv[1]):
+                out.append(f"  {k:<36}{v * 1e6 / r.spans:>8.1f}")
     if costs is not None:
         sat = next((r for r in results if r.name == "loopline embedded /logs3 (saturated)"), None)
+        merges = sat.components.get(MERGES) if sat is not None else None
         out.append(f"per-stage CPU ({costs.spans} spans, stages alone in the bench process):")
-        out += ["  " + line for line in stage_table(costs, sat.server_us_per_span if sat else None)]
+        out += [
+            "  " + line
+            for line in stage_table(
+                costs,
+                sat.server_us_per_span if sat else None,
+                merges * 1e6 / sat.spans if sat is not None and merges is not None and sat.spans else None,
+            )
+        ]
     return out
 
 

@@ -5,7 +5,14 @@ Stages, in path order: validate (JSON parse + `rows.validate_row`), publish (own
 ids, envelopes, the journaled in-process bus), consume (envelope decode + grouping), bases (the
 writer's lookup of stored rows), merge (merge + columns), encode (the JSONEachRow insert body),
 insert (the store's insert of that body). Python-only stages are timed with this thread's CPU
-clock, with the collector tuned as in the server (`runtime.app.tune_gc`); stages that run in the store's threads (bases, insert) with the process's CPU clock.
+clock, with the collector tuned as in the server (`runtime.app.tune_gc`); stages that run in the
+store's threads (bases, insert) with the process's CPU clock.
+
+What the server pays around them on the writer's side, measured on the same batches: handoff (the
+writer's process: sending a batch to the worker process and reading its answer, this thread and
+the hand-off thread), worker pipe (the worker process's CPU for the same batches beyond consume +
+merge + encode: its ends of the pipes, the answer's framing; 10 ms ticks, so rough), announce
+(the `loopline.rows.committed` messages and their publish on the journaled bus).
 
 The ceiling is the same encoded bodies inserted straight into a fresh copy of `spans` with the
 writer's insert settings: no Python in the loop, wall time, best of five passes per form, the
@@ -14,6 +21,8 @@ forms alternating.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +36,7 @@ from loopline.common.auth import Principal
 from loopline.common.bus import Message
 from loopline.common.bus.factory import bus_from_url
 from loopline.common.messages import rows as rows_topic
+from loopline.common.pipeline import Batch
 from loopline.common.schema import ROW_TABLES
 from loopline.common.store import Store
 from loopline.common.store.migrations import apply_migrations
@@ -35,17 +45,22 @@ from loopline.ingest.body import parse_json
 from loopline.ingest.write_api import WriteAPI
 from loopline.ingest.writer import INSERT_SETTINGS, group_writes, merge_group
 from loopline.ingest.writer.bases import load_bases
+from loopline.ingest.writer.offload import Offload
+from loopline.ingest.writer.steps import Announce, Written
 
 from loopline.runtime.app import tune_gc
+from tests.bench.thread_cpu import process_cpu_s
 
 STAGES = ("validate", "publish", "consume", "bases", "merge", "encode", "insert")
+#: the writer's costs around the stages (see the module docstring)
+AROUND = ("handoff", "worker pipe", "announce")
 WRITER_BATCH = 2500
 
 
 @dataclass
 class StageCosts:
     spans: int = 0
-    cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    cpu_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES + AROUND, 0.0))
     ceiling_spans_s: float = 0.0
     #: the ceiling with the same rows' JSON fields as escaped text (the writer's form before)
     text_ceiling_spans_s: float = 0.0
@@ -119,6 +134,15 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
                 envelopes.append(Message(rows_topic.TOPIC, 0, len(envelopes), w.key.encode(), w.encode()))
         encoded: list[list[bytes]] = []
         as_text: list[list[bytes]] = []  # the same rows with JSON fields as text (the old form)
+        offload = Offload()
+        await offload.start()
+        handoff_thread = await asyncio.get_running_loop().run_in_executor(
+            offload._thread, threading.get_ident
+        )
+        handoff_clock = time.pthread_getcpuclockid(handoff_thread)
+        (worker,) = offload.worker_pids()
+        worker_cpu0 = process_cpu_s(worker)
+        announce = Announce(bus)
         for i in range(0, len(envelopes), WRITER_BATCH):
             batch = envelopes[i : i + WRITER_BATCH]
             with thread("consume"):
@@ -135,6 +159,17 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
                 await _insert(store, "spans", lines)
             encoded.append(lines)
             as_text.append([orjson.dumps(_text_form(r)) for r in merged])
+            h0 = time.clock_gettime(handoff_clock)
+            with thread("handoff"):
+                handed = await offload.prepare([m.value for m in batch])
+            costs.cpu_s["handoff"] += time.clock_gettime(handoff_clock) - h0
+            written = Written(count=sum(t.count for t in handed.tables))
+            written.announcements = [a for t in handed.tables for a in t.announcements]
+            with thread("announce"):
+                await announce(Batch(written, []))
+        worker_s = process_cpu_s(worker) - worker_cpu0
+        offload.close()
+        costs.cpu_s["worker pipe"] = worker_s - sum(costs.cpu_s[s] for s in ("consume", "merge", "encode"))
         costs.ceiling_spans_s, costs.text_ceiling_spans_s = await _ceilings(
             store, encoded, as_text, costs.spans
         )
@@ -192,17 +227,29 @@ async def _insert(store: Store, table: str, lines: list[bytes]) -> None:
     await store.insert_json(table, lines, stored_row.WRITE_COLUMNS, settings=INSERT_SETTINGS["spans"])
 
 
-def table(costs: StageCosts, server_us_per_span: float | None) -> list[str]:
-    """The per-stage CPU table; HTTP is the rest of the embedded server's CPU per span."""
-    lines = [f"{'stage':<10}{'CPU us/span':>12}{'spans/s per core':>18}"]
+def table(
+    costs: StageCosts, server_us_per_span: float | None, merges_us_per_span: float | None = None
+) -> list[str]:
+    """The per-stage CPU table, the writer's costs around the stages, the store's background
+    merges (from the saturated server's threads), and the rest of the embedded server's CPU per
+    span (HTTP, the event loop, announcements' consumers, what is not measured)."""
+    lines = [f"{'stage':<12}{'CPU us/span':>12}{'spans/s per core':>18}"]
     total = 0.0
-    for s in STAGES:
+    for s in STAGES + AROUND:
         us = costs.us_per_span(s)
         total += us
-        lines.append(f"{s:<10}{us:>12.1f}{1e6 / max(us, 1e-9):>18,.0f}")
+        lines.append(f"{s:<12}{us:>12.1f}{1e6 / max(us, 1e-9):>18,.0f}")
+    if merges_us_per_span is not None:
+        total += merges_us_per_span
+        lines.append(
+            f"{'merges':<12}{merges_us_per_span:>12.1f}{1e6 / max(merges_us_per_span, 1e-9):>18,.0f}"
+            "   (the saturated server's background merge threads)"
+        )
     if server_us_per_span is not None:
-        http = server_us_per_span - total
-        lines.append(f"{'HTTP':<10}{http:>12.1f}{1e6 / max(http, 1e-9):>18,.0f}   (server CPU/span - stages)")
-        lines.append(f"{'server':<10}{server_us_per_span:>12.1f}{1e6 / server_us_per_span:>18,.0f}")
-    lines.append(f"{'stages':<10}{total:>12.1f}{1e6 / total:>18,.0f}")
+        rest = server_us_per_span - total
+        lines.append(
+            f"{'rest':<12}{rest:>12.1f}{1e6 / max(rest, 1e-9):>18,.0f}   (server CPU/span - the rows above)"
+        )
+        lines.append(f"{'server':<12}{server_us_per_span:>12.1f}{1e6 / server_us_per_span:>18,.0f}")
+    lines.append(f"{'measured':<12}{total:>12.1f}{1e6 / total:>18,.0f}")
     return lines

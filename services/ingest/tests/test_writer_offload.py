@@ -23,12 +23,12 @@ from loopline.common.messages import committed
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
 from loopline.common.schema import ROW_TABLES
-from loopline.common.store import Store, apply_migrations
+from loopline.common.store import Store, StoreError, apply_migrations
 from loopline.common.testing import RecordingBus, unique_database
 from loopline.ingest import tables as ingest_tables
-from loopline.ingest.writer import Writer
+from loopline.ingest.writer import Writer, wire
 from loopline.ingest.writer.chain import OFFLOAD_MIN_MESSAGES
-from loopline.ingest.writer.offload import Offload, prepare
+from loopline.ingest.writer.offload import Offload, WorkerDied, prepare
 from loopline.ingest.writer.steps import merge_group
 
 
@@ -157,6 +157,111 @@ def test_prepare_merges_new_rows_and_leaves_the_rest_to_the_writer() -> None:
     assert spans["new1"].announced[0]["root_span_id"] == "new1"
     datasets = prepared.groups[("dataset_rows", "org", "p1", "dataset", "d1")]
     assert len(datasets["dnew"].lines) == 2  # one version per transaction
+
+
+def _steady() -> list[RowWrite | bytes]:
+    """What steady ingest sends: new rows only (spans of two projects, dataset versions)."""
+    batch: list[RowWrite | bytes] = [b"not an envelope"]
+    for i in range(OFFLOAD_MIN_MESSAGES):
+        root = {"span_id": f"s{i}", "root_span_id": f"r{i // 4}"} if i % 5 else {}
+        batch.append(_span(20 + i % 3, f"new{i}", input=f"q{i}", metrics={"tokens": i}, **root))
+    batch.append(RowWrite("org", "p2", "project_logs", "p2", 20, {"id": "other", "input": "x"}))
+    batch.append(_dataset_row(20, "dnew", input="n1"))
+    batch.append(_dataset_row(21, "dnew", input="n2", _is_merge=True, expected="e"))
+    return batch
+
+
+async def _write_both(
+    chdb_dsn: str, offload: Offload, batches: Sequence[Sequence[RowWrite | bytes]], **patch: Any
+) -> list[tuple[dict[str, Any], list[Any], Any]]:
+    """The batches through a writer without a worker, then one with `offload`; `patch` replaces
+    the writer-with-a-worker's store methods."""
+    results = []
+    for worker in (None, offload):
+        store = await _store(chdb_dsn)
+        bus = RecordingBus()
+        try:
+            writer = Writer(store, bus, worker)
+            if worker is not None:
+                for name, fn in patch.items():
+                    setattr(store, name, fn(getattr(store, name)))
+            for b in batches:
+                await writer.handle(_messages(b))
+            results.append((await _contents(store), _announced(bus), writer.stats))
+        finally:
+            await store.close()
+    return results
+
+
+async def test_steady_ingest_inserts_the_worker_bodies_as_they_are(chdb_dsn: str, offload: Offload) -> None:
+    """Every row new: the writer inserts each table's body from the worker (no row one by one)
+    and publishes the worker's announcements; the same rows, dead letters, announcements."""
+
+    def no_rows_one_by_one(insert_json: Any) -> Any:
+        async def fail(*a: Any, **kw: Any) -> None:
+            raise AssertionError("rows inserted one by one on the steady path")
+
+        return fail
+
+    (here, here_ann, here_stats), (there, there_ann, there_stats) = await _write_both(
+        chdb_dsn, offload, [_steady()], insert_json=no_rows_one_by_one
+    )
+    assert len(here["spans"]) == OFFLOAD_MIN_MESSAGES + 1 and len(here["dataset_rows"]) == 2
+    assert [k for k, _ in here["dead_letters"]] == ["junk"]
+    assert there == here and there_ann == here_ann and len(here_ann) > 2
+    assert there_stats.rows_written == here_stats.rows_written == OFFLOAD_MIN_MESSAGES + 3
+
+
+async def test_a_body_the_store_rejects_is_inserted_row_by_row_without_the_bad_row(
+    chdb_dsn: str, offload: Offload
+) -> None:
+    def picky(insert_body: Any) -> Any:
+        async def insert(table: str, body: Any, *a: Any, **kw: Any) -> None:
+            if b'"id":"new5"' in bytes(body):
+                raise StoreError("Code: 27. DB::Exception: Cannot parse input")
+            await insert_body(table, body, *a, **kw)
+
+        return insert
+
+    (here, here_ann, _), (there, there_ann, there_stats) = await _write_both(
+        chdb_dsn, offload, [_steady()], insert_body=picky
+    )
+    assert {r["id"] for r in there["spans"]} == {r["id"] for r in here["spans"]} - {"new5"}
+    assert there["dataset_rows"] == here["dataset_rows"]
+    letters = dict(there["dead_letters"])
+    assert letters["org/project_logs/p1/new5"].startswith("store rejected the row")
+    assert there_stats.rows_written == OFFLOAD_MIN_MESSAGES + 2
+    gone = [a for a in here_ann if "new5" in a.ids]
+    assert len(gone) == 1 and gone[0] not in there_ann
+
+
+def test_the_answer_frame_gives_back_the_prepared_batch() -> None:
+    _, batch = _batch()
+    values = [m.value for m in _messages(batch)]
+    prepared = prepare(values)
+    frame = bytearray(b"".join(wire.encode_prepared(prepared)))
+    handed = wire.decode_prepared(frame)
+    assert not handed.ok and handed.undecodable == prepared.undecodable
+    assert handed.groups == [(k, list(rows)) for k, rows in prepared.groups.items()]
+    assert handed.batch() == prepared
+    request = bytearray(b"".join(wire.request(values)))
+    assert [bytes(v) for v in wire.split_values(request)] == values
+
+
+async def test_a_worker_that_dies_fails_its_batch_and_the_next_one_gets_a_new_worker(
+    offload: Offload,
+) -> None:
+    import os
+    import signal
+
+    await offload.start()
+    (pid,) = offload.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    values = [m.value for m in _messages(_steady())]
+    with pytest.raises(WorkerDied):
+        await offload.prepare(values)
+    handed = await offload.prepare(values)
+    assert handed.ok and offload.worker_pids() != [pid]
 
 
 def test_a_worker_ends_when_the_writer_process_is_killed(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from loopline.ingest.writer import Inserter, group_writes
 from loopline.ingest.writer.bases import LoadBases, existing_ids, load_bases
 from loopline.ingest.writer.insert import InsertRows
 from loopline.ingest.writer.sink import DeadLetterSink
-from loopline.ingest.writer.steps import Announce, GroupWithBases, Merged, group, merge_groups
+from loopline.ingest.writer.steps import Announce, GroupWithBases, Merged, Written, group, merge_groups
 
 
 def w(row_id: str, xact: int, project: str = "p1", **row: Any) -> RowWrite:
@@ -131,7 +131,8 @@ async def test_insert_bisects_to_the_bad_rows_and_rejects_them_as_their_last_wri
     )
     batch: Batch[Merged] = Batch(merged, [])
     written = await InsertRows(Inserter(store))(batch)
-    assert [r["id"] for r in written] == ["a", "b"] and sorted(store.inserted) == ["a", "b"]
+    assert [r["id"] for r in written.rows] == ["a", "b"] and sorted(store.inserted) == ["a", "b"]
+    assert written.count == 2
     assert [i.message.key for i in batch.invalid] == [b"org/project_logs/g/bad1", b"org/project_logs/g/bad2"]
     assert batch.invalid[0].message.value == original.encode()  # replayable write
     assert orjson.loads(batch.invalid[1].message.value)["id"] == "bad2"  # no write known: the row
@@ -157,13 +158,13 @@ async def test_announce_one_rows_committed_per_trace() -> None:
         }
         for i in ("a", "b")
     ]
-    assert await Announce(bus)(Batch(written, [])) == written
+    assert await Announce(bus)(Batch(Written(written, count=2), [])) == Written(written, count=2)
     ((topic, (out,)),) = bus.published
     assert topic == committed.TOPIC and out.key == b"org/project_logs/g/t1"
     assert committed.decode(out.value) == committed.RowsCommitted(
         "org", "p1", "project_logs", "g", "t1", 9, ["a", "b"]
     )
-    await Announce(bus)(Batch([], []))
+    await Announce(bus)(Batch(Written(), []))
     assert len(bus.published) == 1  # nothing written, nothing announced
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import clickhouse_connect
 import orjson
 from clickhouse_connect.driver.client import Client
+from loopline.common.os_threads import naming
 from loopline.common.store.cluster import CLUSTER_INSERT_SETTINGS, check_cluster_name, on_cluster
 
 T = TypeVar("T")
@@ -129,7 +130,9 @@ class Store:
         self.embedded = dsn.startswith("chdb://")
         self._client: Client | None = None
         n = workers or (4 if self.embedded else 8)
-        self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="store")
+        self._pool = ThreadPoolExecutor(
+            max_workers=n, thread_name_prefix="store", initializer=naming("ll-store")
+        )
 
     @property
     def client(self) -> Client:
@@ -222,13 +225,29 @@ class Store:
         `settings`: extra ClickHouse settings for this insert."""
         if not rows:
             return
-        cols = list(column_names)
         body = b"\n".join([r if type(r) is bytes else orjson.dumps(r) for r in rows])
+        await self.insert_body(table, body, column_names, settings=settings)
+
+    async def insert_body(
+        self,
+        table: str,
+        body: bytes | memoryview,
+        column_names: Sequence[str],
+        *,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a JSONEachRow body (rows already encoded, one JSON object a line, keys exactly
+        `column_names`), as `insert_json` does. The embedded engine reads a memoryview as it is;
+        a server gets bytes."""
+        if not len(body):
+            return
+        if not self.embedded and type(body) is not bytes:
+            body = bytes(body)
         try:
             await self._run(
                 self.client.raw_insert,
                 f"{self.database}.{table}",
-                cols,
+                list(column_names),
                 insert_block=body,
                 settings={
                     "date_time_input_format": "best_effort",

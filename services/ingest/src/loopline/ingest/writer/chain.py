@@ -15,7 +15,7 @@ from loopline.ingest.writer.insert import Inserter, InsertRows, Row
 from loopline.ingest.writer.offload import Offload
 from loopline.ingest.writer.prepared import Prepare, SplitAndLoadBases, merge_split
 from loopline.ingest.writer.sink import DeadLetterSink
-from loopline.ingest.writer.steps import Announce, group, merge_groups
+from loopline.ingest.writer.steps import Announce, Written, group, merge_groups
 
 PIPELINE = "writer"
 #: Batches smaller than this are prepared in this process even when a worker process is there:
@@ -87,14 +87,14 @@ class Writer:
     async def handle(self, batch: list[Message]) -> None:
         """The bus handler: returns once the batch is written, announced and its rejects recorded."""
         t0 = time.perf_counter()
-        written: Collect[list[dict[str, Any]]] = Collect()
+        written: Collect[Written] = Collect()
         pipeline = self.pipeline
         if self.offloaded is not None and len(batch) >= OFFLOAD_MIN_MESSAGES:
             pipeline = self.offloaded
         invalid = await pipeline.handle(batch, last=written)
         self.stats.batches += 1
         self.stats.messages += len(batch)
-        self.stats.rows_written += sum(len(rows) for rows in written.values)
+        self.stats.rows_written += sum(w.count for w in written.values)
         self.stats.dead_letters += len(invalid)
         self.stats.last_batch_ms = (time.perf_counter() - t0) * 1000
 

@@ -13,7 +13,7 @@ from loopline.common.logging import get_logger
 from loopline.common.pipeline import Batch
 from loopline.common.schema import JSON_TYPE_SETTINGS, TEXT_INDEXED_TABLES, TEXT_INDEXES
 from loopline.common.store import Store, StoreError
-from loopline.ingest.writer.steps import EncodedRow, Merged
+from loopline.ingest.writer.steps import EncodedBody, EncodedRow, Merged, Written
 
 log = get_logger(__name__)
 
@@ -47,6 +47,24 @@ class Inserter:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.settings = dict(INSERT_SETTINGS)
+
+    async def insert_body(self, table: str, body: bytes | memoryview) -> bool:
+        """Insert a worker's whole body of one table; False (nothing inserted) when the store
+        rejects its data (the caller then inserts its rows one by one, bisecting).
+
+        Raises StoreError when the store is down (the bus redelivers later)."""
+        try:
+            await self.store.insert_body(
+                table, body, stored_row.WRITE_COLUMNS, settings=self.settings.get(table)
+            )
+            return True
+        except StoreError as exc:
+            if self.settings and "Unknown setting" in str(exc):
+                self.drop_setting(unknown_setting(str(exc)), str(exc))
+                return await self.insert_body(table, body)
+            if not await self.store.ping():
+                raise
+            return False
 
     async def insert(self, table: str, rows: Sequence[Row]) -> list[tuple[Row, str]]:
         """Insert; on a data error, bisect to isolate bad rows. Returns (row, reason) rejected.
@@ -90,12 +108,22 @@ class InsertRows:
     def __init__(self, inserter: Inserter) -> None:
         self.inserter = inserter
 
-    async def __call__(self, batch: Batch[Merged]) -> list[dict[str, Any]]:
-        written: list[dict[str, Any]] = []
-        for table, rows in batch.value.by_table.items():
+    async def __call__(self, batch: Batch[Merged]) -> Written:
+        written = Written()
+        for table, maybe_body in batch.value.by_table.items():
+            if len(maybe_body) == 1 and type(whole := maybe_body[0]) is EncodedBody:
+                if await self.inserter.insert_body(table, whole.body):
+                    written.count += whole.count
+                    written.announcements += whole.announcements
+                    continue
+                rows: Sequence[Row] = whole.rows()
+            else:
+                rows = maybe_body  # type: ignore[assignment]  # only a worker's body comes alone
             rejected = await self.inserter.insert(table, rows)
             bad_ids = {id(r) for r, _ in rejected}
-            written.extend(_fields(r) for r in rows if id(r) not in bad_ids)
+            fields = [_fields(r) for r in rows if id(r) not in bad_ids]
+            written.rows += fields
+            written.count += len(fields)
             for r, reason in rejected:
                 f = _fields(r)
                 key = f"{f['org_id']}/{f['object_type']}/{f['object_id']}/{f['id']}"

@@ -2,19 +2,23 @@
 
 On one asyncio process the writer's Python work (about half of a span's CPU on the ingest path)
 and the HTTP side share one core under the GIL. `prepare` runs in a worker process fed the
-messages' bytes, and hands back, per logical row, the encoded JSONEachRow lines to insert and
-the few fields the announcement needs; no row object crosses back.
+messages' bytes, and hands back the encoded JSONEachRow lines to insert and the announcements
+they make; no Python object crosses either way (wire.py: one frame of bytes each way over a
+pipe).
 
 The worker merges every row as if it had no stored state. That is the right answer exactly for
 rows that were never written and name no parent to resolve, which is what steady ingest sends;
 the writer checks which rows have a stored version (`bases.existing_ids`) and merges those (and
 rows that name a `_parent_id` to resolve, or whose merge failed here) in its own process, as
-before, so merge results, rejects and their reasons are unchanged.
+before, so merge results, rejects and their reasons are unchanged. When every row of a batch is
+new and merged there (steady ingest), the writer inserts the worker's body of each table as it
+came and publishes the worker's announcements: no per-row Python work in the writer's process.
 
 A worker that dies fails the batch (the bus redelivers it; a new worker is started); a worker
-whose writer died ends itself. The worker is started with "spawn" (the writer's process runs the
-store's threads, which a fork must not copy), so it imports the main module as `__mp_main__`:
-an entry point must guard its `main()` (`loopline.cli.__main__` does).
+whose writer died ends itself (its request pipe closes; and it watches its parent). The worker
+is started with "spawn" (the writer's process runs the store's threads, which a fork must not
+copy), so it imports the main module as `__mp_main__`: an entry point must guard its `main()`
+(`loopline.cli.__main__` does).
 """
 
 from __future__ import annotations
@@ -25,63 +29,36 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from typing import Any
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 
 from loopline.common import stored_row
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.contract import MessageDecodeError
 from loopline.common.messages.rows import RowWrite
+from loopline.common.os_threads import naming
 from loopline.common.rows import RowValidationError
 from loopline.ingest import merge
+from loopline.ingest.writer import wire
 from loopline.ingest.writer.steps import GroupKey, merge_group
+from loopline.ingest.writer.wire import ANNOUNCED, PreparedBatch, PreparedRow
 
 #: How often a worker checks that the writer's process is still its parent.
 PARENT_CHECK_S = 1.0
-#: The fields of a written row that the announcement (`committed.from_written`) reads.
-ANNOUNCED = (
-    "org_id",
-    "project_id",
-    "object_type",
-    "object_id",
-    "id",
-    "root_span_id",
-    "_xact_id",
-    "_is_deleted",
-)
 
 
-@dataclass(slots=True)
-class PreparedRow:
-    """One logical row's writes, merged onto no stored state: `lines` to insert (one per stored
-    version) with `announced` fields each; `writes` are the batch indexes of its writes."""
-
-    writes: list[int]
-    lines: list[bytes] = field(default_factory=list)
-    announced: list[dict[str, Any]] = field(default_factory=list)
-    #: False when the row must be merged by the writer itself (its group names a parent to
-    #: resolve, or its merge failed here; the writer's merge then rejects it with the reason)
-    ok: bool = True
+class WorkerDied(Exception):
+    """The worker process ended or failed mid-batch (the bus redelivers the batch)."""
 
 
-@dataclass(slots=True)
-class PreparedBatch:
-    """A bus batch after `prepare`: messages that are not row writes (index, reason), and the
-    rows by group, in bus order."""
-
-    undecodable: list[tuple[int, str]] = field(default_factory=list)
-    groups: dict[GroupKey, dict[str, PreparedRow]] = field(default_factory=dict)
-
-
-def prepare(values: list[bytes]) -> PreparedBatch:
+def prepare(values: list[bytes] | list[memoryview]) -> PreparedBatch:
     """Decode, group, merge (no stored state) and encode a batch's message values."""
     out = PreparedBatch()
     writes: dict[GroupKey, dict[str, list[tuple[int, RowWrite]]]] = {}
     for i, value in enumerate(values):
         try:
-            w = rows_topic.decode(value)
+            w = rows_topic.decode(value)  # type: ignore[arg-type]  # orjson reads a memoryview too
         except MessageDecodeError as exc:
             out.undecodable.append((i, str(exc)))
             continue
@@ -108,17 +85,13 @@ def prepare(values: list[bytes]) -> PreparedBatch:
     return out
 
 
-def _warm() -> None:
-    """Run in a new worker: imports done before the first batch needs them."""
-
-
-def _exit_with_parent(parent: int) -> None:
-    """The worker's initializer: end the worker when the writer's process is gone (even after a
-    `kill -9`, which leaves the worker waiting for work that never comes); and the collector
-    tuned as in the server's process (`runtime.app.tune_gc`): a batch decodes and merges
-    hundreds of thousands of short-lived objects, freed by reference counting, which the default
-    thresholds walked again and again (measured: parsing `bench_ingest`'s 3.8 KB rows took 10.4
-    µs a row with the default collector, 6.2 µs with this)."""
+def _tune_and_watch(parent: int) -> None:
+    """The worker's set-up: end the worker when the writer's process is gone (even after a
+    `kill -9`); and the collector tuned as in the server's process (`runtime.app.tune_gc`): a
+    batch decodes and merges hundreds of thousands of short-lived objects, freed by reference
+    counting, which the default thresholds walked again and again (measured: parsing
+    `bench_ingest`'s 3.8 KB rows took 10.4 µs a row with the default collector, 6.2 µs with
+    this)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
@@ -131,40 +104,91 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-class Offload:
-    """A one-process pool for `prepare`; started on first use, restarted after a crash."""
+def serve(requests: Connection, responses: Connection, parent: int) -> None:
+    """The worker process: answer each request frame (a batch's values) with its prepared batch;
+    end when the request pipe closes (the writer closed it, or died)."""
+    _tune_and_watch(parent)
+    rfd, wfd = requests.fileno(), responses.fileno()
+    while True:
+        try:
+            frame = wire.read_frame(rfd)
+        except EOFError:
+            os._exit(0)
+        try:
+            parts = wire.encode_prepared(prepare(wire.split_values(frame)))
+        except Exception:
+            parts = wire.error_frame(traceback.format_exc())
+        del frame
+        wire.write_frame(wfd, parts)
+        del parts
+
+
+class _Process:
+    """One worker process and the two pipes to it."""
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+        # spawn: the writer's process holds the store's threads, which a fork must not copy
+        mp = multiprocessing.get_context("spawn")
+        req_r, self.requests = mp.Pipe(duplex=False)
+        self.responses, res_w = mp.Pipe(duplex=False)
+        self.proc = mp.Process(
+            target=serve, args=(req_r, res_w, os.getpid()), name="loopline-writer-worker", daemon=True
+        )
+        self.proc.start()
+        req_r.close()  # the worker's ends: its request pipe then closes when this process dies
+        res_w.close()
+        for conn in (self.requests, self.responses):
+            wire.grow_pipe(conn.fileno())
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # spawn: the writer's process holds the store's threads, which a fork must not copy
-            self._pool = ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent,
-                initargs=(os.getpid(),),
-            )
-        return self._pool
-
-    async def prepare(self, values: list[bytes]) -> PreparedBatch:
-        loop = asyncio.get_running_loop()
+    def call(self, parts: list[bytes]) -> bytearray:
+        """Send one request frame, wait for the answer (blocking: runs in the hand-off thread)."""
         try:
-            return await loop.run_in_executor(self._executor(), prepare, values)
-        except BrokenProcessPool:
-            self.close()  # the next batch (this one, redelivered) starts a new worker
+            wire.write_frame(self.requests.fileno(), parts)
+            return wire.read_frame(self.responses.fileno())
+        except (OSError, EOFError) as exc:
+            raise WorkerDied(f"the writer's worker process ended: {exc!r}") from exc
+
+    def close(self) -> None:
+        self.requests.close()  # the worker ends at its next read
+        self.responses.close()
+        self.proc.join(timeout=1.0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5.0)
+
+
+class Offload:
+    """A worker process for `prepare`; started on first use, restarted after a crash. Calls go
+    through one hand-off thread (its pipe reads and writes release the GIL), one at a time."""
+
+    def __init__(self) -> None:
+        self._proc: _Process | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="offload", initializer=naming("ll-offload"))
+
+    def _call(self, parts: list[bytes]) -> bytearray:
+        if self._proc is None:
+            self._proc = _Process()
+        try:
+            return self._proc.call(parts)
+        except WorkerDied:
+            proc, self._proc = self._proc, None
+            proc.close()  # the next batch (this one, redelivered) starts a new worker
             raise
 
+    async def prepare(self, values: list[bytes]) -> wire.Handed:
+        loop = asyncio.get_running_loop()
+        frame = await loop.run_in_executor(self._thread, self._call, wire.request(values))
+        return wire.decode_prepared(frame)
+
     async def start(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor(), _warm)
+        await self.prepare([])
 
     def worker_pids(self) -> list[int]:
         """The worker's process id (tests)."""
-        pool = self._pool
-        return list(pool._processes) if pool is not None else []
+        proc = self._proc
+        return [proc.proc.pid] if proc is not None and proc.proc.pid is not None else []
 
     def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.close()

@@ -5,11 +5,15 @@ bus order (the order the writer without a worker inserts and announces them in).
     prepare (worker) → load_bases (rows with a stored version, groups that name a parent, rows
     whose merge failed in the worker) → merge (those rows, with `steps.merge_groups`; the
     worker's rows join as encoded lines) → insert → announce
+
+When the worker merged every row and none has a stored version (steady ingest), each table's
+body goes to the insert as the worker encoded it, with the announcements it made
+(`steps.EncodedBody`): the rows are never decoded in the writer's process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loopline.common.bus import Message
@@ -19,14 +23,31 @@ from loopline.common.pipeline import Batch
 from loopline.common.store import Store
 from loopline.common.stored_row import RowState
 from loopline.ingest.writer.bases import LoadBases, existing_ids
-from loopline.ingest.writer.offload import Offload, PreparedBatch, PreparedRow
-from loopline.ingest.writer.steps import EncodedRow, GroupKey, GroupWithBases, Merged, merge_groups
+from loopline.ingest.writer.offload import Offload
+from loopline.ingest.writer.steps import (
+    EncodedBody,
+    EncodedRow,
+    GroupKey,
+    GroupWithBases,
+    Merged,
+    merge_groups,
+)
+from loopline.ingest.writer.wire import Handed, PreparedBatch, PreparedRow, TableBody
 
 
 @dataclass(slots=True)
 class Prepared:
     messages: Sequence[Message]
-    batch: PreparedBatch
+    handed: Handed
+
+
+@dataclass(slots=True)
+class Whole:
+    """Every row of the batch is new and merged by the worker: its tables' bodies as they are."""
+
+    tables: list[TableBody]
+    messages: Sequence[Message]
+    handed: Handed
 
 
 @dataclass(slots=True)
@@ -49,10 +70,10 @@ class Prepare:
 
     async def __call__(self, batch: Batch[Sequence[Message]]) -> Prepared:
         messages = batch.value
-        prepared = await self.offload.prepare([m.value for m in messages])
-        for i, reason in prepared.undecodable:
+        handed = await self.offload.prepare([m.value for m in messages])
+        for i, reason in handed.undecodable:
             batch.reject(messages[i], reason)
-        return Prepared(messages, prepared)
+        return Prepared(messages, handed)
 
 
 class SplitAndLoadBases:
@@ -63,11 +84,14 @@ class SplitAndLoadBases:
         self.store = store
         self.load_bases = LoadBases(store)
 
-    async def __call__(self, batch: Batch[Prepared]) -> list[SplitGroup]:
-        messages = batch.value.messages
+    async def __call__(self, batch: Batch[Prepared]) -> list[SplitGroup] | Whole:
+        messages, handed = batch.value.messages, batch.value.handed
+        stored_by_group = [set(await existing_ids(self.store, key, ids)) for key, ids in handed.groups]
+        if handed.ok and not any(stored_by_group):
+            return Whole(handed.tables, messages, handed)
         out: list[SplitGroup] = []
-        for key, prepared_rows in batch.value.batch.groups.items():
-            stored = set(await existing_ids(self.store, key, list(prepared_rows)))
+        prepared = handed.batch()
+        for (key, prepared_rows), stored in zip(prepared.groups.items(), stored_by_group, strict=True):
             rows: list[tuple[str, PreparedRow | list[RowWrite]]] = []
             here: dict[str, list[RowWrite]] = {}
             for row_id, row in prepared_rows.items():
@@ -84,10 +108,17 @@ class SplitAndLoadBases:
         return out
 
 
-async def merge_split(batch: Batch[list[SplitGroup]]) -> Merged:
+async def merge_split(batch: Batch[list[SplitGroup] | Whole]) -> Merged:
     """The step: merge the writer's own rows (`merge_groups`: a whole group at once, else row by
-    row), and put the worker's encoded rows in their places."""
+    row), and put the worker's encoded rows in their places; or, for a `Whole` batch, its
+    tables' bodies."""
     merged = Merged()
+    if isinstance(batch.value, Whole):
+        whole = batch.value
+        for t in whole.tables:
+            rows = _table_rows(whole.handed, whole.messages, t.table)
+            merged.by_table[t.table] = [EncodedBody(t.body, t.count, t.announcements, rows)]
+        return merged
 
     async def merge_here(g: GroupWithBases) -> None:
         m = await merge_groups(batch.with_value([g]))
@@ -106,8 +137,26 @@ async def merge_split(batch: Batch[list[SplitGroup]]) -> Merged:
                 await merge_here(GroupWithBases(g.key, {row_id: row}, g.bases))
                 continue
             out = merged.by_table.setdefault(g.key[0], [])
-            last_write = g.messages[row.writes[-1]].value
-            out.extend(
-                EncodedRow(line, a, last_write) for line, a in zip(row.lines, row.announced, strict=True)
-            )
+            out.extend(_encoded(row, g.messages))
     return merged
+
+
+def _encoded(row: PreparedRow, messages: Sequence[Message]) -> list[EncodedRow]:
+    last_write = messages[row.writes[-1]].value
+    return [EncodedRow(line, a, last_write) for line, a in zip(row.lines, row.announced, strict=True)]
+
+
+def _table_rows(handed: Handed, messages: Sequence[Message], table: str) -> Callable[[], list[EncodedRow]]:
+    """A `Whole` table's rows one by one, when the store rejected its body (the insert bisects)."""
+
+    def rows() -> list[EncodedRow]:
+        prepared: PreparedBatch = handed.batch()
+        return [
+            e
+            for key, group in prepared.groups.items()
+            if key[0] == table
+            for row in group.values()
+            for e in _encoded(row, messages)
+        ]
+
+    return rows

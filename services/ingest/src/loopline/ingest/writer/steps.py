@@ -8,7 +8,7 @@ under the steps (the bench times them alone).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +48,37 @@ class EncodedRow:
     last_write: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedBody:
+    """Every row of one table of a batch, encoded by the worker process (steady ingest: every
+    row new): the JSONEachRow `body`, its row `count` and the `announcements` those rows make;
+    `rows()` gives the same rows one by one (for the insert's bisection, if the store rejects
+    the body)."""
+
+    body: bytes | memoryview
+    count: int
+    announcements: list[OutMessage]
+    rows: Callable[[], list[EncodedRow]]
+
+
 @dataclass(slots=True)
 class Merged:
-    """Rows to insert (column dicts, or rows already encoded), by table; and the last write of
-    each row key merged here (for dead letters)."""
+    """Rows to insert (column dicts, rows already encoded, or one table's whole body), by table;
+    and the last write of each row key merged here (for dead letters)."""
 
-    by_table: dict[str, list[dict[str, Any] | EncodedRow]] = field(default_factory=dict)
+    by_table: dict[str, list[dict[str, Any] | EncodedRow | EncodedBody]] = field(default_factory=dict)
     originals: dict[str, RowWrite] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Written:
+    """What the insert wrote: the written rows' column dicts (or announced fields), when they
+    were inserted one by one, and the announcements of rows inserted as a worker's body; `count`
+    rows in all."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    announcements: list[OutMessage] = field(default_factory=list)
+    count: int = 0
 
 
 def group_writes(writes: Sequence[RowWrite]) -> Groups:
@@ -127,7 +151,7 @@ async def merge_groups(batch: Batch[list[GroupWithBases]]) -> Merged:
     for g in batch.value:
         for ws in g.by_id.values():
             merged.originals[ws[-1].key] = ws[-1]
-        rows: list[dict[str, Any] | EncodedRow] = merged.by_table.setdefault(g.key[0], [])
+        rows: list[dict[str, Any] | EncodedRow | EncodedBody] = merged.by_table.setdefault(g.key[0], [])
         try:
             rows.extend(merge_group(g.key, g.by_id, g.bases))
         except (merge.MergeError, RowValidationError) as exc:
@@ -143,13 +167,17 @@ async def merge_groups(batch: Batch[list[GroupWithBases]]) -> Merged:
 
 class Announce:
     """Tell downstream consumers (classifier, online scoring) which traces changed:
-    one `RowsCommitted` per trace on `loopline.rows.committed`. Hands the written rows on."""
+    one `RowsCommitted` per trace on `loopline.rows.committed` (a table's rows never share a
+    trace with another table's, so the worker's announcements of its bodies and those of the
+    rows written one by one are the same as `from_written` over all of them). Hands `Written` on."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
 
-    async def __call__(self, batch: Batch[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        messages = committed.from_written(batch.value)
+    async def __call__(self, batch: Batch[Written]) -> Written:
+        written = batch.value
+        messages = [committed.CONTRACT.out(m) for m in committed.from_written(written.rows)]
+        messages += written.announcements
         if messages:
-            await self.bus.publish(committed.TOPIC, [committed.CONTRACT.out(m) for m in messages])
-        return batch.value
+            await self.bus.publish(committed.TOPIC, messages)
+        return written
