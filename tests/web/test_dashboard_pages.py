@@ -128,24 +128,24 @@ def test_copy_edit_a_chart_and_create_a_dashboard(page: Any, seeded: Seeded) -> 
 
 
 def test_a_charts_warnings_show_on_its_card(page: Any, seeded: Seeded, api: httpx.Client) -> None:
-    # a classifier facet read without [0] reads nothing: the chart answers (empty labels) with the
-    # binder's hint, shown on the card as a warning, not as a failure
+    # a key that is no field is read as an extra top-level key (empty here): the chart answers with
+    # the binder's hint, shown on the card as a warning, not as a failure
     chart = {
         "id": "intents",
-        "title": "Turns by intent",
-        "query": "dimensions: classifications.Intent.label AS intent | measures: count(1) AS n",
-        "spec": {"type": "bar", "x": "intent", "series": ["n"], "units": "count"},
+        "title": "Turns by tier",
+        "query": "dimensions: customer_tier AS tier | measures: count(1) AS n",
+        "spec": {"type": "bar", "x": "tier", "series": ["n"], "units": "count"},
     }
     r = api.post("/dashboards", json={"project_id": seeded.project_id, "name": "Warned", "charts": [chart]})
     assert r.status_code == 200, r.text
     did = r.json()["id"]
     try:
         sign_in(page, seeded, f"{seeded.project_path}/dashboards/{quote(did, safe='')}")
-        card = page.get_by_role("region", name="Turns by intent")
+        card = page.get_by_role("region", name="Turns by tier")
         note = card.get_by_role("note", name="Chart warnings")
         expect(note).to_be_visible()
         expect(note).to_contain_text("Warning")
-        expect(note).to_contain_text("'classifications.Intent[0].label' for the first item")
+        expect(note).to_contain_text("'customer_tier' is not a known field")
         expect(card.locator(".recharts-wrapper")).to_be_visible()  # the chart is still drawn
         expect(card.get_by_role("alert")).to_have_count(0)
         expect(card).not_to_contain_text("This chart failed")

@@ -712,3 +712,39 @@ def test_numbers_and_integers_mixed_in_one_value(engine: Any) -> None:
         "| filter: id = 'a1'",
     )
     assert got == [{"a": "a1", "b": None, "m": 0.9}]
+
+
+def test_a_facet_key_without_an_index_reads_the_first_item_or_the_logged_object(
+    empty_engine: Any, make_row: Any
+) -> None:
+    # `classifications.Intent.label = 'refund'` as Topics filters: the classifier's array of items
+    # (its first item is the decision) and a facet an SDK logged as an object both answer
+    facets: dict[str, Any] = {
+        "arr": {"Intent": [{"id": "i1", "label": "refund", "source": {"type": "model"}}]},
+        "obj": {"Intent": {"label": "refund", "source": {"type": "human"}}},
+        "other": {"Intent": [{"label": "cancel"}]},
+        "second": {"Intent": [{"label": "other"}, {"label": "refund"}]},
+        "none": {},
+    }
+    empty_engine.insert("spans", [make_row(id=k, extra={"classifications": v}) for k, v in facets.items()])
+    assert sorted(
+        ids(empty_engine, f"select: id | {P} | filter: classifications.Intent.label = 'refund'")
+    ) == [
+        "arr",
+        "obj",
+    ]
+    got = rows(
+        empty_engine,
+        f"dimensions: classifications.Intent.label AS intent | measures: count(1) AS n | {P} | sort: intent",
+    )
+    assert got == [
+        {"intent": "cancel", "n": 1},
+        {"intent": "other", "n": 1},
+        {"intent": "refund", "n": 2},
+        {"intent": None, "n": 1},
+    ]
+    by_id = {
+        r["id"]: r["t"]
+        for r in rows(empty_engine, f"select: id, classifications.Intent.source.type AS t | {P}")
+    }
+    assert by_id == {"arr": "model", "obj": "human", "other": None, "second": None, "none": None}

@@ -86,7 +86,7 @@ async def test_builtin_dashboards_show_the_seeded_numbers(ll: InProcess) -> None
     pid = await seed(ll)
     listed = (await ll.client.get(f"/dashboards?project_id={pid}", headers=ll.headers)).json()["objects"]
     assert [d["id"] for d in listed] == list(BUILTIN)
-    for did in BUILTIN:  # no chart reads a path the binder warns about (a facet without [0], ...)
+    for did in BUILTIN:  # no chart reads a path the binder warns about (an unknown key, ...)
         r = await ll.client.post(f"/dashboards/{did}/data", json={"project_id": pid}, headers=ll.headers)
         assert [c["warnings"] for c in r.json()["charts"] if "warnings" in c] == [], did
     blast = await data(ll, "builtin:blast-radius", pid)
@@ -173,17 +173,18 @@ async def test_saved_dashboard_crud(ll: InProcess) -> None:
     assert r.status_code == 200 and [c["id"] for c in r.json()["charts"]] == ["calls", "errors"]
     out = await data(ll, did, pid)
     assert out["errors"]["data"] == [{"n": 8}]
-    # a facet read without an index: the chart answers, with the binder's hint
+    # a query the binder warns about (a key that is no field: read as an extra top-level key):
+    # the chart answers, with the binder's hint
     facet = {
         **CHART,
         "id": "intents",
-        "query": "dimensions: classifications.Intent.label AS i | measures: count(1) AS n",
+        "query": "dimensions: customer_tier AS i | measures: count(1) AS n",
     }
     assert (
         await ll.client.post(f"/dashboards/{did}/charts", json=facet, headers=ll.headers)
     ).status_code == 200
     [hint] = (await data(ll, did, pid))["intents"]["warnings"]
-    assert hint["code"] == "classificationsArrayPath" and "classifications.Intent[0].label" in hint["message"]
+    assert hint["code"] == "unknownField" and "'customer_tier' is not a known field" in hint["message"]
     assert (
         await ll.client.delete(f"/dashboards/{did}/charts/intents", headers=ll.headers)
     ).status_code == 200

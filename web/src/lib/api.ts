@@ -322,7 +322,7 @@ export interface ChartData {
   btql: string;
   data?: Row[];
   error?: { class?: string; message: string; line?: number | null; column?: number | null };
-  // hints that come with the data (e.g. a classifier facet read without [0], which reads nothing)
+  // hints that come with the data (e.g. a key that is no field, read as an extra top-level key)
   warnings?: ChartWarning[];
 }
 

@@ -114,7 +114,7 @@ class ExprBinder(A.ExprVisitor[Bd.B, BindContext]):
             if ctx.measure and not ctx.in_agg:
                 raise bind_error(f"'{ident_text(e.path)}' must be inside an aggregate in 'measures:'", e)
             if head == "classifications" and len(rest) >= 2 and all(isinstance(p, str) for p in rest[:2]):
-                self._warn_facet_path(rest)
+                return self._facet_key(known[head], rest, e)
             return span_field(known[head], rest, e, self.fast_json)
         elif head in S.FIELDS_BY_NAME:
             raise bind_error(f"field '{head}' is not available on {self.object_type} rows", e)
@@ -201,16 +201,17 @@ class ExprBinder(A.ExprVisitor[Bd.B, BindContext]):
             f"'{ident_text(node.path if isinstance(node, A.Ident) else ())}' has no sub-fields", node
         )
 
-    def _warn_facet_path(self, rest: Path) -> None:
-        """`classifications.<facet>.<key>`: a facet is an array of items in Braintrust's shape
-        (the classifier writes it so), where such a path reads nothing; say how to read it."""
-        facet, key = str(rest[0]), ident_text(rest[1:])
-        self._warn(
-            "classificationsArrayPath",
-            f"'classifications.{facet}.{key}' reads nothing when {facet} is an array of items "
-            f"(Braintrust's shape, what the classifier writes): use 'classifications.{facet}[0].{key}' "
-            f"for the first item (the decision), or unpivot: classifications.{facet} as (item)",
-        )
+    def _facet_key(self, field: S.Field, rest: Path, e: A.Ident) -> Bd.B:
+        """`classifications.<facet>.<key>` (Topics' filter `classifications.Intent.label = 'refund'`):
+        a facet is an array of items in Braintrust's shape (what the classifier writes: one item,
+        the decision), where the key is read from the first item; a facet logged as an object is
+        read as it is. The value is the first of the two that is there:
+        coalesce(classifications.<facet>[0].<key>, classifications.<facet>.<key>)."""
+        first = span_field(field, (rest[0], 0, *rest[1:]), e, self.fast_json)
+        plain = span_field(field, rest, e, self.fast_json)
+        typ, mode = unify([first, plain], [e, e])
+        f = Bd.BFunc(typ, name="coalesce", args=(first, plain), modes=(mode, mode))
+        return Bd.BJson(S.JSON, base=f) if typ == S.JSON else f
 
     def _warn(self, code: str, message: str) -> None:
         if (code, message) not in self._warned:

@@ -2,7 +2,8 @@
 current definitions), read-only (copy one into a saved dashboard to edit it). Ids start with
 `builtin:`. They read only fields every SDK logs: span name/type, error, metadata.model, metrics
 (tokens, cost, start/end), classifications.Intent[0].label (the classifier's decision: the facet is
-an array of items, the first is the label; `classifications.Intent.label` reads nothing).
+an array of items, the first is the label; `classifications.Intent.label` reads the same, and
+also a facet logged as an object).
 
 The "Blast radius" dashboard is the *span* blast radius (`loopline.common.analyses.blast_radius`):
 error rate x volume (errors / calls x calls) of spans, so a tool failing half of 10 calls ranks

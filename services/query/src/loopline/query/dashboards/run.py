@@ -1,8 +1,8 @@
 """Running a dashboard: each chart composed with the view, authorized and compiled like a `/btql`
 request, and run concurrently (at most `CONCURRENCY` at once per request). A chart that fails
 (a bad saved query, a time limit) answers its own error; the others still answer. A chart whose
-query the binder has a hint about (e.g. `classifications.Intent.label`, which reads nothing on
-the classifier's arrays) answers its data with `warnings`."""
+query the binder has a hint about (e.g. a key that is no field, read as an extra top-level key)
+answers its data with `warnings`."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ async def _one(
         return out
     out["data"] = page.data
     out["schema"] = cq.response_schema()
-    hints = [w for w in cq.warnings if w.get("stage") == "binder"]  # e.g. a facet read without [0]
+    hints = [w for w in cq.warnings if w.get("stage") == "binder"]  # e.g. an unknown key read from extra
     if hints:
         out["warnings"] = hints
     return out
