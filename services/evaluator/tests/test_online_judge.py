@@ -4,7 +4,6 @@ caught up, nothing lost; the provider down for good → the reason recorded as a
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,14 @@ async def test_llm_judge_scores_with_cost(chdb_dsn: str, tmp_path: Path, scripte
 async def test_provider_down_for_a_while_scores_catch_up(
     chdb_dsn: str, tmp_path: Path, scripted_llm: ScriptedLLM
 ) -> None:
-    up_at = time.time() + 6.0
+    # down for its first 24 calls, alternating 429 (Retry-After) and 503: counted in calls, not in
+    # seconds (a wall-clock window could end before a loaded machine's first call came). The
+    # provider layer tries a call 4 times, so 5 spans' calls cannot absorb 24 failures (at most
+    # 5 x 3): some span's scoring fails whole and the engine's own retry takes it (`retries`)
     failures = {"n": 0}
 
     def flaky(seen: Seen) -> Fail | Reply:
-        if time.time() < up_at:
+        if failures["n"] < 24:
             failures["n"] += 1
             return Fail(429, "slow down", retry_after=0.2) if failures["n"] % 2 else Fail(503, "overloaded")
         return YES
