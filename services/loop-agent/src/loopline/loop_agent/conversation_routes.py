@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,7 +20,9 @@ from loopline.loop_agent.loop import AgentDeps, Decision, Turn, TurnInput, check
 from loopline.loop_agent.page import Page
 from loopline.loop_agent.state import State
 from loopline.loop_agent.tools import BY_NAME
+from loopline.loop_agent.turn_claims import Held, TurnRunning
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 
 def _known_tools(names: list[str] | None) -> list[str] | None:
@@ -99,39 +101,57 @@ async def _conversation(conversation_id: str, principal: Caller, state: AgentSta
 Conv = Annotated[Conversation, Depends(_conversation)]
 
 
-def _stream(state: State, turn: Turn, lock: asyncio.Lock) -> StreamingResponse:
+def _stream(turn: Turn, release: Callable[[], Awaitable[None]]) -> StreamingResponse:
     async def body() -> AsyncIterator[bytes]:
         try:
             async for event in turn.run():
                 yield event.sse()
-        finally:
-            lock.release()
+        finally:  # the turn's writes have landed (Turn.run): the conversation is free again
+            await release()
 
     return StreamingResponse(
         body(),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        background=BackgroundTask(release),  # also when the body never ran (the client left first)
     )
 
 
 async def _turn(
     state: State, conv: Conversation, principal: Principal, calls: ServiceCalls, inp: TurnInput
 ) -> StreamingResponse:
+    """One turn at a time per conversation: this process's lock, then the store's claim, which
+    holds it across every loop-agent process (turn_claims.py); else 409."""
     await check_model(state, principal, calls, conv.model)
     lock = state.running.setdefault(conv.id, asyncio.Lock())
     if lock.locked():
-        raise ServiceError(409, "a turn of this conversation is running: wait for its 'done' event")
+        raise TurnRunning()
     await lock.acquire()
+    held: Held | None = None
+    released = False
+
+    async def release() -> None:  # once (the stream's end, then its background task)
+        nonlocal released
+        if released:
+            return
+        released = True
+        try:
+            if held is not None:
+                await held.release()
+        finally:
+            lock.release()
+
     try:
+        held = await state.turns.claim(conv.org_id, conv.id)
         history = None
         if inp.decision is not None:
             history = await state.conversations.messages(conv)
             check_decision(history, inp.decision)
         models = state.models.client(principal, calls, conv.model)
         deps = AgentDeps(state.conversations, state.audit, models, state.settings, state.docs)
-        return _stream(state, Turn(deps, conv, principal, calls, inp, history), lock)
+        return _stream(Turn(deps, conv, principal, calls, inp, history, guard=held.check), release)
     except BaseException:
-        lock.release()
+        await release()
         raise
 
 

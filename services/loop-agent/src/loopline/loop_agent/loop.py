@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,9 +115,11 @@ class Turn:
         calls: ServiceCalls,
         inp: TurnInput,
         history: list[dict[str, Any]] | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         """`history`: the conversation's messages when the caller has just read them (under the
-        conversation's turn lock), else the turn reads them."""
+        conversation's turn lock), else the turn reads them. `guard`: raises when the turn no
+        longer holds its conversation (its lease ran out), checked before each write of messages."""
         self.deps = deps
         self.conv = conv
         self.principal = principal
@@ -126,6 +128,7 @@ class Turn:
         self.iterations = 0
         self.history: list[dict[str, Any]] = []
         self._loaded = history
+        self._guard = guard
         self._writes: list[asyncio.Task[None]] = []
         # the page's tools, less those the user switched off for this conversation
         self.tools = tuple(t for t in available(inp.page.kind) if t.name not in conv.disabled_tools)
@@ -135,6 +138,8 @@ class Turn:
         )
 
     async def _save(self, *messages: dict[str, Any]) -> None:
+        if self._guard is not None:
+            self._guard()
         self._write(self.deps.conversations.append(self.conv, len(self.history), list(messages)))
         self.history.extend(messages)
 

@@ -21,6 +21,7 @@ from loopline.loop_agent.errors import ERRORS
 from loopline.loop_agent.models import AgentModels
 from loopline.loop_agent.settings import LoopAgentSettings
 from loopline.loop_agent.state import State
+from loopline.loop_agent.turn_claims import TurnClaims
 from loopline.providers import ModelClient
 
 
@@ -39,6 +40,9 @@ async def _start(ctx: ServiceContext) -> Started:
     docs = DocsSearch(Path(settings.docs_root) if settings.docs_root else repo_root(), classifier_embedder)
     if settings.docs_index_at_start:
         docs.start()
+    settle = settings.turn_claim_settle_s
+    if settle is None:
+        settle = 1.0 if store.cluster else 0.0
     state = State(
         store=store,
         settings=settings,
@@ -48,6 +52,7 @@ async def _start(ctx: ServiceContext) -> Started:
         audit=AuditLog(store),
         models=models,
         docs=docs,
+        turns=TurnClaims(store, lease_s=settings.turn_lease_s, settle_s=settle),
     )
     return Started(state, workers=[calls, models, docs])
 

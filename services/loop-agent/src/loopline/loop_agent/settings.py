@@ -34,3 +34,11 @@ class LoopAgentSettings(SettingsSection):
     docs_root: str = ""
     #: build the documentation index at start-up (else on the first search)
     docs_index_at_start: bool = True
+    #: a running turn holds its conversation for this long, renewed every third of it while it
+    #: runs (one turn at a time per conversation across processes); a turn whose process died
+    #: stops blocking its conversation this long after its last renewal
+    turn_lease_s: float = Field(default=30.0, ge=0.3, le=3600)
+    #: how long a turn's claim of its conversation waits before reading back whether it won
+    #: (longer than a store write takes to reach every replica); unset: 0 on one ClickHouse
+    #: server or the embedded store, 1 s on a cluster
+    turn_claim_settle_s: float | None = Field(default=None, ge=0, le=60)

@@ -12,6 +12,7 @@ from loopline.loop_agent.conversations import ConversationStore, OrgModels
 from loopline.loop_agent.docs_index import DocsSearch
 from loopline.loop_agent.models import AgentModels
 from loopline.loop_agent.settings import LoopAgentSettings
+from loopline.loop_agent.turn_claims import TurnClaims
 
 
 @dataclass(frozen=True)
@@ -24,5 +25,6 @@ class State:
     audit: AuditLog
     models: AgentModels  # the settings' providers, then the org's AI secrets (through /v1/proxy)
     docs: DocsSearch  # Loopline's documentation, embedded (search_docs)
-    # conversations with a turn running in this process (one turn at a time per conversation)
+    turns: TurnClaims  # running turns' claims in the store: one per conversation across processes
+    # conversations with a turn running in this process (checked before the store's claim)
     running: dict[str, asyncio.Lock] = field(default_factory=dict)

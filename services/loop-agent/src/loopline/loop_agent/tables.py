@@ -1,5 +1,5 @@
 """The loop agent's tables (migration versions 600-699): conversations, their messages, each org's
-model allowlist, and the audit of every tool call."""
+model allowlist, the audit of every tool call, and the claims of running turns."""
 
 from __future__ import annotations
 
@@ -38,5 +38,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         602,
         "loop agent: the tools a conversation switched off (Loop's gear menu)",
         ("ALTER TABLE {db}.loop_conversations ADD COLUMN IF NOT EXISTS disabled_tools Array(String)",),
+    ),
+    Migration(
+        603,
+        "loop agent: running turns' claims on their conversations (one turn at a time across processes)",
+        (
+            # one row per claim, rewritten when its lease is renewed or it is released (the newest
+            # _version wins); a claim is live while lease_until is ahead and it is not released.
+            # A row is dropped a day after its lease ended (it blocks nothing by then).
+            """CREATE TABLE IF NOT EXISTS {db}.loop_turns (
+                org_id String, conversation_id String, claim_id String, owner String,
+                lease_until DateTime64(6, 'UTC'), released UInt8 DEFAULT 0,
+                updated DateTime64(6, 'UTC'), _version UInt64
+            ) ENGINE = ReplacingMergeTree(_version) ORDER BY (org_id, conversation_id, claim_id)
+            TTL toDateTime(lease_until) + INTERVAL 1 DAY""",
+        ),
     ),
 )
