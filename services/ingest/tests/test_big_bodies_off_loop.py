@@ -47,14 +47,15 @@ def rows(pid: str, n: int, size: int) -> list[dict[str, Any]]:
 async def test_large_bodies_run_off_the_event_loop(ll: InProcess, threads: dict[str, set[str]]) -> None:
     pid = await ll.make_project()
     main = threading.current_thread().name
-    big = rows(pid, 200, 2000)
+    n = THREAD_BODY_BYTES // 2000 + 50
+    big = rows(pid, n, 2000)
     assert len(orjson.dumps({"rows": big})) > THREAD_BODY_BYTES
     r = await ll.client.post("/logs3", content=orjson.dumps({"rows": big}), headers=ll.headers)
     assert r.status_code == 200, r.text
     assert all(main not in names and names for names in threads.values()), threads
     r = await ll.client.post(
         f"/v1/project_logs/{pid}/insert",
-        content=orjson.dumps({"events": [{"id": f"e{i}", "input": "y" * 2000} for i in range(200)]}),
+        content=orjson.dumps({"events": [{"id": f"e{i}", "input": "y" * 2000} for i in range(n)]}),
         headers=ll.headers,
     )
     assert r.status_code == 200, r.text
@@ -62,7 +63,7 @@ async def test_large_bodies_run_off_the_event_loop(ll: InProcess, threads: dict[
     # a bad row deep in a large body is still a 400 naming it
     bad = [*big, {"id": "z", "project_id": pid, "log_id": "g", "scores": {"s": 7}}]
     r = await ll.client.post("/logs3", content=orjson.dumps({"rows": bad}), headers=ll.headers)
-    assert r.status_code == 400 and "rows[200].scores.s" in r.text
+    assert r.status_code == 400 and f"rows[{n}].scores.s" in r.text
 
 
 async def test_small_bodies_stay_inline(ll: InProcess, threads: dict[str, set[str]]) -> None:

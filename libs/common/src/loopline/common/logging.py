@@ -48,7 +48,13 @@ def configure_logging(fmt: str = "auto", level: str = "INFO") -> None:
         )
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # a call below the level stops first (the access log's line per request, at WARNING, ran
+        # the whole chain, time stamp included, before stdlib logging dropped it)
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -12,9 +12,14 @@ from loopline.common.errors import ServiceError
 
 #: Bodies larger than this are decoded, validated and encoded on a worker thread, off the event
 #: loop: a 32 MiB `/logs3` body of 100,000 small rows took about a second of CPU, during which no
-#: other request (not even `/healthz`) was answered. Smaller ones stay inline (a thread hop costs
-#: more than their work).
-THREAD_BODY_BYTES: Final = 256 * 1024
+#: other request (not even `/healthz`) was answered. Smaller ones stay inline: a hop costs more
+#: than it spares. The thread holds the GIL for the same work (no parallelism), and each hop costs
+#: a wake-up of the loop through its self-pipe and two GIL hand-overs under contention; with the
+#: limit at 256 KiB every SDK batch of 100 spans (≈ 370 KB) took three hops, and a profile of the
+#: saturated server showed the pool threads spending about as much CPU waiting for the GIL and
+#: waking the loop as on the work (tests/bench/profile_ingest.py). At 1 MiB the loop is held at
+#: most ≈ 30 ms by one body.
+THREAD_BODY_BYTES: Final = 1024 * 1024
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
