@@ -1,6 +1,7 @@
 """Classifier freshness: ingest → label visible in BTQL, at a steady rate of chat-shaped root spans.
 
-A `loopline up` (embedded, in-process bus) with one `Intent` classifier; a sender posts
+A `loopline up` (embedded store; the in-process bus, or with `--bus kafka` a local Kafka broker
+from deploy/kafka, or LOOPLINE_TEST_KAFKA's) with one `Intent` classifier; a sender posts
 `--rate` spans/s to /logs3 in batches every `--tick` seconds for `--seconds`; an observer polls
 BTQL for the pending ids (`select: id, classifications | filter: id in [...]`) and records when
 each span's label is first seen. A span's freshness is from the moment its /logs3 request was
@@ -10,13 +11,14 @@ and the query's own time are included). Target (issue 13): p95 ≤ 2 s at 500 sp
 Figures only, no pass/fail: the machine is shared and loaded (the machine speed line and the load
 average are printed with them).
 
-    ./dev python -m tests.bench.bench_classifier_freshness [--rate 500] [--seconds 30]
+    ./dev python -m tests.bench.bench_classifier_freshness [--rate 500] [--seconds 30] [--bus kafka]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ import orjson
 
 from tests.bench import machine_speed
 from tests.support.running import RunningLoopline, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TAXONOMY: dict[str, Any] = {
     "facet": "Intent",
@@ -178,10 +183,41 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(p * len(s)))] if s else float("nan")
 
 
+@contextlib.contextmanager
+def bus_url(kind: str, base: Path) -> Iterator[str]:
+    """The bus the server runs on: the in-process one, or Kafka (LOOPLINE_TEST_KAFKA's broker, else a
+    local broker from deploy/kafka for the run)."""
+    if kind == "memory":
+        yield "memory://"
+        return
+    if os.environ.get("LOOPLINE_TEST_KAFKA"):
+        yield f"kafka://{os.environ['LOOPLINE_TEST_KAFKA']}"
+        return
+    sys.path.insert(0, str(ROOT / "deploy" / "kafka"))
+    from broker import LocalKafka  # type: ignore[import-not-found]
+
+    local = LocalKafka(port=free_port(), data_dir=base / "kafka")
+    local.start()
+    try:
+        yield f"kafka://{local.bootstrap}"
+    finally:
+        local.stop()
+
+
 async def bench(args: argparse.Namespace) -> None:
     print(machine_speed(), flush=True)
     base = Path(tempfile.mkdtemp(prefix="bench-clf-fresh-"))
-    ll = RunningLoopline(base / "data", free_port(), extra_env={"LOOPLINE_LOG_LEVEL": "WARNING"}).start()
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, base, True)
+        bus = stack.enter_context(bus_url(args.bus, base))
+        await _bench(args, base, bus)
+
+
+async def _bench(args: argparse.Namespace, base: Path, bus: str) -> None:
+    env = {"LOOPLINE_LOG_LEVEL": "WARNING"}
+    if bus.startswith("kafka://"):  # topics of their own on a shared broker
+        env["LOOPLINE_TOPIC_PREFIX"] = f"bench{uuid.uuid4().hex[:6]}."
+    ll = RunningLoopline(base / "data", free_port(), bus=bus, extra_env=env).start()
     try:
         async with httpx.AsyncClient(base_url=ll.url, headers=ll.headers, timeout=60) as client:
             pid = (await client.post("/v1/project", json={"name": f"fresh-{uuid.uuid4().hex[:6]}"})).json()[
@@ -203,12 +239,12 @@ async def bench(args: argparse.Namespace) -> None:
             status = (await client.get("/v1/classifier/status")).json()
     finally:
         ll.terminate()
-        shutil.rmtree(base, ignore_errors=True)
     lat = [run.seen[i] - run.sent[i] for i in run.seen]
     rows = [run.appeared[i] - run.sent[i] for i in run.appeared]
     missing = len(run.sent) - len(run.seen)
     print(
-        f"\nclassifier freshness (ingest → label visible in BTQL), embedded runtime, in-process bus\n"
+        f"\nclassifier freshness (ingest → label visible in BTQL), embedded store, "
+        f"{'in-process bus' if args.bus == 'memory' else 'Kafka bus (' + bus + ')'}\n"
         f"  offered {offered:.0f} spans/s for {args.seconds:.0f} s ({run.total} root spans in "
         f"{run.posts} /logs3 requests, {run.post_errors} failed); every {run.every}th tracked "
         f"({len(run.sent)}), BTQL polled every {args.poll:.2f} s "
@@ -234,6 +270,12 @@ def main() -> None:
     p.add_argument("--poll", type=float, default=0.1, help="seconds between BTQL polls")
     p.add_argument("--every", type=int, default=10, help="track every n-th span")
     p.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last labels")
+    p.add_argument(
+        "--bus",
+        choices=("memory", "kafka"),
+        default="memory",
+        help="the runtime's bus: in-process (default) or Kafka (LOOPLINE_TEST_KAFKA, else a local broker)",
+    )
     args = p.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     asyncio.run(bench(args))
 
