@@ -105,3 +105,26 @@ async def test_small_values_are_held_right_sized() -> None:
     assert held < 2000 * 1024, held  # the values' own size and the messages, not 2000 x 4 KiB
     assert [m.value for m in bus._topics["notices"].partitions[0].log] == expected
     await bus.stop()
+
+
+async def test_a_batch_stops_growing_once_it_reaches_max_batch_bytes() -> None:
+    bus = InProcessBus(default_partitions=2, capacity=1000)
+    await bus.start()
+    await bus.ensure_topics([TopicSpec("t", 2)])
+    sizes = [300, 300, 300, 2000, 300, 300, 300, 300]
+    await bus.publish("t", [OutMessage(f"k{i}".encode(), b"x" * n) for i, n in enumerate(sizes)])
+    batches: list[list[int]] = []
+    done = asyncio.Event()
+
+    async def handle(batch: list[Message]) -> None:
+        batches.append([len(m.value) for m in batch])
+        if sum(len(b) for b in batches) == len(sizes):
+            done.set()
+
+    await bus.subscribe("t", "g", handle, ConsumerOptions(max_batch=100, max_batch_bytes=1000, max_wait_s=0))
+    await asyncio.wait_for(done.wait(), 10)
+    assert sorted(n for b in batches for n in b) == sorted(sizes)  # every message, once
+    assert len(batches) > 1
+    for b in batches:  # a batch ends with the message that reached the bound
+        assert sum(b[:-1]) < 1000
+    await bus.stop()

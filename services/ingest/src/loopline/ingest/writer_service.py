@@ -61,7 +61,9 @@ async def _start(ctx: ServiceContext) -> Started:
     if offload is not None:
         await offload.start()  # the worker's imports now, not in the first batch
     writer = Writer(ctx.require_store(), ctx.bus, offload)
-    options = ConsumerOptions(max_batch=cfg.max_batch, max_wait_s=cfg.max_wait_s)
+    options = ConsumerOptions(
+        max_batch=cfg.max_batch, max_batch_bytes=cfg.max_batch_bytes, max_wait_s=cfg.max_wait_s
+    )
     members = [
         await ctx.bus.subscribe(ROWS, WRITER_GROUP, writer.handle, options) for _ in range(cfg.members)
     ]

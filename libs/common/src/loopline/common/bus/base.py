@@ -52,6 +52,9 @@ class ConsumerOptions:
     """How a consumer fetches and retries."""
 
     max_batch: int = 1000
+    #: a batch stops growing once its values reach this many bytes (0: no bound; a first
+    #: message bigger than that still comes alone)
+    max_batch_bytes: int = 0
     max_wait_s: float = 0.05
     retry_backoff_s: float = 0.2
     retry_backoff_max_s: float = 5.0

@@ -126,7 +126,7 @@ class _KafkaConsumer(Consumer):
             auto_offset_reset="earliest" if options.from_beginning else "latest",
             max_poll_records=options.max_batch,
             fetch_max_wait_ms=max(int(options.max_wait_s * 1000), 1),
-            fetch_max_bytes=64 * 1024 * 1024,
+            fetch_max_bytes=options.max_batch_bytes or 64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,

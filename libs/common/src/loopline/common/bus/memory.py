@@ -223,10 +223,19 @@ class _Member(Consumer):
             self.assigned[self.id % max(len(self.assigned), 1) :]
             + self.assigned[: self.id % max(len(self.assigned), 1)]
         )
+        budget = self.options.max_batch_bytes or None
         for p in order:
-            if room <= 0:
+            if room <= 0 or (budget is not None and budget <= 0):
                 break
             msgs = topic.partitions[p].read(self.positions[p], room)
+            if budget is not None:
+                take = 0
+                for m in msgs:
+                    if budget <= 0 and (batch or take):
+                        break
+                    budget -= len(m.value)
+                    take += 1
+                msgs = msgs[:take]
             if msgs:
                 batch.extend(msgs)
                 room -= len(msgs)

@@ -64,12 +64,15 @@ def prepare(values: list[bytes] | list[memoryview]) -> PreparedBatch:
             continue
         key = (w.table, w.org_id, w.project_id, w.object_type, w.object_id)
         writes.setdefault(key, {}).setdefault(w.row_id, []).append((i, w))
-    for key, by_id in writes.items():
+    # each row's decoded writes are dropped once its lines are encoded (a batch's peak memory)
+    for key in list(writes):
+        by_id = writes.pop(key)
         rows = out.groups[key] = {}
         # a `_parent_id` resolves to the parent's state, stored or earlier in the batch: such a
         # group is merged by the writer as a whole, the way it merges without a worker
         names_parent = any("_parent_id" in w.row for iws in by_id.values() for _, w in iws)
-        for row_id, iws in by_id.items():
+        for row_id in list(by_id):
+            iws = by_id.pop(row_id)
             row = rows[row_id] = PreparedRow([i for i, _ in iws])
             ws = [w for _, w in iws]
             if names_parent:

@@ -224,12 +224,17 @@ def encode_prepared(batch: PreparedBatch) -> list[bytes]:
                 ]
             )
         detail.append(d)
-    bodies = [b"\n".join(lines) for lines in lines_by_table.values()]
     tables = []
-    for (table, lines), body in zip(lines_by_table.items(), bodies, strict=True):
+    bodies: list[bytes] = []  # the lines and their newlines, as pieces (writev: no joined copy)
+    for table, lines in lines_by_table.items():
         messages = committed.from_written(announced_by_table[table]) if ok else []
         out = [committed.CONTRACT.out(m) for m in messages]
-        tables.append([table, len(body), len(lines), [(m.key.decode(), m.value.decode()) for m in out]])
+        size = sum(len(line) for line in lines) + max(len(lines) - 1, 0)
+        tables.append([table, size, len(lines), [(m.key.decode(), m.value.decode()) for m in out]])
+        for i, line in enumerate(lines):
+            if i:
+                bodies.append(b"\n")
+            bodies.append(line)
     meta = orjson.dumps({"u": batch.undecodable, "g": groups, "ok": ok, "t": tables})
     detail_bytes = orjson.dumps(detail)
     return [_ANSWER.pack(0, len(meta), len(detail_bytes)), meta, detail_bytes, *bodies]
