@@ -58,6 +58,8 @@ async def test_crash_keeps_uncommitted_and_resumes_at_commit(tmp_path: Path) -> 
     await bus.subscribe("t", "g", handler, ConsumerOptions(max_batch=10, max_wait_s=0))
     await bus.publish("t", out(100))
     await until(lambda: len(seen) >= 40)
+    assert bus.journal is not None
+    await asyncio.sleep(2 * bus.journal.commit_delay_s)  # the last commits reach commits.json
     committed_before = {p: o for p, o in bus._topics["t"].groups["g"].committed.items()}
     # the process "dies": no stop(), no drain; a new bus opens the same directory
     bus2 = await started(tmp_path)

@@ -282,8 +282,10 @@ class _Member(Consumer):
                 self.positions[p] = off
                 if off > self.group.committed.get(p, 0):
                     self.group.committed[p] = off
-            if self.bus.journal is not None:
-                self.bus.journal.commit(topic.name, self.group.name, last, self.bus.floor)
+            if self.bus.journal is not None and self.bus.journal.commit(
+                topic.name, self.group.name, last, self.bus.floor
+            ):
+                self.bus.flush_commits_later()
             for p in last:
                 topic.trim(p)
             topic.room_changed()
@@ -343,6 +345,7 @@ class InProcessBus(Bus):
         self._running = False
         self.journal = Journal(journal_dir, fsync=fsync) if journal_dir is not None else None
         self._recovered = False
+        self._commit_flush: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         if self.journal is not None and not self._recovered:
@@ -383,8 +386,23 @@ class InProcessBus(Bus):
             await m.stop()
         self._members.clear()
         self._running = False
+        if self._commit_flush is not None:
+            self._commit_flush.cancel()
+            self._commit_flush = None
         if self.journal is not None:
+            self.journal.flush_commits()
             self.journal.gc(self.floor)
+
+    def flush_commits_later(self) -> None:
+        """Write the journal's waiting commits after its delay (one timer at a time)."""
+        if self._commit_flush is None and self.journal is not None:
+            loop = asyncio.get_running_loop()
+            self._commit_flush = loop.call_later(self.journal.commit_delay_s, self._flush_commits)
+
+    def _flush_commits(self) -> None:
+        self._commit_flush = None
+        if self.journal is not None:
+            self.journal.flush_commits()
 
     def _topic(self, name: str, partitions: int | None = None) -> _Topic:
         t = self._topics.get(name)
