@@ -286,3 +286,40 @@ def test_a_worker_ends_when_the_writer_process_is_killed(tmp_path: Path) -> None
     while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not Path(f"/proc/{worker}").exists()
+
+
+def test_the_frame_reader_reuses_its_buffer_and_reads_every_frame_whole() -> None:
+    import os
+    import threading
+
+    r, w = os.pipe()
+    frames = [b"a" * 10, os.urandom(300_000), b"b" * 5, os.urandom(2_000_000), b""]
+    writer = threading.Thread(target=lambda: [wire.write_frame(w, [f]) for f in frames])
+    writer.start()
+    reader = wire.FrameReader(r, keep=1_000_000)
+    got = [bytes(reader.read()) for _ in frames]
+    writer.join()
+    os.close(w)
+    with pytest.raises(EOFError):
+        reader.read()
+    os.close(r)
+    assert got == frames
+
+
+def test_a_frame_still_viewed_is_never_overwritten_by_the_next() -> None:
+    import os
+    import threading
+
+    r, w = os.pipe()
+    frames = [b"x" * 1000, b"y" * 1000, b"z" * 500]
+    writer = threading.Thread(target=lambda: [wire.write_frame(w, [f]) for f in frames])
+    writer.start()
+    reader = wire.FrameReader(r)
+    first = reader.read()  # still held (as a batch's bodies are, until its insert is done)
+    second = reader.read()
+    assert bytes(first) == frames[0] and bytes(second) == frames[1]
+    del first, second
+    assert bytes(reader.read()) == frames[2]
+    writer.join()
+    os.close(r)
+    os.close(w)

@@ -111,10 +111,10 @@ def serve(requests: Connection, responses: Connection, parent: int) -> None:
     """The worker process: answer each request frame (a batch's values) with its prepared batch;
     end when the request pipe closes (the writer closed it, or died)."""
     _tune_and_watch(parent)
-    rfd, wfd = requests.fileno(), responses.fileno()
+    reader, wfd = wire.FrameReader(requests.fileno()), responses.fileno()
     while True:
         try:
-            frame = wire.read_frame(rfd)
+            frame = reader.read()
         except EOFError:
             os._exit(0)
         try:
@@ -142,12 +142,13 @@ class _Process:
         res_w.close()
         for conn in (self.requests, self.responses):
             wire.grow_pipe(conn.fileno())
+        self.answers = wire.FrameReader(self.responses.fileno())
 
-    def call(self, parts: list[bytes]) -> bytearray:
+    def call(self, parts: list[bytes]) -> memoryview:
         """Send one request frame, wait for the answer (blocking: runs in the hand-off thread)."""
         try:
             wire.write_frame(self.requests.fileno(), parts)
-            return wire.read_frame(self.responses.fileno())
+            return self.answers.read()
         except (OSError, EOFError) as exc:
             raise WorkerDied(f"the writer's worker process ended: {exc!r}") from exc
 
@@ -168,7 +169,7 @@ class Offload:
         self._proc: _Process | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="offload", initializer=naming("ll-offload"))
 
-    def _call(self, parts: list[bytes]) -> bytearray:
+    def _call(self, parts: list[bytes]) -> memoryview:
         if self._proc is None:
             self._proc = _Process()
         try:
