@@ -22,6 +22,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopline.common.messages import rows as rows_topic
 from loopline.common.rows import EXPERIMENT, PROJECT_LOGS, ObjectRef, validate_row
 from loopline.ingest.errors import ERRORS
 from loopline.ingest.otlp import (
@@ -415,6 +416,9 @@ def run_pipeline(body: bytes, content_type: str, header: str | None) -> list[dic
     for row, v in zip(result.rows, result.validated, strict=True):
         validate_row(row)  # the contract accepts it...
         orjson.dumps({"r": v.row})  # ...and the bus envelope encodes it
+        # the envelope built from the row's bytes (encoded once, for its size) is the same bytes
+        w = rows_topic.RowWrite("o", "p1", v.object_type, v.object_id, 7, v.row)
+        assert v.encoded is not None and rows_topic.encode_encoded(w, v.encoded) == rows_topic.encode(w)
     return result.rows
 
 

@@ -197,6 +197,9 @@ class ValidatedRow:
     row: dict[str, Any]
     #: which body field named the target object (`experiment_id`, ...), for error messages
     id_field: str
+    #: `orjson.dumps(row)` when a producer already encoded it (OTLP measures each row's size so),
+    #: for the bus envelope to carry as it is (`messages.rows.encode_encoded`)
+    encoded: bytes | None = None
 
     @property
     def key(self) -> RowKey:

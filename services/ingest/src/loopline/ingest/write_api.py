@@ -29,13 +29,19 @@ from loopline.common.xact import XactIdGenerator, format_xact
 from loopline.ingest.body import THREAD_BODY_BYTES
 
 
-def _encode(writes: Sequence[RowWrite], path: str) -> list[OutMessage]:
-    """`rows_topic.CONTRACT.out` of each write (the topic has no headers), inlined: it is per row."""
+def _encode(
+    writes: Sequence[RowWrite], path: str, encoded: Sequence[bytes | None] | None = None
+) -> list[OutMessage]:
+    """`rows_topic.CONTRACT.out` of each write (the topic has no headers), inlined: it is per row.
+    `encoded[i]`, when given, is write i's row already encoded (the envelope carries it)."""
     messages = []
-    key, encode = rows_topic.key, rows_topic.encode
+    key, encode, encode_encoded = rows_topic.key, rows_topic.encode, rows_topic.encode_encoded
     for i, w in enumerate(writes):
+        row_json = encoded[i] if encoded is not None else None
         try:
-            messages.append(OutMessage(key(w), encode(w)))
+            messages.append(
+                OutMessage(key(w), encode(w) if row_json is None else encode_encoded(w, row_json))
+            )
         except TypeError as exc:  # validate_row's contract guarantees this cannot happen
             raise Invalid(
                 f"{path}[{i}] cannot be encoded as JSON: {exc}", row_index=i, field=f"{path}[{i}]"
@@ -138,7 +144,12 @@ class WriteAPI:
             for v, w in zip(validated, wave_of, strict=True)
             for key in ((v.ref.object_type, v.ref.object_id),)
         ]
-        messages = await asyncio.to_thread(_encode, writes, path) if off_loop else _encode(writes, path)
+        encoded = [v.encoded for v in validated] if any(v.encoded is not None for v in validated) else None
+        messages = (
+            await asyncio.to_thread(_encode, writes, path, encoded)
+            if off_loop
+            else _encode(writes, path, encoded)
+        )
         try:
             await self.bus.publish(rows_topic.TOPIC, messages, timeout_s=self.publish_timeout_s)
         except BusUnavailable as exc:

@@ -203,10 +203,12 @@ def attach_targets(
             tally.reject(str(exc))
             continue
         try:
-            size = len(orjson.dumps([v.row])) - 2  # inside a list: the bus envelope nests it once
+            in_list = orjson.dumps([v.row])  # inside a list: the bus envelope nests it once
         except orjson.JSONEncodeError as exc:
             tally.reject(f"{span}: cannot be encoded as JSON: {exc}")
             continue
+        size = len(in_list) - 2
+        v.encoded = in_list[1:-1]  # the envelope carries these bytes (not encoded again)
         if max_row_bytes is not None and size > max_row_bytes:
             tally.reject(f"{span}: its row is {size} bytes, over the row limit of {max_row_bytes} bytes")
             continue
