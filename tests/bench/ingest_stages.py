@@ -124,7 +124,7 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
         for body in bodies:
             with thread("validate"):
                 rows = parse_json(body)["rows"]
-                validated = api.validate(rows, len(body), "rows")
+                validated = api.validate(rows, len(body), "rows", from_json=True)
             with thread("publish"):
                 await api.write_validated(principal, validated)
             costs.spans += len(rows)

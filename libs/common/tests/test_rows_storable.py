@@ -89,3 +89,33 @@ def test_format_path() -> None:
     assert format_path("row", ["input", "a", 2, "x.y", "", "_k9"]) == 'row.input.a[2]["x.y"][""]._k9'
     long = format_path("row", ["input", *[0] * 30])
     assert long == "row.input[0][0][0][0][0][0][0]...(15 levels)...[0][0][0][0][0][0][0][0]"
+
+
+def _outcome(raw: Any, **kw: Any) -> Any:
+    try:
+        v = validate_row(raw, "rows[0]", index=0, **kw)
+        return ("ok", v.row)
+    except RowValidationError as exc:
+        return ("refused", str(exc), exc.path, exc.field, exc.index)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        orjson.dumps(row(input=nested(MAX_ROW_DEPTH - 1))),  # the deepest accepted
+        orjson.dumps(row(input={"a": nested(MAX_ROW_DEPTH - 1)})),  # one too deep
+        orjson.dumps(row(metadata={"x": [{"y": nested(MAX_ROW_DEPTH - 3)}]})),
+        orjson.dumps(row(metadata={"x": [{"y": nested(MAX_ROW_DEPTH - 2)}]})),
+        orjson.dumps(row(_audit_metadata={"a": nested(MAX_ROW_DEPTH - 1)})),
+        b'{"project_id":"p","log_id":"g","id":"r","metadata":{"big":18446744073709551615,'
+        b'"bigger":18446744073709551616,"neg":-9223372036854775809,"s":"\\ud83d\\ude00 \xc3\xa9"}}',
+        orjson.dumps(row(created="2024-01-02 03:04:05Z", input=[{"k": [1.5, None, True, "x"]}])),
+    ],
+)
+def test_rows_from_orjson_only_need_their_depth_walked(text: bytes) -> None:
+    """`from_json` (a row `orjson.loads` made) accepts and refuses exactly what the full walk does,
+    with the same error: orjson itself refuses the rest of what the contract refuses."""
+    assert _outcome(orjson.loads(text), from_json=True) == _outcome(orjson.loads(text))
+    for bad in (b'{"a": "\\ud800"}', b'{"\\udc00": 1}', b"[1e400]", b"[NaN]"):
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(bad)

@@ -760,17 +760,34 @@ def check_storable(raw: Mapping[str, Any], path: str = "row", *, index: int | No
     raise AssertionError("_storable and _check_tree disagree")  # pragma: no cover
 
 
+def _within_depth(v: Any, depth: int) -> bool:
+    """Whether a container (a dict or a list) at nesting level `depth` nests at most
+    `MAX_ROW_DEPTH` levels (its leaves are not looked at)."""
+    if depth > MAX_ROW_DEPTH:
+        return False
+    for x in v.values() if type(v) is dict else v:
+        t = type(x)
+        if (t is dict or t is list) and not _within_depth(x, depth + 1):
+            return False
+    return True
+
+
 def _has_control(raw: Mapping[str, Any]) -> bool:
     return not CONTROL_FIELDS.isdisjoint(raw)
 
 
 def validate_row(
-    raw: Any, path: str = "row", *, index: int | None = None, new_id: Any = None
+    raw: Any, path: str = "row", *, index: int | None = None, new_id: Any = None, from_json: bool = False
 ) -> ValidatedRow:
     """Validate one wire row. Raises `RowValidationError` naming the field path.
 
     A row without `id` gets a fresh UUID (REST semantics; the SDK always sends one) — pass
     `new_id` (a zero-argument callable) to control that.
+
+    `from_json`: the row is what `orjson.loads` made of a request body (the values of any JSON
+    fields added since are strings). orjson already refuses what else the storage contract
+    refuses (lone surrogates, in keys too; non-finite numbers) and reads integers beyond 64 bits as
+    floats, so only the row's depth is walked; a row too deep gets the full walk's error.
     """
     if type(raw) is not dict:
         raise _fail(path, f"expected an object, got {json_type_name(raw)}", index)
@@ -802,13 +819,15 @@ def validate_row(
     control = _control(raw, path, index) if _has_control(raw) else NO_CONTROL
     if control.object_delete and control.is_merge:
         raise _fail(path, "_object_delete cannot be combined with _is_merge", index, "_object_delete")
-    check_storable(row, path, index=index)
+    if not (from_json and _within_depth(row, 1)):
+        check_storable(row, path, index=index)
     return ValidatedRow(ref=ref, id=rid, data=data, control=control, extra=extra, row=row, id_field=id_field)
 
 
-def validate_rows(rows: Sequence[Any], path: str = "rows") -> list[ValidatedRow]:
-    """Validate a batch; the first bad row raises (error paths like `rows[3].scores.x`)."""
-    return [validate_row(r, f"{path}[{i}]", index=i) for i, r in enumerate(rows)]
+def validate_rows(rows: Sequence[Any], path: str = "rows", *, from_json: bool = False) -> list[ValidatedRow]:
+    """Validate a batch; the first bad row raises (error paths like `rows[3].scores.x`).
+    `from_json`: see `validate_row`."""
+    return [validate_row(r, f"{path}[{i}]", index=i, from_json=from_json) for i, r in enumerate(rows)]
 
 
 def parse_row(row: Mapping[str, Any], ref: ObjectRef | None = None) -> ValidatedRow:

@@ -38,7 +38,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
             rows, body_size = await load_overflow(state.blobs, max_bytes, principal, rows)
         else:
             body_size = len(body)
-        result = await state.write_api.write_rows(principal, rows, body_size=body_size)
+        result = await state.write_api.write_rows(principal, rows, body_size=body_size, from_json=True)
         return JSONResponse({"xact_id": result.xact_id, "row_ids": result.row_ids})
 
     @router.post("/v1/{object_type}/{object_id}/insert")
@@ -62,7 +62,7 @@ def build_router(ctx: ServiceContext) -> APIRouter:
                 if object_type == PROJECT_LOGS:
                     ev["log_id"] = PROJECT_LOGS_LOG_ID
             rows.append(ev)
-        result = await api.write_rows(principal, rows, body_size=len(body), path="events")
+        result = await api.write_rows(principal, rows, body_size=len(body), path="events", from_json=True)
         return JSONResponse({"row_ids": result.row_ids})
 
     @router.post("/v1/dataset/{dataset_id}/restore")

@@ -84,24 +84,28 @@ class WriteAPI:
                 )
 
     async def write_rows(
-        self, principal: Principal, rows: Any, *, body_size: int, path: str = "rows"
+        self, principal: Principal, rows: Any, *, body_size: int, path: str = "rows", from_json: bool = False
     ) -> WriteResult:
+        """Validate, check ownership, publish. `from_json`: the rows are what `orjson.loads` made of
+        the request (`rows.validate_row`)."""
         if not isinstance(rows, list):
             raise Invalid(f"'{path}' must be an array of rows", field=path)
         if not rows:
             return WriteResult(self.xact.next_str(), [])
         big = body_size > THREAD_BODY_BYTES
         validated = (
-            await asyncio.to_thread(self.validate, rows, body_size, path)
+            await asyncio.to_thread(self.validate, rows, body_size, path, from_json)
             if big
-            else self.validate(rows, body_size, path)
+            else self.validate(rows, body_size, path, from_json)
         )
         return await self.write_validated(principal, validated, path=path, off_loop=big)
 
-    def validate(self, rows: list[Any], body_size: int, path: str) -> list[ValidatedRow]:
+    def validate(
+        self, rows: list[Any], body_size: int, path: str, from_json: bool = False
+    ) -> list[ValidatedRow]:
         """The rows, validated (`RowValidationError` names the first refused one)."""
         self.check_row_sizes(rows, body_size)
-        return validate_rows(rows, path=path)
+        return validate_rows(rows, path=path, from_json=from_json)
 
     async def write_validated(
         self,
