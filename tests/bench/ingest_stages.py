@@ -167,6 +167,7 @@ async def measure(base: Path, bodies: list[bytes]) -> StageCosts:
             written.announcements = [a for t in handed.tables for a in t.announcements]
             with thread("announce"):
                 await announce(Batch(written, []))
+            del handed, written  # done with the batch, as the writer is before its next one
         worker_s = process_cpu_s(worker) - worker_cpu0
         offload.close()
         costs.cpu_s["worker pipe"] = worker_s - sum(costs.cpu_s[s] for s in ("consume", "merge", "encode"))

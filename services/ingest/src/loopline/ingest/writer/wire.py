@@ -293,8 +293,10 @@ class FrameReader:
         if size > self.keep:
             view = memoryview(bytearray(size))
         else:
-            if len(self._buf) < size or not _unviewed(self._buf):
+            if len(self._buf) < size:
                 self._buf = bytearray(min(max(size, 2 * len(self._buf)), self.keep))
+            elif not _unviewed(self._buf):
+                self._buf = bytearray(size)  # the last frame is still in use: a buffer its size
             view = memoryview(self._buf)[:size]
         _read_exactly(self.fd, view)
         return view
