@@ -248,8 +248,10 @@ def table(
         )
     if server_us_per_span is not None:
         rest = server_us_per_span - total
+        per_core = f"{1e6 / rest:>18,.0f}" if rest > 0 else f"{'-':>18}"
         lines.append(
-            f"{'rest':<12}{rest:>12.1f}{1e6 / max(rest, 1e-9):>18,.0f}   (server CPU/span - the rows above)"
+            f"{'rest':<12}{rest:>12.1f}{per_core}   (server CPU/span - the rows above; the stages are"
+            " measured apart, so within a few us of 0 it is noise)"
         )
         lines.append(f"{'server':<12}{server_us_per_span:>12.1f}{1e6 / server_us_per_span:>18,.0f}")
     lines.append(f"{'measured':<12}{total:>12.1f}{1e6 / total:>18,.0f}")
