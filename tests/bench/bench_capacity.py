@@ -36,10 +36,9 @@ from loopline.common.auth import INTERNAL_TOKEN_HEADER, PRINCIPAL_HEADER, Princi
 from tests.bench import machine_speed
 from tests.bench.bench_ingest import (
     ROWS_PER_REQUEST,
-    batch_tag,
+    Logs3Bodies,
     children_cpu_s,
     drive,
-    make_batch,
     process_cpu_s,
 )
 from tests.support.running import free_port
@@ -153,14 +152,10 @@ async def run(args: argparse.Namespace) -> None:
             project = r.json()
             principal = Principal(org_id=project["org_id"])
             headers = {PRINCIPAL_HEADER: principal.model_dump_json(), INTERNAL_TOKEN_HEADER: token}
-            bodies = [
-                orjson.dumps({"rows": make_batch(project["id"], i * ROWS_PER_REQUEST, batch_tag(i))})
-                for i in range(64)
-            ]
+            bodies = Logs3Bodies(project["id"], api_version=None)
 
             async def send(start: int) -> int:
-                i = (start // ROWS_PER_REQUEST) % len(bodies)
-                body = bodies[i].replace(batch_tag(i).encode(), uuid.uuid4().hex[:16].encode())
+                body = bodies.body(start)
                 target = ingests[(start // ROWS_PER_REQUEST) % len(ingests)]
                 resp = await c.post(f"{target.url}/logs3", content=body, headers=headers)
                 resp.raise_for_status()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -45,7 +46,7 @@ from tests.bench import machine_speed
 from tests.bench.ingest_stages import StageCosts
 from tests.bench.ingest_stages import measure as measure_stages
 from tests.bench.ingest_stages import table as stage_table
-from tests.bench.thread_cpu import MERGES, Sampler
+from tests.bench.thread_cpu import MERGES, Sampler, children, process_cpu_s
 from tests.support.running import RunningLoopline, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +128,22 @@ def make_batch(project_id: str, start: int, tag: str = "") -> list[dict[str, Any
 
 def batch_tag(i: int) -> str:
     return f"feedc0de{i:08x}"
+
+
+class Logs3Bodies:
+    """64 prebuilt `/logs3` bodies of one project; `body(start)` is the one for the request that
+    sends spans from `start`, with fresh ids (steady ingest of new spans)."""
+
+    def __init__(self, project_id: str, *, api_version: int | None = 2) -> None:
+        extra = {} if api_version is None else {"api_version": api_version}
+        self.bodies = [
+            orjson.dumps({"rows": make_batch(project_id, i * ROWS_PER_REQUEST, batch_tag(i)), **extra})
+            for i in range(64)
+        ]
+
+    def body(self, start: int) -> bytes:
+        i = (start // ROWS_PER_REQUEST) % len(self.bodies)
+        return self.bodies[i].replace(batch_tag(i).encode(), uuid.uuid4().hex[:16].encode())
 
 
 def make_otlp(spans: int, start: int) -> bytes:
@@ -268,24 +285,13 @@ async def drive(
     return res
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process (all its threads) used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children_cpu_s(pid: int) -> float:
-    """CPU seconds of a process's running children (the writer's worker process)."""
+    """CPU seconds of a process's running children (the writer's worker process); a child that
+    ended between the listing and the read counts nothing."""
     total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            total += process_cpu_s(child)
     return total
 
 
@@ -301,16 +307,11 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
     async with httpx.AsyncClient(base_url=ll.url, headers=ll.headers, timeout=120) as c:
         pid = (await c.post("/v1/project", json={"name": f"bench-{uuid.uuid4().hex[:6]}"})).json()["id"]
         probe_pid = (await c.post("/v1/project", json={"name": f"probe-{uuid.uuid4().hex[:6]}"})).json()["id"]
-        batches = [
-            orjson.dumps({"rows": make_batch(pid, i * ROWS_PER_REQUEST, batch_tag(i)), "api_version": 2})
-            for i in range(64)
-        ]
+        bodies = Logs3Bodies(pid)
 
         async def send_logs3(start: int) -> int:
             # new rows every time (steady ingest of new spans): fresh ids in a prebuilt body
-            i = (start // ROWS_PER_REQUEST) % len(batches)
-            body = batches[i].replace(batch_tag(i).encode(), uuid.uuid4().hex[:16].encode())
-            r = await c.post("/logs3", content=body)
+            r = await c.post("/logs3", content=bodies.body(start))
             r.raise_for_status()
             return ROWS_PER_REQUEST
 

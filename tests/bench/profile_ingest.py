@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -44,10 +45,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import orjson
 
 from tests.bench import machine_speed
-from tests.bench.bench_ingest import ROWS_PER_REQUEST, batch_tag, make_batch, make_otlp
+from tests.bench.bench_ingest import ROWS_PER_REQUEST, Logs3Bodies, make_otlp
+from tests.bench.thread_cpu import children, process_cpu_s
+from tests.bench.thread_cpu import threads as threads_of
 from tests.support.running import RunningLoopline, free_port
 
 #: (component, path fragment, function name or None): the first rule naming a frame's file (and
@@ -205,28 +207,11 @@ def parse_raw(text: str) -> list[Stack]:
 # -- /proc ------------------------------------------------------------------------------------
 
 
-def _stat(path: Path) -> tuple[str, int, float] | None:
-    """(comm, ppid, CPU seconds) of a /proc stat file."""
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    comm = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text.rsplit(")", 1)[1].split()
-    return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def process_tree(pid: int) -> list[int]:
     """`pid` and its descendants."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(Path(f"/proc/{entry}/stat"))
-            if st is not None:
-                parents[int(entry)] = st[1]
     tree, frontier = [pid], [pid]
     while frontier:
-        frontier = [p for p, pp in parents.items() if pp in frontier]
+        frontier = [c for p in frontier for c in children(p)]
         tree += frontier
     return tree
 
@@ -237,17 +222,10 @@ def thread_cpu(pid: int) -> dict[str, Any]:
     threads: dict[str, Any] = {}
     procs: dict[str, float] = {}
     for p in process_tree(pid):
-        st = _stat(Path(f"/proc/{p}/stat"))
-        if st is not None:
-            procs[str(p)] = st[2]
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tids:
-            ts = _stat(Path(f"/proc/{p}/task/{t}/stat"))
-            if ts is not None:
-                threads[f"{p}/{t}"] = [ts[0], ts[2]]
+        with contextlib.suppress(OSError):  # the process ended
+            procs[str(p)] = process_cpu_s(p)
+        for t, (name, cpu_s) in threads_of(p).items():
+            threads[f"{p}/{t}"] = [name, cpu_s]
     return {"threads": threads, "processes": procs}
 
 
@@ -326,17 +304,10 @@ async def record(args: argparse.Namespace, out: Path) -> None:
                     return ROWS_PER_REQUEST
 
             else:
-                batches = [
-                    orjson.dumps(
-                        {"rows": make_batch(project, i * ROWS_PER_REQUEST, batch_tag(i)), "api_version": 2}
-                    )
-                    for i in range(64)
-                ]
+                bodies = Logs3Bodies(project)
 
                 async def send(start: int) -> int:
-                    i = (start // ROWS_PER_REQUEST) % len(batches)
-                    body = batches[i].replace(batch_tag(i).encode(), uuid.uuid4().hex[:16].encode())
-                    r = await c.post("/logs3", content=body)
+                    r = await c.post("/logs3", content=bodies.body(start))
                     r.raise_for_status()
                     return ROWS_PER_REQUEST
 
