@@ -40,18 +40,25 @@ async def _seed(server: RunningLoopline, name: str) -> seed.SeedRows:
         return await seed.seed_project(c, server.headers, name, traces=60)
 
 
-def test_a_streamed_conversation_with_tools_and_a_confirmed_write(
-    server: RunningLoopline, scripted_llm: ScriptedLLM
-) -> None:
-    c = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
+def _scripted_secret(c: httpx.Client, scripted_llm: ScriptedLLM, key_prefix: str) -> str:
+    """An org AI secret serving gpt-4o-mini from the scripted OpenAI server (one attempt per
+    call); its name, for deleting it after."""
     secret = f"openai-{uuid.uuid4().hex[:6]}"
     body = {
         "name": secret,
         "type": "openai",
-        "secret": "sk-loop-" + "x" * 20,
+        "secret": key_prefix + "x" * 20,
         "metadata": {"api_base": scripted_llm.openai_base_url, "models": ["gpt-4o-mini"], "max_attempts": 1},
     }
     assert c.post("/v1/ai_secret", json=body).status_code == 200
+    return secret
+
+
+def test_a_streamed_conversation_with_tools_and_a_confirmed_write(
+    server: RunningLoopline, scripted_llm: ScriptedLLM
+) -> None:
+    c = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
+    secret = _scripted_secret(c, scripted_llm, "sk-loop-")
     try:
         s = asyncio.run(_seed(server, f"loop-{uuid.uuid4().hex[:8]}"))
         pid = s.project_id
@@ -164,14 +171,7 @@ def test_one_conversation_uses_every_tool(server: RunningLoopline, scripted_llm:
     each runs as the caller against the running services and succeeds, and what the writes made
     is read back (datasets, scorers, the prompt's new version, the eval's experiment)."""
     c = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
-    secret = f"openai-{uuid.uuid4().hex[:6]}"
-    body = {
-        "name": secret,
-        "type": "openai",
-        "secret": "sk-every-" + "x" * 20,
-        "metadata": {"api_base": scripted_llm.openai_base_url, "models": ["gpt-4o-mini"], "max_attempts": 1},
-    }
-    assert c.post("/v1/ai_secret", json=body).status_code == 200
+    secret = _scripted_secret(c, scripted_llm, "sk-every-")
     try:
         s = asyncio.run(_seed(server, f"loop-all-{uuid.uuid4().hex[:8]}"))
         pid = s.project_id
@@ -263,14 +263,7 @@ def test_loop_eval_cli_measures_a_model_against_a_running_loopline(
     """`loopline loop-eval` seeds a project, asks Loop (the org's model: the scripted server, which
     answers from the tool's output) and logs the scored run as an experiment."""
     c = httpx.Client(base_url=server.url, headers=server.headers, timeout=60)
-    secret = f"openai-{uuid.uuid4().hex[:6]}"
-    body = {
-        "name": secret,
-        "type": "openai",
-        "secret": "sk-eval-" + "x" * 20,
-        "metadata": {"api_base": scripted_llm.openai_base_url, "models": ["gpt-4o-mini"], "max_attempts": 1},
-    }
-    assert c.post("/v1/ai_secret", json=body).status_code == 200
+    secret = _scripted_secret(c, scripted_llm, "sk-eval-")
 
     def counts_traces(seen: Seen) -> Reply:
         last = last_tool_content(seen)
