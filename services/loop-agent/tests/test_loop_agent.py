@@ -398,3 +398,20 @@ async def test_tools_switched_off_for_a_conversation(ll: InProcess, scripted_llm
     scripted_llm.push(Reply("All tools again."))
     await turn(ll, cid, content="and now?", page=page)
     assert {"run_btql", "edit_data"} <= offered()
+
+
+async def test_switched_off_tools_of_any_shape_are_a_400_or_none(ll: InProcess) -> None:
+    """`disabled_tools: null` is "none" on create and "no change" on PATCH (it was a 500: the list's
+    length bound was applied to null); any other shape, an over-long name or list is a 400."""
+    r = await ll.client.post("/v1/loop/conversations", json={"disabled_tools": None}, headers=ll.headers)
+    assert r.status_code == 200 and r.json()["disabled_tools"] == [], r.text
+    cid = r.json()["id"]
+    r = await ll.client.patch(
+        f"/v1/loop/conversations/{cid}", json={"disabled_tools": None, "title": "t"}, headers=ll.headers
+    )
+    assert r.status_code == 200 and r.json()["disabled_tools"] == [] and r.json()["title"] == "t", r.text
+    for bad in ("run_btql", 3, True, {"a": 1}, [None], [["run_btql"]], ["x" * 101], ["run_btql"] * 101):
+        for method, path in (("POST", "/v1/loop/conversations"), ("PATCH", f"/v1/loop/conversations/{cid}")):
+            r = await ll.client.request(method, path, json={"disabled_tools": bad}, headers=ll.headers)
+            assert r.status_code == 400, (method, bad, r.text)
+            assert r.json()["error"]["field"].startswith("disabled_tools"), r.text
