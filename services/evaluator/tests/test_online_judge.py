@@ -138,7 +138,7 @@ async def test_spend_cap_pauses_the_rule_for_the_day(
         assert st["budget_resets_at"] is not None
         await log(ll, [span(pid, f"c{i}", f"c{i}") for i in range(1, 4)])
         st = await until(ll, rid, 3, counter="skipped_budget")
-        assert st["counters"]["skipped_budget"] == 3 and st["counters"]["scored"] == 1
+        assert st["counters"]["skipped_budget"] == 3 and st["counters"]["scored"] == 1, st
         assert len([r for r in scripted_llm.requests if r.path.endswith("/chat/completions")]) == 1
 
 
