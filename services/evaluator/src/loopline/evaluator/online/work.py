@@ -159,6 +159,8 @@ class WorkLog:
         self.lease_s = lease_s
         self.settle_s = settle_s
         self._deltas: dict[tuple[str, str, date, str], float] = defaultdict(float)
+        self._flushing: asyncio.Event | None = None  # set once the flush in flight has ended
+        self._flushes = 0  # flushes ended (a reader that saw this change reads again)
 
     async def save(self, items: Iterable[WorkItem], *, release: bool = False) -> None:
         """Write the items' states; this engine owns each pending one for `lease_s` from now
@@ -267,30 +269,53 @@ class WorkLog:
         return self._deltas.get((org_id, rule_id, day or today(), name), 0.0)
 
     async def flush(self) -> None:
+        """Write the deltas counted since the last flush. While the write is in flight its deltas
+        are neither in `_deltas` nor surely in the store, so readers wait for it (`_read`)."""
+        if self._flushing is not None:  # one flush at a time (the write loop, and stop)
+            await self._flushing.wait()
         deltas, self._deltas = self._deltas, defaultdict(float)
         rows = [[o, r, d, n, v] for (o, r, d, n), v in deltas.items() if v]
+        if not rows:
+            return
+        self._flushing = asyncio.Event()
         try:
             await self.store.insert("online_counters", rows, ["org_id", "rule_id", "day", "name", "value"])
         except Exception:
             for k, v in deltas.items():  # keep them for the next flush
                 self._deltas[k] += v
             raise
+        finally:
+            self._flushes += 1
+            self._flushing.set()
+            self._flushing = None
+
+    async def _read(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """A counters query whose answer plus `_deltas` (read right after it) counts every delta
+        exactly once: it runs when no flush is in flight and is run again if a flush began or
+        ended meanwhile (a flush moves deltas from memory to the store; a query overlapping it
+        may see them in neither, or in both)."""
+        while True:
+            if self._flushing is not None:
+                await self._flushing.wait()
+                continue
+            seen = self._flushes
+            _, rows = await self.store.query(self.store.sql(sql), params)
+            if self._flushing is None and self._flushes == seen:
+                return rows
 
     async def counters(self, org_id: str, rule_id: str) -> tuple[dict[str, float], dict[str, float]]:
         """(all-time totals, today's) by counter name, this process's unflushed deltas included."""
-        found = await self.store.query(
-            self.store.sql(
-                "SELECT name, sum(value), sumIf(value, day = {d:Date}) FROM {db}.online_counters "
-                "WHERE org_id = {o:String} AND rule_id = {r:String} GROUP BY name"
-            ),
-            {"o": org_id, "r": rule_id, "d": today()},
+        now = today()
+        found = await self._read(
+            "SELECT name, sum(value), sumIf(value, day = {d:Date}) FROM {db}.online_counters "
+            "WHERE org_id = {o:String} AND rule_id = {r:String} GROUP BY name",
+            {"o": org_id, "r": rule_id, "d": now},
         )
         total = dict.fromkeys(COUNTERS, 0.0)
         day = dict.fromkeys(COUNTERS, 0.0)
-        for name, t, d in found[1]:
+        for name, t, d in found:
             total[str(name)] = float(t)
             day[str(name)] = float(d)
-        now = today()
         for (o, r, d, n), v in self._deltas.items():
             if o == org_id and r == rule_id:
                 total[n] = total.get(n, 0.0) + v
@@ -299,12 +324,13 @@ class WorkLog:
         return total, day
 
     async def spent_today(self, org_id: str, rule_id: str) -> float:
-        _, rows = await self.store.query(
-            self.store.sql(
-                "SELECT sum(value) FROM {db}.online_counters WHERE org_id = {o:String} "
-                "AND rule_id = {r:String} AND day = {d:Date} AND name = 'cost_usd'"
-            ),
-            {"o": org_id, "r": rule_id, "d": today()},
+        """Today's scorer cost of the rule: stored, plus this process's deltas not yet written
+        (never missing the ones a flush is writing, which could let a call past the cap)."""
+        now = today()
+        rows = await self._read(
+            "SELECT sum(value) FROM {db}.online_counters WHERE org_id = {o:String} "
+            "AND rule_id = {r:String} AND day = {d:Date} AND name = 'cost_usd'",
+            {"o": org_id, "r": rule_id, "d": now},
         )
         stored = float(rows[0][0] or 0.0) if rows else 0.0
-        return stored + self.unflushed(org_id, rule_id, "cost_usd")
+        return stored + self.unflushed(org_id, rule_id, "cost_usd", now)
