@@ -11,6 +11,7 @@ from loopline.common.bus.base import (
     OutMessage,
     TopicSpec,
     partition_for,
+    take_next_batch,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "OutMessage",
     "TopicSpec",
     "partition_for",
+    "take_next_batch",
 ]

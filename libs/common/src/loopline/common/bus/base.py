@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
@@ -45,6 +46,23 @@ class OutMessage:
 
 
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
+
+#: Set by a consumer around its handler call when it can tell the handler its next batch.
+NEXT_BATCH: ContextVar[Callable[[int], list[Message] | None] | None] = ContextVar(
+    "bus_next_batch", default=None
+)
+
+
+def take_next_batch(min_messages: int = 1) -> list[Message] | None:
+    """Inside a bus handler: the batch it will be handed next, when its consumer can tell (the
+    in-process bus can; Kafka's consumer cannot: None) and it already holds `min_messages` or
+    more. Taking it fixes the next batch: the consumer hands exactly these messages next, unless
+    the batch in hand fails or its partitions move (then it fetches again from its commits, and
+    the handler gets the messages it then reads). Nothing of the next batch is committed before
+    its own handler returns; the handler may only start work that depends on the messages alone
+    (the writer has its worker process prepare the next batch while it inserts this one)."""
+    take = NEXT_BATCH.get()
+    return take(min_messages) if take is not None else None
 
 
 @dataclass(slots=True)

@@ -9,6 +9,8 @@
   if set) not yet committed by every group; `publish` waits for room and raises BusUnavailable after its timeout (backpressure).
   Messages of a topic that no group consumes are retained up to `capacity` messages and
   `retain_bytes` bytes per partition, oldest dropped.
+- A handler may take its next batch while it handles one (`take_next_batch`): the member then
+  hands exactly that batch next, unless the one in hand fails or the group rebalances.
 - With a journal (`journal_dir`, see journal.py) every publish is written to disk before it
   returns and commits are recorded, so after a crash (even `kill -9`) the bus comes back with
   every message some group had not committed, and groups resume at their commits.
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loopline.common.bus.base import (
+    NEXT_BATCH,
     BatchHandler,
     Bus,
     BusUnavailable,
@@ -204,6 +207,8 @@ class _Member(Consumer):
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._rebalanced = asyncio.Event()
+        #: the next batch, when the handler took it (`take_next_batch`) while handling the last
+        self._next: list[Message] | None = None
 
     def on_rebalance(self) -> None:
         self._rebalanced.set()
@@ -213,8 +218,9 @@ class _Member(Consumer):
             self._generation = self.group.generation
             self.positions = {p: self.group.position(p, self.options.from_beginning) for p in self.assigned}
             self._rebalanced.clear()
+            self._next = None  # taken from positions that no longer hold
 
-    def _fetch(self) -> list[Message]:
+    def _fetch(self, positions: dict[int, int]) -> list[Message]:
         topic = self.group.topic
         batch: list[Message] = []
         room = self.options.max_batch
@@ -227,7 +233,7 @@ class _Member(Consumer):
         for p in order:
             if room <= 0 or (budget is not None and budget <= 0):
                 break
-            msgs = topic.partitions[p].read(self.positions[p], room)
+            msgs = topic.partitions[p].read(positions[p], room)
             if budget is not None:
                 take = 0
                 for m in msgs:
@@ -246,7 +252,7 @@ class _Member(Consumer):
         backoff = self.options.retry_backoff_s
         while not self._stopping:
             self._sync_assignment()
-            batch = self._fetch()
+            batch, self._next = self._next or self._fetch(self.positions), None
             if not batch:
                 data = topic._data
                 with contextlib.suppress(TimeoutError):
@@ -256,6 +262,8 @@ class _Member(Consumer):
                 # linger briefly to build fuller batches
                 await asyncio.sleep(0)
             generation = self._generation
+            taker = _Taker(self, batch, generation)
+            token = NEXT_BATCH.set(taker)
             try:
                 await self.handler(batch)
             except asyncio.CancelledError:
@@ -268,10 +276,13 @@ class _Member(Consumer):
                     error=repr(exc),
                     retry_in_s=backoff,
                 )
-                self._generation = -1  # reset positions to committed
+                self._generation = -1  # reset positions to committed (and drop a taken next batch)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.options.retry_backoff_max_s)
                 continue
+            finally:
+                NEXT_BATCH.reset(token)
+                taker.done = True
             backoff = self.options.retry_backoff_s
             if generation != self.group.generation:
                 continue  # partitions moved while handling: the new owner redelivers
@@ -289,6 +300,21 @@ class _Member(Consumer):
             for p in last:
                 topic.trim(p)
             topic.room_changed()
+
+    def take_next(self, batch: list[Message], generation: int, min_messages: int) -> list[Message] | None:
+        """`take_next_batch` in the handler of `batch`: the messages after it, fetched now."""
+        if self._next is not None:
+            return self._next
+        if self._stopping or generation != self.group.generation or generation != self._generation:
+            return None
+        after = dict(self.positions)
+        for m in batch:
+            after[m.partition] = max(after[m.partition], m.offset + 1)
+        nxt = self._fetch(after)
+        if len(nxt) < max(min_messages, 1):
+            return None
+        self._next = nxt
+        return nxt
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"inproc-consumer-{self.group.name}-{self.id}")
@@ -321,6 +347,21 @@ class _Member(Consumer):
     def lag(self) -> int:
         topic = self.group.topic
         return sum(topic.partitions[p].end - self.group.committed.get(p, 0) for p in self.assigned)
+
+
+class _Taker:
+    """`take_next_batch` for one batch's handler; it takes nothing once that handler returned."""
+
+    __slots__ = ("batch", "done", "generation", "member")
+
+    def __init__(self, member: _Member, batch: list[Message], generation: int) -> None:
+        self.member, self.batch, self.generation = member, batch, generation
+        self.done = False
+
+    def __call__(self, min_messages: int) -> list[Message] | None:
+        if self.done:
+            return None
+        return self.member.take_next(self.batch, self.generation, min_messages)
 
 
 class InProcessBus(Bus):

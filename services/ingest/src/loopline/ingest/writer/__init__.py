@@ -22,6 +22,9 @@ embedded engine, 2 cores): sequential 2,312 / 2,288 / 3,076 spans/s, overlapped 
 1,483 with 1,250-span chunks; 7,964 / 4,652 / 3,346 against 6,206 / 4,075 / 2,834 with 2,500-span
 chunks. It did not pay, and it would cost correctness: a `_parent_id` naming a row written
 earlier in the same batch must see that row's state, which an insert still in flight hides.
+What does overlap, with a worker process (offload.py): the worker's prepare of the next bus
+batch with this batch's insert (prepared.py). The prepare reads only the messages; everything
+that reads the store (load_bases) still runs after the previous batch's insert returned.
 """
 
 from loopline.ingest.writer.chain import Writer, WriterStats

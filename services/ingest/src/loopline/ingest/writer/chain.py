@@ -41,7 +41,8 @@ class Writer:
     per bus batch also keeps ClickHouse parts few.
 
     With `offload` (a worker process, offload.py), batches of `OFFLOAD_MIN_MESSAGES` or more are
-    decoded, merged and encoded there (`offloaded` pipeline); smaller ones, here."""
+    decoded, merged and encoded there (`offloaded` pipeline); smaller ones, here. While one such
+    batch is inserted, the worker prepares the next (prepared.py), when the bus can tell it."""
 
     def __init__(self, store: Store, bus: Bus, offload: Offload | None = None) -> None:
         self.store = store
@@ -51,11 +52,13 @@ class Writer:
         self.offload = offload
         sink = DeadLetterSink(store, bus)
         self.offloaded: Pipeline[list[Message]] | None = None
+        self.prepare: Prepare | None = None
         if offload is not None:
+            self.prepare = Prepare(offload, ahead_min=OFFLOAD_MIN_MESSAGES)
             self.offloaded = Pipeline(
                 PIPELINE,
                 [
-                    run_task("prepare", Prepare(offload)),
+                    run_task("prepare", self.prepare),
                     run_task("load_bases", SplitAndLoadBases(store)),
                     run_task("merge", merge_split),
                     run_task("insert", InsertRows(self.inserter)),
@@ -100,5 +103,7 @@ class Writer:
 
     def close(self) -> None:
         """Stop the worker process, if any (after the last batch)."""
+        if self.prepare is not None:
+            self.prepare.close()
         if self.offload is not None:
             self.offload.close()

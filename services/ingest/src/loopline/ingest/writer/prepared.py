@@ -9,14 +9,24 @@ bus order (the order the writer without a worker inserts and announces them in).
 When the worker merged every row and none has a stored version (steady ingest), each table's
 body goes to the insert as the worker encoded it, with the announcements it made
 (`steps.EncodedBody`): the rows are never decoded in the writer's process.
+
+Once the worker has prepared a batch, it prepares the next one (`take_next_batch`: the
+in-process bus can tell it) while this process inserts the first: draining a backlog, the
+worker's prepare and the store's insert then use both cores instead of taking turns. Only the
+prepare runs ahead, and it reads nothing but the messages: which rows have a stored version is
+still asked in load_bases, after the previous batch's insert returned, so a write onto a row of
+the previous batch merges onto that row exactly as without the look-ahead. The next batch's
+offsets are committed only after its own handler returns, as always.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from loopline.common.bus import Message
+from loopline.common.bus import Message, take_next_batch
 from loopline.common.messages import rows as rows_topic
 from loopline.common.messages.rows import RowWrite
 from loopline.common.pipeline import Batch
@@ -62,18 +72,78 @@ class SplitGroup:
     messages: Sequence[Message]
 
 
-class Prepare:
-    """The step: the worker prepares the batch; messages that are not row writes are Invalid."""
+@dataclass(slots=True)
+class _Ahead:
+    """The worker's prepare of a batch the handler has not been given yet."""
 
-    def __init__(self, offload: Offload) -> None:
+    messages: list[Message]
+    task: asyncio.Task[Handed]
+
+    def is_for(self, messages: Sequence[Message]) -> bool:
+        """`messages` are these very messages (same offsets, same values), in the same order."""
+        return len(messages) == len(self.messages) and all(
+            a.partition == b.partition and a.offset == b.offset and a.value is b.value
+            for a, b in zip(messages, self.messages, strict=True)
+        )
+
+    def drop(self) -> None:
+        self.task.cancel()  # the worker still answers it (one call at a time); nothing reads it
+
+
+def _reap(task: asyncio.Task[Handed]) -> None:
+    """Retrieve a prepare's failure, so one that is dropped is not reported as never retrieved
+    (one that is awaited still raises it)."""
+    if not task.cancelled():
+        with contextlib.suppress(BaseException):
+            task.exception()
+
+
+class Prepare:
+    """The step: the worker prepares the batch (or has prepared it ahead); messages that are not
+    row writes are Invalid. Then the worker starts on the next batch of `ahead_min` or more
+    messages, if the bus can tell it (see the module docstring). One batch ahead at a time: with
+    several group members on one writer, one member's batch may drop another's prepare (which
+    is then prepared again: correct, only not ahead)."""
+
+    def __init__(self, offload: Offload, ahead_min: int = 1) -> None:
         self.offload = offload
+        self.ahead_min = ahead_min
+        self._ahead: _Ahead | None = None
+        #: batches whose prepare was started ahead, and those of them that were then used (tests)
+        self.started_ahead = 0
+        self.used_ahead = 0
 
     async def __call__(self, batch: Batch[Sequence[Message]]) -> Prepared:
         messages = batch.value
-        handed = await self.offload.prepare([m.value for m in messages])
+        handed = await self._prepared(messages)
         for i, reason in handed.undecodable:
             batch.reject(messages[i], reason)
+        self._prepare_next()
         return Prepared(messages, handed)
+
+    async def _prepared(self, messages: Sequence[Message]) -> Handed:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if ahead.is_for(messages):
+                self.used_ahead += 1
+                return await ahead.task  # a worker that died fails this batch (redelivered)
+            ahead.drop()  # the last batch failed, or the group rebalanced: other messages came
+        return await self.offload.prepare([m.value for m in messages])
+
+    def _prepare_next(self) -> None:
+        nxt = take_next_batch(self.ahead_min)
+        if nxt is None:
+            return
+        task = asyncio.create_task(self.offload.prepare([m.value for m in nxt]), name="writer-prepare-ahead")
+        task.add_done_callback(_reap)
+        self._ahead = _Ahead(nxt, task)
+        self.started_ahead += 1
+
+    def close(self) -> None:
+        """Drop a prepare started ahead (the writer stops)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.drop()
 
 
 class SplitAndLoadBases:
