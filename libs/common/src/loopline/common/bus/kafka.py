@@ -127,6 +127,7 @@ class _KafkaConsumer(Consumer):
         self.generation = 0
         self._stopping = False
         self._closed = False
+        self._left = False
         self._task: asyncio.Task[None] | None = None
         self._committed: dict[int, int] = {}
         self._assigned: set[int] = set()
@@ -327,6 +328,9 @@ class _KafkaConsumer(Consumer):
             await self._call(self._commit, ends, generation)
 
     async def _leave(self) -> None:
+        if self._left:
+            return
+        self._left = True
         self._highwater = {}
         await self._call(self._close)
         self._io.shutdown(wait=False)
