@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loopline.common import stored_row
 from loopline.common.rows import validate_row
 from loopline.common.stored_row import (
     READ_COLUMNS,
@@ -129,6 +131,71 @@ def test_json_text_round_trip_is_exact(value: Any) -> None:
     assert type(back) is type(value)
     if isinstance(value, float):
         assert repr(back) == repr(value)
+
+
+#: Numbers around where orjson stops reading integers exactly (-2**63 .. 2**64-1; beyond that it
+#: makes floats) and floats of many digits: `loads` must read each exactly as `json.loads` does.
+WIDE_NUMBERS: list[str] = [
+    str(2**63 - 1),
+    str(2**63),
+    str(2**64 - 1),
+    str(2**64),
+    str(2**64 + 1),
+    str(10**19 - 1),
+    str(10**19),
+    str(10**20),
+    str(-(2**63)),
+    str(-(2**63) - 1),
+    str(-(10**19 - 1)),
+    str(-(10**18)),
+    "1733312000123456789",
+    "0.1234567890123456789",
+    "0.12345678901234567890123",
+    "1234567890123456789.5",
+    "-1234567890123456789.25",
+    "1234567890123456789e2",
+    "1.2345678901234567890e5",
+    "1e1234567890123456789",
+    "1E-1234567890123456789",
+    "12345678901234567890123456789",
+    "0.000000000000000000001",
+    "1e400",
+    "-1e400",
+    "1e300",
+    "-1e300",
+    "1.8446744073709552e19",
+    "-9.223372036854775808e18",
+    "9.2233720368547758e18",
+]
+
+
+@pytest.mark.parametrize("number", WIDE_NUMBERS)
+@pytest.mark.parametrize("shape", ["{}", '{{"n": {}}}', "[1, {}, 2]", '{{"a": [{{"b": {}}}], "s": "x"}}'])
+def test_loads_reads_wide_numbers_as_json_does(number: str, shape: str) -> None:
+    text = shape.format(number)
+    want = json.loads(text)
+    got = loads(text)
+    assert got == want
+    assert repr(got) == repr(want)  # same types: an int stays an int, a float keeps its digits
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # OTLP nanosecond times and `_xact_id`s: 19-digit integers that fit 64 bits, and digits in strings
+        '{"start": 1733312000123456789, "end": 9999999999999999999}',
+        '{"origin": {"_xact_id": "1000192656880881099"}, "n": 1000192656880881099}',
+        '["x1234567890123456789y", 1733312000123456789, 0.5, -922337203685477580]',
+    ],
+)
+def test_loads_of_64_bit_numbers_does_not_need_the_stdlib(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    want = json.loads(text)
+
+    def refuse(_: str) -> Any:
+        raise AssertionError("parsed with json.loads")
+
+    monkeypatch.setattr(stored_row.json, "loads", refuse)
+    assert loads(text) == want
 
 
 def test_state_round_trip_is_exact() -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -133,8 +132,34 @@ _OBJECT_ID_FIELD: Final = {
 }
 _LOG_ID: Final = LOG_ID_OF
 
-# A run of 19+ digits may be an integer orjson cannot hold exactly (|n| >= 2**63): parse with json.
-_LONG_DIGITS: Final = re.compile(r"\d{19}")
+# orjson reads an integer beyond 64 bits (below -2**63 or above 2**64-1) as a float, silently,
+# and such a float is <= -2**63 or >= 2**64: text whose value holds one is parsed again with json.
+_WIDE_BELOW: Final = -(2.0**63)
+_WIDE_FROM: Final = 2.0**64
+
+
+def _may_be_wide(value: Any) -> bool:
+    """Whether orjson's `value` holds a float that may have been an integer beyond 64 bits in the
+    text (any float <= -2**63 or >= 2**64; a float written so, e.g. 1e300, is read again too).
+    Every other number orjson reads as json does (integers exactly, floats correctly rounded).
+    Walks containers with a stack (no recursion limit); strings are not looked into, so this
+    costs per value, not per character as a scan of the text for long digit runs did."""
+    t = type(value)
+    if t is float:
+        return not _WIDE_BELOW < value < _WIDE_FROM
+    if t is not dict and t is not list:
+        return False
+    stack: list[Any] = [value]
+    while stack:
+        c = stack.pop()
+        for x in c.values() if type(c) is dict else c:
+            tx = type(x)
+            if tx is float:
+                if not _WIDE_BELOW < x < _WIDE_FROM:
+                    return True
+            elif tx is dict or tx is list:
+                stack.append(x)
+    return False
 
 
 # -- exact JSON text ------------------------------------------------------------------------
@@ -149,13 +174,14 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    """Inverse of `dumps`."""
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+    """Inverse of `dumps`: orjson, or json where orjson may have read a number differently
+    (integers beyond 64 bits; numbers beyond a double, 1e400, which orjson refuses) or refuses
+    the text (lone surrogates)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return json.loads(text) if _may_be_wide(value) else value
 
 
 # -- helpers --------------------------------------------------------------------------------
