@@ -146,7 +146,15 @@ class Logs3Bodies:
         return self.bodies[i].replace(batch_tag(i).encode(), uuid.uuid4().hex[:16].encode())
 
 
-def make_otlp(spans: int, start: int) -> bytes:
+def otlp_tag(i: int) -> bytes:
+    """The 4 bytes that begin every trace and span id of prebuilt OTLP body `i` (0xfe is in no
+    span text: those are ASCII)."""
+    return b"\xfe\xed" + i.to_bytes(2, "big")
+
+
+def make_otlp(spans: int, start: int, tag: bytes = b"") -> bytes:
+    """An ExportTraceServiceRequest of `spans` GenAI spans, each its own trace; every trace and
+    span id begins with `tag` (the rest random)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -162,8 +170,8 @@ def make_otlp(spans: int, start: int) -> bytes:
         size = 1_000_000 if (start + i) % BIG_SPAN_EVERY == BIG_SPAN_EVERY - 1 else random.randint(500, 5000)
         out.append(
             Span(
-                trace_id=os.urandom(16),
-                span_id=os.urandom(8),
+                trace_id=tag + os.urandom(16 - len(tag)),
+                span_id=tag + os.urandom(8 - len(tag)),
                 name="chat gpt-4o-mini",
                 kind=Span.SPAN_KIND_CLIENT,
                 start_time_unix_nano=now - 500_000_000,
@@ -180,6 +188,36 @@ def make_otlp(spans: int, start: int) -> bytes:
         )
     req = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=out)])])
     return req.SerializeToString()
+
+
+class OtlpBodies:
+    """32 prebuilt OTLP protobuf requests; `body(start)` is the one for the request that sends
+    spans from `start`, with fresh trace and span ids (steady ingest of new spans, not rewrites of
+    the same rows): the tag that begins every id of its body is overwritten with 4 random bytes
+    at the offsets found when it was built (ids keep their length, so the protobuf stays valid;
+    ~40 us for a 300 KB body, 4x less than `bytes.replace`)."""
+
+    def __init__(self, count: int = 32) -> None:
+        self.bodies: list[bytes] = []
+        self.offsets: list[list[int]] = []
+        for i in range(count):
+            tag = otlp_tag(i)
+            body = make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST, tag)
+            while body.count(tag) != 2 * ROWS_PER_REQUEST:  # the tag only where the ids are
+                body = make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST, tag)
+            offsets = [body.find(tag)]
+            while len(offsets) < 2 * ROWS_PER_REQUEST:
+                offsets.append(body.find(tag, offsets[-1] + 1))
+            self.bodies.append(body)
+            self.offsets.append(offsets)
+
+    def body(self, start: int) -> bytes:
+        i = (start // ROWS_PER_REQUEST) % len(self.bodies)
+        out = bytearray(self.bodies[i])
+        fresh = os.urandom(4)
+        for at in self.offsets[i]:
+            out[at : at + 4] = fresh
+        return bytes(out)
 
 
 @dataclass
@@ -347,12 +385,13 @@ async def bench_loopline(ll: RunningLoopline, name: str, seconds: float, concurr
                     r.raise_for_status()
                     return
 
-        otlp_bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
+        otlp_bodies = OtlpBodies()
 
         async def send_otlp(start: int) -> int:
+            # new spans every time, as /logs3: fresh ids in a prebuilt body
             r = await c.post(
                 "/otel/v1/traces",
-                content=otlp_bodies[(start // ROWS_PER_REQUEST) % len(otlp_bodies)],
+                content=otlp_bodies.body(start),
                 headers={"Content-Type": "application/x-protobuf", "x-bt-parent": f"project_id:{pid}"},
             )
             r.raise_for_status()
@@ -422,12 +461,12 @@ async def bench_phoenix(seconds: float, concurrency: int) -> Result | None:
                     print("phoenix did not start in 90 s")
                     return None
                 await asyncio.sleep(0.5)
-            bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
+            bodies = OtlpBodies()  # the same load as Loopline's: new spans every request
 
             async def send(start: int) -> int:
                 r = await c.post(
                     "/v1/traces",
-                    content=bodies[(start // ROWS_PER_REQUEST) % len(bodies)],
+                    content=bodies.body(start),
                     headers={"Content-Type": "application/x-protobuf"},
                 )
                 r.raise_for_status()

@@ -47,7 +47,7 @@ from typing import Any, Final
 import httpx
 
 from tests.bench import machine_speed
-from tests.bench.bench_ingest import ROWS_PER_REQUEST, Logs3Bodies, make_otlp
+from tests.bench.bench_ingest import ROWS_PER_REQUEST, Logs3Bodies, OtlpBodies
 from tests.bench.thread_cpu import children, process_cpu_s
 from tests.bench.thread_cpu import threads as threads_of
 from tests.support.running import RunningLoopline, free_port
@@ -289,12 +289,12 @@ async def record(args: argparse.Namespace, out: Path) -> None:
                 "id"
             ]
             if args.otlp:
-                bodies = [make_otlp(ROWS_PER_REQUEST, i * ROWS_PER_REQUEST) for i in range(32)]
+                otlp_bodies = OtlpBodies()
 
                 async def send(start: int) -> int:
                     r = await c.post(
                         "/otel/v1/traces",
-                        content=bodies[(start // ROWS_PER_REQUEST) % len(bodies)],
+                        content=otlp_bodies.body(start),
                         headers={
                             "Content-Type": "application/x-protobuf",
                             "x-bt-parent": f"project_id:{project}",
