@@ -787,7 +787,8 @@ def validate_row(
     `from_json`: the row is what `orjson.loads` made of a request body (the values of any JSON
     fields added since are strings). orjson already refuses what else the storage contract
     refuses (lone surrogates, in keys too; non-finite numbers) and reads integers beyond 64 bits as
-    floats, so only the row's depth is walked; a row too deep gets the full walk's error.
+    floats, so only the row's depth is walked; a row too deep gets the full walk's error. Rows
+    built only of such values may say so too (OTLP's mapper: `ingest.otlp.targets`).
     """
     if type(raw) is not dict:
         raise _fail(path, f"expected an object, got {json_type_name(raw)}", index)
