@@ -179,7 +179,11 @@ def _finite_or_str(x: float) -> float | str:
 
 
 def _pb_value(v: AnyValue, depth: int) -> Any:
-    which = v.WhichOneof("value")
+    return _pb_which(v, v.WhichOneof("value"), depth)
+
+
+def _pb_which(v: AnyValue, which: str | None, depth: int) -> Any:
+    """The value of `v`, whose set field is `which`."""
     if which == "string_value":
         return v.string_value
     if which == "int_value":
@@ -208,8 +212,13 @@ def _pb_value(v: AnyValue, depth: int) -> Any:
 def _pb_attrs(kvs: Any, depth: int = 1, name: str = ".attributes") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i, kv in enumerate(kvs):
+        v = kv.value
+        which = v.WhichOneof("value")
+        if which == "string_value":  # the common case, without a call
+            out[kv.key] = v.string_value
+            continue
         try:
-            out[kv.key] = _pb_value(kv.value, depth)
+            out[kv.key] = _pb_which(v, which, depth)
         except _Bad as exc:
             raise exc.at(f"{name}[{i}].value") from None
     return out
@@ -227,10 +236,12 @@ def decode_protobuf(body: bytes) -> list[OtlpSpan]:
             try:
                 resource = _pb_attrs(rs.resource.attributes, name=".resource.attributes")
                 for si, ss in enumerate(rs.scope_spans):
+                    scope = ss.scope
+                    scope_name, scope_version = scope.name, scope.version
                     try:
                         for pi, sp in enumerate(ss.spans):
                             try:
-                                out.append(_pb_span(sp, ss, resource))
+                                out.append(_pb_span(sp, scope_name, scope_version, resource))
                             except _Bad as exc:
                                 raise exc.at(f".spans[{pi}]") from None
                     except _Bad as exc:
@@ -242,7 +253,8 @@ def decode_protobuf(body: bytes) -> list[OtlpSpan]:
     return out
 
 
-def _pb_span(sp: Any, ss: Any, resource: dict[str, Any]) -> OtlpSpan:
+def _pb_span(sp: Any, scope_name: str, scope_version: str, resource: dict[str, Any]) -> OtlpSpan:
+    events = sp.events
     return OtlpSpan(
         trace_id=sp.trace_id.hex(),
         span_id=sp.span_id.hex(),
@@ -253,15 +265,17 @@ def _pb_span(sp: Any, ss: Any, resource: dict[str, Any]) -> OtlpSpan:
         end_time_unix_nano=int(sp.end_time_unix_nano),
         attributes=_pb_attrs(sp.attributes),
         events=_each(
-            list(sp.events),
+            list(events),
             "events",
             lambda e: OtlpEvent(e.name, int(e.time_unix_nano), _pb_attrs(e.attributes)),
-        ),
+        )
+        if events
+        else [],
         status_code=int(sp.status.code),
         status_message=sp.status.message,
         resource=resource,
-        scope_name=ss.scope.name,
-        scope_version=ss.scope.version,
+        scope_name=scope_name,
+        scope_version=scope_version,
     )
 
 
