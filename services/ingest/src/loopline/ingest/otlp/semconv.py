@@ -332,28 +332,34 @@ def map_span(span: OtlpSpan) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
 
-    # braintrust.* fields set directly
+    # braintrust.* fields set directly (most spans have none: one pass over the keys skips them)
     bt: dict[str, Any] = {}
-    for f in ("input", "output", "expected"):
-        if f"braintrust.{f}_json" in a:
-            ok, val = _strict_json(a[f"braintrust.{f}_json"])
-            if ok:
-                bt[f] = val
-            else:
-                metadata[f"braintrust.{f}_json"] = a[f"braintrust.{f}_json"]
-        elif f"braintrust.{f}" in a:
-            bt[f] = _maybe_json(a[f"braintrust.{f}"])
-    for f in ("metadata", "metrics", "scores", "span_attributes", "context"):
-        v = a.get(f"braintrust.{f}", a.get(f"braintrust.{f}_json"))
-        v = _maybe_json(v)
-        if isinstance(v, dict):
-            bt[f] = v
-    sa_dotted = _prefixed(a, "braintrust.span_attributes.")
-    if sa_dotted:
-        nested = _nest(sa_dotted)
-        if isinstance(nested, dict):
-            bt["span_attributes"] = {**bt.get("span_attributes", {}), **nested}
-    tags = _maybe_json(a.get("braintrust.tags"))
+    has_bt = False
+    for k in a:
+        if k.startswith("braintrust."):
+            has_bt = True
+            break
+    if has_bt:
+        for f in ("input", "output", "expected"):
+            if f"braintrust.{f}_json" in a:
+                ok, val = _strict_json(a[f"braintrust.{f}_json"])
+                if ok:
+                    bt[f] = val
+                else:
+                    metadata[f"braintrust.{f}_json"] = a[f"braintrust.{f}_json"]
+            elif f"braintrust.{f}" in a:
+                bt[f] = _maybe_json(a[f"braintrust.{f}"])
+        for f in ("metadata", "metrics", "scores", "span_attributes", "context"):
+            v = a.get(f"braintrust.{f}", a.get(f"braintrust.{f}_json"))
+            v = _maybe_json(v)
+            if isinstance(v, dict):
+                bt[f] = v
+        sa_dotted = _prefixed(a, "braintrust.span_attributes.")
+        if sa_dotted:
+            nested = _nest(sa_dotted)
+            if isinstance(nested, dict):
+                bt["span_attributes"] = {**bt.get("span_attributes", {}), **nested}
+    tags = _maybe_json(a.get("braintrust.tags")) if has_bt else None
     if tags is None:
         tags = _maybe_json(a.get("tag.tags"))
     if isinstance(tags, list):
@@ -395,7 +401,7 @@ def map_span(span: OtlpSpan) -> dict[str, Any]:
         metadata.update(oi_meta)
     elif oi_meta is not None:
         metadata["metadata"] = oi_meta
-    preserve = a.get("braintrust.otel.preserve_attributes") is True
+    preserve = has_bt and a.get("braintrust.otel.preserve_attributes") is True
     for k, v in a.items():
         if preserve or not _is_parsed(k):
             metadata.setdefault(k, v)
