@@ -4,8 +4,11 @@ what their return values become, limits, warm and cold supervisors, basic mode."
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from loopline.common.settings import load_settings
@@ -337,3 +340,44 @@ async def test_rows_share_a_process_only_within_one_batch(batching: Sandbox) -> 
     outputs = [r.output for r in results if isinstance(r, FunctionResult)]
     assert outputs[:8] == [list(range(i + 1)) for i in range(8)]  # one process for max_batch rows
     assert outputs[8:] == [[8], [8, 9]]  # the next batch starts from a fresh process
+
+
+@pytest.fixture
+def host_tmp_dir() -> Iterator[str]:
+    """A directory under host /tmp holding hello.txt, readable by the calls' users."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as shared:
+        os.chmod(shared, 0o755)  # as a checkout's virtualenv is (the calls run as other users)
+        Path(shared, "hello.txt").write_text("from host tmp")
+        yield shared
+
+
+async def test_read_paths_under_host_tmp_are_readable_in_each_call_and_not_writable(
+    host_tmp_dir: str,
+) -> None:
+    """An interpreter, virtualenv or read path installed under /tmp (a CI checkout there) stays
+    visible: the supervisor's new root and each call's private /tmp bind it back read-only."""
+    if not isolation.namespaces_available():
+        pytest.skip("namespaces need root")
+    shared = host_tmp_dir
+    settings = SETTINGS.model_copy(update={"read_paths": [shared]})
+    async with Sandbox(settings) as box:
+        source = f"""
+            import os
+            def handler(input):
+                with open({shared + "/hello.txt"!r}) as fh:
+                    seen = fh.read()
+                try:
+                    open({shared + "/new.txt"!r}, "w").close()
+                    wrote = "wrote"
+                except OSError as exc:
+                    wrote = type(exc).__name__
+                with open("/tmp/mine.txt", "w") as fh:  # the call's own /tmp is still writable
+                    fh.write("x")
+                return [seen, wrote, sorted(os.listdir("/tmp"))]
+        """
+        first = await output(box, source, None)
+        second = await output(box, source, None)
+    assert first == second
+    seen, wrote, listing = first  # type: ignore[misc]
+    assert seen == "from host tmp" and wrote in ("OSError", "PermissionError")
+    assert "mine.txt" in listing and not await asyncio.to_thread(Path(shared, "new.txt").exists)

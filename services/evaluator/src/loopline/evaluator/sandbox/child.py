@@ -255,13 +255,7 @@ def _enter_call_sandbox(call: PendingCall, namespaces: bool, uid: int) -> None:
     os.setsid()
     if namespaces:
         isolation.unshare(CALL_NAMESPACES)
-        isolation.mount(
-            "tmpfs",
-            "/tmp",
-            "tmpfs",
-            isolation.MS_NOSUID | isolation.MS_NODEV,
-            f"size={max(limits.file_bytes, 4096)},mode=0700,uid={uid},gid={uid}",
-        )
+        _private_tmp(f"size={max(limits.file_bytes, 4096)},mode=0700,uid={uid},gid={uid}")
         os.chdir("/tmp")
     else:
         os.chdir(call.workdir)
@@ -756,14 +750,55 @@ class Supervisor:
 # start-up
 
 
+#: read paths that live under /tmp, bound at their own paths in the new root (the supervisor's
+#: and, since a call's private tmpfs /tmp hides them, again inside each call's)
+_TMP_BINDS: list[str] = []
+
+
+def _is_under_tmp(path: str) -> bool:
+    return path == "/tmp" or path.startswith("/tmp/")
+
+
+def _hold_under_tmp(read_paths: list[str]) -> list[tuple[str, int]]:
+    """O_PATH descriptors of the existing directories among `read_paths` under /tmp (the deepest
+    one of nested paths is covered by its ancestor's bind), before /tmp is hidden."""
+    paths = sorted({os.path.normpath(p) for p in read_paths if _is_under_tmp(os.path.normpath(p))})
+    held: list[tuple[str, int]] = []
+    for p in paths:
+        if p == "/tmp" or any(p.startswith(h + "/") for h, _ in held) or not os.path.isdir(p):
+            continue
+        held.append((p, os.open(p, os.O_PATH | os.O_DIRECTORY)))
+    return held
+
+
+def _private_tmp(options: str) -> None:
+    """A call's private tmpfs on /tmp, with the read paths under /tmp (`_TMP_BINDS`) bound back
+    read-only at their own paths (held open before the tmpfs covers them)."""
+    held = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _TMP_BINDS]
+    isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, options)
+    for path, fd in held:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        isolation.bind_readonly(f"/proc/self/fd/{fd}", path)
+        os.close(fd)
+
+
 def _narrow_filesystem(read_paths: list[str], packages: str | None) -> list[str]:
     """New root: tmpfs on /tmp (private to our mount namespace) with read-only binds, then chroot.
     The bundles' package environments (`packages`, possibly under host /tmp, which the new root
     hides) are opened first and bound read-only at `isolation.PACKAGES_INSIDE`."""
     isolation.mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
     held = os.open(packages, os.O_PATH | os.O_DIRECTORY) if packages and os.path.isdir(packages) else None
+    # read paths under host /tmp (an interpreter or virtualenv installed there): held open now,
+    # bound at their own paths below, and again inside each call's private /tmp
+    under_tmp = _hold_under_tmp(read_paths)
     isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, "size=1m,mode=0755")
-    bound = isolation.build_root("/tmp", read_paths)
+    bound = isolation.build_root("/tmp", [p for p in read_paths if not _is_under_tmp(p)])
+    for path, fd in under_tmp:
+        os.makedirs("/tmp" + path, mode=0o755, exist_ok=True)
+        isolation.bind_readonly(f"/proc/self/fd/{fd}", "/tmp" + path)
+        os.close(fd)
+        bound.append(path)
+        _TMP_BINDS.append(path)
     if held is not None:
         os.makedirs("/tmp" + isolation.PACKAGES_INSIDE, mode=0o755, exist_ok=True)
         isolation.bind_readonly(f"/proc/self/fd/{held}", "/tmp" + isolation.PACKAGES_INSIDE)
