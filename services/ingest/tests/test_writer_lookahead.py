@@ -112,7 +112,7 @@ async def _until(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
 
 
 async def _through_the_bus(
-    store: Store, offload: Offload, writes: Sequence[RowWrite], **patch: Any
+    store: Store, offload: Offload, writes: Sequence[RowWrite], lookahead_min: int = 64, **patch: Any
 ) -> tuple[Writer, list[tuple[int, int]], InProcessBus]:
     """The writes as a backlog on a one-partition topic, then a writer with `offload` consuming
     it in batches of `BATCH`; returns the writer, each handler call's (first offset, committed
@@ -121,7 +121,7 @@ async def _through_the_bus(
     await bus.start()
     await bus.ensure_topics([TopicSpec(ROWS, 1)])
     await bus.publish(ROWS, [OutMessage(w.key.encode(), w.encode()) for w in writes])
-    writer = Writer(store, bus, offload)
+    writer = Writer(store, bus, offload, lookahead_min)
     for name, fn in patch.items():
         setattr(store, name, fn(getattr(store, name)))
     calls: list[tuple[int, int]] = []
@@ -228,3 +228,20 @@ async def test_a_worker_that_dies_while_it_prepares_ahead_fails_only_that_batch(
     assert writer.prepare is not None  # batch 2: ahead (died) then again; batch 3: ahead
     assert (writer.prepare.started_ahead, writer.prepare.used_ahead) == (2, 2)
     assert got == want
+
+
+async def test_the_look_ahead_waits_for_its_minimum_and_a_minimum_above_the_batch_turns_it_off(
+    chdb_dsn: str, offload: Offload
+) -> None:
+    writes = _backlog()
+    want = await _sequential(chdb_dsn, writes)
+    for minimum, ahead in ((BATCH, 2), (BATCH + 1, 0)):  # batches 2 and 3 hold BATCH, batch 4 50
+        store = await _store(chdb_dsn)
+        try:
+            writer, _, _ = await _through_the_bus(store, offload, writes, lookahead_min=minimum)
+            got = await _contents(store)
+        finally:
+            await store.close()
+        assert writer.prepare is not None
+        assert (writer.prepare.started_ahead, writer.prepare.used_ahead) == (ahead, ahead), minimum
+        assert got == want, minimum

@@ -60,7 +60,7 @@ async def _start(ctx: ServiceContext) -> Started:
     offload = Offload() if cfg.offload else None
     if offload is not None:
         await offload.start()  # the worker's imports now, not in the first batch
-    writer = Writer(ctx.require_store(), ctx.bus, offload)
+    writer = Writer(ctx.require_store(), ctx.bus, offload, cfg.lookahead_min_messages)
     options = ConsumerOptions(
         max_batch=cfg.max_batch, max_batch_bytes=cfg.max_batch_bytes, max_wait_s=cfg.max_wait_s
     )

@@ -44,7 +44,13 @@ class Writer:
     decoded, merged and encoded there (`offloaded` pipeline); smaller ones, here. While one such
     batch is inserted, the worker prepares the next (prepared.py), when the bus can tell it."""
 
-    def __init__(self, store: Store, bus: Bus, offload: Offload | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        offload: Offload | None = None,
+        lookahead_min_messages: int = OFFLOAD_MIN_MESSAGES,
+    ) -> None:
         self.store = store
         self.bus = bus
         self.inserter = Inserter(store)
@@ -54,7 +60,7 @@ class Writer:
         self.offloaded: Pipeline[list[Message]] | None = None
         self.prepare: Prepare | None = None
         if offload is not None:
-            self.prepare = Prepare(offload, ahead_min=OFFLOAD_MIN_MESSAGES)
+            self.prepare = Prepare(offload, ahead_min=max(OFFLOAD_MIN_MESSAGES, lookahead_min_messages))
             self.offloaded = Pipeline(
                 PIPELINE,
                 [

@@ -29,3 +29,8 @@ class WriterSettings(SettingsSection):
     #: decode, merge and encode batches of 64+ rows in a worker process, so the HTTP side and the
     #: writer use two cores (writer/offload.py); off: all in the writer's process
     offload: bool = True
+    #: with `offload`, the worker prepares the next batch while this one is inserted, once the bus
+    #: holds at least this many row writes after it (in-process bus only; Kafka takes turns).
+    #: Smaller: more overlap; larger: the next batch waits to grow, so bigger parts and fewer
+    #: part merges. A value above `max_batch` turns the look-ahead off.
+    lookahead_min_messages: int = Field(default=64, ge=1)
