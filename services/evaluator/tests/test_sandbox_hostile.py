@@ -23,6 +23,8 @@ from loopline.evaluator.sandbox.results import FunctionResult, SandboxError, Sco
 from loopline.evaluator.sandbox.runner import Sandbox
 from loopline.evaluator.sandbox.settings import SandboxSettings
 
+from .test_sandbox import in_private_tmp
+
 pytestmark = pytest.mark.timeout(60)
 
 needs_root = pytest.mark.skipif(not isolation.namespaces_available(), reason="namespaces need root")
@@ -250,7 +252,7 @@ async def test_the_filesystem_is_read_only_except_a_private_tmp(sandbox: Sandbox
     assert result.output["/etc/evil"] in {"OSError", "PermissionError"}
     assert result.output["big"] in {"File too large", "No space left on device"}
     leftover = await run(sandbox, "import os\ndef handler():\n    return os.listdir('/tmp')\n")
-    assert isinstance(leftover, FunctionResult) and leftover.output == []
+    assert isinstance(leftover, FunctionResult) and leftover.output == in_private_tmp()
 
 
 @needs_root

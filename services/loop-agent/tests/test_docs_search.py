@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class CountingEmbedder:
         out = np.zeros((len(texts), 64), dtype=np.float32)
         for i, t in enumerate(texts):
             for word in t.lower().split():
-                out[i, hash(word) % 64] += 1
+                out[i, zlib.crc32(word.encode()) % 64] += 1  # not hash(): salted per process
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-9)
 
