@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -20,41 +20,17 @@ from loopline.common import stored_row
 from loopline.common.bus import ConsumerOptions, Message, OutMessage, TopicSpec
 from loopline.common.bus.memory import InProcessBus
 from loopline.common.messages.rows import RowWrite
-from loopline.common.schema import ROW_TABLES
-from loopline.common.store import Store, StoreError, apply_migrations
-from loopline.common.testing import RecordingBus, unique_database
+from loopline.common.store import Store, StoreError
+from loopline.common.testing import RecordingBus
 from loopline.common.topics import ROWS
-from loopline.ingest import tables as ingest_tables
 from loopline.ingest.writer import Writer
 from loopline.ingest.writer.offload import Offload, WorkerDied
+
+from .test_writer_offload import _dataset_row, _span, _store
 
 pytestmark = pytest.mark.timeout(120)
 
 BATCH = 100
-
-
-@pytest.fixture
-async def offload() -> AsyncIterator[Offload]:
-    o = Offload()
-    try:
-        yield o
-    finally:
-        o.close()
-
-
-async def _store(chdb_dsn: str) -> Store:
-    s = Store(chdb_dsn, database=unique_database("writer_ahead"))
-    await s.open()
-    await apply_migrations(s, ROW_TABLES + ingest_tables.MIGRATIONS)
-    return s
-
-
-def _span(xact: int, row_id: str, **row: Any) -> RowWrite:
-    return RowWrite("org", "p1", "project_logs", "p1", xact, {"id": row_id, **row})
-
-
-def _dataset_row(xact: int, row_id: str, **row: Any) -> RowWrite:
-    return RowWrite("org", "p1", "dataset", "d1", xact, {"id": row_id, **row})
 
 
 def _backlog() -> list[RowWrite]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,6 @@ from loopline.ingest.writer import Writer, wire
 from loopline.ingest.writer.chain import OFFLOAD_MIN_MESSAGES
 from loopline.ingest.writer.offload import Offload, WorkerDied, prepare
 from loopline.ingest.writer.steps import merge_group
-
-
-@pytest.fixture
-async def offload() -> AsyncIterator[Offload]:
-    o = Offload()
-    try:
-        yield o
-    finally:
-        o.close()
 
 
 async def _store(chdb_dsn: str) -> Store:
