@@ -777,9 +777,14 @@ def _private_tmp(options: str) -> None:
     held = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _TMP_BINDS]
     isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, options)
     for path, fd in held:
-        os.makedirs(path, mode=0o755, exist_ok=True)
-        isolation.bind_readonly(f"/proc/self/fd/{fd}", path)
-        os.close(fd)
+        _bind_held(fd, path)
+
+
+def _bind_held(fd: int, target: str) -> None:
+    """Bind the directory held open as `fd` read-only at `target` (made if missing); closes `fd`."""
+    os.makedirs(target, mode=0o755, exist_ok=True)
+    isolation.bind_readonly(f"/proc/self/fd/{fd}", target)
+    os.close(fd)
 
 
 def _narrow_filesystem(read_paths: list[str], packages: str | None) -> list[str]:
@@ -794,15 +799,11 @@ def _narrow_filesystem(read_paths: list[str], packages: str | None) -> list[str]
     isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, "size=1m,mode=0755")
     bound = isolation.build_root("/tmp", [p for p in read_paths if not _is_under_tmp(p)])
     for path, fd in under_tmp:
-        os.makedirs("/tmp" + path, mode=0o755, exist_ok=True)
-        isolation.bind_readonly(f"/proc/self/fd/{fd}", "/tmp" + path)
-        os.close(fd)
+        _bind_held(fd, "/tmp" + path)
         bound.append(path)
         _TMP_BINDS.append(path)
     if held is not None:
-        os.makedirs("/tmp" + isolation.PACKAGES_INSIDE, mode=0o755, exist_ok=True)
-        isolation.bind_readonly(f"/proc/self/fd/{held}", "/tmp" + isolation.PACKAGES_INSIDE)
-        os.close(held)
+        _bind_held(held, "/tmp" + isolation.PACKAGES_INSIDE)
         bound.append(isolation.PACKAGES_INSIDE)
     isolation.mount(
         "proc", "/tmp/proc", "proc", isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC
