@@ -87,12 +87,12 @@ async def _until(cond: Callable[[], bool], timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _through_the_bus(
-    store: Store, offload: Offload, writes: Sequence[RowWrite], lookahead_min: int = 64, **patch: Any
-) -> tuple[Writer, list[tuple[int, int]], InProcessBus]:
+async def _consume(
+    store: Store, offload: Offload, writes: Sequence[RowWrite], lookahead_min: int, **patch: Any
+) -> tuple[Writer, list[tuple[int, int]]]:
     """The writes as a backlog on a one-partition topic, then a writer with `offload` consuming
     it in batches of `BATCH`; returns the writer, each handler call's (first offset, committed
-    offset when it began), and the bus."""
+    offset when it began)."""
     bus = InProcessBus()
     await bus.start()
     await bus.ensure_topics([TopicSpec(ROWS, 1)])
@@ -111,7 +111,20 @@ async def _through_the_bus(
     )
     await _until(lambda: bus._topics[ROWS].groups["writer"].committed.get(0, 0) == len(writes))
     await bus.stop()
-    return writer, calls, bus
+    return writer, calls
+
+
+async def _through_the_bus(
+    chdb_dsn: str, offload: Offload, writes: Sequence[RowWrite], lookahead_min: int = 64, **patch: Any
+) -> tuple[Writer, list[tuple[int, int]], dict[str, Any]]:
+    """`_consume` into a fresh store; returns the writer, the handler calls and what the store
+    then holds."""
+    store = await _store(chdb_dsn)
+    try:
+        writer, calls = await _consume(store, offload, writes, lookahead_min, **patch)
+        return writer, calls, await _contents(store)
+    finally:
+        await store.close()
 
 
 async def test_the_next_batch_prepared_ahead_merges_onto_the_batch_before_it(
@@ -119,12 +132,7 @@ async def test_the_next_batch_prepared_ahead_merges_onto_the_batch_before_it(
 ) -> None:
     writes = _backlog()
     want = await _sequential(chdb_dsn, writes)
-    store = await _store(chdb_dsn)
-    try:
-        writer, calls, _ = await _through_the_bus(store, offload, writes)
-        got = await _contents(store)
-    finally:
-        await store.close()
+    writer, calls, got = await _through_the_bus(chdb_dsn, offload, writes)
     assert writer.prepare is not None
     assert writer.prepare.started_ahead == writer.prepare.used_ahead == 2  # batches 2 and 3
     assert calls == [(0, 0), (100, 100), (200, 200), (300, 300)]
@@ -164,14 +172,9 @@ async def test_a_failed_insert_commits_nothing_past_its_batch_and_loses_nothing(
 
         return p
 
-    store = await _store(chdb_dsn)
-    try:
-        writer, calls, _ = await _through_the_bus(
-            store, offload, writes, insert_body=fails_once, ping=down_once
-        )
-        got = await _contents(store)
-    finally:
-        await store.close()
+    writer, calls, got = await _through_the_bus(
+        chdb_dsn, offload, writes, insert_body=fails_once, ping=down_once
+    )
     assert failed == [True]
     assert calls == [(0, 0), (100, 100), (100, 100), (200, 200), (300, 300)]
     assert writer.prepare is not None and writer.prepare.started_ahead == 3
@@ -194,12 +197,7 @@ async def test_a_worker_that_dies_while_it_prepares_ahead_fails_only_that_batch(
         return await real(values)
 
     offload.prepare = dies_on_the_second  # type: ignore[method-assign]
-    store = await _store(chdb_dsn)
-    try:
-        writer, calls, _ = await _through_the_bus(store, offload, writes)
-        got = await _contents(store)
-    finally:
-        await store.close()
+    writer, calls, got = await _through_the_bus(chdb_dsn, offload, writes)
     assert calls == [(0, 0), (100, 100), (100, 100), (200, 200), (300, 300)]
     assert writer.prepare is not None  # batch 2: ahead (died) then again; batch 3: ahead
     assert (writer.prepare.started_ahead, writer.prepare.used_ahead) == (2, 2)
@@ -212,12 +210,7 @@ async def test_the_look_ahead_waits_for_its_minimum_and_a_minimum_above_the_batc
     writes = _backlog()
     want = await _sequential(chdb_dsn, writes)
     for minimum, ahead in ((BATCH, 2), (BATCH + 1, 0)):  # batches 2 and 3 hold BATCH, batch 4 50
-        store = await _store(chdb_dsn)
-        try:
-            writer, _, _ = await _through_the_bus(store, offload, writes, lookahead_min=minimum)
-            got = await _contents(store)
-        finally:
-            await store.close()
+        writer, _, got = await _through_the_bus(chdb_dsn, offload, writes, lookahead_min=minimum)
         assert writer.prepare is not None
         assert (writer.prepare.started_ahead, writer.prepare.used_ahead) == (ahead, ahead), minimum
         assert got == want, minimum
